@@ -1,0 +1,79 @@
+"""The one finalisation step every backend shares: raw merges in, SciPy's Z out.
+
+For single, complete, average, weighted and ward, backends report merges as (slot_a, slot_b,
+height) in the order they were found; SciPy stably sorts them by height and renumbers the clusters
+with a union-find (``_hierarchy.label``). Centroid and median are reported directly as Z rows in
+merge order and are left as they are.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ._methods import Method
+
+__all__ = ["finalise"]
+
+
+@numba.njit(cache=True)
+def _label(Z, n):
+    """SciPy's ``label``: rename slot numbers to cluster ids, lower id first, and fill sizes."""
+    parent = np.arange(2 * n - 1)
+    sizes = np.ones(2 * n - 1, dtype=np.int64)
+    next_label = n
+    for i in range(n - 1):
+        x = int(Z[i, 0])
+        y = int(Z[i, 1])
+        # find with path compression, as SciPy's LinkageUnionFind does
+        root_x = x
+        while parent[root_x] != root_x:
+            root_x = parent[root_x]
+        while parent[x] != root_x:
+            nxt = parent[x]
+            parent[x] = root_x
+            x = nxt
+        root_y = y
+        while parent[root_y] != root_y:
+            root_y = parent[root_y]
+        while parent[y] != root_y:
+            nxt = parent[y]
+            parent[y] = root_y
+            y = nxt
+        if root_x < root_y:
+            Z[i, 0] = root_x
+            Z[i, 1] = root_y
+        else:
+            Z[i, 0] = root_y
+            Z[i, 1] = root_x
+        parent[root_x] = next_label
+        parent[root_y] = next_label
+        sizes[next_label] = sizes[root_x] + sizes[root_y]
+        Z[i, 3] = sizes[next_label]
+        next_label += 1
+
+
+def finalise(raw: np.ndarray, n: int, method: Method) -> np.ndarray:
+    """Turn a backend's raw merges into SciPy's linkage matrix.
+
+    Parameters
+    ----------
+    raw : ndarray
+        For methods with ``method.sorted_output``: shape (n-1, >=3) with slot numbers and heights
+        in discovery order. Otherwise: finished Z rows (n-1, 4) in merge order.
+    n : int
+        Number of observations.
+    method : Method
+        The method table entry.
+
+    Returns
+    -------
+    Z : ndarray of float64, shape (n-1, 4)
+    """
+    raw = np.asarray(raw, dtype=np.float64)
+    if not method.sorted_output:
+        return np.ascontiguousarray(raw[:, :4])
+    order = np.argsort(raw[:, 2], kind="mergesort")
+    Z = np.zeros((n - 1, 4), dtype=np.float64)
+    Z[:, :3] = raw[order, :3]
+    _label(Z, n)
+    return Z

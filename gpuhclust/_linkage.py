@@ -1,0 +1,142 @@
+"""The public entry points: ``linkage`` and ``pdist``."""
+from __future__ import annotations
+
+import numpy as np
+from scipy.cluster.hierarchy import optimal_leaf_ordering
+
+from ._backends import get_backend
+from ._finalise import finalise
+from ._methods import get_method
+from ._metrics import canonical_metric, prepare_metric
+from ._validation import as_array, check_linkage_input
+
+__all__ = ["linkage", "pdist"]
+
+
+def _working_dtype(dtype) -> np.dtype:
+    if dtype is None:
+        return np.dtype(np.float64)
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype must be None, numpy.float32 or numpy.float64, got {dtype!r}")
+    return dt
+
+
+def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
+            backend="auto", dtype=None, progress=None, **metric_kwargs):
+    """Hierarchical (agglomerative) clustering: a drop-in for ``scipy.cluster.hierarchy.linkage``.
+
+    Parameters
+    ----------
+    y : array_like
+        A condensed distance matrix (1-D, length n(n-1)/2, SciPy's order) or n observations in
+        d dimensions (2-D, n x d): a list, a NumPy array of any real, integer or boolean dtype,
+        a pandas DataFrame. It is never modified.
+    method : {'single', 'complete', 'average', 'weighted', 'centroid', 'median', 'ward'}
+        The linkage method, as in SciPy. 'centroid', 'median' and 'ward' need Euclidean
+        distances.
+    metric : str or callable
+        Any metric ``scipy.spatial.distance.pdist`` accepts (its names and aliases, or a
+        callable); used only with observations. Its options (``p`` for minkowski, ``V`` for
+        seuclidean, ``VI`` for mahalanobis, ``w`` weights) go in `metric_kwargs`.
+    optimal_ordering : bool
+        Reorder Z with ``scipy.cluster.hierarchy.optimal_leaf_ordering`` (slow for large n).
+    backend : str
+        'auto' (the fastest usable backend), or a name from
+        ``gpuhclust.available_backends()`` such as 'cpu'.
+    dtype : None, numpy.float64 or numpy.float32
+        Storage of the distances while clustering (arithmetic is float64 either way). float32
+        halves the memory; heights are then rounded to float32, and near-ties (distances that
+        differ only beyond float32 precision) may merge in another order than SciPy's float64.
+    progress : bool or None
+        Show a progress bar on stderr; None shows one for long runs when stderr is a terminal.
+    **metric_kwargs
+        Options of the metric (see `metric`).
+
+    Returns
+    -------
+    Z : ndarray of float64, shape (n-1, 4)
+        SciPy's linkage matrix: row i merges clusters ``Z[i, 0] < Z[i, 1]`` at height
+        ``Z[i, 2]`` into cluster n+i of ``Z[i, 3]`` observations. It can be passed to SciPy's
+        ``fcluster``, ``dendrogram``, ``cophenet`` and the rest.
+
+    Raises
+    ------
+    ValueError
+        Unknown method, metric, backend or dtype; a non-Euclidean metric with centroid, median
+        or ward; non-finite values (the message says where); a condensed length that is not
+        n(n-1)/2; fewer than 2 observations; negative distances with centroid or median.
+    MemoryError
+        Before allocating, when the distance matrix would not fit in the memory available.
+
+    Notes
+    -----
+    Algorithms follow SciPy's: Prim's minimum spanning tree for single, the nearest-neighbour
+    chain for complete, average, weighted and ward, the generic algorithm with a
+    nearest-neighbour cache for centroid and median. They break ties the way SciPy does (the
+    lowest index wins, the previous chain element is preferred, the merged cluster keeps the
+    higher slot), so on the same distances Z equals SciPy's, ties included.
+
+    Examples
+    --------
+    >>> import numpy as np, gpuhclust
+    >>> X = np.array([[2.], [8.], [0.], [4.], [1.], [9.], [9.], [0.]])
+    >>> Z = gpuhclust.linkage(X, 'ward')
+    >>> gpuhclust.fcluster(Z, 3, 'maxclust')
+    array([2, 3, 1, 2, 1, 3, 3, 1], dtype=int32)
+    """
+    method_ = get_method(method)
+    work_dtype = _working_dtype(dtype)
+    metric_name = canonical_metric(metric)
+    arr = as_array(y)
+    data = check_linkage_input(arr, method_, metric_name)
+    engine = get_backend(backend)
+    prepared = None
+    if data.observations is not None:
+        prepared = prepare_metric(data.observations, metric_name, metric_kwargs)
+    elif metric_kwargs:
+        raise TypeError("metric options (" + ", ".join(sorted(metric_kwargs)) + ") apply only "
+                        "to observations, not to a condensed distance matrix")
+    raw = engine.linkage(data, prepared, method_, work_dtype, progress)
+    Z = finalise(raw, data.n, method_)
+    if optimal_ordering:
+        condensed = data.condensed
+        if condensed is None:
+            condensed = engine.pdist(prepared, np.float64)
+        Z = optimal_leaf_ordering(Z, np.asarray(condensed, dtype=np.float64))
+    return Z
+
+
+def pdist(X, metric="euclidean", *, backend="auto", dtype=None, **kwargs):
+    """Pairwise distances between observations: ``scipy.spatial.distance.pdist``, in parallel.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, d)
+        Observations. Never modified.
+    metric : str or callable
+        Computed by the backend for euclidean, sqeuclidean, cityblock, chebyshev, minkowski,
+        cosine, correlation, canberra, braycurtis, seuclidean, mahalanobis, hamming, jaccard,
+        dice, rogerstanimoto, russellrao, sokalsneath and yule. Weighted metrics (``w=``),
+        jensenshannon and callables are delegated to ``scipy.spatial.distance.pdist``.
+    backend : str
+        As for :func:`linkage`.
+    dtype : None, numpy.float64 or numpy.float32
+        Type of the result (distances are computed in float64).
+    **kwargs
+        The metric's options: ``p``, ``V``, ``VI``, ``w``.
+
+    Returns
+    -------
+    y : ndarray, shape (n(n-1)/2,)
+        Condensed distances in SciPy's order.
+    """
+    work_dtype = _working_dtype(dtype)
+    arr = as_array(X, "X")
+    if arr.ndim != 2:
+        raise ValueError(f"A 2-dimensional array must be passed. (Shape was {arr.shape}).")
+    prepared = prepare_metric(arr, canonical_metric(metric), kwargs)
+    return get_backend(backend).pdist(prepared, work_dtype)

@@ -1,0 +1,61 @@
+"""Memory planning: say before allocating whether a working set fits in the memory present."""
+from __future__ import annotations
+
+import os
+
+__all__ = ["available_bytes", "check_fits", "format_bytes"]
+
+
+def format_bytes(nbytes: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(nbytes) < 1024 or unit == "TiB":
+            return f"{nbytes:.1f} {unit}" if unit != "B" else f"{int(nbytes)} B"
+        nbytes /= 1024
+    raise AssertionError
+
+
+def _cgroup_limit() -> int | None:
+    for path, usage in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                        ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                         "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        try:
+            with open(path) as f:
+                raw = f.read().strip()
+            if raw == "max":
+                return None
+            limit = int(raw)
+            with open(usage) as f:
+                used = int(f.read().strip())
+            return max(0, limit - used) if limit < 1 << 60 else None
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def available_bytes() -> int:
+    """Memory a new allocation can use now: MemAvailable, capped by a cgroup limit if any."""
+    avail = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+                    break
+    except OSError:
+        pass
+    if avail is None:
+        try:
+            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            avail = 1 << 62  # unknown: do not refuse
+    limit = _cgroup_limit()
+    return min(avail, limit) if limit is not None else avail
+
+
+def check_fits(needed: int, what: str, hint: str = "", available: int | None = None) -> None:
+    """Raise MemoryError (before allocating) when `needed` bytes exceed what is available."""
+    available = available_bytes() if available is None else available
+    if needed > available:
+        msg = (f"gpuhclust needs {format_bytes(needed)} for {what}, but only "
+               f"{format_bytes(available)} of memory is available")
+        raise MemoryError(msg + (f"; {hint}" if hint else ""))

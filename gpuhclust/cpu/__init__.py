@@ -1,0 +1,1 @@
+"""The CPU backend: Numba kernels for distances and the three linkage algorithms."""

@@ -1,0 +1,156 @@
+"""Centroid and median linkage: a port of SciPy's ``fast_linkage`` (Müllner's generic algorithm).
+
+Each cluster caches a candidate nearest neighbour among the higher slots and a lower bound of the
+distance to it, kept in a binary heap with SciPy's exact sift rules; the global minimum is taken
+one merge at a time (these methods have inversions, so no merges can be batched). The same heap
+on the same values gives SciPy's merges, ties included. Rows are brought up to date lazily
+through the merge log (see ``_rows``); the one column SciPy reads (distances to the new cluster
+y) is read from row y instead, which holds the same values by symmetry.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ._lance_williams import merge_rows
+from ._rows import first_argmin, replay
+
+
+@numba.njit(cache=True, inline="always")
+def _swap(values, key_by_index, index_by_key, i, j):
+    values[i], values[j] = values[j], values[i]
+    key_i = key_by_index[i]
+    key_j = key_by_index[j]
+    key_by_index[i] = key_j
+    key_by_index[j] = key_i
+    index_by_key[key_i] = j
+    index_by_key[key_j] = i
+
+
+@numba.njit(cache=True)
+def _sift_up(values, key_by_index, index_by_key, index):
+    parent = (index - 1) >> 1
+    while index > 0 and values[parent] > values[index]:
+        _swap(values, key_by_index, index_by_key, index, parent)
+        index = parent
+        parent = (index - 1) >> 1
+
+
+@numba.njit(cache=True)
+def _sift_down(values, key_by_index, index_by_key, size, index):
+    child = (index << 1) + 1
+    while child < size:
+        if child + 1 < size and values[child + 1] < values[child]:
+            child += 1
+        if values[index] > values[child]:
+            _swap(values, key_by_index, index_by_key, index, child)
+            index = child
+            child = (index << 1) + 1
+        else:
+            break
+
+
+@numba.njit(cache=True)
+def _change_value(values, key_by_index, index_by_key, size, key, value):
+    index = index_by_key[key]
+    old = values[index]
+    values[index] = value
+    if value < old:
+        _sift_up(values, key_by_index, index_by_key, index)
+    else:
+        _sift_down(values, key_by_index, index_by_key, size, index)
+
+
+@numba.njit(cache=True)
+def generic_init(D, keys, nonneg, neighbor, min_dist, heap_values, key_by_index, index_by_key):
+    """Nearest higher neighbour of every slot, and the heap over those distances."""
+    n = D.shape[0]
+    for x in range(n - 1):
+        y = first_argmin(D[x], keys[x], x + 1, nonneg)
+        neighbor[x] = y
+        min_dist[x] = D[x, y] if y >= 0 else np.inf
+    size = n - 1
+    for i in range(size):
+        heap_values[i] = min_dist[i]
+        key_by_index[i] = i
+        index_by_key[i] = i
+    for i in range(size // 2 - 1, -1, -1):
+        _sift_down(heap_values, key_by_index, index_by_key, size, i)
+
+
+@numba.njit(cache=True)
+def generic_steps(D, keys, nonneg, code, size, cluster_id, last, log_a, log_b, log_h, log_na,
+                  log_nb, neighbor, min_dist, heap_values, key_by_index, index_by_key, state,
+                  Z, k_stop):
+    """Merges ``state[0]`` .. `k_stop` - 1; ``state = [k, heap_size]``. Writes Z rows directly
+    (ids, height, size) in merge order, as SciPy does for these methods."""
+    n = D.shape[0]
+    k = state[0]
+    heap_size = state[1]
+    while k < k_stop:
+        x = 0
+        y = 0
+        dist = 0.0
+        for _ in range(n - k):
+            x = key_by_index[0]
+            dist = heap_values[0]
+            y = neighbor[x]
+            replay(D, x, k, last, log_a, log_b, log_h, log_na, log_nb, size[x], code)
+            if y >= 0 and dist == D[x, y]:
+                break
+            y = first_argmin(D[x], keys[x], x + 1, nonneg)
+            dist = D[x, y] if y >= 0 else np.inf
+            neighbor[x] = y
+            min_dist[x] = dist
+            _change_value(heap_values, key_by_index, index_by_key, heap_size, x, dist)
+        # remove_min
+        _swap(heap_values, key_by_index, index_by_key, 0, heap_size - 1)
+        heap_size -= 1
+        _sift_down(heap_values, key_by_index, index_by_key, heap_size, 0)
+
+        replay(D, y, k, last, log_a, log_b, log_h, log_na, log_nb, size[y], code)
+        id_x = cluster_id[x]
+        id_y = cluster_id[y]
+        nx = size[x]
+        ny = size[y]
+        if id_x > id_y:
+            id_x, id_y = id_y, id_x
+        Z[k, 0] = id_x
+        Z[k, 1] = id_y
+        Z[k, 2] = dist
+        Z[k, 3] = nx + ny
+        merge_rows(code, D[x], D[y], dist, nx, ny, size)
+        D[y, x] = np.inf
+        D[y, y] = np.inf
+        size[x] = 0
+        size[y] = nx + ny
+        cluster_id[y] = n + k
+        log_a[k] = x
+        log_b[k] = y
+        log_h[k] = dist
+        log_na[k] = nx
+        log_nb[k] = ny
+        k += 1
+        last[y] = k
+
+        for z in range(x):
+            if size[z] > 0 and neighbor[z] == x:
+                neighbor[z] = y
+        row_y = D[y]
+        for z in range(y):
+            if size[z] == 0:
+                continue
+            d = row_y[z]
+            if d < min_dist[z]:
+                neighbor[z] = y
+                min_dist[z] = d
+                _change_value(heap_values, key_by_index, index_by_key, heap_size, z, d)
+        if y < n - 1:
+            z = first_argmin(row_y, keys[y], y + 1, nonneg)
+            if z != -1:
+                neighbor[y] = z
+                min_dist[y] = row_y[z]
+                _change_value(heap_values, key_by_index, index_by_key, heap_size, y,
+                              min_dist[y])
+    state[0] = k
+    state[1] = heap_size

@@ -1,0 +1,79 @@
+"""Single linkage as Prim's minimum spanning tree, a port of SciPy's ``mst_single_linkage``
+(start at 0, strict ``<``, lowest index wins a tie), parallel over the candidates of each step.
+
+Two sources of distances: rows of a square matrix, or the observations themselves (no matrix at
+all: each step computes the distances from the newest tree vertex on the fly, with the same
+``pair_distance`` as ``pdist`` so the heights are bit-identical).
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ._distances import pair_distance
+from ._rows import first_argmin
+
+
+@numba.njit(cache=True, parallel=True)
+def _relax_from_matrix(D, x, best, merged, nchunks):
+    n = best.shape[0]
+    step = (n + nchunks - 1) // nchunks
+    for c in numba.prange(nchunks):
+        row = D[x]
+        for i in range(c * step, min(n, (c + 1) * step)):
+            d = row[i]
+            if merged[i] == 0 and best[i] > d:
+                best[i] = d
+
+
+@numba.njit(cache=True, parallel=True)
+def _relax_from_observations(X, code, p, aux, weights, vi, x, best, merged, nchunks):
+    n = best.shape[0]
+    step = (n + nchunks - 1) // nchunks
+    for c in numba.prange(nchunks):
+        for i in range(c * step, min(n, (c + 1) * step)):
+            if merged[i] == 0:
+                d = pair_distance(code, X[x], X[i], p, aux[x], aux[i], weights, vi)
+                if best[i] > d:
+                    best[i] = d
+
+
+@numba.njit(cache=True)
+def mst_steps_matrix(D, nonneg, best, merged, state, merges, k_stop, nchunks):
+    """Prim's steps ``state[0]`` .. `k_stop` - 1 on the square matrix `D`; ``state = [k, x]``."""
+    keys = best.view(np.uint64)
+    k = state[0]
+    x = state[1]
+    while k < k_stop:
+        merged[x] = 1
+        best[x] = np.inf
+        _relax_from_matrix(D, x, best, merged, nchunks)
+        y = first_argmin(best, keys, 0, nonneg)
+        merges[k, 0] = x
+        merges[k, 1] = y
+        merges[k, 2] = best[y]
+        x = y
+        k += 1
+    state[0] = k
+    state[1] = x
+
+
+@numba.njit(cache=True)
+def mst_steps_observations(X, code, p, aux, weights, vi, best, merged, state, merges, k_stop,
+                           nchunks):
+    """Prim's steps computing distances from the observations `X` (float64) on the fly."""
+    keys = best.view(np.uint64)
+    k = state[0]
+    x = state[1]
+    while k < k_stop:
+        merged[x] = 1
+        best[x] = np.inf
+        _relax_from_observations(X, code, p, aux, weights, vi, x, best, merged, nchunks)
+        y = first_argmin(best, keys, 0, True)
+        merges[k, 0] = x
+        merges[k, 1] = y
+        merges[k, 2] = best[y]
+        x = y
+        k += 1
+    state[0] = k
+    state[1] = x

@@ -1,0 +1,80 @@
+"""Nearest-neighbour chain for the reducible methods (complete, average, weighted, ward).
+
+A faithful port of SciPy's ``nn_chain``: the chain starts at the lowest active index, the
+previous chain element wins a tie for the nearest neighbour, otherwise the lowest index wins,
+and the merged cluster takes the larger of the two slots. Running the same chain on the same
+values gives SciPy's merges, ties included. What differs is the storage (a square matrix with
+contiguous rows) and the lazy update through the merge log (see ``_rows``).
+
+The loop runs in chunks (`k_stop`) so that the caller can report progress and honour Ctrl-C
+between chunks; all state lives in arrays owned by the caller.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ._lance_williams import merge_rows
+from ._rows import first_argmin, replay
+
+
+@numba.njit(cache=True)
+def nn_chain_steps(D, keys, nonneg, code, size, last, log_a, log_b, log_h, log_na, log_nb,
+                   chain, state, merges, k_stop):
+    """Run merges ``state[0]`` .. `k_stop` - 1. ``state = [k, chain_length]``.
+
+    `merges` receives (x, y, height) per merge in slot numbers, unsorted (as SciPy's nn_chain
+    before its final sort).
+    """
+    n = D.shape[0]
+    k = state[0]
+    chain_length = state[1]
+    while k < k_stop:
+        if chain_length == 0:
+            chain_length = 1
+            for i in range(n):
+                if size[i] > 0:
+                    chain[0] = i
+                    break
+        while True:
+            x = chain[chain_length - 1]
+            replay(D, x, k, last, log_a, log_b, log_h, log_na, log_nb, size[x], code)
+            idx = first_argmin(D[x], keys[x], 0, nonneg)
+            m = D[x, idx]
+            if chain_length > 1:
+                y = chain[chain_length - 2]
+                current_min = D[x, y]
+                if m < current_min:
+                    y = idx
+                    current_min = m
+                else:
+                    break
+            else:
+                y = idx
+                current_min = m
+            chain[chain_length] = y
+            chain_length += 1
+        chain_length -= 2
+        if x > y:
+            x, y = y, x
+        replay(D, x, k, last, log_a, log_b, log_h, log_na, log_nb, size[x], code)
+        replay(D, y, k, last, log_a, log_b, log_h, log_na, log_nb, size[y], code)
+        nx = size[x]
+        ny = size[y]
+        merges[k, 0] = x
+        merges[k, 1] = y
+        merges[k, 2] = current_min
+        merge_rows(code, D[x], D[y], current_min, nx, ny, size)
+        D[y, x] = np.inf
+        D[y, y] = np.inf
+        size[x] = 0
+        size[y] = nx + ny
+        log_a[k] = x
+        log_b[k] = y
+        log_h[k] = current_min
+        log_na[k] = nx
+        log_nb[k] = ny
+        k += 1
+        last[y] = k
+    state[0] = k
+    state[1] = chain_length

@@ -1,0 +1,184 @@
+"""The CPU backend: Numba distances, and for the merge loop the algorithm the method table names
+(Prim's MST, nearest-neighbour chain, or the generic algorithm), run in chunks so that progress
+is reported and Ctrl-C is honoured between them."""
+from __future__ import annotations
+
+import numba
+import numpy as np
+import scipy.spatial.distance as ssd
+
+from .._backends import Backend, register_backend
+from .._memory import check_fits, format_bytes
+from .._methods import Method
+from .._metrics import PreparedMetric
+from .._progress import progress_bar
+from .._validation import LinkageInput
+from . import _distances, _generic, _mst, _nn_chain
+
+_CHUNKS = 100  # progress updates per run
+
+
+def _uint_view(D: np.ndarray) -> np.ndarray:
+    return D.view(np.uint64 if D.dtype == np.float64 else np.uint32)
+
+
+def _float32_hint(dtype) -> str:
+    return ("pass dtype=numpy.float32 to halve it" if np.dtype(dtype) == np.float64
+            else "use fewer observations")
+
+
+class CPUBackend(Backend):
+    """Numba on the CPU; always usable."""
+
+    name = "cpu"
+
+    def pdist(self, metric: PreparedMetric, dtype) -> np.ndarray:
+        n = metric.X.shape[0]
+        m = n * (n - 1) // 2
+        if metric.code is None:
+            check_fits(8 * m, f"the condensed distances of {n} observations")
+            out = ssd.pdist(metric.X, metric.scipy_metric, **metric.scipy_kwargs)
+            return out.astype(dtype, copy=False)
+        check_fits(np.dtype(dtype).itemsize * m, f"the condensed distances of {n} observations",
+                   _float32_hint(dtype))
+        out = np.empty(m, dtype=dtype)
+        _distances.condensed_distances(metric.X, *metric.kernel_args, out)
+        return out
+
+    def square_matrix(self, data: LinkageInput, metric: PreparedMetric | None, dtype):
+        """The working matrix: square, +inf on the diagonal. Returns (D, nonneg)."""
+        n = data.n
+        itemsize = np.dtype(dtype).itemsize
+        extra = 0
+        if data.condensed is None and metric.code is None:
+            extra = 8 * (n * (n - 1) // 2)  # SciPy's condensed float64 result, freed afterwards
+        check_fits(itemsize * n * n + extra,
+                   f"the {n} x {n} {np.dtype(dtype).name} distance matrix",
+                   _float32_hint(dtype))
+        D = np.empty((n, n), dtype=dtype)
+        if data.condensed is not None:
+            _distances.square_from_condensed(np.ascontiguousarray(data.condensed,
+                                                                  dtype=np.float64), D)
+            return D, not data.has_negative
+        if metric.code is None:
+            y = ssd.pdist(metric.X, metric.scipy_metric, **metric.scipy_kwargs)
+            _validate_computed(y, n)
+            _distances.square_from_condensed(y, D)
+            return D, not bool(y.min() < 0)
+        _distances.square_from_observations(metric.X, *metric.kernel_args, D)
+        return D, True
+
+    def linkage(self, data, metric, method: Method, dtype, progress) -> np.ndarray:
+        n = data.n
+        with progress_bar(progress, n - 1, f"gpuhclust {method.name}") as bar:
+            if method.algorithm == "mst" and data.observations is not None and metric.code is not None:
+                return _run_mst_observations(metric, n, bar)
+            D, nonneg = self.square_matrix(data, metric, dtype)
+            if method.algorithm == "mst":
+                return _run_mst_matrix(D, nonneg, bar)
+            if method.algorithm == "nn_chain":
+                return _run_nn_chain(D, nonneg, method.code, bar)
+            return _run_generic(D, nonneg, method.code, bar)
+
+
+def _validate_computed(y: np.ndarray, n: int) -> None:
+    finite = np.isfinite(y)
+    if not finite.all():
+        from .._validation import condensed_pair
+
+        idx = int(np.flatnonzero(~finite)[0])
+        i, j = condensed_pair(idx, n)
+        raise ValueError(f"The metric gave a non-finite distance {y[idx]} between observations "
+                         f"{i} and {j}; linkage needs finite distances.")
+
+
+def _chunks(total: int, bar):
+    """Chunk ends for a loop of `total` merges; advances `bar` after each chunk has run."""
+    step = max(1, total // _CHUNKS)
+    done = 0
+    while done < total:
+        stop = min(total, done + step)
+        yield stop
+        bar.update(stop - done)
+        done = stop
+
+
+def _threads() -> int:
+    return numba.get_num_threads()
+
+
+def _run_mst_observations(metric: PreparedMetric, n: int, bar) -> np.ndarray:
+    best = np.full(n, np.inf)
+    merged = np.zeros(n, dtype=np.uint8)
+    state = np.zeros(2, dtype=np.int64)
+    merges = np.empty((n - 1, 3))
+    for stop in _chunks(n - 1, bar):
+        _mst.mst_steps_observations(metric.X, *metric.kernel_args, best, merged, state, merges,
+                                    stop, _threads())
+    return merges
+
+
+def _run_mst_matrix(D, nonneg, bar) -> np.ndarray:
+    n = D.shape[0]
+    best = np.full(n, np.inf)
+    merged = np.zeros(n, dtype=np.uint8)
+    state = np.zeros(2, dtype=np.int64)
+    merges = np.empty((n - 1, 3))
+    for stop in _chunks(n - 1, bar):
+        _mst.mst_steps_matrix(D, nonneg, best, merged, state, merges, stop, _threads())
+    return merges
+
+
+class _MergeLog:
+    """Arrays of the lazy-update log shared by the matrix algorithms."""
+
+    def __init__(self, n: int):
+        self.last = np.zeros(n, dtype=np.int64)
+        self.a = np.zeros(max(n - 1, 1), dtype=np.int64)
+        self.b = np.zeros(max(n - 1, 1), dtype=np.int64)
+        self.h = np.zeros(max(n - 1, 1), dtype=np.float64)
+        self.na = np.zeros(max(n - 1, 1), dtype=np.int64)
+        self.nb = np.zeros(max(n - 1, 1), dtype=np.int64)
+
+    @property
+    def arrays(self):
+        return self.last, self.a, self.b, self.h, self.na, self.nb
+
+
+def _run_nn_chain(D, nonneg, code, bar) -> np.ndarray:
+    n = D.shape[0]
+    size = np.ones(n, dtype=np.int64)
+    log = _MergeLog(n)
+    chain = np.zeros(n + 1, dtype=np.int64)
+    state = np.zeros(2, dtype=np.int64)
+    merges = np.empty((n - 1, 3))
+    keys = _uint_view(D)
+    for stop in _chunks(n - 1, bar):
+        _nn_chain.nn_chain_steps(D, keys, nonneg, code, size, *log.arrays, chain, state, merges,
+                                 stop)
+    return merges
+
+
+def _run_generic(D, nonneg, code, bar) -> np.ndarray:
+    n = D.shape[0]
+    size = np.ones(n, dtype=np.int64)
+    cluster_id = np.arange(n, dtype=np.int64)
+    log = _MergeLog(n)
+    m = max(n - 1, 1)
+    neighbor = np.zeros(m, dtype=np.int64)
+    min_dist = np.zeros(m)
+    heap_values = np.zeros(m)
+    key_by_index = np.zeros(m, dtype=np.int64)
+    index_by_key = np.zeros(m, dtype=np.int64)
+    keys = _uint_view(D)
+    _generic.generic_init(D, keys, nonneg, neighbor, min_dist, heap_values, key_by_index,
+                          index_by_key)
+    state = np.array([0, n - 1], dtype=np.int64)
+    Z = np.empty((n - 1, 4))
+    for stop in _chunks(n - 1, bar):
+        _generic.generic_steps(D, keys, nonneg, code, size, cluster_id, *log.arrays, neighbor,
+                               min_dist, heap_values, key_by_index, index_by_key, state, Z, stop)
+    return Z
+
+
+register_backend("cpu", CPUBackend, auto_priority=0)
