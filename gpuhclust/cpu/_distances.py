@@ -20,51 +20,55 @@ HAMMING, JACCARD, DICE, ROGERSTANIMOTO, RUSSELLRAO, SOKALSNEATH, YULE = 10, 11, 
 
 
 @numba.njit(cache=True, inline="always")
-def _boolean_counts(u, v):
+def _boolean_counts(X, i, Y, j):
     ntt = 0
     ntf = 0
     nft = 0
-    for k in range(u.shape[0]):
-        a = u[k] != 0.0
-        b = v[k] != 0.0
+    for k in range(X.shape[1]):
+        a = X[i, k] != 0.0
+        b = Y[j, k] != 0.0
         ntt += a and b
         ntf += a and not b
         nft += b and not a
-    nff = u.shape[0] - ntt - ntf - nft
+    nff = X.shape[1] - ntt - ntf - nft
     return float(ntt), float(ntf), float(nft), float(nff)
 
 
 @numba.njit(cache=True)
-def pair_distance(code, u, v, p, aux_u, aux_v, weights, vi):
-    """Distance between two observations `u` and `v` (float64 vectors) under metric `code`."""
-    d = u.shape[0]
+def pair_distance(code, X, i, Y, j, p, aux_u, aux_v, weights, vi):
+    """Distance between observations ``X[i]`` and ``Y[j]`` (float64) under metric `code`.
+
+    Rows are indexed, never sliced: a slice per pair costs a reference count update, which two
+    threads then fight over.
+    """
+    d = X.shape[1]
     if code == EUCLIDEAN or code == SQEUCLIDEAN:
         s = 0.0
         for k in range(d):
-            t = u[k] - v[k]
+            t = X[i, k] - Y[j, k]
             s += t * t
         return math.sqrt(s) if code == EUCLIDEAN else s
     if code == CITYBLOCK:
         s = 0.0
         for k in range(d):
-            s += abs(u[k] - v[k])
+            s += abs(X[i, k] - Y[j, k])
         return s
     if code == CHEBYSHEV:
         s = 0.0
         for k in range(d):
-            t = abs(u[k] - v[k])
+            t = abs(X[i, k] - Y[j, k])
             if t > s:
                 s = t
         return s
     if code == MINKOWSKI:
         s = 0.0
         for k in range(d):
-            s += abs(u[k] - v[k]) ** p
+            s += abs(X[i, k] - Y[j, k]) ** p
         return s ** (1.0 / p)
     if code == COSINE:
         s = 0.0
         for k in range(d):
-            s += u[k] * v[k]
+            s += X[i, k] * Y[j, k]
         c = s / (aux_u * aux_v)
         if abs(c) > 1.0:
             c = math.copysign(1.0, c)
@@ -72,21 +76,21 @@ def pair_distance(code, u, v, p, aux_u, aux_v, weights, vi):
     if code == CANBERRA:
         s = 0.0
         for k in range(d):
-            den = abs(u[k]) + abs(v[k])
+            den = abs(X[i, k]) + abs(Y[j, k])
             if den > 0.0:
-                s += abs(u[k] - v[k]) / den
+                s += abs(X[i, k] - Y[j, k]) / den
         return s
     if code == BRAYCURTIS:
         num = 0.0
         den = 0.0
         for k in range(d):
-            num += abs(u[k] - v[k])
-            den += abs(u[k] + v[k])
+            num += abs(X[i, k] - Y[j, k])
+            den += abs(X[i, k] + Y[j, k])
         return num / den
     if code == SEUCLIDEAN:
         s = 0.0
         for k in range(d):
-            t = u[k] - v[k]
+            t = X[i, k] - Y[j, k]
             s += t * t / weights[k]
         return math.sqrt(s)
     if code == MAHALANOBIS:
@@ -94,23 +98,23 @@ def pair_distance(code, u, v, p, aux_u, aux_v, weights, vi):
         for a in range(d):
             t = 0.0
             for b in range(d):
-                t += vi[a, b] * (u[b] - v[b])
-            s += (u[a] - v[a]) * t
+                t += vi[a, b] * (X[i, b] - Y[j, b])
+            s += (X[i, a] - Y[j, a]) * t
         return math.sqrt(s)
     if code == HAMMING:
         s = 0.0
         for k in range(d):
-            s += u[k] != v[k]
+            s += X[i, k] != Y[j, k]
         return s / d
     if code == JACCARD:
         num = 0.0
         den = 0.0
         for k in range(d):
-            nz = u[k] != 0.0 or v[k] != 0.0
+            nz = X[i, k] != 0.0 or Y[j, k] != 0.0
             den += nz
-            num += nz and u[k] != v[k]
+            num += nz and X[i, k] != Y[j, k]
         return num / den if den != 0.0 else 0.0
-    ntt, ntf, nft, nff = _boolean_counts(u, v)
+    ntt, ntf, nft, nff = _boolean_counts(X, i, Y, j)
     if code == DICE:
         return (ntf + nft) / (2.0 * ntt + ntf + nft)
     if code == ROGERSTANIMOTO:
@@ -128,20 +132,85 @@ def pair_distance(code, u, v, p, aux_u, aux_v, weights, vi):
     return 2.0 * half_r / (ntt * nff + half_r)
 
 
+BLOCK = 256  # columns per block: the accumulators stay in L1
+
+
 @numba.njit(cache=True)
-def _condensed_row(X, i, code, p, aux, weights, vi, out):
+def block_distances(code, X, i, Xt, j0, j1, acc, p, aux, weights, vi):
+    """Distances from ``X[i]`` to ``X[j0:j1]`` into ``acc[:j1-j0]``.
+
+    `Xt` is X transposed (features first), so that for one feature the loop over columns reads
+    contiguous memory and vectorises across pairs while every pair still sums its features in
+    order, without FMA: the result equals :func:`pair_distance` bit for bit.
+    """
+    m = j1 - j0
+    d = X.shape[1]
+    if code == EUCLIDEAN or code == SQEUCLIDEAN or code == SEUCLIDEAN:
+        acc[:m] = 0.0
+        for k in range(d):
+            xik = X[i, k]
+            if code == SEUCLIDEAN:
+                vk = weights[k]
+                for jj in range(m):
+                    t = xik - Xt[k, j0 + jj]
+                    acc[jj] += t * t / vk
+            else:
+                for jj in range(m):
+                    t = xik - Xt[k, j0 + jj]
+                    acc[jj] += t * t
+        if code != SQEUCLIDEAN:
+            for jj in range(m):
+                acc[jj] = math.sqrt(acc[jj])
+    elif code == CITYBLOCK:
+        acc[:m] = 0.0
+        for k in range(d):
+            xik = X[i, k]
+            for jj in range(m):
+                acc[jj] += abs(xik - Xt[k, j0 + jj])
+    elif code == CHEBYSHEV:
+        acc[:m] = 0.0
+        for k in range(d):
+            xik = X[i, k]
+            for jj in range(m):
+                t = abs(xik - Xt[k, j0 + jj])
+                acc[jj] = t if t > acc[jj] else acc[jj]
+    elif code == COSINE:
+        acc[:m] = 0.0
+        for k in range(d):
+            xik = X[i, k]
+            for jj in range(m):
+                acc[jj] += xik * Xt[k, j0 + jj]
+        for jj in range(m):
+            c = acc[jj] / (aux[i] * aux[j0 + jj])
+            if abs(c) > 1.0:
+                c = math.copysign(1.0, c)
+            acc[jj] = 1.0 - c
+    else:
+        for jj in range(m):
+            acc[jj] = pair_distance(code, X, i, X, j0 + jj, p, aux[i], aux[j0 + jj], weights,
+                                    vi)
+
+
+@numba.njit(cache=True)
+def _condensed_row(X, Xt, i, code, p, aux, weights, vi, out, acc):
     n = X.shape[0]
     base = n * i - (i * (i + 1)) // 2 - i - 1
-    for j in range(i + 1, n):
-        out[base + j] = pair_distance(code, X[i], X[j], p, aux[i], aux[j], weights, vi)
+    for j0 in range(i + 1, n, BLOCK):
+        j1 = min(n, j0 + BLOCK)
+        block_distances(code, X, i, Xt, j0, j1, acc, p, aux, weights, vi)
+        for j in range(j0, j1):
+            out[base + j] = acc[j - j0]
 
 
 @numba.njit(cache=True)
-def _square_row(X, i, code, p, aux, weights, vi, out):
+def _square_row(X, Xt, i, code, p, aux, weights, vi, out, acc):
     n = X.shape[0]
     out[i, i] = np.inf
-    for j in range(i + 1, n):
-        out[i, j] = pair_distance(code, X[i], X[j], p, aux[i], aux[j], weights, vi)
+    for j0 in range(i + 1, n, BLOCK):
+        j1 = min(n, j0 + BLOCK)
+        block_distances(code, X, i, Xt, j0, j1, acc, p, aux, weights, vi)
+        for j in range(j0, j1):
+            out[i, j] = acc[j - j0]
 
 
 @numba.njit(cache=True, parallel=True)
@@ -151,10 +220,12 @@ def condensed_distances(X, code, p, aux, weights, vi, out):
     Rows are processed in pairs (t, n-1-t) so that both threads get the same triangle area.
     """
     n = X.shape[0]
+    Xt = np.ascontiguousarray(X.T)
     for t in numba.prange((n + 1) // 2):
-        _condensed_row(X, t, code, p, aux, weights, vi, out)
+        acc = np.empty(BLOCK)
+        _condensed_row(X, Xt, t, code, p, aux, weights, vi, out, acc)
         if n - 1 - t != t:
-            _condensed_row(X, n - 1 - t, code, p, aux, weights, vi, out)
+            _condensed_row(X, Xt, n - 1 - t, code, p, aux, weights, vi, out, acc)
 
 
 @numba.njit(cache=True, parallel=True)
@@ -164,10 +235,12 @@ def square_from_observations(X, code, p, aux, weights, vi, out):
     The upper triangle is computed row by row; `mirror_upper` copies it below the diagonal.
     """
     n = X.shape[0]
+    Xt = np.ascontiguousarray(X.T)
     for t in numba.prange((n + 1) // 2):
-        _square_row(X, t, code, p, aux, weights, vi, out)
+        acc = np.empty(BLOCK)
+        _square_row(X, Xt, t, code, p, aux, weights, vi, out, acc)
         if n - 1 - t != t:
-            _square_row(X, n - 1 - t, code, p, aux, weights, vi, out)
+            _square_row(X, Xt, n - 1 - t, code, p, aux, weights, vi, out, acc)
     mirror_upper(out)
 
 

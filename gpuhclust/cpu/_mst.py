@@ -10,7 +10,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ._distances import pair_distance
+from ._distances import BLOCK, block_distances
 from ._rows import first_argmin
 
 
@@ -27,14 +27,18 @@ def _relax_from_matrix(D, x, best, merged, nchunks):
 
 
 @numba.njit(cache=True, parallel=True)
-def _relax_from_observations(X, code, p, aux, weights, vi, x, best, merged, nchunks):
+def _relax_from_observations(X, Xt, code, p, aux, weights, vi, x, best, merged, nchunks):
     n = best.shape[0]
     step = (n + nchunks - 1) // nchunks
     for c in numba.prange(nchunks):
-        for i in range(c * step, min(n, (c + 1) * step)):
-            if merged[i] == 0:
-                d = pair_distance(code, X[x], X[i], p, aux[x], aux[i], weights, vi)
-                if best[i] > d:
+        acc = np.empty(BLOCK)
+        for j0 in range(c * step, min(n, (c + 1) * step), BLOCK):
+            j1 = min(n, (c + 1) * step, j0 + BLOCK)
+            # computing the merged columns too is cheaper than skipping them: it vectorises
+            block_distances(code, X, x, Xt, j0, j1, acc, p, aux, weights, vi)
+            for i in range(j0, j1):
+                d = acc[i - j0]
+                if merged[i] == 0 and best[i] > d:
                     best[i] = d
 
 
@@ -63,12 +67,13 @@ def mst_steps_observations(X, code, p, aux, weights, vi, best, merged, state, me
                            nchunks):
     """Prim's steps computing distances from the observations `X` (float64) on the fly."""
     keys = best.view(np.uint64)
+    Xt = np.ascontiguousarray(X.T)
     k = state[0]
     x = state[1]
     while k < k_stop:
         merged[x] = 1
         best[x] = np.inf
-        _relax_from_observations(X, code, p, aux, weights, vi, x, best, merged, nchunks)
+        _relax_from_observations(X, Xt, code, p, aux, weights, vi, x, best, merged, nchunks)
         y = first_argmin(best, keys, 0, True)
         merges[k, 0] = x
         merges[k, 1] = y

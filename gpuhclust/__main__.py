@@ -1,0 +1,4 @@
+"""``python -m gpuhclust``: the same command line as the ``gpuhclust`` script."""
+from .cli import main
+
+raise SystemExit(main())
