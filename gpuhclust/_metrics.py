@@ -26,7 +26,7 @@ _TABLE: dict[str, tuple[int | None, tuple[str, ...], bool]] = {
     "seuclidean": (8, ("s", "se"), False),
     "mahalanobis": (9, ("mah", "mahal"), False),
     "hamming": (10, ("h", "ha", "hamm", "matching"), False),
-    "jaccard": (11, ("j", "ja", "jacc"), False),
+    "jaccard": (11, ("j", "ja", "jacc"), True),  # SciPy compares u != 0, v != 0
     "dice": (12, (), True),
     "rogerstanimoto": (13, (), True),
     "russellrao": (14, (), True),
