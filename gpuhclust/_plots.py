@@ -101,17 +101,24 @@ def plot_clusters(X, labels, path, *, title: str = "", xlabel: str | None = None
     size = float(np.clip(6000.0 / n, 1.0, 20.0))
     fig = Figure(figsize=(6.4, 5.2))
     ax = fig.add_subplot()
-    common = dict(s=size, linewidths=0, alpha=0.85, rasterized=n > 20_000)
+    common = dict(linewidths=0, alpha=0.85, rasterized=n > 20_000)
     if len(clusters) <= 10:
-        # One call per cluster gives the legend its entries.
+        # One call per cluster gives the legend its entries. A tiny cluster (an outlier that
+        # single linkage split off, say) gets big points so that it can be found at all.
         for k, count in zip(clusters, sizes):
             mask = labels == k
             ax.scatter(x[mask], y[mask], color=_cluster_color(k, palette),
+                       s=size if count > 20 else max(size, 20.0),
                        label=f"cluster {k} ({count})", **common)
-        ax.legend(loc="best", fontsize="small", markerscale=max(1.0, 6.0 / np.sqrt(size)))
+        legend = ax.legend(loc="best", fontsize="small")
+        # Same-sized legend markers, whatever the point sizes ('legendHandles' before 3.7).
+        handles = getattr(legend, "legend_handles", None)
+        for handle in handles if handles is not None else legend.legendHandles:
+            handle.set_sizes([30.0])
     else:
         colors = [_cluster_color(k, palette) for k in clusters]
-        ax.scatter(x, y, c=np.asarray(colors)[np.searchsorted(clusters, labels)], **common)
+        ax.scatter(x, y, c=np.asarray(colors)[np.searchsorted(clusters, labels)], s=size,
+                   **common)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
