@@ -15,7 +15,7 @@ from ._methods import Method
 __all__ = ["finalise"]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _label(Z, n):
     """SciPy's ``label``: rename slot numbers to cluster ids, lower id first, and fill sizes."""
     parent = np.arange(2 * n - 1)

@@ -36,6 +36,9 @@ _TABLE: dict[str, tuple[int | None, tuple[str, ...], bool]] = {
 }
 _ALIASES = {alias: name for name, (_, aka, _) in _TABLE.items() for alias in (name, *aka)}
 COMPILED_METRICS = tuple(name for name, (code, _, _) in _TABLE.items() if code is not None)
+# metrics whose value is finite for any finite observations of moderate size
+_SAFE_FROM_FINITE = {"euclidean", "sqeuclidean", "cityblock", "chebyshev", "minkowski", "hamming",
+                     "jaccard", "russellrao", "rogerstanimoto", "yule", "canberra"}
 _OPTIONS = {"minkowski": {"p", "w"}, "seuclidean": {"V"}, "mahalanobis": {"VI"}}
 
 
@@ -71,6 +74,15 @@ class PreparedMetric:
     vi: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     scipy_metric: Any = None
     scipy_kwargs: dict = field(default_factory=dict)
+
+    @property
+    def may_give_non_finite(self) -> bool:
+        """Whether finite observations can still give NaN or inf distances (0/0 in a ratio,
+        an indefinite VI, a zero variance, overflow of very large values), so that the
+        computed distances must be checked before clustering."""
+        if self.name in _SAFE_FROM_FINITE:
+            return not (self.X.size == 0 or np.abs(self.X).max() < 1e100)
+        return True
 
     @property
     def kernel_args(self) -> tuple:

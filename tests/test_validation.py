@@ -2,6 +2,7 @@
 modified."""
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -175,3 +176,24 @@ def test_no_warning_on_plain_input():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         gpuhclust.linkage(np.random.default_rng(0).random((10, 3)), "average")
+
+
+@pytest.mark.parametrize("method", ["single", "average"])
+@pytest.mark.parametrize("metric", ["cosine", "dice", "braycurtis"])
+def test_metric_giving_nan_is_refused_with_the_pair(method, metric):
+    """Finite observations can still give 0/0 distances (a zero row under cosine, all-false rows
+    under dice): SciPy refuses those, and so do we, naming the pair."""
+    X = np.random.default_rng(0).random((12, 4)) + 1.0
+    X[3] = 0.0
+    X[7] = 0.0
+    with pytest.raises(ValueError, match=r"non-finite distance") as err:
+        gpuhclust.linkage(X, method, metric)
+    i, j = map(int, re.search(r"observations (\d+) and (\d+)", str(err.value)).groups())
+    # under cosine every pair with a zero row is 0/0; otherwise only the pair (3, 7) is
+    assert (i, j) == (3, 7) or (metric == "cosine" and i < j and {i, j} & {3, 7})
+
+
+def test_overflowing_distances_are_refused():
+    X = np.array([[1e200, 0.0], [-1e200, 0.0], [0.0, 1.0]])
+    with pytest.raises(ValueError, match="non-finite distance inf between observations 0 and 1"):
+        gpuhclust.linkage(X, "complete")

@@ -19,7 +19,7 @@ COSINE, CANBERRA, BRAYCURTIS, SEUCLIDEAN, MAHALANOBIS = 5, 6, 7, 8, 9
 HAMMING, JACCARD, DICE, ROGERSTANIMOTO, RUSSELLRAO, SOKALSNEATH, YULE = 10, 11, 12, 13, 14, 15, 16
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _boolean_counts(X, i, Y, j):
     ntt = 0
     ntf = 0
@@ -34,7 +34,7 @@ def _boolean_counts(X, i, Y, j):
     return float(ntt), float(ntf), float(nft), float(nff)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def pair_distance(code, X, i, Y, j, p, aux_u, aux_v, weights, vi):
     """Distance between observations ``X[i]`` and ``Y[j]`` (float64) under metric `code`.
 
@@ -135,7 +135,7 @@ def pair_distance(code, X, i, Y, j, p, aux_u, aux_v, weights, vi):
 BLOCK = 256  # columns per block: the accumulators stay in L1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def block_distances(code, X, i, Xt, j0, j1, acc, p, aux, weights, vi):
     """Distances from ``X[i]`` to ``X[j0:j1]`` into ``acc[:j1-j0]``.
 
@@ -191,7 +191,7 @@ def block_distances(code, X, i, Xt, j0, j1, acc, p, aux, weights, vi):
                                     vi)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _condensed_row(X, Xt, i, code, p, aux, weights, vi, out, acc):
     n = X.shape[0]
     base = n * i - (i * (i + 1)) // 2 - i - 1
@@ -202,7 +202,7 @@ def _condensed_row(X, Xt, i, code, p, aux, weights, vi, out, acc):
             out[base + j] = acc[j - j0]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _square_row(X, Xt, i, code, p, aux, weights, vi, out, acc):
     n = X.shape[0]
     out[i, i] = np.inf
@@ -213,7 +213,7 @@ def _square_row(X, Xt, i, code, p, aux, weights, vi, out, acc):
             out[i, j] = acc[j - j0]
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, error_model="numpy", parallel=True)
 def condensed_distances(X, code, p, aux, weights, vi, out):
     """Fill `out` (length n(n-1)/2, SciPy's order) with the distances between rows of `X`.
 
@@ -228,7 +228,7 @@ def condensed_distances(X, code, p, aux, weights, vi, out):
             _condensed_row(X, Xt, n - 1 - t, code, p, aux, weights, vi, out, acc)
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, error_model="numpy", parallel=True)
 def square_from_observations(X, code, p, aux, weights, vi, out):
     """Fill the square matrix `out` (n, n) with distances, the diagonal with +inf.
 
@@ -244,7 +244,23 @@ def square_from_observations(X, code, p, aux, weights, vi, out):
     mirror_upper(out)
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def first_non_finite_upper(D):
+    """(i, j) of a non-finite entry above the diagonal of `D` (the lowest such row), or (-1, -1)."""
+    n = D.shape[0]
+    bad_col = np.full(n, -1, dtype=np.int64)
+    for i in numba.prange(n):
+        for j in range(i + 1, n):
+            if not abs(D[i, j]) < np.inf:
+                bad_col[i] = j
+                break
+    for i in range(n):
+        if bad_col[i] >= 0:
+            return i, bad_col[i]
+    return -1, -1
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
 def square_from_condensed(y, out):
     """Expand a condensed matrix into the square `out`, diagonal +inf, -0.0 turned into +0.0."""
     n = out.shape[0]
@@ -256,7 +272,7 @@ def square_from_condensed(y, out):
     mirror_upper(out)
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, error_model="numpy", parallel=True)
 def mirror_upper(out):
     """Copy the upper triangle of `out` below the diagonal, tile by tile (cache friendly)."""
     n = out.shape[0]

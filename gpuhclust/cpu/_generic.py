@@ -16,7 +16,7 @@ from ._lance_williams import merge_rows
 from ._rows import first_argmin, replay
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _swap(values, key_by_index, index_by_key, i, j):
     values[i], values[j] = values[j], values[i]
     key_i = key_by_index[i]
@@ -27,7 +27,7 @@ def _swap(values, key_by_index, index_by_key, i, j):
     index_by_key[key_j] = i
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _sift_up(values, key_by_index, index_by_key, index):
     parent = (index - 1) >> 1
     while index > 0 and values[parent] > values[index]:
@@ -36,7 +36,7 @@ def _sift_up(values, key_by_index, index_by_key, index):
         parent = (index - 1) >> 1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _sift_down(values, key_by_index, index_by_key, size, index):
     child = (index << 1) + 1
     while child < size:
@@ -50,7 +50,7 @@ def _sift_down(values, key_by_index, index_by_key, size, index):
             break
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _change_value(values, key_by_index, index_by_key, size, key, value):
     index = index_by_key[key]
     old = values[index]
@@ -61,7 +61,7 @@ def _change_value(values, key_by_index, index_by_key, size, key, value):
         _sift_down(values, key_by_index, index_by_key, size, index)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def generic_init(D, keys, nonneg, neighbor, min_dist, heap_values, key_by_index, index_by_key):
     """Nearest higher neighbour of every slot, and the heap over those distances."""
     n = D.shape[0]
@@ -78,7 +78,7 @@ def generic_init(D, keys, nonneg, neighbor, min_dist, heap_values, key_by_index,
         _sift_down(heap_values, key_by_index, index_by_key, size, i)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def generic_steps(D, keys, nonneg, code, size, cluster_id, last, log_a, log_b, log_h, log_na,
                   log_nb, neighbor, min_dist, heap_values, key_by_index, index_by_key, state,
                   Z, k_stop):

@@ -15,7 +15,15 @@ import numpy as np
 SINGLE, COMPLETE, AVERAGE, CENTROID, MEDIAN, WARD, WEIGHTED = 0, 1, 2, 3, 4, 5, 6
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _positive_nan(r):
+    # The square root of a slightly negative rounding result is NaN, and x86 makes it a NaN with
+    # the sign bit set. NaN never wins a comparison, as in SciPy; clearing its sign keeps it
+    # above +inf in the integer-keyed argmin of ``_rows.first_argmin`` as well.
+    return abs(r) if r != r else r
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def lance_williams(code, dxi, dyi, dxy, size_x, size_y, size_i):
     """Distance from cluster i to the union of clusters x and y, computed in float64 whatever
     the storage type of the distances."""
@@ -29,24 +37,24 @@ def lance_williams(code, dxi, dyi, dxy, size_x, size_y, size_i):
     if code == AVERAGE:
         return (size_x * d_xi + size_y * d_yi) / (size_x + size_y)
     if code == CENTROID:
-        return math.sqrt(
+        return _positive_nan(math.sqrt(
             (((size_x * d_xi * d_xi) + (size_y * d_yi * d_yi))
              - (size_x * size_y * d_xy * d_xy) / (size_x + size_y))
             / (size_x + size_y)
-        )
+        ))
     if code == MEDIAN:
-        return math.sqrt(0.5 * (d_xi * d_xi + d_yi * d_yi) - 0.25 * d_xy * d_xy)
+        return _positive_nan(math.sqrt(0.5 * (d_xi * d_xi + d_yi * d_yi) - 0.25 * d_xy * d_xy))
     if code == WARD:
         t = 1.0 / (size_x + size_y + size_i)
-        return math.sqrt(
+        return _positive_nan(math.sqrt(
             (size_i + size_x) * t * d_xi * d_xi
             + (size_i + size_y) * t * d_yi * d_yi
             - size_i * t * d_xy * d_xy
-        )
+        ))
     return 0.5 * (d_xi + d_yi)  # WEIGHTED
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def merge_rows(code, row_x, row_y, d_xy, size_x, size_y, sizes):
     """Overwrite `row_y` with the distances of the union of x and y to every cluster.
 

@@ -14,7 +14,7 @@ from ._distances import BLOCK, block_distances
 from ._rows import first_argmin
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, error_model="numpy", parallel=True)
 def _relax_from_matrix(D, x, best, merged, nchunks):
     n = best.shape[0]
     step = (n + nchunks - 1) // nchunks
@@ -26,8 +26,9 @@ def _relax_from_matrix(D, x, best, merged, nchunks):
                 best[i] = d
 
 
-@numba.njit(cache=True, parallel=True)
-def _relax_from_observations(X, Xt, code, p, aux, weights, vi, x, best, merged, nchunks):
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _relax_from_observations(X, Xt, code, p, aux, weights, vi, x, best, merged, nchunks,
+                             bad_pair):
     n = best.shape[0]
     step = (n + nchunks - 1) // nchunks
     for c in numba.prange(nchunks):
@@ -38,14 +39,18 @@ def _relax_from_observations(X, Xt, code, p, aux, weights, vi, x, best, merged, 
             block_distances(code, X, x, Xt, j0, j1, acc, p, aux, weights, vi)
             for i in range(j0, j1):
                 d = acc[i - j0]
-                if merged[i] == 0 and best[i] > d:
-                    best[i] = d
+                if merged[i] == 0:
+                    if best[i] > d:
+                        best[i] = d
+                    elif not d < np.inf:  # NaN or inf: SciPy refuses such distances
+                        bad_pair[0] = x
+                        bad_pair[1] = i
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def mst_steps_matrix(D, nonneg, best, merged, state, merges, k_stop, nchunks):
     """Prim's steps ``state[0]`` .. `k_stop` - 1 on the square matrix `D`; ``state = [k, x]``."""
-    keys = best.view(np.uint64)
+    keys = best.view(np.int64)
     k = state[0]
     x = state[1]
     while k < k_stop:
@@ -62,18 +67,21 @@ def mst_steps_matrix(D, nonneg, best, merged, state, merges, k_stop, nchunks):
     state[1] = x
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def mst_steps_observations(X, code, p, aux, weights, vi, best, merged, state, merges, k_stop,
-                           nchunks):
-    """Prim's steps computing distances from the observations `X` (float64) on the fly."""
-    keys = best.view(np.uint64)
+                           nchunks, bad_pair):
+    """Prim's steps computing distances from the observations `X` (float64) on the fly.
+
+    A non-finite distance stops the loop with the pair in `bad_pair` (else left at -1)."""
+    keys = best.view(np.int64)
     Xt = np.ascontiguousarray(X.T)
     k = state[0]
     x = state[1]
-    while k < k_stop:
+    while k < k_stop and bad_pair[0] < 0:
         merged[x] = 1
         best[x] = np.inf
-        _relax_from_observations(X, Xt, code, p, aux, weights, vi, x, best, merged, nchunks)
+        _relax_from_observations(X, Xt, code, p, aux, weights, vi, x, best, merged, nchunks,
+                                 bad_pair)
         y = first_argmin(best, keys, 0, True)
         merges[k, 0] = x
         merges[k, 1] = y

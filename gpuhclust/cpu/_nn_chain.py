@@ -18,7 +18,7 @@ from ._lance_williams import merge_rows
 from ._rows import first_argmin, replay
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def nn_chain_steps(D, keys, nonneg, code, size, last, log_a, log_b, log_h, log_na, log_nb,
                    chain, state, merges, k_stop):
     """Run merges ``state[0]`` .. `k_stop` - 1. ``state = [k, chain_length]``.

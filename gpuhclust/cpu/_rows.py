@@ -15,13 +15,14 @@ import numpy as np
 from ._lance_williams import lance_williams
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def first_argmin(row, keys, start, nonneg):
     """Index of the first minimum of ``row[start:]`` (NaN never wins), or -1 when all are +inf/NaN.
 
-    With `nonneg`, `keys` is `row` reinterpreted as unsigned integers: for non-negative floats
-    the integer order is the float order (NaN sorts above +inf) and an integer min reduction
-    vectorises where a float one may not.
+    With `nonneg`, `keys` is `row` reinterpreted as signed integers of the same width: for
+    non-negative floats (and NaN with its sign bit clear, which ``lance_williams`` guarantees)
+    the integer order is the float order, NaN above +inf, and a signed integer min reduction
+    vectorises (AVX2 has no unsigned 64-bit min, nor a float min reduction without fast-math).
     """
     n = row.shape[0]
     if start >= n:
@@ -44,7 +45,7 @@ def first_argmin(row, keys, start, nonneg):
     return idx
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def replay(D, i, upto, last, log_a, log_b, log_h, log_na, log_nb, size_i, code):
     """Bring row `i` up to date with log entries ``last[i]:upto``; row i's cluster is unchanged
     since then, so `size_i` is its size at every one of those merges."""

@@ -12,14 +12,15 @@ from .._memory import check_fits, format_bytes
 from .._methods import Method
 from .._metrics import PreparedMetric
 from .._progress import progress_bar
-from .._validation import LinkageInput
+from .._validation import LinkageInput, condensed_pair
 from . import _distances, _generic, _mst, _nn_chain
 
 _CHUNKS = 100  # progress updates per run
 
 
-def _uint_view(D: np.ndarray) -> np.ndarray:
-    return D.view(np.uint64 if D.dtype == np.float64 else np.uint32)
+def _int_view(D: np.ndarray) -> np.ndarray:
+    """Keys for ``_rows.first_argmin``: the same bits read as signed integers."""
+    return D.view(np.int64 if D.dtype == np.float64 else np.int32)
 
 
 def _float32_hint(dtype) -> str:
@@ -66,12 +67,17 @@ class CPUBackend(Backend):
             _distances.square_from_condensed(y, D)
             return D, not bool(y.min() < 0)
         _distances.square_from_observations(metric.X, *metric.kernel_args, D)
+        if metric.may_give_non_finite:
+            i, j = _distances.first_non_finite_upper(D)
+            if i >= 0:
+                _raise_non_finite(D[i, j], i, j)
         return D, True
 
     def linkage(self, data, metric, method: Method, dtype, progress) -> np.ndarray:
         n = data.n
         with progress_bar(progress, n - 1, f"gpuhclust {method.name}") as bar:
-            if method.algorithm == "mst" and data.observations is not None and metric.code is not None:
+            if (method.algorithm == "mst" and data.observations is not None
+                    and metric.code is not None):
                 return _run_mst_observations(metric, n, bar)
             D, nonneg = self.square_matrix(data, metric, dtype)
             if method.algorithm == "mst":
@@ -81,15 +87,17 @@ class CPUBackend(Backend):
             return _run_generic(D, nonneg, method.code, bar)
 
 
+def _raise_non_finite(value, i, j):
+    raise ValueError(f"The metric gave a non-finite distance {value} between observations "
+                     f"{i} and {j}; linkage needs finite distances (SciPy: 'The condensed "
+                     "distance matrix must contain only finite values').")
+
+
 def _validate_computed(y: np.ndarray, n: int) -> None:
     finite = np.isfinite(y)
     if not finite.all():
-        from .._validation import condensed_pair
-
         idx = int(np.flatnonzero(~finite)[0])
-        i, j = condensed_pair(idx, n)
-        raise ValueError(f"The metric gave a non-finite distance {y[idx]} between observations "
-                         f"{i} and {j}; linkage needs finite distances.")
+        _raise_non_finite(y[idx], *condensed_pair(idx, n))
 
 
 def _chunks(total: int, bar):
@@ -112,9 +120,13 @@ def _run_mst_observations(metric: PreparedMetric, n: int, bar) -> np.ndarray:
     merged = np.zeros(n, dtype=np.uint8)
     state = np.zeros(2, dtype=np.int64)
     merges = np.empty((n - 1, 3))
+    bad_pair = np.full(2, -1, dtype=np.int64)
     for stop in _chunks(n - 1, bar):
         _mst.mst_steps_observations(metric.X, *metric.kernel_args, best, merged, state, merges,
-                                    stop, _threads())
+                                    stop, _threads(), bad_pair)
+        if bad_pair[0] >= 0:
+            i, j = sorted(int(v) for v in bad_pair)
+            _raise_non_finite("NaN or inf", i, j)
     return merges
 
 
@@ -152,7 +164,7 @@ def _run_nn_chain(D, nonneg, code, bar) -> np.ndarray:
     chain = np.zeros(n + 1, dtype=np.int64)
     state = np.zeros(2, dtype=np.int64)
     merges = np.empty((n - 1, 3))
-    keys = _uint_view(D)
+    keys = _int_view(D)
     for stop in _chunks(n - 1, bar):
         _nn_chain.nn_chain_steps(D, keys, nonneg, code, size, *log.arrays, chain, state, merges,
                                  stop)
@@ -170,7 +182,7 @@ def _run_generic(D, nonneg, code, bar) -> np.ndarray:
     heap_values = np.zeros(m)
     key_by_index = np.zeros(m, dtype=np.int64)
     index_by_key = np.zeros(m, dtype=np.int64)
-    keys = _uint_view(D)
+    keys = _int_view(D)
     _generic.generic_init(D, keys, nonneg, neighbor, min_dist, heap_values, key_by_index,
                           index_by_key)
     state = np.array([0, n - 1], dtype=np.int64)
