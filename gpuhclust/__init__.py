@@ -16,8 +16,7 @@ from scipy.cluster.hierarchy import (
 )
 from scipy.cluster.vq import whiten
 
-from . import cpu as _cpu  # noqa: F401  (registers the CPU backend)
-from .cpu import backend as _cpu_backend  # noqa: F401
+from .cpu import backend as _cpu_backend  # noqa: F401  (registers the CPU backend)
 from ._backends import available_backends
 from ._linkage import linkage, pdist
 from ._methods import METHODS

@@ -15,6 +15,19 @@ from ._methods import Method
 __all__ = ["finalise"]
 
 
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _find(parent, x):
+    """Root of x, compressing the path (as SciPy's LinkageUnionFind does)."""
+    root = x
+    while parent[root] != root:
+        root = parent[root]
+    while parent[x] != root:
+        nxt = parent[x]
+        parent[x] = root
+        x = nxt
+    return root
+
+
 @numba.njit(cache=True, error_model="numpy")
 def _label(Z, n):
     """SciPy's ``label``: rename slot numbers to cluster ids, lower id first, and fill sizes."""
@@ -22,29 +35,10 @@ def _label(Z, n):
     sizes = np.ones(2 * n - 1, dtype=np.int64)
     next_label = n
     for i in range(n - 1):
-        x = int(Z[i, 0])
-        y = int(Z[i, 1])
-        # find with path compression, as SciPy's LinkageUnionFind does
-        root_x = x
-        while parent[root_x] != root_x:
-            root_x = parent[root_x]
-        while parent[x] != root_x:
-            nxt = parent[x]
-            parent[x] = root_x
-            x = nxt
-        root_y = y
-        while parent[root_y] != root_y:
-            root_y = parent[root_y]
-        while parent[y] != root_y:
-            nxt = parent[y]
-            parent[y] = root_y
-            y = nxt
-        if root_x < root_y:
-            Z[i, 0] = root_x
-            Z[i, 1] = root_y
-        else:
-            Z[i, 0] = root_y
-            Z[i, 1] = root_x
+        root_x = _find(parent, int(Z[i, 0]))
+        root_y = _find(parent, int(Z[i, 1]))
+        Z[i, 0] = min(root_x, root_y)
+        Z[i, 1] = max(root_x, root_y)
         parent[root_x] = next_label
         parent[root_y] = next_label
         sizes[next_label] = sizes[root_x] + sizes[root_y]

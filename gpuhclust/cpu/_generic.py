@@ -12,8 +12,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ._lance_williams import merge_rows
-from ._rows import first_argmin, replay
+from ._rows import first_argmin, merge_and_log, replay
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
@@ -119,19 +118,9 @@ def generic_steps(D, keys, nonneg, code, size, cluster_id, last, log_a, log_b, l
         Z[k, 1] = id_y
         Z[k, 2] = dist
         Z[k, 3] = nx + ny
-        merge_rows(code, D[x], D[y], dist, nx, ny, size)
-        D[y, x] = np.inf
-        D[y, y] = np.inf
-        size[x] = 0
-        size[y] = nx + ny
+        merge_and_log(D, code, x, y, dist, size, k, last, log_a, log_b, log_h, log_na, log_nb)
         cluster_id[y] = n + k
-        log_a[k] = x
-        log_b[k] = y
-        log_h[k] = dist
-        log_na[k] = nx
-        log_nb[k] = ny
         k += 1
-        last[y] = k
 
         for z in range(x):
             if size[z] > 0 and neighbor[z] == x:

@@ -12,10 +12,8 @@ between chunks; all state lives in arrays owned by the caller.
 from __future__ import annotations
 
 import numba
-import numpy as np
 
-from ._lance_williams import merge_rows
-from ._rows import first_argmin, replay
+from ._rows import first_argmin, merge_and_log, replay
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -59,22 +57,11 @@ def nn_chain_steps(D, keys, nonneg, code, size, last, log_a, log_b, log_h, log_n
             x, y = y, x
         replay(D, x, k, last, log_a, log_b, log_h, log_na, log_nb, size[x], code)
         replay(D, y, k, last, log_a, log_b, log_h, log_na, log_nb, size[y], code)
-        nx = size[x]
-        ny = size[y]
         merges[k, 0] = x
         merges[k, 1] = y
         merges[k, 2] = current_min
-        merge_rows(code, D[x], D[y], current_min, nx, ny, size)
-        D[y, x] = np.inf
-        D[y, y] = np.inf
-        size[x] = 0
-        size[y] = nx + ny
-        log_a[k] = x
-        log_b[k] = y
-        log_h[k] = current_min
-        log_na[k] = nx
-        log_nb[k] = ny
+        merge_and_log(D, code, x, y, current_min, size, k, last, log_a, log_b, log_h, log_na,
+                      log_nb)
         k += 1
-        last[y] = k
     state[0] = k
     state[1] = chain_length

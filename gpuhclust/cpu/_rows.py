@@ -12,7 +12,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ._lance_williams import lance_williams
+from ._lance_williams import lance_williams, merge_rows
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
@@ -56,3 +56,22 @@ def replay(D, i, upto, last, log_a, log_b, log_h, log_na, log_nb, size_i, code):
         row[b] = lance_williams(code, row[a], row[b], log_h[t], log_na[t], log_nb[t], size_i)
         row[a] = np.inf
     last[i] = upto
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def merge_and_log(D, code, x, y, height, size, k, last, log_a, log_b, log_h, log_na, log_nb):
+    """Merge cluster x into slot y (rows x and y must be up to date): row y gets the new
+    distances, x dies, and the merge becomes log entry `k` for the other rows to replay."""
+    nx = size[x]
+    ny = size[y]
+    merge_rows(code, D[x], D[y], height, nx, ny, size)
+    D[y, x] = np.inf
+    D[y, y] = np.inf
+    size[x] = 0
+    size[y] = nx + ny
+    log_a[k] = x
+    log_b[k] = y
+    log_h[k] = height
+    log_na[k] = nx
+    log_nb[k] = ny
+    last[y] = k + 1
