@@ -17,6 +17,7 @@ from scipy.cluster.hierarchy import (
 from scipy.cluster.vq import whiten
 
 from .cpu import backend as _cpu_backend  # noqa: F401  (registers the CPU backend)
+from .cuda import backend as _cuda_backend  # noqa: F401  (registers 'cuda' and 'cuda-sim')
 from ._backends import available_backends
 from ._linkage import linkage, pdist
 from ._methods import METHODS

@@ -52,10 +52,11 @@ def available_bytes() -> int:
     return min(avail, limit) if limit is not None else avail
 
 
-def check_fits(needed: int, what: str, hint: str = "", available: int | None = None) -> None:
+def check_fits(needed: int, what: str, hint: str = "", available: int | None = None,
+               where: str = "memory") -> None:
     """Raise MemoryError (before allocating) when `needed` bytes exceed what is available."""
     available = available_bytes() if available is None else available
     if needed > available:
         msg = (f"gpuhclust needs {format_bytes(needed)} for {what}, but only "
-               f"{format_bytes(available)} of memory is available")
+               f"{format_bytes(available)} of {where} is available")
         raise MemoryError(msg + (f"; {hint}" if hint else ""))

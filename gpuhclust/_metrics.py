@@ -10,7 +10,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["PreparedMetric", "prepare_metric", "canonical_metric", "COMPILED_METRICS"]
+__all__ = ["PreparedMetric", "prepare_metric", "canonical_metric", "COMPILED_METRICS",
+           "METRIC_CODES"]
 
 # canonical name -> (code shared by the compiled kernels, aliases SciPy accepts, boolean input)
 _TABLE: dict[str, tuple[int | None, tuple[str, ...], bool]] = {
@@ -36,6 +37,8 @@ _TABLE: dict[str, tuple[int | None, tuple[str, ...], bool]] = {
 }
 _ALIASES = {alias: name for name, (_, aka, _) in _TABLE.items() for alias in (name, *aka)}
 COMPILED_METRICS = tuple(name for name, (code, _, _) in _TABLE.items() if code is not None)
+# canonical name -> code, for the compiled metrics (the CUDA kernels get these as defines)
+METRIC_CODES = {name: code for name, (code, _, _) in _TABLE.items() if code is not None}
 # metrics whose value is finite for any finite observations of moderate size
 _SAFE_FROM_FINITE = {"euclidean", "sqeuclidean", "cityblock", "chebyshev", "minkowski", "hamming",
                      "jaccard", "russellrao", "rogerstanimoto", "yule", "canberra"}

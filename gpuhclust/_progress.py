@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import sys
 
-__all__ = ["progress_bar", "AUTO_PROGRESS_MIN_N"]
+__all__ = ["progress_bar", "chunk_ends", "AUTO_PROGRESS_MIN_N", "CHUNKS"]
 
 AUTO_PROGRESS_MIN_N = 20_000
+CHUNKS = 100  # progress updates per run
 
 
 class _Silent:
@@ -33,3 +34,15 @@ def progress_bar(progress: bool | None, total: int, desc: str):
 
     return tqdm(total=total, desc=desc, unit="merge", file=sys.stderr, leave=False,
                 mininterval=0.5)
+
+
+def chunk_ends(total: int, bar):
+    """Ends of the chunks a loop of `total` merges runs in (progress is reported and Ctrl-C
+    honoured between chunks); advances `bar` after each chunk has run."""
+    step = max(1, total // CHUNKS)
+    done = 0
+    while done < total:
+        stop = min(total, done + step)
+        yield stop
+        bar.update(stop - done)
+        done = stop

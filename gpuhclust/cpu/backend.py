@@ -11,11 +11,10 @@ from .._backends import Backend, register_backend
 from .._memory import check_fits, format_bytes
 from .._methods import Method
 from .._metrics import PreparedMetric
+from .._progress import chunk_ends as _chunks
 from .._progress import progress_bar
 from .._validation import LinkageInput, condensed_pair
 from . import _distances, _generic, _mst, _nn_chain
-
-_CHUNKS = 100  # progress updates per run
 
 
 def _int_view(D: np.ndarray) -> np.ndarray:
@@ -98,17 +97,6 @@ def _validate_computed(y: np.ndarray, n: int) -> None:
     if not finite.all():
         idx = int(np.flatnonzero(~finite)[0])
         _raise_non_finite(y[idx], *condensed_pair(idx, n))
-
-
-def _chunks(total: int, bar):
-    """Chunk ends for a loop of `total` merges; advances `bar` after each chunk has run."""
-    step = max(1, total // _CHUNKS)
-    done = 0
-    while done < total:
-        stop = min(total, done + step)
-        yield stop
-        bar.update(stop - done)
-        done = stop
 
 
 def _threads() -> int:

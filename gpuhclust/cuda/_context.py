@@ -1,0 +1,143 @@
+"""The one seam between the CUDA backend's host code and a device: an array module and a kernel
+loader. ``CupyContext`` runs on a real GPU through CuPy; ``SimContext`` runs the very same host
+code on NumPy arrays with the kernels compiled for the CPU by gpuhclust's kernel simulator.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from .._memory import available_bytes
+from ._kernels import FAMILIES, defines, kernel_dir, nvrtc_options, source
+
+__all__ = ["DeviceContext", "CupyContext", "SimContext", "cuda_usable"]
+
+
+class DeviceContext:
+    """What the backend needs from a device.
+
+    Attributes
+    ----------
+    xp : module
+        The array module (cupy or numpy).
+    threads : int
+        Threads per block of the grid-wide kernels (a multiple of 32).
+    loop_threads : int
+        Threads of the one-block loops (a multiple of 32, at most ``LOOP_THREADS``).
+    max_blocks : int
+        Most blocks of a grid-stride kernel.
+    """
+
+    name = "?"
+    xp = np
+    threads = 256
+    loop_threads = 1024
+    max_blocks = 1024
+
+    def kernel(self, family: str, name: str):
+        """The kernel `name` (a name expression such as ``'nn_chain_loop<float>'``) of
+        ``kernels/<family>.cu``, callable as ``kernel(grid, block, args)``."""
+        raise NotImplementedError
+
+    def free_bytes(self) -> int:
+        """Memory free for new device arrays."""
+        raise NotImplementedError
+
+    def asnumpy(self, a) -> np.ndarray:
+        return np.asarray(a)
+
+    def synchronize(self) -> None:
+        pass
+
+
+@lru_cache(maxsize=1)
+def cuda_usable() -> bool:
+    """CuPy imports and sees at least one CUDA device."""
+    try:
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # noqa: BLE001 - no CuPy, no driver, no device: all mean "not usable"
+        return False
+
+
+class CupyContext(DeviceContext):
+    """The current CuPy device."""
+
+    name = "cuda"
+
+    def __init__(self):
+        import cupy
+
+        self.xp = cupy
+        self.device = cupy.cuda.Device()
+        sms = self.device.attributes["MultiProcessorCount"]
+        self.max_blocks = 8 * sms
+
+    def kernel(self, family: str, name: str):
+        return _cupy_module(self.device.id, family).get_function(name)
+
+    def free_bytes(self) -> int:
+        free, _ = self.xp.cuda.runtime.memGetInfo()
+        return int(free) + int(self.xp.get_default_memory_pool().free_bytes())
+
+    def asnumpy(self, a) -> np.ndarray:
+        return self.xp.asnumpy(a)
+
+    def synchronize(self) -> None:
+        self.xp.cuda.get_current_stream().synchronize()
+
+
+@lru_cache(maxsize=None)
+def _cupy_module(device_id: int, family: str):
+    # One compiled module per device and family; CuPy keeps the binaries in its own disk cache.
+    import cupy
+
+    with cupy.cuda.Device(device_id):
+        module = cupy.RawModule(code=source(family), options=nvrtc_options(),
+                                name_expressions=FAMILIES[family].name_expressions)
+        module.compile()
+    return module
+
+
+class SimContext(DeviceContext):
+    """NumPy arrays and the kernels run by the CPU simulator (``gpuhclust._sim``).
+
+    Parameters
+    ----------
+    schedule : str
+        The simulator's thread order: 'forward', 'reverse', 'random' or 'threads'.
+    seed : int
+        Seed of the 'random' schedule.
+    threads, loop_threads, max_blocks : int
+        Launch shapes; small by default, since every simulated thread costs a fiber switch at
+        each barrier, and several blocks still run so that block boundaries are exercised.
+    """
+
+    name = "cuda-sim"
+
+    def __init__(self, schedule: str = "forward", seed: int = 0, threads: int = 64,
+                 loop_threads: int = 64, max_blocks: int = 4):
+        from .. import _sim
+
+        if not _sim.compiler_available():
+            raise _sim.SimulatorUnavailable(
+                "backend 'cuda-sim' compiles the CUDA kernels with a C++ compiler, and none was "
+                "found (set CXX or install g++)")
+        self.schedule = schedule
+        self.seed = seed
+        self.threads = threads
+        self.loop_threads = loop_threads
+        self.max_blocks = max_blocks
+
+    def kernel(self, family: str, name: str):
+        from .. import _sim
+
+        module = _sim.load_module(source(family), FAMILIES[family].name_expressions,
+                                  include_dirs=[str(kernel_dir())], defines=defines(),
+                                  schedule=self.schedule, seed=self.seed)
+        return module.get_function(name)
+
+    def free_bytes(self) -> int:
+        return available_bytes()

@@ -1,0 +1,82 @@
+"""The kernel families in ``kernels/``: their sources, the kernels each one exports (with the
+template instantiations the host uses), and the compile options every compiler gets, NVRTC for a
+real device or the compile check, g++ for the simulator.
+
+Constants the kernels share with Python (method and metric codes, the tile size) are passed as
+``-D`` defines generated from gpuhclust's own tables, never written twice.
+"""
+from __future__ import annotations
+
+import importlib.resources
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from .._methods import METHODS
+from .._metrics import METRIC_CODES
+
+__all__ = ["FAMILIES", "Family", "kernel_dir", "source", "defines", "nvrtc_options",
+           "STORAGE_TYPES", "TILE", "LOOP_THREADS"]
+
+TILE = 16  # pairwise_tiles: a block computes TILE x TILE pairs with TILE x TILE threads
+LOOP_THREADS = 1024  # most threads of the one-block loops (nn_chain_loop, generic_loop)
+STORAGE_TYPES = {"float32": "float", "float64": "double"}
+
+
+@dataclass(frozen=True)
+class Family:
+    """One ``kernels/<name>.cu`` file and the kernels the host takes from it."""
+
+    name: str
+    templated: tuple[str, ...]   # kernels instantiated for float and double
+    plain: tuple[str, ...] = ()  # extern "C" kernels
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}.cu"
+
+    @property
+    def name_expressions(self) -> list[str]:
+        return [f"{k}<{ctype}>" for k in self.templated for ctype in STORAGE_TYPES.values()]
+
+    @property
+    def kernel_names(self) -> list[str]:
+        return self.name_expressions + list(self.plain)
+
+
+FAMILIES: dict[str, Family] = {f.name: f for f in (
+    Family("distances", ("pairwise_tiles", "condensed_to_square", "first_non_finite")),
+    Family("mst", ("prim_relax_matrix",), ("prim_relax_observations", "prim_choose")),
+    Family("nn_chain", ("nn_chain_loop",)),
+    Family("generic", ("generic_neighbours", "generic_loop"), ("generic_heapify",)),
+)}
+
+
+def kernel_dir() -> Path:
+    """The folder holding the ``.cu``/``.cuh`` files (inside the installed package)."""
+    return Path(str(importlib.resources.files("gpuhclust.kernels")))
+
+
+@lru_cache(maxsize=None)
+def source(family: str) -> str:
+    """The source text of a family's ``.cu`` file."""
+    return (kernel_dir() / FAMILIES[family].filename).read_text()
+
+
+def defines() -> dict[str, str]:
+    """Macro definitions every kernel is compiled with."""
+    out = {f"GH_{m.name.upper()}": str(m.code) for m in METHODS.values()}
+    out.update({f"GH_{name.upper()}": str(code) for name, code in METRIC_CODES.items()})
+    out["GH_TILE"] = str(TILE)
+    return out
+
+
+def nvrtc_options(arch: str | None = None) -> tuple[str, ...]:
+    """NVRTC options: C++17, no FMA contraction (the CPU backend's arithmetic, bit for bit),
+    IEEE division and square root, the include folder and the shared defines."""
+    options = ["-std=c++17", "--fmad=false", "-prec-div=true", "-prec-sqrt=true",
+               f"-I{kernel_dir()}"]
+    options += [f"-D{key}={value}" for key, value in defines().items()]
+    if arch is not None:
+        options.append(f"-arch={arch}")
+    return tuple(options)

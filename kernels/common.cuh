@@ -1,0 +1,120 @@
+// Helpers shared by every kernel family: portability, the tie-breaking argmin, block reductions.
+//
+// The method and metric codes (GH_WARD, GH_EUCLIDEAN, ...) and the tile size GH_TILE are not
+// written here: the host passes them as -D options generated from gpuhclust's own tables
+// (gpuhclust/cuda/_kernels.py), so Python and CUDA cannot disagree about them.
+#pragma once
+
+#if !defined(GH_WARD) || !defined(GH_EUCLIDEAN) || !defined(GH_TILE)
+#error "compile the gpuhclust kernels with the defines from gpuhclust.cuda._kernels"
+#endif
+
+#define GH_FULL_MASK 0xffffffffu
+
+// NVRTC has no standard headers: +inf from its bit pattern.
+__device__ __forceinline__ double gh_inf() { return __longlong_as_double(0x7ff0000000000000LL); }
+
+// A candidate for a minimum: its value and its index.
+struct ArgMin {
+    double value;
+    long long index;
+};
+
+__device__ __forceinline__ ArgMin argmin_none() {
+    ArgMin a;
+    a.value = gh_inf();
+    a.index = -1;
+    return a;
+}
+
+// The one tie rule of every argmin: the smaller value wins, equal values go to the lower index.
+// Starting from argmin_none(), +inf and NaN never enter (SciPy's strict '<' from +inf), and the
+// order (value, index) is total, so the result does not depend on which thread saw what first.
+__device__ __forceinline__ void argmin_take(ArgMin& best, double value, long long index) {
+    if (value < best.value || (value == best.value && index < best.index)) {
+        best.value = value;
+        best.index = index;
+    }
+}
+
+__device__ __forceinline__ ArgMin warp_argmin(ArgMin a) {
+    for (int offset = 16; offset > 0; offset >>= 1) {
+        double value = __shfl_down_sync(GH_FULL_MASK, a.value, offset);
+        long long index = __shfl_down_sync(GH_FULL_MASK, a.index, offset);
+        argmin_take(a, value, index);
+    }
+    return a;
+}
+
+// The argmin over the whole (1-D) block, returned to every thread. Every thread of the block
+// must call it; blockDim.x must be a multiple of 32.
+__device__ ArgMin block_argmin(ArgMin a) {
+    __shared__ double s_value[32];
+    __shared__ long long s_index[32];
+    const int lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5;
+    const int nwarps = blockDim.x >> 5;
+    a = warp_argmin(a);
+    if (lane == 0) {
+        s_value[warp] = a.value;
+        s_index[warp] = a.index;
+    }
+    __syncthreads();
+    if (warp == 0) {
+        ArgMin b = argmin_none();
+        if (lane < nwarps) {
+            b.value = s_value[lane];
+            b.index = s_index[lane];
+        }
+        b = warp_argmin(b);
+        if (lane == 0) {
+            s_value[0] = b.value;
+            s_index[0] = b.index;
+        }
+    }
+    __syncthreads();
+    ArgMin result;
+    result.value = s_value[0];
+    result.index = s_index[0];
+    __syncthreads();  // the next call may overwrite s_value
+    return result;
+}
+
+// First minimum of row[lo:hi) under the tie rule, or (inf, -1) when no entry is below +inf.
+template <typename T>
+__device__ ArgMin block_row_argmin(const T* row, long long lo, long long hi) {
+    ArgMin a = argmin_none();
+    for (long long i = lo + threadIdx.x; i < hi; i += blockDim.x) {
+        argmin_take(a, (double)row[i], i);
+    }
+    return block_argmin(a);
+}
+
+// Exclusive prefix sum of `value` over the (1-D) block; `*total` receives the block's sum.
+// Every thread must call it; blockDim.x must be a multiple of 32.
+__device__ long long block_exclusive_scan(long long value, long long* total) {
+    __shared__ long long s_warp_sum[32];
+    const int lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5;
+    const int nwarps = blockDim.x >> 5;
+    long long inclusive = value;
+    for (int offset = 1; offset < 32; offset <<= 1) {
+        long long other = __shfl_up_sync(GH_FULL_MASK, inclusive, offset);
+        if (lane >= offset) inclusive += other;
+    }
+    if (lane == 31) s_warp_sum[warp] = inclusive;
+    __syncthreads();
+    if (warp == 0) {
+        long long w = lane < nwarps ? s_warp_sum[lane] : 0;
+        for (int offset = 1; offset < 32; offset <<= 1) {
+            long long other = __shfl_up_sync(GH_FULL_MASK, w, offset);
+            if (lane >= offset) w += other;
+        }
+        if (lane < nwarps) s_warp_sum[lane] = w;
+    }
+    __syncthreads();
+    const long long before = (warp > 0 ? s_warp_sum[warp - 1] : 0) + inclusive - value;
+    *total = s_warp_sum[nwarps - 1];
+    __syncthreads();
+    return before;
+}
