@@ -8,6 +8,7 @@ Constants the kernels share with Python (method and metric codes, the tile size)
 from __future__ import annotations
 
 import importlib.resources
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -57,10 +58,26 @@ def kernel_dir() -> Path:
     return Path(str(importlib.resources.files("gpuhclust.kernels")))
 
 
+_INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"\s*$', re.MULTILINE)
+
+
+def _expand(path: Path, seen: set[str]) -> str:
+    def include(match):
+        name = match.group(1)
+        if name in seen:  # the headers are '#pragma once'
+            return ""
+        seen.add(name)
+        return _expand(kernel_dir() / name, seen)
+    return _INCLUDE.sub(include, path.read_text())
+
+
 @lru_cache(maxsize=None)
 def source(family: str) -> str:
-    """The source text of a family's ``.cu`` file."""
-    return (kernel_dir() / FAMILIES[family].filename).read_text()
+    """The source of a family's ``.cu`` file with the project's own headers pasted in.
+
+    Compilers' caches (CuPy's, the simulator's) key on the source text alone; with the headers
+    inside it, an edit to a header is a new key, never a stale binary."""
+    return _expand(kernel_dir() / FAMILIES[family].filename, set())
 
 
 def defines() -> dict[str, str]:
