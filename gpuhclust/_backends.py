@@ -20,6 +20,11 @@ class Backend(ABC):
     """What every backend provides."""
 
     name: str = "?"
+    #: Engines the backend runs: 'matrix' (the n x n distance matrix) and, where listed,
+    #: 'vector' (from the observations in O(n*d) memory). A backend listing 'vector' receives
+    #: ``engine=`` ('auto', 'matrix' or 'vector') in :meth:`linkage`; the others are called
+    #: without it and run the matrix engine.
+    engines: tuple[str, ...] = ("matrix",)
 
     @classmethod
     def usable(cls) -> bool:
@@ -32,8 +37,9 @@ class Backend(ABC):
 
     @abstractmethod
     def linkage(self, data: LinkageInput, metric: PreparedMetric | None, method: Method,
-                dtype: np.dtype, progress: bool | None) -> np.ndarray:
-        """Raw merges for ``gpuhclust._finalise.finalise``."""
+                dtype: np.dtype, progress: bool | None, engine: str = "matrix") -> np.ndarray:
+        """Raw merges for ``gpuhclust._finalise.finalise``. `engine` is passed only to backends
+        whose `engines` list 'vector'."""
 
 
 # name -> (factory, priority for 'auto': higher first)

@@ -12,6 +12,8 @@ from ._validation import as_array, check_linkage_input
 
 __all__ = ["linkage", "pdist"]
 
+ENGINES = ("auto", "matrix", "vector")
+
 
 def _working_dtype(dtype) -> np.dtype:
     if dtype is None:
@@ -26,7 +28,7 @@ def _working_dtype(dtype) -> np.dtype:
 
 
 def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
-            backend="auto", dtype=None, progress=None, **metric_kwargs):
+            backend="auto", dtype=None, progress=None, engine="auto", **metric_kwargs):
     """Hierarchical (agglomerative) clustering: a drop-in for ``scipy.cluster.hierarchy.linkage``.
 
     Parameters
@@ -51,8 +53,29 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
         Storage of the distances while clustering (arithmetic is float64 either way). float32
         halves the memory; heights are then rounded to float32, and near-ties (distances that
         differ only beyond float32 precision) may merge in another order than SciPy's float64.
+        The vector engine stores no distances: it accepts either value and always computes
+        and keeps its centroids in float64.
     progress : bool or None
         Show a progress bar on stderr; None shows one for long runs when stderr is a terminal.
+    engine : {'auto', 'matrix', 'vector'}
+        How the merge loop gets its distances.
+
+        * ``'matrix'``: from the n x n distance matrix (``8 n^2`` bytes in float64, ``4 n^2``
+          in float32), every method, observations or a condensed matrix.
+        * ``'vector'``: from the observations, in O(n d) memory: 'single' for every compiled
+          metric (Prim's minimum spanning tree, distances computed on the fly), and 'ward',
+          'centroid', 'median' for the Euclidean metric (clusters as centroids and sizes:
+          nearest-neighbour chain for ward, the generic algorithm for centroid and median).
+          Any other method, a condensed matrix, a metric computed by SciPy (callables,
+          jensenshannon, weights ``w``) or a backend without it: ValueError. Same Z as SciPy on
+          tie-free data; heights agree to rounding (~1e-12 relative), and among exact ties it
+          may pick another (equally valid) merge.
+        * ``'auto'`` (default): the matrix when it fits in the memory available, else the
+          vector engine where the method allows it, with a warning (MemoryError when neither
+          fits). Single linkage from observations always takes the vector engine (the faster
+          one, and it needs no matrix).
+
+        ``optimal_ordering=True`` still needs the condensed distances.
     **metric_kwargs
         Options of the metric (see `metric`).
 
@@ -66,11 +89,13 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
     Raises
     ------
     ValueError
-        Unknown method, metric, backend or dtype; a non-Euclidean metric with centroid, median
-        or ward; non-finite values (the message says where); a condensed length that is not
-        n(n-1)/2; fewer than 2 observations; negative distances with centroid or median.
+        Unknown method, metric, backend, engine or dtype; a non-Euclidean metric with
+        centroid, median or ward; non-finite values (the message says where); a condensed
+        length that is not n(n-1)/2; fewer than 2 observations; negative distances with
+        centroid or median; ``engine='vector'`` with input it cannot run (see `engine`).
     MemoryError
-        Before allocating, when the distance matrix would not fit in the memory available.
+        Before allocating, when the distance matrix would not fit in the memory available
+        (and, with ``engine='auto'``, the vector engine cannot take over).
 
     Notes
     -----
@@ -90,22 +115,30 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
     """
     method_ = get_method(method)
     work_dtype = _working_dtype(dtype)
+    if not isinstance(engine, str) or engine not in ENGINES:
+        raise ValueError(f"engine must be one of 'auto', 'matrix', 'vector'; got {engine!r}")
     metric_name = canonical_metric(metric)
     arr = as_array(y)
     data = check_linkage_input(arr, method_, metric_name)
-    engine = get_backend(backend)
+    be = get_backend(backend)
     prepared = None
     if data.observations is not None:
         prepared = prepare_metric(data.observations, metric_name, metric_kwargs)
     elif metric_kwargs:
         raise TypeError("metric options (" + ", ".join(sorted(metric_kwargs)) + ") apply only "
                         "to observations, not to a condensed distance matrix")
-    raw = engine.linkage(data, prepared, method_, work_dtype, progress)
+    if "vector" in getattr(be, "engines", ("matrix",)):
+        raw = be.linkage(data, prepared, method_, work_dtype, progress, engine=engine)
+    elif engine == "vector":
+        raise ValueError(f"engine='vector' is not available on backend {be.name!r}; use "
+                         "backend='cpu' (or engine='matrix')")
+    else:
+        raw = be.linkage(data, prepared, method_, work_dtype, progress)
     Z = finalise(raw, data.n, method_)
     if optimal_ordering:
         condensed = data.condensed
         if condensed is None:
-            condensed = engine.pdist(prepared, np.float64)
+            condensed = be.pdist(prepared, np.float64)
         Z = optimal_leaf_ordering(Z, np.asarray(condensed, dtype=np.float64))
     return Z
 

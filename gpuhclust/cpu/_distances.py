@@ -133,6 +133,7 @@ def pair_distance(code, X, i, Y, j, p, aux_u, aux_v, weights, vi):
 
 
 BLOCK = 256  # columns per block: the accumulators stay in L1
+_NO_ROWS = np.zeros(0, dtype=np.int64)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -143,52 +144,111 @@ def block_distances(code, X, i, Xt, j0, j1, acc, p, aux, weights, vi):
     contiguous memory and vectorises across pairs while every pair still sums its features in
     order, without FMA: the result equals :func:`pair_distance` bit for bit.
     """
+    block_distances_cols(code, X, i, Xt, aux, _NO_ROWS, j0, j1, acc, p, aux, weights, vi)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def block_distances_cols(code, X, i, Ct, auxc, rows, j0, j1, acc, p, aux, weights, vi):
+    """Distances from ``X[i]`` to the candidates in columns ``j0:j1`` of `Ct` into
+    ``acc[:j1-j0]``: the arithmetic of :func:`pair_distance`, bit for bit.
+
+    `Ct` holds candidate observations features first (``X.T`` itself, or a compacted copy of some
+    of its columns); ``auxc[j]`` is the `aux` value of column j. Metrics without a vectorised
+    branch read the candidate's row of `X`: row ``rows[j]``, or row j when `rows` is empty.
+    """
     m = j1 - j0
     d = X.shape[1]
-    if code == EUCLIDEAN or code == SQEUCLIDEAN or code == SEUCLIDEAN:
-        acc[:m] = 0.0
-        for k in range(d):
-            xik = X[i, k]
-            if code == SEUCLIDEAN:
-                vk = weights[k]
+    a = acc[:m]  # 1-D slices (not 2-D indexing) let LLVM vectorise these loops
+    if code == EUCLIDEAN or code == SQEUCLIDEAN or code == CITYBLOCK or code == COSINE:
+        a[:] = 0.0
+        k = 0
+        while k + 4 <= d:  # four features per pass over acc, still summed in feature order
+            x0 = X[i, k]
+            x1 = X[i, k + 1]
+            x2 = X[i, k + 2]
+            x3 = X[i, k + 3]
+            r0 = Ct[k, j0:j1]
+            r1 = Ct[k + 1, j0:j1]
+            r2 = Ct[k + 2, j0:j1]
+            r3 = Ct[k + 3, j0:j1]
+            if code == CITYBLOCK:
                 for jj in range(m):
-                    t = xik - Xt[k, j0 + jj]
-                    acc[jj] += t * t / vk
+                    s = a[jj]
+                    s += abs(x0 - r0[jj])
+                    s += abs(x1 - r1[jj])
+                    s += abs(x2 - r2[jj])
+                    s += abs(x3 - r3[jj])
+                    a[jj] = s
+            elif code == COSINE:
+                for jj in range(m):
+                    s = a[jj]
+                    s += x0 * r0[jj]
+                    s += x1 * r1[jj]
+                    s += x2 * r2[jj]
+                    s += x3 * r3[jj]
+                    a[jj] = s
             else:
                 for jj in range(m):
-                    t = xik - Xt[k, j0 + jj]
-                    acc[jj] += t * t
-        if code != SQEUCLIDEAN:
+                    s = a[jj]
+                    t = x0 - r0[jj]
+                    s += t * t
+                    t = x1 - r1[jj]
+                    s += t * t
+                    t = x2 - r2[jj]
+                    s += t * t
+                    t = x3 - r3[jj]
+                    s += t * t
+                    a[jj] = s
+            k += 4
+        while k < d:
+            xik = X[i, k]
+            row = Ct[k, j0:j1]
+            if code == CITYBLOCK:
+                for jj in range(m):
+                    a[jj] += abs(xik - row[jj])
+            elif code == COSINE:
+                for jj in range(m):
+                    a[jj] += xik * row[jj]
+            else:
+                for jj in range(m):
+                    t = xik - row[jj]
+                    a[jj] += t * t
+            k += 1
+        if code == EUCLIDEAN:
             for jj in range(m):
-                acc[jj] = math.sqrt(acc[jj])
-    elif code == CITYBLOCK:
-        acc[:m] = 0.0
+                a[jj] = math.sqrt(a[jj])
+        elif code == COSINE:
+            aux_i = aux[i]
+            ac = auxc[j0:j1]
+            for jj in range(m):
+                c = a[jj] / (aux_i * ac[jj])
+                if abs(c) > 1.0:
+                    c = math.copysign(1.0, c)
+                a[jj] = 1.0 - c
+    elif code == SEUCLIDEAN:
+        a[:] = 0.0
         for k in range(d):
             xik = X[i, k]
+            vk = weights[k]
+            row = Ct[k, j0:j1]
             for jj in range(m):
-                acc[jj] += abs(xik - Xt[k, j0 + jj])
+                t = xik - row[jj]
+                a[jj] += t * t / vk
+        for jj in range(m):
+            a[jj] = math.sqrt(a[jj])
     elif code == CHEBYSHEV:
-        acc[:m] = 0.0
+        a[:] = 0.0
         for k in range(d):
             xik = X[i, k]
+            row = Ct[k, j0:j1]
             for jj in range(m):
-                t = abs(xik - Xt[k, j0 + jj])
-                acc[jj] = t if t > acc[jj] else acc[jj]
-    elif code == COSINE:
-        acc[:m] = 0.0
-        for k in range(d):
-            xik = X[i, k]
-            for jj in range(m):
-                acc[jj] += xik * Xt[k, j0 + jj]
-        for jj in range(m):
-            c = acc[jj] / (aux[i] * aux[j0 + jj])
-            if abs(c) > 1.0:
-                c = math.copysign(1.0, c)
-            acc[jj] = 1.0 - c
+                t = abs(xik - row[jj])
+                a[jj] = t if t > a[jj] else a[jj]
     else:
+        mapped = rows.shape[0] > 0
         for jj in range(m):
-            acc[jj] = pair_distance(code, X, i, X, j0 + jj, p, aux[i], aux[j0 + jj], weights,
-                                    vi)
+            j = rows[j0 + jj] if mapped else j0 + jj
+            acc[jj] = pair_distance(code, X, i, X, j, p, aux[i], aux[j], weights, vi)
 
 
 @numba.njit(cache=True, error_model="numpy")

@@ -2,15 +2,20 @@
 (start at 0, strict ``<``, lowest index wins a tie), parallel over the candidates of each step.
 
 Two sources of distances: rows of a square matrix, or the observations themselves (no matrix at
-all: each step computes the distances from the newest tree vertex on the fly, with the same
-``pair_distance`` as ``pdist`` so the heights are bit-identical).
+all, O(n*d) memory: each step computes the distances from the newest tree vertex on the fly, with
+the arithmetic of ``pdist`` so the heights are bit-identical). From the observations, the
+candidates not yet in the tree are kept compacted, features first and in their original order (so
+"first minimum" still means "lowest index"): a step computes distances to the m vertices still
+outside the tree only, n^2/2 distances in all instead of n^2. Vertices that join the tree are
+marked dead (NaN: it never compares less, and as an integer key it sorts above +inf) and swept
+out once they are 1/32 of the candidates.
 """
 from __future__ import annotations
 
 import numba
 import numpy as np
 
-from ._distances import BLOCK, block_distances
+from ._distances import BLOCK, block_distances_cols
 from ._rows import first_argmin
 
 
@@ -24,27 +29,6 @@ def _relax_from_matrix(D, x, best, merged, nchunks):
             d = row[i]
             if merged[i] == 0 and best[i] > d:
                 best[i] = d
-
-
-@numba.njit(cache=True, error_model="numpy", parallel=True)
-def _relax_from_observations(X, Xt, code, p, aux, weights, vi, x, best, merged, nchunks,
-                             bad_pair):
-    n = best.shape[0]
-    step = (n + nchunks - 1) // nchunks
-    for c in numba.prange(nchunks):
-        acc = np.empty(BLOCK)
-        for j0 in range(c * step, min(n, (c + 1) * step), BLOCK):
-            j1 = min(n, (c + 1) * step, j0 + BLOCK)
-            # computing the merged columns too is cheaper than skipping them: it vectorises
-            block_distances(code, X, x, Xt, j0, j1, acc, p, aux, weights, vi)
-            for i in range(j0, j1):
-                d = acc[i - j0]
-                if merged[i] == 0:
-                    if best[i] > d:
-                        best[i] = d
-                    elif not d < np.inf:  # NaN or inf: SciPy refuses such distances
-                        bad_pair[0] = x
-                        bad_pair[1] = i
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -67,26 +51,137 @@ def mst_steps_matrix(D, nonneg, best, merged, state, merges, k_stop, nchunks):
     state[1] = x
 
 
+
+
+PARALLEL_MIN = 4096  # fewer candidates than this: one thread (a parallel launch costs ~2 us)
+COMPACT_EVERY = 32  # sweep dead candidates out once they are 1/COMPACT_EVERY of them
+
+
 @numba.njit(cache=True, error_model="numpy")
-def mst_steps_observations(X, code, p, aux, weights, vi, best, merged, state, merges, k_stop,
-                           nchunks, bad_pair):
+def _relax_block_range(X, Ct, auxc, rows, code, p, aux, weights, vi, x, best, keys, j0, j1, acc,
+                       check, bad_pair):
+    """Relax candidates ``j0:j1`` against tree vertex `x`; position of their first minimum, or -1.
+
+    With `check`, a NaN or inf distance to a live candidate is reported in `bad_pair`."""
+    min_key = np.iinfo(np.int64).max
+    min_block = -1
+    for b0 in range(j0, j1, BLOCK):
+        b1 = min(j1, b0 + BLOCK)
+        m = b1 - b0
+        block_distances_cols(code, X, x, Ct, auxc, rows, b0, b1, acc, p, aux, weights, vi)
+        a = acc[:m]
+        bs = best[b0:b1]
+        for jj in range(m):
+            d = a[jj]
+            b = bs[jj]
+            bs[jj] = d if d < b else b  # a dead candidate (NaN) stays dead
+        if check:
+            for jj in range(m):
+                if not a[jj] < np.inf and bs[jj] == bs[jj]:
+                    bad_pair[0] = x
+                    bad_pair[1] = rows[b0 + jj]
+        # the block's minimum while it is in L1 (non-negative floats order as integers)
+        ks = keys[b0:b1]
+        mk = ks[0]
+        for jj in range(1, m):
+            kk = ks[jj]
+            mk = kk if kk < mk else mk
+        if mk < min_key:
+            min_key = mk
+            min_block = b0
+    if min_block < 0:
+        return -1
+    for j in range(min_block, min(j1, min_block + BLOCK)):
+        if keys[j] == min_key:
+            return j if best[j] < np.inf else -1
+    return -1
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _relax_parallel(X, Ct, auxc, rows, code, p, aux, weights, vi, x, best, keys, m, acc,
+                    check, bad_pair, chunk_pos):
+    nchunks = chunk_pos.shape[0]
+    step = (m + nchunks - 1) // nchunks
+    step = (step + BLOCK - 1) // BLOCK * BLOCK
+    for c in numba.prange(nchunks):
+        chunk_pos[c] = _relax_block_range(X, Ct, auxc, rows, code, p, aux, weights, vi, x, best,
+                                          keys, min(m, c * step), min(m, (c + 1) * step), acc[c],
+                                          check, bad_pair)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def compact_columns(keep, m, Ct, vectors):
+    """Move the kept columns of `Ct` and entries of each 1-D array in `vectors` (a tuple of
+    arrays of one dtype) to the front, in order; returns how many were kept."""
+    w = 0
+    for j in range(m):
+        if keep[j]:
+            for v in vectors:
+                v[w] = v[j]
+            w += 1
+    for k in range(Ct.shape[0]):
+        row = Ct[k]
+        w2 = 0
+        for j in range(m):
+            if keep[j]:
+                row[w2] = row[j]
+                w2 += 1
+    return w
+
+
+@numba.njit(cache=True, error_model="numpy")
+def mst_steps_observations(X, code, p, aux, weights, vi, Ct, auxc, rows, best, state, merges,
+                           k_stop, nchunks, check, bad_pair):
     """Prim's steps computing distances from the observations `X` (float64) on the fly.
 
+    Caller-owned state: `Ct` (d, n) the candidates features first (initially ``X.T``), `auxc`
+    and `rows` their aux values and original indices, `best` their distance to the tree (NaN
+    once in it: initially +inf, NaN at 0), ``state = [k, x, m, dead]`` (start [0, 0, n, 1]).
     A non-finite distance stops the loop with the pair in `bad_pair` (else left at -1)."""
     keys = best.view(np.int64)
-    Xt = np.ascontiguousarray(X.T)
+    nthreads = max(1, nchunks)
+    acc = np.empty((nthreads, BLOCK))
+    chunk_pos = np.empty(nthreads, dtype=np.int64)
+    keep = np.empty(best.shape[0], dtype=np.uint8)
     k = state[0]
     x = state[1]
+    m = state[2]
+    dead = state[3]
     while k < k_stop and bad_pair[0] < 0:
-        merged[x] = 1
-        best[x] = np.inf
-        _relax_from_observations(X, Xt, code, p, aux, weights, vi, x, best, merged, nchunks,
-                                 bad_pair)
-        y = first_argmin(best, keys, 0, True)
+        if nthreads > 1 and m - dead >= PARALLEL_MIN:
+            _relax_parallel(X, Ct, auxc, rows, code, p, aux, weights, vi, x, best, keys, m, acc,
+                            check, bad_pair, chunk_pos)
+            y = -1
+            for c in range(nthreads):
+                q = chunk_pos[c]
+                if q >= 0 and (y < 0 or best[q] < best[y]):
+                    y = q
+        else:
+            y = _relax_block_range(X, Ct, auxc, rows, code, p, aux, weights, vi, x, best, keys,
+                                   0, m, acc[0], check, bad_pair)
+        if bad_pair[0] >= 0:
+            break
+        if y < 0:  # every distance is +inf (overflow): refuse, as for NaN
+            bad_pair[0] = x
+            for j in range(m):
+                if best[j] == best[j]:
+                    bad_pair[1] = rows[j]
+                    break
+            break
         merges[k, 0] = x
-        merges[k, 1] = y
+        merges[k, 1] = rows[y]
         merges[k, 2] = best[y]
-        x = y
+        x = rows[y]
+        best[y] = np.nan
+        dead += 1
         k += 1
+        if dead * COMPACT_EVERY >= m and dead >= 8:
+            for j in range(m):
+                keep[j] = best[j] == best[j]
+            m = compact_columns(keep, m, Ct, (best, auxc))
+            compact_columns(keep, m + dead, Ct[:0], (rows,))
+            dead = 0
     state[0] = k
     state[1] = x
+    state[2] = m
+    state[3] = dead

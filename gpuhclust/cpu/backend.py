@@ -1,12 +1,22 @@
 """The CPU backend: Numba distances, and for the merge loop the algorithm the method table names
 (Prim's MST, nearest-neighbour chain, or the generic algorithm), run in chunks so that progress
-is reported and Ctrl-C is honoured between them."""
+is reported and Ctrl-C is honoured between them.
+
+Two engines: 'matrix' works on the square n x n distance matrix (every method, any input);
+'vector' works from the observations in O(n*d) memory (single for every compiled metric, ward,
+centroid and median for Euclidean; see ``_vector``). 'auto' takes the matrix when it fits in the
+memory available, else the vector engine, with a warning. Single linkage from observations with
+a compiled metric always runs the vector engine under 'auto': it needs no matrix and is faster.
+"""
 from __future__ import annotations
+
+import warnings
 
 import numba
 import numpy as np
 import scipy.spatial.distance as ssd
 
+from .. import _memory
 from .._backends import Backend, register_backend
 from .._memory import check_fits, format_bytes
 from .._methods import Method
@@ -14,7 +24,7 @@ from .._metrics import PreparedMetric
 from .._progress import chunk_ends as _chunks
 from .._progress import progress_bar
 from .._validation import LinkageInput, condensed_pair
-from . import _distances, _generic, _mst, _nn_chain
+from . import _distances, _generic, _mst, _nn_chain, _vector
 
 
 def _int_view(D: np.ndarray) -> np.ndarray:
@@ -27,10 +37,40 @@ def _float32_hint(dtype) -> str:
             else "use fewer observations")
 
 
+VECTOR_METHODS = ("single", "ward", "centroid", "median")
+
+
+def vector_refusal(data: LinkageInput, metric: PreparedMetric | None, method: Method) -> str:
+    """Why engine='vector' cannot run this input ('' when it can)."""
+    if method.name not in VECTOR_METHODS:
+        return (f"engine='vector' computes single, ward, centroid and median linkage, not "
+                f"{method.name!r} (its cluster distances need the distance matrix): use "
+                "engine='matrix' or 'auto'")
+    if data.observations is None:
+        return ("engine='vector' clusters observations (an n x d array); a condensed distance "
+                "matrix already holds every distance: use engine='matrix' or 'auto'")
+    if metric is None or metric.code is None:
+        name = metric.name if metric is not None else "?"
+        return (f"engine='vector' computes the distances itself and supports the compiled "
+                f"metrics (euclidean, cityblock, cosine, ...), not {name!r} (callables, "
+                "jensenshannon and weights w= go through SciPy): use engine='matrix' or 'auto'")
+    if method.euclidean_only and metric.name != "euclidean":
+        return (f"engine='vector' computes {method.name} linkage for the Euclidean metric only, "
+                f"not {metric.name!r}")
+    return ""
+
+
+def vector_bytes(n: int, d: int) -> int:
+    """Working memory of the vector engine: the observations features first, and a few arrays
+    of n entries (sizes, slots, positions, caches, the heap, the merges)."""
+    return 8 * n * d + 15 * 8 * n
+
+
 class CPUBackend(Backend):
     """Numba on the CPU; always usable."""
 
     name = "cpu"
+    engines = ("matrix", "vector")
 
     def pdist(self, metric: PreparedMetric, dtype) -> np.ndarray:
         n = metric.X.shape[0]
@@ -45,14 +85,20 @@ class CPUBackend(Backend):
         _distances.condensed_distances(metric.X, *metric.kernel_args, out)
         return out
 
-    def square_matrix(self, data: LinkageInput, metric: PreparedMetric | None, dtype):
-        """The working matrix: square, +inf on the diagonal. Returns (D, nonneg)."""
+    @staticmethod
+    def matrix_bytes(data: LinkageInput, metric: PreparedMetric | None, dtype) -> int:
+        """Memory the matrix engine needs: the square matrix (and SciPy's condensed result
+        while the matrix is filled, when SciPy computes the metric)."""
         n = data.n
-        itemsize = np.dtype(dtype).itemsize
         extra = 0
         if data.condensed is None and metric.code is None:
             extra = 8 * (n * (n - 1) // 2)  # SciPy's condensed float64 result, freed afterwards
-        check_fits(itemsize * n * n + extra,
+        return np.dtype(dtype).itemsize * n * n + extra
+
+    def square_matrix(self, data: LinkageInput, metric: PreparedMetric | None, dtype):
+        """The working matrix: square, +inf on the diagonal. Returns (D, nonneg)."""
+        n = data.n
+        check_fits(self.matrix_bytes(data, metric, dtype),
                    f"the {n} x {n} {np.dtype(dtype).name} distance matrix",
                    _float32_hint(dtype))
         D = np.empty((n, n), dtype=dtype)
@@ -72,12 +118,45 @@ class CPUBackend(Backend):
                 _raise_non_finite(D[i, j], i, j)
         return D, True
 
-    def linkage(self, data, metric, method: Method, dtype, progress) -> np.ndarray:
+    def choose_engine(self, data: LinkageInput, metric: PreparedMetric | None, method: Method,
+                      dtype, engine: str) -> str:
+        """'matrix' or 'vector' for `engine` ('auto', 'matrix' or 'vector'); raises ValueError
+        when 'vector' cannot run this input, MemoryError when neither engine fits."""
+        refusal = vector_refusal(data, metric, method)
+        if engine == "vector":
+            if refusal:
+                raise ValueError(refusal)
+            return "vector"
+        if engine == "matrix" or refusal:
+            return "matrix"  # square_matrix raises the MemoryError when it does not fit
+        if method.name == "single":
+            return "vector"  # Prim's MST from the observations: no matrix, and faster
+        n, d = data.observations.shape
+        needed = self.matrix_bytes(data, metric, dtype)
+        available = _memory.available_bytes()
+        if needed <= available:
+            return "matrix"
+        check_fits(vector_bytes(n, d), f"engine='vector' on {n} observations in {d} dimensions "
+                   f"(the {n} x {n} distance matrix needs {format_bytes(needed)})",
+                   available=available)
+        warnings.warn(f"gpuhclust: the {n} x {n} {np.dtype(dtype).name} distance matrix needs "
+                      f"{format_bytes(needed)} but {format_bytes(available)} of memory is "
+                      f"available; using engine='vector' ({method.name} linkage from the "
+                      "observations in O(n*d) memory). Pass engine='vector' to choose it "
+                      "explicitly.", stacklevel=4)
+        return "vector"
+
+    def linkage(self, data, metric, method: Method, dtype, progress,
+                engine: str = "auto") -> np.ndarray:
         n = data.n
+        engine = self.choose_engine(data, metric, method, dtype, engine)
         with progress_bar(progress, n - 1, f"gpuhclust {method.name}") as bar:
-            if (method.algorithm == "mst" and data.observations is not None
-                    and metric.code is not None):
-                return _run_mst_observations(metric, n, bar)
+            if engine == "vector":
+                if method.name == "single":
+                    return _run_mst_observations(metric, n, bar)
+                if method.name == "ward":
+                    return _run_vector_ward(metric.X, bar)
+                return _run_vector_generic(metric.X, method.code, bar)
             D, nonneg = self.square_matrix(data, metric, dtype)
             if method.algorithm == "mst":
                 return _run_mst_matrix(D, nonneg, bar)
@@ -104,18 +183,72 @@ def _threads() -> int:
 
 
 def _run_mst_observations(metric: PreparedMetric, n: int, bar) -> np.ndarray:
+    # Numba's code for a read-only array (the caller's, seen through as_array) runs this loop
+    # at half speed: work on a private copy (n*d floats, like Ct)
+    X = metric.X if metric.X.flags.writeable else metric.X.copy()
+    Ct = np.ascontiguousarray(X.T)
+    auxc = metric.aux.copy() if metric.aux.shape[0] == n else np.zeros(n)
+    aux = metric.aux if metric.aux.shape[0] == n else auxc
+    rows = np.arange(n, dtype=np.int64)
     best = np.full(n, np.inf)
-    merged = np.zeros(n, dtype=np.uint8)
-    state = np.zeros(2, dtype=np.int64)
+    best[0] = np.nan  # observation 0 starts the tree
+    state = np.array([0, 0, n, 1], dtype=np.int64)
     merges = np.empty((n - 1, 3))
     bad_pair = np.full(2, -1, dtype=np.int64)
+    check = metric.may_give_non_finite
     for stop in _chunks(n - 1, bar):
-        _mst.mst_steps_observations(metric.X, *metric.kernel_args, best, merged, state, merges,
-                                    stop, _threads(), bad_pair)
+        _mst.mst_steps_observations(X, metric.code, metric.p, aux, metric.weights, metric.vi,
+                                    Ct, auxc, rows, best, state, merges, stop, _threads(),
+                                    check, bad_pair)
         if bad_pair[0] >= 0:
             i, j = sorted(int(v) for v in bad_pair)
             _raise_non_finite("NaN or inf", i, j)
     return merges
+
+
+def _overflow(X: np.ndarray):
+    raise ValueError("engine='vector': the squared distances between these observations "
+                     f"overflow float64 (largest magnitude {np.abs(X).max():g}); rescale them")
+
+
+def _check_scale(X: np.ndarray) -> None:
+    if X.size and not np.abs(X).max() < 1e150:
+        _overflow(X)
+
+
+def _run_vector_ward(X: np.ndarray, bar) -> np.ndarray:
+    n = X.shape[0]
+    _check_scale(X)
+    arrays = _vector.new_state(X, _threads())
+    chain = np.zeros(n + 1, dtype=np.int64)
+    state = np.array([0, 0, n, 0], dtype=np.int64)
+    merges = np.empty((n - 1, 3))
+    for stop in _chunks(n - 1, bar):
+        if not _vector.ward_steps(*arrays, chain, state, merges, stop):
+            _overflow(X)
+    return merges
+
+
+def _run_vector_generic(X: np.ndarray, code: int, bar) -> np.ndarray:
+    n = X.shape[0]
+    _check_scale(X)
+    arrays = _vector.new_state(X, _threads())
+    Ct, sz = arrays[0], arrays[1]
+    m = max(n - 1, 1)
+    neighbor = np.zeros(m, dtype=np.int64)
+    min_dist = np.zeros(m)
+    heap_values = np.zeros(m)
+    key_by_index = np.zeros(m, dtype=np.int64)
+    index_by_key = np.zeros(m, dtype=np.int64)
+    _vector.generic_init(Ct, sz, neighbor, min_dist, heap_values, key_by_index, index_by_key)
+    cluster_id = np.arange(n, dtype=np.int64)
+    cand = np.zeros(n, dtype=np.int64)
+    state = np.array([0, n - 1, n, 0], dtype=np.int64)
+    Z = np.empty((n - 1, 4))
+    for stop in _chunks(n - 1, bar):
+        _vector.generic_steps(*arrays, code, cluster_id, neighbor, min_dist, heap_values,
+                              key_by_index, index_by_key, cand, state, Z, stop)
+    return Z
 
 
 def _run_mst_matrix(D, nonneg, bar) -> np.ndarray:

@@ -1,0 +1,379 @@
+"""The memory-saving engine for ward, centroid and median: clusters from their centroids and sizes,
+O(n*d) memory, no distance matrix (design.md section 2).
+
+Every cluster is a centroid and a size; the distance between clusters A and B is computed when
+needed from them:
+
+* ward: sqrt(2 |A||B| / (|A|+|B|)) * ||c_A - c_B|| (the Lance-Williams ward distance);
+* centroid: ||c_A - c_B||, the merged centroid is the size-weighted mean;
+* median (WPGMC): ||c_A - c_B||, the merged "centroid" is the midpoint (c_A + c_B) / 2.
+
+Ward is reducible, so it runs the nearest-neighbour chain with SciPy's tie rules (the chain starts
+at the lowest live slot, the previous chain element wins a tie, else the lowest slot; the merged
+cluster takes the higher slot). Centroid and median are not (inversions): they take the global
+minimum at every step with a nearest-neighbour cache over the higher slots and SciPy's binary
+heap, which is SciPy's ``fast_linkage`` (Muellner's generic algorithm) with distances computed
+from centroids instead of read from a matrix.
+
+Comparisons use squared quantities (``||c_A - c_B||^2``, ward's ``|A||B|/(|A|+|B|) *
+||c_A - c_B||^2``), computed symmetrically so that d(a, b) and d(b, a) are the same bits; heights
+are their square roots. The live clusters are kept compacted, centroids features first and in slot
+order (so "first minimum" is still "lowest slot"); a dead slot has size 0 and is swept out once
+the dead are 1/32 of the slots.
+"""
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from ._distances import _NO_ROWS, BLOCK, SQEUCLIDEAN, block_distances_cols
+from ._generic import _change_value, _sift_down, _swap
+from ._mst import COMPACT_EVERY, PARALLEL_MIN, compact_columns
+from ._rows import first_argmin
+
+WARD, CENTROID, MEDIAN = 5, 3, 4  # SciPy's method codes
+
+
+# -- distances between centroids ---------------------------------------------------------------
+_EMPTY = np.zeros(0)
+_EMPTY2 = np.zeros((0, 0))
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _sq_block(Ct, cx, b0, b1, acc):
+    """Squared distances from the centroid ``cx[0]`` (shape (1, d)) to columns ``b0:b1`` of
+    `Ct` into `acc`, summed in feature order (the pdist kernel)."""
+    block_distances_cols(SQEUCLIDEAN, cx, 0, Ct, _EMPTY, _NO_ROWS, b0, b1, acc, 2.0, _EMPTY,
+                         _EMPTY, _EMPTY2)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _scan_range(Ct, sz, cx, nx, ward, skip, j0, j1, acc, vals, keys):
+    """Dissimilarities from a cluster (centroid `cx`, size `nx`) to the live columns ``j0:j1``
+    into ``vals`` (+inf for dead ones and for position `skip`); position of the first minimum,
+    or -1 when none is finite."""
+    if j0 >= j1:
+        return -1
+    for b0 in range(j0, j1, BLOCK):
+        b1 = min(j1, b0 + BLOCK)
+        _sq_block(Ct, cx, b0, b1, acc)
+        if ward:
+            for jj in range(b1 - b0):
+                s = sz[b0 + jj]
+                w = acc[jj] * (nx * s / (nx + s))
+                vals[b0 + jj] = w if s > 0.0 else np.inf
+        else:
+            for jj in range(b1 - b0):
+                vals[b0 + jj] = acc[jj] if sz[b0 + jj] > 0.0 else np.inf
+    if j0 <= skip < j1:
+        vals[skip] = np.inf
+    i = first_argmin(vals[j0:j1], keys[j0:j1], 0, True)
+    return i + j0 if i >= 0 else -1
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _scan_parallel(Ct, sz, cx, nx, ward, skip, j0, j1, acc, vals, keys, chunk_pos):
+    nchunks = chunk_pos.shape[0]
+    step = (j1 - j0 + nchunks - 1) // nchunks
+    step = (step + BLOCK - 1) // BLOCK * BLOCK
+    for c in numba.prange(nchunks):
+        chunk_pos[c] = _scan_range(Ct, sz, cx, nx, ward, skip, min(j1, j0 + c * step),
+                                   min(j1, j0 + (c + 1) * step), acc[c], vals, keys)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _scan(Ct, sz, cx, nx, ward, skip, j0, j1, acc, vals, keys, chunk_pos, live):
+    """First minimum over positions ``j0:j1`` (see `_scan_range`), in parallel when there are
+    at least PARALLEL_MIN `live` clusters."""
+    if chunk_pos.shape[0] > 1 and live >= PARALLEL_MIN and j1 - j0 >= PARALLEL_MIN:
+        _scan_parallel(Ct, sz, cx, nx, ward, skip, j0, j1, acc, vals, keys, chunk_pos)
+        q = -1
+        for c in range(chunk_pos.shape[0]):
+            r = chunk_pos[c]
+            if r >= 0 and (q < 0 or vals[r] < vals[q]):
+                q = r
+        return q
+    return _scan_range(Ct, sz, cx, nx, ward, skip, j0, j1, acc[0], vals, keys)
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _merge_centroids(Ct, pa, pb, na, nb, code):
+    """The merged cluster's centroid into column `pb`."""
+    for k in range(Ct.shape[0]):
+        if code == MEDIAN:
+            Ct[k, pb] = (Ct[k, pa] + Ct[k, pb]) * 0.5
+        else:
+            Ct[k, pb] = (na * Ct[k, pa] + nb * Ct[k, pb]) / (na + nb)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _compact(Ct, sz, slot, pos_of, m):
+    keep = np.empty(m, dtype=np.uint8)
+    for j in range(m):
+        keep[j] = sz[j] > 0.0
+    w = compact_columns(keep, m, Ct, (sz,))
+    compact_columns(keep, m, Ct[:0], (slot,))
+    for j in range(w):
+        pos_of[slot[j]] = j
+    return w
+
+
+def new_state(X: np.ndarray, nchunks: int):
+    """Caller-owned working arrays for :func:`ward_steps` / :func:`generic_steps`:
+    ``(Ct, sz, slot, pos_of, vals, acc, chunk_pos)``."""
+    n = X.shape[0]
+    Ct = np.ascontiguousarray(X.T, dtype=np.float64)
+    sz = np.ones(n)
+    slot = np.arange(n, dtype=np.int64)
+    pos_of = np.arange(n, dtype=np.int64)
+    vals = np.full(n, np.inf)
+    acc = np.empty((max(1, nchunks), BLOCK))
+    chunk_pos = np.empty(max(1, nchunks), dtype=np.int64)
+    return Ct, sz, slot, pos_of, vals, acc, chunk_pos
+
+
+# -- ward: nearest-neighbour chain -------------------------------------------------------------
+@numba.njit(cache=True, error_model="numpy")
+def ward_steps(Ct, sz, slot, pos_of, vals, acc, chunk_pos, chain, state, merges, k_stop):
+    """NN-chain merges ``state[0]`` .. `k_stop` - 1 over centroids; ``state = [k, chain length,
+    m (compacted columns), dead]``. Writes raw (slot_a, slot_b, height) merges for finalise.
+    Returns False when every dissimilarity overflowed to +inf (no finite minimum)."""
+    keys = vals.view(np.int64)
+    d = Ct.shape[0]
+    cx = np.empty((1, d))
+    k = state[0]
+    cl = state[1]
+    m = state[2]
+    dead = state[3]
+    ok = True
+    while k < k_stop:
+        if cl == 0:
+            for p in range(m):
+                if sz[p] > 0.0:
+                    chain[0] = slot[p]
+                    break
+            cl = 1
+        x = 0
+        y = 0
+        wmin = 0.0
+        while True:
+            x = chain[cl - 1]
+            px = pos_of[x]
+            for t in range(d):
+                cx[0, t] = Ct[t, px]
+            q = _scan(Ct, sz, cx, sz[px], True, px, 0, m, acc, vals, keys, chunk_pos, m - dead)
+            if q < 0:
+                ok = False
+                break
+            y = slot[q]
+            wmin = vals[q]
+            if cl > 1:
+                prev = chain[cl - 2]
+                if vals[pos_of[prev]] == wmin:  # the previous element wins a tie
+                    y = prev
+                    break
+            chain[cl] = y
+            cl += 1
+        if not ok:
+            break
+        cl -= 2
+        a = min(x, y)
+        b = max(x, y)
+        pa = pos_of[a]
+        pb = pos_of[b]
+        na = sz[pa]
+        nb = sz[pb]
+        merges[k, 0] = a
+        merges[k, 1] = b
+        merges[k, 2] = math.sqrt(2.0 * wmin)
+        _merge_centroids(Ct, pa, pb, na, nb, WARD)
+        sz[pb] = na + nb
+        sz[pa] = 0.0
+        dead += 1
+        k += 1
+        if dead * COMPACT_EVERY >= m and dead >= 8:
+            m = _compact(Ct, sz, slot, pos_of, m)
+            dead = 0
+    state[0] = k
+    state[1] = cl
+    state[2] = m
+    state[3] = dead
+    return ok
+
+
+# -- centroid, median: generic algorithm -------------------------------------------------------
+@numba.njit(cache=True, error_model="numpy")
+def _init_range(Ct, sz, x, acc, neighbor, min_dist, cx):
+    n = Ct.shape[1]
+    for t in range(Ct.shape[0]):
+        cx[0, t] = Ct[t, x]
+    best = np.inf
+    arg = -1
+    for b0 in range(x + 1, n, BLOCK):
+        b1 = min(n, b0 + BLOCK)
+        _sq_block(Ct, cx, b0, b1, acc)
+        for jj in range(b1 - b0):
+            if acc[jj] < best:
+                best = acc[jj]
+                arg = b0 + jj
+    neighbor[x] = arg
+    min_dist[x] = best
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def generic_init(Ct, sz, neighbor, min_dist, heap_values, key_by_index, index_by_key):
+    """Nearest higher neighbour of every slot (all live, slots == positions), and the heap."""
+    n = Ct.shape[1]
+    half = (n - 1 + 1) // 2
+    for t in numba.prange(half):
+        acc = np.empty(BLOCK)
+        cx = np.empty((1, Ct.shape[0]))
+        _init_range(Ct, sz, t, acc, neighbor, min_dist, cx)
+        if n - 2 - t != t:
+            _init_range(Ct, sz, n - 2 - t, acc, neighbor, min_dist, cx)
+    size = n - 1
+    for i in range(size):
+        heap_values[i] = min_dist[i]
+        key_by_index[i] = i
+        index_by_key[i] = i
+    for i in range(size // 2 - 1, -1, -1):
+        _sift_down(heap_values, key_by_index, index_by_key, size, i)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _update_range(Ct, sz, slot, cy, x, y, neighbor, min_dist, j0, j1, acc, cand):
+    """For the live clusters z at positions ``j0:j1`` (all below y): redirect a neighbour x to
+    y, and take y as the neighbour where it is closer than the cached distance; those z are
+    listed in ``cand[j0:]`` in order. Returns how many."""
+    cnt = 0
+    for b0 in range(j0, j1, BLOCK):
+        b1 = min(j1, b0 + BLOCK)
+        _sq_block(Ct, cy, b0, b1, acc)
+        for jj in range(b1 - b0):
+            p = b0 + jj
+            if sz[p] > 0.0:
+                z = slot[p]
+                if neighbor[z] == x:
+                    neighbor[z] = y
+                dz = acc[jj]
+                if dz < min_dist[z]:
+                    neighbor[z] = y
+                    min_dist[z] = dz
+                    cand[j0 + cnt] = z
+                    cnt += 1
+    return cnt
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _update_parallel(Ct, sz, slot, cy, x, y, neighbor, min_dist, j1, acc, cand, starts, counts):
+    nchunks = counts.shape[0]
+    step = (j1 + nchunks - 1) // nchunks
+    step = (step + BLOCK - 1) // BLOCK * BLOCK
+    for c in numba.prange(nchunks):
+        starts[c] = min(j1, c * step)
+        counts[c] = _update_range(Ct, sz, slot, cy, x, y, neighbor, min_dist, starts[c],
+                                  min(j1, (c + 1) * step), acc[c], cand)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _pair_sq(Ct, pa, pb):
+    s = 0.0
+    for k in range(Ct.shape[0]):
+        t = Ct[k, pa] - Ct[k, pb]
+        s += t * t
+    return s
+
+
+@numba.njit(cache=True, error_model="numpy")
+def generic_steps(Ct, sz, slot, pos_of, vals, acc, chunk_pos, code, cluster_id, neighbor,
+                  min_dist, heap_values, key_by_index, index_by_key, cand, state, Z, k_stop):
+    """Merges ``state[0]`` .. `k_stop` - 1; ``state = [k, heap size, m, dead]``. Writes Z rows
+    (ids, height, size) in merge order, as SciPy does for centroid and median."""
+    n = cluster_id.shape[0]
+    keys = vals.view(np.int64)
+    d = Ct.shape[0]
+    cv = np.empty((1, d))
+    nchunks = chunk_pos.shape[0]
+    starts = np.empty(nchunks, dtype=np.int64)
+    counts = np.empty(nchunks, dtype=np.int64)
+    k = state[0]
+    heap_size = state[1]
+    m = state[2]
+    dead = state[3]
+    while k < k_stop:
+        x = 0
+        y = 0
+        dist = 0.0
+        for _ in range(n - k):
+            x = key_by_index[0]
+            dist = heap_values[0]
+            y = neighbor[x]
+            if y >= 0 and dist == _pair_sq(Ct, pos_of[x], pos_of[y]):
+                break
+            px = pos_of[x]
+            for t in range(d):
+                cv[0, t] = Ct[t, px]
+            q = _scan(Ct, sz, cv, sz[px], False, -1, px + 1, m, acc, vals, keys, chunk_pos,
+                      m - dead)
+            y = slot[q] if q >= 0 else -1
+            dist = vals[q] if q >= 0 else np.inf
+            neighbor[x] = y
+            min_dist[x] = dist
+            _change_value(heap_values, key_by_index, index_by_key, heap_size, x, dist)
+        # remove_min
+        _swap(heap_values, key_by_index, index_by_key, 0, heap_size - 1)
+        heap_size -= 1
+        _sift_down(heap_values, key_by_index, index_by_key, heap_size, 0)
+
+        px = pos_of[x]
+        py = pos_of[y]
+        nx = sz[px]
+        ny = sz[py]
+        id_x = cluster_id[x]
+        id_y = cluster_id[y]
+        if id_x > id_y:
+            id_x, id_y = id_y, id_x
+        Z[k, 0] = id_x
+        Z[k, 1] = id_y
+        Z[k, 2] = math.sqrt(dist)
+        Z[k, 3] = nx + ny
+        _merge_centroids(Ct, px, py, nx, ny, code)
+        sz[py] = nx + ny
+        sz[px] = 0.0
+        dead += 1
+        cluster_id[y] = n + k
+        k += 1
+
+        for t in range(d):
+            cv[0, t] = Ct[t, py]
+        if nchunks > 1 and m - dead >= PARALLEL_MIN and py >= PARALLEL_MIN:
+            _update_parallel(Ct, sz, slot, cv, x, y, neighbor, min_dist, py, acc, cand, starts,
+                             counts)
+        else:
+            starts[0] = 0
+            counts[0] = _update_range(Ct, sz, slot, cv, x, y, neighbor, min_dist, 0, py, acc[0],
+                                      cand)
+            for c in range(1, nchunks):
+                counts[c] = 0
+        for c in range(nchunks):
+            for i in range(counts[c]):
+                z = cand[starts[c] + i]
+                _change_value(heap_values, key_by_index, index_by_key, heap_size, z,
+                              min_dist[z])
+        if y < n - 1:
+            q = _scan(Ct, sz, cv, sz[py], False, -1, py + 1, m, acc, vals, keys, chunk_pos,
+                      m - dead)
+            if q >= 0:
+                neighbor[y] = slot[q]
+                min_dist[y] = vals[q]
+                _change_value(heap_values, key_by_index, index_by_key, heap_size, y,
+                              min_dist[y])
+        if dead * COMPACT_EVERY >= m and dead >= 8:
+            m = _compact(Ct, sz, slot, pos_of, m)
+            dead = 0
+    state[0] = k
+    state[1] = heap_size
+    state[2] = m
+    state[3] = dead

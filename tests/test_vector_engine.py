@@ -1,0 +1,293 @@
+"""engine='vector': clustering from the observations in O(n*d) memory (issue 5, CPU backend).
+
+Single linkage is Prim's MST with distances computed on the fly; ward, centroid and median work on
+cluster centroids and sizes. Same Z as SciPy and fastcluster.linkage_vector on tie-free data,
+valid merges on tied data, clear refusals, and engine='auto' falling back to it (with a warning)
+when the matrix would not fit.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.cluster.hierarchy as sch
+import scipy.spatial.distance as ssd
+
+import gpuhclust
+from gpuhclust import _memory
+from gpuhclust._backends import Backend
+from gpuhclust.cpu import backend as cpu_backend
+from _helpers import assert_same_as_scipy, assert_valid_merges, blobs, tie_heavy
+
+fastcluster = pytest.importorskip("fastcluster")
+
+VECTOR_METHODS = ("single", "ward", "centroid", "median")
+
+
+def vector(X, method, metric="euclidean", **kwargs):
+    return gpuhclust.linkage(X, method, metric, engine="vector", **kwargs)
+
+
+@pytest.mark.parametrize("method", VECTOR_METHODS)
+@pytest.mark.parametrize("n", (2, 3, 17, 150))
+def test_tie_free_equals_scipy(method, n):
+    X = np.random.default_rng(n).standard_normal((n, 5))
+    assert_same_as_scipy(vector(X, method), sch.linkage(X, method))
+
+
+@pytest.mark.parametrize("method", VECTOR_METHODS)
+def test_a_few_thousand_points_equal_scipy(method):
+    # more merges than the compaction threshold: dead slots are swept out many times
+    X = blobs(2000, 8, seed=3)
+    assert_same_as_scipy(vector(X, method), sch.linkage(X, method))
+
+
+@pytest.mark.parametrize("method", VECTOR_METHODS)
+def test_parallel_sizes_equal_fastcluster_linkage_vector(method):
+    # above PARALLEL_MIN live clusters, the scans run in parallel chunks
+    X = np.random.default_rng(5).standard_normal((6000, 4))
+    Z = vector(X, method)
+    assert_same_as_scipy(Z, fastcluster.linkage_vector(X, method), rtol=1e-10)
+
+
+@pytest.mark.parametrize("method", VECTOR_METHODS)
+def test_equals_fastcluster_linkage_vector(method):
+    X = blobs(800, 6, seed=9)
+    assert_same_as_scipy(vector(X, method), fastcluster.linkage_vector(X, method), rtol=1e-10)
+
+
+@pytest.mark.parametrize("method", VECTOR_METHODS)
+def test_equals_matrix_engine(method):
+    X = blobs(700, 3, seed=2)
+    Z_matrix = gpuhclust.linkage(X, method, engine="matrix")
+    assert_same_as_scipy(vector(X, method), Z_matrix)
+
+
+@pytest.mark.parametrize("metric,kwargs", [
+    ("euclidean", {}), ("sqeuclidean", {}), ("cityblock", {}), ("chebyshev", {}),
+    ("minkowski", {"p": 3.0}), ("cosine", {}), ("correlation", {}), ("canberra", {}),
+    ("braycurtis", {}), ("seuclidean", {}), ("mahalanobis", {}),
+])
+def test_single_every_compiled_metric_equals_scipy(metric, kwargs):
+    X = np.abs(np.random.default_rng(7).standard_normal((300, 6))) + 0.1
+    Z = vector(X, "single", metric, **kwargs)
+    assert_same_as_scipy(Z, sch.linkage(ssd.pdist(X, metric, **kwargs), "single"), rtol=1e-10)
+
+
+@pytest.mark.parametrize("metric", ["hamming", "jaccard", "dice", "rogerstanimoto",
+                                    "russellrao", "sokalsneath", "yule"])
+def test_single_boolean_metrics_give_valid_merges(metric):
+    X = np.random.default_rng(11).random((40, 12)) < 0.5
+    X[:, 0] = True
+    Z = vector(X, "single", metric)
+    assert_valid_merges(Z, ssd.pdist(X, metric), "single")
+
+
+# Centroid and median heights come from centroids here and from the Lance-Williams update in
+# the replay: the update subtracts squares (|A| d_Ai^2 + |B| d_Bi^2 - |A||B| d_AB^2 / |A+B|), and
+# for nearby clusters its rounding error relative to the small result is ~1e-15 * (d_Ai/d)^2,
+# so the two can differ by more than 1e-12 relative; 1e-9 is still far below any real gap.
+RTOL = {"single": 1e-12, "ward": 1e-12, "centroid": 1e-9, "median": 1e-9}
+
+
+@pytest.mark.parametrize("method", VECTOR_METHODS)
+@pytest.mark.parametrize("seed", range(4))
+def test_ties_give_valid_merges(method, seed):
+    X = tie_heavy(45, 3, seed)
+    Z = vector(X, method)
+    assert_valid_merges(Z, ssd.pdist(X), method, rtol=RTOL[method])
+    np.testing.assert_array_equal(Z, vector(X, method))  # deterministic
+
+
+@pytest.mark.parametrize("method", VECTOR_METHODS)
+def test_identical_points(method):
+    X = np.ones((30, 4))
+    Z = vector(X, method)
+    assert_valid_merges(Z, ssd.pdist(X), method)
+    assert (Z[:, 2] == 0).all()
+
+
+@pytest.mark.parametrize("method", VECTOR_METHODS)
+@pytest.mark.parametrize("dtype", [None, np.float32, np.float64])
+def test_dtype_accepted_vector_computes_in_float64(method, dtype):
+    X = blobs(200, 4, seed=4)
+    Z = gpuhclust.linkage(X, method, engine="vector", dtype=dtype)
+    assert Z.dtype == np.float64
+    assert_same_as_scipy(Z, sch.linkage(X, method))
+
+
+@pytest.mark.parametrize("method", VECTOR_METHODS)
+@pytest.mark.parametrize("layout", ["float64", "fortran", "int", "float32", "list"])
+def test_input_untouched(method, layout):
+    base = np.random.default_rng(3).integers(0, 50, size=(120, 5))
+    X = {"float64": base.astype(np.float64), "fortran": np.asfortranarray(base, np.float64),
+         "int": base.copy(), "float32": base.astype(np.float32),
+         "list": base.tolist()}[layout]
+    before = np.array(X, copy=True)
+    writeable = getattr(X, "flags", None) and X.flags.writeable
+    vector(X, method)
+    np.testing.assert_array_equal(np.asarray(X), before)
+    if writeable:
+        assert X.flags.writeable
+
+
+# -- refusals ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("method", ["complete", "average", "weighted"])
+def test_refuses_other_methods(method):
+    with pytest.raises(ValueError, match=r"engine='vector' computes single, ward, centroid and "
+                                         rf"median linkage, not '{method}'"):
+        vector(np.random.default_rng(0).random((10, 2)), method)
+
+
+def test_refuses_condensed_input():
+    y = ssd.pdist(np.random.default_rng(0).random((10, 2)))
+    with pytest.raises(ValueError, match="engine='vector' clusters observations"):
+        gpuhclust.linkage(y, "single", engine="vector")
+
+
+@pytest.mark.parametrize("metric,kwargs", [
+    (lambda u, v: float(np.abs(u - v).sum()), {}), ("jensenshannon", {}),
+    ("minkowski", {"p": 3.0, "w": np.ones(3)})])
+def test_refuses_metrics_computed_by_scipy(metric, kwargs):
+    X = np.random.default_rng(0).random((10, 3))
+    with pytest.raises(ValueError, match="engine='vector' computes the distances itself"):
+        vector(X, "single", metric, **kwargs)
+
+
+@pytest.mark.parametrize("method", ["ward", "centroid", "median"])
+def test_refuses_non_euclidean_for_centroid_methods(method):
+    with pytest.raises(ValueError, match="requires the distance metric to be Euclidean"):
+        vector(np.random.default_rng(0).random((10, 2)), method, "cityblock")
+
+
+def test_refuses_unknown_engine():
+    with pytest.raises(ValueError, match="engine must be one of 'auto', 'matrix', 'vector'"):
+        gpuhclust.linkage(np.random.default_rng(0).random((10, 2)), engine="vectors")
+
+
+class _MatrixOnly(Backend):
+    """A backend without the vector engine (as the CUDA backend is today)."""
+
+    name = "matrix-only"
+
+    def pdist(self, metric, dtype):
+        return ssd.pdist(metric.X).astype(dtype)
+
+    def linkage(self, data, metric, method, dtype, progress):
+        return cpu_backend.CPUBackend().linkage(data, metric, method, dtype, progress,
+                                                engine="matrix")
+
+
+def test_backend_without_vector_engine():
+    X = np.random.default_rng(0).random((10, 2))
+    with pytest.raises(ValueError, match="engine='vector' is not available on backend "
+                                         "'matrix-only'"):
+        gpuhclust.linkage(X, "ward", backend=_MatrixOnly(), engine="vector")
+    # 'auto' and 'matrix' call it as before, without the engine argument
+    Z = gpuhclust.linkage(X, "ward", backend=_MatrixOnly())
+    assert_same_as_scipy(Z, sch.linkage(X, "ward"))
+
+
+def test_non_finite_distance_refused():
+    X = np.random.default_rng(0).random((20, 3))
+    X[7] = 0.0  # cosine distance to a zero vector is 0/0
+    with pytest.raises(ValueError, match="non-finite distance"):
+        vector(X, "single", "cosine")
+
+
+@pytest.mark.parametrize("method", ["ward", "centroid", "median"])
+def test_overflow_refused(method):
+    X = np.random.default_rng(0).random((20, 3)) * 1e200
+    with pytest.raises(ValueError, match="overflow"):
+        vector(X, method)
+
+
+# -- engine='auto' -----------------------------------------------------------------------------
+@pytest.mark.parametrize("method", ["ward", "centroid", "median"])
+def test_auto_takes_vector_engine_with_a_warning_when_memory_is_short(monkeypatch, method):
+    X = blobs(300, 4, seed=1)
+    n = X.shape[0]
+    monkeypatch.setattr(_memory, "available_bytes", lambda: 8 * n * n - 1)
+    with pytest.warns(UserWarning, match=r"distance matrix needs .* using engine='vector'"):
+        Z = gpuhclust.linkage(X, method)
+    np.testing.assert_array_equal(Z, vector(X, method))
+
+
+@pytest.mark.parametrize("method", ["ward", "single"])
+def test_auto_without_warning_when_the_matrix_fits(monkeypatch, method):
+    X = blobs(300, 4, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Z = gpuhclust.linkage(X, method)
+    assert_same_as_scipy(Z, sch.linkage(X, method))
+
+
+def test_auto_single_needs_no_matrix(monkeypatch):
+    X = blobs(300, 4, seed=1)
+    monkeypatch.setattr(_memory, "available_bytes", lambda: 10 ** 6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Z = gpuhclust.linkage(X, "single")
+    assert_same_as_scipy(Z, sch.linkage(X, "single"))
+
+
+def test_auto_memory_error_when_neither_fits(monkeypatch):
+    X = blobs(300, 4, seed=1)
+    monkeypatch.setattr(_memory, "available_bytes", lambda: 1000)
+    with pytest.raises(MemoryError, match="engine='vector' on 300 observations"):
+        gpuhclust.linkage(X, "ward")
+    with pytest.raises(MemoryError, match="300 x 300 float64 distance matrix"):
+        gpuhclust.linkage(X, "average")  # no vector engine for average
+
+
+def test_matrix_engine_still_refuses_when_short(monkeypatch):
+    X = blobs(300, 4, seed=1)
+    monkeypatch.setattr(_memory, "available_bytes", lambda: 1000)
+    with pytest.raises(MemoryError, match="distance matrix"):
+        gpuhclust.linkage(X, "ward", engine="matrix")
+
+
+# -- progress and Ctrl-C -----------------------------------------------------------------------
+class _Interrupting:
+    def __init__(self, after):
+        self.after = after
+        self.updates = 0
+
+    def update(self, k):
+        self.updates += 1
+        if self.updates >= self.after:
+            raise KeyboardInterrupt
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+
+@pytest.mark.parametrize("method", VECTOR_METHODS)
+def test_keyboard_interrupt_leaves_no_state(monkeypatch, method):
+    X = blobs(500, 4, seed=6)
+    expected = sch.linkage(X, method)
+    bar = _Interrupting(after=3)
+    monkeypatch.setattr(cpu_backend, "progress_bar", lambda *a, **k: bar)
+    with pytest.raises(KeyboardInterrupt):
+        vector(X, method)
+    assert bar.updates == 3
+    monkeypatch.undo()
+    assert_same_as_scipy(vector(X, method), expected)
+
+
+def test_progress_bar_counts_every_merge(monkeypatch):
+    seen = []
+
+    class Bar(_Interrupting):
+        def update(self, k):
+            seen.append(k)
+
+    monkeypatch.setattr(cpu_backend, "progress_bar", lambda *a, **k: Bar(0))
+    for method in VECTOR_METHODS:
+        seen.clear()
+        vector(blobs(400, 3, seed=2), method)
+        assert sum(seen) == 399
