@@ -6,15 +6,25 @@
 // state[0] is the newest tree vertex.
 #include "metrics.cuh"
 
-// A vertex's distance to the tree, relaxed with d, and the block's candidate updated.
-__device__ __forceinline__ void prim_relax_one(long long j, double d, double* best,
-                                               ArgMin& candidate) {
-    if (best[j] > d) best[j] = d;
-    argmin_take(candidate, best[j], j);
-}
-
-__device__ __forceinline__ void prim_write_candidate(ArgMin candidate, double* part_value,
-                                                     long long* part_index) {
+// Adds vertex x (state[0]) to the tree, relaxes every other vertex's distance to the tree with
+// distance_to(j), the distance from x to j, and leaves each block's candidate in part_*.
+template <typename DistanceTo>
+__device__ void prim_relax(long long n, const long long* state, DistanceTo distance_to,
+                           double* best, unsigned char* in_tree, double* part_value,
+                           long long* part_index) {
+    const long long x = state[0];
+    ArgMin candidate = argmin_none();
+    for (long long j = blockIdx.x * (long long)blockDim.x + threadIdx.x; j < n;
+         j += (long long)gridDim.x * blockDim.x) {
+        if (j == x) {
+            in_tree[j] = 1;
+            best[j] = gh_inf();
+        } else if (!in_tree[j]) {
+            const double d = distance_to(x, j);
+            if (best[j] > d) best[j] = d;
+            argmin_take(candidate, best[j], j);
+        }
+    }
     candidate = block_argmin(candidate);
     if (threadIdx.x == 0) {
         part_value[blockIdx.x] = candidate.value;
@@ -27,18 +37,8 @@ template <typename T>
 __global__ void prim_relax_matrix(const T* D, long long n, const long long* state, double* best,
                                   unsigned char* in_tree, double* part_value,
                                   long long* part_index) {
-    const long long x = state[0];
-    ArgMin candidate = argmin_none();
-    for (long long j = blockIdx.x * (long long)blockDim.x + threadIdx.x; j < n;
-         j += (long long)gridDim.x * blockDim.x) {
-        if (j == x) {
-            in_tree[j] = 1;
-            best[j] = gh_inf();
-        } else if (!in_tree[j]) {
-            prim_relax_one(j, (double)D[x * n + j], best, candidate);
-        }
-    }
-    prim_write_candidate(candidate, part_value, part_index);
+    const auto distance_to = [=](long long x, long long j) { return (double)D[x * n + j]; };
+    prim_relax(n, state, distance_to, best, in_tree, part_value, part_index);
 }
 
 // Distances computed from the observations on the fly: no matrix at all. A NaN or infinite
@@ -49,20 +49,12 @@ extern "C" __global__ void prim_relax_observations(
     double* best, unsigned char* in_tree, double* part_value, long long* part_index,
     unsigned long long* bad) {
     const Metric m = make_metric(metric, d, p, aux, weights, vi);
-    const long long x = state[0];
-    ArgMin candidate = argmin_none();
-    for (long long j = blockIdx.x * (long long)blockDim.x + threadIdx.x; j < n;
-         j += (long long)gridDim.x * blockDim.x) {
-        if (j == x) {
-            in_tree[j] = 1;
-            best[j] = gh_inf();
-        } else if (!in_tree[j]) {
-            const double dist = pair_distance(m, X, x, j);
-            if (!(dist < gh_inf())) atomicMin(bad, (unsigned long long)(step * n + j));
-            prim_relax_one(j, dist, best, candidate);
-        }
-    }
-    prim_write_candidate(candidate, part_value, part_index);
+    const auto distance_to = [=](long long x, long long j) {
+        const double dist = pair_distance(m, X, x, j);
+        if (!(dist < gh_inf())) atomicMin(bad, (unsigned long long)(step * n + j));
+        return dist;
+    };
+    prim_relax(n, state, distance_to, best, in_tree, part_value, part_index);
 }
 
 // One block: the winner among the blocks' candidates becomes merge `step` and the newest vertex.
