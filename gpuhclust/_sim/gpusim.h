@@ -1,0 +1,988 @@
+// gpusim.h - run CUDA kernels on the CPU (gpuhclust's kernel simulator).
+//
+// This header is force-included (g++ -include gpusim.h) ahead of a kernel
+// file written for NVRTC, so the kernel source needs no change.  Each CUDA
+// thread of a block is either
+//   * a ucontext fiber run by a deterministic scheduler (default build), or
+//   * a std::thread (GPUSIM_THREADS build, meant for ThreadSanitizer).
+// Blocks run one after another.  Threads only yield at synchronisation points
+// (__syncthreads, warp *_sync ops); the scheduler resolves those points only
+// when no thread can run any more ("quiescence"), which makes deadlocks and
+// divergent barriers detectable instead of hanging.
+//
+// __shared__ variables are static storage.  Non-template ones go to the ELF
+// section "gpusim_shared"; g++ ignores the section attribute for static locals
+// of templates and inline functions (they live in COMDAT ".bss._ZZ*" sections),
+// so the loader links with a small linker script that gathers those into
+// "gpusim_shared_tpl".  Both ranges are filled with 0xFF before every block,
+// so reading shared memory nobody wrote gives NaN / -1.
+//
+// The Python side (loader.py) generates extern "C" wrappers that call
+// gpusim::launch / gpusim::signature for every kernel.
+#ifndef GPUSIM_H_INCLUDED
+#define GPUSIM_H_INCLUDED
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <math.h>
+#include <new>
+#include <numeric>
+#include <type_traits>
+#include <utility>
+
+#ifdef GPUSIM_THREADS
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+#else
+#include <sys/mman.h>
+#include <ucontext.h>
+#endif
+
+#ifndef GPUSIM
+#define GPUSIM 1
+#endif
+// NVRTC defines these; kernels may test them.
+#ifndef __CUDACC__
+#define __CUDACC__ 1
+#endif
+#ifndef __CUDACC_RTC__
+#define __CUDACC_RTC__ 1
+#endif
+#ifndef __CUDA_ARCH__
+#define __CUDA_ARCH__ 900
+#endif
+
+// ---------------------------------------------------------------- qualifiers
+#define GPUSIM_EXPORT __attribute__((visibility("default")))
+#define __global__
+#define __device__
+#define __host__
+#define __constant__
+#define __managed__
+#define __forceinline__ inline __attribute__((always_inline))
+#define __noinline__ __attribute__((noinline))
+#define __launch_bounds__(...)
+#define __align__(n) __attribute__((aligned(n)))
+// `used` keeps g++ from folding reads of a never-written static to zero,
+// which would hide the 0xFF poison.
+#define __shared__ static __attribute__((section("gpusim_shared"), used))
+
+// ---------------------------------------------------------------- vector types
+struct uint3 { unsigned int x, y, z; };
+struct dim3 {
+    unsigned int x, y, z;
+    constexpr dim3(unsigned int x_ = 1, unsigned int y_ = 1, unsigned int z_ = 1) : x(x_), y(y_), z(z_) {}
+    constexpr dim3(uint3 v) : x(v.x), y(v.y), z(v.z) {}
+    constexpr operator uint3() const { return uint3{x, y, z}; }
+};
+#define GPUSIM_VEC2(T, N) \
+    struct N##2 { T x, y; }; \
+    inline N##2 make_##N##2(T x, T y) { return N##2{x, y}; }
+#define GPUSIM_VEC4(T, N) \
+    struct N##4 { T x, y, z, w; }; \
+    inline N##4 make_##N##4(T x, T y, T z, T w) { return N##4{x, y, z, w}; }
+GPUSIM_VEC2(int, int) GPUSIM_VEC4(int, int)
+GPUSIM_VEC2(unsigned int, uint) GPUSIM_VEC4(unsigned int, uint)
+GPUSIM_VEC2(float, float) GPUSIM_VEC4(float, float)
+GPUSIM_VEC2(double, double) GPUSIM_VEC4(double, double)
+GPUSIM_VEC2(long long, longlong)
+struct int3 { int x, y, z; };
+struct float3 { float x, y, z; };
+inline uint3 make_uint3(unsigned x, unsigned y, unsigned z) { return uint3{x, y, z}; }
+inline int3 make_int3(int x, int y, int z) { return int3{x, y, z}; }
+inline float3 make_float3(float x, float y, float z) { return float3{x, y, z}; }
+#undef GPUSIM_VEC2
+#undef GPUSIM_VEC4
+
+// Set by the runtime before a CUDA thread runs.  thread_local so that the same
+// names work in the std::thread build; in the fiber build all fibers share the
+// one OS thread and the scheduler rewrites them before every switch.
+inline thread_local uint3 threadIdx;
+inline thread_local uint3 blockIdx;
+inline thread_local dim3 blockDim;
+inline thread_local dim3 gridDim;
+constexpr int warpSize = 32;
+
+// ---------------------------------------------------------------- math
+using std::isfinite;
+using std::isinf;
+using std::isnan;
+
+namespace gpusim_detail {
+template <class A, class B>
+using min_enable = std::enable_if_t<std::is_arithmetic_v<A> && std::is_arithmetic_v<B> &&
+                                    !std::is_same_v<A, bool> && !std::is_same_v<B, bool>,
+                                    std::common_type_t<A, B>>;
+}
+// CUDA's global min/max: integer overloads follow the usual arithmetic
+// conversions; floating point ones behave like fmin/fmax (NaN is dropped).
+template <class A, class B>
+__forceinline__ gpusim_detail::min_enable<A, B> min(A a, B b) {
+    using C = std::common_type_t<A, B>;
+    if constexpr (std::is_floating_point_v<C>) return std::fmin(C(a), C(b));
+    else return C(a) < C(b) ? C(a) : C(b);
+}
+template <class A, class B>
+__forceinline__ gpusim_detail::min_enable<A, B> max(A a, B b) {
+    using C = std::common_type_t<A, B>;
+    if constexpr (std::is_floating_point_v<C>) return std::fmax(C(a), C(b));
+    else return C(a) < C(b) ? C(b) : C(a);
+}
+__forceinline__ float rsqrtf(float x) { return 1.0f / sqrtf(x); }
+__forceinline__ double rsqrt(double x) { return 1.0 / sqrt(x); }
+__forceinline__ float __fdividef(float a, float b) { return a / b; }
+__forceinline__ float __expf(float x) { return expf(x); }
+__forceinline__ float __logf(float x) { return logf(x); }
+__forceinline__ float __powf(float a, float b) { return powf(a, b); }
+__forceinline__ float __saturatef(float x) { return x < 0.f ? 0.f : (x > 1.f ? 1.f : (x == x ? x : 0.f)); }
+__forceinline__ int __float2int_rn(float x) { return (int)nearbyintf(x); }
+__forceinline__ int __float2int_rz(float x) { return (int)x; }
+__forceinline__ int __double2int_rn(double x) { return (int)nearbyint(x); }
+
+template <class To, class From>
+__forceinline__ To gpusim_bitcast(From f) {
+    static_assert(sizeof(To) == sizeof(From));
+    To t;
+    std::memcpy(&t, &f, sizeof(To));
+    return t;
+}
+__forceinline__ float __int_as_float(int x) { return gpusim_bitcast<float>(x); }
+__forceinline__ int __float_as_int(float x) { return gpusim_bitcast<int>(x); }
+__forceinline__ float __uint_as_float(unsigned x) { return gpusim_bitcast<float>(x); }
+__forceinline__ unsigned __float_as_uint(float x) { return gpusim_bitcast<unsigned>(x); }
+__forceinline__ double __longlong_as_double(long long x) { return gpusim_bitcast<double>(x); }
+__forceinline__ long long __double_as_longlong(double x) { return gpusim_bitcast<long long>(x); }
+__forceinline__ int __double2hiint(double x) { return (int)(gpusim_bitcast<unsigned long long>(x) >> 32); }
+__forceinline__ int __double2loint(double x) { return (int)(gpusim_bitcast<unsigned long long>(x) & 0xffffffffu); }
+__forceinline__ double __hiloint2double(int hi, int lo) {
+    return gpusim_bitcast<double>(((unsigned long long)(unsigned)hi << 32) | (unsigned)lo);
+}
+__forceinline__ int __popc(unsigned x) { return __builtin_popcount(x); }
+__forceinline__ int __popcll(unsigned long long x) { return __builtin_popcountll(x); }
+__forceinline__ int __clz(int x) { return x == 0 ? 32 : __builtin_clz((unsigned)x); }
+__forceinline__ int __clzll(long long x) { return x == 0 ? 64 : __builtin_clzll((unsigned long long)x); }
+__forceinline__ int __ffs(int x) { return __builtin_ffs(x); }
+__forceinline__ int __ffsll(long long x) { return __builtin_ffsll(x); }
+__forceinline__ unsigned __brev(unsigned x) {
+    unsigned r = 0;
+    for (int i = 0; i < 32; ++i) r |= ((x >> i) & 1u) << (31 - i);
+    return r;
+}
+template <class T>
+__forceinline__ T __ldg(const T* p) { return *p; }
+
+// ---------------------------------------------------------------- atomics
+// CUDA atomics are relaxed; std::atomic_ref keeps them visible to TSan.
+namespace gpusim_detail {
+template <class T, class... U>
+inline constexpr bool one_of = (std::is_same_v<T, U> || ...);
+template <class T, class F>
+__forceinline__ T cas_loop(T* addr, F f) {
+    std::atomic_ref<T> a(*addr);
+    T old = a.load(std::memory_order_relaxed);
+    while (!a.compare_exchange_weak(old, f(old), std::memory_order_relaxed)) {
+    }
+    return old;
+}
+}  // namespace gpusim_detail
+template <class T>
+__forceinline__ T atomicAdd(T* addr, std::type_identity_t<T> v) {
+    static_assert(gpusim_detail::one_of<T, int, unsigned, unsigned long long, float, double>,
+                  "atomicAdd: CUDA supports int, unsigned, unsigned long long, float, double");
+    return std::atomic_ref<T>(*addr).fetch_add(v, std::memory_order_relaxed);
+}
+template <class T>
+__forceinline__ T atomicSub(T* addr, std::type_identity_t<T> v) {
+    static_assert(gpusim_detail::one_of<T, int, unsigned>, "atomicSub: CUDA supports int, unsigned");
+    return std::atomic_ref<T>(*addr).fetch_sub(v, std::memory_order_relaxed);
+}
+template <class T>
+__forceinline__ T atomicExch(T* addr, std::type_identity_t<T> v) {
+    static_assert(gpusim_detail::one_of<T, int, unsigned, unsigned long long, float>,
+                  "atomicExch: CUDA supports int, unsigned, unsigned long long, float");
+    return std::atomic_ref<T>(*addr).exchange(v, std::memory_order_relaxed);
+}
+template <class T>
+__forceinline__ T atomicMin(T* addr, std::type_identity_t<T> v) {
+    static_assert(gpusim_detail::one_of<T, int, unsigned, long long, unsigned long long>,
+                  "atomicMin: CUDA supports int, unsigned, long long, unsigned long long");
+    return gpusim_detail::cas_loop(addr, [v](T o) { return v < o ? v : o; });
+}
+template <class T>
+__forceinline__ T atomicMax(T* addr, std::type_identity_t<T> v) {
+    static_assert(gpusim_detail::one_of<T, int, unsigned, long long, unsigned long long>,
+                  "atomicMax: CUDA supports int, unsigned, long long, unsigned long long");
+    return gpusim_detail::cas_loop(addr, [v](T o) { return v > o ? v : o; });
+}
+template <class T>
+__forceinline__ T atomicCAS(T* addr, std::type_identity_t<T> compare, std::type_identity_t<T> v) {
+    static_assert(gpusim_detail::one_of<T, int, unsigned, unsigned long long, unsigned short>,
+                  "atomicCAS: CUDA supports int, unsigned, unsigned long long, unsigned short");
+    std::atomic_ref<T>(*addr).compare_exchange_strong(compare, v, std::memory_order_relaxed);
+    return compare;  // holds the old value whether or not the exchange happened
+}
+template <class T>
+__forceinline__ T atomicOr(T* addr, std::type_identity_t<T> v) {
+    static_assert(gpusim_detail::one_of<T, int, unsigned, unsigned long long>, "atomicOr: int, unsigned, ull");
+    return std::atomic_ref<T>(*addr).fetch_or(v, std::memory_order_relaxed);
+}
+template <class T>
+__forceinline__ T atomicAnd(T* addr, std::type_identity_t<T> v) {
+    static_assert(gpusim_detail::one_of<T, int, unsigned, unsigned long long>, "atomicAnd: int, unsigned, ull");
+    return std::atomic_ref<T>(*addr).fetch_and(v, std::memory_order_relaxed);
+}
+template <class T>
+__forceinline__ T atomicXor(T* addr, std::type_identity_t<T> v) {
+    static_assert(gpusim_detail::one_of<T, int, unsigned, unsigned long long>, "atomicXor: int, unsigned, ull");
+    return std::atomic_ref<T>(*addr).fetch_xor(v, std::memory_order_relaxed);
+}
+__forceinline__ unsigned atomicInc(unsigned* addr, unsigned v) {
+    return gpusim_detail::cas_loop(addr, [v](unsigned o) { return o >= v ? 0u : o + 1u; });
+}
+__forceinline__ unsigned atomicDec(unsigned* addr, unsigned v) {
+    return gpusim_detail::cas_loop(addr, [v](unsigned o) { return (o == 0u || o > v) ? v : o - 1u; });
+}
+__forceinline__ void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
+__forceinline__ void __threadfence_block() { std::atomic_thread_fence(std::memory_order_seq_cst); }
+__forceinline__ void __threadfence_system() { std::atomic_thread_fence(std::memory_order_seq_cst); }
+
+// ---------------------------------------------------------------- runtime
+namespace gpusim {
+
+// Launch configuration filled by the Python loader (layout mirrored there).
+struct LaunchConfig {
+    unsigned grid[3];
+    unsigned block[3];
+    int schedule;  // 0 forward, 1 reverse, 2 random (ignored by the threads build)
+    int pad;
+    unsigned long long seed;
+};
+
+// Parameter description for argument validation (layout mirrored in loader.py).
+struct ParamInfo {
+    int size;           // sizeof the parameter
+    int is_pointer;     // 1 for T*
+    int kind;           // 0 other, 1 integer, 2 floating, 3 bool
+    int pointee_size;   // sizeof(T) for T*, 0 for void* / non-pointers
+    int pointee_kind;   // kind of T for T*
+    int pointee_const;  // 1 for const T*
+};
+
+enum OpKind : int {
+    OP_NONE = 0, OP_SYNCTHREADS, OP_SHFL_IDX, OP_SHFL_UP, OP_SHFL_DOWN, OP_SHFL_XOR,
+    OP_BALLOT, OP_ANY, OP_ALL, OP_SYNCWARP,
+};
+inline const char* op_name(int k) {
+    switch (k) {
+        case OP_SYNCTHREADS: return "__syncthreads";
+        case OP_SHFL_IDX: return "__shfl_sync";
+        case OP_SHFL_UP: return "__shfl_up_sync";
+        case OP_SHFL_DOWN: return "__shfl_down_sync";
+        case OP_SHFL_XOR: return "__shfl_xor_sync";
+        case OP_BALLOT: return "__ballot_sync";
+        case OP_ANY: return "__any_sync";
+        case OP_ALL: return "__all_sync";
+        case OP_SYNCWARP: return "__syncwarp";
+        default: return "?";
+    }
+}
+
+enum State : int { RUNNABLE = 0, WAITING = 1, DONE = 2 };
+
+// One CUDA thread.
+struct Thr {
+    uint3 tid;
+    int state;
+    int op;                  // OpKind while WAITING
+    unsigned mask;           // warp ops
+    long long arg;           // srcLane / delta / laneMask, or the barrier predicate
+    int width;
+    unsigned long long val;  // deposited value (bit pattern)
+    unsigned long long res;  // result written by resolve()
+    const char* file;
+    unsigned line;
+#ifdef GPUSIM_THREADS
+    unsigned epoch;             // number of warp ops this thread started (TSan tokens)
+    unsigned src_epoch[32];     // epochs of the group members, written by resolve()
+#else
+    ucontext_t ctx;
+    char* stack;
+#endif
+};
+
+struct Block {
+    Thr* t = nullptr;
+    int n = 0;
+    int running = 0;             // threads neither waiting nor done
+    bool failed = false;
+    char* err = nullptr;         // message buffer owned by the caller
+    std::size_t errlen = 0;
+    unsigned bar_phase = 0;      // completed __syncthreads, for TSan tokens
+};
+
+inline Block* g_block = nullptr;
+
+inline void fmt_tid(char* buf, std::size_t n, const Thr& t) {
+    std::snprintf(buf, n, "block (%u,%u,%u) thread (%u,%u,%u)", blockIdx.x, blockIdx.y, blockIdx.z,
+                  t.tid.x, t.tid.y, t.tid.z);
+}
+
+template <class... Ts>
+inline void fail(Block& b, const char* fmt, Ts... args) {
+    if (!b.failed) {
+        b.failed = true;
+        if (b.err && b.errlen) std::snprintf(b.err, b.errlen, fmt, args...);
+    }
+}
+
+// Result of CUDA's shfl.sync for `lane` (PTX semantics with c = (32-width)<<8 | clamp).
+inline unsigned long long shfl_result(const Thr* warp, int lane, int nlanes) {
+    const Thr& me = warp[lane];
+    const long long w = me.width;
+    const long long segmask = 32 - w;                 // high lane bits of the segment
+    const long long minLane = lane & segmask;
+    const long long maxLane = me.op == OP_SHFL_UP ? minLane : (minLane | (w - 1));
+    long long j = lane;
+    bool ok = false;
+    switch (me.op) {
+        case OP_SHFL_IDX: j = minLane | (me.arg & (w - 1)); ok = j <= maxLane; break;
+        case OP_SHFL_UP: j = lane - me.arg; ok = j >= maxLane; break;
+        case OP_SHFL_DOWN: j = lane + me.arg; ok = j <= maxLane; break;
+        case OP_SHFL_XOR: j = lane ^ me.arg; ok = j >= 0 && j <= maxLane; break;
+    }
+    if (!ok) j = lane;
+    if (j >= nlanes || !((me.mask >> j) & 1u)) return ~0ull;  // inactive source: undefined -> poison
+    return warp[j].val;
+}
+
+// Called when no thread can run: complete every warp group and barrier that is
+// complete.  Returns the number of threads released; 0 with b.failed set means
+// deadlock or divergence (the message says which threads and where).
+inline int resolve(Block& b) {
+    Thr* t = b.t;
+    const int n = b.n;
+    int released = 0;
+    char who[96], other[96];
+    // Warp operations first: a thread at __syncthreads may still be needed by none,
+    // but threads in warp ops can only be freed by their group.
+    for (int base = 0; base < n; base += 32) {
+        const int nl = std::min(32, n - base);
+        Thr* w = t + base;
+        unsigned handled = 0;
+        for (int l = 0; l < nl; ++l) {
+            if (w[l].state != WAITING || w[l].op == OP_SYNCTHREADS || ((handled >> l) & 1u)) continue;
+            const unsigned m = w[l].mask;
+            if (!((m >> l) & 1u)) {
+                fmt_tid(who, sizeof who, w[l]);
+                fail(b, "%s calls %s with mask 0x%08x that does not contain its own lane %d (%s:%u)", who,
+                     op_name(w[l].op), m, l, w[l].file, w[l].line);
+                return 0;
+            }
+            if (nl < 32 && (m >> nl) != 0) {
+                fmt_tid(who, sizeof who, w[l]);
+                fail(b, "%s calls %s with mask 0x%08x naming lanes that do not exist (the warp has %d threads) (%s:%u)",
+                     who, op_name(w[l].op), m, nl, w[l].file, w[l].line);
+                return 0;
+            }
+            bool complete = true;
+            for (int k = 0; k < nl && complete; ++k)
+                if ((m >> k) & 1u)
+                    complete = w[k].state == WAITING && w[k].op == w[l].op && w[k].mask == m;
+            if (!complete) continue;
+            unsigned long long ballot = 0;
+            for (int k = 0; k < nl; ++k)
+                if (((m >> k) & 1u) && w[k].val) ballot |= 1ull << k;
+            for (int k = 0; k < nl; ++k) {
+                if (!((m >> k) & 1u)) continue;
+                Thr& x = w[k];
+                switch (x.op) {
+                    case OP_BALLOT: x.res = ballot; break;
+                    case OP_ANY: x.res = ballot != 0; break;
+                    case OP_ALL: x.res = ballot == m; break;
+                    case OP_SYNCWARP: x.res = 0; break;
+                    default: x.res = shfl_result(w, k, nl); break;
+                }
+#ifdef GPUSIM_THREADS
+                for (int q = 0; q < nl; ++q) x.src_epoch[q] = w[q].epoch;
+#endif
+            }
+            for (int k = 0; k < nl; ++k)
+                if ((m >> k) & 1u) { w[k].state = RUNNABLE; w[k].op = OP_NONE; ++released; }
+            handled |= m;
+        }
+    }
+    if (released) return released;
+
+    // __syncthreads: every thread of the block must wait at the same one.
+    int first_bar = -1, first_done = -1, first_warp = -1, waiting_bar = 0;
+    for (int i = 0; i < n; ++i) {
+        if (t[i].state == DONE) { if (first_done < 0) first_done = i; continue; }
+        if (t[i].op == OP_SYNCTHREADS) { ++waiting_bar; if (first_bar < 0) first_bar = i; }
+        else if (first_warp < 0) first_warp = i;
+    }
+    if (first_bar >= 0 && waiting_bar == n) {
+        const Thr& r = t[first_bar];
+        for (int i = 0; i < n; ++i)
+            if (t[i].line != r.line || std::strcmp(t[i].file, r.file) != 0) {
+                fmt_tid(who, sizeof who, r);
+                fmt_tid(other, sizeof other, t[i]);
+                fail(b, "divergent __syncthreads: %s waits at %s:%u but %s waits at %s:%u", who, r.file, r.line,
+                     other, t[i].file, t[i].line);
+                return 0;
+            }
+        int count = 0;
+        for (int i = 0; i < n; ++i) count += t[i].arg != 0;
+        for (int i = 0; i < n; ++i) { t[i].res = (unsigned long long)count; t[i].state = RUNNABLE; t[i].op = OP_NONE; }
+        ++b.bar_phase;
+        return n;
+    }
+    // Nothing can make progress: explain why.
+    if (first_bar >= 0 && first_done >= 0) {
+        fmt_tid(who, sizeof who, t[first_bar]);
+        fmt_tid(other, sizeof other, t[first_done]);
+        fail(b, "divergent __syncthreads: %s waits at %s:%u but %s has exited", who, t[first_bar].file,
+             t[first_bar].line, other);
+        return 0;
+    }
+    if (first_warp >= 0) {
+        const Thr& x = t[first_warp];
+        const int base = first_warp & ~31, lane = first_warp & 31;
+        const int nl = std::min(32, n - base);
+        fmt_tid(who, sizeof who, x);
+        for (int k = 0; k < nl; ++k) {
+            if (!((x.mask >> k) & 1u)) continue;
+            const Thr& y = t[base + k];
+            fmt_tid(other, sizeof other, y);
+            if (y.state == DONE) {
+                fail(b, "warp deadlock: %s (lane %d) waits in %s(mask=0x%08x) at %s:%u, but lane %d (%s) has exited",
+                     who, lane, op_name(x.op), x.mask, x.file, x.line, k, other);
+                return 0;
+            }
+            if (y.op != x.op || y.mask != x.mask) {
+                fail(b, "warp deadlock: %s (lane %d) waits in %s(mask=0x%08x) at %s:%u, but lane %d (%s) waits in "
+                        "%s(mask=0x%08x) at %s:%u",
+                     who, lane, op_name(x.op), x.mask, x.file, x.line, k, other, op_name(y.op), y.mask, y.file,
+                     y.line);
+                return 0;
+            }
+        }
+        fail(b, "deadlock: %s waits in %s(mask=0x%08x) at %s:%u", who, op_name(x.op), x.mask, x.file, x.line);
+        return 0;
+    }
+    fail(b, "deadlock in block");
+    return 0;
+}
+
+inline void run_block_threads(Block& b, void (*fn)(void*), void* ctx);
+inline void wait_op(int op, unsigned mask, long long arg, int width, unsigned long long val, const char* file,
+                    unsigned line);
+inline unsigned long long op_result();
+inline int my_linear();
+
+// splitmix64: a tiny PRNG whose sequence does not depend on the C++ library.
+inline unsigned long long splitmix(unsigned long long& s) {
+    unsigned long long z = (s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+}  // namespace gpusim
+
+extern "C" char __start_gpusim_shared[] __attribute__((weak, visibility("hidden")));
+extern "C" char __stop_gpusim_shared[] __attribute__((weak, visibility("hidden")));
+extern "C" char __start_gpusim_shared_tpl[] __attribute__((weak, visibility("hidden")));
+extern "C" char __stop_gpusim_shared_tpl[] __attribute__((weak, visibility("hidden")));
+
+namespace gpusim {
+
+inline void poison_shared() {
+    if (__start_gpusim_shared && __stop_gpusim_shared > __start_gpusim_shared)
+        std::memset(__start_gpusim_shared, 0xFF, (std::size_t)(__stop_gpusim_shared - __start_gpusim_shared));
+    if (__start_gpusim_shared_tpl && __stop_gpusim_shared_tpl > __start_gpusim_shared_tpl)
+        std::memset(__start_gpusim_shared_tpl, 0xFF,
+                    (std::size_t)(__stop_gpusim_shared_tpl - __start_gpusim_shared_tpl));
+}
+
+#ifndef GPUSIM_THREADS
+// ================================================================ fiber build
+constexpr std::size_t kStack = 256 * 1024;  // per fiber; a guard page below catches overflow
+constexpr int kMaxThreads = 1024;
+
+struct FiberPool {
+    Thr t[kMaxThreads];
+    ucontext_t sched;
+    int order[kMaxThreads];
+    int current = -1;
+    void (*fn)(void*) = nullptr;
+    void* ctx = nullptr;
+};
+inline FiberPool* g_pool = nullptr;
+
+inline void fiber_entry() {
+    FiberPool& p = *g_pool;
+    Thr& me = p.t[p.current];
+    try {
+        p.fn(p.ctx);
+    } catch (...) {
+        char who[96];
+        fmt_tid(who, sizeof who, me);
+        fail(*g_block, "%s: C++ exception escaped the kernel", who);
+    }
+    me.state = DONE;
+    --g_block->running;
+    swapcontext(&me.ctx, &p.sched);
+    std::abort();  // a finished fiber is never resumed
+}
+
+inline int my_linear() { return g_pool->current; }
+
+inline void wait_op(int op, unsigned mask, long long arg, int width, unsigned long long val, const char* file,
+                    unsigned line) {
+    FiberPool& p = *g_pool;
+    Thr& me = p.t[p.current];
+    me.state = WAITING; me.op = op; me.mask = mask; me.arg = arg; me.width = width; me.val = val;
+    me.file = file; me.line = line;
+    --g_block->running;
+    swapcontext(&me.ctx, &p.sched);
+}
+inline unsigned long long op_result() { return g_pool->t[g_pool->current].res; }
+
+inline void fatal_in_thread(const char* what) {
+    FiberPool& p = *g_pool;
+    Thr& me = p.t[p.current];
+    char who[96];
+    fmt_tid(who, sizeof who, me);
+    fail(*g_block, "%s: %s", who, what);
+    swapcontext(&me.ctx, &p.sched);  // the launch is abandoned; never resumed
+    std::abort();
+}
+
+inline bool run_block(Block& b, void (*fn)(void*), void* ctx, const unsigned* bd, int schedule,
+                      unsigned long long& rng) {
+    FiberPool& p = *g_pool;
+    p.fn = fn; p.ctx = ctx;
+    b.t = p.t; b.running = b.n;
+    for (int i = 0; i < b.n; ++i) {
+        Thr& x = p.t[i];
+        x.tid = uint3{i % bd[0], (i / bd[0]) % bd[1], i / (bd[0] * bd[1])};
+        x.state = RUNNABLE; x.op = OP_NONE; x.res = 0;
+        getcontext(&x.ctx);
+        x.ctx.uc_stack.ss_sp = x.stack;
+        x.ctx.uc_stack.ss_size = kStack;
+        x.ctx.uc_link = nullptr;
+        makecontext(&x.ctx, fiber_entry, 0);
+    }
+    int* order = p.order;
+    for (;;) {
+        int m = 0;
+        for (int i = 0; i < b.n; ++i)
+            if (p.t[i].state == RUNNABLE) order[m++] = i;
+        if (m == 0) {
+            bool all_done = true;
+            for (int i = 0; i < b.n; ++i) all_done &= p.t[i].state == DONE;
+            if (all_done) return true;
+            if (resolve(b) == 0) return false;
+            continue;
+        }
+        if (schedule == 1) std::reverse(order, order + m);
+        else if (schedule == 2)
+            for (int i = m - 1; i > 0; --i) std::swap(order[i], order[splitmix(rng) % (unsigned)(i + 1)]);
+        for (int k = 0; k < m; ++k) {
+            Thr& x = p.t[order[k]];
+            p.current = order[k];
+            threadIdx = x.tid;
+            swapcontext(&p.sched, &x.ctx);
+            if (b.failed) return false;
+        }
+    }
+}
+
+inline bool ensure_pool(Block& b) {
+    if (g_pool) return true;
+    FiberPool* p = new (std::nothrow) FiberPool();
+    if (!p) { fail(b, "out of memory"); return false; }
+    const std::size_t page = 4096;
+    char* mem = (char*)mmap(nullptr, (kStack + page) * kMaxThreads, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (mem == MAP_FAILED) { delete p; fail(b, "cannot map fiber stacks"); return false; }
+    for (int i = 0; i < kMaxThreads; ++i) {
+        char* base = mem + i * (kStack + page);
+        mprotect(base, page, PROT_NONE);  // guard page: a stack overflow faults instead of corrupting
+        p->t[i].stack = base + page;
+    }
+    g_pool = p;
+    return true;
+}
+#else
+// ================================================================ std::thread build
+#if defined(__SANITIZE_THREAD__)
+extern "C" void AnnotateIgnoreSyncBegin(const char*, int);
+extern "C" void AnnotateIgnoreSyncEnd(const char*, int);
+extern "C" void AnnotateIgnoreReadsBegin(const char*, int);
+extern "C" void AnnotateIgnoreReadsEnd(const char*, int);
+extern "C" void AnnotateIgnoreWritesBegin(const char*, int);
+extern "C" void AnnotateIgnoreWritesEnd(const char*, int);
+extern "C" void __tsan_acquire(void*);
+extern "C" void __tsan_release(void*);
+// The simulator's own bookkeeping goes through one mutex.  Left visible, that
+// mutex would order every pair of threads that ever synchronised, hiding real
+// races; so it is hidden from TSan and the happens-before edges that CUDA
+// actually gives are declared explicitly with release/acquire on tokens.
+struct TsanHide {
+    TsanHide() {
+        AnnotateIgnoreSyncBegin(__FILE__, __LINE__);
+        AnnotateIgnoreReadsBegin(__FILE__, __LINE__);
+        AnnotateIgnoreWritesBegin(__FILE__, __LINE__);
+    }
+    ~TsanHide() {
+        AnnotateIgnoreWritesEnd(__FILE__, __LINE__);
+        AnnotateIgnoreReadsEnd(__FILE__, __LINE__);
+        AnnotateIgnoreSyncEnd(__FILE__, __LINE__);
+    }
+};
+inline void hb_release(void* p) { __tsan_release(p); }
+inline void hb_acquire(void* p) { __tsan_acquire(p); }
+#else
+struct TsanHide {};
+inline void hb_release(void*) {}
+inline void hb_acquire(void*) {}
+#endif
+
+constexpr int kMaxThreads = 1024;
+constexpr int kEpochs = 8;  // token slots per thread: a lane may run this many warp ops ahead of a peer
+
+struct Abandon {};  // thrown into waiting threads when the launch failed
+
+struct ThreadPool {
+    Thr t[kMaxThreads];
+    std::mutex m;
+    // One condition variable per thread, each with a single waiter: a single
+    // shared one woken with notify_all hung inside glibc 2.36's broadcast with
+    // ~128 waiters re-acquiring the mutex.
+    std::condition_variable cv[kMaxThreads];
+    char bar_token[2];                       // __syncthreads phases alternate between two tokens
+    char lane_token[kMaxThreads][kEpochs];   // per-thread warp-op release tokens
+};
+inline ThreadPool* g_pool = nullptr;
+inline thread_local int t_linear = -1;
+
+inline int my_linear() { return t_linear; }
+
+// Under the mutex: when nobody runs, release whatever can be released.
+inline void settle(Block& b) {
+    while (b.running == 0 && !b.failed) {
+        bool any_live = false;
+        for (int i = 0; i < b.n; ++i) any_live |= b.t[i].state != DONE;
+        if (!any_live) return;
+        int r = resolve(b);
+        if (r == 0) break;
+        b.running += r;
+    }
+    for (int i = 0; i < b.n; ++i)
+        if (b.failed || b.t[i].state == RUNNABLE) g_pool->cv[i].notify_one();
+}
+
+inline void wait_op(int op, unsigned mask, long long arg, int width, unsigned long long val, const char* file,
+                    unsigned line) {
+    ThreadPool& p = *g_pool;
+    Block& b = *g_block;
+    const int me_i = t_linear;
+    bool failed;
+    unsigned phase = 0, my_epoch = 0;
+    {
+        TsanHide hide;
+        std::unique_lock<std::mutex> lk(p.m);
+        my_epoch = p.t[me_i].epoch;
+        phase = b.bar_phase;
+    }
+    if (op == OP_SYNCTHREADS) hb_release(&p.bar_token[phase & 1]);
+    else hb_release(&p.lane_token[me_i][my_epoch % kEpochs]);
+    unsigned src_epoch[32];
+    unsigned m = 0;
+    {
+        TsanHide hide;
+        std::unique_lock<std::mutex> lk(p.m);
+        Thr& me = p.t[me_i];
+        me.state = WAITING; me.op = op; me.mask = mask; me.arg = arg; me.width = width; me.val = val;
+        me.file = file; me.line = line;
+        if (op != OP_SYNCTHREADS) ++me.epoch;
+        --b.running;
+        settle(b);
+        p.cv[me_i].wait(lk, [&] { return me.state == RUNNABLE || b.failed; });
+        failed = b.failed && me.state != RUNNABLE;
+        if (!failed) { std::memcpy(src_epoch, me.src_epoch, sizeof src_epoch); m = mask; }
+    }
+    if (failed) throw Abandon{};
+    if (op == OP_SYNCTHREADS) hb_acquire(&p.bar_token[phase & 1]);
+    else {
+        const int base = me_i & ~31;
+        for (int k = 0; k < 32; ++k)
+            if ((m >> k) & 1u) hb_acquire(&p.lane_token[base + k][src_epoch[k] % kEpochs]);
+    }
+}
+inline unsigned long long op_result() {
+    TsanHide hide;
+    std::lock_guard<std::mutex> lk(g_pool->m);
+    return g_pool->t[t_linear].res;
+}
+
+inline void fatal_in_thread(const char* what) {
+    {
+        TsanHide hide;
+        std::lock_guard<std::mutex> lk(g_pool->m);
+        char who[96];
+        fmt_tid(who, sizeof who, g_pool->t[t_linear]);
+        fail(*g_block, "%s: %s", who, what);
+        for (int i = 0; i < g_block->n; ++i) g_pool->cv[i].notify_one();
+    }
+    throw Abandon{};
+}
+
+inline bool run_block(Block& b, void (*fn)(void*), void* ctx, const unsigned* bd, int, unsigned long long&) {
+    ThreadPool& p = *g_pool;
+    b.t = p.t; b.running = b.n;
+    for (int i = 0; i < b.n; ++i) {
+        Thr& x = p.t[i];
+        x.tid = uint3{i % bd[0], (i / bd[0]) % bd[1], i / (bd[0] * bd[1])};
+        x.state = RUNNABLE; x.op = OP_NONE; x.res = 0; x.epoch = 0;
+    }
+    const uint3 bi = blockIdx;
+    const dim3 bdim = blockDim, gdim = gridDim;
+    std::vector<std::thread> threads;
+    threads.reserve(b.n);
+    for (int i = 0; i < b.n; ++i) {
+        threads.emplace_back([&, i] {
+            t_linear = i;
+            threadIdx = p.t[i].tid;
+            blockIdx = bi; blockDim = bdim; gridDim = gdim;
+            try {
+                fn(ctx);
+            } catch (Abandon&) {
+                return;
+            } catch (...) {
+                TsanHide hide;
+                std::lock_guard<std::mutex> lk(p.m);
+                char who[96];
+                fmt_tid(who, sizeof who, p.t[i]);
+                fail(b, "%s: C++ exception escaped the kernel", who);
+                for (int q = 0; q < b.n; ++q) p.cv[q].notify_one();
+                return;
+            }
+            TsanHide hide;
+            std::lock_guard<std::mutex> lk(p.m);
+            p.t[i].state = DONE;
+            --b.running;
+            settle(b);
+        });
+    }
+    for (auto& th : threads) th.join();
+    return !b.failed;
+}
+
+inline bool ensure_pool(Block& b) {
+    if (!g_pool) g_pool = new (std::nothrow) ThreadPool();
+    if (!g_pool) { fail(b, "out of memory"); return false; }
+    return true;
+}
+#endif
+
+// Runs the whole grid; returns 0 on success, 1 with a message in err otherwise.
+inline int run_grid(const LaunchConfig& cfg, void (*fn)(void*), void* ctx, char* err, std::size_t errlen) {
+    Block b;
+    b.err = err; b.errlen = errlen;
+    if (err && errlen) err[0] = 0;
+    const unsigned* bd = cfg.block;
+    const unsigned long long nthreads = (unsigned long long)bd[0] * bd[1] * bd[2];
+    if (nthreads == 0 || nthreads > (unsigned long long)kMaxThreads) {
+        fail(b, "block of %llu threads; CUDA allows 1 to 1024", nthreads);
+        return 1;
+    }
+    b.n = (int)nthreads;
+    if (!ensure_pool(b)) return 1;
+    g_block = &b;
+    gridDim = dim3(cfg.grid[0], cfg.grid[1], cfg.grid[2]);
+    blockDim = dim3(bd[0], bd[1], bd[2]);
+    const unsigned long long nblocks = (unsigned long long)cfg.grid[0] * cfg.grid[1] * cfg.grid[2];
+    unsigned long long rng = cfg.seed;
+    // Random schedule: visit the blocks in a random order too.
+    unsigned long long stride = 1, offset = 0;
+    if (cfg.schedule == 2 && nblocks > 1) {
+        // a random odd-ish stride coprime with nblocks gives a permutation without storage
+        offset = splitmix(rng) % nblocks;
+        do { stride = 1 + splitmix(rng) % nblocks; } while (std::gcd(stride, nblocks) != 1);
+    }
+    for (unsigned long long k = 0; k < nblocks; ++k) {
+        unsigned long long bid = cfg.schedule == 1 ? nblocks - 1 - k
+                               : cfg.schedule == 2 ? (offset + k * stride) % nblocks : k;
+        blockIdx = uint3{(unsigned)(bid % cfg.grid[0]), (unsigned)((bid / cfg.grid[0]) % cfg.grid[1]),
+                         (unsigned)(bid / ((unsigned long long)cfg.grid[0] * cfg.grid[1]))};
+        poison_shared();
+        b.bar_phase = 0;
+        if (!run_block(b, fn, ctx, bd, cfg.schedule, rng)) {
+            g_block = nullptr;
+            return 1;
+        }
+    }
+    g_block = nullptr;
+    return 0;
+}
+
+template <class T>
+constexpr int kind_of() {
+    if constexpr (std::is_same_v<std::remove_cv_t<T>, bool>) return 3;
+    else if constexpr (std::is_integral_v<T> || std::is_enum_v<T>) return 1;
+    else if constexpr (std::is_floating_point_v<T>) return 2;
+    else return 0;
+}
+
+template <class... A>
+int signature(void (*)(A...), ParamInfo* out, int maxn) {
+    int i = 0;
+    auto one = [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        if (i < maxn) {
+            ParamInfo& p = out[i];
+            p.size = (int)sizeof(T);
+            p.is_pointer = std::is_pointer_v<T> ? 1 : 0;
+            p.kind = kind_of<T>();
+            p.pointee_size = 0; p.pointee_kind = 0; p.pointee_const = 0;
+            if constexpr (std::is_pointer_v<T>) {
+                using P = std::remove_pointer_t<T>;
+                p.pointee_const = std::is_const_v<P> ? 1 : 0;
+                if constexpr (!std::is_void_v<P> && std::is_arithmetic_v<std::remove_cv_t<P>>) {
+                    p.pointee_size = (int)sizeof(P);
+                    p.pointee_kind = kind_of<std::remove_cv_t<P>>();
+                }
+            }
+        }
+        ++i;
+    };
+    (one(std::type_identity<A>{}), ...);
+    return (int)sizeof...(A);
+}
+
+template <class... A>
+struct Call {
+    void (*k)(A...);
+    void** args;
+    template <std::size_t... I>
+    void go(std::index_sequence<I...>) { k(*static_cast<std::remove_reference_t<A>*>(args[I])...); }
+    static void run(void* self) { static_cast<Call*>(self)->go(std::index_sequence_for<A...>{}); }
+};
+
+template <class... A>
+int launch(void (*k)(A...), const LaunchConfig* cfg, void** args, char* err, std::size_t errlen) {
+    static_assert((!std::is_reference_v<A> && ...), "kernel parameters cannot be references");
+    Call<A...> c{k, args};
+    return run_grid(*cfg, &Call<A...>::run, &c, err, errlen);
+}
+
+}  // namespace gpusim
+
+// ---------------------------------------------------------------- sync and warp ops
+// The trailing file/line defaults record the call site (for error messages and
+// for telling apart two different __syncthreads).
+inline void __syncthreads(const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) {
+    gpusim::wait_op(gpusim::OP_SYNCTHREADS, 0, 0, 0, 0, file, line);
+}
+inline int __syncthreads_count(int pred, const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) {
+    gpusim::wait_op(gpusim::OP_SYNCTHREADS, 0, pred != 0, 0, 0, file, line);
+    return (int)gpusim::op_result();
+}
+inline int __syncthreads_or(int pred, const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) {
+    return __syncthreads_count(pred, file, line) != 0;
+}
+inline int __syncthreads_and(int pred, const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) {
+    gpusim::wait_op(gpusim::OP_SYNCTHREADS, 0, pred != 0, 0, 0, file, line);
+    return (int)gpusim::op_result() == (int)(blockDim.x * blockDim.y * blockDim.z);
+}
+inline void __syncwarp(unsigned mask = 0xffffffffu, const char* file = __builtin_FILE(),
+                       unsigned line = __builtin_LINE()) {
+    gpusim::wait_op(gpusim::OP_SYNCWARP, mask, 0, 32, 0, file, line);
+}
+inline unsigned __ballot_sync(unsigned mask, int pred, const char* file = __builtin_FILE(),
+                              unsigned line = __builtin_LINE()) {
+    gpusim::wait_op(gpusim::OP_BALLOT, mask, 0, 32, pred != 0, file, line);
+    return (unsigned)gpusim::op_result();
+}
+inline int __any_sync(unsigned mask, int pred, const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) {
+    gpusim::wait_op(gpusim::OP_ANY, mask, 0, 32, pred != 0, file, line);
+    return (int)gpusim::op_result();
+}
+inline int __all_sync(unsigned mask, int pred, const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) {
+    gpusim::wait_op(gpusim::OP_ALL, mask, 0, 32, pred != 0, file, line);
+    return (int)gpusim::op_result();
+}
+// Lanes of the calling warp that have not exited (the simulator has no notion
+// of which lanes are converged, so this is the widest mask CUDA could return).
+inline unsigned __activemask() {
+#ifdef GPUSIM_THREADS
+    gpusim::TsanHide hide;
+    std::lock_guard<std::mutex> lk(gpusim::g_pool->m);
+#endif
+    const int me = gpusim::my_linear();
+    const int base = me & ~31;
+    const int nl = std::min(32, gpusim::g_block->n - base);
+    unsigned m = 0;
+    for (int k = 0; k < nl; ++k)
+        if (gpusim::g_block->t[base + k].state != gpusim::DONE) m |= 1u << k;
+    return m | (1u << (me & 31));
+}
+inline unsigned __lanemask_lt() { return (1u << (gpusim::my_linear() & 31)) - 1u; }
+
+namespace gpusim {
+template <class T>
+inline T shfl(int op, unsigned mask, T var, long long arg, int width, const char* file, unsigned line) {
+    static_assert(std::is_trivially_copyable_v<T> && sizeof(T) <= 8, "shuffle of a type larger than 8 bytes");
+    if (width <= 0 || width > 32 || (width & (width - 1)) != 0) {
+        char msg[160];
+        std::snprintf(msg, sizeof msg, "%s at %s:%u with width %d (must be a power of 2 <= 32)", op_name(op), file,
+                      line, width);
+        fatal_in_thread(msg);
+    }
+    unsigned long long bits = 0;
+    std::memcpy(&bits, &var, sizeof(T));
+    wait_op(op, mask, arg, width, bits, file, line);
+    unsigned long long r = op_result();
+    T out;
+    std::memcpy(&out, &r, sizeof(T));
+    return out;
+}
+}  // namespace gpusim
+
+template <class T>
+inline T __shfl_sync(unsigned mask, T var, int srcLane, int width = warpSize, const char* file = __builtin_FILE(),
+                     unsigned line = __builtin_LINE()) {
+    return gpusim::shfl(gpusim::OP_SHFL_IDX, mask, var, srcLane, width, file, line);
+}
+template <class T>
+inline T __shfl_up_sync(unsigned mask, T var, unsigned delta, int width = warpSize,
+                        const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) {
+    return gpusim::shfl(gpusim::OP_SHFL_UP, mask, var, (long long)delta, width, file, line);
+}
+template <class T>
+inline T __shfl_down_sync(unsigned mask, T var, unsigned delta, int width = warpSize,
+                          const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) {
+    return gpusim::shfl(gpusim::OP_SHFL_DOWN, mask, var, (long long)delta, width, file, line);
+}
+template <class T>
+inline T __shfl_xor_sync(unsigned mask, T var, int laneMask, int width = warpSize,
+                         const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) {
+    return gpusim::shfl(gpusim::OP_SHFL_XOR, mask, var, laneMask, width, file, line);
+}
+
+inline void __trap() { gpusim::fatal_in_thread("__trap() called"); }
+inline void __brkpt() { gpusim::fatal_in_thread("__brkpt() called"); }
+
+#endif  // GPUSIM_H_INCLUDED
