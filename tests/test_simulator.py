@@ -434,3 +434,16 @@ print("ran")
     assert "racy_count" in r.stderr
     # the missing barrier after the load is found too: the barrier edges are precise
     assert "block_sum_racy" in r.stderr
+
+
+def test_cuda_builtins_and_math_constants():
+    mod = _load("builtins.cu")
+    out = np.zeros(11)
+    fout = np.zeros(64, np.float32)
+    fout[40] = 2.0
+    mod.get_function("builtins")((1,), (64,), (out, fout, np.array([0, 42], np.int32)))
+    assert out[0] == 3 and out[1] == 2.0 and out[2] == 1.0 and np.isinf(out[3]) and np.isinf(out[4])
+    assert out[5] == 8 + 400 and out[6] == 42 and out[7] == 0x3FF00000 and out[8] == 7 and out[9] == 32
+    assert out[10] == 3.0
+    assert fout[0] == 1.0 and np.isnan(fout[1:32]).all()
+    assert fout[40] == 5.0 and fout[41] == 2.0
