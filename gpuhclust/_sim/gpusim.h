@@ -667,9 +667,8 @@ struct Abandon {};  // thrown into waiting threads when the launch failed
 struct ThreadPool {
     Thr t[kMaxThreads];
     std::mutex m;
-    // One condition variable per thread, each with a single waiter: a single
-    // shared one woken with notify_all hung inside glibc 2.36's broadcast with
-    // ~128 waiters re-acquiring the mutex.
+    // One condition variable per thread, each with a single waiter, so that a
+    // release wakes only the threads it released.
     std::condition_variable cv[kMaxThreads];
     char bar_token[2];                       // __syncthreads phases alternate between two tokens
     char lane_token[kMaxThreads][kEpochs];   // per-thread warp-op release tokens
