@@ -291,3 +291,22 @@ def test_progress_bar_counts_every_merge(monkeypatch):
         seen.clear()
         vector(blobs(400, 3, seed=2), method)
         assert sum(seen) == 399
+
+
+def test_single_euclidean_breaks_root_ties_like_scipy():
+    # Prim compares squared distances; two candidates whose squares differ but whose roots are
+    # equal are a tie for SciPy, which takes the lower index: so must the vector engine
+    from gpuhclust._metrics import prepare_metric
+    from gpuhclust._progress import progress_bar
+
+    rng = np.random.default_rng(1)
+    while True:
+        a, b = rng.random(2) + 1
+        b2 = np.nextafter(b, 2)
+        if a * a + b * b != a * a + b2 * b2 and np.sqrt(a * a + b * b) == np.sqrt(a * a + b2 * b2):
+            break
+    X = np.array([[0, 0], [a, b2], [a, b], [5, 5], [-3, 1]])  # 2 is nearer in squares only
+    raw = cpu_backend._run_mst_observations(prepare_metric(X, "euclidean", {}), 5,
+                                            progress_bar(False, 4, ""))
+    assert raw[0, :2].tolist() == [0, 1]
+    assert_same_as_scipy(vector(X, "single"), sch.linkage(X, "single"))

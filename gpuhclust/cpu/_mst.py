@@ -12,10 +12,12 @@ out once they are 1/32 of the candidates.
 """
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 
-from ._distances import BLOCK, block_distances_cols
+from ._distances import BLOCK, EUCLIDEAN, SQEUCLIDEAN, block_distances_cols
 from ._rows import first_argmin
 
 
@@ -59,8 +61,9 @@ COMPACT_EVERY = 32  # sweep dead candidates out once they are 1/COMPACT_EVERY of
 
 @numba.njit(cache=True, error_model="numpy")
 def _relax_block_range(X, Ct, auxc, rows, code, p, aux, weights, vi, x, best, keys, j0, j1, acc,
-                       check, bad_pair):
-    """Relax candidates ``j0:j1`` against tree vertex `x`; position of their first minimum, or -1.
+                       check, bad_pair, blockmin):
+    """Relax candidates ``j0:j1`` (j0 a multiple of BLOCK) against tree vertex `x`; position of
+    their first minimum, or -1. ``blockmin[b]`` gets the minimum key of block b.
 
     With `check`, a NaN or inf distance to a live candidate is reported in `bad_pair`."""
     min_key = np.iinfo(np.int64).max
@@ -86,6 +89,7 @@ def _relax_block_range(X, Ct, auxc, rows, code, p, aux, weights, vi, x, best, ke
         for jj in range(1, m):
             kk = ks[jj]
             mk = kk if kk < mk else mk
+        blockmin[b0 // BLOCK] = mk
         if mk < min_key:
             min_key = mk
             min_block = b0
@@ -99,14 +103,14 @@ def _relax_block_range(X, Ct, auxc, rows, code, p, aux, weights, vi, x, best, ke
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
 def _relax_parallel(X, Ct, auxc, rows, code, p, aux, weights, vi, x, best, keys, m, acc,
-                    check, bad_pair, chunk_pos):
+                    check, bad_pair, chunk_pos, blockmin):
     nchunks = chunk_pos.shape[0]
     step = (m + nchunks - 1) // nchunks
     step = (step + BLOCK - 1) // BLOCK * BLOCK
     for c in numba.prange(nchunks):
         chunk_pos[c] = _relax_block_range(X, Ct, auxc, rows, code, p, aux, weights, vi, x, best,
                                           keys, min(m, c * step), min(m, (c + 1) * step), acc[c],
-                                          check, bad_pair)
+                                          check, bad_pair, blockmin)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -137,8 +141,18 @@ def mst_steps_observations(X, code, p, aux, weights, vi, Ct, auxc, rows, best, s
     Caller-owned state: `Ct` (d, n) the candidates features first (initially ``X.T``), `auxc`
     and `rows` their aux values and original indices, `best` their distance to the tree (NaN
     once in it: initially +inf, NaN at 0), ``state = [k, x, m, dead]`` (start [0, 0, n, 1]).
-    A non-finite distance stops the loop with the pair in `bad_pair` (else left at -1)."""
+    A non-finite distance stops the loop with the pair in `bad_pair` (else left at -1).
+
+    Euclidean: `best` holds squared distances (no square root per pair); sqrt is monotone, so
+    the tree is the same, and a step picks, as SciPy does, the first candidate whose distance
+    (the root) is the minimum: the first one whose square is at most the largest double with
+    that root (found through the per-block minima)."""
     keys = best.view(np.int64)
+    squared = code == EUCLIDEAN
+    kcode = SQEUCLIDEAN if squared else code
+    blockmin = np.empty((best.shape[0] + BLOCK - 1) // BLOCK + 1, dtype=np.int64)
+    bits = np.empty(1)
+    bits_key = bits.view(np.int64)
     nthreads = max(1, nchunks)
     acc = np.empty((nthreads, BLOCK))
     chunk_pos = np.empty(nthreads, dtype=np.int64)
@@ -149,16 +163,16 @@ def mst_steps_observations(X, code, p, aux, weights, vi, Ct, auxc, rows, best, s
     dead = state[3]
     while k < k_stop and bad_pair[0] < 0:
         if nthreads > 1 and m - dead >= PARALLEL_MIN:
-            _relax_parallel(X, Ct, auxc, rows, code, p, aux, weights, vi, x, best, keys, m, acc,
-                            check, bad_pair, chunk_pos)
+            _relax_parallel(X, Ct, auxc, rows, kcode, p, aux, weights, vi, x, best, keys, m,
+                            acc, check, bad_pair, chunk_pos, blockmin)
             y = -1
             for c in range(nthreads):
                 q = chunk_pos[c]
                 if q >= 0 and (y < 0 or best[q] < best[y]):
                     y = q
         else:
-            y = _relax_block_range(X, Ct, auxc, rows, code, p, aux, weights, vi, x, best, keys,
-                                   0, m, acc[0], check, bad_pair)
+            y = _relax_block_range(X, Ct, auxc, rows, kcode, p, aux, weights, vi, x, best, keys,
+                                   0, m, acc[0], check, bad_pair, blockmin)
         if bad_pair[0] >= 0:
             break
         if y < 0:  # every distance is +inf (overflow): refuse, as for NaN
@@ -168,9 +182,28 @@ def mst_steps_observations(X, code, p, aux, weights, vi, Ct, auxc, rows, best, s
                     bad_pair[1] = rows[j]
                     break
             break
+        height = best[y]
+        if squared:
+            height = math.sqrt(height)
+            hi = best[y]  # the largest square with the same root
+            while True:
+                t = np.nextafter(hi, np.inf)
+                if math.sqrt(t) != height:
+                    break
+                hi = t
+            if hi != best[y]:
+                bits[0] = hi
+                key_hi = bits_key[0]
+                for b in range(y // BLOCK + 1):
+                    if blockmin[b] <= key_hi:
+                        for j in range(b * BLOCK, y + 1):
+                            if keys[j] <= key_hi:
+                                y = j
+                                break
+                        break
         merges[k, 0] = x
         merges[k, 1] = rows[y]
-        merges[k, 2] = best[y]
+        merges[k, 2] = height
         x = rows[y]
         best[y] = np.nan
         dead += 1
