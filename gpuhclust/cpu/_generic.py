@@ -61,6 +61,17 @@ def _change_value(values, key_by_index, index_by_key, size, key, value):
 
 
 @numba.njit(cache=True, error_model="numpy")
+def heapify(min_dist, heap_values, key_by_index, index_by_key, size):
+    """SciPy's heap over ``min_dist[:size]`` (keys are the slots)."""
+    for i in range(size):
+        heap_values[i] = min_dist[i]
+        key_by_index[i] = i
+        index_by_key[i] = i
+    for i in range(size // 2 - 1, -1, -1):
+        _sift_down(heap_values, key_by_index, index_by_key, size, i)
+
+
+@numba.njit(cache=True, error_model="numpy")
 def generic_init(D, keys, nonneg, neighbor, min_dist, heap_values, key_by_index, index_by_key):
     """Nearest higher neighbour of every slot, and the heap over those distances."""
     n = D.shape[0]
@@ -68,13 +79,7 @@ def generic_init(D, keys, nonneg, neighbor, min_dist, heap_values, key_by_index,
         y = first_argmin(D[x], keys[x], x + 1, nonneg)
         neighbor[x] = y
         min_dist[x] = D[x, y] if y >= 0 else np.inf
-    size = n - 1
-    for i in range(size):
-        heap_values[i] = min_dist[i]
-        key_by_index[i] = i
-        index_by_key[i] = i
-    for i in range(size // 2 - 1, -1, -1):
-        _sift_down(heap_values, key_by_index, index_by_key, size, i)
+    heapify(min_dist, heap_values, key_by_index, index_by_key, n - 1)
 
 
 @numba.njit(cache=True, error_model="numpy")

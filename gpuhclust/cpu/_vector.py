@@ -29,7 +29,7 @@ import numba
 import numpy as np
 
 from ._distances import _NO_ROWS, BLOCK, SQEUCLIDEAN, block_distances_cols
-from ._generic import _change_value, _sift_down, _swap
+from ._generic import _change_value, _sift_down, _swap, heapify
 from ._mst import COMPACT_EVERY, PARALLEL_MIN, compact_columns
 from ._rows import first_argmin
 
@@ -233,13 +233,7 @@ def generic_init(Ct, sz, neighbor, min_dist, heap_values, key_by_index, index_by
         _init_range(Ct, sz, t, acc, neighbor, min_dist, cx)
         if n - 2 - t != t:
             _init_range(Ct, sz, n - 2 - t, acc, neighbor, min_dist, cx)
-    size = n - 1
-    for i in range(size):
-        heap_values[i] = min_dist[i]
-        key_by_index[i] = i
-        index_by_key[i] = i
-    for i in range(size // 2 - 1, -1, -1):
-        _sift_down(heap_values, key_by_index, index_by_key, size, i)
+    heapify(min_dist, heap_values, key_by_index, index_by_key, n - 1)
 
 
 @numba.njit(cache=True, error_model="numpy")

@@ -234,12 +234,7 @@ def _run_vector_generic(X: np.ndarray, code: int, bar) -> np.ndarray:
     _check_scale(X)
     arrays = _vector.new_state(X, _threads())
     Ct, sz = arrays[0], arrays[1]
-    m = max(n - 1, 1)
-    neighbor = np.zeros(m, dtype=np.int64)
-    min_dist = np.zeros(m)
-    heap_values = np.zeros(m)
-    key_by_index = np.zeros(m, dtype=np.int64)
-    index_by_key = np.zeros(m, dtype=np.int64)
+    neighbor, min_dist, heap_values, key_by_index, index_by_key = _neighbour_heap(n)
     _vector.generic_init(Ct, sz, neighbor, min_dist, heap_values, key_by_index, index_by_key)
     cluster_id = np.arange(n, dtype=np.int64)
     cand = np.zeros(n, dtype=np.int64)
@@ -260,6 +255,14 @@ def _run_mst_matrix(D, nonneg, bar) -> np.ndarray:
     for stop in _chunks(n - 1, bar):
         _mst.mst_steps_matrix(D, nonneg, best, merged, state, merges, stop, _threads())
     return merges
+
+
+def _neighbour_heap(n: int):
+    """The generic algorithm's nearest-neighbour cache and heap: (neighbor, min_dist,
+    heap_values, key_by_index, index_by_key), one entry per slot below the last."""
+    m = max(n - 1, 1)
+    return (np.zeros(m, dtype=np.int64), np.zeros(m), np.zeros(m),
+            np.zeros(m, dtype=np.int64), np.zeros(m, dtype=np.int64))
 
 
 class _MergeLog:
@@ -297,12 +300,7 @@ def _run_generic(D, nonneg, code, bar) -> np.ndarray:
     size = np.ones(n, dtype=np.int64)
     cluster_id = np.arange(n, dtype=np.int64)
     log = _MergeLog(n)
-    m = max(n - 1, 1)
-    neighbor = np.zeros(m, dtype=np.int64)
-    min_dist = np.zeros(m)
-    heap_values = np.zeros(m)
-    key_by_index = np.zeros(m, dtype=np.int64)
-    index_by_key = np.zeros(m, dtype=np.int64)
+    neighbor, min_dist, heap_values, key_by_index, index_by_key = _neighbour_heap(n)
     keys = _int_view(D)
     _generic.generic_init(D, keys, nonneg, neighbor, min_dist, heap_values, key_by_index,
                           index_by_key)
