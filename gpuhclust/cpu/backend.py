@@ -17,6 +17,7 @@ import numpy as np
 import scipy.spatial.distance as ssd
 
 from .. import _memory
+from .._engines import vector_bytes, vector_refusal
 from .._backends import Backend, register_backend
 from .._memory import check_fits, format_bytes
 from .._methods import Method
@@ -35,35 +36,6 @@ def _int_view(D: np.ndarray) -> np.ndarray:
 def _float32_hint(dtype) -> str:
     return ("pass dtype=numpy.float32 to halve it" if np.dtype(dtype) == np.float64
             else "use fewer observations")
-
-
-VECTOR_METHODS = ("single", "ward", "centroid", "median")
-
-
-def vector_refusal(data: LinkageInput, metric: PreparedMetric | None, method: Method) -> str:
-    """Why engine='vector' cannot run this input ('' when it can)."""
-    if method.name not in VECTOR_METHODS:
-        return (f"engine='vector' computes single, ward, centroid and median linkage, not "
-                f"{method.name!r} (its cluster distances need the distance matrix): use "
-                "engine='matrix' or 'auto'")
-    if data.observations is None:
-        return ("engine='vector' clusters observations (an n x d array); a condensed distance "
-                "matrix already holds every distance: use engine='matrix' or 'auto'")
-    if metric is None or metric.code is None:
-        name = metric.name if metric is not None else "?"
-        return (f"engine='vector' computes the distances itself and supports the compiled "
-                f"metrics (euclidean, cityblock, cosine, ...), not {name!r} (callables, "
-                "jensenshannon and weights w= go through SciPy): use engine='matrix' or 'auto'")
-    if method.euclidean_only and metric.name != "euclidean":
-        return (f"engine='vector' computes {method.name} linkage for the Euclidean metric only, "
-                f"not {metric.name!r}")
-    return ""
-
-
-def vector_bytes(n: int, d: int) -> int:
-    """Working memory of the vector engine: the observations features first, and a few arrays
-    of n entries (sizes, slots, positions, caches, the heap, the merges)."""
-    return 8 * n * d + 15 * 8 * n
 
 
 class CPUBackend(Backend):
