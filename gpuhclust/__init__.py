@@ -18,9 +18,12 @@ from scipy.cluster.vq import whiten
 
 from .cpu import backend as _cpu_backend  # noqa: F401  (registers the CPU backend)
 from .cuda import backend as _cuda_backend  # noqa: F401  (registers 'cuda' and 'cuda-sim')
+from .dask import register as _register_dask
 from ._backends import available_backends
 from ._linkage import linkage, pdist
 from ._methods import METHODS
+
+_register_dask()  # backend 'dask', imported (with Dask) only when asked for
 
 __version__ = "0.1.0"
 

@@ -28,7 +28,8 @@ def _working_dtype(dtype) -> np.dtype:
 
 
 def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
-            backend="auto", dtype=None, progress=None, engine="auto", **metric_kwargs):
+            backend="auto", dtype=None, progress=None, engine="auto", client=None,
+            **metric_kwargs):
     """Hierarchical (agglomerative) clustering: a drop-in for ``scipy.cluster.hierarchy.linkage``.
 
     Parameters
@@ -36,7 +37,8 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
     y : array_like
         A condensed distance matrix (1-D, length n(n-1)/2, SciPy's order) or n observations in
         d dimensions (2-D, n x d): a list, a NumPy array of any real, integer or boolean dtype,
-        a pandas DataFrame. It is never modified.
+        a pandas DataFrame, a dask array of observations (computed to the caller: n*d values).
+        It is never modified.
     method : {'single', 'complete', 'average', 'weighted', 'centroid', 'median', 'ward'}
         The linkage method, as in SciPy. 'centroid', 'median' and 'ward' need Euclidean
         distances.
@@ -48,7 +50,9 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
         Reorder Z with ``scipy.cluster.hierarchy.optimal_leaf_ordering`` (slow for large n).
     backend : str
         'auto' (the fastest usable backend), or a name from
-        ``gpuhclust.available_backends()`` such as 'cpu'.
+        ``gpuhclust.available_backends()`` such as 'cpu'. 'dask' spreads the distance matrix
+        over the workers of a ``distributed`` cluster (never chosen by 'auto'; see
+        ``gpuhclust.dask.backend``).
     dtype : None, numpy.float64 or numpy.float32
         Storage of the distances while clustering (arithmetic is float64 either way). float32
         halves the memory; heights are then rounded to float32, and near-ties (distances that
@@ -76,6 +80,8 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
           one, and it needs no matrix).
 
         ``optimal_ordering=True`` still needs the condensed distances.
+    client : distributed.Client or None
+        Only with ``backend='dask'``: the cluster to run on (None: the current client).
     **metric_kwargs
         Options of the metric (see `metric`).
 
@@ -118,9 +124,12 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
     if not isinstance(engine, str) or engine not in ENGINES:
         raise ValueError(f"engine must be one of 'auto', 'matrix', 'vector'; got {engine!r}")
     metric_name = canonical_metric(metric)
-    arr = as_array(y)
-    data = check_linkage_input(arr, method_, metric_name)
     be = get_backend(backend)
+    takes_client = getattr(be, "takes_client", False)
+    if client is not None and not takes_client:
+        raise ValueError(f"client= is used only by backend='dask', not backend={be.name!r}")
+    arr = as_array(_from_dask(y, takes_client, client))
+    data = check_linkage_input(arr, method_, metric_name)
     prepared = None
     if data.observations is not None:
         prepared = prepare_metric(data.observations, metric_name, metric_kwargs)
@@ -132,6 +141,8 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
     elif engine == "vector":
         raise ValueError(f"engine='vector' is not available on backend {be.name!r}; use "
                          "backend='cpu' (or engine='matrix')")
+    elif takes_client:
+        raw = be.linkage(data, prepared, method_, work_dtype, progress, client=client)
     else:
         raw = be.linkage(data, prepared, method_, work_dtype, progress)
     Z = finalise(raw, data.n, method_)
@@ -141,6 +152,19 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
             condensed = be.pdist(prepared, np.float64)
         Z = optimal_leaf_ordering(Z, np.asarray(condensed, dtype=np.float64))
     return Z
+
+
+def _from_dask(y, distributed_backend: bool, client):
+    """A dask array of observations computed to a NumPy array (n*d values); anything else
+    as it is. A condensed matrix as a dask array is refused by the distributed backend (it would
+    have to come to the driver whole) and computed for the others (which hold it anyway)."""
+    if not (hasattr(y, "__dask_graph__") and type(y).__module__.split(".")[0] == "dask"):
+        return y
+    if getattr(y, "ndim", 2) == 1 and distributed_backend:
+        raise ValueError("backend='dask' takes the observations (an n x d array, NumPy or "
+                         "dask) or a NumPy condensed matrix; a condensed matrix as a dask array "
+                         "is not supported")
+    return client.compute(y).result() if client is not None else y.compute()
 
 
 def pdist(X, metric="euclidean", *, backend="auto", dtype=None, **kwargs):

@@ -1,0 +1,34 @@
+"""The distributed engine: ``gpuhclust.linkage(..., backend='dask', client=...)``.
+
+Importing this package does not import Dask; :func:`register` adds the backend to the registry
+with a negative 'auto' priority (it is used only when asked for by name), and the backend module
+is imported when the backend is first requested. See ``gpuhclust.dask.backend`` for the layout,
+the algorithms and the communication per round.
+"""
+from __future__ import annotations
+
+import importlib.util
+
+__all__ = ["register", "AUTO_PRIORITY"]
+
+AUTO_PRIORITY = -100  # 'auto' never picks the distributed engine
+
+
+class _LazyDaskBackend:
+    """Registry factory: imports ``gpuhclust.dask.backend`` (and Dask) on first use."""
+
+    @staticmethod
+    def usable() -> bool:
+        return importlib.util.find_spec("distributed") is not None
+
+    def __call__(self):
+        from .backend import DaskBackend
+
+        return DaskBackend()
+
+
+def register() -> None:
+    """Register backend 'dask'."""
+    from .._backends import register_backend
+
+    register_backend("dask", _LazyDaskBackend(), auto_priority=AUTO_PRIORITY)

@@ -1,0 +1,249 @@
+"""One shard of the distance matrix: a Dask actor that lives on one worker and holds the rows
+``r0:r1`` of the square n x n matrix (full width, +inf on the diagonal).
+
+The driver only ever calls the methods below; each call carries the run's token and the
+number of calls the shard has answered so far. A shard that Dask rebuilt from its lineage after
+its worker died (a fresh actor, with none of the merges applied) therefore refuses the next call
+with :class:`StaleShard` instead of answering from the wrong state.
+
+Distances are computed on the worker: compiled metrics with the CPU backend's kernels
+(``gpuhclust.cpu._distances``, bit for bit ``pdist``), the others with ``scipy.spatial.distance
+.cdist`` called in ``pdist``'s argument order. A condensed matrix arrives in pieces packed by
+:func:`pack_condensed`.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ..cpu._distances import BLOCK, block_distances
+from . import _boruvka, _rounds
+
+__all__ = ["Shard", "StaleShard", "pack_condensed", "piece_length"]
+
+
+class StaleShard(RuntimeError):
+    """The shard is not the one the driver has been talking to (rebuilt after a worker loss),
+    or it missed a call."""
+
+
+# -- distances --------------------------------------------------------------------------------
+@numba.njit(cache=True, error_model="numpy")
+def _fill_rows(X, Xt, r0, code, p, aux, weights, vi, D):
+    """Rows ``r0:r0+len(D)`` of the square distance matrix of `X`, diagonal +inf."""
+    n = X.shape[0]
+    acc = np.empty(BLOCK)
+    for i in range(D.shape[0]):
+        r = r0 + i
+        row = D[i]
+        for j0 in range(0, n, BLOCK):
+            j1 = min(n, j0 + BLOCK)
+            block_distances(code, X, r, Xt, j0, j1, acc, p, aux, weights, vi)
+            for j in range(j0, j1):
+                row[j] = acc[j - j0]
+        row[r] = np.inf
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _first_non_finite(D, r0):
+    """(i, j), i < j, of a non-finite entry off the diagonal, or (-1, -1)."""
+    for i in range(D.shape[0]):
+        r = r0 + i
+        for j in range(D.shape[1]):
+            if j != r and not abs(D[i, j]) < np.inf:
+                return min(r, j), max(r, j)
+    return -1, -1
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def piece_length(c, n, r0, r1):
+    """Entries of condensed row c (distances from c to c+1..n-1) that the shard of rows
+    ``r0:r1`` needs: all of them for its own rows, columns r0:r1 for rows above it."""
+    if c < r0:
+        return r1 - r0
+    if c < r1:
+        return n - c - 1
+    return 0
+
+
+@numba.njit(cache=True, error_model="numpy")
+def pack_condensed(chunk, base, n, c0, c1, r0, r1, out):
+    """Driver side: from `chunk`, the condensed entries of rows ``c0:c1`` (entry 0 of chunk is
+    condensed index `base`), copy what the shard of rows ``r0:r1`` needs into `out`, row after
+    row; returns the number of entries written."""
+    w = 0
+    for c in range(c0, c1):
+        start = n * c - (c * (c + 1)) // 2 - base  # condensed index of (c, c+1), minus base
+        if c < r0:
+            for j in range(r0, r1):
+                out[w] = chunk[start + j - c - 1]
+                w += 1
+        elif c < r1:
+            for j in range(c + 1, n):
+                out[w] = chunk[start + j - c - 1]
+                w += 1
+    return w
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _unpack_condensed(packed, n, c0, c1, r0, D):
+    """Shard side of :func:`pack_condensed`: place the pieces of rows ``c0:c1`` (both
+    D[c, j] and its mirror D[j, c] where they are rows of this shard); -0.0 becomes +0.0."""
+    r1 = r0 + D.shape[0]
+    w = 0
+    for c in range(c0, c1):
+        if c < r0:
+            for j in range(r0, r1):
+                D[j - r0, c] = packed[w] + 0.0
+                w += 1
+        elif c < r1:
+            D[c - r0, c] = np.inf
+            for j in range(c + 1, n):
+                v = packed[w] + 0.0
+                D[c - r0, j] = v
+                if j < r1:
+                    D[j - r0, c] = v
+                w += 1
+
+
+class Shard:
+    """Rows ``r0:r1`` of the distance matrix and a mirror of the driver's O(n) bookkeeping
+    (cluster sizes, the merge log), as a Dask actor.
+
+    Parameters
+    ----------
+    token : str
+        Identifies the run; every call must present it.
+    r0, r1 : int
+        The rows this shard holds.
+    n : int
+        Number of observations.
+    dtype : str
+        'float64' or 'float32': storage of the distances.
+    """
+
+    def __init__(self, token: str, r0: int, r1: int, n: int, dtype: str):
+        self.token = token
+        self.calls = 0
+        self.r0, self.r1, self.n = r0, r1, n
+        self.D = np.empty((r1 - r0, n), dtype=np.dtype(dtype))
+        self.size = np.ones(n, dtype=np.int64)
+        self.last = np.zeros(r1 - r0, dtype=np.int64)
+        m = max(n - 1, 1)
+        self.log = (np.zeros(m, dtype=np.int64), np.zeros(m, dtype=np.int64), np.zeros(m),
+                    np.zeros(m, dtype=np.int64), np.zeros(m, dtype=np.int64))
+        self.best_d = np.full(r1 - r0, np.inf)
+        self.best_c = np.full(r1 - r0, -1, dtype=np.int64)
+
+    def _check(self, token: str, calls: int) -> None:
+        if token != self.token or calls != self.calls:
+            raise StaleShard(f"shard of rows {self.r0}:{self.r1} has answered {self.calls} "
+                             f"calls of run {self.token}, the driver expected {calls} of run "
+                             f"{token}: it was rebuilt after its worker was lost")
+        self.calls += 1
+
+    @property
+    def _keys(self) -> np.ndarray:
+        return self.D.view(np.int64 if self.D.dtype == np.float64 else np.int32)
+
+    # -- filling ------------------------------------------------------------------------------
+    def fill_observations(self, token, calls, metric, check: bool):
+        """Distances from the observations in `metric` (a ``PreparedMetric``). Returns
+        (has_negative, (i, j) of a non-finite distance or (-1, -1))."""
+        self._check(token, calls)
+        if metric.code is not None:
+            X = metric.X
+            _fill_rows(X, np.ascontiguousarray(X.T), self.r0, *metric.kernel_args, self.D)
+        else:
+            self._fill_scipy(metric)
+        return self._report(check)
+
+    def _fill_scipy(self, metric) -> None:
+        import scipy.spatial.distance as ssd
+
+        X, r0, r1 = metric.X, self.r0, self.r1
+        # pdist calls metric(X[i], X[j]) with i < j: keep that order on both sides of the
+        # diagonal so that the matrix is exactly symmetric even for a callable
+        upper = ssd.cdist(X[r0:r1], X, metric.scipy_metric, **metric.scipy_kwargs)
+        lower = ssd.cdist(X[:r1], X[r0:r1], metric.scipy_metric, **metric.scipy_kwargs).T
+        cols = np.arange(self.n)
+        rows = np.arange(r0, r1)[:, None]
+        self.D[:, :r1] = np.where(cols[:r1] > rows, upper[:, :r1], lower)
+        self.D[:, r1:] = upper[:, r1:]
+        self.D[np.arange(r1 - r0), np.arange(r0, r1)] = np.inf
+
+    def fill_condensed(self, token, calls, c0: int, c1: int, packed: np.ndarray):
+        """Place the pieces of condensed rows ``c0:c1`` packed by :func:`pack_condensed`."""
+        self._check(token, calls)
+        _unpack_condensed(packed, self.n, c0, c1, self.r0, self.D)
+
+    def finish_condensed(self, token, calls):
+        """(has_negative, (-1, -1)) once every piece is in (validated on the driver)."""
+        self._check(token, calls)
+        self.D[np.arange(self.r1 - self.r0), np.arange(self.r0, self.r1)] = np.inf
+        return self._report(False)
+
+    def _report(self, check: bool):
+        bad = _first_non_finite(self.D, self.r0) if check else (-1, -1)
+        return bool(self.D.min() < 0), (int(bad[0]), int(bad[1]))
+
+    # -- reciprocal nearest-neighbour rounds --------------------------------------------------
+    def scan_all(self, token, calls, nonneg: bool, code: int):
+        """Nearest neighbour (lowest index among equals) and its distance for every row."""
+        self._check(token, calls)
+        rows = np.arange(self.r0, self.r1, dtype=np.int64)
+        return self._rescan(rows, nonneg, code, 0)
+
+    def export_rows(self, token, calls, entries, k0: int, xs: np.ndarray, ks: np.ndarray,
+                    code: int):
+        """Rows `xs` (merged away at log positions `ks`) brought up to their merge, restricted
+        to the clusters alive before log entry `k0`: what the shards of their partners need."""
+        self._check(token, calls)
+        self._record(entries, k0)
+        cols = np.flatnonzero(self.size > 0)
+        out = np.empty((len(xs), len(cols)), dtype=self.D.dtype)
+        _rounds.export_rows(self.D, self.r0, code, self.size, self.last, *self.log, xs, ks,
+                            cols, out)
+        return out
+
+    def apply_merges(self, token, calls, entries, k0: int, foreign_k: np.ndarray,
+                     foreign: np.ndarray, rescan: np.ndarray, nonneg: bool, code: int):
+        """Apply log entries ``k0:k0+len(entries[0])``: merge the rows this shard holds (rows
+        merged away on another shard come in `foreign`, entry ``foreign_k[t]`` for row t), then
+        rescan the rows in `rescan`. Returns their (nearest neighbour, distance)."""
+        self._check(token, calls)
+        self._record(entries, k0)
+        k1 = k0 + len(entries[0])
+        full = np.full((len(foreign_k), self.n), np.inf, dtype=self.D.dtype)
+        if len(foreign_k):
+            cols = np.flatnonzero(self.size > 0)
+            if foreign.shape[1] != len(cols):
+                raise StaleShard(f"shard of rows {self.r0}:{self.r1}: a row merged on another "
+                                 f"shard has {foreign.shape[1]} live entries, this shard "
+                                 f"counts {len(cols)} live clusters")
+            full[:, cols] = foreign
+        pos = np.full(k1 - k0, -1, dtype=np.int64)
+        pos[np.asarray(foreign_k, dtype=np.int64) - k0] = np.arange(len(foreign_k))
+        _rounds.apply_merges(self.D, self.r0, code, self.size, self.last, *self.log, k0, k1,
+                             full, pos)
+        return self._rescan(np.asarray(rescan, dtype=np.int64), nonneg, code, k1)
+
+    def _record(self, entries, k0: int) -> None:
+        k1 = k0 + len(entries[0])
+        for dst, src in zip(self.log, entries):
+            dst[k0:k1] = src
+
+    def _rescan(self, rows, nonneg, code, upto):
+        nn = np.empty(len(rows), dtype=np.int64)
+        dist = np.empty(len(rows))
+        _rounds.rescan_rows(self.D, self._keys, self.r0, nonneg, code, self.size, self.last,
+                            *self.log, upto, rows, nn, dist)
+        return nn, dist
+
+    # -- Boruvka (single linkage) -------------------------------------------------------------
+    def boruvka(self, token, calls, comp: np.ndarray):
+        """For every component among this shard's rows, its cheapest edge to another component
+        under the order (distance, lower end, higher end): arrays (component, d, lo, hi)."""
+        self._check(token, calls)
+        _boruvka.scan_rows(self.D, self.r0, comp, self.best_d, self.best_c)
+        return _boruvka.cheapest_per_component(self.r0, comp, self.best_d, self.best_c)

@@ -1,0 +1,133 @@
+"""backend='dask': exact hierarchical clustering with the distance matrix spread over the
+workers of a ``distributed`` cluster.
+
+Layout: one shard (a Dask actor, ``_shard.Shard``) per worker holds a contiguous block of rows
+of the square n x n matrix (``8 n^2 / workers`` bytes each in float64); the driver holds only
+O(n) state (nearest neighbours and their distances, cluster sizes, component labels, the merge
+log). Distances are computed on the workers from the observations (sent once to each worker:
+``8 n d`` bytes), or a condensed matrix is streamed from the driver in pieces of at most
+``transfer_bytes`` (each entry goes to the two shards holding its row and its column).
+
+Algorithms (design.md section 2):
+
+* complete, average, weighted, ward: reciprocal-nearest-neighbour rounds (``_rounds``).
+  Per round, in both directions: the round's log entries (5 numbers per merge) and the list
+  of rows to rescan go to every shard; for each merged pair whose two rows sit on different
+  shards one row of live entries (``8 m`` bytes, m the live clusters) travels shard -> driver
+  -> shard, in batches of at most `transfer_bytes`; every rescanned row sends back its
+  neighbour and distance (16 bytes). Two calls per shard per round (one when no row moves).
+* single: Boruvka rounds (``_boruvka``), at most log2(n): the component labels (8 n bytes) go to
+  every shard, one candidate edge per component comes back.
+* centroid, median: refused (not reducible, see :data:`REFUSAL`).
+
+Workers compute with the CPU backend's Numba kernels (distances of ``gpuhclust.cpu._distances``,
+Lance-Williams of ``gpuhclust.cpu._lance_williams``, the lazy row replay of
+``gpuhclust.cpu._rows``); one thread per shard call. There is no CUDA path on the workers yet.
+
+Faults: see ``_cluster``. A lost worker makes the call raise ``WorkerLostError``; no Z is ever
+returned from a partial or rebuilt state.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict
+
+import numpy as np
+
+from .._backends import Backend
+from .._methods import Method
+from .._metrics import PreparedMetric
+from .._progress import progress_bar
+from .._validation import LinkageInput
+from ..cpu.backend import CPUBackend, _raise_non_finite
+from . import _boruvka, _rounds
+from ._cluster import ShardSet, resolve_client
+from ._shard import pack_condensed, piece_length
+
+__all__ = ["DaskBackend", "REFUSAL", "last_run"]
+
+TRANSFER_BYTES = 64 << 20  # the most the driver holds in flight (rows moving between shards)
+
+REFUSAL = (
+    "backend='dask' does not compute {method} linkage: {method} is not a reducible method "
+    "(merges can come out lower than earlier ones, 'inversions'), so merges must be made one "
+    "at a time at the global minimum and cannot be batched into rounds over shards. Use "
+    "backend='cpu' or backend='cuda' on one machine, with engine='vector' (O(n*d) memory, from "
+    "the observations) when the distance matrix does not fit.")
+
+#: Statistics of the last run in this process (rounds, rescans, rows moved, seconds); for the
+#: benchmark and the tests.
+last_run: dict = {}
+
+
+class DaskBackend(Backend):
+    """The distance matrix in row shards on Dask workers; the merge loop in rounds."""
+
+    name = "dask"
+    engines = ("matrix",)
+    takes_client = True
+
+    @classmethod
+    def usable(cls) -> bool:
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            return False
+        return True
+
+    def pdist(self, metric: PreparedMetric, dtype) -> np.ndarray:
+        """On the driver, with the CPU backend (``optimal_ordering`` and ``gpuhclust.pdist``)."""
+        return CPUBackend().pdist(metric, dtype)
+
+    def linkage(self, data: LinkageInput, metric: PreparedMetric | None, method: Method,
+                dtype, progress, client=None) -> np.ndarray:
+        if not method.reducible:
+            raise NotImplementedError(REFUSAL.format(method=method.name))
+        client = resolve_client(client)
+        n = data.n
+        t0 = time.perf_counter()
+        stats = _rounds.RoundStats()
+        with ShardSet(client, n, dtype) as shards, \
+                progress_bar(progress, n - 1, f"gpuhclust dask {method.name}") as bar:
+            nonneg = _fill(shards, data, metric, n)
+            t_fill = time.perf_counter() - t0
+            if method.algorithm == "mst":
+                raw = _boruvka.boruvka_rounds(shards, n, bar, stats)
+            else:
+                raw = _rounds.rnn_rounds(shards, n, method.code, nonneg,
+                                         np.dtype(dtype).itemsize, bar, TRANSFER_BYTES, stats)
+        last_run.clear()
+        last_run.update(asdict(stats), workers=len(shards), n=n, method=method.name,
+                        fill_s=t_fill, total_s=time.perf_counter() - t0,
+                        log2_n=math.log2(max(n, 2)))
+        return raw
+
+
+def _fill(shards, data: LinkageInput, metric: PreparedMetric | None, n: int) -> bool:
+    """Put the distances into the shards; True when none is negative."""
+    if data.condensed is None:
+        check = metric.may_give_non_finite
+        reports = shards.call_all("fill_observations", metric, check)
+        bad = [pair for _, pair in reports if pair[0] >= 0]
+        if bad:
+            i, j = min(bad)
+            _raise_non_finite("NaN or inf", i, j)
+        return not any(neg for neg, _ in reports)
+    y = data.condensed
+    rows_per_chunk = max(1, TRANSFER_BYTES // (8 * max(n - 1, 1)))
+    for c0 in range(0, n - 1, rows_per_chunk):
+        c1 = min(n - 1, c0 + rows_per_chunk)
+        base = n * c0 - c0 * (c0 + 1) // 2
+        end = n * c1 - c1 * (c1 + 1) // 2
+        chunk = np.asarray(y[base:end], dtype=np.float64)
+        calls = {}
+        for i, s in enumerate(shards):
+            need = sum(piece_length(c, n, s.r0, s.r1) for c in range(c0, c1))
+            if need:
+                out = np.empty(need)
+                pack_condensed(chunk, base, n, c0, c1, s.r0, s.r1, out)
+                calls[i] = ("fill_condensed", c0, c1, out)
+        shards.call_some(calls)
+    reports = shards.call_all("finish_condensed")
+    return not data.has_negative and not any(neg for neg, _ in reports)
