@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import importlib.util
 
-__all__ = ["register", "AUTO_PRIORITY"]
+__all__ = ["register", "AUTO_PRIORITY", "WorkerLostError"]
 
 AUTO_PRIORITY = -100  # 'auto' never picks the distributed engine
+
+
+class WorkerLostError(RuntimeError):
+    """A worker holding a shard of the distance matrix was lost during the run: no Z is
+    returned (never one computed from partial or rebuilt state); the client stays usable."""
 
 
 class _LazyDaskBackend:

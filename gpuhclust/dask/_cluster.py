@@ -15,15 +15,12 @@ import uuid
 import numpy as np
 
 from .._memory import check_fits
+from . import WorkerLostError
 from ._shard import Shard, StaleShard
 
 __all__ = ["resolve_client", "ShardSet", "WorkerLostError"]
 
 POLL_S = 0.5  # how often a waiting call checks that the shards' workers are still there
-
-
-class WorkerLostError(RuntimeError):
-    """A worker holding a shard of the distance matrix was lost during the run."""
 
 
 def resolve_client(client):

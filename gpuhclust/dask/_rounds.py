@@ -45,12 +45,11 @@ __all__ = ["rnn_rounds", "RoundStats", "apply_merges", "export_rows", "rescan_ro
 
 # -- on the shards ----------------------------------------------------------------------------
 @numba.njit(cache=True, error_model="numpy")
-def export_rows(D, r0, code, size, last, log_a, log_b, log_h, log_na, log_nb, xs, ks, cols,
-                out):
+def export_rows(D, r0, code, size, log, xs, ks, cols, out):
     """``out[t]`` = row ``xs[t]`` replayed up to log entry ``ks[t]`` (its merge), at `cols`."""
     for t in range(xs.shape[0]):
         i = xs[t] - r0
-        replay(D, i, ks[t], last, log_a, log_b, log_h, log_na, log_nb, size[xs[t]], code)
+        replay(D, i, ks[t], log, size[xs[t]], code)
         row = D[i]
         o = out[t]
         for c in range(cols.shape[0]):
@@ -58,8 +57,7 @@ def export_rows(D, r0, code, size, last, log_a, log_b, log_h, log_na, log_nb, xs
 
 
 @numba.njit(cache=True, error_model="numpy")
-def apply_merges(D, r0, code, size, last, log_a, log_b, log_h, log_na, log_nb, k0, k1,
-                 foreign, pos):
+def apply_merges(D, r0, code, size, log, k0, k1, foreign, pos):
     """Apply log entries ``k0:k1`` to the shard holding rows ``r0:r0+len(D)``.
 
     Entry k merges x into slot y. When this shard holds row y, it is replayed up to k and
@@ -69,37 +67,36 @@ def apply_merges(D, r0, code, size, last, log_a, log_b, log_h, log_na, log_nb, k
     sequential algorithm."""
     m = D.shape[0]
     for k in range(k0, k1):
-        x = log_a[k]
-        y = log_b[k]
-        nx = log_na[k]
-        ny = log_nb[k]
+        x = log.a[k]
+        y = log.b[k]
+        nx = log.na[k]
+        ny = log.nb[k]
         if r0 <= y < r0 + m:
             yl = y - r0
-            replay(D, yl, k, last, log_a, log_b, log_h, log_na, log_nb, ny, code)
+            replay(D, yl, k, log, ny, code)
             p = pos[k - k0]
             if p >= 0:
                 row_x = foreign[p]
             else:
                 xl = x - r0
-                replay(D, xl, k, last, log_a, log_b, log_h, log_na, log_nb, nx, code)
+                replay(D, xl, k, log, nx, code)
                 row_x = D[xl]
-            merge_rows(code, row_x, D[yl], log_h[k], nx, ny, size)
+            merge_rows(code, row_x, D[yl], log.h[k], nx, ny, size)
             D[yl, x] = np.inf
             D[yl, y] = np.inf
-            last[yl] = k + 1
+            log.last[yl] = k + 1
         size[x] = 0
         size[y] = nx + ny
 
 
 @numba.njit(cache=True, error_model="numpy")
-def rescan_rows(D, keys, r0, nonneg, code, size, last, log_a, log_b, log_h, log_na, log_nb,
-                upto, rows, nn, dist):
+def rescan_rows(D, keys, r0, nonneg, code, size, log, upto, rows, nn, dist):
     """Replay `rows` up to log entry `upto`, then their nearest neighbour (lowest index among
     equals; -1 when no other cluster is left) and its distance."""
     for t in range(rows.shape[0]):
         r = rows[t]
         i = r - r0
-        replay(D, i, upto, last, log_a, log_b, log_h, log_na, log_nb, size[r], code)
+        replay(D, i, upto, log, size[r], code)
         j = first_argmin(D[i], keys[i], 0, nonneg)
         nn[t] = j
         dist[t] = D[i, j] if j >= 0 else np.inf

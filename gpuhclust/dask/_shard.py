@@ -17,6 +17,7 @@ import numba
 import numpy as np
 
 from ..cpu._distances import BLOCK, block_distances
+from ..cpu._rows import new_merge_log
 from . import _boruvka, _rounds
 
 __all__ = ["Shard", "StaleShard", "pack_condensed", "piece_length"]
@@ -128,10 +129,10 @@ class Shard:
         self.r0, self.r1, self.n = r0, r1, n
         self.D = np.empty((r1 - r0, n), dtype=np.dtype(dtype))
         self.size = np.ones(n, dtype=np.int64)
-        self.last = np.zeros(r1 - r0, dtype=np.int64)
-        m = max(n - 1, 1)
-        self.log = (np.zeros(m, dtype=np.int64), np.zeros(m, dtype=np.int64), np.zeros(m),
-                    np.zeros(m, dtype=np.int64), np.zeros(m, dtype=np.int64))
+        # the merge log of the whole run, with per-row fields for this shard's rows only
+        self.log = new_merge_log(n)._replace(last=np.zeros(r1 - r0, dtype=np.int64),
+                                             touched=np.zeros(r1 - r0))
+        self.log_fields = (self.log.a, self.log.b, self.log.h, self.log.na, self.log.nb)
         self.best_d = np.full(r1 - r0, np.inf)
         self.best_c = np.full(r1 - r0, -1, dtype=np.int64)
 
@@ -202,8 +203,7 @@ class Shard:
         self._record(entries, k0)
         cols = np.flatnonzero(self.size > 0)
         out = np.empty((len(xs), len(cols)), dtype=self.D.dtype)
-        _rounds.export_rows(self.D, self.r0, code, self.size, self.last, *self.log, xs, ks,
-                            cols, out)
+        _rounds.export_rows(self.D, self.r0, code, self.size, self.log, xs, ks, cols, out)
         return out
 
     def apply_merges(self, token, calls, entries, k0: int, foreign_k: np.ndarray,
@@ -224,20 +224,19 @@ class Shard:
             full[:, cols] = foreign
         pos = np.full(k1 - k0, -1, dtype=np.int64)
         pos[np.asarray(foreign_k, dtype=np.int64) - k0] = np.arange(len(foreign_k))
-        _rounds.apply_merges(self.D, self.r0, code, self.size, self.last, *self.log, k0, k1,
-                             full, pos)
+        _rounds.apply_merges(self.D, self.r0, code, self.size, self.log, k0, k1, full, pos)
         return self._rescan(np.asarray(rescan, dtype=np.int64), nonneg, code, k1)
 
     def _record(self, entries, k0: int) -> None:
         k1 = k0 + len(entries[0])
-        for dst, src in zip(self.log, entries):
+        for dst, src in zip(self.log_fields, entries):
             dst[k0:k1] = src
 
     def _rescan(self, rows, nonneg, code, upto):
         nn = np.empty(len(rows), dtype=np.int64)
         dist = np.empty(len(rows))
-        _rounds.rescan_rows(self.D, self._keys, self.r0, nonneg, code, self.size, self.last,
-                            *self.log, upto, rows, nn, dist)
+        _rounds.rescan_rows(self.D, self._keys, self.r0, nonneg, code, self.size, self.log,
+                            upto, rows, nn, dist)
         return nn, dist
 
     # -- Boruvka (single linkage) -------------------------------------------------------------

@@ -88,7 +88,8 @@ class DaskBackend(Backend):
         n = data.n
         t0 = time.perf_counter()
         stats = _rounds.RoundStats()
-        with ShardSet(client, n, dtype) as shards, \
+        # actor handles find their client through the current one
+        with client.as_current(), ShardSet(client, n, dtype) as shards, \
                 progress_bar(progress, n - 1, f"gpuhclust dask {method.name}") as bar:
             nonneg = _fill(shards, data, metric, n)
             t_fill = time.perf_counter() - t0

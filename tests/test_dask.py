@@ -1,0 +1,269 @@
+"""backend='dask': the distributed engine against SciPy, ties, refusals, faults, inputs."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+import scipy.cluster.hierarchy as sch
+import scipy.spatial.distance as ssd
+
+distributed = pytest.importorskip("distributed")
+da = pytest.importorskip("dask.array")
+
+import gpuhclust  # noqa: E402
+from _helpers import (EUCLIDEAN_ONLY, METHODS, assert_same_as_scipy,  # noqa: E402
+                      assert_valid_merges, blobs, tie_heavy)
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Couldn't detect a suitable IP address:RuntimeWarning"),
+    pytest.mark.filterwarnings("ignore:.*8.8.8.8.*"),  # offline (dask/distributed#8559)
+    pytest.mark.filterwarnings("ignore:Port .* is already in use:UserWarning"),  # dashboards
+]
+
+REDUCIBLE = tuple(m for m in METHODS if m not in ("centroid", "median"))
+
+
+def _cluster(processes: bool, n_workers: int, **kwargs):
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*8.8.8.8.*")
+        warnings.filterwarnings("ignore", message=".*suitable IP address.*")
+        cluster = distributed.LocalCluster(processes=processes, n_workers=n_workers,
+                                           threads_per_worker=1, dashboard_address=None,
+                                           **kwargs)
+    return cluster, distributed.Client(cluster, set_as_default=False)
+
+
+def _client_fixture(processes: bool, n_workers: int):
+    @pytest.fixture(scope="module")
+    def fixture():
+        cluster, c = _cluster(processes, n_workers)
+        yield c
+        c.close()
+        cluster.close()
+
+    return fixture
+
+
+client = _client_fixture(False, 2)
+client3 = _client_fixture(False, 3)
+process_client = _client_fixture(True, 2)  # worker processes: one parity run, the killed worker
+
+
+def _stats():
+    from gpuhclust.dask import backend
+
+    return dict(backend.last_run)
+
+
+# -- parity -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("method", REDUCIBLE)
+@pytest.mark.parametrize("n", (2, 3, 50, 300))
+@pytest.mark.parametrize("kind", ["observations", "condensed"])
+def test_tie_free_equals_scipy(client, method, n, kind):
+    X = np.random.default_rng(n).standard_normal((n, 5))
+    y = X if kind == "observations" else ssd.pdist(X)
+    before = y.copy()
+    Z = gpuhclust.linkage(y, method, backend="dask", client=client)
+    assert_same_as_scipy(Z, sch.linkage(y, method))
+    np.testing.assert_array_equal(y, before)  # the caller's array is untouched
+
+
+@pytest.mark.parametrize("method", REDUCIBLE)
+def test_blobs_in_processes(process_client, method):
+    """One run with worker processes (rows and merges really cross process boundaries)."""
+    X = blobs(600, 6, seed=5)
+    Z = gpuhclust.linkage(X, method, backend="dask", client=process_client)
+    assert_same_as_scipy(Z, sch.linkage(X, method))
+    stats = _stats()
+    assert stats["workers"] == 2
+    if method != "single":
+        assert stats["rows_moved"] > 0  # pairs whose rows sit on different shards
+
+
+def test_rounds_are_few(client):
+    X = blobs(1000, 8, seed=2)
+    gpuhclust.linkage(X, "single", backend="dask", client=client)
+    assert _stats()["rounds"] <= np.log2(1000)
+    gpuhclust.linkage(X, "average", backend="dask", client=client)
+    assert _stats()["rounds"] < 200  # reciprocal rounds, not n - 1 sequential merges
+
+
+@pytest.mark.parametrize("method", ["average", "complete", "single"])
+@pytest.mark.parametrize("metric,kwargs", [("cityblock", {}), ("cosine", {}),
+                                           ("minkowski", {"p": 3.0}),
+                                           ("callable", {})])
+def test_metrics(client, method, metric, kwargs):
+    X = np.abs(np.random.default_rng(7).standard_normal((70, 6))) + 0.1
+    if metric == "callable":
+        metric = lambda u, v: np.abs(u - v).sum() ** 0.5  # noqa: E731
+    Z = gpuhclust.linkage(X, method, metric, backend="dask", client=client, **kwargs)
+    assert_same_as_scipy(Z, sch.linkage(ssd.pdist(X, metric, **kwargs), method), rtol=1e-10)
+
+
+@pytest.mark.parametrize("method", REDUCIBLE)
+def test_float32_storage(client, method):
+    X = blobs(200, 4, seed=1)
+    y32 = ssd.pdist(X).astype(np.float32)
+    Z = gpuhclust.linkage(X, method, backend="dask", client=client, dtype=np.float32)
+    assert_valid_merges(Z, y32, method, rtol=1e-5)
+    np.testing.assert_allclose(Z[:, 2], sch.linkage(X, method)[:, 2], rtol=1e-5)
+
+
+# -- ties and determinism ------------------------------------------------------------------------
+@pytest.mark.parametrize("method", REDUCIBLE)
+@pytest.mark.parametrize("seed", range(3))
+def test_ties_give_valid_merges(client, method, seed):
+    X = tie_heavy(90 + 30 * seed, 2, seed)
+    y = ssd.pdist(X)
+    Z = gpuhclust.linkage(y, method, backend="dask", client=client)
+    assert_valid_merges(Z, y, method)
+    if method == "single":  # every minimum spanning tree has the same heights
+        np.testing.assert_array_equal(Z[:, 2], sch.linkage(y, method)[:, 2])
+
+
+@pytest.mark.parametrize("method", REDUCIBLE)
+def test_rounded_distances_valid_merges(client, method):
+    y = np.round(ssd.pdist(np.random.default_rng(42).random((150, 3))), 1)
+    assert_valid_merges(gpuhclust.linkage(y, method, backend="dask", client=client), y, method)
+
+
+@pytest.mark.parametrize("method", REDUCIBLE)
+def test_deterministic_across_runs_and_worker_counts(client, client3, method):
+    X = tie_heavy(120, 2, 9)
+    Z = gpuhclust.linkage(X, method, backend="dask", client=client)
+    np.testing.assert_array_equal(Z, gpuhclust.linkage(X, method, backend="dask", client=client))
+    np.testing.assert_array_equal(Z, gpuhclust.linkage(X, method, backend="dask",
+                                                       client=client3))
+    assert _stats()["workers"] == 3
+
+
+# -- refusals and inputs ----------------------------------------------------------------------
+@pytest.mark.parametrize("method", ["centroid", "median"])
+def test_centroid_median_refused(method):
+    with pytest.raises(NotImplementedError, match="not a reducible method") as info:
+        gpuhclust.linkage(np.random.default_rng(0).random((10, 2)), method, backend="dask")
+    assert "backend='cpu'" in str(info.value) and "engine='vector'" in str(info.value)
+
+
+def test_no_client_is_a_clear_error():
+    if distributed.client._get_global_client() is not None:
+        pytest.skip("a default client exists in this process")
+    with pytest.raises(ValueError, match="needs a running distributed.Client"):
+        gpuhclust.linkage(np.random.default_rng(0).random((10, 2)), "average", backend="dask")
+
+
+def test_current_client_is_used(client):
+    X = np.random.default_rng(1).random((40, 3))
+    with client.as_current():
+        Z = gpuhclust.linkage(X, "ward", backend="dask")
+    assert_same_as_scipy(Z, sch.linkage(X, "ward"))
+
+
+def test_client_with_another_backend_is_refused(client):
+    with pytest.raises(ValueError, match="client= is used only by backend='dask'"):
+        gpuhclust.linkage(np.random.default_rng(0).random((10, 2)), "average", backend="cpu",
+                          client=client)
+
+
+def test_validation_comes_first():
+    X = np.random.default_rng(0).random((10, 2))
+    X[3, 1] = np.nan
+    with pytest.raises(ValueError, match="row 3, column 1"):  # before any client is looked up
+        gpuhclust.linkage(X, "average", backend="dask")
+
+
+def test_non_finite_computed_distance(client):
+    X = np.random.default_rng(0).random((30, 3))
+    X[17] = 0.0  # cosine distance to a zero vector is 0/0
+    with pytest.raises(ValueError, match="non-finite distance"):
+        gpuhclust.linkage(X, "average", "cosine", backend="dask", client=client)
+
+
+def test_dask_array_of_observations(client):
+    X = blobs(120, 4, seed=3)
+    Z = gpuhclust.linkage(da.from_array(X, chunks=(50, 4)), "ward", backend="dask",
+                          client=client)
+    assert_same_as_scipy(Z, sch.linkage(X, "ward"))
+
+
+def test_dask_condensed_array_refused(client):
+    y = da.from_array(ssd.pdist(np.random.default_rng(0).random((10, 2))), chunks=20)
+    with pytest.raises(ValueError, match="condensed matrix as a dask array"):
+        gpuhclust.linkage(y, "average", backend="dask", client=client)
+
+
+def test_worker_memory_is_checked():
+    cluster, c = _cluster(False, 1, memory_limit="32MiB")
+    try:
+        X = np.random.default_rng(0).random((3000, 2))  # 72 MB of float64 rows
+        with pytest.raises(MemoryError, match="memory limit of Dask worker"):
+            gpuhclust.linkage(X, "average", backend="dask", client=c)
+    finally:
+        c.close()
+        cluster.close()
+
+
+def test_import_does_not_import_dask_and_auto_never_picks_it():
+    code = ("import sys, gpuhclust; from gpuhclust._backends import get_backend; "
+            "assert 'dask' in gpuhclust.available_backends(); "
+            "assert get_backend('auto').name != 'dask'; "
+            "assert 'dask' not in sys.modules and 'distributed' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ,
+                                                                  "PYTHONWARNINGS": "ignore"})
+
+
+# -- faults ------------------------------------------------------------------------------------
+def _fail_on_call(monkeypatch, nth, action):
+    """Run `action(shard_set)` just before the `nth` batch of shard calls."""
+    from gpuhclust.dask import _cluster
+
+    original = _cluster.ShardSet.call_some
+    count = [0]
+
+    def call_some(self, calls):
+        count[0] += 1
+        if count[0] == nth:
+            action(self)
+        return original(self, calls)
+
+    monkeypatch.setattr(_cluster.ShardSet, "call_some", call_some)
+
+
+def test_rebuilt_shard_is_detected(client, monkeypatch):
+    """A shard that lost its state (as one rebuilt from its lineage) refuses to answer."""
+    from gpuhclust.dask import WorkerLostError
+
+    def forget(shards):
+        shards.shards[1].calls = 0  # the driver now talks to a shard with another history
+
+    _fail_on_call(monkeypatch, 4, forget)
+    with pytest.raises(WorkerLostError, match="was lost during the run"):
+        gpuhclust.linkage(blobs(300, 3, seed=0), "average", backend="dask", client=client)
+    monkeypatch.undo()
+    X = blobs(100, 3, seed=1)
+    assert_same_as_scipy(gpuhclust.linkage(X, "average", backend="dask", client=client),
+                         sch.linkage(X, "average"))
+
+
+@pytest.mark.parametrize("method", ["average", "single"])
+def test_killed_worker(process_client, monkeypatch, method):
+    from gpuhclust.dask import WorkerLostError
+
+    def kill(shards):
+        address = shards.shards[1].address
+        os.kill(process_client.run(os.getpid, workers=[address])[address], signal.SIGKILL)
+
+    _fail_on_call(monkeypatch, 3, kill)
+    with pytest.raises(WorkerLostError, match="was lost during the run"):
+        gpuhclust.linkage(blobs(800, 4, seed=0), method, backend="dask", client=process_client)
+    monkeypatch.undo()
+    assert process_client.submit(sum, [1, 2]).result() == 3  # the client still works
+    process_client.wait_for_workers(2, timeout=60)
+    X = blobs(200, 3, seed=4)
+    assert_same_as_scipy(gpuhclust.linkage(X, method, backend="dask", client=process_client),
+                         sch.linkage(X, method))
