@@ -3,15 +3,23 @@
 'matrix' works on the n x n distance matrix (every method, any input); 'vector' works from the
 observations in O(n*d) memory (single for every compiled metric, ward, centroid and median for
 Euclidean). A backend decides between them with :func:`vector_refusal` (why 'vector' cannot run
-an input) and :func:`vector_bytes` (what it needs).
+an input) and :func:`vector_bytes` (what it needs), or lets :func:`choose_engine` decide for
+engine='auto' from the memory it has (host memory for the CPU, device memory for CUDA).
 """
 from __future__ import annotations
 
+import warnings
+from typing import Callable
+
+import numpy as np
+
+from ._memory import check_fits, format_bytes
 from ._methods import Method
 from ._metrics import PreparedMetric
 from ._validation import LinkageInput
 
-__all__ = ["VECTOR_METHODS", "vector_refusal", "vector_bytes"]
+__all__ = ["VECTOR_METHODS", "vector_refusal", "vector_bytes", "choose_engine",
+           "check_vector_scale"]
 
 
 VECTOR_METHODS = ("single", "ward", "centroid", "median")
@@ -41,3 +49,60 @@ def vector_bytes(n: int, d: int) -> int:
     """Working memory of the vector engine: the observations features first, and a few arrays
     of n entries (sizes, slots, positions, caches, the heap, the merges)."""
     return 8 * n * d + 15 * 8 * n
+
+
+def choose_engine(engine: str, data: LinkageInput, metric: PreparedMetric | None, method: Method,
+                  dtype, *, matrix_bytes: Callable[[], int], vector_bytes: Callable[[], int],
+                  available: Callable[[], int], where: str = "memory",
+                  stacklevel: int = 5) -> str:
+    """'matrix' or 'vector' for `engine` ('auto', 'matrix' or 'vector').
+
+    'auto' takes the vector engine for single linkage from observations (no matrix, and faster),
+    otherwise the matrix when ``matrix_bytes()`` fits in ``available()`` bytes of `where`, else
+    the vector engine with a warning. The callables are only called when needed.
+
+    Raises
+    ------
+    ValueError
+        engine='vector' with an input it cannot run (:func:`vector_refusal`).
+    MemoryError
+        engine='auto' when neither engine fits (before anything is allocated). A matrix that
+        does not fit, where 'vector' cannot take over, is left to the backend's own check.
+    """
+    refusal = vector_refusal(data, metric, method)
+    if engine == "vector":
+        if refusal:
+            raise ValueError(refusal)
+        return "vector"
+    if engine == "matrix" or refusal:
+        return "matrix"
+    if method.name == "single":
+        return "vector"
+    n, d = data.observations.shape
+    needed = matrix_bytes()
+    free = available()
+    if needed <= free:
+        return "matrix"
+    check_fits(vector_bytes(), f"engine='vector' on {n} observations in {d} dimensions (the "
+               f"{n} x {n} distance matrix needs {format_bytes(needed)})", available=free,
+               where=where)
+    warnings.warn(f"gpuhclust: the {n} x {n} {np.dtype(dtype).name} distance matrix needs "
+                  f"{format_bytes(needed)} but {format_bytes(free)} of {where} is available; "
+                  f"using engine='vector' ({method.name} linkage from the observations in "
+                  "O(n*d) memory). Pass engine='vector' to choose it explicitly.",
+                  stacklevel=stacklevel)
+    return "vector"
+
+
+#: Largest coordinate magnitude the centroid methods accept: squared distances between larger
+#: ones (up to d * (2 * 1e150)^2) could overflow float64.
+MAX_CENTROID_MAGNITUDE = 1e150
+
+
+def check_vector_scale(X: np.ndarray) -> None:
+    """ValueError when squared distances between the rows of `X` could overflow float64 (ward,
+    centroid and median compare squared distances)."""
+    if X.size and not np.abs(X).max() < MAX_CENTROID_MAGNITUDE:
+        raise ValueError("engine='vector': the squared distances between these observations "
+                         f"overflow float64 (largest magnitude {np.abs(X).max():g}); rescale "
+                         "them")

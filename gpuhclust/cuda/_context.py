@@ -4,6 +4,7 @@ code on NumPy arrays with the kernels compiled for the CPU by gpuhclust's kernel
 """
 from __future__ import annotations
 
+import weakref
 from functools import lru_cache
 
 import numpy as np
@@ -50,6 +51,22 @@ class DeviceContext:
     def synchronize(self) -> None:
         pass
 
+    # -- memory a run holds ------------------------------------------------------------------
+    def device_array(self, a):
+        """A device array (copy) of host array `a`, counted in :meth:`held_bytes`."""
+        return self.track(self.xp.array(a))
+
+    def track(self, a):
+        """Count device array `a` in :meth:`held_bytes` while it lives; returns `a`."""
+        return a
+
+    def held_bytes(self) -> int:
+        """Device memory held by live arrays (those counted: see :meth:`track`)."""
+        raise NotImplementedError
+
+    def release(self) -> None:
+        """Hand memory no array uses any more back to the device (after an interrupted run)."""
+
 
 @lru_cache(maxsize=1)
 def cuda_usable() -> bool:
@@ -87,6 +104,12 @@ class CupyContext(DeviceContext):
 
     def synchronize(self) -> None:
         self.xp.cuda.get_current_stream().synchronize()
+
+    def held_bytes(self) -> int:
+        return int(self.xp.get_default_memory_pool().used_bytes())  # every CuPy array counts
+
+    def release(self) -> None:
+        self.xp.get_default_memory_pool().free_all_blocks()
 
 
 @lru_cache(maxsize=None)
@@ -130,6 +153,7 @@ class SimContext(DeviceContext):
         self.threads = threads
         self.loop_threads = loop_threads
         self.max_blocks = max_blocks
+        self._held = 0  # bytes of the tracked arrays alive (NumPy arrays stand in for the device)
 
     def kernel(self, family: str, name: str):
         from .. import _sim
@@ -141,3 +165,17 @@ class SimContext(DeviceContext):
 
     def free_bytes(self) -> int:
         return available_bytes()
+
+    def asnumpy(self, a) -> np.ndarray:
+        return np.array(a)  # a copy, as from a device: a result never aliases device memory
+
+    def track(self, a):
+        self._held += a.nbytes
+        weakref.finalize(a, self._untrack, a.nbytes)
+        return a
+
+    def _untrack(self, nbytes: int) -> None:
+        self._held -= nbytes
+
+    def held_bytes(self) -> int:
+        return self._held

@@ -17,11 +17,33 @@ from .._methods import METHODS
 from .._metrics import METRIC_CODES
 
 __all__ = ["FAMILIES", "Family", "kernel_dir", "source", "defines", "nvrtc_options",
-           "STORAGE_TYPES", "TILE", "LOOP_THREADS"]
+           "STORAGE_TYPES", "TILE", "LOOP_THREADS", "VECTOR_STATE", "VECTOR_PHASES"]
 
 TILE = 16  # pairwise_tiles: a block computes TILE x TILE pairs with TILE x TILE threads
 LOOP_THREADS = 1024  # most threads of the one-block loops (nn_chain_loop, generic_loop)
 STORAGE_TYPES = {"float32": "float", "float64": "double"}
+
+# The vector engine's device state (kernels/vector.cu): one int64 array, these entries in this
+# order (GH_VS_<NAME> in the kernels). Requests name clusters by slot, never by position, so the
+# host can compact the centroids between rounds without rewriting them.
+VECTOR_STATE = (
+    "k",             # merges done
+    "phase",         # what the next vector_scan computes (VECTOR_PHASES)
+    "live_end",      # positions [0, live_end) hold the clusters (dead ones have size 0)
+    "dead",          # dead positions below live_end
+    "chain_length",  # ward: the nearest-neighbour chain
+    "first_live",    # ward: no live position below it (where a new chain starts)
+    "heap_size",     # centroid/median: entries in the heap
+    "center",        # slot whose dissimilarities the next scan computes
+    "prev",          # ward: the chain element before center (-1: none); it wins a tie
+    "x",             # centroid/median: the slot rescanned, or merged away
+    "y",             # centroid/median: the slot that received the last merge
+    "attempts",      # centroid/median: rescans since the last merge (a guard)
+)
+# Phases (GH_VP_<NAME>): 'top' (no scan: examine the heap), 'query' (ward: nearest neighbour of
+# center), 'rescan' (nearest higher neighbour of center), 'update' (after a merge into center:
+# the cached neighbours below it, its nearest above it), 'no_pair' (no finite minimum: stop).
+VECTOR_PHASES = ("top", "query", "rescan", "update", "no_pair")
 
 
 @dataclass(frozen=True)
@@ -50,6 +72,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("mst", ("prim_relax_matrix",), ("prim_relax_observations", "prim_choose")),
     Family("nn_chain", ("nn_chain_loop",)),
     Family("generic", ("generic_neighbours", "generic_loop"), ("generic_heapify",)),
+    Family("vector", (), ("vector_scan", "vector_nearest_higher", "ward_step", "generic_step")),
 )}
 
 
@@ -85,6 +108,8 @@ def defines() -> dict[str, str]:
     out = {f"GH_{m.name.upper()}": str(m.code) for m in METHODS.values()}
     out.update({f"GH_{name.upper()}": str(code) for name, code in METRIC_CODES.items()})
     out["GH_TILE"] = str(TILE)
+    out.update({f"GH_VS_{name.upper()}": str(i) for i, name in enumerate(VECTOR_STATE)})
+    out.update({f"GH_VP_{name.upper()}": str(i) for i, name in enumerate(VECTOR_PHASES)})
     return out
 
 

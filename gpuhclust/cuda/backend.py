@@ -9,23 +9,39 @@ Z, ties included:
   on the fly when the metric is compiled, so no matrix at all);
 - complete, average, weighted, ward: the nearest-neighbour chain, run by one block on the device;
 - centroid, median: the generic algorithm with SciPy's heap, run by one block on the device.
-The host splits each loop into chunks of merges for progress and Ctrl-C.
+
+Two engines, as on the CPU: 'matrix' (the n x n matrix in device memory, every method) and
+'vector' (from the observations in O(n*d) device memory: single linkage is the Prim above, which
+needs no matrix anyway; ward, centroid and median work on cluster centroids and sizes, see
+``kernels/vector.cu``). 'auto' takes the matrix when it fits in the free device memory, else the
+vector engine with a warning (``gpuhclust._engines.choose_engine``).
+
+The host splits each loop into chunks of merges for progress and Ctrl-C. An interrupted run
+(KeyboardInterrupt, or any error) drops its device arrays and hands the memory back to the
+device before the exception leaves :meth:`CudaBackend.linkage`, even though the caller keeps
+the traceback.
 """
 from __future__ import annotations
+
+import traceback
 
 import numpy as np
 import scipy.spatial.distance as ssd
 
 from .._backends import Backend, register_backend
+from .._engines import check_vector_scale, choose_engine
 from .._memory import check_fits
 from .._methods import Method
 from .._metrics import PreparedMetric
 from .._progress import chunk_ends, progress_bar
 from .._validation import LinkageInput, condensed_pair
 from ._context import CupyContext, DeviceContext, SimContext, cuda_usable
-from ._kernels import STORAGE_TYPES, TILE
+from ._kernels import STORAGE_TYPES, TILE, VECTOR_PHASES, VECTOR_STATE
 
 _NO_PAIR = np.uint64(np.iinfo(np.uint64).max)
+_VS = {name: i for i, name in enumerate(VECTOR_STATE)}    # vector engine state entries
+_VP = {name: i for i, name in enumerate(VECTOR_PHASES)}   # and phases
+_WARD, _COMPACT_EVERY = 5, 32  # compact the centroids once 1/32 of the positions are dead
 
 
 def _i64(v) -> np.int64:
@@ -47,6 +63,7 @@ class CudaBackend(Backend):
     """CuPy raw kernels on a CUDA device, or on the simulator through a ``SimContext``."""
 
     name = "cuda"
+    engines = ("matrix", "vector")
 
     def __init__(self, context: DeviceContext | None = None):
         self.ctx = context if context is not None else CupyContext()
@@ -98,6 +115,39 @@ class CudaBackend(Backend):
         self._pairwise(metric, out, condensed=True)
         return out
 
+    @staticmethod
+    def matrix_bytes(data: LinkageInput, metric: PreparedMetric | None, dtype) -> int:
+        """Device memory of the matrix engine: the square matrix, and beside it while it is
+        filled the condensed float64 matrix (given, or computed by SciPy) or the observations."""
+        n = data.n
+        if data.condensed is not None:
+            extra = data.condensed.size * 8
+        elif metric.code is None:
+            extra = 8 * (n * (n - 1) // 2)
+        else:
+            extra = metric.X.nbytes
+        return np.dtype(dtype).itemsize * n * n + extra
+
+    @staticmethod
+    def vector_bytes(n: int, d: int, method: Method) -> int:
+        """Device memory of engine='vector'. single: Prim's state (8 arrays of n) and the
+        observations. ward, centroid, median: the centroids twice (compaction gathers the live
+        ones into a new array) and up to 18 arrays of n (sizes, slots, positions, the heap and
+        neighbour cache, the merges, compaction's index arrays)."""
+        if method.name == "single":
+            return 64 * n + 8 * n * d
+        return 16 * n * d + 8 * 18 * n
+
+    def choose_engine(self, data: LinkageInput, metric: PreparedMetric | None, method: Method,
+                      dtype, engine: str) -> str:
+        """'matrix' or 'vector' (see ``gpuhclust._engines.choose_engine``), planned against the
+        free device memory."""
+        return choose_engine(
+            engine, data, metric, method, dtype,
+            matrix_bytes=lambda: self.matrix_bytes(data, metric, dtype),
+            vector_bytes=lambda: self.vector_bytes(*data.observations.shape, method),
+            available=self.ctx.free_bytes, where=f"{self.ctx.name} device memory")
+
     def square_matrix(self, data: LinkageInput, metric: PreparedMetric | None, dtype):
         """The working matrix on the device: square, +inf on the diagonal.
 
@@ -113,8 +163,7 @@ class CudaBackend(Backend):
             if not finite.all():
                 idx = int(np.flatnonzero(~finite)[0])
                 _raise_non_finite(condensed[idx], *condensed_pair(idx, n))
-        extra = condensed.size * 8 if condensed is not None else metric.X.nbytes
-        self._check_fits(itemsize * n * n + extra,
+        self._check_fits(self.matrix_bytes(data, metric, dtype),
                          f"the {n} x {n} {np.dtype(dtype).name} distance matrix", dtype)
         D = self.xp.empty((n, n), dtype=dtype)
         if condensed is not None:
@@ -135,12 +184,25 @@ class CudaBackend(Backend):
         return D
 
     def linkage(self, data: LinkageInput, metric: PreparedMetric | None, method: Method,
-                dtype, progress) -> np.ndarray:
+                dtype, progress, engine: str = "auto") -> np.ndarray:
+        engine = self.choose_engine(data, metric, method, dtype, engine)
+        try:
+            return self._run(data, metric, method, dtype, progress, engine)
+        except BaseException as exc:
+            # The traceback keeps every frame of the run alive, and with them its device arrays,
+            # for as long as the caller holds the exception (an interactive session keeps the
+            # last one): clear those frames and give the memory back to the device now.
+            traceback.clear_frames(exc.__traceback__)
+            self.ctx.release()
+            raise
+
+    def _run(self, data, metric, method: Method, dtype, progress, engine: str) -> np.ndarray:
         n = data.n
         with progress_bar(progress, n - 1, f"gpuhclust {method.name} ({self.ctx.name})") as bar:
-            if (method.algorithm == "mst" and data.observations is not None
-                    and metric.code is not None):
-                return self._mst(None, metric, n, bar)
+            if engine == "vector":
+                if method.algorithm == "mst":
+                    return self._mst(None, metric, n, bar)
+                return self._vector(metric.X, method, bar)
             D = self.square_matrix(data, metric, dtype)
             if method.algorithm == "mst":
                 return self._mst(D, None, n, bar)
@@ -154,12 +216,13 @@ class CudaBackend(Backend):
         self._check_fits(64 * n + (metric.X.nbytes if metric is not None else 0),
                          "the spanning tree's state", np.float64)
         blocks = self._grid_blocks(n)
-        best = xp.full(n, np.inf)
-        in_tree = xp.zeros(n, dtype=np.uint8)
-        state = xp.zeros(1, dtype=np.int64)
-        part_value = xp.empty(blocks)
-        part_index = xp.empty(blocks, dtype=np.int64)
-        merges = xp.empty((n - 1) * 3)
+        track = self.ctx.track
+        best = track(xp.full(n, np.inf))
+        in_tree = track(xp.zeros(n, dtype=np.uint8))
+        state = track(xp.zeros(1, dtype=np.int64))
+        part_value = track(xp.empty(blocks))
+        part_index = track(xp.empty(blocks, dtype=np.int64))
+        merges = track(xp.empty((n - 1) * 3))
         grid, block = (blocks,), (self.ctx.threads,)
         if metric is not None:
             arrays = self._metric_arrays(metric)
@@ -231,6 +294,128 @@ class CudaBackend(Backend):
                   key_by_index, index_by_key, flags, improved, state, Z, _i64(stop)))
             self.ctx.synchronize()
         return self.ctx.asnumpy(Z).reshape(n - 1, 4)
+
+    # -- engine='vector': ward, centroid, median from centroids (kernels/vector.cu) -----------
+    def _vector(self, X: np.ndarray, method: Method, bar) -> np.ndarray:
+        n, d = X.shape
+        check_vector_scale(X)
+        check_fits(self.vector_bytes(n, d, method),
+                   f"engine='vector' ({method.name}) on {n} observations in {d} dimensions",
+                   "use fewer observations or dimensions", available=self.ctx.free_bytes(),
+                   where=f"{self.ctx.name} device memory")
+        track, xp = self.ctx.track, self.xp
+        # centroids features first (one row per feature), slots in position order
+        C = self.ctx.device_array(np.ascontiguousarray(X.T, dtype=np.float64))
+        sz = track(xp.ones(n))
+        slot = track(xp.arange(n, dtype=np.int64))
+        pos_of = track(xp.arange(n, dtype=np.int64))
+        blocks = self._grid_blocks(n)  # the most any scan uses: live_end only shrinks
+        parts = (track(xp.empty(blocks)), track(xp.empty(blocks, dtype=np.int64)),
+                 track(xp.empty(blocks, dtype=np.int64)), track(xp.empty(blocks, dtype=np.int64)))
+        prev_value = track(xp.zeros(1))
+        cluster = (C, np.int64(n), np.int32(d))
+        if method.code == _WARD:
+            return self._vector_ward(n, cluster, sz, slot, pos_of, parts, prev_value, bar)
+        return self._vector_generic(n, method.code, cluster, sz, slot, pos_of, parts,
+                                    prev_value, bar)
+
+    def _vector_state(self, **values):
+        state = np.zeros(len(VECTOR_STATE), dtype=np.int64)
+        for name, value in values.items():
+            state[_VS[name]] = _VP[value] if name == "phase" else value
+        return self.ctx.device_array(state)
+
+    def _vector_ward(self, n, cluster, sz, slot, pos_of, parts, prev_value, bar) -> np.ndarray:
+        track, xp = self.ctx.track, self.xp
+        C, ld, d = cluster
+        chain = track(xp.zeros(n + 1, dtype=np.int64))  # chain[0] = slot 0, the lowest live
+        merges = track(xp.empty((n - 1) * 3))
+        state = self._vector_state(phase="query", live_end=n, chain_length=1, center=0, prev=-1)
+        unused = (track(xp.zeros(1, dtype=np.int64)), track(xp.zeros(1)))  # neighbour cache
+        scan = self.ctx.kernel("vector", "vector_scan")
+        step = self.ctx.kernel("vector", "ward_step")
+        threads = (self.ctx.threads,)
+
+        def one_step(blocks, stop):
+            scan((blocks,), threads, (*cluster, np.int32(_WARD), sz, slot, pos_of, *unused,
+                                      state, prev_value, *parts, unused[0]))
+            step((1,), threads, (*cluster, np.int64(n), sz, slot, pos_of, chain, state,
+                                 prev_value, parts[0], parts[1], np.int32(blocks), merges,
+                                 np.int64(stop)))
+
+        self._vector_rounds(n, state, (C, sz, slot, pos_of), one_step, bar)
+        return self.ctx.asnumpy(merges).reshape(n - 1, 3)
+
+    def _vector_generic(self, n, code, cluster, sz, slot, pos_of, parts, prev_value,
+                        bar) -> np.ndarray:
+        track, xp = self.ctx.track, self.xp
+        C, ld, d = cluster
+        m = max(n - 1, 1)
+        neighbor = track(xp.zeros(m, dtype=np.int64))
+        min_dist = track(xp.zeros(m))
+        heap = (track(xp.zeros(m)), track(xp.zeros(m, dtype=np.int64)),
+                track(xp.zeros(m, dtype=np.int64)))
+        cluster_id = track(xp.arange(n, dtype=np.int64))
+        cand = track(xp.zeros(n, dtype=np.int64))
+        Z = track(xp.empty((n - 1) * 4))
+        self._launch("vector", "vector_nearest_higher", (max(1, min(n - 1, self.ctx.max_blocks)),),
+                     (self.ctx.threads,), *cluster, np.int64(n), neighbor, min_dist)
+        self._launch("generic", "generic_heapify", (1,), (32,), np.int64(n), min_dist, *heap)
+        state = self._vector_state(phase="top", live_end=n, heap_size=n - 1, prev=-1)
+        scan = self.ctx.kernel("vector", "vector_scan")
+        step = self.ctx.kernel("vector", "generic_step")
+        threads = (self.ctx.threads,)
+
+        def one_step(blocks, stop):
+            scan((blocks,), threads, (*cluster, np.int32(code), sz, slot, pos_of, neighbor,
+                                      min_dist, state, prev_value, *parts, cand))
+            step((1,), threads, (*cluster, np.int64(n), np.int32(code), sz, slot, pos_of,
+                                 cluster_id, neighbor, min_dist, *heap, *parts,
+                                 np.int32(blocks), cand, state, Z, np.int64(stop)))
+
+        self._vector_rounds(n, state, (C, sz, slot, pos_of), one_step, bar)
+        return self.ctx.asnumpy(Z).reshape(n - 1, 4)
+
+    def _vector_rounds(self, n, state, columns, one_step, bar) -> None:
+        """Run `one_step` (a scan and a one-block step, at most one merge) until every chunk's
+        merges are done. The host reads the state once per round, launches as many steps as
+        merges remain (at most 1/32 of the live positions, so that compaction keeps up) and
+        compacts the centroids between rounds."""
+        stalled, last_k = 0, -1
+        for stop in chunk_ends(n - 1, bar):
+            while True:
+                host = self.ctx.asnumpy(state)
+                if host[_VS["phase"]] == _VP["no_pair"]:
+                    raise ValueError("engine='vector': every remaining dissimilarity overflowed "
+                                     "float64; rescale the observations")
+                k, live_end, dead = (int(host[_VS[name]]) for name in ("k", "live_end", "dead"))
+                if k >= stop:
+                    break
+                if dead >= 8 and dead * _COMPACT_EVERY >= live_end:
+                    live_end = self._compact(state, live_end, *columns)
+                # a step without a merge is a rescan (at most n - k in a row) or, after a
+                # chunk's end, the look at the heap's top: more means the kernels are stuck
+                stalled, last_k = (stalled + 1 if k == last_k else 0), k
+                if stalled > n + 2:
+                    raise RuntimeError("gpuhclust: the vector engine's kernels made no progress")
+                blocks = self._grid_blocks(live_end)
+                for _ in range(min(stop - k, max(16, live_end // _COMPACT_EVERY))):
+                    one_step(blocks, stop)
+
+    def _compact(self, state, live_end, C, sz, slot, pos_of) -> int:
+        """Move the live clusters to the front of the positions, in order (results do not
+        change: the order of the slots is kept, see kernels/vector.cu). Returns their count."""
+        xp = self.xp
+        keep = xp.flatnonzero(sz[:live_end] > 0)
+        w = int(keep.size)
+        C[:, :w] = C[:, keep]
+        sz[:w] = sz[keep]
+        slot[:w] = slot[keep]
+        pos_of[slot[:w]] = xp.arange(w, dtype=np.int64)
+        state[_VS["live_end"]] = w
+        state[_VS["dead"]] = 0
+        state[_VS["first_live"]] = 0
+        return w
 
 
 class SimBackend(CudaBackend):

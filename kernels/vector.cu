@@ -1,0 +1,347 @@
+// The vector engine for ward, centroid and median: every cluster is a centroid and a size, in
+// O(n*d) device memory, and dissimilarities are computed from them when needed (no distance
+// matrix). The CPU twin is gpuhclust/cpu/_vector.py: the same algorithms, the same float64
+// operations in the same order (compiled without FMA contraction), the same tie rule, so both
+// give the same Z.
+//
+// - ward: the nearest-neighbour chain on |A||B|/(|A|+|B|) * ||c_A - c_B||^2 (half the squared
+//   Lance-Williams ward distance; the height is its root times sqrt 2). The chain starts at the
+//   lowest live slot, the previous chain element wins a tie, else the lowest slot; the merged
+//   cluster takes the higher slot.
+// - centroid, median: SciPy's fast_linkage (the generic algorithm) on ||c_A - c_B||^2: a cached
+//   nearest higher neighbour per slot in SciPy's heap (heap.cuh), a global minimum per merge.
+//
+// Layout. C holds the centroids features first: C[k * ld + p] is feature k of the cluster at
+// position p, so the threads of a warp read consecutive addresses. Positions [0, live_end) hold
+// clusters in slot order (slot[p], pos_of[slot]); sz[p] == 0 marks a dead one. The host compacts
+// the live ones to the front between rounds, keeping their order, so the lowest position is the
+// lowest slot and argmin's lowest-index rule (common.cuh) is the slot rule. Compaction therefore
+// never changes a result, only how much a scan reads.
+//
+// A step is two launches, as in mst.cu: vector_scan (the whole grid) computes the dissimilarities
+// from one cluster to the live ones and leaves one argmin per block; ward_step or generic_step
+// (one block) finishes the argmin, runs the chain or the heap, merges, and writes the next request
+// into state (layout: VECTOR_STATE in gpuhclust/cuda/_kernels.py, GH_VS_* here). A pair of
+// launches makes at most one merge, so the host launches as many pairs as merges remain, with no
+// host round trip per merge.
+#include "heap.cuh"
+
+// Squared Euclidean distance between the centroids at positions a and b, features summed in
+// order: the CPU's _sq_block and _pair_sq, bit for bit. (x - y)^2 == (y - x)^2 exactly, so the
+// scan and the one-block checks agree on every pair.
+__device__ __forceinline__ double centroid_sq(const double* C, long long ld, int d, long long a,
+                                              long long b) {
+    double s = 0.0;
+    for (int k = 0; k < d; ++k) {
+        const double t = C[k * ld + a] - C[k * ld + b];
+        s += t * t;
+    }
+    return s;
+}
+
+// The merged cluster's centroid into position pb (the whole block, one feature per thread).
+__device__ void merge_centroids(double* C, long long ld, int d, long long pa, long long pb,
+                                double na, double nb, int method) {
+    for (int k = threadIdx.x; k < d; k += blockDim.x) {
+        const double a = C[k * ld + pa];
+        const double b = C[k * ld + pb];
+        C[k * ld + pb] = method == GH_MEDIAN ? (a + b) * 0.5 : (na * a + nb * b) / (na + nb);
+    }
+}
+
+// The whole grid: the request in state, for the cluster at position c = pos_of[center].
+//   query (ward): argmin over every live position but c of the ward dissimilarity;
+//   rescan:       argmin over the live positions above c of the squared distance;
+//   update:       below c, every live z: a cached neighbour x becomes y (the merged cluster is
+//                 y now), and y becomes z's neighbour where it is nearer than the cached one (z is
+//                 then listed in cand, see below); above c, the argmin of rescan.
+// Each block takes one contiguous range of positions and leaves its argmin in part_value/index.
+// The improved z of a block are written to cand[part_start[b] ...] in position order
+// (part_count[b] of them), so that generic_step changes the heap in the CPU's order.
+// *prev_value receives the dissimilarity to position pos_of[prev] (ward's tie rule).
+extern "C" __global__ void vector_scan(const double* C, long long ld, int d, int method,
+                                       const double* sz, const long long* slot,
+                                       const long long* pos_of, long long* neighbor,
+                                       double* min_dist, const long long* state,
+                                       double* prev_value, double* part_value,
+                                       long long* part_index, long long* part_start,
+                                       long long* part_count, long long* cand) {
+    const long long phase = state[GH_VS_PHASE];
+    const bool active = phase == GH_VP_QUERY || phase == GH_VP_RESCAN || phase == GH_VP_UPDATE;
+    const long long m = state[GH_VS_LIVE_END];
+    const long long c = active ? pos_of[state[GH_VS_CENTER]] : -1;
+    const long long lo = phase == GH_VP_QUERY ? 0 : c + 1;  // the argmin's positions [lo, m)
+    const long long update_end = phase == GH_VP_UPDATE ? c : 0;
+    const long long prev = phase == GH_VP_QUERY && state[GH_VS_PREV] >= 0
+                               ? pos_of[state[GH_VS_PREV]] : -1;
+    const long long x = state[GH_VS_X];
+    const long long y = state[GH_VS_Y];
+    const double size_c = active ? sz[c] : 0.0;
+
+    const long long begin = !active ? m : (update_end > 0 ? 0 : lo);
+    const long long span = m - begin;
+    const long long per_block =
+        ((span + gridDim.x - 1) / gridDim.x + blockDim.x - 1) / blockDim.x * blockDim.x;
+    const long long start = begin + blockIdx.x * per_block;
+    const long long end = start + per_block < m ? start + per_block : m;
+
+    ArgMin best = argmin_none();
+    long long count = 0;  // improved z listed so far by this block (the same in every thread)
+    for (long long base = start; base < end; base += blockDim.x) {
+        const long long p = base + threadIdx.x;
+        int improved = 0;
+        if (p < end && p != c && sz[p] > 0.0) {
+            const double s = centroid_sq(C, ld, d, c, p);
+            if (p < update_end) {
+                const long long z = slot[p];
+                if (neighbor[z] == x) neighbor[z] = y;
+                if (s < min_dist[z]) {
+                    neighbor[z] = y;
+                    min_dist[z] = s;
+                    improved = 1;
+                }
+            } else if (p >= lo) {
+                double value = s;
+                if (method == GH_WARD) {
+                    const double size_p = sz[p];
+                    value = s * (size_c * size_p / (size_c + size_p));
+                }
+                if (p == prev) *prev_value = value;
+                argmin_take(best, value, p);
+            }
+        }
+        if (base < update_end) {  // the same in every thread: the scan's barriers are safe
+            long long total;
+            const long long offset = block_exclusive_scan(improved, &total);
+            if (improved) cand[start + count + offset] = p;
+            count += total;
+        }
+    }
+    best = block_argmin(best);
+    if (threadIdx.x == 0) {
+        part_value[blockIdx.x] = best.value;
+        part_index[blockIdx.x] = best.index;
+        part_start[blockIdx.x] = start;
+        part_count[blockIdx.x] = count;
+    }
+}
+
+// centroid/median, before the loop: the nearest higher neighbour of every slot x < n-1 (all live,
+// positions == slots), one block per slot (grid-stride); strict '<', the lowest slot wins a tie.
+extern "C" __global__ void vector_nearest_higher(const double* C, long long ld, int d,
+                                                 long long n, long long* neighbor,
+                                                 double* min_dist) {
+    for (long long x = blockIdx.x; x < n - 1; x += gridDim.x) {
+        ArgMin best = argmin_none();
+        for (long long j = x + 1 + threadIdx.x; j < n; j += blockDim.x) {
+            argmin_take(best, centroid_sq(C, ld, d, x, j), j);
+        }
+        best = block_argmin(best);
+        if (threadIdx.x == 0) {
+            neighbor[x] = best.index;
+            min_dist[x] = best.value;
+        }
+    }
+}
+
+// The winner among the blocks' candidates of the last vector_scan (every thread gets it).
+__device__ ArgMin parts_argmin(const double* part_value, const long long* part_index,
+                               int nparts) {
+    ArgMin best = argmin_none();
+    for (int q = threadIdx.x; q < nparts; q += blockDim.x) {
+        argmin_take(best, part_value[q], part_index[q]);
+    }
+    return block_argmin(best);
+}
+
+// The lowest live position at or above `from` (the whole block), or -1.
+__device__ long long block_first_live(const double* sz, long long from, long long m) {
+    for (long long base = from; base < m; base += blockDim.x) {
+        ArgMin first = argmin_none();
+        const long long p = base + threadIdx.x;
+        if (p < m && sz[p] > 0.0) argmin_take(first, 0.0, p);
+        first = block_argmin(first);
+        if (first.index >= 0) return first.index;
+    }
+    return -1;
+}
+
+// ward, one block: the nearest neighbour y of the chain's last element x (state center) from the
+// scan; x and the previous element merge when that one is as near as y (it wins the tie), else y
+// joins the chain. Then the next query: the chain's last element, or a new chain at the lowest
+// live slot. merges receives (slot a < slot b, height) per merge.
+extern "C" __global__ void ward_step(double* C, long long ld, int d, long long n, double* sz,
+                                     const long long* slot, const long long* pos_of,
+                                     long long* chain, long long* state,
+                                     const double* prev_value, const double* part_value,
+                                     const long long* part_index, int nparts, double* merges,
+                                     long long k_stop) {
+    __shared__ int s_merge;
+    __shared__ long long s_pa, s_pb;
+    __shared__ double s_na, s_nb;
+    const bool run = state[GH_VS_PHASE] == GH_VP_QUERY && state[GH_VS_K] < k_stop;
+    const ArgMin nearest = parts_argmin(part_value, part_index, nparts);  // barriers: all read
+    if (!run) return;                                                       // state first
+    if (threadIdx.x == 0) {
+        const long long length = state[GH_VS_CHAIN_LENGTH];
+        const long long x = chain[length - 1];
+        s_merge = 0;
+        if (nearest.index < 0) {
+            state[GH_VS_PHASE] = GH_VP_NO_PAIR;  // every dissimilarity overflowed to +inf
+        } else {
+            long long y = slot[nearest.index];
+            if (length > 1 && *prev_value == nearest.value) {
+                y = chain[length - 2];
+                s_merge = 1;
+            }
+            if (!s_merge) {
+                chain[length] = y;
+                state[GH_VS_CHAIN_LENGTH] = length + 1;
+            } else {
+                const long long a = x < y ? x : y;
+                const long long b = x < y ? y : x;
+                const long long k = state[GH_VS_K];
+                s_pa = pos_of[a];
+                s_pb = pos_of[b];
+                s_na = sz[s_pa];
+                s_nb = sz[s_pb];
+                merges[3 * k] = (double)a;
+                merges[3 * k + 1] = (double)b;
+                merges[3 * k + 2] = sqrt(2.0 * nearest.value);
+                state[GH_VS_CHAIN_LENGTH] = length - 2;
+            }
+        }
+    }
+    __syncthreads();
+    if (state[GH_VS_PHASE] == GH_VP_NO_PAIR) return;
+    if (s_merge) {
+        merge_centroids(C, ld, d, s_pa, s_pb, s_na, s_nb, GH_WARD);
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            sz[s_pb] = s_na + s_nb;
+            sz[s_pa] = 0.0;
+            state[GH_VS_DEAD] += 1;
+            state[GH_VS_K] += 1;
+        }
+        __syncthreads();
+        if (state[GH_VS_CHAIN_LENGTH] == 0 && state[GH_VS_K] < n - 1) {
+            // dead slots never come back: the lowest live position only moves up (the host
+            // resets first_live when it compacts)
+            const long long first =
+                block_first_live(sz, state[GH_VS_FIRST_LIVE], state[GH_VS_LIVE_END]);
+            if (threadIdx.x == 0) {
+                state[GH_VS_FIRST_LIVE] = first;
+                chain[0] = slot[first];
+                state[GH_VS_CHAIN_LENGTH] = 1;
+            }
+        }
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        const long long length = state[GH_VS_CHAIN_LENGTH];
+        if (length > 0) {
+            state[GH_VS_CENTER] = chain[length - 1];
+            state[GH_VS_PREV] = length > 1 ? chain[length - 2] : -1;
+        }
+    }
+}
+
+// centroid/median, one block. First it takes in the last scan: a rescan gives the slot's new
+// neighbour; an update lists the slots whose neighbour became the merged cluster y (their heap
+// entries change, in slot order) and gives y's own nearest higher neighbour. Then, while merges
+// remain in this chunk, it looks at the heap's top x: a cached neighbour still at the cached
+// distance means x merges into it now (Z row, centroid, sizes) and an update scan follows; a stale
+// one asks for a rescan of x. Thread 0 keeps the heap, as in SciPy.
+extern "C" __global__ void generic_step(double* C, long long ld, int d, long long n, int method,
+                                        double* sz, const long long* slot,
+                                        const long long* pos_of, long long* cluster_id,
+                                        long long* neighbor, double* min_dist,
+                                        double* heap_values, long long* key_by_index,
+                                        long long* index_by_key, const double* part_value,
+                                        const long long* part_index,
+                                        const long long* part_start,
+                                        const long long* part_count, int nparts,
+                                        const long long* cand, long long* state, double* Z,
+                                        long long k_stop) {
+    __shared__ int s_merge;
+    __shared__ long long s_px, s_py;
+    __shared__ double s_nx, s_ny;
+    const long long phase = state[GH_VS_PHASE];
+    const ArgMin nearest = parts_argmin(part_value, part_index, nparts);  // barriers: all read
+    if (phase == GH_VP_NO_PAIR) return;                                     // phase first
+    if (threadIdx.x == 0) {
+        const Heap h = {heap_values, key_by_index, index_by_key};
+        long long heap_size = state[GH_VS_HEAP_SIZE];
+        const long long k = state[GH_VS_K];
+        if (phase == GH_VP_RESCAN) {
+            const long long x = state[GH_VS_X];
+            const long long y = nearest.index >= 0 ? slot[nearest.index] : -1;
+            neighbor[x] = y;
+            min_dist[x] = nearest.value;  // +inf when there is none
+            heap_change(h, heap_size, x, nearest.value);
+            state[GH_VS_ATTEMPTS] += 1;
+        } else if (phase == GH_VP_UPDATE) {
+            for (int b = 0; b < nparts; ++b) {
+                for (long long i = 0; i < part_count[b]; ++i) {
+                    const long long z = slot[cand[part_start[b] + i]];
+                    heap_change(h, heap_size, z, min_dist[z]);
+                }
+            }
+            const long long y = state[GH_VS_Y];
+            if (y < n - 1 && nearest.index >= 0) {
+                neighbor[y] = slot[nearest.index];
+                min_dist[y] = nearest.value;
+                heap_change(h, heap_size, y, nearest.value);
+            }
+        }
+        state[GH_VS_PHASE] = GH_VP_TOP;
+        s_merge = 0;
+        if (k < k_stop) {
+            const long long x = key_by_index[0];
+            const double dist = heap_values[0];
+            const long long y = neighbor[x];
+            const bool valid = y >= 0 && dist == centroid_sq(C, ld, d, pos_of[x], pos_of[y]);
+            if (!valid && state[GH_VS_ATTEMPTS] > n - k) {
+                // every slot was rescanned and still none is valid: only non-finite values do
+                // that (SciPy's loop gives up after n - k attempts too)
+                state[GH_VS_PHASE] = GH_VP_NO_PAIR;
+            } else if (!valid) {
+                state[GH_VS_X] = x;
+                state[GH_VS_CENTER] = x;
+                state[GH_VS_PHASE] = GH_VP_RESCAN;
+            } else {
+                heap_swap(h, 0, heap_size - 1);  // remove the minimum
+                heap_size -= 1;
+                heap_sift_down(h, heap_size, 0);
+                s_px = pos_of[x];
+                s_py = pos_of[y];
+                s_nx = sz[s_px];
+                s_ny = sz[s_py];
+                const long long id_x = cluster_id[x];
+                const long long id_y = cluster_id[y];
+                Z[4 * k] = (double)(id_x < id_y ? id_x : id_y);
+                Z[4 * k + 1] = (double)(id_x < id_y ? id_y : id_x);
+                Z[4 * k + 2] = sqrt(dist);
+                Z[4 * k + 3] = s_nx + s_ny;
+                cluster_id[y] = n + k;
+                state[GH_VS_K] = k + 1;
+                state[GH_VS_DEAD] += 1;
+                state[GH_VS_ATTEMPTS] = 0;
+                state[GH_VS_X] = x;
+                state[GH_VS_Y] = y;
+                state[GH_VS_CENTER] = y;
+                state[GH_VS_PHASE] = GH_VP_UPDATE;
+                s_merge = 1;
+            }
+        }
+        state[GH_VS_HEAP_SIZE] = heap_size;
+    }
+    __syncthreads();
+    if (s_merge) {
+        merge_centroids(C, ld, d, s_px, s_py, s_nx, s_ny, method);
+        if (threadIdx.x == 0) {  // sizes are not read by merge_centroids
+            sz[s_py] = s_nx + s_ny;
+            sz[s_px] = 0.0;
+        }
+    }
+}

@@ -1,0 +1,241 @@
+"""engine='vector' on the CUDA backend (issue 5): single linkage by Prim from the observations,
+ward, centroid and median from cluster centroids and sizes (kernels/vector.cu), in O(n*d) device
+memory.
+
+The same Z as the CPU vector engine (bit for bit, ties included) and as SciPy on tie-free data,
+on the kernel simulator in two thread orders and on a real GPU when there is one (``gpu``); the
+engine choice against the free device memory; refusals; a clean Ctrl-C.
+"""
+from __future__ import annotations
+
+import contextlib
+import types
+import warnings
+
+import numpy as np
+import pytest
+import scipy.cluster.hierarchy as sch
+import scipy.spatial.distance as ssd
+
+import gpuhclust
+from gpuhclust.cuda import backend as cuda_backend
+from gpuhclust.cuda._context import SimContext
+from gpuhclust.cuda.backend import CudaBackend, SimBackend
+from _helpers import assert_same_as_scipy, assert_valid_merges, blobs, tie_heavy
+# the simulator check and the backends (simulated forward and reverse, and a real GPU, marked
+# 'gpu', skipped without one) of the CUDA backend's own tests
+from test_cuda_backend import _compiler, backend  # noqa: F401  (fixtures)
+
+VECTOR_METHODS = ("single", "ward", "centroid", "median")
+CENTROID_METHODS = ("ward", "centroid", "median")
+
+
+def vector(X, method, backend, metric="euclidean", **kwargs):
+    return gpuhclust.linkage(X, method, metric, backend=backend, engine="vector", **kwargs)
+
+
+def cpu_vector(X, method, metric="euclidean", **kwargs):
+    return vector(X, method, "cpu", metric, **kwargs)
+
+
+# -- parity --------------------------------------------------------------------------------
+@pytest.mark.parametrize("method", VECTOR_METHODS)
+@pytest.mark.parametrize("n", [2, 3, 90])
+def test_same_z_as_cpu_vector_engine_and_scipy(backend, method, n):
+    X = np.random.default_rng(n).standard_normal((n, 5))
+    Z = vector(X, method, backend)
+    np.testing.assert_array_equal(Z, cpu_vector(X, method))
+    assert_same_as_scipy(Z, sch.linkage(X, method))
+
+
+@pytest.mark.parametrize("method", VECTOR_METHODS)
+def test_blobs_with_many_compactions(backend, method):
+    # 150 merges: the host compacts the centroids every few rounds, mid-chain and between a
+    # merge and its heap update; positions move, slots and results must not
+    X = blobs(150, 3, seed=7)
+    Z = vector(X, method, backend)
+    np.testing.assert_array_equal(Z, cpu_vector(X, method))
+    assert_same_as_scipy(Z, sch.linkage(X, method))
+
+
+@pytest.mark.parametrize("method", VECTOR_METHODS)
+@pytest.mark.parametrize("seed", [1, 2])
+def test_ties_same_as_cpu_vector_engine(backend, method, seed):
+    # integer coordinates: many equal dissimilarities; the GPU must resolve them as the CPU
+    # does (lowest slot, previous chain element, SciPy's heap order), merge for merge
+    X = tie_heavy(40, 2, seed)
+    Z = vector(X, method, backend)
+    np.testing.assert_array_equal(Z, cpu_vector(X, method))
+    assert_valid_merges(Z, ssd.pdist(X), method, rtol=1e-9)
+
+
+@pytest.mark.parametrize("method", VECTOR_METHODS)
+@pytest.mark.parametrize("obs_dtype", [np.float32, np.float64, np.int64])
+def test_observation_dtypes(backend, method, obs_dtype):
+    X = (blobs(60, 4, seed=3) * 10).astype(obs_dtype)
+    Z = vector(X, method, backend)
+    np.testing.assert_array_equal(Z, cpu_vector(X, method))
+    if obs_dtype != np.int64:  # integer data has ties, where SciPy may merge another pair
+        assert_same_as_scipy(Z, sch.linkage(X, method))
+
+
+@pytest.mark.parametrize("method", VECTOR_METHODS)
+def test_dtype_accepted_and_input_untouched(backend, method):
+    X = blobs(50, 3, seed=4)
+    before = X.copy()
+    Z = vector(X, method, backend, dtype=np.float32)  # the vector engine stores no distances
+    np.testing.assert_array_equal(X, before)
+    np.testing.assert_array_equal(Z, cpu_vector(X, method))
+
+
+@pytest.mark.parametrize("metric,kwargs", [
+    ("cityblock", {}), ("chebyshev", {}), ("cosine", {}), ("minkowski", {"p": 3.0}),
+    ("seuclidean", {}), ("canberra", {}),
+])
+def test_single_other_metrics(backend, metric, kwargs):
+    X = np.abs(np.random.default_rng(7).standard_normal((70, 6))) + 0.1
+    Z = vector(X, "single", backend, metric, **kwargs)
+    Z_cpu = cpu_vector(X, "single", metric, **kwargs)
+    if metric == "minkowski" and backend.ctx.name == "cuda":
+        np.testing.assert_allclose(Z, Z_cpu, rtol=1e-13)  # CUDA's pow is not correctly rounded
+    else:
+        np.testing.assert_array_equal(Z, Z_cpu)
+    assert_same_as_scipy(Z, sch.linkage(ssd.pdist(X, metric, **kwargs), "single"), rtol=1e-10)
+
+
+def test_other_launch_shapes_and_random_schedule():
+    # one block, a warp count that is not a power of two, shuffled threads
+    backend = SimBackend(SimContext(schedule="random", seed=3, threads=96, max_blocks=1))
+    X = blobs(70, 3, seed=5)
+    for method in CENTROID_METHODS:
+        np.testing.assert_array_equal(vector(X, method, backend), cpu_vector(X, method))
+
+
+# -- refusals --------------------------------------------------------------------------------
+@pytest.mark.parametrize("method", ["complete", "average", "weighted"])
+def test_refuses_other_methods(method):
+    with pytest.raises(ValueError, match=r"engine='vector' computes single, ward, centroid and "
+                                         rf"median linkage, not '{method}'"):
+        vector(np.random.default_rng(0).random((10, 2)), method, "cuda-sim")
+
+
+def test_refuses_condensed_input_and_metrics_computed_by_scipy():
+    X = np.random.default_rng(0).random((10, 3))
+    with pytest.raises(ValueError, match="engine='vector' clusters observations"):
+        vector(ssd.pdist(X), "single", "cuda-sim")
+    with pytest.raises(ValueError, match="engine='vector' computes the distances itself"):
+        vector(X, "single", "cuda-sim", "jensenshannon")
+
+
+@pytest.mark.parametrize("method", CENTROID_METHODS)
+def test_overflow_refused(method):
+    X = np.random.default_rng(0).random((20, 3)) * 1e200
+    with pytest.raises(ValueError, match="overflow"):
+        vector(X, method, "cuda-sim")
+
+
+# -- the memory plan (device memory, through the context's free_bytes seam) ------------------
+N_PLAN, D_PLAN = 100, 4
+
+
+def _short_of_memory(monkeypatch, method, free):
+    """Observations, and a simulated device with ``free(matrix, vector)`` bytes free, where
+    matrix and vector are what the two engines need for them."""
+    X = blobs(N_PLAN, D_PLAN, seed=1)
+    matrix = 8 * N_PLAN * N_PLAN + X.nbytes
+    vec = CudaBackend.vector_bytes(N_PLAN, D_PLAN, gpuhclust.METHODS[method])
+    assert vec < matrix
+    backend = SimBackend(SimContext())
+    monkeypatch.setattr(backend.ctx, "free_bytes", lambda: free(matrix, vec))
+    return X, backend
+
+
+@pytest.mark.parametrize("method", CENTROID_METHODS)
+def test_auto_takes_vector_engine_when_the_matrix_does_not_fit_the_device(monkeypatch, method):
+    X, backend = _short_of_memory(monkeypatch, method, lambda matrix, vec: matrix - 1)
+    with pytest.warns(UserWarning, match=r"distance matrix needs .* of cuda-sim device memory "
+                                         r"is available; using engine='vector'") as record:
+        Z = gpuhclust.linkage(X, method, backend=backend)
+    assert record[0].filename == __file__  # the warning points at the caller's line
+    np.testing.assert_array_equal(Z, cpu_vector(X, method))
+
+
+def test_auto_takes_the_matrix_when_it_fits(monkeypatch):
+    X, backend = _short_of_memory(monkeypatch, "ward", lambda matrix, vec: matrix)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Z = gpuhclust.linkage(X, "ward", backend=backend)
+    np.testing.assert_array_equal(Z, gpuhclust.linkage(X, "ward", backend="cpu",
+                                                       engine="matrix"))
+
+
+def test_auto_memory_error_naming_device_memory_when_neither_fits(monkeypatch):
+    X, backend = _short_of_memory(monkeypatch, "ward", lambda matrix, vec: vec - 1)
+    with pytest.raises(MemoryError, match=rf"engine='vector' on {N_PLAN} observations in "
+                                          rf"{D_PLAN} dimensions.*cuda-sim device memory"):
+        gpuhclust.linkage(X, "ward", backend=backend)
+    assert backend.ctx.held_bytes() == 0  # refused before allocating
+    with pytest.raises(MemoryError, match=r"distance matrix.*cuda-sim device memory"):
+        gpuhclust.linkage(X, "average", backend=backend)  # no vector engine for average
+
+
+@pytest.mark.parametrize("method", VECTOR_METHODS)
+def test_explicit_vector_engine_checks_device_memory(monkeypatch, method):
+    X, backend = _short_of_memory(monkeypatch, method, lambda matrix, vec: vec - 1)
+    with pytest.raises(MemoryError, match="cuda-sim device memory"):
+        vector(X, method, backend)
+    assert backend.ctx.held_bytes() == 0
+
+
+def test_single_needs_no_matrix_and_matrix_engine_on_request(monkeypatch):
+    X, backend = _short_of_memory(monkeypatch, "single", lambda matrix, vec: vec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Z = gpuhclust.linkage(X, "single", backend=backend)  # 'auto': Prim, no matrix
+    np.testing.assert_array_equal(Z, cpu_vector(X, "single"))
+    with pytest.raises(MemoryError, match="distance matrix"):
+        gpuhclust.linkage(X, "single", backend=backend, engine="matrix")
+    monkeypatch.undo()
+    np.testing.assert_array_equal(gpuhclust.linkage(X, "single", backend=backend,
+                                                    engine="matrix"), Z)
+
+
+# -- progress and Ctrl-C ---------------------------------------------------------------------
+def _record_progress(monkeypatch, interrupt_at=0):
+    """Make the backend's progress bar record each update (merges per chunk) in the list returned,
+    raising KeyboardInterrupt (Ctrl-C between chunks) at update number `interrupt_at`."""
+    updates = []
+
+    def update(k):
+        updates.append(k)
+        if len(updates) == interrupt_at:
+            raise KeyboardInterrupt
+
+    bar = types.SimpleNamespace(update=update)
+    monkeypatch.setattr(cuda_backend, "progress_bar",
+                        lambda *args, **kwargs: contextlib.nullcontext(bar))
+    return updates
+
+
+@pytest.mark.parametrize("method", VECTOR_METHODS)
+def test_keyboard_interrupt_frees_device_memory(monkeypatch, backend, method):
+    X = blobs(150, 3, seed=6)
+    held_before = backend.ctx.held_bytes()
+    updates = _record_progress(monkeypatch, interrupt_at=3)
+    with pytest.raises(KeyboardInterrupt) as excinfo:
+        vector(X, method, backend)
+    assert len(updates) == 3
+    # the exception (and its traceback) is still held here: its frames no longer hold the run's
+    # device arrays
+    assert excinfo.value is not None
+    assert backend.ctx.held_bytes() == held_before
+    monkeypatch.undo()
+    np.testing.assert_array_equal(vector(X, method, backend), cpu_vector(X, method))
+
+
+def test_progress_counts_every_merge(monkeypatch):
+    updates = _record_progress(monkeypatch)
+    for method in VECTOR_METHODS:
+        updates.clear()
+        vector(blobs(40, 2, seed=2), method, "cuda-sim")
+        assert sum(updates) == 39
