@@ -10,16 +10,14 @@ a compiled metric always runs the vector engine under 'auto': it needs no matrix
 """
 from __future__ import annotations
 
-import warnings
-
 import numba
 import numpy as np
 import scipy.spatial.distance as ssd
 
 from .. import _memory
-from .._engines import vector_bytes, vector_refusal
+from .._engines import choose_engine, vector_bytes
 from .._backends import Backend, register_backend
-from .._memory import check_fits, format_bytes
+from .._memory import check_fits
 from .._methods import Method
 from .._metrics import PreparedMetric
 from .._progress import chunk_ends as _chunks
@@ -94,29 +92,10 @@ class CPUBackend(Backend):
                       dtype, engine: str) -> str:
         """'matrix' or 'vector' for `engine` ('auto', 'matrix' or 'vector'); raises ValueError
         when 'vector' cannot run this input, MemoryError when neither engine fits."""
-        refusal = vector_refusal(data, metric, method)
-        if engine == "vector":
-            if refusal:
-                raise ValueError(refusal)
-            return "vector"
-        if engine == "matrix" or refusal:
-            return "matrix"  # square_matrix raises the MemoryError when it does not fit
-        if method.name == "single":
-            return "vector"  # Prim's MST from the observations: no matrix, and faster
-        n, d = data.observations.shape
-        needed = self.matrix_bytes(data, metric, dtype)
-        available = _memory.available_bytes()
-        if needed <= available:
-            return "matrix"
-        check_fits(vector_bytes(n, d), f"engine='vector' on {n} observations in {d} dimensions "
-                   f"(the {n} x {n} distance matrix needs {format_bytes(needed)})",
-                   available=available)
-        warnings.warn(f"gpuhclust: the {n} x {n} {np.dtype(dtype).name} distance matrix needs "
-                      f"{format_bytes(needed)} but {format_bytes(available)} of memory is "
-                      f"available; using engine='vector' ({method.name} linkage from the "
-                      "observations in O(n*d) memory). Pass engine='vector' to choose it "
-                      "explicitly.", stacklevel=4)
-        return "vector"
+        return choose_engine(engine, data, metric, method, dtype,
+                             matrix_bytes=lambda: self.matrix_bytes(data, metric, dtype),
+                             vector_bytes=lambda: vector_bytes(*data.observations.shape),
+                             available=_memory.available_bytes)
 
     def linkage(self, data, metric, method: Method, dtype, progress,
                 engine: str = "auto") -> np.ndarray:
