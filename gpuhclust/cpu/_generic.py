@@ -83,11 +83,12 @@ def generic_init(D, keys, nonneg, neighbor, min_dist, heap_values, key_by_index,
 
 
 @numba.njit(cache=True, error_model="numpy")
-def generic_steps(D, keys, nonneg, code, size, cluster_id, last, log_a, log_b, log_h, log_na,
-                  log_nb, neighbor, min_dist, heap_values, key_by_index, index_by_key, state,
-                  Z, k_stop):
-    """Merges ``state[0]`` .. `k_stop` - 1; ``state = [k, heap_size]``. Writes Z rows directly
-    (ids, height, size) in merge order, as SciPy does for these methods."""
+def generic_steps(D, keys, nonneg, code, size, cluster_id, log, neighbor, min_dist, heap_values,
+                  key_by_index, index_by_key, state, Z, n_obs, k_stop):
+    """Merges ``state[0]`` .. `k_stop` - 1 of `n_obs` observations; ``state = [k, heap_size]``.
+    Writes Z rows directly (ids, height, size) in merge order, as SciPy does for these methods.
+    The matrix may have been compacted (``_rows.Compactor``): slots are its rows, `cluster_id`
+    names the cluster in each."""
     n = D.shape[0]
     k = state[0]
     heap_size = state[1]
@@ -95,11 +96,11 @@ def generic_steps(D, keys, nonneg, code, size, cluster_id, last, log_a, log_b, l
         x = 0
         y = 0
         dist = 0.0
-        for _ in range(n - k):
+        for _ in range(n_obs - k):
             x = key_by_index[0]
             dist = heap_values[0]
             y = neighbor[x]
-            replay(D, x, k, last, log_a, log_b, log_h, log_na, log_nb, size[x], code)
+            replay(D, x, k, log, size[x], code)
             if y >= 0 and dist == D[x, y]:
                 break
             y = first_argmin(D[x], keys[x], x + 1, nonneg)
@@ -112,7 +113,7 @@ def generic_steps(D, keys, nonneg, code, size, cluster_id, last, log_a, log_b, l
         heap_size -= 1
         _sift_down(heap_values, key_by_index, index_by_key, heap_size, 0)
 
-        replay(D, y, k, last, log_a, log_b, log_h, log_na, log_nb, size[y], code)
+        replay(D, y, k, log, size[y], code)
         id_x = cluster_id[x]
         id_y = cluster_id[y]
         nx = size[x]
@@ -123,8 +124,8 @@ def generic_steps(D, keys, nonneg, code, size, cluster_id, last, log_a, log_b, l
         Z[k, 1] = id_y
         Z[k, 2] = dist
         Z[k, 3] = nx + ny
-        merge_and_log(D, code, x, y, dist, size, k, last, log_a, log_b, log_h, log_na, log_nb)
-        cluster_id[y] = n + k
+        merge_and_log(D, code, x, y, dist, size, k, log)
+        cluster_id[y] = n_obs + k
         k += 1
 
         for z in range(x):
@@ -148,3 +149,18 @@ def generic_steps(D, keys, nonneg, code, size, cluster_id, last, log_a, log_b, l
                               min_dist[y])
     state[0] = k
     state[1] = heap_size
+
+
+@numba.njit(cache=True, error_model="numpy")
+def renumber(new_slot, neighbor, heap_size, key_by_index, index_by_key):
+    """Rename the slots in the nearest-neighbour cache and the heap keys after a compaction
+    (``new_slot[old]``, -1 for the dead). Heap positions and values stay, so the heap evolves
+    exactly as before: its sift rules compare values only. Only live slots are in the heap (a
+    merged-away slot left it as the minimum)."""
+    for pos in range(heap_size):
+        key = new_slot[key_by_index[pos]]
+        key_by_index[pos] = key
+        index_by_key[key] = pos
+    for i in range(neighbor.shape[0]):
+        if neighbor[i] >= 0:
+            neighbor[i] = new_slot[neighbor[i]]

@@ -6,8 +6,8 @@ and the merged cluster takes the larger of the two slots. Running the same chain
 values gives SciPy's merges, ties included. What differs is the storage (a square matrix with
 contiguous rows) and the lazy update through the merge log (see ``_rows``).
 
-The loop runs in chunks (`k_stop`) so that the caller can report progress and honour Ctrl-C
-between chunks; all state lives in arrays owned by the caller.
+The loop runs in chunks (`k_stop`) so that the caller can report progress, honour Ctrl-C and
+compact the matrix between chunks; all state lives in arrays owned by the caller.
 """
 from __future__ import annotations
 
@@ -17,12 +17,11 @@ from ._rows import first_argmin, merge_and_log, replay
 
 
 @numba.njit(cache=True, error_model="numpy")
-def nn_chain_steps(D, keys, nonneg, code, size, last, log_a, log_b, log_h, log_na, log_nb,
-                   chain, state, merges, k_stop):
+def nn_chain_steps(D, keys, nonneg, code, size, log, chain, state, merges, original, k_stop):
     """Run merges ``state[0]`` .. `k_stop` - 1. ``state = [k, chain_length]``.
 
-    `merges` receives (x, y, height) per merge in slot numbers, unsorted (as SciPy's nn_chain
-    before its final sort).
+    `merges` receives (x, y, height) per merge in original slot numbers (``original[slot]``;
+    the matrix may have been compacted), unsorted (as SciPy's nn_chain before its final sort).
     """
     n = D.shape[0]
     k = state[0]
@@ -36,7 +35,7 @@ def nn_chain_steps(D, keys, nonneg, code, size, last, log_a, log_b, log_h, log_n
                     break
         while True:
             x = chain[chain_length - 1]
-            replay(D, x, k, last, log_a, log_b, log_h, log_na, log_nb, size[x], code)
+            replay(D, x, k, log, size[x], code)
             idx = first_argmin(D[x], keys[x], 0, nonneg)
             m = D[x, idx]
             if chain_length > 1:
@@ -55,13 +54,12 @@ def nn_chain_steps(D, keys, nonneg, code, size, last, log_a, log_b, log_h, log_n
         chain_length -= 2
         if x > y:
             x, y = y, x
-        replay(D, x, k, last, log_a, log_b, log_h, log_na, log_nb, size[x], code)
-        replay(D, y, k, last, log_a, log_b, log_h, log_na, log_nb, size[y], code)
-        merges[k, 0] = x
-        merges[k, 1] = y
+        replay(D, x, k, log, size[x], code)
+        replay(D, y, k, log, size[y], code)
+        merges[k, 0] = original[x]
+        merges[k, 1] = original[y]
         merges[k, 2] = current_min
-        merge_and_log(D, code, x, y, current_min, size, k, last, log_a, log_b, log_h, log_na,
-                      log_nb)
+        merge_and_log(D, code, x, y, current_min, size, k, log)
         k += 1
     state[0] = k
     state[1] = chain_length

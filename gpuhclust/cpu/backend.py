@@ -23,12 +23,7 @@ from .._metrics import PreparedMetric
 from .._progress import chunk_ends as _chunks
 from .._progress import progress_bar
 from .._validation import LinkageInput, condensed_pair
-from . import _distances, _generic, _mst, _nn_chain, _vector
-
-
-def _int_view(D: np.ndarray) -> np.ndarray:
-    """Keys for ``_rows.first_argmin``: the same bits read as signed integers."""
-    return D.view(np.int64 if D.dtype == np.float64 else np.int32)
+from . import _distances, _generic, _mst, _nn_chain, _rows, _vector
 
 
 def _float32_hint(dtype) -> str:
@@ -216,50 +211,51 @@ def _neighbour_heap(n: int):
             np.zeros(m, dtype=np.int64), np.zeros(m, dtype=np.int64))
 
 
-class _MergeLog:
-    """Arrays of the lazy-update log shared by the matrix algorithms."""
-
-    def __init__(self, n: int):
-        self.last = np.zeros(n, dtype=np.int64)
-        self.a = np.zeros(max(n - 1, 1), dtype=np.int64)
-        self.b = np.zeros(max(n - 1, 1), dtype=np.int64)
-        self.h = np.zeros(max(n - 1, 1), dtype=np.float64)
-        self.na = np.zeros(max(n - 1, 1), dtype=np.int64)
-        self.nb = np.zeros(max(n - 1, 1), dtype=np.int64)
-
-    @property
-    def arrays(self):
-        return self.last, self.a, self.b, self.h, self.na, self.nb
-
-
 def _run_nn_chain(D, nonneg, code, bar) -> np.ndarray:
     n = D.shape[0]
+    work = _rows.Compactor(D)
     size = np.ones(n, dtype=np.int64)
-    log = _MergeLog(n)
+    log = _rows.new_merge_log(n)
     chain = np.zeros(n + 1, dtype=np.int64)
     state = np.zeros(2, dtype=np.int64)
     merges = np.empty((n - 1, 3))
-    keys = _int_view(D)
     for stop in _chunks(n - 1, bar):
-        _nn_chain.nn_chain_steps(D, keys, nonneg, code, size, *log.arrays, chain, state, merges,
-                                 stop)
+        _nn_chain.nn_chain_steps(work.D, work.keys, nonneg, code, size, log, chain, state,
+                                 merges, work.original, stop)
+        k = int(state[0])
+        if k < n - 1 and work.due(n - k):
+            live, new_slot = work.compact(size, k, log, code)
+            size = size[live]
+            chain[:state[1]] = new_slot[chain[:state[1]]]
     return merges
 
 
 def _run_generic(D, nonneg, code, bar) -> np.ndarray:
     n = D.shape[0]
+    work = _rows.Compactor(D)
     size = np.ones(n, dtype=np.int64)
     cluster_id = np.arange(n, dtype=np.int64)
-    log = _MergeLog(n)
+    log = _rows.new_merge_log(n)
     neighbor, min_dist, heap_values, key_by_index, index_by_key = _neighbour_heap(n)
-    keys = _int_view(D)
-    _generic.generic_init(D, keys, nonneg, neighbor, min_dist, heap_values, key_by_index,
+    _generic.generic_init(D, work.keys, nonneg, neighbor, min_dist, heap_values, key_by_index,
                           index_by_key)
     state = np.array([0, n - 1], dtype=np.int64)
     Z = np.empty((n - 1, 4))
     for stop in _chunks(n - 1, bar):
-        _generic.generic_steps(D, keys, nonneg, code, size, cluster_id, *log.arrays, neighbor,
-                               min_dist, heap_values, key_by_index, index_by_key, state, Z, stop)
+        _generic.generic_steps(work.D, work.keys, nonneg, code, size, cluster_id, log, neighbor,
+                               min_dist, heap_values, key_by_index, index_by_key, state, Z, n,
+                               stop)
+        k = int(state[0])
+        if k < n - 1 and work.due(n - k):
+            had_cache = work.original < n - 1  # the original last slot has no neighbour cache
+            live, new_slot = work.compact(size, k, log, code)
+            size, cluster_id = size[live], cluster_id[live]
+            m = live.shape[0]
+            cached = np.minimum(live, n - 2)
+            neighbor[:m] = np.where(had_cache[live], neighbor[cached], -1)
+            min_dist[:m] = np.where(had_cache[live], min_dist[cached], np.inf)
+            _generic.renumber(new_slot, neighbor[:m], int(state[1]), key_by_index,
+                              index_by_key)
     return Z
 
 

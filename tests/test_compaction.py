@@ -1,0 +1,79 @@
+"""The matrix engine's compaction of dead slots (``gpuhclust.cpu._rows.Compactor``): merges and
+tie outcomes must be exactly those without it, and it must really happen."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.cluster.hierarchy as sch
+import scipy.spatial.distance as ssd
+
+import gpuhclust
+from _helpers import METHODS, assert_same_as_scipy, blobs, tie_heavy
+from gpuhclust.cpu import _rows
+
+MATRIX_METHODS = tuple(m for m in METHODS if m != "single")  # single runs Prim, no log
+
+
+@pytest.fixture
+def count_compactions(monkeypatch):
+    """Compact from width 8 up (instead of only wide matrices) and count the compactions."""
+    monkeypatch.setattr(_rows, "COMPACT_MIN_WIDTH", 8)
+    calls = []
+    original = _rows.Compactor.compact
+
+    def counted(self, *args):
+        calls.append(self.width)
+        return original(self, *args)
+
+    monkeypatch.setattr(_rows.Compactor, "compact", counted)
+    return calls
+
+
+@pytest.mark.parametrize("method", MATRIX_METHODS)
+def test_ties_identical_to_scipy_through_compactions(method, count_compactions):
+    y = ssd.pdist(tie_heavy(300, 2, seed=5))
+    Z = gpuhclust.linkage(y, method, engine="matrix")
+    np.testing.assert_array_equal(Z, sch.linkage(y, method))
+    assert len(count_compactions) >= 4  # 300 -> 150 -> 75 -> ... -> 8
+
+
+@pytest.mark.parametrize("method", MATRIX_METHODS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_compaction_changes_nothing(method, dtype, monkeypatch):
+    """Bit for bit the Z of the run without compaction, ties and float32 rounding included."""
+    y = ssd.pdist(tie_heavy(300, 2, seed=6))
+    monkeypatch.setattr(_rows, "COMPACT_MIN_WIDTH", 10**9)
+    Z_plain = gpuhclust.linkage(y, method, dtype=dtype, engine="matrix")
+    monkeypatch.setattr(_rows, "COMPACT_MIN_WIDTH", 8)
+    np.testing.assert_array_equal(gpuhclust.linkage(y, method, dtype=dtype, engine="matrix"),
+                                  Z_plain)
+
+
+@pytest.mark.parametrize("method", MATRIX_METHODS)
+def test_tie_free_equals_scipy_through_compactions(method, count_compactions):
+    X = blobs(257, 6, seed=11)
+    Z = gpuhclust.linkage(X, method, engine="matrix")
+    assert_same_as_scipy(Z, sch.linkage(X, method))
+    assert count_compactions
+
+
+@pytest.mark.parametrize("method", ["average", "centroid"])
+def test_default_threshold_compacts_wide_matrices(method, monkeypatch):
+    """With the shipped threshold a matrix of 1100 slots is compacted (twice) and Z is SciPy's."""
+    calls = []
+    original = _rows.Compactor.compact
+    monkeypatch.setattr(_rows.Compactor, "compact",
+                        lambda self, *a: calls.append(self.width) or original(self, *a))
+    X = blobs(1100, 4, seed=2)
+    assert_same_as_scipy(gpuhclust.linkage(X, method, engine="matrix"), sch.linkage(X, method))
+    assert calls[0] == 1100 and len(calls) == 2
+
+
+def test_gather_square_in_place():
+    rng = np.random.default_rng(0)
+    width = 9
+    M = rng.random((width, width))
+    live = np.array([0, 2, 3, 7, 8])
+    flat = M.copy().reshape(-1)
+    _rows.gather_square(flat, width, live)
+    np.testing.assert_array_equal(flat[:25].reshape(5, 5), M[np.ix_(live, live)])
