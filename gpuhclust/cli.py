@@ -91,6 +91,11 @@ def _build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--dtype", choices=["float32", "float64"],
                     help="storage of the distances: float32 halves the memory (default: "
                          "float64)")
+    cl.add_argument("--engine", choices=["auto", "matrix", "vector"], default="auto",
+                    help="matrix: the n x n distance matrix (every method); vector: from the "
+                         "observations in O(n*d) memory (single, and ward/centroid/median with "
+                         "the euclidean metric), for data whose matrix does not fit; auto: the "
+                         "matrix when it fits, else vector (default: auto)")
     cl.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                     help="show a progress bar on stderr (default: only for long runs when "
                          "stderr is a terminal)")
@@ -216,7 +221,8 @@ def _cmd_cluster(args) -> int:
         X = whiten(X)
     with _linkage_errors(obs.path):
         Z, seconds = timed_linkage(X, args.method, backend=backend, metric=args.metric,
-                                   dtype=args.dtype, progress=args.progress)
+                                   dtype=args.dtype, progress=args.progress,
+                                   engine=args.engine)
     if args.maxclust is not None:
         labels = fcluster(Z, args.maxclust, "maxclust")
         cut = cut_height(Z, args.maxclust)
@@ -225,7 +231,7 @@ def _cmd_cluster(args) -> int:
         cut = args.distance
 
     _print_summary([("input", obs.path), ("n", n), ("d", d), ("method", args.method),
-                    ("metric", args.metric), ("backend", backend),
+                    ("metric", args.metric), ("backend", backend), ("engine", args.engine),
                     ("time", _format_seconds(seconds) + " (linkage)")], labels)
     written = []
     if args.out is not None:

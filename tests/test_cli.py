@@ -218,6 +218,40 @@ def test_cluster_distance_whiten_and_options(tmp_path, capsys, data):
     assert summary_value(out, "backend") == "cpu"
 
 
+@pytest.mark.parametrize("method,backend", [
+    ("ward", "cpu"), ("centroid", "cpu"), ("single", "cpu"), ("ward", "cuda-sim"),
+    ("median", "cuda-sim"),
+])
+def test_cluster_vector_engine(tmp_path, capsys, data, method, backend):
+    path = write_input(tmp_path, data, "npy")
+    z_path = tmp_path / "Z.npy"
+    code, out, err = run(capsys, "cluster", path, "--method", method, "--maxclust", 3,
+                         "--engine", "vector", "--backend", backend, "--linkage-out", z_path)
+    assert code == 0, err
+    assert summary_value(out, "engine") == "vector"
+    Z = np.load(z_path)
+    np.testing.assert_array_equal(Z, gpuhclust.linkage(data, method, backend="cpu",
+                                                       engine="vector"))
+    Z_ref = sch.linkage(data, method)
+    np.testing.assert_array_equal(Z[:, [0, 1, 3]], Z_ref[:, [0, 1, 3]])
+    assert summary_sizes(out) == np.bincount(sch.fcluster(Z_ref, 3, "maxclust"))[1:].tolist()
+
+
+def test_cluster_engine_reaches_linkage(tmp_path, capsys, data, monkeypatch):
+    seen = []
+
+    def spy(*args, **kwargs):
+        seen.append((len(args[0]), kwargs.get("engine")))  # the timing's warm-up has 8 rows
+        return sch.linkage(args[0], args[1])
+
+    monkeypatch.setattr(gpuhclust, "linkage", spy)
+    path = write_input(tmp_path, data, "csv")
+    for engine in ("matrix", "auto"):
+        assert run(capsys, "cluster", path, "--maxclust", 2, "--engine", engine)[0] == 0
+    assert run(capsys, "cluster", path, "--maxclust", 2)[0] == 0
+    assert [engine for n, engine in seen if n == len(data)] == ["matrix", "auto", "auto"]
+
+
 def test_cluster_float32_and_many_clusters(tmp_path, capsys, data):
     path = write_input(tmp_path, data, "npy")
     plot, dendro = tmp_path / "scatter.png", tmp_path / "tree.png"
@@ -323,6 +357,8 @@ def test_bad_option_values_are_one_line_and_exit_2(tmp_path, capsys, data, optio
 @pytest.mark.parametrize("options,expected", [
     (["--method", "ward", "--metric", "cityblock"], "Euclidean"),
     (["--metric", "no-such-metric"], "no-such-metric"),
+    (["--method", "average", "--engine", "vector"],
+     "engine='vector' computes single, ward, centroid and median linkage, not 'average'"),
 ])
 def test_linkage_value_errors_are_one_line(tmp_path, capsys, data, options, expected):
     path = write_input(tmp_path, data, "csv")
@@ -349,6 +385,7 @@ def test_linkage_memory_error_is_one_line(tmp_path, capsys, data, monkeypatch):
     ["cluster", "data.csv", "--maxclust", "2", "--distance", "1"],  # both
     ["cluster", "data.csv", "--maxclust", "two"],
     ["cluster", "data.csv", "--maxclust", "2", "--method", "nope"],
+    ["cluster", "data.csv", "--maxclust", "2", "--engine", "vectors"],
     ["demo", "--n", "many"],
     [],
 ])
