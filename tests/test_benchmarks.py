@@ -1,0 +1,111 @@
+"""The benchmark suite runs end to end (no speed assertions): benchmarks/suite.py --quick."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SUITE = ROOT / "benchmarks" / "suite.py"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import _report  # noqa: E402
+import suite  # noqa: E402
+from _check import check_z  # noqa: E402
+
+ROW_FIELDS = {"contender", "library", "backend", "engine", "dtype", "n", "d", "method", "metric",
+              "times", "median", "compile_s", "warmup_s", "peak_rss_bytes", "peak_rise_bytes",
+              "rss_baseline_bytes", "check", "status"}
+
+
+def _run(tmp_path, *extra):
+    res = subprocess.run([sys.executable, str(SUITE), "--quick", "--out", str(tmp_path), *extra],
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    (path,) = tmp_path.glob("*.json")
+    return json.loads(path.read_text()), path
+
+
+def _region(text):
+    start = text.index("\n", text.index(_report.BEGIN)) + 1
+    return text[:start], text[start:text.index(_report.END)], text[text.index(_report.END):]
+
+
+def test_quick_mode_end_to_end(tmp_path):
+    result, path = _run(tmp_path)
+    for key in ("machine", "versions", "date", "args", "rows", "skipped", "command"):
+        assert key in result
+    for key in ("cpu_model", "cores", "memory_bytes"):
+        assert result["machine"][key]
+    contenders = {r["contender"] for r in result["rows"]}
+    assert {"scipy", "fastcluster", "fastcluster-vector", "sklearn", "gpuhclust-cpu",
+            "gpuhclust-cpu-f32", "gpuhclust-cpu-vector"} <= contenders
+    assert {r["method"] for r in result["rows"]} == {"single", "ward"}
+    for r in result["rows"]:
+        assert ROW_FIELDS <= set(r), sorted(ROW_FIELDS - set(r))
+        assert r["status"] == "ok" and r["check"]["passed"] is True, r
+        assert len(r["times"]) == r["repeat"] and r["median"] > 0 and r["peak_rss_bytes"] > 0
+    assert path.with_suffix(".png").stat().st_size > 1000
+    # the README table was rendered into a copy: the marked region only
+    before, after = (ROOT / "README.md").read_text(), (tmp_path / "README.md").read_text()
+    b, a = _region(before), _region(after)
+    assert a[0] == b[0] and a[2] == b[2]
+    assert "| single |" in a[1] and "| ward |" in a[1] and "yes" in a[1]
+
+
+def test_quick_scaling_fits_a_slope(tmp_path):
+    result, path = _run(tmp_path, "--scaling")
+    assert result["mode"] == "quick"
+    (s,) = result["slopes"]
+    assert s["method"] == "average" and s["points"] == 3 and np.isfinite(s["slope"])
+    assert path.with_suffix(".png").exists()
+
+
+def test_readme_writer_touches_only_the_marked_region(tmp_path):
+    text = ("# title\n\nbefore\n<!-- speed-table:begin (generated) -->\nold | table\n\nold note\n"
+            "<!-- speed-table:end -->\nafter\n")
+    readme = tmp_path / "README.md"
+    readme.write_text(text)
+    _report.write_readme(readme, "new table\n\n")
+    new = readme.read_text()
+    assert new == text.replace("old | table\n\nold note\n", "new table\n")
+    with pytest.raises(ValueError):
+        _report.replace_region("no markers here", "x")
+    with pytest.raises(ValueError):
+        _report.replace_region(text + text, "x")
+
+
+def test_a_different_z_fails_the_check():
+    X = np.random.default_rng(1).standard_normal((40, 3))
+    import scipy.cluster.hierarchy as sch
+
+    Z = sch.linkage(X, "average")
+    ok = check_z(Z.copy(), Z, dtype="float64", heights=True, method="average", reference="scipy")
+    assert ok["passed"] is True
+    bad = Z.copy()
+    bad[5, 2] *= 1 + 1e-9
+    assert check_z(bad, Z, dtype="float64", heights=True, method="average",
+                   reference="scipy")["passed"] is False
+    # float32 tolerance, then the replay invariant for a Z that differs
+    assert check_z(bad, Z, dtype="float32", heights=True, method="average", reference="scipy",
+                   X=X)["passed"] is True
+    swapped = Z.copy()
+    swapped[[3, 4]] = swapped[[4, 3]]
+    res = check_z(swapped, Z, dtype="float32", heights=True, method="average",
+                  reference="scipy", X=X)
+    assert res["passed"] is False and "replay" in res["rule"]
+    assert check_z(Z, None, dtype="float64", heights=True, method="average",
+                   reference=None)["passed"] is None
+    rows = [{"status": "ok"}, {"status": "check failed"}, {"status": "skipped"}]
+    assert suite.failures({"rows": rows}) == [rows[1]]
+
+
+def test_scaling_sizes_fit_the_budget():
+    ns = suite.scaling_ns(24 * 10**9 - 2 * 2**30)
+    assert ns[0] == 1000 and ns[1] == 2000 and ns == sorted(ns)
+    assert 4 * ns[-1] ** 2 + suite.OVERHEAD <= 24 * 10**9 - 2 * 2**30
+    assert 4 * (ns[-1] + 1000) ** 2 + suite.OVERHEAD > 24 * 10**9 - 2 * 2**30
