@@ -18,6 +18,7 @@ import scipy.cluster.hierarchy as sch
 import scipy.spatial.distance as ssd
 
 import gpuhclust
+from gpuhclust import _sim
 from gpuhclust.cuda import backend as cuda_backend
 from gpuhclust.cuda._context import SimContext
 from gpuhclust.cuda.backend import CudaBackend, SimBackend
@@ -239,3 +240,36 @@ def test_progress_counts_every_merge(monkeypatch):
         updates.clear()
         vector(blobs(40, 2, seed=2), method, "cuda-sim")
         assert sum(updates) == 39
+
+
+_TSAN_SNIPPET = """
+import sys
+import numpy as np
+import gpuhclust
+from gpuhclust.cuda.backend import SimBackend
+from gpuhclust.cuda._context import SimContext
+backend = SimBackend(SimContext(schedule="threads", threads=32, max_blocks=2))
+for family, name in [("vector", "vector_scan"), ("generic", "generic_heapify")]:
+    backend.ctx.kernel(family, name)  # load every module first: TSan symbolises only those
+X = np.random.default_rng(0).integers(0, 4, (16, 2)).astype(float)
+out = {m: gpuhclust.linkage(X, m, backend=backend, engine="vector") for m in METHODS}
+np.savez(OUT, **out)
+"""
+
+
+@pytest.mark.slow
+def test_vector_kernels_are_race_free_under_thread_sanitizer(tmp_path):
+    # every CUDA thread a real thread: the scan's candidate lists, the one-block steps' shared
+    # state and the centroid merges under ThreadSanitizer (CPU comparison outside: Numba's
+    # OpenMP pool is not instrumented)
+    if _sim.tsan_runtime() is None:
+        pytest.skip("the C++ compiler ships no ThreadSanitizer runtime")
+    out = tmp_path / "z.npz"
+    methods = ("ward", "centroid")  # every kernel of the family (median shares centroid's)
+    code = f"METHODS = {methods!r}\nOUT = {str(out)!r}\n" + _TSAN_SNIPPET
+    result = _sim.run_under_tsan(code, timeout=600, env={"NUMBA_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-4000:]
+    Z = np.load(out)
+    X = np.random.default_rng(0).integers(0, 4, (16, 2)).astype(float)
+    for method in methods:
+        np.testing.assert_array_equal(Z[method], cpu_vector(X, method))
