@@ -1,6 +1,7 @@
 """The benchmark suite: gpuhclust against SciPy, fastcluster, scikit-learn and cuML, in one run.
 
     python benchmarks/suite.py --n 20000 --d 16 --repeat 3        # the peers, all methods
+    python benchmarks/suite.py --n 20000 --at HEAD                 # gpuhclust as committed
     python benchmarks/suite.py --n 2000,5000 --methods single,ward --contenders scipy,gpuhclust
     python benchmarks/suite.py --scaling --repeat 1                # gpuhclust from n=1k to 24 GB
     python benchmarks/suite.py --readme benchmarks/results/peers-n20000-d16-<date>.json
@@ -164,10 +165,28 @@ def scaling_ns(budget: int, start=1000) -> list[int]:
     return ns
 
 
-def run_child(spec: dict, timeout: float) -> dict:
+def snapshot(rev: str) -> dict:
+    """gpuhclust's sources at commit `rev`, unpacked once into a temporary folder (kept, so
+    that Numba's cache there serves later runs): the children import it instead of the
+    working tree, which others may be editing while the suite runs."""
+    sha = subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    folder = Path(tempfile.gettempdir()) / f"gpuhclust-suite-{sha}"
+    if not (folder / "gpuhclust" / "__init__.py").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "archive", sha, "gpuhclust"], cwd=ROOT,
+                                 capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return {"path": str(folder), "commit": sha}
+
+
+def run_child(spec: dict, timeout: float, src: str | None = None) -> dict:
     cmd = [sys.executable, str(HERE / "_worker.py"), json.dumps(spec)]
+    env = dict(os.environ)
+    if src:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
     try:
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         return {"error": f"timeout after {timeout:g} s"}
     if res.returncode != 0:
@@ -248,7 +267,7 @@ def one(args, c, n, d, method, metric, tmp, is_reference_only=False) -> dict:
     warmup_n = 0 if is_reference_only else args.warmup_n
     res = run_child({"contender": c, "n": n, "d": d, "method": method, "metric": metric,
                      "seed": args.seed, "repeat": repeat, "warmup_n": warmup_n,
-                     "z_out": z_out}, args.timeout)
+                     "z_out": z_out}, args.timeout, args.source["path"] if args.at else None)
     row.update(res)
     if "error" in res:
         row.update(status="error", median=None)
@@ -364,6 +383,9 @@ def parse(argv=None):
     ap.add_argument("--replay-max-n", type=int, default=20000,
                     help="largest n for the float32 replay check (an n x n float32 matrix "
                          "in this process)")
+    ap.add_argument("--at", metavar="REV", default=None,
+                    help="time gpuhclust as committed at REV (e.g. HEAD), from a snapshot, "
+                         "not the working tree")
     ap.add_argument("--note", default=None, help="a remark stored in the results JSON")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per child process")
     ap.add_argument("--out", type=Path, default=None,
@@ -423,6 +445,8 @@ def main(argv=None) -> int:
     if args.budget is not None:
         print(f"memory budget {args.budget / GiB:.1f} GiB; n = {args.n}")
 
+    args.source = snapshot(args.at) if args.at else gpuhclust_source()
+    print(f"gpuhclust from {args.source['path']} (commit {args.source['commit']})")
     started, load_before = dt.datetime.now(), machine()["load_average"]
     rows, references = measure_all(args, names)
     ns = sorted(set(args.n))
@@ -440,8 +464,9 @@ def main(argv=None) -> int:
         "command": "python benchmarks/suite.py " + " ".join(sys.argv[1:] if argv is None
                                                               else argv),
         "note": args.note, "machine": machine(), "versions": versions(),
-        "gpuhclust_source": gpuhclust_source(),
-        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "gpuhclust_source": args.source,
+        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                 if k != "source"},
         "load_average_before": load_before, "skipped": skipped, "rows": rows, "references": references,
         "slopes": slopes(rows, args.slope_min_n) if args.scaling or len(args.n) > 2 else [],
         "plot": path.with_suffix(".png").name,

@@ -109,3 +109,11 @@ def test_scaling_sizes_fit_the_budget():
     assert ns[0] == 1000 and ns[1] == 2000 and ns == sorted(ns)
     assert 4 * ns[-1] ** 2 + suite.OVERHEAD <= 24 * 10**9 - 2 * 2**30
     assert 4 * (ns[-1] + 1000) ** 2 + suite.OVERHEAD > 24 * 10**9 - 2 * 2**30
+
+
+def test_snapshot_of_a_commit(tmp_path, monkeypatch):
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    monkeypatch.setattr(suite.tempfile, "gettempdir", lambda: str(tmp_path))
+    src = suite.snapshot("HEAD")
+    assert (Path(src["path"]) / "gpuhclust" / "__init__.py").exists() and src["commit"]
