@@ -10,7 +10,8 @@
   row merges two live clusters, lower id first, with the right size, at a distance equal to
   the current global minimum to 1e-5: the order is then a valid one. (:func:`replay` keeps
   per-row minima, so it costs O(n^2) memory and about O(n^2) time, not the O(n^3) of the
-  tests' plain statement.) Above that size a differing Z fails.
+  tests' plain statement.) Above that size a Z that differs in at most max(10, n/1000) rows
+  and whose sorted heights agree to 1e-5 is reported unchecked (undecided), else it fails.
 - a library that returns no heights (cuML): columns 0, 1, 3 only.
 The reference is SciPy's Z for the same data; where SciPy does not fit in memory (scaling
 mode) fastcluster.linkage_vector's, else none (the row says unchecked).
@@ -60,8 +61,15 @@ def check_z(Z, Z_ref, *, dtype: str, heights: bool, method: str, reference: str 
         return out
     n = len(Z) + 1
     if X is None or n > replay_max_n:
-        out["passed"] = False
-        out["detail"] += f"; n > {replay_max_n}, too large for the replay check"
+        # too large to replay: a few rows in another order with the same heights is
+        # undecided (None), anything more a failure
+        few = rows <= max(10, n // 1000)
+        heights_agree = bool(np.allclose(np.sort(Z[:, 2]), np.sort(Z_ref[:, 2]), rtol=rtol,
+                                         atol=0))
+        out["passed"] = None if few and heights_agree else False
+        out["detail"] += (f"; n > {replay_max_n}, too large for the replay check"
+                          + ("; sorted heights agree" if heights_agree else
+                             "; sorted heights differ"))
         return out
     out["rule"] = "replay invariant on float32-rounded distances (heights 1e-5 relative)"
     problem = replay(Z, square_float32(X, metric), method, RTOL32)

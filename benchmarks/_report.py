@@ -90,11 +90,13 @@ def table(result: dict, n: int | None = None) -> str:
         best = min(ours, key=lambda r: r["median"]) if ours else None
         f32 = by.get((m, FLOAT32))
         shown = [r for r in (best, f32, *[by.get((m, c)) for c in BEST_OF]) if r is not None]
-        bad = sorted({r["contender"] for r in shown if r.get("status") != "ok"
-                      and r.get("status") != "skipped"})
+        bad = sorted({r["contender"] for r in shown
+                      if r.get("status") in ("check failed", "error")})
+        undecided = sorted({r["contender"] for r in shown if r.get("status") == "unchecked"})
         replayed = any("replay" in r["check"].get("rule", "") for r in shown if _ok(r))
-        same = "NO: " + ", ".join(bad) if bad else ("yes (float32: replay)" if replayed
-                                                     else "yes")
+        same = ("NO: " + ", ".join(bad) if bad
+                else "unchecked: " + ", ".join(undecided) if undecided
+                else "yes (float32: replay)" if replayed else "yes")
         if not shown:
             same = "-"
         ours_s = f"{_s(best['median'])} ({best['engine']})" if best else "-"
