@@ -292,12 +292,17 @@ def _line(r) -> str:
             + (f" ({check['detail']})" if check["detail"] else ""))
 
 
+# statuses of a run that produced a Z that did not fail its check
+RAN = ("ok", "unchecked")
+
+
 def slopes(rows, min_n) -> list[dict]:
     """Least-squares slope of log(median) against log(n) per (contender, method, d, metric),
-    over n >= min_n (all n when fewer than two are that large)."""
+    over n >= min_n (all n when fewer than two are that large). Runs whose Z could not be
+    checked (no reference fits in memory) count; failed ones do not."""
     groups = {}
     for r in rows:
-        if r.get("status") == "ok":
+        if r.get("status") in RAN:
             groups.setdefault((r["contender"], r["method"], r["d"], r["metric"]), []).append(r)
     out = []
     for (c, m, d, metric), pts in sorted(groups.items()):
@@ -332,7 +337,7 @@ def summary(result) -> str:
                 if r is None or r.get("median") is None:
                     cells.append(f"{'-' if r is None else r['status']:>21}")
                 else:
-                    cells.append(f"{r['median']:20.3f}" + ("!" if r["status"] != "ok" else " "))
+                    cells.append(f"{r['median']:20.3f}" + ("!" if r["status"] not in RAN else " "))
             out.append(f"{m:<10}" + "".join(cells))
     for s in result.get("slopes", []):
         out.append(f"slope {s['contender']:<22} {s['method']:<9} d={s['d']} {s['metric']}: "
