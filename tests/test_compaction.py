@@ -15,9 +15,8 @@ MATRIX_METHODS = tuple(m for m in METHODS if m != "single")  # single runs Prim,
 
 
 @pytest.fixture
-def count_compactions(monkeypatch):
-    """Compact from width 8 up (instead of only wide matrices) and count the compactions."""
-    monkeypatch.setattr(_rows, "COMPACT_MIN_WIDTH", 8)
+def compactions(monkeypatch):
+    """The widths of the matrices compacted during the test, in order."""
     calls = []
     original = _rows.Compactor.compact
 
@@ -27,6 +26,13 @@ def count_compactions(monkeypatch):
 
     monkeypatch.setattr(_rows.Compactor, "compact", counted)
     return calls
+
+
+@pytest.fixture
+def count_compactions(compactions, monkeypatch):
+    """Compact from width 8 up (instead of only wide matrices) and count the compactions."""
+    monkeypatch.setattr(_rows, "COMPACT_MIN_WIDTH", 8)
+    return compactions
 
 
 @pytest.mark.parametrize("method", MATRIX_METHODS)
@@ -58,15 +64,11 @@ def test_tie_free_equals_scipy_through_compactions(method, count_compactions):
 
 
 @pytest.mark.parametrize("method", ["average", "centroid"])
-def test_default_threshold_compacts_wide_matrices(method, monkeypatch):
+def test_default_threshold_compacts_wide_matrices(method, compactions):
     """With the shipped threshold a matrix of 1100 slots is compacted (twice) and Z is SciPy's."""
-    calls = []
-    original = _rows.Compactor.compact
-    monkeypatch.setattr(_rows.Compactor, "compact",
-                        lambda self, *a: calls.append(self.width) or original(self, *a))
     X = blobs(1100, 4, seed=2)
     assert_same_as_scipy(gpuhclust.linkage(X, method, engine="matrix"), sch.linkage(X, method))
-    assert calls[0] == 1100 and len(calls) == 2
+    assert compactions[0] == 1100 and len(compactions) == 2
 
 
 def test_gather_square_in_place():
