@@ -66,7 +66,7 @@ class CPUBackend(Backend):
         check_fits(self.matrix_bytes(data, metric, dtype),
                    f"the {n} x {n} {np.dtype(dtype).name} distance matrix",
                    _float32_hint(dtype))
-        D = np.empty((n, n), dtype=dtype)
+        D = _memory.empty_large((n, n), dtype)
         if data.condensed is not None:
             _distances.square_from_condensed(np.ascontiguousarray(data.condensed,
                                                                   dtype=np.float64), D)
