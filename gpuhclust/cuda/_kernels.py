@@ -73,6 +73,8 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("nn_chain", ("nn_chain_loop",)),
     Family("generic", ("generic_neighbours", "generic_loop"), ("generic_heapify",)),
     Family("vector", (), ("vector_scan", "vector_nearest_higher", "ward_step", "generic_step")),
+    Family("shard", ("shard_fill_rows", "shard_unpack_condensed", "shard_first_non_finite",
+                     "shard_replay", "shard_rescan", "shard_merge", "shard_boruvka")),
 )}
 
 
