@@ -16,7 +16,7 @@ import numpy as np
 
 from .._memory import check_fits
 from . import WorkerLostError
-from ._shard import Shard, StaleShard
+from ._shard import Shard, ShardComputeUnavailable, StaleShard
 
 __all__ = ["resolve_client", "ShardSet", "WorkerLostError"]
 
@@ -61,7 +61,7 @@ class ShardSet:
         Storage of the distances.
     """
 
-    def __init__(self, client, n: int, dtype):
+    def __init__(self, client, n: int, dtype, compute: str = "cpu"):
         self.client = client
         self.token = uuid.uuid4().hex
         info = client.scheduler_info(n_workers=-1)["workers"]
@@ -73,7 +73,7 @@ class ShardSet:
         itemsize = np.dtype(dtype).itemsize
         for w, (r0, r1) in zip(workers, zip(bounds[:-1], bounds[1:])):
             limit = info[w].get("memory_limit") or 0
-            if limit:
+            if limit and compute != "cuda":  # CUDA shards hold their rows in device memory
                 check_fits(itemsize * (r1 - r0) * n + 40 * n,
                            f"rows {r0}:{r1} of the {n} x {n} {np.dtype(dtype).name} distance "
                            f"matrix", "add workers or pass dtype=numpy.float32",
@@ -81,7 +81,8 @@ class ShardSet:
         self.owner = np.repeat(np.arange(p), np.diff(bounds))
         self.shards: list[_ShardRef] = []
         futures = [client.submit(Shard, self.token, int(r0), int(r1), n,
-                                 np.dtype(dtype).name, actor=True, workers=[w], pure=False)
+                                 np.dtype(dtype).name, compute, actor=True, workers=[w],
+                                 pure=False)
                    for w, r0, r1 in zip(workers, bounds[:-1], bounds[1:])]
         self._futures = futures
         for f, w, r0, r1 in zip(futures, workers, bounds[:-1], bounds[1:]):
@@ -90,6 +91,8 @@ class ShardSet:
     def _wait_actor(self, future):
         try:
             return future.result()
+        except (ShardComputeUnavailable, MemoryError):
+            raise  # the shard's own errors: no usable CUDA device, device memory
         except Exception as exc:  # noqa: BLE001 - a failed actor creation is a lost worker
             raise WorkerLostError(f"backend='dask': could not start a shard on a worker "
                                   f"({type(exc).__name__}: {exc})") from exc

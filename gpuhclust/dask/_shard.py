@@ -6,9 +6,15 @@ number of calls the shard has answered so far. A shard that Dask rebuilt from it
 its worker died (a fresh actor, with none of the merges applied) therefore refuses the next call
 with :class:`StaleShard` instead of answering from the wrong state.
 
-Distances are computed on the worker: compiled metrics with the CPU backend's kernels
-(``gpuhclust.cpu._distances``, bit for bit ``pdist``), the others with ``scipy.spatial.distance
-.cdist`` called in ``pdist``'s argument order. A condensed matrix arrives in pieces packed by
+What a shard computes with is decided when it starts on its worker (:func:`make_rows`): its
+rows in host memory with the CPU backend's Numba kernels (:class:`CpuRows`), or in the worker's
+GPU memory with the kernels of ``kernels/shard.cu`` (``_shard_cuda.DeviceRows``); both give
+the same values, bit for bit. The shard keeps the token and call count; the rows object keeps
+the distances, the sizes and the merge log.
+
+Distances are computed on the worker: compiled metrics with the backend's kernels (bit for bit
+``pdist``), the others with ``scipy.spatial.distance.cdist`` called in ``pdist``'s argument
+order (:func:`scipy_rows`, on the host). A condensed matrix arrives in pieces packed by
 :func:`pack_condensed`.
 """
 from __future__ import annotations
@@ -20,7 +26,8 @@ from ..cpu._distances import BLOCK, block_distances
 from ..cpu._rows import new_merge_log
 from . import _boruvka, _rounds
 
-__all__ = ["Shard", "StaleShard", "pack_condensed", "piece_length"]
+__all__ = ["Shard", "StaleShard", "CpuRows", "SHARD_COMPUTES", "ShardComputeUnavailable",
+           "make_rows", "pack_condensed", "piece_length"]
 
 
 class StaleShard(RuntimeError):
@@ -107,6 +114,132 @@ def _unpack_condensed(packed, n, c0, c1, r0, D):
                 w += 1
 
 
+def scipy_rows(metric, r0: int, r1: int, n: int) -> np.ndarray:
+    """Rows ``r0:r1`` of the square float64 matrix for a metric without a compiled kernel
+    (``scipy.spatial.distance.cdist``), diagonal +inf, -0.0 made +0.0 (as for condensed input:
+    the shards' argmins then agree however they compare)."""
+    import scipy.spatial.distance as ssd
+
+    X = metric.X
+    # pdist calls metric(X[i], X[j]) with i < j: keep that order on both sides of the
+    # diagonal so that the matrix is exactly symmetric even for a callable
+    upper = ssd.cdist(X[r0:r1], X, metric.scipy_metric, **metric.scipy_kwargs)
+    lower = ssd.cdist(X[:r1], X[r0:r1], metric.scipy_metric, **metric.scipy_kwargs).T
+    cols = np.arange(n)
+    rows = np.arange(r0, r1)[:, None]
+    out = np.empty((r1 - r0, n))
+    out[:, :r1] = np.where(cols[:r1] > rows, upper[:, :r1], lower)
+    out[:, r1:] = upper[:, r1:]
+    out += 0.0
+    out[np.arange(r1 - r0), np.arange(r0, r1)] = np.inf
+    return out
+
+
+def live_rows_full(foreign: np.ndarray, cols: np.ndarray, n: int, dtype) -> np.ndarray:
+    """Rows that arrived with their live entries only (at `cols`), widened to n with +inf."""
+    full = np.full((foreign.shape[0], n), np.inf, dtype=dtype)
+    if foreign.shape[0]:
+        full[:, cols] = foreign
+    return full
+
+
+class CpuRows:
+    """The shard's rows in host memory, computed with the CPU backend's Numba kernels (one
+    thread per call). :class:`gpuhclust.dask._shard_cuda.DeviceRows` has the same methods and
+    gives the same values on a GPU."""
+
+    name = "cpu"
+
+    def __init__(self, r0: int, r1: int, n: int, dtype):
+        self.r0, self.r1, self.n = r0, r1, n
+        self.D = np.empty((r1 - r0, n), dtype=np.dtype(dtype))
+        self.size = np.ones(n, dtype=np.int64)
+        # the merge log of the whole run, with per-row fields for this shard's rows only
+        self.log = new_merge_log(n)._replace(last=np.zeros(r1 - r0, dtype=np.int64),
+                                             touched=np.zeros(r1 - r0))
+        self.log_fields = (self.log.a, self.log.b, self.log.h, self.log.na, self.log.nb)
+        self.best_d = np.full(r1 - r0, np.inf)
+        self.best_c = np.full(r1 - r0, -1, dtype=np.int64)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.D.dtype
+
+    def fill_observations(self, metric) -> None:
+        X = metric.X
+        _fill_rows(X, np.ascontiguousarray(X.T), self.r0, *metric.kernel_args, self.D)
+
+    def set_rows(self, rows: np.ndarray) -> None:
+        self.D[...] = rows
+
+    def unpack_condensed(self, c0: int, c1: int, packed: np.ndarray) -> None:
+        _unpack_condensed(packed, self.n, c0, c1, self.r0, self.D)
+
+    def set_diagonal(self) -> None:
+        self.D[np.arange(self.r1 - self.r0), np.arange(self.r0, self.r1)] = np.inf
+
+    def report(self, check: bool):
+        bad = _first_non_finite(self.D, self.r0) if check else (-1, -1)
+        return bool(self.D.min() < 0), (int(bad[0]), int(bad[1]))
+
+    def record(self, entries, k0: int) -> None:
+        k1 = k0 + len(entries[0])
+        for dst, src in zip(self.log_fields, entries):
+            dst[k0:k1] = src
+
+    def export_rows(self, xs, ks, cols, code):
+        out = np.empty((len(xs), len(cols)), dtype=self.D.dtype)
+        _rounds.export_rows(self.D, self.r0, code, self.size, self.log, xs, ks, cols, out)
+        return out
+
+    def apply_merges(self, k0: int, k1: int, full: np.ndarray, pos: np.ndarray, code: int):
+        _rounds.apply_merges(self.D, self.r0, code, self.size, self.log, k0, k1, full, pos)
+
+    def rescan(self, rows, nonneg, code, upto):
+        nn = np.empty(len(rows), dtype=np.int64)
+        dist = np.empty(len(rows))
+        keys = self.D.view(np.int64 if self.D.dtype == np.float64 else np.int32)
+        _rounds.rescan_rows(self.D, keys, self.r0, nonneg, code, self.size, self.log,
+                            upto, rows, nn, dist)
+        return nn, dist
+
+    def boruvka(self, comp):
+        _boruvka.scan_rows(self.D, self.r0, comp, self.best_d, self.best_c)
+        return self.best_d, self.best_c
+
+
+#: Values of ``DaskBackend(shard_compute=...)``: what the shards compute with.
+SHARD_COMPUTES = ("auto", "cpu", "cuda", "cuda-sim")
+
+
+class ShardComputeUnavailable(ValueError):
+    """``shard_compute='cuda'`` on a worker where CuPy or a CUDA device is not usable."""
+
+
+def make_rows(compute: str, r0: int, r1: int, n: int, dtype):
+    """The rows of a shard with the compute asked for: 'cpu' (Numba), 'cuda' (CuPy raw kernels
+    on the worker's current CUDA device), 'cuda-sim' (the same kernels on the CPU kernel
+    simulator, for tests) or 'auto' ('cuda' when CuPy sees a device on this worker, else
+    'cpu')."""
+    if compute not in SHARD_COMPUTES:
+        raise ValueError(f"shard_compute must be one of {SHARD_COMPUTES}, got {compute!r}")
+    if compute == "cpu":
+        return CpuRows(r0, r1, n, dtype)
+    from ..cuda._context import cuda_usable
+
+    if compute == "auto":
+        if not cuda_usable():
+            return CpuRows(r0, r1, n, dtype)
+        compute = "cuda"
+    if compute == "cuda" and not cuda_usable():
+        raise ShardComputeUnavailable(
+            "shard_compute='cuda': CuPy or a CUDA device is not usable on this Dask worker "
+            "(use shard_compute='auto' to compute on the CPU where there is no GPU)")
+    from ._shard_cuda import DeviceRows
+
+    return DeviceRows(compute, r0, r1, n, dtype)
+
+
 class Shard:
     """Rows ``r0:r1`` of the distance matrix and a mirror of the driver's O(n) bookkeeping
     (cluster sizes, the merge log), as a Dask actor.
@@ -121,20 +254,18 @@ class Shard:
         Number of observations.
     dtype : str
         'float64' or 'float32': storage of the distances.
+    compute : str
+        One of :data:`SHARD_COMPUTES` (see :func:`make_rows`); the attribute `compute` then
+        says which one the shard uses ('cpu', 'cuda' or 'cuda-sim'), and the fill calls report
+        it to the driver.
     """
 
-    def __init__(self, token: str, r0: int, r1: int, n: int, dtype: str):
+    def __init__(self, token: str, r0: int, r1: int, n: int, dtype: str, compute: str = "cpu"):
         self.token = token
         self.calls = 0
         self.r0, self.r1, self.n = r0, r1, n
-        self.D = np.empty((r1 - r0, n), dtype=np.dtype(dtype))
-        self.size = np.ones(n, dtype=np.int64)
-        # the merge log of the whole run, with per-row fields for this shard's rows only
-        self.log = new_merge_log(n)._replace(last=np.zeros(r1 - r0, dtype=np.int64),
-                                             touched=np.zeros(r1 - r0))
-        self.log_fields = (self.log.a, self.log.b, self.log.h, self.log.na, self.log.nb)
-        self.best_d = np.full(r1 - r0, np.inf)
-        self.best_c = np.full(r1 - r0, -1, dtype=np.int64)
+        self.rows = make_rows(compute, r0, r1, n, dtype)
+        self.compute = self.rows.name
 
     def _check(self, token: str, calls: int) -> None:
         if token != self.token or calls != self.calls:
@@ -143,68 +274,48 @@ class Shard:
                              f"{token}: it was rebuilt after its worker was lost")
         self.calls += 1
 
-    @property
-    def _keys(self) -> np.ndarray:
-        return self.D.view(np.int64 if self.D.dtype == np.float64 else np.int32)
-
     # -- filling ------------------------------------------------------------------------------
     def fill_observations(self, token, calls, metric, check: bool):
         """Distances from the observations in `metric` (a ``PreparedMetric``). Returns
-        (has_negative, (i, j) of a non-finite distance or (-1, -1))."""
+        (has_negative, (i, j) of a non-finite distance or (-1, -1), the compute used)."""
         self._check(token, calls)
         if metric.code is not None:
-            X = metric.X
-            _fill_rows(X, np.ascontiguousarray(X.T), self.r0, *metric.kernel_args, self.D)
+            self.rows.fill_observations(metric)
         else:
-            self._fill_scipy(metric)
+            self.rows.set_rows(scipy_rows(metric, self.r0, self.r1, self.n))
         return self._report(check)
-
-    def _fill_scipy(self, metric) -> None:
-        import scipy.spatial.distance as ssd
-
-        X, r0, r1 = metric.X, self.r0, self.r1
-        # pdist calls metric(X[i], X[j]) with i < j: keep that order on both sides of the
-        # diagonal so that the matrix is exactly symmetric even for a callable
-        upper = ssd.cdist(X[r0:r1], X, metric.scipy_metric, **metric.scipy_kwargs)
-        lower = ssd.cdist(X[:r1], X[r0:r1], metric.scipy_metric, **metric.scipy_kwargs).T
-        cols = np.arange(self.n)
-        rows = np.arange(r0, r1)[:, None]
-        self.D[:, :r1] = np.where(cols[:r1] > rows, upper[:, :r1], lower)
-        self.D[:, r1:] = upper[:, r1:]
-        self.D[np.arange(r1 - r0), np.arange(r0, r1)] = np.inf
 
     def fill_condensed(self, token, calls, c0: int, c1: int, packed: np.ndarray):
         """Place the pieces of condensed rows ``c0:c1`` packed by :func:`pack_condensed`."""
         self._check(token, calls)
-        _unpack_condensed(packed, self.n, c0, c1, self.r0, self.D)
+        self.rows.unpack_condensed(c0, c1, packed)
 
     def finish_condensed(self, token, calls):
-        """(has_negative, (-1, -1)) once every piece is in (validated on the driver)."""
+        """(has_negative, (-1, -1), the compute used) once every piece is in (validated on
+        the driver)."""
         self._check(token, calls)
-        self.D[np.arange(self.r1 - self.r0), np.arange(self.r0, self.r1)] = np.inf
+        self.rows.set_diagonal()
         return self._report(False)
 
     def _report(self, check: bool):
-        bad = _first_non_finite(self.D, self.r0) if check else (-1, -1)
-        return bool(self.D.min() < 0), (int(bad[0]), int(bad[1]))
+        return (*self.rows.report(check), self.compute)
 
     # -- reciprocal nearest-neighbour rounds --------------------------------------------------
     def scan_all(self, token, calls, nonneg: bool, code: int):
         """Nearest neighbour (lowest index among equals) and its distance for every row."""
         self._check(token, calls)
         rows = np.arange(self.r0, self.r1, dtype=np.int64)
-        return self._rescan(rows, nonneg, code, 0)
+        return self.rows.rescan(rows, nonneg, code, 0)
 
     def export_rows(self, token, calls, entries, k0: int, xs: np.ndarray, ks: np.ndarray,
                     code: int):
         """Rows `xs` (merged away at log positions `ks`) brought up to their merge, restricted
         to the clusters alive before log entry `k0`: what the shards of their partners need."""
         self._check(token, calls)
-        self._record(entries, k0)
-        cols = np.flatnonzero(self.size > 0)
-        out = np.empty((len(xs), len(cols)), dtype=self.D.dtype)
-        _rounds.export_rows(self.D, self.r0, code, self.size, self.log, xs, ks, cols, out)
-        return out
+        self.rows.record(entries, k0)
+        cols = np.flatnonzero(self.rows.size > 0)
+        return self.rows.export_rows(np.asarray(xs, dtype=np.int64),
+                                     np.asarray(ks, dtype=np.int64), cols, code)
 
     def apply_merges(self, token, calls, entries, k0: int, foreign_k: np.ndarray,
                      foreign: np.ndarray, rescan: np.ndarray, nonneg: bool, code: int):
@@ -212,37 +323,23 @@ class Shard:
         merged away on another shard come in `foreign`, entry ``foreign_k[t]`` for row t), then
         rescan the rows in `rescan`. Returns their (nearest neighbour, distance)."""
         self._check(token, calls)
-        self._record(entries, k0)
+        self.rows.record(entries, k0)
         k1 = k0 + len(entries[0])
-        full = np.full((len(foreign_k), self.n), np.inf, dtype=self.D.dtype)
-        if len(foreign_k):
-            cols = np.flatnonzero(self.size > 0)
-            if foreign.shape[1] != len(cols):
-                raise StaleShard(f"shard of rows {self.r0}:{self.r1}: a row merged on another "
-                                 f"shard has {foreign.shape[1]} live entries, this shard "
-                                 f"counts {len(cols)} live clusters")
-            full[:, cols] = foreign
+        cols = np.flatnonzero(self.rows.size > 0)
+        if len(foreign_k) and foreign.shape[1] != len(cols):
+            raise StaleShard(f"shard of rows {self.r0}:{self.r1}: a row merged on another "
+                             f"shard has {foreign.shape[1]} live entries, this shard "
+                             f"counts {len(cols)} live clusters")
+        full = live_rows_full(foreign, cols, self.n, self.rows.dtype)
         pos = np.full(k1 - k0, -1, dtype=np.int64)
         pos[np.asarray(foreign_k, dtype=np.int64) - k0] = np.arange(len(foreign_k))
-        _rounds.apply_merges(self.D, self.r0, code, self.size, self.log, k0, k1, full, pos)
-        return self._rescan(np.asarray(rescan, dtype=np.int64), nonneg, code, k1)
-
-    def _record(self, entries, k0: int) -> None:
-        k1 = k0 + len(entries[0])
-        for dst, src in zip(self.log_fields, entries):
-            dst[k0:k1] = src
-
-    def _rescan(self, rows, nonneg, code, upto):
-        nn = np.empty(len(rows), dtype=np.int64)
-        dist = np.empty(len(rows))
-        _rounds.rescan_rows(self.D, self._keys, self.r0, nonneg, code, self.size, self.log,
-                            upto, rows, nn, dist)
-        return nn, dist
+        self.rows.apply_merges(k0, k1, full, pos, code)
+        return self.rows.rescan(np.asarray(rescan, dtype=np.int64), nonneg, code, k1)
 
     # -- Boruvka (single linkage) -------------------------------------------------------------
     def boruvka(self, token, calls, comp: np.ndarray):
         """For every component among this shard's rows, its cheapest edge to another component
         under the order (distance, lower end, higher end): arrays (component, d, lo, hi)."""
         self._check(token, calls)
-        _boruvka.scan_rows(self.D, self.r0, comp, self.best_d, self.best_c)
-        return _boruvka.cheapest_per_component(self.r0, comp, self.best_d, self.best_c)
+        best_d, best_c = self.rows.boruvka(comp)
+        return _boruvka.cheapest_per_component(self.r0, comp, best_d, best_c)

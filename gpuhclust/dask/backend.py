@@ -20,9 +20,18 @@ Algorithms (design.md section 2):
   every shard, one candidate edge per component comes back.
 * centroid, median: refused (not reducible, see :data:`REFUSAL`).
 
-Workers compute with the CPU backend's Numba kernels (distances of ``gpuhclust.cpu._distances``,
-Lance-Williams of ``gpuhclust.cpu._lance_williams``, the lazy row replay of
-``gpuhclust.cpu._rows``); one thread per shard call. There is no CUDA path on the workers yet.
+Compute on the workers (``DaskBackend(shard_compute=...)``; each shard decides when it is
+created on its worker, and the fill calls report what it uses, see ``last_run['shard_compute']``):
+
+* ``'cpu'``: the CPU backend's Numba kernels (distances of ``gpuhclust.cpu._distances``,
+  Lance-Williams of ``gpuhclust.cpu._lance_williams``, the lazy row replay of
+  ``gpuhclust.cpu._rows``); one thread per shard call.
+* ``'cuda'``: the rows in the worker's GPU memory and the kernels of ``kernels/shard.cu``
+  (``_shard_cuda``), e.g. one worker per GPU under ``dask_cuda.LocalCUDACluster``. Same
+  arithmetic in the same order, no FMA contraction, same tie rule: the same Z as 'cpu', bit for
+  bit. An error on a worker where CuPy sees no device.
+* ``'cuda-sim'``: the same CUDA host code and kernels on the CPU kernel simulator (tests).
+* ``'auto'`` (default): 'cuda' on workers where CuPy sees a device, 'cpu' elsewhere.
 
 Faults: see ``_cluster``. A lost worker makes the call raise ``WorkerLostError``; no Z is ever
 returned from a partial or rebuilt state.
@@ -43,7 +52,7 @@ from .._validation import LinkageInput
 from ..cpu.backend import CPUBackend, _raise_non_finite
 from . import _boruvka, _rounds
 from ._cluster import ShardSet, resolve_client
-from ._shard import pack_condensed, piece_length
+from ._shard import SHARD_COMPUTES, pack_condensed, piece_length
 
 __all__ = ["DaskBackend", "REFUSAL", "last_run"]
 
@@ -56,8 +65,8 @@ REFUSAL = (
     "backend='cpu' or backend='cuda' on one machine, with engine='vector' (O(n*d) memory, from "
     "the observations) when the distance matrix does not fit.")
 
-#: Statistics of the last run in this process (rounds, rescans, rows moved, seconds); for the
-#: benchmark and the tests.
+#: Statistics of the last run in this process (rounds, rescans, rows moved, seconds, the compute
+#: of each shard); for the benchmark and the tests.
 last_run: dict = {}
 
 
@@ -67,6 +76,20 @@ class DaskBackend(Backend):
     name = "dask"
     engines = ("matrix",)
     takes_client = True
+
+    def __init__(self, shard_compute: str = "auto"):
+        """
+        Parameters
+        ----------
+        shard_compute : {'auto', 'cpu', 'cuda', 'cuda-sim'}
+            What each shard computes with on its worker (see the module docstring): 'auto'
+            takes the worker's GPU when CuPy sees one, else the CPU. Pass an instance as
+            ``gpuhclust.linkage(..., backend=DaskBackend(shard_compute='cpu'), client=...)``.
+        """
+        if shard_compute not in SHARD_COMPUTES:
+            raise ValueError(f"shard_compute must be one of {SHARD_COMPUTES}, got "
+                             f"{shard_compute!r}")
+        self.shard_compute = shard_compute
 
     @classmethod
     def usable(cls) -> bool:
@@ -89,9 +112,9 @@ class DaskBackend(Backend):
         t0 = time.perf_counter()
         stats = _rounds.RoundStats()
         # actor handles find their client through the current one
-        with client.as_current(), ShardSet(client, n, dtype) as shards, \
+        with client.as_current(), ShardSet(client, n, dtype, self.shard_compute) as shards, \
                 progress_bar(progress, n - 1, f"gpuhclust dask {method.name}") as bar:
-            nonneg = _fill(shards, data, metric, n)
+            nonneg, computes = _fill(shards, data, metric, n)
             t_fill = time.perf_counter() - t0
             if method.algorithm == "mst":
                 raw = _boruvka.boruvka_rounds(shards, n, bar, stats)
@@ -100,21 +123,23 @@ class DaskBackend(Backend):
                                          np.dtype(dtype).itemsize, bar, TRANSFER_BYTES, stats)
         last_run.clear()
         last_run.update(asdict(stats), workers=len(shards), n=n, method=method.name,
+                        shard_compute=computes,
                         fill_s=t_fill, total_s=time.perf_counter() - t0,
                         log2_n=math.log2(max(n, 2)))
         return raw
 
 
-def _fill(shards, data: LinkageInput, metric: PreparedMetric | None, n: int) -> bool:
-    """Put the distances into the shards; True when none is negative."""
+def _fill(shards, data: LinkageInput, metric: PreparedMetric | None, n: int):
+    """Put the distances into the shards; (True when none is negative, the compute each shard
+    uses)."""
     if data.condensed is None:
         check = metric.may_give_non_finite
         reports = shards.call_all("fill_observations", metric, check)
-        bad = [pair for _, pair in reports if pair[0] >= 0]
+        bad = [pair for _, pair, _ in reports if pair[0] >= 0]
         if bad:
             i, j = min(bad)
             _raise_non_finite("NaN or inf", i, j)
-        return not any(neg for neg, _ in reports)
+        return not any(neg for neg, _, _ in reports), [c for _, _, c in reports]
     y = data.condensed
     rows_per_chunk = max(1, TRANSFER_BYTES // (8 * max(n - 1, 1)))
     for c0 in range(0, n - 1, rows_per_chunk):
@@ -131,4 +156,5 @@ def _fill(shards, data: LinkageInput, metric: PreparedMetric | None, n: int) -> 
                 calls[i] = ("fill_condensed", c0, c1, out)
         shards.call_some(calls)
     reports = shards.call_all("finish_condensed")
-    return not data.has_negative and not any(neg for neg, _ in reports)
+    return (not data.has_negative and not any(neg for neg, _, _ in reports),
+            [c for _, _, c in reports])

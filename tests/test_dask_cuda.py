@@ -1,0 +1,168 @@
+"""backend='dask' with CUDA shards (``DaskBackend(shard_compute=...)``): the same Z as the Numba
+shards, bit for bit, ties included.
+
+Here the CUDA shards run on the kernel simulator ('cuda-sim': the very host code and kernels of
+'cuda', with NumPy arrays); the tests marked ``gpu`` run them on a real device when the workers
+have one. Also: the choice of compute."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.cluster.hierarchy as sch
+import scipy.spatial.distance as ssd
+
+distributed = pytest.importorskip("distributed")
+
+import gpuhclust  # noqa: E402
+from gpuhclust.cuda._context import SimContext, cuda_usable  # noqa: E402
+from gpuhclust.dask.backend import DaskBackend  # noqa: E402
+from _helpers import assert_same_as_scipy, assert_valid_merges, blobs, tie_heavy  # noqa: E402
+from test_cuda_backend import _compiler  # noqa: E402,F401 - skips without a C++ compiler
+from test_dask import REDUCIBLE, _client_fixture, pytestmark  # noqa: E402,F401
+
+client = _client_fixture(False, 2)
+client3 = _client_fixture(False, 3)
+
+
+def _run(y, method, client, compute, **kw):
+    """Z and the compute each shard reported."""
+    from gpuhclust.dask import backend
+
+    Z = gpuhclust.linkage(y, method, backend=DaskBackend(shard_compute=compute), client=client,
+                          **kw)
+    return Z, dict(backend.last_run)
+
+
+def _same_as_cpu_shards(y, method, client, compute="cuda-sim", **kw):
+    Z, stats = _run(y, method, client, compute, **kw)
+    assert stats["shard_compute"] == [compute] * stats["workers"]  # no silent fallback
+    Z_cpu, cpu_stats = _run(y, method, client, "cpu", **kw)
+    assert cpu_stats["shard_compute"] == ["cpu"] * cpu_stats["workers"]
+    np.testing.assert_array_equal(Z, Z_cpu)
+    return Z, stats
+
+
+def _data(kind, ties, n=48):
+    X = tie_heavy(n, 2, 3) if ties else blobs(n, 3, seed=11)
+    return X if kind == "observations" else ssd.pdist(X)
+
+
+# -- parity with the Numba shards -------------------------------------------------------------
+@pytest.mark.parametrize("method", REDUCIBLE)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kind", ["observations", "condensed"])
+@pytest.mark.parametrize("ties", [False, True], ids=["tie-free", "ties"])
+def test_sim_shards_same_z_as_cpu_shards(client, method, dtype, kind, ties):
+    y = _data(kind, ties)
+    Z, stats = _same_as_cpu_shards(y, method, client, dtype=dtype)
+    if method != "single":
+        assert stats["rows_moved"] > 0  # rows merged across shards: the foreign-row path ran
+    if not ties and dtype == np.float64:
+        assert_same_as_scipy(Z, sch.linkage(y, method))
+
+
+@pytest.mark.parametrize("method", REDUCIBLE)
+def test_reverse_schedule(client, method, monkeypatch):
+    """Threads run in reverse between barriers: a missing __syncthreads shows up here."""
+    monkeypatch.setenv("GPUHCLUST_SIM_SCHEDULE", "reverse")
+    _same_as_cpu_shards(_data("observations", True, n=40), method, client, dtype=np.float32)
+
+
+@pytest.mark.parametrize("method", ["average", "ward", "single"])
+def test_three_shards(client, client3, method):
+    X = tie_heavy(60, 2, 4)
+    Z, stats = _run(X, method, client3, "cuda-sim")
+    assert stats["workers"] == 3 and stats["shard_compute"] == ["cuda-sim"] * 3
+    np.testing.assert_array_equal(Z, _run(X, method, client, "cpu")[0])
+
+
+@pytest.mark.parametrize("metric,kwargs", [("cityblock", {}), ("cosine", {}),
+                                           ("minkowski", {"p": 3.0}), ("callable", {})])
+@pytest.mark.parametrize("method", ["average", "single"])
+def test_metrics(client, metric, kwargs, method):
+    X = np.abs(np.random.default_rng(7).standard_normal((40, 4))) + 0.1
+    if metric == "callable":
+        metric = lambda u, v: np.abs(u - v).sum() ** 0.5  # noqa: E731
+    _same_as_cpu_shards(X, method, client, metric=metric, **kwargs)
+
+
+@pytest.mark.parametrize("method", ["complete", "average", "weighted", "single"])
+def test_negative_distances(client, method):
+    """Negative condensed distances (the argmin cannot assume non-negative values)."""
+    y = np.round(ssd.pdist(np.random.default_rng(5).random((36, 2))), 1) - 0.3
+    _same_as_cpu_shards(y, method, client)
+
+
+@pytest.mark.parametrize("method", ["average", "single"])
+def test_signed_zeros(client, method):
+    """-0.0 and +0.0 among tied distances (the Numba shards' integer-keyed argmin would tell
+    them apart; both shards make -0.0 +0.0 on the way in)."""
+    y = np.round(ssd.pdist(np.random.default_rng(3).random((36, 2))), 1)
+    y[::3] = np.where(y[::3] == 0, -0.0, y[::3])
+    y[::5] = 0.0
+    y[1::5] = -0.0
+    Z, _ = _same_as_cpu_shards(y, method, client)
+    assert_valid_merges(Z, y, method)
+
+
+def test_non_finite_distance_is_reported_like_cpu_shards(client):
+    X = np.random.default_rng(0).random((30, 3))
+    X[17] = 0.0  # cosine distance to a zero vector is 0/0
+    messages = []
+    for compute in ("cuda-sim", "cpu"):
+        with pytest.raises(ValueError, match="non-finite distance") as info:
+            _run(X, "average", client, compute, metric="cosine")
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]  # the same pair
+
+
+def test_sim_kernels_ran(client, monkeypatch):
+    """The shards' kernels ran (the compute the shards report is not just a label)."""
+    launched = []
+    original = SimContext.kernel
+
+    def kernel(self, family, name):
+        run = original(self, family, name)
+
+        def launch(*args):
+            launched.append(name.split("<")[0])
+            return run(*args)
+        return launch
+
+    monkeypatch.setattr(SimContext, "kernel", kernel)  # the workers share this process
+    _same_as_cpu_shards(_data("observations", False, n=30), "average", client)
+    assert {"shard_fill_rows", "shard_rescan", "shard_merge"} <= set(launched)
+    launched.clear()
+    _same_as_cpu_shards(_data("condensed", False, n=30), "single", client)
+    assert {"shard_unpack_condensed", "shard_boruvka"} <= set(launched)
+
+
+# -- choosing the compute -------------------------------------------------------------------
+def test_auto_takes_the_gpu_only_where_there_is_one(client):
+    _, stats = _run(blobs(20, 2, seed=1), "average", client, "auto")
+    assert stats["shard_compute"] == ["cuda" if cuda_usable() else "cpu"] * 2
+
+
+def test_cuda_without_a_device_is_a_clear_error(client):
+    if cuda_usable():
+        pytest.skip("this machine has a CUDA device")
+    with pytest.raises(ValueError, match="CuPy or a CUDA device is not usable"):
+        _run(blobs(20, 2, seed=1), "average", client, "cuda")
+
+
+def test_unknown_shard_compute():
+    with pytest.raises(ValueError, match="shard_compute must be one of"):
+        DaskBackend(shard_compute="gpu")
+
+
+# -- a real device ----------------------------------------------------------------------------
+@pytest.mark.gpu
+@pytest.mark.parametrize("method", REDUCIBLE)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("ties", [False, True], ids=["tie-free", "ties"])
+def test_gpu_shards_same_z_as_cpu_shards(client, method, dtype, ties):
+    if not cuda_usable():
+        pytest.skip("no CUDA device")
+    y = tie_heavy(400, 2, 1) if ties else blobs(400, 5, seed=2)
+    _same_as_cpu_shards(y, method, client, compute="cuda", dtype=dtype)
+    _same_as_cpu_shards(ssd.pdist(y), method, client, compute="cuda", dtype=dtype)
