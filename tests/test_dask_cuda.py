@@ -3,8 +3,10 @@ shards, bit for bit, ties included.
 
 Here the CUDA shards run on the kernel simulator ('cuda-sim': the very host code and kernels of
 'cuda', with NumPy arrays); the tests marked ``gpu`` run them on a real device when the workers
-have one. Also: the choice of compute."""
+have one. Also: the choice of compute, and a worker lost while the shards start."""
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 import pytest
@@ -15,10 +17,11 @@ distributed = pytest.importorskip("distributed")
 
 import gpuhclust  # noqa: E402
 from gpuhclust.cuda._context import SimContext, cuda_usable  # noqa: E402
+from gpuhclust.dask import WorkerLostError  # noqa: E402
 from gpuhclust.dask.backend import DaskBackend  # noqa: E402
 from _helpers import assert_same_as_scipy, assert_valid_merges, blobs, tie_heavy  # noqa: E402
 from test_cuda_backend import _compiler  # noqa: E402,F401 - skips without a C++ compiler
-from test_dask import REDUCIBLE, _client_fixture, pytestmark  # noqa: E402,F401
+from test_dask import REDUCIBLE, _client_fixture, _cluster, pytestmark  # noqa: E402,F401
 
 client = _client_fixture(False, 2)
 client3 = _client_fixture(False, 3)
@@ -166,3 +169,43 @@ def test_gpu_shards_same_z_as_cpu_shards(client, method, dtype, ties):
     y = tie_heavy(400, 2, 1) if ties else blobs(400, 5, seed=2)
     _same_as_cpu_shards(y, method, client, compute="cuda", dtype=dtype)
     _same_as_cpu_shards(ssd.pdist(y), method, client, compute="cuda", dtype=dtype)
+
+
+# -- faults -----------------------------------------------------------------------------------
+def test_worker_lost_before_its_shard_starts():
+    """A worker listed by the scheduler leaves before its shard's task runs: the task, pinned
+    to that worker, would wait for it forever; the call must fail with WorkerLostError."""
+    cluster, c = _cluster(False, 2)
+    try:
+        victim = sorted(c.scheduler_info(n_workers=-1)["workers"])[1]
+        original = c.scheduler_info
+
+        def scheduler_info(*args, **kwargs):  # the worker leaves right after being listed
+            info = original(*args, **kwargs)
+            if victim in c.nthreads():
+                c.retire_workers([victim], close_workers=True)
+            return info
+
+        c.scheduler_info = scheduler_info
+        outcome = []
+
+        def call():
+            try:
+                gpuhclust.linkage(blobs(40, 2, seed=0), "average", backend="dask", client=c)
+                outcome.append("returned")
+            except Exception as exc:  # noqa: BLE001 - inspected below
+                outcome.append(exc)
+
+        thread = threading.Thread(target=call, daemon=True)
+        thread.start()
+        thread.join(30)
+        assert outcome, "the call hung"
+        assert isinstance(outcome[0], WorkerLostError), outcome[0]
+        assert victim in str(outcome[0])
+        del c.scheduler_info
+        X = blobs(30, 2, seed=1)  # the client still works, on the worker left
+        assert_same_as_scipy(gpuhclust.linkage(X, "average", backend="dask", client=c),
+                             sch.linkage(X, "average"))
+    finally:
+        c.close()
+        cluster.close()

@@ -1,7 +1,9 @@
 """The driver's view of the cluster: which client, one shard actor per worker, calls that
 either return the shard's answer or fail with :class:`WorkerLostError`.
 
-A lost worker is detected three ways: a call that cannot reach the actor's worker (Dask raises
+A worker that leaves while the shards start (its shard's task, pinned to it, would wait for it
+forever) is noticed by polling the scheduler's worker list. Once running, a lost worker is
+detected three ways: a call that cannot reach the actor's worker (Dask raises
 ``OSError``/``CommClosedError`` or "Worker holding Actor was lost"), an actor future that is no
 longer 'finished' (Dask is rebuilding it from its lineage), and a shard that answers with
 ``StaleShard`` (it was rebuilt: fresh state, none of the merges). In every case no Z is
@@ -85,17 +87,33 @@ class ShardSet:
                                  pure=False)
                    for w, r0, r1 in zip(workers, bounds[:-1], bounds[1:])]
         self._futures = futures
-        for f, w, r0, r1 in zip(futures, workers, bounds[:-1], bounds[1:]):
-            self.shards.append(_ShardRef(f, self._wait_actor(f), int(r0), int(r1), w))
-
-    def _wait_actor(self, future):
         try:
-            return future.result()
-        except (ShardComputeUnavailable, MemoryError):
-            raise  # the shard's own errors: no usable CUDA device, device memory
-        except Exception as exc:  # noqa: BLE001 - a failed actor creation is a lost worker
-            raise WorkerLostError(f"backend='dask': could not start a shard on a worker "
-                                  f"({type(exc).__name__}: {exc})") from exc
+            for f, w, r0, r1 in zip(futures, workers, bounds[:-1], bounds[1:]):
+                self.shards.append(_ShardRef(f, self._wait_actor(f, w, r0, r1), int(r0),
+                                             int(r1), w))
+        except BaseException:
+            self.release()  # the shards already started, and the tasks still queued
+            raise
+
+    def _wait_actor(self, future, address, r0, r1):
+        """The actor of `future`, polling: a task pinned to a worker that has left would wait
+        for it forever, so a worker gone (or a shard already started that lost its worker)
+        is a :class:`WorkerLostError`. Errors of the shard's constructor (no usable CUDA
+        device, device memory) are raised as they are."""
+        while True:
+            try:
+                return future.result(timeout=POLL_S)
+            except TimeoutError:
+                pass
+            except (ShardComputeUnavailable, MemoryError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - a failed actor creation is a lost worker
+                raise WorkerLostError(f"backend='dask': could not start a shard on a worker "
+                                      f"({type(exc).__name__}: {exc})") from exc
+            self._check_alive()
+            if address not in self.client.scheduler_info(n_workers=-1)["workers"]:
+                raise self._lost(_ShardRef(future, None, r0, r1, address),
+                                 RuntimeError("the worker left before its shard started"))
 
     def __iter__(self):
         return iter(self.shards)
