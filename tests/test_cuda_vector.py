@@ -19,6 +19,7 @@ import scipy.spatial.distance as ssd
 
 import gpuhclust
 from gpuhclust import _sim
+from gpuhclust._engines import VECTOR_AUTO_MAX_FEATURES
 from gpuhclust.cuda import backend as cuda_backend
 from gpuhclust.cuda._context import SimContext
 from gpuhclust.cuda.backend import CudaBackend, SimBackend
@@ -42,8 +43,9 @@ def cpu_vector(X, method, metric="euclidean", **kwargs):
 # -- parity --------------------------------------------------------------------------------
 @pytest.mark.parametrize("method", VECTOR_METHODS)
 @pytest.mark.parametrize("n", [2, 3, 90])
-def test_same_z_as_cpu_vector_engine_and_scipy(backend, method, n):
-    X = np.random.default_rng(n).standard_normal((n, 5))
+@pytest.mark.parametrize("d", [1, 5])  # d = 1: the centroids are X.T, contiguous already
+def test_same_z_as_cpu_vector_engine_and_scipy(backend, method, n, d):
+    X = np.random.default_rng(n).standard_normal((n, d))
     Z = vector(X, method, backend)
     np.testing.assert_array_equal(Z, cpu_vector(X, method))
     assert_same_as_scipy(Z, sch.linkage(X, method))
@@ -136,7 +138,7 @@ def test_overflow_refused(method):
 
 
 # -- the memory plan (device memory, through the context's free_bytes seam) ------------------
-N_PLAN, D_PLAN = 100, 4
+N_PLAN, D_PLAN = 100, VECTOR_AUTO_MAX_FEATURES + 1  # beyond it, 'auto' prefers the matrix
 
 
 def _short_of_memory(monkeypatch, method, free):

@@ -17,6 +17,7 @@ import scipy.spatial.distance as ssd
 import gpuhclust
 from gpuhclust import _memory
 from gpuhclust._backends import Backend
+from gpuhclust._engines import VECTOR_AUTO_MAX_FEATURES
 from gpuhclust.cpu import backend as cpu_backend
 from _helpers import assert_same_as_scipy, assert_valid_merges, blobs, tie_heavy
 
@@ -31,9 +32,13 @@ def vector(X, method, metric="euclidean", **kwargs):
 
 @pytest.mark.parametrize("method", VECTOR_METHODS)
 @pytest.mark.parametrize("n", (2, 3, 17, 150))
-def test_tie_free_equals_scipy(method, n):
-    X = np.random.default_rng(n).standard_normal((n, 5))
+@pytest.mark.parametrize("d", (1, 5))
+def test_tie_free_equals_scipy(method, n, d):
+    # d = 1: X.T is already contiguous, and the centroids must still be a copy of it
+    X = np.random.default_rng(n).standard_normal((n, d))
+    before = X.copy()
     assert_same_as_scipy(vector(X, method), sch.linkage(X, method))
+    np.testing.assert_array_equal(X, before)
 
 
 @pytest.mark.parametrize("method", VECTOR_METHODS)
@@ -204,9 +209,51 @@ def test_overflow_refused(method):
 
 
 # -- engine='auto' -----------------------------------------------------------------------------
+# 'auto' runs ward, centroid and median on the vector engine up to VECTOR_AUTO_MAX_FEATURES
+# features and on the matrix (memory permitting) beyond: MANY features test the memory plan.
+MANY = VECTOR_AUTO_MAX_FEATURES + 1
+
+
+def _forbid(monkeypatch, engine):
+    """Make `engine` fail loudly if the CPU backend runs it."""
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"engine='auto' ran the {engine} engine")
+    if engine == "matrix":
+        monkeypatch.setattr(cpu_backend.CPUBackend, "square_matrix", refuse)
+    else:
+        for name in ("_run_vector_ward", "_run_vector_generic", "_run_mst_observations"):
+            monkeypatch.setattr(cpu_backend, name, refuse)
+
+
+@pytest.mark.parametrize("method", ["ward", "centroid", "median"])
+@pytest.mark.parametrize("d", [1, VECTOR_AUTO_MAX_FEATURES])
+def test_auto_prefers_vector_engine_in_few_dimensions(monkeypatch, method, d):
+    X = blobs(300, d, seed=2)
+    _forbid(monkeypatch, "matrix")
+    Z = gpuhclust.linkage(X, method)
+    assert_same_as_scipy(Z, sch.linkage(X, method))
+
+
+@pytest.mark.parametrize("method", ["ward", "centroid", "median"])
+def test_auto_prefers_matrix_engine_in_many_dimensions(monkeypatch, method):
+    X = blobs(300, MANY, seed=2)
+    _forbid(monkeypatch, "vector")
+    Z = gpuhclust.linkage(X, method)
+    assert_same_as_scipy(Z, sch.linkage(X, method))
+
+
+@pytest.mark.parametrize("method", ["ward", "centroid", "median"])
+def test_auto_vector_engine_on_ties_is_valid_and_deterministic(method):
+    X = tie_heavy(120, 2, seed=4)
+    Z = gpuhclust.linkage(X, method)
+    assert_valid_merges(Z, ssd.pdist(X), method)
+    np.testing.assert_array_equal(Z, vector(X, method))
+    np.testing.assert_array_equal(Z, gpuhclust.linkage(X.copy(), method))
+
+
 @pytest.mark.parametrize("method", ["ward", "centroid", "median"])
 def test_auto_takes_vector_engine_with_a_warning_when_memory_is_short(monkeypatch, method):
-    X = blobs(300, 4, seed=1)
+    X = blobs(300, MANY, seed=1)
     n = X.shape[0]
     monkeypatch.setattr(_memory, "available_bytes", lambda: 8 * n * n - 1)
     with pytest.warns(UserWarning, match=r"distance matrix needs .* using engine='vector'"):
@@ -216,7 +263,7 @@ def test_auto_takes_vector_engine_with_a_warning_when_memory_is_short(monkeypatc
 
 @pytest.mark.parametrize("method", ["ward", "single"])
 def test_auto_without_warning_when_the_matrix_fits(monkeypatch, method):
-    X = blobs(300, 4, seed=1)
+    X = blobs(300, MANY, seed=1)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         Z = gpuhclust.linkage(X, method)
@@ -224,7 +271,7 @@ def test_auto_without_warning_when_the_matrix_fits(monkeypatch, method):
 
 
 def test_auto_single_needs_no_matrix(monkeypatch):
-    X = blobs(300, 4, seed=1)
+    X = blobs(300, MANY, seed=1)
     monkeypatch.setattr(_memory, "available_bytes", lambda: 10 ** 6)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -233,16 +280,16 @@ def test_auto_single_needs_no_matrix(monkeypatch):
 
 
 def test_auto_memory_error_when_neither_fits(monkeypatch):
-    X = blobs(300, 4, seed=1)
+    X = blobs(300, MANY, seed=1)
     monkeypatch.setattr(_memory, "available_bytes", lambda: 1000)
-    with pytest.raises(MemoryError, match="engine='vector' on 300 observations"):
+    with pytest.raises(MemoryError, match=f"engine='vector' on 300 observations in {MANY}"):
         gpuhclust.linkage(X, "ward")
     with pytest.raises(MemoryError, match="300 x 300 float64 distance matrix"):
         gpuhclust.linkage(X, "average")  # no vector engine for average
 
 
 def test_matrix_engine_still_refuses_when_short(monkeypatch):
-    X = blobs(300, 4, seed=1)
+    X = blobs(300, MANY, seed=1)
     monkeypatch.setattr(_memory, "available_bytes", lambda: 1000)
     with pytest.raises(MemoryError, match="distance matrix"):
         gpuhclust.linkage(X, "ward", engine="matrix")

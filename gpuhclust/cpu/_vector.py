@@ -124,7 +124,7 @@ def new_state(X: np.ndarray, nchunks: int):
     """Caller-owned working arrays for :func:`ward_steps` / :func:`generic_steps`:
     ``(Ct, sz, slot, pos_of, vals, acc, chunk_pos)``."""
     n = X.shape[0]
-    Ct = np.ascontiguousarray(X.T, dtype=np.float64)
+    Ct = np.array(X.T, dtype=np.float64, order="C")  # a copy even when X.T is contiguous (d=1)
     sz = np.ones(n)
     slot = np.arange(n, dtype=np.int64)
     pos_of = np.arange(n, dtype=np.int64)

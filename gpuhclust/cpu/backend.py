@@ -132,7 +132,7 @@ def _run_mst_observations(metric: PreparedMetric, n: int, bar) -> np.ndarray:
     # Numba's code for a read-only array (the caller's, seen through as_array) runs this loop
     # at half speed: work on a private copy (n*d floats, like Ct)
     X = metric.X if metric.X.flags.writeable else metric.X.copy()
-    Ct = np.ascontiguousarray(X.T)
+    Ct = np.array(X.T, order="C")  # compacted in place: a copy even where X.T is contiguous (d=1)
     auxc = metric.aux.copy() if metric.aux.shape[0] == n else np.zeros(n)
     aux = metric.aux if metric.aux.shape[0] == n else auxc
     rows = np.arange(n, dtype=np.int64)
