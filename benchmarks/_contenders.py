@@ -164,6 +164,9 @@ CONTENDERS = {c.name: c for c in [
     Contender("sklearn", "scikit-learn", _sklearn, _applies_sklearn, _installed("sklearn")),
     Contender("cuml", "cuml", _cuml, _applies_cuml, _installed("cuml"), dtype="float32",
               heights=False, memory=_matrix_bytes(4)),
+    # what a user gets by default; the worker records the engine 'auto' chose
+    Contender("gpuhclust-cpu-auto", "gpuhclust", _gpuhclust("cpu", "auto", "float64"),
+              _applies_all, _installed("gpuhclust"), "cpu", "auto", "float64"),
     Contender("gpuhclust-cpu", "gpuhclust", _gpuhclust("cpu", "matrix", "float64"),
               _applies_all, _installed("gpuhclust"), "cpu", "matrix", "float64"),
     Contender("gpuhclust-cpu-f32", "gpuhclust", _gpuhclust("cpu", "matrix", "float32"),

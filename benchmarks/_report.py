@@ -14,7 +14,8 @@ END = "<!-- speed-table:end -->"
 
 PEERS = [("scipy", "SciPy"), ("fastcluster", "fastcluster"),
          ("fastcluster-vector", "fastcluster vector")]
-BEST_OF = ("gpuhclust-cpu", "gpuhclust-cpu-vector")  # 'gpuhclust cpu' is the faster engine
+DEFAULT = "gpuhclust-cpu-auto"  # 'gpuhclust cpu': the defaults (engine='auto', float64)
+ENGINES = ("gpuhclust-cpu", "gpuhclust-cpu-vector")  # each engine on request, checked too
 FLOAT32 = "gpuhclust-cpu-f32"
 
 
@@ -86,10 +87,10 @@ def table(result: dict, n: int | None = None) -> str:
     lines = [head, "|" + "---|" * 10]
     for m in methods:
         scipy, fc = by.get((m, "scipy")), by.get((m, "fastcluster"))
-        ours = [by[(m, c)] for c in BEST_OF if _ok(by.get((m, c)))]
-        best = min(ours, key=lambda r: r["median"]) if ours else None
+        best = by.get((m, DEFAULT)) if _ok(by.get((m, DEFAULT))) else None
         f32 = by.get((m, FLOAT32))
-        shown = [r for r in (best, f32, *[by.get((m, c)) for c in BEST_OF]) if r is not None]
+        shown = [r for r in (by.get((m, DEFAULT)), f32, *[by.get((m, c)) for c in ENGINES])
+                 if r is not None]
         bad = sorted({r["contender"] for r in shown
                       if r.get("status") in ("check failed", "error")})
         undecided = sorted({r["contender"] for r in shown if r.get("status") == "unchecked"})
@@ -99,7 +100,8 @@ def table(result: dict, n: int | None = None) -> str:
                 else "yes (float32: replay)" if replayed else "yes")
         if not shown:
             same = "-"
-        ours_s = f"{_s(best['median'])} ({best['engine']})" if best else "-"
+        ours_s = f"{_s(best['median'])} ({best.get('engine_used') or best['engine']})" \
+            if best else "-"
         lines.append(
             f"| {m} | " + " | ".join(_secs(by.get((m, c))) for c, _ in PEERS)
             + f" | {ours_s} | {_secs(f32)}"
@@ -118,7 +120,8 @@ def table(result: dict, n: int | None = None) -> str:
         f"{mach['memory_bytes'] / 2**30:.0f} GiB; {versions}"
         + (f" (commit {result['gpuhclust_source']['commit']})"
            if (result.get("gpuhclust_source") or {}).get("commit") else "")
-        + ". gpuhclust cpu: the faster of engine 'matrix' and 'vector' (named)"
+        + ". gpuhclust cpu: the defaults (engine='auto', float64; the engine it chose in "
+        "brackets); float32: engine='matrix', dtype=float32"
         + (f"; Numba compile/cache load {statistics.median(compile_s):.2f} s per process, "
            "not included" if compile_s else "")
         + ". Peak memory: the rise of peak RSS during the call, as a fraction of SciPy's. "

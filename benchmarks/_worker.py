@@ -43,8 +43,27 @@ def _reset_peak() -> bool:
         return False
 
 
+def _record_engines() -> list:
+    """The engines gpuhclust's backends choose from now on, in call order (engine='auto'
+    decides per call; the table names the engine that ran)."""
+    chosen = []
+    try:
+        from gpuhclust.cpu.backend import CPUBackend
+    except ImportError:
+        return chosen
+    choose = CPUBackend.choose_engine
+
+    def recording(self, *args, **kwargs):
+        chosen.append(choose(self, *args, **kwargs))
+        return chosen[-1]
+
+    CPUBackend.choose_engine = recording
+    return chosen
+
+
 def measure(spec: dict) -> dict:
     contender = CONTENDERS[spec["contender"]]
+    chosen = _record_engines() if contender.library == "gpuhclust" else []
     n, d, method, metric = spec["n"], spec["d"], spec["method"], spec["metric"]
     X = make_data(n, d, spec["seed"])
 
@@ -77,7 +96,8 @@ def measure(spec: dict) -> dict:
     return {"times": times, "median": statistics.median(times), "compile_s": compile_s,
             "warmup_n": warmup_n, "warmup_s": warmup_s, "rss_baseline_bytes": baseline,
             "peak_rss_bytes": max(peaks), "peak_rise_bytes": max(rises),
-            "peak_method": "VmHWM reset per run" if exact_peak else "ru_maxrss (whole child)"}
+            "peak_method": "VmHWM reset per run" if exact_peak else "ru_maxrss (whole child)",
+            "engine_used": chosen[-1] if chosen else None}
 
 
 if __name__ == "__main__":

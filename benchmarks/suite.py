@@ -8,9 +8,9 @@
     python benchmarks/suite.py --quick                             # CI: does the suite run?
 
 Contenders (``--contenders``, names or the groups all / peers / gpuhclust): scipy, fastcluster,
-fastcluster-vector, sklearn, cuml, gpuhclust-cpu (engine 'matrix', float64),
-gpuhclust-cpu-f32 (matrix, float32), gpuhclust-cpu-vector (engine 'vector'), gpuhclust-cuda,
-gpuhclust-cuda-f32. Those not installed or not usable here (cuML, CUDA without a device) are
+fastcluster-vector, sklearn, cuml, gpuhclust-cpu-auto (the defaults), gpuhclust-cpu (engine
+'matrix', float64), gpuhclust-cpu-f32 (matrix, float32), gpuhclust-cpu-vector (engine 'vector'),
+gpuhclust-cuda, gpuhclust-cuda-f32. Those not installed or not usable here (cuML, CUDA without a device) are
 skipped and listed; those that do not apply to a method (the vector engines, scikit-learn's
 four methods, cuML's single) are left out of it.
 

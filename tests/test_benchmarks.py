@@ -42,8 +42,14 @@ def test_quick_mode_end_to_end(tmp_path):
     for key in ("cpu_model", "cores", "memory_bytes"):
         assert result["machine"][key]
     contenders = {r["contender"] for r in result["rows"]}
-    assert {"scipy", "fastcluster", "fastcluster-vector", "sklearn", "gpuhclust-cpu",
-            "gpuhclust-cpu-f32", "gpuhclust-cpu-vector"} <= contenders
+    assert {"scipy", "fastcluster", "fastcluster-vector", "sklearn", "gpuhclust-cpu-auto",
+            "gpuhclust-cpu", "gpuhclust-cpu-f32", "gpuhclust-cpu-vector"} <= contenders
+    # the engine each gpuhclust run chose is recorded; 'auto' takes the vector engine here
+    used = {(r["contender"], r["method"]): r["engine_used"] for r in result["rows"]
+            if r["contender"].startswith("gpuhclust")}
+    assert used[("gpuhclust-cpu", "ward")] == "matrix"
+    assert used[("gpuhclust-cpu-auto", "ward")] == used[("gpuhclust-cpu-auto", "single")] \
+        == "vector"
     assert {r["method"] for r in result["rows"]} == {"single", "ward"}
     for r in result["rows"]:
         assert ROW_FIELDS <= set(r), sorted(ROW_FIELDS - set(r))
