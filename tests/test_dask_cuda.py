@@ -17,8 +17,7 @@ distributed = pytest.importorskip("distributed")
 
 import gpuhclust  # noqa: E402
 from gpuhclust.cuda._context import SimContext, cuda_usable  # noqa: E402
-from gpuhclust.dask import WorkerLostError  # noqa: E402
-from gpuhclust.dask.backend import DaskBackend  # noqa: E402
+from gpuhclust.dask import DaskBackend, WorkerLostError  # noqa: E402
 from _helpers import assert_same_as_scipy, assert_valid_merges, blobs, tie_heavy  # noqa: E402
 from test_cuda_backend import _compiler  # noqa: E402,F401 - skips without a C++ compiler
 from test_dask import REDUCIBLE, _client_fixture, _cluster, pytestmark  # noqa: E402,F401
@@ -65,9 +64,10 @@ def test_sim_shards_same_z_as_cpu_shards(client, method, dtype, kind, ties):
 
 
 @pytest.mark.parametrize("method", REDUCIBLE)
-def test_reverse_schedule(client, method, monkeypatch):
-    """Threads run in reverse between barriers: a missing __syncthreads shows up here."""
-    monkeypatch.setenv("GPUHCLUST_SIM_SCHEDULE", "reverse")
+@pytest.mark.parametrize("schedule", ["reverse", "random"])
+def test_other_schedules(client, method, schedule, monkeypatch):
+    """Threads run in another order between barriers: a missing __syncthreads shows up here."""
+    monkeypatch.setenv("GPUHCLUST_SIM_SCHEDULE", schedule)
     _same_as_cpu_shards(_data("observations", True, n=40), method, client, dtype=np.float32)
 
 
@@ -171,7 +171,24 @@ def test_gpu_shards_same_z_as_cpu_shards(client, method, dtype, ties):
     _same_as_cpu_shards(ssd.pdist(y), method, client, compute="cuda", dtype=dtype)
 
 
-# -- faults -----------------------------------------------------------------------------------
+# -- faults: errors, never a hang ------------------------------------------------------------
+def _outcome(call, seconds=30):
+    """What `call()` returned or raised, run in a thread; fails the test if it hangs."""
+    outcome = []
+
+    def run():
+        try:
+            outcome.append(call())
+        except Exception as exc:  # noqa: BLE001 - inspected by the caller
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert outcome, "the call hung"
+    return outcome[0]
+
+
 def test_worker_lost_before_its_shard_starts():
     """A worker listed by the scheduler leaves before its shard's task runs: the task, pinned
     to that worker, would wait for it forever; the call must fail with WorkerLostError."""
@@ -187,21 +204,10 @@ def test_worker_lost_before_its_shard_starts():
             return info
 
         c.scheduler_info = scheduler_info
-        outcome = []
-
-        def call():
-            try:
-                gpuhclust.linkage(blobs(40, 2, seed=0), "average", backend="dask", client=c)
-                outcome.append("returned")
-            except Exception as exc:  # noqa: BLE001 - inspected below
-                outcome.append(exc)
-
-        thread = threading.Thread(target=call, daemon=True)
-        thread.start()
-        thread.join(30)
-        assert outcome, "the call hung"
-        assert isinstance(outcome[0], WorkerLostError), outcome[0]
-        assert victim in str(outcome[0])
+        error = _outcome(lambda: gpuhclust.linkage(blobs(40, 2, seed=0), "average",
+                                                   backend="dask", client=c))
+        assert isinstance(error, WorkerLostError), error
+        assert victim in str(error)
         del c.scheduler_info
         X = blobs(30, 2, seed=1)  # the client still works, on the worker left
         assert_same_as_scipy(gpuhclust.linkage(X, "average", backend="dask", client=c),
@@ -209,3 +215,12 @@ def test_worker_lost_before_its_shard_starts():
     finally:
         c.close()
         cluster.close()
+
+
+@pytest.mark.parametrize("compute", ["cpu", "cuda-sim"])
+def test_no_finite_distance_left_is_an_error(client, compute):
+    """Average of 1e308 and 1.7e308 overflows to +inf: no cluster has a finite neighbour, so
+    no reciprocal pair can ever form; the rounds stop with an error instead of looping."""
+    y = np.array([1e308, 1e308, 1.7e308])
+    error = _outcome(lambda: _run(y, "average", client, compute))
+    assert isinstance(error, RuntimeError) and "no reciprocal pair" in str(error), error

@@ -4,12 +4,16 @@ Importing this package does not import Dask; :func:`register` adds the backend t
 with a negative 'auto' priority (it is used only when asked for by name), and the backend module
 is imported when the backend is first requested. See ``gpuhclust.dask.backend`` for the layout,
 the algorithms and the communication per round.
+
+``DaskBackend(shard_compute=...)`` (imported from here on first use) chooses what the shards
+compute with: ``gpuhclust.linkage(X, 'ward', backend=DaskBackend(shard_compute='cpu'),
+client=client)``.
 """
 from __future__ import annotations
 
 import importlib.util
 
-__all__ = ["register", "AUTO_PRIORITY", "WorkerLostError"]
+__all__ = ["register", "AUTO_PRIORITY", "WorkerLostError", "DaskBackend"]
 
 AUTO_PRIORITY = -100  # 'auto' never picks the distributed engine
 
@@ -37,3 +41,11 @@ def register() -> None:
     from .._backends import register_backend
 
     register_backend("dask", _LazyDaskBackend(), auto_priority=AUTO_PRIORITY)
+
+
+def __getattr__(name):
+    if name == "DaskBackend":  # imports Dask: only when asked for
+        from .backend import DaskBackend
+
+        return DaskBackend
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -28,7 +28,8 @@ Ties: a rescan takes the lowest index among equal distances; a row that is not r
 its neighbour even if a new cluster at a lower index is now equally near. If that leaves no
 reciprocal pair (neighbour pointers in a cycle of equal distances), every live row is rescanned
 once, and lowest-index neighbours always contain a reciprocal pair (the lexicographically
-smallest closest pair).
+smallest closest pair). When even that finds none, no finite distance is left (Lance-Williams
+overflowed to +inf) or the shards disagree: RuntimeError, rather than rescanning forever.
 """
 from __future__ import annotations
 
@@ -144,14 +145,21 @@ def rnn_rounds(shards, n: int, code: int, nonneg: bool, itemsize: int, bar,
     merges = np.empty((max(n - 1, 0), 3))
     ids = np.arange(n)
     k = 0
+    full_rescan_done = False
     while k < n - 1:
         safe = np.where(nn >= 0, nn, 0)
         xs = np.flatnonzero(alive & (nn > ids) & (nn[safe] == ids))
         if len(xs) == 0:  # neighbour pointers in a cycle of equal distances
+            if full_rescan_done:  # lowest-index neighbours always hold a reciprocal pair
+                raise RuntimeError("backend='dask': no reciprocal pair after rescanning every "
+                                   "row (no finite distance left, or the shards' rows are not "
+                                   "a symmetric matrix): stopped instead of looping")
+            full_rescan_done = True
             stats.full_rescans += 1
             rescan = np.flatnonzero(alive)
             _round(shards, [], k, rescan, owner, nonneg, code, 0, nn, nnd, stats)
             continue
+        full_rescan_done = False
         ys = nn[xs]
         entries = (xs, ys, nnd[xs].copy(), size[xs].copy(), size[ys].copy())
         K = len(xs)
