@@ -16,6 +16,7 @@ import scipy.spatial.distance as ssd
 distributed = pytest.importorskip("distributed")
 
 import gpuhclust  # noqa: E402
+from gpuhclust import _sim  # noqa: E402
 from gpuhclust.cuda._context import SimContext, cuda_usable  # noqa: E402
 from gpuhclust.dask import DaskBackend, WorkerLostError  # noqa: E402
 from _helpers import assert_same_as_scipy, assert_valid_merges, blobs, tie_heavy  # noqa: E402
@@ -138,6 +139,66 @@ def test_sim_kernels_ran(client, monkeypatch):
     launched.clear()
     _same_as_cpu_shards(_data("condensed", False, n=30), "single", client)
     assert {"shard_unpack_condensed", "shard_boruvka"} <= set(launched)
+
+
+_TSAN_SNIPPET = """
+import contextlib
+import numpy as np, scipy.spatial.distance as ssd
+import gpuhclust
+from gpuhclust.dask import backend
+from gpuhclust.dask._cluster import ShardSet
+from gpuhclust.dask._shard import Shard
+
+
+class InProcessShards(ShardSet):  # the shards as plain objects in this process, no Dask
+
+    def __init__(self, client, n, dtype, compute):
+        bounds = np.linspace(0, n, 3).astype(np.int64)
+        self.shards = [Shard("run", int(a), int(b), n, np.dtype(dtype).name, compute)
+                       for a, b in zip(bounds[:-1], bounds[1:])]
+        self.owner = np.repeat(np.arange(2), np.diff(bounds))
+        self._futures = []
+
+    def call_some(self, calls):
+        return {i: getattr(self.shards[i], m)("run", self.shards[i].calls, *args)
+                for i, (m, *args) in calls.items()}
+
+
+class Client:
+    as_current = staticmethod(contextlib.nullcontext)
+
+
+backend.resolve_client = lambda client: Client()
+backend.ShardSet = InProcessShards
+X = np.random.default_rng(0).integers(0, 4, (20, 2)).astype(float)
+out = {}
+for method, kind in CASES:
+    y = X if kind == "observations" else ssd.pdist(X)
+    out[f"{method}-{kind}"] = gpuhclust.linkage(
+        y, method, backend=backend.DaskBackend(shard_compute=COMPUTE))
+np.savez(OUT, **out)
+"""
+_TSAN_CASES = [("single", "observations"), ("complete", "observations"),
+               ("average", "condensed"), ("ward", "observations")]
+
+
+@pytest.mark.slow
+def test_shard_kernels_are_race_free_under_thread_sanitizer(client, tmp_path):
+    """Every CUDA thread a real thread, under ThreadSanitizer (fibers hide races). The shards
+    run in the subprocess without Dask (an in-process stand-in for the driver's ShardSet, same
+    protocol); the Numba shards' Z is computed here, outside."""
+    if _sim.tsan_runtime() is None:
+        pytest.skip("the C++ compiler ships no ThreadSanitizer runtime")
+    out = tmp_path / "z.npz"
+    code = f"CASES = {_TSAN_CASES!r}\nCOMPUTE = 'cuda-sim'\nOUT = {str(out)!r}\n" + _TSAN_SNIPPET
+    result = _sim.run_under_tsan(code, timeout=600, env={"NUMBA_NUM_THREADS": "1",
+                                                        "GPUHCLUST_SIM_SCHEDULE": "threads"})
+    assert result.returncode == 0, result.stderr[-4000:]
+    Z = np.load(out)
+    X = np.random.default_rng(0).integers(0, 4, (20, 2)).astype(float)
+    for method, kind in _TSAN_CASES:
+        y = X if kind == "observations" else ssd.pdist(X)
+        np.testing.assert_array_equal(Z[f"{method}-{kind}"], _run(y, method, client, "cpu")[0])
 
 
 # -- choosing the compute -------------------------------------------------------------------
