@@ -29,7 +29,8 @@ created on its worker, and the fill calls report what it uses, see ``last_run['s
 * ``'cuda'``: the rows in the worker's GPU memory and the kernels of ``kernels/shard.cu``
   (``_shard_cuda``), e.g. one worker per GPU under ``dask_cuda.LocalCUDACluster``. Same
   arithmetic in the same order, no FMA contraction, same tie rule: the same Z as 'cpu', bit for
-  bit. An error on a worker where CuPy sees no device.
+  bit. An error on a worker where CuPy sees no device; MemoryError when a shard's rows do not
+  fit in its device's free memory (checked before allocating).
 * ``'cuda-sim'``: the same CUDA host code and kernels on the CPU kernel simulator (tests).
 * ``'auto'`` (default): 'cuda' on workers where CuPy sees a device, 'cpu' elsewhere.
 
@@ -71,21 +72,22 @@ last_run: dict = {}
 
 
 class DaskBackend(Backend):
-    """The distance matrix in row shards on Dask workers; the merge loop in rounds."""
+    """The distance matrix in row shards on Dask workers; the merge loop in rounds.
+
+    Parameters
+    ----------
+    shard_compute : {'auto', 'cpu', 'cuda', 'cuda-sim'}
+        What each shard computes with on its worker (see the module docstring): 'auto' takes
+        the worker's GPU when CuPy sees one, else the CPU. ``backend='dask'`` is
+        ``DaskBackend()``; pass an instance for another choice:
+        ``gpuhclust.linkage(X, 'ward', backend=DaskBackend(shard_compute='cpu'), client=c)``.
+    """
 
     name = "dask"
     engines = ("matrix",)
     takes_client = True
 
     def __init__(self, shard_compute: str = "auto"):
-        """
-        Parameters
-        ----------
-        shard_compute : {'auto', 'cpu', 'cuda', 'cuda-sim'}
-            What each shard computes with on its worker (see the module docstring): 'auto'
-            takes the worker's GPU when CuPy sees one, else the CPU. Pass an instance as
-            ``gpuhclust.linkage(..., backend=DaskBackend(shard_compute='cpu'), client=...)``.
-        """
         if shard_compute not in SHARD_COMPUTES:
             raise ValueError(f"shard_compute must be one of {SHARD_COMPUTES}, got "
                              f"{shard_compute!r}")
