@@ -74,10 +74,12 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
           jensenshannon, weights ``w``) or a backend without it: ValueError. Same Z as SciPy on
           tie-free data; heights agree to rounding (~1e-12 relative), and among exact ties it
           may pick another (equally valid) merge.
-        * ``'auto'`` (default): the matrix when it fits in the memory available, else the
-          vector engine where the method allows it, with a warning (MemoryError when neither
-          fits). Single linkage from observations always takes the vector engine (the faster
-          one, and it needs no matrix).
+        * ``'auto'`` (default): the vector engine for single linkage of observations (any
+          compiled metric) and for ward, centroid and median of Euclidean observations in at
+          most ``gpuhclust._engines.VECTOR_AUTO_MAX_FEATURES`` (32) dimensions, where it is
+          the faster one and needs no matrix; otherwise the matrix when it fits in the memory
+          available, else the vector engine where the method allows it, with a warning
+          (MemoryError when neither fits).
 
         ``optimal_ordering=True`` still needs the condensed distances.
     client : distributed.Client or None
@@ -109,7 +111,10 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
     chain for complete, average, weighted and ward, the generic algorithm with a
     nearest-neighbour cache for centroid and median. They break ties the way SciPy does (the
     lowest index wins, the previous chain element is preferred, the merged cluster keeps the
-    higher slot), so on the same distances Z equals SciPy's, ties included.
+    higher slot). On the matrix engine Z therefore equals SciPy's, ties included; the vector
+    engine computes ward, centroid and median distances from centroids, so among exactly
+    tied distances it may make another valid merge than SciPy (pass ``engine='matrix'`` for
+    SciPy's). Every backend returns the same Z for the same input and engine.
 
     Examples
     --------
