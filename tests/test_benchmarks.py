@@ -44,11 +44,11 @@ def test_quick_mode_end_to_end(tmp_path):
     contenders = {r["contender"] for r in result["rows"]}
     assert {"scipy", "fastcluster", "fastcluster-vector", "sklearn", "gpuhclust-cpu-auto",
             "gpuhclust-cpu", "gpuhclust-cpu-f32", "gpuhclust-cpu-vector"} <= contenders
-    # the engine each gpuhclust run chose is recorded; 'auto' takes the vector engine here
+    # the engine each gpuhclust run chose is recorded
     used = {(r["contender"], r["method"]): r["engine_used"] for r in result["rows"]
             if r["contender"].startswith("gpuhclust")}
-    assert used[("gpuhclust-cpu", "ward")] == "matrix"
-    assert used[("gpuhclust-cpu-auto", "ward")] == used[("gpuhclust-cpu-auto", "single")] \
+    assert used[("gpuhclust-cpu-auto", "ward")] == used[("gpuhclust-cpu", "single")] == "matrix"
+    assert used[("gpuhclust-cpu-auto", "single")] == used[("gpuhclust-cpu-vector", "ward")] \
         == "vector"
     assert {r["method"] for r in result["rows"]} == {"single", "ward"}
     for r in result["rows"]:

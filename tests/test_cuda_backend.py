@@ -60,16 +60,13 @@ def test_same_z_as_cpu_tie_free(backend, method, kind, dtype):
 
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("seed", [1, 2])
-@pytest.mark.parametrize("engine", ["matrix", "auto"])
-def test_same_z_as_cpu_with_ties(backend, method, seed, engine):
-    # integer data: many exactly equal distances; the tie rule must be the CPU backend's merge
-    # for merge, and the matrix engine's also SciPy's ('auto' runs ward, centroid and median on
-    # the vector engine for so few features, whose tie rule is its own)
+def test_same_z_as_cpu_with_ties(backend, method, seed):
+    # integer data: many exactly equal distances; the tie rule must be the CPU backend's (and
+    # SciPy's), merge for merge
     X = tie_heavy(40, 2, seed)
-    Z = gpuhclust.linkage(X, method, backend=backend, engine=engine)
-    np.testing.assert_array_equal(Z, _cpu(X, method, engine=engine))
-    if engine == "matrix":
-        np.testing.assert_array_equal(Z, sch.linkage(X, method))
+    Z = gpuhclust.linkage(X, method, backend=backend)
+    np.testing.assert_array_equal(Z, _cpu(X, method))
+    np.testing.assert_array_equal(Z, sch.linkage(X, method))
     assert_valid_merges(Z, ssd.pdist(X), method)
 
 

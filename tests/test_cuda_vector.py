@@ -19,7 +19,6 @@ import scipy.spatial.distance as ssd
 
 import gpuhclust
 from gpuhclust import _sim
-from gpuhclust._engines import VECTOR_AUTO_MAX_FEATURES
 from gpuhclust.cuda import backend as cuda_backend
 from gpuhclust.cuda._context import SimContext
 from gpuhclust.cuda.backend import CudaBackend, SimBackend
@@ -43,9 +42,10 @@ def cpu_vector(X, method, metric="euclidean", **kwargs):
 # -- parity --------------------------------------------------------------------------------
 @pytest.mark.parametrize("method", VECTOR_METHODS)
 @pytest.mark.parametrize("n", [2, 3, 90])
-@pytest.mark.parametrize("d", [1, 5])  # d = 1: the centroids are X.T, contiguous already
-def test_same_z_as_cpu_vector_engine_and_scipy(backend, method, n, d):
-    X = np.random.default_rng(n).standard_normal((n, d))
+@pytest.mark.parametrize("d", [1, 5])  # d = 1: X.T is contiguous already
+@pytest.mark.parametrize("offset", [0.0, 100.0])  # both engines shift by the same centroid_frame
+def test_same_z_as_cpu_vector_engine_and_scipy(backend, method, n, d, offset):
+    X = offset + np.random.default_rng(n).standard_normal((n, d))
     Z = vector(X, method, backend)
     np.testing.assert_array_equal(Z, cpu_vector(X, method))
     assert_same_as_scipy(Z, sch.linkage(X, method))
@@ -138,7 +138,7 @@ def test_overflow_refused(method):
 
 
 # -- the memory plan (device memory, through the context's free_bytes seam) ------------------
-N_PLAN, D_PLAN = 100, VECTOR_AUTO_MAX_FEATURES + 1  # beyond it, 'auto' prefers the matrix
+N_PLAN, D_PLAN = 100, 4
 
 
 def _short_of_memory(monkeypatch, method, free):

@@ -15,7 +15,7 @@ import numpy as np
 import scipy.spatial.distance as ssd
 
 from .. import _memory
-from .._engines import choose_engine, vector_bytes
+from .._engines import centroid_frame, choose_engine, vector_bytes
 from .._backends import Backend, register_backend
 from .._memory import check_fits
 from .._methods import Method
@@ -165,7 +165,7 @@ def _check_scale(X: np.ndarray) -> None:
 def _run_vector_ward(X: np.ndarray, bar) -> np.ndarray:
     n = X.shape[0]
     _check_scale(X)
-    arrays = _vector.new_state(X, _threads())
+    arrays = _vector.new_state(centroid_frame(X), _threads())
     chain = np.zeros(n + 1, dtype=np.int64)
     state = np.array([0, 0, n, 0], dtype=np.int64)
     merges = np.empty((n - 1, 3))
@@ -178,7 +178,7 @@ def _run_vector_ward(X: np.ndarray, bar) -> np.ndarray:
 def _run_vector_generic(X: np.ndarray, code: int, bar) -> np.ndarray:
     n = X.shape[0]
     _check_scale(X)
-    arrays = _vector.new_state(X, _threads())
+    arrays = _vector.new_state(centroid_frame(X), _threads())
     Ct, sz = arrays[0], arrays[1]
     neighbor, min_dist, heap_values, key_by_index, index_by_key = _neighbour_heap(n)
     _vector.generic_init(Ct, sz, neighbor, min_dist, heap_values, key_by_index, index_by_key)

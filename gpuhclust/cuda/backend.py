@@ -29,7 +29,7 @@ import numpy as np
 import scipy.spatial.distance as ssd
 
 from .._backends import Backend, register_backend
-from .._engines import check_vector_scale, choose_engine
+from .._engines import centroid_frame, check_vector_scale, choose_engine
 from .._memory import check_fits
 from .._methods import Method
 from .._metrics import PreparedMetric
@@ -305,7 +305,7 @@ class CudaBackend(Backend):
                    where=f"{self.ctx.name} device memory")
         track, xp = self.ctx.track, self.xp
         # centroids features first (one row per feature), slots in position order
-        C = self.ctx.device_array(np.ascontiguousarray(X.T, dtype=np.float64))
+        C = self.ctx.device_array(np.ascontiguousarray(centroid_frame(X).T))
         sz = track(xp.ones(n))
         slot = track(xp.arange(n, dtype=np.int64))
         pos_of = track(xp.arange(n, dtype=np.int64))
