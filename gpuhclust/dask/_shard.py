@@ -27,7 +27,7 @@ from ..cpu._rows import new_merge_log
 from . import _boruvka, _rounds
 
 __all__ = ["Shard", "StaleShard", "CpuRows", "SHARD_COMPUTES", "ShardComputeUnavailable",
-           "make_rows", "pack_condensed", "piece_length"]
+           "make_rows", "pack_condensed"]
 
 
 class StaleShard(RuntimeError):
@@ -64,38 +64,45 @@ def _first_non_finite(D, r0):
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
-def piece_length(c, n, r0, r1):
-    """Entries of condensed row c (distances from c to c+1..n-1) that the shard of rows
-    ``r0:r1`` needs: all of them for its own rows, columns r0:r1 for rows above it."""
+def _needed_columns(c, s, lo, hi, n, r0, r1):
+    """Columns ``a:b`` of condensed row c (which starts at condensed index s) whose entries lie
+    in ``lo:hi`` and are needed by the shard of rows ``r0:r1``: all of them for its own rows,
+    columns r0:r1 for rows above it, none below."""
+    a = c + 1 + max(lo - s, 0)
+    b = c + 1 + min(hi - s, n - c - 1)
     if c < r0:
-        return r1 - r0
-    if c < r1:
-        return n - c - 1
-    return 0
+        a = max(a, r0)
+        b = min(b, r1)
+    elif c >= r1:
+        b = a
+    return a, max(a, b)
 
 
 @numba.njit(cache=True, error_model="numpy")
-def pack_condensed(chunk, base, n, c0, c1, r0, r1, out):
-    """Driver side: from `chunk`, the condensed entries of rows ``c0:c1`` (entry 0 of chunk is
-    condensed index `base`), copy what the shard of rows ``r0:r1`` needs into `out`, row after
-    row; returns the number of entries written."""
+def pack_condensed(chunk, base, lo, hi, c, n, r0, r1, out):
+    """Copy the condensed entries ``lo:hi`` (c: the row of entry lo; entry 0 of `chunk` is
+    condensed index `base`) that the shard of rows ``r0:r1`` needs into `out`, row after row,
+    columns ascending; returns how many there are (with an empty `out` it only counts them).
+
+    The entries of whole rows ``c0:c1`` packed at once, or range by range in condensed order
+    and concatenated, give the same array: what ``Shard.fill_condensed`` takes."""
     w = 0
-    for c in range(c0, c1):
-        start = n * c - (c * (c + 1)) // 2 - base  # condensed index of (c, c+1), minus base
-        if c < r0:
-            for j in range(r0, r1):
-                out[w] = chunk[start + j - c - 1]
-                w += 1
-        elif c < r1:
-            for j in range(c + 1, n):
-                out[w] = chunk[start + j - c - 1]
-                w += 1
+    s = n * c - (c * (c + 1)) // 2  # condensed index of (c, c+1)
+    write = out.shape[0] > 0
+    while s < hi and c < r1:
+        a, b = _needed_columns(c, s, lo, hi, n, r0, r1)
+        if write:
+            for j in range(a, b):
+                out[w + j - a] = chunk[s + j - c - 1 - base]
+        w += b - a
+        s += n - c - 1
+        c += 1
     return w
 
 
 @numba.njit(cache=True, error_model="numpy")
 def _unpack_condensed(packed, n, c0, c1, r0, D):
-    """Shard side of :func:`pack_condensed`: place the pieces of rows ``c0:c1`` (both
+    """Shard side of :func:`pack_condensed`: place the pieces of whole rows ``c0:c1`` (both
     D[c, j] and its mirror D[j, c] where they are rows of this shard); -0.0 becomes +0.0."""
     r1 = r0 + D.shape[0]
     w = 0

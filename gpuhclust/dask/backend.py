@@ -5,8 +5,14 @@ Layout: one shard (a Dask actor, ``_shard.Shard``) per worker holds a contiguous
 of the square n x n matrix (``8 n^2 / workers`` bytes each in float64); the driver holds only
 O(n) state (nearest neighbours and their distances, cluster sizes, component labels, the merge
 log). Distances are computed on the workers from the observations (sent once to each worker:
-``8 n d`` bytes), or a condensed matrix is streamed from the driver in pieces of at most
-``transfer_bytes`` (each entry goes to the two shards holding its row and its column).
+``8 n d`` bytes), or a condensed matrix is sent in batches of whole condensed rows of at most
+``transfer_bytes`` (each entry goes to the two shards holding its row and its column). A NumPy
+condensed matrix is packed for the shards on the driver. A condensed matrix as a 1-D dask
+array is never whole on the driver (``_condensed``): it is validated chunk by chunk on the
+workers (first non-finite and negative entry per chunk), then each chunk's part of a batch is
+packed for the shards by a task on the workers, and the driver passes the packed pieces on, one
+batch at a time (at most about ``2 * transfer_bytes``: an entry goes to two shards). Its graph
+is computed twice (validation, fill): persist it first when its chunks are costly.
 
 Algorithms (design.md section 2):
 
@@ -51,9 +57,9 @@ from .._metrics import PreparedMetric
 from .._progress import progress_bar
 from .._validation import LinkageInput
 from ..cpu.backend import CPUBackend, _raise_non_finite
-from . import _boruvka, _rounds
+from . import _boruvka, _condensed, _rounds
 from ._cluster import ShardSet, resolve_client
-from ._shard import SHARD_COMPUTES, pack_condensed, piece_length
+from ._shard import SHARD_COMPUTES
 
 __all__ = ["DaskBackend", "REFUSAL", "last_run"]
 
@@ -107,6 +113,9 @@ class DaskBackend(Backend):
 
     def linkage(self, data: LinkageInput, metric: PreparedMetric | None, method: Method,
                 dtype, progress, client=None) -> np.ndarray:
+        if _condensed.is_lazy(data):  # a condensed dask array: checked on the workers first
+            client = resolve_client(client)
+            data = _condensed.validate(client, data, method)
         if not method.reducible:
             raise NotImplementedError(REFUSAL.format(method=method.name))
         client = resolve_client(client)
@@ -142,20 +151,19 @@ def _fill(shards, data: LinkageInput, metric: PreparedMetric | None, n: int):
             i, j = min(bad)
             _raise_non_finite("NaN or inf", i, j)
         return not any(neg for neg, _, _ in reports), [c for _, _, c in reports]
-    y = data.condensed
-    rows_per_chunk = max(1, TRANSFER_BYTES // (8 * max(n - 1, 1)))
-    for c0 in range(0, n - 1, rows_per_chunk):
-        c1 = min(n - 1, c0 + rows_per_chunk)
-        base = n * c0 - c0 * (c0 + 1) // 2
-        end = n * c1 - c1 * (c1 + 1) // 2
-        chunk = np.asarray(y[base:end], dtype=np.float64)
+    bounds = [(s.r0, s.r1) for s in shards]
+    rows = max(1, TRANSFER_BYTES // (8 * max(n - 1, 1)))  # whole rows of 8*(n-1) bytes at most
+    if _condensed.is_lazy(data):
+        batches = _condensed.dask_batches(shards.client, data.condensed, n, bounds, rows)
+    else:
+        batches = _condensed.numpy_batches(data.condensed, n, bounds, rows)
+    for c0, c1, parts in batches:
         calls = {}
-        for i, s in enumerate(shards):
-            need = sum(piece_length(c, n, s.r0, s.r1) for c in range(c0, c1))
-            if need:
-                out = np.empty(need)
-                pack_condensed(chunk, base, n, c0, c1, s.r0, s.r1, out)
-                calls[i] = ("fill_condensed", c0, c1, out)
+        for i in range(len(bounds)):
+            pieces = [part[i] for part in parts if part[i] is not None]
+            if pieces:
+                calls[i] = ("fill_condensed", c0, c1,
+                            pieces[0] if len(pieces) == 1 else np.concatenate(pieces))
         shards.call_some(calls)
     reports = shards.call_all("finish_condensed")
     return (not data.has_negative and not any(neg for neg, _, _ in reports),
