@@ -8,7 +8,7 @@ from ._backends import get_backend
 from ._finalise import finalise
 from ._methods import get_method
 from ._metrics import canonical_metric, prepare_metric
-from ._validation import as_array, check_linkage_input
+from ._validation import LinkageInput, as_array, check_linkage_input
 
 __all__ = ["linkage", "pdist"]
 
@@ -38,7 +38,9 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
         A condensed distance matrix (1-D, length n(n-1)/2, SciPy's order) or n observations in
         d dimensions (2-D, n x d): a list, a NumPy array of any real, integer or boolean dtype,
         a pandas DataFrame, a dask array of observations (computed to the caller: n*d values).
-        It is never modified.
+        With ``backend='dask'`` a condensed matrix may also be a 1-D dask array: it is checked
+        and packed for the shards on the workers, never whole on the caller (for the other
+        backends it is computed to the caller). It is never modified.
     method : {'single', 'complete', 'average', 'weighted', 'centroid', 'median', 'ward'}
         The linkage method, as in SciPy. 'centroid', 'median' and 'ward' need Euclidean
         distances.
@@ -71,15 +73,16 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
           'centroid', 'median' for the Euclidean metric (clusters as centroids and sizes:
           nearest-neighbour chain for ward, the generic algorithm for centroid and median).
           Any other method, a condensed matrix, a metric computed by SciPy (callables,
-          jensenshannon, weights ``w``) or a backend without it: ValueError. Same Z as SciPy on
-          tie-free data; heights agree to rounding (~1e-12 relative), and among exact ties it
-          may pick another (equally valid) merge.
-        * ``'auto'`` (default): the vector engine for single linkage of observations (any
-          compiled metric) and for ward, centroid and median of Euclidean observations in at
-          most ``gpuhclust._engines.VECTOR_AUTO_MAX_FEATURES`` (32) dimensions, where it is
-          the faster one and needs no matrix; otherwise the matrix when it fits in the memory
-          available, else the vector engine where the method allows it, with a warning
-          (MemoryError when neither fits).
+          jensenshannon, weights ``w``) or a backend without it: ValueError. Single: SciPy's
+          Z. Ward, centroid, median: heights come from centroids, not from SciPy's
+          Lance-Williams recurrence, so they agree with SciPy's to ~1e-14 relative on
+          spread-out data but only to ~1e-10 for clusters that are tight compared with the
+          distances between them, enough to reorder merges whose heights nearly tie; among
+          exact ties it may pick another (equally valid) merge.
+        * ``'auto'`` (default): the matrix when it fits in the memory available, else the
+          vector engine where the method allows it, with a warning (MemoryError when neither
+          fits). Single linkage from observations always takes the vector engine (the faster
+          one, it needs no matrix, and its heights are SciPy's bit for bit).
 
         ``optimal_ordering=True`` still needs the condensed distances.
     client : distributed.Client or None
@@ -111,10 +114,9 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
     chain for complete, average, weighted and ward, the generic algorithm with a
     nearest-neighbour cache for centroid and median. They break ties the way SciPy does (the
     lowest index wins, the previous chain element is preferred, the merged cluster keeps the
-    higher slot). On the matrix engine Z therefore equals SciPy's, ties included; the vector
-    engine computes ward, centroid and median distances from centroids, so among exactly
-    tied distances it may make another valid merge than SciPy (pass ``engine='matrix'`` for
-    SciPy's). Every backend returns the same Z for the same input and engine.
+    higher slot), so on the same distances Z equals SciPy's, ties included (``engine='vector'``
+    for ward, centroid and median excepted, see `engine`). Every backend returns the same Z
+    for the same input and engine.
 
     Examples
     --------
@@ -122,7 +124,7 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
     >>> X = np.array([[2.], [8.], [0.], [4.], [1.], [9.], [9.], [0.]])
     >>> Z = gpuhclust.linkage(X, 'ward')
     >>> gpuhclust.fcluster(Z, 3, 'maxclust')
-    array([2, 3, 1, 2, 1, 3, 3, 1], dtype=int32)
+    array([2, 1, 2, 3, 2, 1, 1, 2], dtype=int32)
     """
     method_ = get_method(method)
     work_dtype = _working_dtype(dtype)
@@ -133,8 +135,9 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
     takes_client = getattr(be, "takes_client", False)
     if client is not None and not takes_client:
         raise ValueError(f"client= is used only by backend='dask', not backend={be.name!r}")
-    arr = as_array(_from_dask(y, takes_client, client))
-    data = check_linkage_input(arr, method_, metric_name)
+    y = _from_dask(y, takes_client, client)
+    data = (y if isinstance(y, LinkageInput)  # a condensed dask array for backend='dask'
+            else check_linkage_input(as_array(y), method_, metric_name))
     prepared = None
     if data.observations is not None:
         prepared = prepare_metric(data.observations, metric_name, metric_kwargs)
@@ -161,14 +164,15 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
 
 def _from_dask(y, distributed_backend: bool, client):
     """A dask array of observations computed to a NumPy array (n*d values); anything else
-    as it is. A condensed matrix as a dask array is refused by the distributed backend (it would
-    have to come to the driver whole) and computed for the others (which hold it anyway)."""
+    as it is. A condensed matrix as a dask array goes to the distributed backend as it is (a
+    ``LinkageInput`` with its length and dtype checked: ``gpuhclust.dask._condensed``) and is
+    computed for the others (which hold it anyway)."""
     if not (hasattr(y, "__dask_graph__") and type(y).__module__.split(".")[0] == "dask"):
         return y
     if getattr(y, "ndim", 2) == 1 and distributed_backend:
-        raise ValueError("backend='dask' takes the observations (an n x d array, NumPy or "
-                         "dask) or a NumPy condensed matrix; a condensed matrix as a dask array "
-                         "is not supported")
+        from .dask._condensed import lazy_input
+
+        return lazy_input(y)
     return client.compute(y).result() if client is not None else y.compute()
 
 

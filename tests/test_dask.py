@@ -191,12 +191,6 @@ def test_dask_array_of_observations(client):
     assert_same_as_scipy(Z, sch.linkage(X, "ward"))
 
 
-def test_dask_condensed_array_refused(client):
-    y = da.from_array(ssd.pdist(np.random.default_rng(0).random((10, 2))), chunks=20)
-    with pytest.raises(ValueError, match="condensed matrix as a dask array"):
-        gpuhclust.linkage(y, "average", backend="dask", client=client)
-
-
 def test_worker_memory_is_checked():
     cluster, c = _cluster(False, 1, memory_limit="32MiB")
     try:
