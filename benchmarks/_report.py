@@ -15,7 +15,8 @@ END = "<!-- speed-table:end -->"
 PEERS = [("scipy", "SciPy"), ("fastcluster", "fastcluster"),
          ("fastcluster-vector", "fastcluster vector")]
 DEFAULT = "gpuhclust-cpu-auto"  # 'gpuhclust cpu': the defaults (engine='auto', float64)
-ENGINES = ("gpuhclust-cpu", "gpuhclust-cpu-vector")  # each engine on request, checked too
+VECTOR = "gpuhclust-cpu-vector"
+ENGINES = ("gpuhclust-cpu", VECTOR)  # each engine on request, checked too
 FLOAT32 = "gpuhclust-cpu-f32"
 
 
@@ -76,6 +77,12 @@ def _mem(r, ref):
     return f"{ratio:.2f}" if ratio >= 0.01 else "<0.01"
 
 
+def _vector(r, fc):
+    if not _ok(r):
+        return _secs(r)
+    return f"{_s(r['median'])} ({_ratio(fc['median'] if _ok(fc) else None, r['median'])})"
+
+
 def table(result: dict, n: int | None = None) -> str:
     """The Markdown table (per method) and its footnote for the rows at one n."""
     n, d, metric, rows = _pick(result, n)
@@ -83,8 +90,9 @@ def table(result: dict, n: int | None = None) -> str:
     methods = [m for m in result["args"]["methods"] if any(k[0] == m for k in by)]
     head = ("| method | " + " | ".join(t for _, t in PEERS)
             + " | gpuhclust cpu | gpuhclust cpu float32 | vs fastcluster | vs SciPy "
+            "| engine='vector' (vs fastcluster) "
             "| peak memory vs SciPy (cpu / float32) | same Z as SciPy |")
-    lines = [head, "|" + "---|" * 10]
+    lines = [head, "|" + "---|" * 11]
     for m in methods:
         scipy, fc = by.get((m, "scipy")), by.get((m, "fastcluster"))
         best = by.get((m, DEFAULT)) if _ok(by.get((m, DEFAULT))) else None
@@ -107,6 +115,7 @@ def table(result: dict, n: int | None = None) -> str:
             + f" | {ours_s} | {_secs(f32)}"
             + f" | {_ratio(fc['median'] if _ok(fc) else None, best and best['median'])}"
             + f" | {_ratio(scipy['median'] if _ok(scipy) else None, best and best['median'])}"
+            + f" | {_vector(by.get((m, VECTOR)), fc)}"
             + f" | {_mem(best, scipy)} / {_mem(f32, scipy)} | {same} |")
     a, mach, v = result["args"], result["machine"], result["versions"]
     compile_s = [r["compile_s"] for r in rows

@@ -103,7 +103,7 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
         Unknown method, metric, backend, engine or dtype; a non-Euclidean metric with
         centroid, median or ward; non-finite values (the message says where); a condensed
         length that is not n(n-1)/2; fewer than 2 observations; negative distances with
-        centroid or median; ``engine='vector'`` with input it cannot run (see `engine`).
+        centroid, median or ward; ``engine='vector'`` with input it cannot run (see `engine`).
     MemoryError
         Before allocating, when the distance matrix would not fit in the memory available
         (and, with ``engine='auto'``, the vector engine cannot take over).

@@ -92,7 +92,7 @@ def check_linkage_input(y: np.ndarray, method: Method, metric) -> LinkageInput:
                 "The condensed distance matrix must contain only finite values: "
                 f"entry {idx} (observations {i} and {j}) is {y[idx]}.")
         has_negative = bool(y.size and y.min() < 0)
-        if has_negative and method.name in ("centroid", "median"):
+        if has_negative and method.euclidean_only:  # centroid, median, ward
             idx = _first_bad(y < 0)
             i, j = condensed_pair(idx, n)
             raise ValueError(

@@ -84,8 +84,9 @@ def test_non_finite_observations_say_where(bad):
         gpuhclust.linkage(X, "ward")
 
 
-@pytest.mark.parametrize("method", ["centroid", "median"])
-def test_negative_distances_rejected_for_centroid_median(method):
+@pytest.mark.parametrize("method", ["centroid", "median", "ward"])
+def test_negative_distances_rejected_for_euclidean_methods(method):
+    # SciPy accepts them for ward and returns NaN heights; these methods need Euclidean distances
     y = np.array([1.0, -2.0, 3.0])
     with pytest.raises(ValueError, match=r"non-negative.*entry 1 \(observations 0 and 2\)"):
         gpuhclust.linkage(y, method)

@@ -155,7 +155,7 @@ def validate(client, data: LinkageInput, method: Method) -> LinkageInput:
         raise _entry_error("The condensed distance matrix must contain only finite values",
                            non_finite[0], data.n)
     negative = [f[1] for f in found if f[1][0] >= 0]
-    if negative and method.name in ("centroid", "median"):
+    if negative and method.euclidean_only:
         raise _entry_error(f"method={method.name!r} needs non-negative (Euclidean) distances",
                            negative[0], data.n)
     return dataclasses.replace(data, has_negative=bool(negative))
