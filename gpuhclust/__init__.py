@@ -9,7 +9,6 @@ from scipy.cluster.hierarchy import (
     cut_tree,
     dendrogram,
     fcluster,
-    fclusterdata,
     leaves_list,
     optimal_leaf_ordering,
     to_tree,
@@ -21,6 +20,7 @@ from .cuda import backend as _cuda_backend  # noqa: F401  (registers 'cuda' and 
 from .dask import register as _register_dask
 from ._backends import available_backends
 from ._linkage import linkage, pdist
+from ._fclusterdata import fclusterdata
 from ._methods import METHODS
 
 _register_dask()  # backend 'dask', imported (with Dask) only when asked for
