@@ -7,7 +7,6 @@ import.
 from scipy.cluster.hierarchy import (
     cophenet,
     cut_tree,
-    dendrogram,
     fcluster,
     leaves_list,
     optimal_leaf_ordering,
@@ -20,6 +19,7 @@ from .cuda import backend as _cuda_backend  # noqa: F401  (registers 'cuda' and 
 from .dask import register as _register_dask
 from ._backends import available_backends
 from ._linkage import linkage, pdist
+from ._dendrogram import dendrogram
 from ._fclusterdata import fclusterdata
 from ._methods import METHODS
 

@@ -60,3 +60,12 @@ def test_uses_gpuhclust_linkage(monkeypatch):
 def test_not_2d_is_scipys_type_error():
     with pytest.raises(TypeError, match="n by m array"):
         gpuhclust.fclusterdata(np.arange(5.0), 1)
+
+
+def test_docstring_example():
+    import doctest
+
+    import gpuhclust._fclusterdata
+
+    result = doctest.testmod(gpuhclust._fclusterdata, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
