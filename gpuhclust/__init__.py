@@ -3,6 +3,8 @@
 ``gpuhclust.linkage`` returns the same linkage matrix as ``scipy.cluster.hierarchy.linkage``;
 SciPy's functions that consume it are re-exported so that the tutorial workflow needs only one
 import.
+``gpuhclust.AgglomerativeClustering`` (scikit-learn's estimator on gpuhclust's linkage) is
+imported on first use, so that scikit-learn stays optional.
 """
 from scipy.cluster.hierarchy import (
     cophenet,
@@ -32,3 +34,16 @@ __all__ = [
     "fcluster", "fclusterdata", "dendrogram", "cophenet", "leaves_list", "to_tree", "cut_tree",
     "optimal_leaf_ordering", "whiten", "__version__",
 ]
+
+
+def __getattr__(name):
+    # scikit-learn is imported only when its estimator is asked for
+    if name == "AgglomerativeClustering":
+        from ._sklearn import AgglomerativeClustering
+
+        return AgglomerativeClustering
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), "AgglomerativeClustering"])
