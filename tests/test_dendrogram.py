@@ -259,3 +259,20 @@ def test_docstring_example():
 
     result = doctest.testmod(gpuhclust._dendrogram, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("method", ["single", "centroid"])
+def test_same_as_scipy_on_a_deep_tree_given_recursion_room(method):
+    import sys
+
+    X = np.random.default_rng(5).normal(size=(1500, 2))
+    Z = gpuhclust.linkage(X, method)
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, 20 * len(X)))
+    try:
+        for kw in ({}, dict(truncate_mode="lastp", p=200, show_leaf_counts=False),
+                   dict(count_sort="descending", color_threshold=0.3)):
+            R_ref = sch.dendrogram(Z, no_plot=True, **kw)
+            _assert_same(gpuhclust.dendrogram(Z, no_plot=True, **kw), R_ref)
+    finally:
+        sys.setrecursionlimit(old)
