@@ -1,5 +1,6 @@
 """gpuhclust.dendrogram: SciPy's dictionary and drawing for any n, without recursion."""
 import itertools
+import warnings
 
 import matplotlib
 import numpy as np
@@ -276,3 +277,25 @@ def test_same_as_scipy_on_a_deep_tree_given_recursion_room(method):
             _assert_same(gpuhclust.dendrogram(Z, no_plot=True, **kw), R_ref)
     finally:
         sys.setrecursionlimit(old)
+
+
+# SciPy's own dendrogram tests (shipped with SciPy), run against gpuhclust.dendrogram
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", pytest.PytestUnknownMarkWarning)  # SciPy's own marks
+    try:
+        from scipy.cluster.tests import test_hierarchy as _scipy_tests
+    except ImportError:  # a SciPy installed without its tests
+        _scipy_tests = None
+
+
+@pytest.fixture
+def xp():
+    """SciPy's tests take an array namespace; NumPy's is the one gpuhclust takes."""
+    return np
+
+
+@pytest.mark.skipif(_scipy_tests is None, reason="SciPy's tests are not installed")
+class TestScipysDendrogramTests(getattr(_scipy_tests, "TestDendrogram", object)):
+    @pytest.fixture(autouse=True)
+    def _ours(self, monkeypatch):
+        monkeypatch.setattr(_scipy_tests, "dendrogram", gpuhclust.dendrogram)
