@@ -7,6 +7,8 @@ SciPy's, and draws with one LineCollection per colour and no per-tick artists of
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 from scipy.cluster import hierarchy as _hierarchy
 
@@ -41,8 +43,8 @@ def dendrogram(Z, p=30, truncate_mode=None, color_threshold=None, get_leaves=Tru
     ----------
     Z : ndarray
         A linkage matrix (``gpuhclust.linkage`` or SciPy's).
-    p : int
-        The ``p`` of `truncate_mode`.
+    p : int or float
+        The ``p`` of `truncate_mode` (truncated to an int).
     truncate_mode : {None, 'none', 'lastp', 'level', 'mtica'}
         'lastp': only the last p merges are drawn (the others become leaves labelled with
         their size); 'level' (alias 'mtica'): no more than p levels below the root.
@@ -120,7 +122,7 @@ def dendrogram(Z, p=30, truncate_mode=None, color_threshold=None, get_leaves=Tru
             raise ValueError("Dimensions of Z and labels must be consistent.")
     _hierarchy.is_valid_linkage(Z, throw=True, name="Z")
     n = Z.shape[0] + 1
-    if isinstance(p, int | float):
+    if isinstance(p, numbers.Real):  # SciPy takes int and float (not NumPy's integers)
         p = int(p)
     else:
         raise TypeError("The second argument must be a number")
@@ -279,7 +281,9 @@ def _leaf_labels(Z, n, leaves, labels, leaf_label_func, show_leaf_counts):
     out = []
     for i in leaves:
         if i < n:
-            out.append(labels[int(i - n)] if labels is not None else str(int(i)))
+            # SciPy writes labels[i - n], the same element of a sequence of length n; a
+            # pandas Series with a RangeIndex takes only labels[i]
+            out.append(labels[int(i)] if labels is not None else str(int(i)))
         elif show_leaf_counts:
             out.append("(" + str(int(Z[i - n, 3])) + ")")
         else:

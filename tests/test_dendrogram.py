@@ -299,3 +299,13 @@ class TestScipysDendrogramTests(getattr(_scipy_tests, "TestDendrogram", object))
     @pytest.fixture(autouse=True)
     def _ours(self, monkeypatch):
         monkeypatch.setattr(_scipy_tests, "dendrogram", gpuhclust.dendrogram)
+
+
+def test_labels_as_a_series_and_p_as_a_numpy_integer():
+    pd = pytest.importorskip("pandas")
+    Z = LINKAGES[0][1]
+    names = [f"s{i}" for i in range(len(Z) + 1)]
+    R = gpuhclust.dendrogram(Z, no_plot=True, labels=pd.Series(names), p=np.int64(5),
+                             truncate_mode="lastp")
+    R_ref = sch.dendrogram(Z, no_plot=True, labels=names, p=5, truncate_mode="lastp")
+    _assert_same(R, R_ref)
