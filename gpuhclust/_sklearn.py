@@ -14,7 +14,7 @@ from scipy.spatial.distance import squareform
 try:
     from sklearn.base import BaseEstimator, ClusterMixin
     from sklearn.utils.validation import check_memory
-except ImportError as e:  # pragma: no cover - exercised only without scikit-learn
+except ImportError as e:
     raise ImportError("gpuhclust.AgglomerativeClustering needs scikit-learn: "
                       "pip install 'gpuhclust[sklearn]'") from e
 try:

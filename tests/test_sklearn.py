@@ -180,3 +180,12 @@ def test_import_gpuhclust_does_not_import_sklearn():
     code = ("import sys, gpuhclust; assert 'sklearn' not in sys.modules; "
             "gpuhclust.AgglomerativeClustering; assert 'sklearn' in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_without_sklearn_the_estimator_says_how_to_install_it():
+    code = ("import sys; sys.modules['sklearn'] = None; import gpuhclust\n"
+            "try:\n    gpuhclust.AgglomerativeClustering\n"
+            "except ImportError as e:\n    assert \"gpuhclust[sklearn]\" in str(e), e\n"
+            "else:\n    raise SystemExit('no ImportError')\n"
+            "assert gpuhclust.linkage([[0.0], [1.0]]).shape == (1, 4)")
+    subprocess.run([sys.executable, "-c", code], check=True)
