@@ -322,6 +322,7 @@ def _plot(icoord, dcoord, ivl, mh, orientation, no_labels, color_list, leaf_font
     try:
         import matplotlib.collections
         import matplotlib.patches
+        import matplotlib.ticker
         if ax is None:
             import matplotlib.pyplot as plt
     except ImportError as e:
@@ -346,19 +347,21 @@ def _plot(icoord, dcoord, ivl, mh, orientation, no_labels, color_list, leaf_font
         axis.set_ticks([])
         axis.set_ticklabels([])
     else:
-        axis.set_ticks(iv_ticks)
+        # a locator, a formatter and tick_params instead of set_ticks/set_ticklabels: those
+        # build every tick (and SciPy then hides each tick mark) before anything is drawn
+        axis.set_major_locator(matplotlib.ticker.FixedLocator(iv_ticks))
+        axis.set_major_formatter(matplotlib.ticker.FixedFormatter(ivl))
         axis.set_ticks_position({"top": "bottom", "bottom": "top", "left": "right",
                                  "right": "left"}[orientation])
-        # tick marks would cover the links (SciPy hides each one; one call does it here)
-        ax.tick_params(axis="x" if vertical else "y", length=0)
-        size = float(_text_size(len(ivl))) if leaf_font_size is None else leaf_font_size
+        style = {"length": 0,  # tick marks would cover the links
+                 "labelsize": (float(_text_size(len(ivl))) if leaf_font_size is None
+                               else leaf_font_size)}
         if vertical:
-            rot = float(_rotation(len(ivl))) if leaf_rotation is None else leaf_rotation
-            axis.set_ticklabels(ivl, rotation=rot, size=size)
+            style["labelrotation"] = (float(_rotation(len(ivl))) if leaf_rotation is None
+                                      else leaf_rotation)
         elif leaf_rotation is not None:
-            axis.set_ticklabels(ivl, rotation=leaf_rotation, size=size)
-        else:
-            axis.set_ticklabels(ivl, size=size)
+            style["labelrotation"] = leaf_rotation
+        ax.tick_params(axis="x" if vertical else "y", **style)
 
     segments = np.stack([xlines, ylines], axis=-1)  # (links, 4 points, x and y)
     colors = np.asarray(color_list, dtype=object)
