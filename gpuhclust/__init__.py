@@ -16,6 +16,7 @@ from scipy.cluster.hierarchy import (
 )
 from scipy.cluster.vq import whiten
 
+from . import _compile_notice
 from .cpu import backend as _cpu_backend  # noqa: F401  (registers the CPU backend)
 from .cuda import backend as _cuda_backend  # noqa: F401  (registers 'cuda' and 'cuda-sim')
 from .dask import register as _register_dask
@@ -24,13 +25,15 @@ from ._linkage import linkage, pdist
 from ._dendrogram import dendrogram
 from ._fclusterdata import fclusterdata
 from ._methods import METHODS
+from ._warmup import warmup
 
 _register_dask()  # backend 'dask', imported (with Dask) only when asked for
+_compile_notice.install()  # one line on stderr when Numba compiles (first run only)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "linkage", "pdist", "available_backends", "METHODS",
+    "linkage", "pdist", "available_backends", "METHODS", "warmup",
     "fcluster", "fclusterdata", "dendrogram", "cophenet", "leaves_list", "to_tree", "cut_tree",
     "optimal_leaf_ordering", "whiten", "__version__",
 ]

@@ -78,6 +78,15 @@ class PreparedMetric:
     scipy_metric: Any = None
     scipy_kwargs: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        # The kernels get private writable arrays: the caller's data is never at risk, and
+        # Numba compiles one variant per argument type (read-only arrays are another type, and
+        # their loops ran at half speed).
+        for name in ("X", "aux", "weights", "vi"):
+            value = getattr(self, name)
+            if isinstance(value, np.ndarray) and not value.flags.writeable:
+                setattr(self, name, value.copy())
+
     @property
     def may_give_non_finite(self) -> bool:
         """Whether finite observations can still give NaN or inf distances (0/0 in a ratio,

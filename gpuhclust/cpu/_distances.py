@@ -133,7 +133,6 @@ def pair_distance(code, X, i, Y, j, p, aux_u, aux_v, weights, vi):
 
 
 BLOCK = 256  # columns per block: the accumulators stay in L1
-_NO_ROWS = np.zeros(0, dtype=np.int64)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -144,7 +143,10 @@ def block_distances(code, X, i, Xt, j0, j1, acc, p, aux, weights, vi):
     contiguous memory and vectorises across pairs while every pair still sums its features in
     order, without FMA: the result equals :func:`pair_distance` bit for bit.
     """
-    block_distances_cols(code, X, i, Xt, aux, _NO_ROWS, j0, j1, acc, p, aux, weights, vi)
+    # A fresh empty `rows` rather than a module constant: Numba types a global array as
+    # read-only, and the minimum spanning tree passes a writable one (two compilations).
+    no_rows = np.empty(0, dtype=np.int64)
+    block_distances_cols(code, X, i, Xt, aux, no_rows, j0, j1, acc, p, aux, weights, vi)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -283,7 +285,7 @@ def condensed_distances(X, code, p, aux, weights, vi, out):
     Xt = np.ascontiguousarray(X.T)
     for t in numba.prange((n + 1) // 2):
         acc = np.empty(BLOCK)
-        _condensed_row(X, Xt, t, code, p, aux, weights, vi, out, acc)
+        _condensed_row(X, Xt, np.int64(t), code, p, aux, weights, vi, out, acc)
         if n - 1 - t != t:
             _condensed_row(X, Xt, n - 1 - t, code, p, aux, weights, vi, out, acc)
 
@@ -298,7 +300,7 @@ def square_from_observations(X, code, p, aux, weights, vi, out):
     Xt = np.ascontiguousarray(X.T)
     for t in numba.prange((n + 1) // 2):
         acc = np.empty(BLOCK)
-        _square_row(X, Xt, t, code, p, aux, weights, vi, out, acc)
+        _square_row(X, Xt, np.int64(t), code, p, aux, weights, vi, out, acc)
         if n - 1 - t != t:
             _square_row(X, Xt, n - 1 - t, code, p, aux, weights, vi, out, acc)
     mirror_upper(out)

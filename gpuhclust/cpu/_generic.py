@@ -111,7 +111,7 @@ def generic_steps(D, keys, nonneg, code, size, cluster_id, log, neighbor, min_di
         # remove_min
         _swap(heap_values, key_by_index, index_by_key, 0, heap_size - 1)
         heap_size -= 1
-        _sift_down(heap_values, key_by_index, index_by_key, heap_size, 0)
+        _sift_down(heap_values, key_by_index, index_by_key, heap_size, np.int64(0))
 
         replay(D, y, k, log, size[y], code)
         id_x = cluster_id[x]

@@ -172,7 +172,7 @@ def mst_steps_observations(X, code, p, aux, weights, vi, Ct, auxc, rows, best, s
                     y = q
         else:
             y = _relax_block_range(X, Ct, auxc, rows, kcode, p, aux, weights, vi, x, best, keys,
-                                   0, m, acc[0], check, bad_pair, blockmin)
+                                   np.int64(0), m, acc[0], check, bad_pair, blockmin)
         if bad_pair[0] >= 0:
             break
         if y < 0:  # every distance is +inf (overflow): refuse, as for NaN

@@ -28,7 +28,7 @@ import math
 import numba
 import numpy as np
 
-from ._distances import _NO_ROWS, BLOCK, SQEUCLIDEAN, block_distances_cols
+from ._distances import BLOCK, SQEUCLIDEAN, block_distances_cols
 from ._generic import _change_value, _sift_down, _swap, heapify
 from ._mst import COMPACT_EVERY, PARALLEL_MIN, compact_columns
 from ._rows import first_argmin
@@ -38,6 +38,7 @@ WARD, CENTROID, MEDIAN = 5, 3, 4  # SciPy's method codes
 
 # -- distances between centroids ---------------------------------------------------------------
 _EMPTY = np.zeros(0)
+_NO_ROWS = np.zeros(0, dtype=np.int64)
 _EMPTY2 = np.zeros((0, 0))
 
 
@@ -163,7 +164,7 @@ def ward_steps(Ct, sz, slot, pos_of, vals, acc, chunk_pos, chain, state, merges,
             px = pos_of[x]
             for t in range(d):
                 cx[0, t] = Ct[t, px]
-            q = _scan(Ct, sz, cx, sz[px], True, px, 0, m, acc, vals, keys, chunk_pos, m - dead)
+            q = _scan(Ct, sz, cx, sz[px], True, px, np.int64(0), m, acc, vals, keys, chunk_pos, m - dead)
             if q < 0:
                 ok = False
                 break
@@ -230,7 +231,7 @@ def generic_init(Ct, sz, neighbor, min_dist, heap_values, key_by_index, index_by
     for t in numba.prange(half):
         acc = np.empty(BLOCK)
         cx = np.empty((1, Ct.shape[0]))
-        _init_range(Ct, sz, t, acc, neighbor, min_dist, cx)
+        _init_range(Ct, sz, np.int64(t), acc, neighbor, min_dist, cx)
         if n - 2 - t != t:
             _init_range(Ct, sz, n - 2 - t, acc, neighbor, min_dist, cx)
     heapify(min_dist, heap_values, key_by_index, index_by_key, n - 1)
@@ -309,7 +310,7 @@ def generic_steps(Ct, sz, slot, pos_of, vals, acc, chunk_pos, code, cluster_id, 
             px = pos_of[x]
             for t in range(d):
                 cv[0, t] = Ct[t, px]
-            q = _scan(Ct, sz, cv, sz[px], False, -1, px + 1, m, acc, vals, keys, chunk_pos,
+            q = _scan(Ct, sz, cv, sz[px], False, np.int64(-1), px + 1, m, acc, vals, keys, chunk_pos,
                       m - dead)
             y = slot[q] if q >= 0 else -1
             dist = vals[q] if q >= 0 else np.inf
@@ -319,7 +320,7 @@ def generic_steps(Ct, sz, slot, pos_of, vals, acc, chunk_pos, code, cluster_id, 
         # remove_min
         _swap(heap_values, key_by_index, index_by_key, 0, heap_size - 1)
         heap_size -= 1
-        _sift_down(heap_values, key_by_index, index_by_key, heap_size, 0)
+        _sift_down(heap_values, key_by_index, index_by_key, heap_size, np.int64(0))
 
         px = pos_of[x]
         py = pos_of[y]
@@ -347,7 +348,7 @@ def generic_steps(Ct, sz, slot, pos_of, vals, acc, chunk_pos, code, cluster_id, 
                              counts)
         else:
             starts[0] = 0
-            counts[0] = _update_range(Ct, sz, slot, cv, x, y, neighbor, min_dist, 0, py, acc[0],
+            counts[0] = _update_range(Ct, sz, slot, cv, x, y, neighbor, min_dist, np.int64(0), py, acc[0],
                                       cand)
             for c in range(1, nchunks):
                 counts[c] = 0
@@ -357,7 +358,7 @@ def generic_steps(Ct, sz, slot, pos_of, vals, acc, chunk_pos, code, cluster_id, 
                 _change_value(heap_values, key_by_index, index_by_key, heap_size, z,
                               min_dist[z])
         if y < n - 1:
-            q = _scan(Ct, sz, cv, sz[py], False, -1, py + 1, m, acc, vals, keys, chunk_pos,
+            q = _scan(Ct, sz, cv, sz[py], False, np.int64(-1), py + 1, m, acc, vals, keys, chunk_pos,
                       m - dead)
             if q >= 0:
                 neighbor[y] = slot[q]

@@ -68,13 +68,13 @@ class CPUBackend(Backend):
                    _float32_hint(dtype))
         D = _memory.empty_large((n, n), dtype)
         if data.condensed is not None:
-            _distances.square_from_condensed(np.ascontiguousarray(data.condensed,
-                                                                  dtype=np.float64), D)
+            condensed = np.ascontiguousarray(data.condensed, dtype=np.float64)
+            _distances.square_from_condensed(_read_only(condensed), D)
             return D, not data.has_negative
         if metric.code is None:
             y = ssd.pdist(metric.X, metric.scipy_metric, **metric.scipy_kwargs)
             _validate_computed(y, n)
-            _distances.square_from_condensed(y, D)
+            _distances.square_from_condensed(_read_only(y), D)
             return D, not bool(y.min() < 0)
         _distances.square_from_observations(metric.X, *metric.kernel_args, D)
         if metric.may_give_non_finite:
@@ -122,6 +122,14 @@ def _validate_computed(y: np.ndarray, n: int) -> None:
     if not finite.all():
         idx = int(np.flatnonzero(~finite)[0])
         _raise_non_finite(y[idx], *condensed_pair(idx, n))
+
+
+def _read_only(y: np.ndarray) -> np.ndarray:
+    """A read-only view: the caller's condensed matrix usually is one, and Numba compiles a
+    function once per kind (a copy of n(n-1)/2 values to make it writable would cost more)."""
+    view = y.view()
+    view.flags.writeable = False
+    return view
 
 
 def _threads() -> int:

@@ -1,0 +1,48 @@
+"""``gpuhclust.warmup()``: compile every CPU code path once, ahead of the first real call."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from . import _compile_notice
+from ._engines import VECTOR_METHODS
+from ._linkage import linkage, pdist
+from ._methods import METHODS
+
+__all__ = ["warmup"]
+
+# Enough observations for the matrix to compact (the lazy matrix compacts from 512 slots on),
+# so that every function a real run can reach is compiled; the runs themselves take moments.
+_N = 600
+
+
+def warmup(backend: str = "cpu") -> float:
+    """Compile the Numba code of every method, engine and storage type now.
+
+    Numba compiles on first use and caches the machine code on disk, so this is needed once
+    per install (and after an upgrade); later processes load the code in a fraction of a
+    second. Without it the first call of each method compiles what it needs.
+
+    Parameters
+    ----------
+    backend : str
+        The backend whose code to prepare ('cpu'; the CUDA backend compiles its kernels through
+        CuPy, which caches them itself).
+
+    Returns
+    -------
+    seconds : float
+        Wall seconds spent compiling (0 when everything was cached already).
+    """
+    before = _compile_notice.compile_seconds()
+    X = np.random.default_rng(0).normal(size=(_N, 3))
+    y = pdist(X, backend=backend)
+    for method in METHODS.values():
+        engines = ("matrix", "vector") if method.name in VECTOR_METHODS else ("matrix",)
+        for engine in engines:
+            for dtype in (np.float64, np.float32):
+                linkage(X, method.name, backend=backend, engine=engine, dtype=dtype)
+        linkage(y, method.name, backend=backend)
+        linkage(y.astype(np.float32), method.name, backend=backend, dtype=np.float32)
+    return _compile_notice.compile_seconds() - before

@@ -1,0 +1,72 @@
+"""First-run compilation: announced once, cached for the next process, one variant per type.
+
+Compile time is what a newcomer waits for on the first call (benchmarks/cold_start.py measures
+it); these tests keep the properties that bound it.
+"""
+from __future__ import annotations
+
+import gc
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from numba.core.registry import CPUDispatcher
+
+import gpuhclust
+
+CHILD = """
+import sys
+import numpy as np
+import gpuhclust
+from gpuhclust import _compile_notice
+X = np.random.default_rng(0).normal(size=(40, 3))
+gpuhclust.linkage(X, "complete", backend="cpu")
+gpuhclust.linkage(X, "complete", backend="cpu")
+print(_compile_notice.compile_seconds())
+"""
+
+
+def _child(cache_dir) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True,
+                          check=True, env={**os.environ, "NUMBA_CACHE_DIR": str(cache_dir)})
+
+
+@pytest.mark.slow
+def test_first_run_announces_compilation_once_and_the_next_process_loads_the_cache(tmp_path):
+    cold = _child(tmp_path)
+    assert cold.stderr.count("compiling the CPU code") == 1, cold.stderr
+    assert float(cold.stdout) > 0
+    warm = _child(tmp_path)  # same cache: a function left uncached would compile again
+    assert "compiling" not in warm.stderr, warm.stderr
+    assert float(warm.stdout) == 0.0
+
+
+def test_kernels_compile_one_variant_per_argument_type():
+    """Read-only arrays, unsigned loop indices and integer constants are types of their own
+    for Numba: passing both kinds to one function compiles its whole call tree twice (seconds
+    of a newcomer's first call)."""
+    rng = np.random.default_rng(3)
+    X = np.vstack([rng.normal(c, 0.3, size=(20, 3)) for c in (0.0, 4.0)])
+    X.flags.writeable = False  # the caller's array may be read-only: the kernels never see it
+    for method in gpuhclust.METHODS:
+        gpuhclust.linkage(X, method, backend="cpu")
+        gpuhclust.linkage(gpuhclust.pdist(X), method, backend="cpu")
+    offenders = []
+    for obj in gc.get_objects():
+        if isinstance(obj, CPUDispatcher) and obj.py_func.__module__.startswith("gpuhclust"):
+            kinds = {tuple(_plain(t) for t in sig) for sig in obj.signatures}
+            if len(kinds) < len(obj.signatures):
+                offenders.append(f"{obj.py_func.__module__}.{obj.py_func.__name__}: "
+                                 + " | ".join(map(str, obj.signatures)))
+    assert not offenders, "\n".join(offenders)
+
+
+def _plain(numba_type) -> str:
+    """The type with the distinctions that should not cause a compilation of their own
+    removed: read-only arrays, unsigned loop indices, integer constants typed as literals."""
+    text = str(numba_type).replace("readonly ", "")
+    if text == "uint64" or text.startswith("Literal[int]"):
+        return "int64"
+    return text
