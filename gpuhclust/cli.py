@@ -18,6 +18,7 @@ import numpy as np
 __all__ = ["main"]
 
 PROG = "gpuhclust"
+INTERRUPTED = f"{PROG}: interrupted"
 _MAX_SIZES_SHOWN = 20
 
 
@@ -422,12 +423,12 @@ def main(argv=None) -> int:
         Exit status: 0 on success, 2 for a usage error or bad input (one line on stderr),
         130 when interrupted.
     """
-    parser = _build_parser()
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help, --version, usage errors: argparse already printed
-        return exc.code if isinstance(exc.code, int) else 2
-    try:
+        parser = _build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # --help, --version, usage errors: argparse already printed
+            return exc.code if isinstance(exc.code, int) else 2
         return args.func(args)
     except UsageError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
@@ -436,5 +437,5 @@ def main(argv=None) -> int:
         print(f"{PROG}: interrupted; {exc}", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
+        print(INTERRUPTED, file=sys.stderr)
         return 130

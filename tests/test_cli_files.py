@@ -124,3 +124,38 @@ def test_output_through_a_symlink_replaces_its_target(folder, capsys):
     assert os.path.islink(folder / "labels-link.csv")
     assert (folder / "results" / "labels.csv").read_text().startswith("label\n")
     assert os.stat(folder / "results" / "labels.csv").st_mode & 0o777 == 0o640
+
+
+# A process that runs the installed ``gpuhclust`` entry point exactly as its console script
+# does, with an import hook that sends the process SIGINT the moment `MODULE` is first
+# imported: a Ctrl-C during start-up, at a deterministic point.
+_CTRL_C_DURING_IMPORT = """
+import importlib.metadata, os, signal, sys
+
+class CtrlC:
+    def __init__(self, module):
+        self.module = module
+
+    def find_spec(self, name, path=None, target=None):
+        if name == self.module:
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGINT)  # handled before kill returns
+        return None
+
+sys.meta_path.insert(0, CtrlC(sys.argv[1]))
+sys.argv = ["gpuhclust", "--version"]
+entry, = importlib.metadata.entry_points(group="console_scripts", name="gpuhclust")
+sys.exit(entry.load()())
+"""
+
+
+@pytest.mark.parametrize("module", ["numpy", "scipy", "numba"])
+def test_ctrl_c_during_start_up_is_one_line_and_exit_130(module):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _CTRL_C_DURING_IMPORT, module],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr == "gpuhclust: interrupted\n"
+    assert proc.stdout == ""
