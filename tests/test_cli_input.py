@@ -244,3 +244,16 @@ def test_non_finite_distance_names_file_rows(tmp_path, capsys):
     line_of = [i + 1 for i, text in enumerate(lines) if text and text != "a,b,c"]
     assert f"between rows {line_of[0]} and {line_of[5]} is not finite" in err
     assert "observations" not in err
+
+
+@pytest.mark.parametrize("method,backend", [("average", "cpu"), ("ward", "cuda-sim")])
+def test_progress_bar_names_the_distance_phase(tmp_path, capsys, table, method, backend):
+    path = tmp_path / "t.npy"
+    np.save(path, table[1])
+    code, _, err = run(capsys, "cluster", path, "--maxclust", 3, "--method", method,
+                       "--backend", backend, "--progress")
+    assert code == 0, err
+    # The bar is drawn as it opens (before the distances) and once it closes.
+    shown = [part for part in err.replace("\r", "\n").splitlines() if "gpuhclust" in part]
+    assert shown and "gpuhclust" in shown[0] and ": distances" in shown[0], err
+    assert any(": merges" in part for part in shown), err
