@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -91,12 +92,9 @@ def timed_linkage(X, method: str, *, backend: str, warm_up: bool = True,
     backend : str
         Backend name (already resolved from 'auto', so the time is attributed correctly).
     warm_up : bool
-        First cluster 8 points with the same method, dtype, backend and engine, untimed: the
-        first call in a process loads (or JIT-compiles) the kernels, which would otherwise
-        dominate the time of a small run. The warm-up uses the Euclidean metric because a
-        handful of rows can be degenerate for data-dependent metrics (mahalanobis,
-        seuclidean); an explicit engine='vector' is warmed up too (with engine='auto' the
-        8 points take the engine auto takes for small inputs).
+        First cluster 8 points with the same method, metric, dtype, backend and engine,
+        untimed: the first call in a process loads (or JIT-compiles) the kernels, which would
+        otherwise dominate the time of a small run (see :func:`_warm_up`).
     **kwargs
         Passed to ``gpuhclust.linkage`` (metric, dtype, progress, engine).
 
@@ -109,19 +107,34 @@ def timed_linkage(X, method: str, *, backend: str, warm_up: bool = True,
     from ._backends import get_backend
 
     if warm_up:
-        tiny = np.random.default_rng(0).normal(size=(8, 2))
-        engine = kwargs.get("engine", "auto")
-        try:
-            linkage(tiny, method, backend=backend, dtype=kwargs.get("dtype"), progress=False,
-                    engine=engine)
-        except ValueError:
-            pass  # an engine that cannot run this method: the timed call says so
+        _warm_up(linkage, method, backend, kwargs)
     be = get_backend(backend)  # one instance, passed on, so that its report can be recorded
     with _recording_engine(be) as chosen:
         start = time.perf_counter()
         Z = linkage(X, method, backend=be, **kwargs)
         seconds = time.perf_counter() - start
     return LinkageRun(Z, seconds, engine=chosen[-1] if chosen else "matrix")
+
+
+def _warm_up(linkage, method: str, backend, kwargs: dict) -> None:
+    """Compile what ``linkage(X, method, backend=backend, **kwargs)`` runs, on 8 points.
+
+    The metric matters (those that can give non-finite distances compile a check), so it is
+    the caller's; when 8 random points are degenerate for it (a data-dependent metric), the
+    Euclidean metric warms up the rest. With engine='auto' the 8 points take the engine auto
+    takes for small inputs. Failures are left to the timed call, which reports them.
+    """
+    tiny = np.random.default_rng(0).normal(size=(8, 2))
+    options = dict(backend=backend, dtype=kwargs.get("dtype"), progress=False,
+                   engine=kwargs.get("engine", "auto"))
+    for metric in dict.fromkeys([kwargs.get("metric", "euclidean"), "euclidean"]):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # not the user's data: nothing to say
+                linkage(tiny, method, metric=metric, **options)
+            return
+        except (ValueError, ArithmeticError):
+            continue
 
 
 @dataclass

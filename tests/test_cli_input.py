@@ -210,21 +210,28 @@ def test_summary_reports_the_engine_used(tmp_path, capsys, table, method, option
     assert summary_value(out, "engine") == engine
 
 
-def test_timing_warms_up_the_engine_it_times(tmp_path, capsys, table, monkeypatch):
+@pytest.mark.parametrize("options", [
+    ["--method", "ward", "--engine", "vector"],
+    ["--method", "complete", "--metric", "cosine", "--dtype", "float32"],
+    ["--method", "single", "--metric", "cityblock", "--engine", "matrix"],
+])
+def test_timing_warms_up_what_it_times(tmp_path, capsys, table, monkeypatch, options):
     seen = []
 
     def spy(X, method, **kwargs):
-        seen.append((len(X), kwargs.get("engine")))
+        seen.append((len(X), method, kwargs.get("metric"), kwargs.get("dtype"),
+                     kwargs.get("engine")))
         return sch.linkage(X, method)
 
     monkeypatch.setattr(gpuhclust, "linkage", spy)
     path = tmp_path / "t.npy"
     np.save(path, table[1])
-    code, _, err = run(capsys, "cluster", path, "--maxclust", 3, "--method", "ward",
-                       "--engine", "vector")
+    code, _, err = run(capsys, "cluster", path, "--maxclust", 3, *options)
     assert code == 0, err
-    # The untimed warm-up compiles what the timed call runs.
-    assert seen == [(8, "vector"), (len(table[1]), "vector")]
+    # The untimed warm-up (8 points) runs what the timed call runs, so it compiles it.
+    (n_warm, *warm), (n, *timed) = seen
+    assert (n_warm, n) == (8, len(table[1]))
+    assert warm == timed
 
 
 def test_non_finite_distance_names_file_rows(tmp_path, capsys):
