@@ -3,7 +3,11 @@
 Every expected failure (a bad file, a bad option value, an input ``linkage`` rejects, too
 little memory) becomes one line on stderr and exit status 2, the status argparse uses for
 usage errors, so scripts can tell "your input" from "crashed". Anything else is a bug and keeps
-its traceback.
+its traceback. Ctrl-C gives one line and exit status 130.
+
+No file is destroyed: an output that is the input or another output (however spelled) is
+refused before anything runs, and each output is written under a temporary name and renamed
+into place when complete (``gpuhclust._outputs``).
 """
 from __future__ import annotations
 
@@ -201,18 +205,17 @@ def _cmd_demo(args) -> int:
     print(f"gpuhclust demo: three Gaussian blobs (seed {args.seed}), whiten, linkage, "
           "fcluster(Z, 3, 'maxclust')")
     _print_summary([("n", result.n), ("method", result.method), ("backend", result.backend),
-                    *_run_rows(result.run, "auto")], result.labels)
+                    *_run_rows(result.run)], result.labels)
     for path in result.paths:
         print(f"wrote {path}")
     return 0
 
 
-def _run_rows(run, requested_engine: str) -> list[tuple[str, object]]:
-    """Summary rows saying how linkage ran: what the library reports, not what was asked."""
-    engine = run.engine if run.engine == requested_engine else \
-        f"{run.engine} ({requested_engine} asked for)"
+def _run_rows(run, requested_engine: str | None = None) -> list[tuple[str, object]]:
+    """Summary rows saying how linkage ran: what the backend reports, not what was asked."""
+    engine = run.engine + (" (chosen by auto)" if requested_engine == "auto" else "")
     rows = [("engine", engine)]
-    if run.algorithm is not None:
+    if run.algorithm is not None:  # set by timed_linkage once the library reports it
         rows.append(("algorithm", run.algorithm))
     return rows + [("time", _format_seconds(run.seconds) + " (linkage)")]
 

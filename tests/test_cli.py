@@ -46,6 +46,7 @@ def test_demo_writes_pngs_and_prints_summary(tmp_path, capsys):
     assert summary_value(out, "n") == "300"
     assert summary_value(out, "method") == "ward"
     assert summary_value(out, "backend") == get_backend("auto").name
+    assert summary_value(out, "engine") == "matrix"  # what ward on 300 points runs
     assert re.fullmatch(r"[\d.]+ m?s \(linkage\)", summary_value(out, "time"))
     for name in ("clusters.png", "dendrogram.png"):
         assert_png(out_dir / name)

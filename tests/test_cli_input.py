@@ -196,8 +196,8 @@ def test_plot_shows_principal_components_and_classes(tmp_path, capsys, table, mo
 
 
 @pytest.mark.parametrize("method,options,engine", [
-    ("single", [], "vector (auto asked for)"),
-    ("ward", [], "matrix (auto asked for)"),
+    ("single", [], "vector (chosen by auto)"),
+    ("ward", [], "matrix (chosen by auto)"),
     ("ward", ["--engine", "vector"], "vector"),
     ("average", ["--engine", "matrix"], "matrix"),
 ])
