@@ -125,7 +125,8 @@ def read_observations(path, *, min_rows: int = 2, columns=None, exclude=None,
     name = os.fspath(path)
     ext, compressed = _split_extension(name)
     if ext not in SUPPORTED_EXTENSIONS:
-        kind = f"unknown file type {ext!r}" if ext else "no file extension"
+        shown = ext + ".gz" if compressed else ext
+        kind = f"unknown file type {shown!r}" if shown else "no file extension"
         raise InputError(f"{name}: {kind}; expected one of "
                          + ", ".join(SUPPORTED_EXTENSIONS) + " (optionally .gz)")
     if delimiter is not None and ext not in (".csv", ".tsv"):
@@ -212,6 +213,8 @@ class _Selection:
 
 
 def _describe_os_error(exc: OSError) -> str:
+    if isinstance(exc, gzip.BadGzipFile):
+        return "not a gzip file, although its name ends in .gz"
     if isinstance(exc, FileNotFoundError):
         return "no such file"
     if isinstance(exc, IsADirectoryError):

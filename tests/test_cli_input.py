@@ -112,6 +112,30 @@ def test_bad_column_choices_are_one_line(tmp_path, capsys, table, options, expec
     assert err.startswith(f"gpuhclust: {path}: ") and expected in err
 
 
+def _gzip_bytes(text: str) -> bytes:
+    return gzip.compress(text.encode(), mtime=0)
+
+
+_RANDOM_CSV = "".join(f"{a!r},{b!r}\n"
+                      for a, b in np.random.default_rng(0).normal(size=(500, 2)))
+
+
+@pytest.mark.parametrize("name,content,expected", [
+    ("plain.csv.gz", b"1,2\n3,4\n", "not a gzip file"),
+    ("cut.csv.gz", _gzip_bytes(_RANDOM_CSV)[:2000], "the compressed file is truncated"),
+    ("data.gz", _gzip_bytes("1,2\n3,4\n"), "unknown file type '.gz'"),
+    ("data.xlsx.gz", _gzip_bytes("1,2\n3,4\n"), "unknown file type '.xlsx.gz'"),
+    ("bad.tsv.gz", _gzip_bytes("a\tb\n1\t2\n3\tx\n"), "row 3, column 2: 'x' is not a number"),
+], ids=["plain", "cut", "gz", "xlsx.gz", "bad.tsv.gz"])
+def test_bad_compressed_input_is_one_line(tmp_path, capsys, name, content, expected):
+    path = tmp_path / name
+    path.write_bytes(content)
+    code, out, err = run(capsys, "cluster", path, "--maxclust", 2)
+    assert code == 2
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith(f"gpuhclust: {path}: ") and expected in err
+
+
 def test_names_need_a_header(tmp_path, capsys, table):
     path = tmp_path / "t.npy"
     np.save(path, table[1])
