@@ -38,7 +38,7 @@ def first_non_finite_pair(X, metric: str):
     -------
     (int, int, float) or None
         The 0-based pair and its distance, or None when every distance is finite here (or
-        the metric's own options cannot be computed).
+        SciPy cannot compute this metric or its options).
     """
     X = np.asarray(X, dtype=np.float64)
     n = X.shape[0]
@@ -50,7 +50,10 @@ def first_non_finite_pair(X, metric: str):
     with np.errstate(all="ignore"):
         for start in range(0, n - 1, step):
             stop = min(n - 1, start + step)
-            D = cdist(X[start:stop], X[start + 1:], metric, **options)
+            try:
+                D = cdist(X[start:stop], X[start + 1:], metric, **options)
+            except ValueError:  # a name linkage accepts and SciPy's cdist does not
+                return None
             # Row r of the block is observation start + r; its pairs j > start + r are
             # columns r..; the ones left of that are the lower triangle.
             bad = ~np.isfinite(D) & (np.arange(D.shape[1]) >= np.arange(D.shape[0])[:, None])

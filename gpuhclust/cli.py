@@ -289,7 +289,9 @@ def _non_finite_message(exc: ValueError, obs, X, metric: str) -> str | None:
     """linkage's refusal of a non-finite distance, naming the rows as file errors do.
 
     The pair comes from the exception when the library attaches it (``exc.pair``, 0-based),
-    otherwise from a search of the observations; the message is not parsed.
+    otherwise from a search of the observations: the message is only recognised by its
+    phrase "non-finite distance", never parsed for numbers. None: not this error, or the
+    search found no such pair (the library's own message is then shown).
     """
     pair = getattr(exc, "pair", None)
     value = getattr(exc, "value", None)
