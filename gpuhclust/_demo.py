@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["make_blobs", "run_demo", "DemoResult", "timed_linkage"]
+__all__ = ["make_blobs", "run_demo", "DemoResult", "timed_linkage", "LinkageRun"]
 
 # Three well separated but differently shaped blobs, so ward recovers them and single linkage
 # (which chains through sparse regions) visibly behaves differently.
@@ -46,7 +48,39 @@ def make_blobs(n: int = 300, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return X, truth
 
 
-def timed_linkage(X, method: str, *, backend: str, warm_up: bool = True, **kwargs):
+@dataclass
+class LinkageRun:
+    """What :func:`timed_linkage` ran: Z, the time of the timed call, and how it was computed."""
+
+    Z: np.ndarray
+    seconds: float
+    engine: str
+    algorithm: str | None = None  # not reported by the library yet
+
+
+@contextmanager
+def _recording_engine(backend):
+    """Record what ``backend.choose_engine`` returns during the block (the engine the backend
+    reports); a backend without it has the matrix engine only."""
+    chosen = []
+    original = getattr(backend, "choose_engine", None)
+    if original is None:
+        yield chosen
+        return
+
+    def recording(*args, **kwargs):
+        chosen.append(original(*args, **kwargs))
+        return chosen[-1]
+
+    backend.choose_engine = recording
+    try:
+        yield chosen
+    finally:
+        del backend.choose_engine  # the instance attribute: the class's method shows again
+
+
+def timed_linkage(X, method: str, *, backend: str, warm_up: bool = True,
+                  **kwargs) -> LinkageRun:
     """Run ``gpuhclust.linkage`` and time it.
 
     Parameters
@@ -58,28 +92,49 @@ def timed_linkage(X, method: str, *, backend: str, warm_up: bool = True, **kwarg
     backend : str
         Backend name (already resolved from 'auto', so the time is attributed correctly).
     warm_up : bool
-        First cluster 8 points with the same method, dtype and backend, untimed: the first call
-        in a process loads (or JIT-compiles) the kernels, which would otherwise dominate the
-        time of a small run. The warm-up uses the Euclidean metric because a handful of rows
-        can be degenerate for data-dependent metrics (mahalanobis, seuclidean).
+        First cluster 8 points with the same method, metric, dtype, backend and engine,
+        untimed: the first call in a process loads (or JIT-compiles) the kernels, which would
+        otherwise dominate the time of a small run (see :func:`_warm_up`).
     **kwargs
-        Passed to ``gpuhclust.linkage`` (metric, dtype, progress).
+        Passed to ``gpuhclust.linkage`` (metric, dtype, progress, engine).
 
     Returns
     -------
-    Z : ndarray, shape (n-1, 4)
-        The linkage matrix.
-    seconds : float
-        Wall-clock time of the timed call.
+    LinkageRun
+        Z, the wall-clock time of the timed call and the engine the backend chose.
     """
     from . import linkage
+    from ._backends import get_backend
 
     if warm_up:
-        tiny = np.random.default_rng(0).normal(size=(8, 2))
-        linkage(tiny, method, backend=backend, dtype=kwargs.get("dtype"), progress=False)
-    start = time.perf_counter()
-    Z = linkage(X, method, backend=backend, **kwargs)
-    return Z, time.perf_counter() - start
+        _warm_up(linkage, method, backend, kwargs)
+    be = get_backend(backend)  # one instance, passed on, so that its report can be recorded
+    with _recording_engine(be) as chosen:
+        start = time.perf_counter()
+        Z = linkage(X, method, backend=be, **kwargs)
+        seconds = time.perf_counter() - start
+    return LinkageRun(Z, seconds, engine=chosen[-1] if chosen else "matrix")
+
+
+def _warm_up(linkage, method: str, backend, kwargs: dict) -> None:
+    """Compile what ``linkage(X, method, backend=backend, **kwargs)`` runs, on 8 points.
+
+    The metric matters (those that can give non-finite distances compile a check), so it is
+    the caller's; when 8 random points are degenerate for it (a data-dependent metric), the
+    Euclidean metric warms up the rest. With engine='auto' the 8 points take the engine auto
+    takes for small inputs. Failures are left to the timed call, which reports them.
+    """
+    tiny = np.random.default_rng(0).normal(size=(8, 2))
+    options = dict(backend=backend, dtype=kwargs.get("dtype"), progress=False,
+                   engine=kwargs.get("engine", "auto"))
+    for metric in dict.fromkeys([kwargs.get("metric", "euclidean"), "euclidean"]):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # not the user's data: nothing to say
+                linkage(tiny, method, metric=metric, **options)
+            return
+        except (ValueError, ArithmeticError):
+            continue
 
 
 @dataclass
@@ -89,9 +144,8 @@ class DemoResult:
     n: int
     method: str
     backend: str
-    seconds: float
+    run: LinkageRun
     labels: np.ndarray
-    Z: np.ndarray
     paths: list[str] = field(default_factory=list)
 
 
@@ -115,7 +169,8 @@ def run_demo(out_dir=".", *, n: int = 300, method: str = "ward", backend: str = 
     Returns
     -------
     DemoResult
-        Sizes, timing, the backend actually used, the labels, Z and the files written.
+        Sizes, the linkage run (Z, time, engine), the backend actually used, the labels and
+        the files written.
     """
     from . import fcluster, whiten
     from ._backends import get_backend
@@ -126,7 +181,8 @@ def run_demo(out_dir=".", *, n: int = 300, method: str = "ward", backend: str = 
     backend_name = get_backend(backend).name
     blobs, _ = make_blobs(n, seed)
     X = whiten(blobs)
-    Z, seconds = timed_linkage(X, method, backend=backend_name)
+    run = timed_linkage(X, method, backend=backend_name)
+    Z = run.Z
     labels = fcluster(Z, 3, "maxclust")
 
     os.makedirs(out_dir, exist_ok=True)
@@ -138,4 +194,4 @@ def run_demo(out_dir=".", *, n: int = 300, method: str = "ward", backend: str = 
                         title=f"{method} linkage, n = {n}", labels=labels,
                         cut=cut_height(Z, 3)),
     ]
-    return DemoResult(n, method, backend_name, seconds, labels, Z, paths)
+    return DemoResult(n, method, backend_name, run, labels, paths)

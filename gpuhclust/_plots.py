@@ -15,16 +15,22 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from scipy.cluster.hierarchy import dendrogram, maxdists
 
+from ._outputs import replacing
+
 __all__ = ["plot_clusters", "plot_dendrogram", "cut_height", "recursion_limit",
-           "check_image_path"]
+           "check_image_path", "principal_components"]
 
 _ABOVE_CUT = "#555555"  # links that join different flat clusters
 # Leaves shown by a truncated dendrogram, and the size above which it is truncated: beyond a
 # few dozen leaves the labels overlap and the picture stops being readable.
 TRUNCATE_P = 30
 TRUNCATE_ABOVE = 50
+# Known classes (--label-column) are drawn with these markers; with more classes they are not
+# drawn, as a dozen marker shapes can no longer be told apart.
+CLASS_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 
 
 def _palette(n_clusters: int) -> list[str]:
@@ -59,12 +65,46 @@ def _save(fig: Figure, path) -> str:
     if parent:
         os.makedirs(parent, exist_ok=True)
     FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=120)
+    fmt = os.path.splitext(path)[1].lower().lstrip(".")
+    # Under a temporary name first: an interrupted save leaves the previous image intact.
+    with replacing(path, "wb") as f:
+        fig.savefig(f, format=fmt, dpi=120)
     return path
 
 
+def principal_components(X, k: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Project observations on their first `k` principal components.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, d)
+        Observations, d >= k.
+    k : int
+        Number of components.
+
+    Returns
+    -------
+    scores : ndarray, shape (n, k)
+        The centred observations on each component; each component's sign is chosen so that
+        its largest loading is positive, so the picture does not flip between runs.
+    explained : ndarray, shape (k,)
+        The fraction of the total variance along each component (0 when all points coincide).
+    """
+    X = np.asarray(X, dtype=np.float64)
+    centred = X - X.mean(axis=0)
+    # The d x d scatter matrix rather than an SVD of the n x d data: n can be millions.
+    variances, vectors = np.linalg.eigh(centred.T @ centred)
+    order = np.argsort(variances)[::-1][:k]
+    vectors = vectors[:, order]
+    signs = np.sign(vectors[np.abs(vectors).argmax(axis=0), np.arange(k)])
+    vectors = vectors * np.where(signs == 0, 1.0, signs)
+    total = float(np.clip(variances, 0, None).sum())
+    explained = np.clip(variances[order], 0, None) / total if total > 0 else np.zeros(k)
+    return centred @ vectors, explained
+
+
 def plot_clusters(X, labels, path, *, title: str = "", xlabel: str | None = None,
-                  ylabel: str | None = None) -> str:
+                  ylabel: str | None = None, classes=None, class_name: str = "class") -> str:
     """Scatter plot of observations coloured by flat cluster.
 
     Parameters
@@ -80,6 +120,11 @@ def plot_clusters(X, labels, path, *, title: str = "", xlabel: str | None = None
         Figure title.
     xlabel, ylabel : str, optional
         Axis labels; default "column 1"/"column 2" (or "row"/"column 1" for d == 1).
+    classes : array_like, shape (n,), optional
+        Known classes (a label column): each class gets its own marker (up to
+        ``len(CLASS_MARKERS)`` classes; more are not drawn), explained in a second legend.
+    class_name : str
+        What the classes are, for that legend's title.
 
     Returns
     -------
@@ -102,23 +147,38 @@ def plot_clusters(X, labels, path, *, title: str = "", xlabel: str | None = None
     fig = Figure(figsize=(6.4, 5.2))
     ax = fig.add_subplot()
     common = dict(linewidths=0, alpha=0.85, rasterized=n > 20_000)
-    if len(clusters) <= 10:
-        # One call per cluster gives the legend its entries. A tiny cluster (an outlier that
-        # single linkage split off, say) gets big points so that it can be found at all.
-        for k, count in zip(clusters, sizes):
-            mask = labels == k
-            ax.scatter(x[mask], y[mask], color=_cluster_color(k, palette),
-                       s=size if count > 20 else max(size, 20.0),
-                       label=f"cluster {k} ({count})", **common)
-        legend = ax.legend(loc="best", fontsize="small")
-        # Same-sized legend markers, whatever the point sizes ('legendHandles' before 3.7).
-        handles = getattr(legend, "legend_handles", None)
-        for handle in handles if handles is not None else legend.legendHandles:
-            handle.set_sizes([30.0])
+    class_values, class_of = (np.unique(np.asarray(classes), return_inverse=True)
+                              if classes is not None else (None, None))
+    markers = class_values is not None and len(class_values) <= len(CLASS_MARKERS)
+    # A tiny cluster (an outlier that single linkage split off, say) gets big points so that
+    # it can be found at all, where clusters are told apart in the legend.
+    of_cluster = np.searchsorted(clusters, labels)
+    colors = np.asarray([_cluster_color(k, palette) for k in clusters])[of_cluster]
+    point_size = (np.where(sizes[of_cluster] > 20, size, max(size, 20.0))
+                  if len(clusters) <= 10 else np.full(n, size))
+    if markers:
+        for c, marker in enumerate(CLASS_MARKERS[:len(class_values)]):
+            mask = class_of.ravel() == c
+            ax.scatter(x[mask], y[mask], c=colors[mask], marker=marker, s=point_size[mask],
+                       **common)
     else:
-        colors = [_cluster_color(k, palette) for k in clusters]
-        ax.scatter(x, y, c=np.asarray(colors)[np.searchsorted(clusters, labels)], s=size,
-                   **common)
+        ax.scatter(x, y, c=colors, s=point_size, **common)
+    if len(clusters) <= 10:
+        # Proxy handles: one legend entry per cluster, whatever the markers.
+        handles = [Line2D([], [], linestyle="", marker="o", markersize=6,
+                          color=_cluster_color(k, palette), label=f"cluster {k} ({count})")
+                   for k, count in zip(clusters, sizes)]
+        legend = ax.legend(handles=handles, loc="upper left" if markers else "best",
+                           fontsize="small")
+        if markers:
+            ax.add_artist(legend)
+    if markers:
+        handles = [Line2D([], [], linestyle="", marker=m, markersize=6, color="#444444",
+                          label=str(v)) for v, m in zip(class_values, CLASS_MARKERS)]
+        ax.legend(handles=handles, loc="lower right", fontsize="small", title=class_name,
+                  title_fontsize="small")
+    elif class_values is not None:
+        title = f"{title}\n({class_name}: {len(class_values)} classes, too many to draw)"
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)

@@ -7,7 +7,6 @@ import re
 import subprocess
 import sys
 
-import matplotlib.image
 import numpy as np
 import pytest
 import scipy.cluster.hierarchy as sch
@@ -16,36 +15,8 @@ from scipy.cluster.vq import whiten
 import gpuhclust
 from gpuhclust._backends import get_backend
 from gpuhclust._plots import plot_dendrogram, recursion_limit
-from gpuhclust.cli import main
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def assert_png(path) -> None:
-    assert os.path.isfile(path), f"{path} was not written"
-    with open(path, "rb") as f:
-        assert f.read(8) == PNG_MAGIC, f"{path} is not a PNG"
-    image = matplotlib.image.imread(path)
-    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
-    # A blank canvas would mean nothing was drawn.
-    assert image[..., :3].std() > 0.01
-
-
-def summary_sizes(out: str) -> list[int]:
-    line = next(l for l in out.splitlines() if l.startswith("sizes:"))
-    return [int(size) for _, size in re.findall(r"(\d+): (\d+)", line)]
-
-
-def summary_value(out: str, key: str) -> str:
-    line = next(l for l in out.splitlines() if l.startswith(key + ":"))
-    return line.split(":", 1)[1].strip()
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
+from _cli_helpers import assert_png, run, summary_sizes, summary_value
 
 # ----------------------------------------------------------------------------------- basics
 
@@ -75,6 +46,7 @@ def test_demo_writes_pngs_and_prints_summary(tmp_path, capsys):
     assert summary_value(out, "n") == "300"
     assert summary_value(out, "method") == "ward"
     assert summary_value(out, "backend") == get_backend("auto").name
+    assert summary_value(out, "engine") == "matrix"  # what ward on 300 points runs
     assert re.fullmatch(r"[\d.]+ m?s \(linkage\)", summary_value(out, "time"))
     for name in ("clusters.png", "dendrogram.png"):
         assert_png(out_dir / name)
