@@ -79,6 +79,13 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     demo.set_defaults(func=_cmd_demo)
 
+    warm = sub.add_parser(
+        "warmup", help="compile the CPU code of every method now (once per install)",
+        description="Numba compiles gpuhclust's CPU code on first use and caches it on disk; "
+                    "this compiles every method, engine and storage type up front, so that "
+                    "no later first call waits for it.")
+    warm.set_defaults(func=_cmd_warmup)
+
     cl = sub.add_parser(
         "cluster", help="cluster the rows of a .csv, .tsv, .txt or .npy file (or .gz)",
         description="Read observations (rows) from INPUT, cluster them with gpuhclust.linkage "
@@ -191,6 +198,15 @@ def _writing(path: str):
         yield
     except OSError as exc:
         raise UsageError(f"{path}: cannot write: {exc.strerror or _one_line(exc)}") from None
+
+
+def _cmd_warmup(args) -> int:
+    from ._warmup import warmup
+
+    seconds = warmup()
+    print(f"gpuhclust warmup: compiled in {_format_seconds(seconds)}" if seconds > 0 else
+          "gpuhclust warmup: everything was compiled already")
+    return 0
 
 
 def _cmd_demo(args) -> int:

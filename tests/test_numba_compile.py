@@ -70,3 +70,26 @@ def _plain(numba_type) -> str:
     if text == "uint64" or text.startswith("Literal[int]"):
         return "int64"
     return text
+
+
+EVERY_METHOD = """
+import numpy as np
+import gpuhclust
+from gpuhclust import _compile_notice
+X = np.random.default_rng(1).normal(size=(700, 3))
+for method in gpuhclust.METHODS:
+    gpuhclust.linkage(X, method, backend="cpu")
+    gpuhclust.linkage(gpuhclust.pdist(X), method, backend="cpu")
+print(_compile_notice.compile_seconds())
+"""
+
+
+@pytest.mark.slow
+def test_warmup_command_compiles_what_every_method_needs(tmp_path):
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    warm = subprocess.run([sys.executable, "-m", "gpuhclust", "warmup"], capture_output=True,
+                          text=True, check=True, env=env)
+    assert "compiled in" in warm.stdout, warm.stdout
+    after = subprocess.run([sys.executable, "-c", EVERY_METHOD], capture_output=True,
+                           text=True, check=True, env=env)
+    assert float(after.stdout) == 0.0, after.stderr
