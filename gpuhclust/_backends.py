@@ -44,6 +44,11 @@ class Backend(ABC):
         """True when this machine can run the backend (libraries present, device found)."""
         return not cls.unusable_reason()
 
+    def check_input(self, data: LinkageInput, method: Method, client) -> LinkageInput:
+        """Finish checking input that the caller does not hold (a distributed backend's lazy
+        condensed matrix), before the plan; the others return `data` as it is."""
+        return data
+
     def cannot_run(self, method: Method) -> str:
         """Why the backend does not compute `method` at all ('' when it does)."""
         return ""

@@ -171,6 +171,7 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
     elif metric_kwargs:
         raise TypeError("metric options (" + ", ".join(sorted(metric_kwargs)) + ") apply only "
                         "to observations, not to a condensed distance matrix")
+    data = be.check_input(data, method_, client)
     plan = make_plan(be, data, prepared, method_, work_dtype, engine, algorithm, client)
     raw = be.run(plan, data, prepared, progress)
     Z = finalise(raw, data.n, method_)

@@ -111,6 +111,12 @@ class DaskBackend(Backend):
             return "the 'distributed' package is not installed (pip install gpuhclust[dask])"
         return ""
 
+    def check_input(self, data: LinkageInput, method: Method, client) -> LinkageInput:
+        """A condensed dask array is validated chunk by chunk on the workers."""
+        if _condensed.is_lazy(data):
+            return _condensed.validate(resolve_client(client), data, method)
+        return data
+
     def cannot_run(self, method: Method) -> str:
         return "" if method.reducible else REFUSAL.format(method=method.name)
 
@@ -122,8 +128,6 @@ class DaskBackend(Backend):
             progress) -> np.ndarray:
         method, dtype = plan.method, plan.dtype
         client = resolve_client(plan.client)
-        if _condensed.is_lazy(data):  # a condensed dask array: checked on the workers first
-            data = _condensed.validate(client, data, method)
         n = data.n
         t0 = time.perf_counter()
         stats = rounds_driver.RoundStats()
