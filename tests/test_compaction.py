@@ -72,11 +72,21 @@ def test_default_threshold_compacts_wide_matrices(method, compactions):
     assert compactions[0] == 1100 and len(compactions) == 2
 
 
-def test_gather_square_in_place():
+@pytest.mark.parametrize("width,keep", [(9, [0, 2, 3, 7, 8]), (9, list(range(9))),
+                                        (1000, "half"), (1000, "few"), (1000, "last")])
+def test_gather_square_in_place(width, keep):
+    """The rows go in parallel waves: no entry may be overwritten before it is read."""
     rng = np.random.default_rng(0)
-    width = 9
     M = rng.random((width, width))
-    live = np.array([0, 2, 3, 7, 8])
+    if keep == "half":
+        live = np.sort(rng.choice(width, width // 2, replace=False))
+    elif keep == "few":
+        live = np.sort(rng.choice(width, 37, replace=False))
+    elif keep == "last":
+        live = np.arange(width // 2, width)
+    else:
+        live = np.asarray(keep)
+    m = len(live)
     flat = M.copy().reshape(-1)
     _rows.gather_square(flat, width, live)
-    np.testing.assert_array_equal(flat[:25].reshape(5, 5), M[np.ix_(live, live)])
+    np.testing.assert_array_equal(flat[:m * m].reshape(m, m), M[np.ix_(live, live)])
