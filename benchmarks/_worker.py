@@ -48,16 +48,17 @@ def _record_engines() -> list:
     decides per call; the table names the engine that ran)."""
     chosen = []
     try:
-        from gpuhclust.cpu.backend import CPUBackend
+        from gpuhclust import _linkage
     except ImportError:
         return chosen
-    choose = CPUBackend.choose_engine
+    make_plan = _linkage.make_plan
 
-    def recording(self, *args, **kwargs):
-        chosen.append(choose(self, *args, **kwargs))
-        return chosen[-1]
+    def recording(*args, **kwargs):
+        plan = make_plan(*args, **kwargs)
+        chosen.append(plan.engine)
+        return plan
 
-    CPUBackend.choose_engine = recording
+    _linkage.make_plan = recording
     return chosen
 
 

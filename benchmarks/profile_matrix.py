@@ -7,8 +7,9 @@ Phases, each timed on its own (wall and process CPU seconds):
 * ``first_touch``: writing once to a fresh n x n float64 array, allocated as the engine does
   (``gpuhclust._memory.empty_large``: ordinary pages); page faults, 1.7-2.5 s for 3.2 GB here;
 * ``distances``: the square Euclidean matrix from the observations (Numba, all threads);
-* ``loop``: the merge loop alone on a copy of that matrix (nearest-neighbour chain or the
-  generic algorithm: one thread, except the compactions);
+* ``loop``: the merge loop alone on a copy of that matrix, the method's default algorithm
+  (reciprocal-nearest-neighbour rounds on all threads for complete, average, weighted and
+  ward; the generic algorithm on one thread, except the compactions, for centroid and median);
 * ``scipy_pdist``, ``fastcluster``: the peers' figures for the same data in the same process.
 
 The JSON goes to benchmarks/results/profile-matrix-n<n>-d<d>-<date>.json.
@@ -51,9 +52,11 @@ def _fresh_matrix(n):
 
 def _loop(D, method):
     run = {"nn_chain": cpu_backend._run_nn_chain, "generic": cpu_backend._run_generic,
+           "rounds": lambda D, nonneg, code, bar: cpu_backend._run_rounds(D, nonneg, method,
+                                                                          bar),
            "mst": lambda D, nonneg, code, bar: cpu_backend._run_mst_matrix(D, nonneg, bar)}
     with progress_bar(False, D.shape[0] - 1, "") as bar:
-        return run[method.algorithm](D, True, method.code, bar)
+        return run[method.default_algorithm](D, True, method.code, bar)
 
 
 def main(argv=None) -> dict:

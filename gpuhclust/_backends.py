@@ -17,29 +17,69 @@ __all__ = ["Backend", "register_backend", "get_backend", "available_backends"]
 
 
 class Backend(ABC):
-    """What every backend provides."""
+    """What every backend provides. ``gpuhclust._plan`` reads the declarations (`algorithms`,
+    `distributed`, `scipy_exact`, the memory hooks) to make one ``Plan``; :meth:`run` carries
+    it out."""
 
     name: str = "?"
-    #: Engines the backend runs: 'matrix' (the n x n distance matrix) and, where listed,
-    #: 'vector' (from the observations in O(n*d) memory). A backend listing 'vector' receives
-    #: ``engine=`` ('auto', 'matrix' or 'vector') in :meth:`linkage`; the others are called
-    #: without it and run the matrix engine.
-    engines: tuple[str, ...] = ("matrix",)
+    #: Algorithms (``gpuhclust._methods.ALGORITHMS``) the backend runs, per engine: 'matrix'
+    #: (the n x n distance matrix) and, where listed, 'vector' (from the observations in
+    #: O(n*d) memory).
+    algorithms: dict[str, tuple[str, ...]] = {"matrix": ("mst", "nn_chain", "generic")}
+    #: Runs on a ``distributed`` cluster: takes ``client=``, keeps condensed dask arrays lazy.
+    distributed: bool = False
+    #: Its 'mst', 'nn_chain' and 'generic' are SciPy's sequential algorithms, ties included
+    #: (what ``algorithm='scipy'`` promises).
+    scipy_exact: bool = True
+    #: Where `available_bytes` is measured, for messages.
+    memory_where: str = "memory"
+
+    @classmethod
+    def unusable_reason(cls) -> str:
+        """Why this machine cannot run the backend ('' when it can)."""
+        return ""
 
     @classmethod
     def usable(cls) -> bool:
         """True when this machine can run the backend (libraries present, device found)."""
-        return True
+        return not cls.unusable_reason()
+
+    def check_input(self, data: LinkageInput, method: Method, client) -> LinkageInput:
+        """Finish checking input that the caller does not hold (a distributed backend's lazy
+        condensed matrix), before the plan; the others return `data` as it is."""
+        return data
+
+    def cannot_run(self, method: Method) -> str:
+        """Why the backend does not compute `method` at all ('' when it does)."""
+        return ""
+
+    def matrix_bytes(self, data: LinkageInput, metric: PreparedMetric | None, dtype) -> int:
+        """Memory the matrix engine needs; 0 where it is not measured against
+        `available_bytes` (planned elsewhere)."""
+        return 0
+
+    def vector_bytes(self, n: int, d: int, method: Method) -> int:
+        """Memory engine='vector' needs."""
+        return 0
+
+    def available_bytes(self) -> int | None:
+        """Memory available to the engines (None: not known on the caller)."""
+        return None
+
+    def to_host(self, a) -> np.ndarray:
+        """`a` (from :meth:`pdist`) as a NumPy array."""
+        return np.asarray(a)
 
     @abstractmethod
     def pdist(self, metric: PreparedMetric, dtype: np.dtype) -> np.ndarray:
-        """Condensed distances between the rows of ``metric.X``."""
+        """Condensed distances between the rows of ``metric.X`` (a device array on a GPU:
+        :meth:`to_host` brings it over)."""
 
     @abstractmethod
-    def linkage(self, data: LinkageInput, metric: PreparedMetric | None, method: Method,
-                dtype: np.dtype, progress: bool | None, engine: str = "matrix") -> np.ndarray:
-        """Raw merges for ``gpuhclust._finalise.finalise``. `engine` is passed only to backends
-        whose `engines` list 'vector'."""
+    def run(self, plan, data: LinkageInput, metric: PreparedMetric | None,
+            progress: bool | None) -> np.ndarray:
+        """Carry out `plan` (a ``gpuhclust._plan.Plan`` made for this backend): raw merges for
+        ``gpuhclust._finalise.finalise``."""
 
 
 # name -> (factory, priority for 'auto': higher first)
@@ -51,9 +91,18 @@ def register_backend(name: str, factory: Callable[[], Backend], auto_priority: i
     _REGISTRY[name] = (factory, auto_priority)
 
 
+def _unusable_reason(factory) -> str:
+    reason = getattr(factory, "unusable_reason", None)
+    if reason is not None:
+        return reason()
+    return "" if getattr(factory, "usable", lambda: True)() else "not usable"
+
+
 def available_backends() -> list[str]:
-    """Names of the registered backends."""
-    return sorted(_REGISTRY)
+    """Names of the registered backends this machine can run (see
+    :meth:`Backend.unusable_reason`)."""
+    return sorted(name for name, (factory, _) in _REGISTRY.items()
+                  if not _unusable_reason(factory))
 
 
 def get_backend(name: str | Backend) -> Backend:
@@ -62,7 +111,7 @@ def get_backend(name: str | Backend) -> Backend:
         return name
     if name == "auto":
         for candidate, (factory, _) in sorted(_REGISTRY.items(), key=lambda kv: -kv[1][1]):
-            if getattr(factory, "usable", lambda: True)():
+            if not _unusable_reason(factory):
                 return factory()
         raise RuntimeError("no usable backend is registered")
     try:
@@ -70,6 +119,7 @@ def get_backend(name: str | Backend) -> Backend:
     except (KeyError, TypeError):
         raise ValueError(f"Unknown backend {name!r}; available: 'auto', "
                          + ", ".join(repr(b) for b in available_backends())) from None
-    if not getattr(factory, "usable", lambda: True)():
-        raise ValueError(f"backend {name!r} is not usable on this machine")
+    reason = _unusable_reason(factory)
+    if reason:
+        raise ValueError(f"backend {name!r} is not usable on this machine: {reason}")
     return factory()

@@ -2,9 +2,9 @@
 
 'matrix' works on the n x n distance matrix (every method, any input); 'vector' works from the
 observations in O(n*d) memory (single for every compiled metric, ward, centroid and median for
-Euclidean). A backend decides between them with :func:`vector_refusal` (why 'vector' cannot run
-an input) and :func:`vector_bytes` (what it needs), or lets :func:`choose_engine` decide for
-engine='auto' from the memory it has (host memory for the CPU, device memory for CUDA).
+Euclidean). The plan (``gpuhclust._plan``) decides between them with :func:`choose_engine`,
+from :func:`vector_refusal` (why 'vector' cannot run an input) and the memory each engine needs
+against the memory the backend has (host memory for the CPU, device memory for CUDA).
 """
 from __future__ import annotations
 

@@ -8,12 +8,10 @@ from ._backends import get_backend
 from ._finalise import finalise
 from ._methods import get_method
 from ._metrics import canonical_metric, prepare_metric
+from ._plan import ENGINES, check_algorithm, check_client, make_plan
 from ._validation import LinkageInput, as_array, check_linkage_input
 
 __all__ = ["linkage", "pdist"]
-
-ENGINES = ("auto", "matrix", "vector")
-
 
 def _working_dtype(dtype) -> np.dtype:
     if dtype is None:
@@ -28,8 +26,8 @@ def _working_dtype(dtype) -> np.dtype:
 
 
 def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
-            backend="auto", dtype=None, progress=None, engine="auto", client=None,
-            **metric_kwargs):
+            backend="auto", dtype=None, progress=None, engine="auto", algorithm=None,
+            client=None, **metric_kwargs):
     """Hierarchical (agglomerative) clustering: a drop-in for ``scipy.cluster.hierarchy.linkage``.
 
     Parameters
@@ -85,6 +83,25 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
           one, it needs no matrix, and its heights are SciPy's bit for bit).
 
         ``optimal_ordering=True`` still needs the condensed distances.
+    algorithm : None, 'scipy', 'mst', 'nn_chain', 'generic' or 'rounds'
+        The merge algorithm.
+
+        * None (default): 'mst' (Prim's minimum spanning tree) for single, 'rounds' for
+          complete, average, weighted and ward, 'generic' for centroid and median. For now
+          the 'cuda' and 'cuda-sim' backends, and ward on ``engine='vector'``, have no rounds:
+          their default for those four methods is 'nn_chain' (a temporary state, until the GPU
+          rounds kernels exist).
+        * 'scipy': the algorithm SciPy uses for the method ('mst', 'nn_chain' or 'generic'):
+          SciPy's Z bit for bit, ties included (not on backend='dask').
+        * 'rounds': reciprocal-nearest-neighbour rounds: every pair of clusters that are each
+          other's nearest neighbour merges at once, rows updated in parallel over all threads
+          (or Dask workers). complete, average, weighted, ward; backends 'cpu' (matrix
+          engine) and 'dask'.
+        * 'nn_chain' (complete, average, weighted, ward), 'mst' (single; Boruvka's on Dask),
+          'generic' (centroid, median): SciPy's sequential algorithms.
+
+        An algorithm that does not compute the method, or that the backend or engine does not
+        run, is a ValueError.
     client : distributed.Client or None
         Only with ``backend='dask'``: the cluster to run on (None: the current client).
     **metric_kwargs
@@ -110,13 +127,24 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
 
     Notes
     -----
-    Algorithms follow SciPy's: Prim's minimum spanning tree for single, the nearest-neighbour
-    chain for complete, average, weighted and ward, the generic algorithm with a
-    nearest-neighbour cache for centroid and median. They break ties the way SciPy does (the
-    lowest index wins, the previous chain element is preferred, the merged cluster keeps the
-    higher slot), so on the same distances Z equals SciPy's, ties included (``engine='vector'``
-    for ward, centroid and median excepted, see `engine`). Every backend returns the same Z
-    for the same input and engine.
+    The exactness contract (``engine='vector'`` for ward, centroid and median aside, see
+    `engine`):
+
+    * ``algorithm='scipy'``: SciPy's algorithms with SciPy's tie rule (the lowest index wins,
+      the previous chain element is preferred, the merged cluster keeps the higher slot): on
+      the same distances Z equals SciPy's bit for bit, ties included, on every backend but
+      'dask'. So does the default for single, centroid and median, which is SciPy's algorithm.
+    * The default for complete, average, weighted and ward ('rounds'), on tie-free data: the
+      same hierarchy as SciPy, columns 0, 1 and 3 of Z exactly, heights to ~1e-13 relative
+      (single and complete bit for bit; average, weighted and ward evaluate Lance-Williams in
+      round order rather than chain order, so they may differ in the last bits).
+    * With ties (equal distances): every row of Z is a valid merge at the current minimum
+      distance (the replay invariant), deterministically, by one tie rule: a cluster's nearest
+      neighbour is the lowest index among equals, found when the cluster's row is rescanned,
+      and all pairs of mutual nearest neighbours merge, the merged cluster keeping the higher
+      slot. The rounds run the same arithmetic in the same order everywhere, so Z is the same
+      bit for bit on 'cpu' (any number of threads) and 'dask' (any number of workers); among
+      tied merges it may differ from SciPy's choice.
 
     Examples
     --------
@@ -130,12 +158,11 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
     work_dtype = _working_dtype(dtype)
     if not isinstance(engine, str) or engine not in ENGINES:
         raise ValueError(f"engine must be one of 'auto', 'matrix', 'vector'; got {engine!r}")
+    check_algorithm(algorithm)
     metric_name = canonical_metric(metric)
     be = get_backend(backend)
-    takes_client = getattr(be, "takes_client", False)
-    if client is not None and not takes_client:
-        raise ValueError(f"client= is used only by backend='dask', not backend={be.name!r}")
-    y = _from_dask(y, takes_client, client)
+    check_client(be, client)
+    y = _from_dask(y, be.distributed, client)
     data = (y if isinstance(y, LinkageInput)  # a condensed dask array for backend='dask'
             else check_linkage_input(as_array(y), method_, metric_name))
     prepared = None
@@ -144,20 +171,14 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
     elif metric_kwargs:
         raise TypeError("metric options (" + ", ".join(sorted(metric_kwargs)) + ") apply only "
                         "to observations, not to a condensed distance matrix")
-    if "vector" in getattr(be, "engines", ("matrix",)):
-        raw = be.linkage(data, prepared, method_, work_dtype, progress, engine=engine)
-    elif engine == "vector":
-        raise ValueError(f"engine='vector' is not available on backend {be.name!r}; use "
-                         "backend='cpu' (or engine='matrix')")
-    elif takes_client:
-        raw = be.linkage(data, prepared, method_, work_dtype, progress, client=client)
-    else:
-        raw = be.linkage(data, prepared, method_, work_dtype, progress)
+    data = be.check_input(data, method_, client)
+    plan = make_plan(be, data, prepared, method_, work_dtype, engine, algorithm, client)
+    raw = be.run(plan, data, prepared, progress)
     Z = finalise(raw, data.n, method_)
     if optimal_ordering:
         condensed = data.condensed
         if condensed is None:
-            condensed = be.pdist(prepared, np.float64)
+            condensed = be.to_host(be.pdist(prepared, np.float64))
         Z = optimal_leaf_ordering(Z, np.asarray(condensed, dtype=np.float64))
     return Z
 

@@ -1,14 +1,27 @@
 """The one method table every backend shares.
 
-Each linkage method is described once: SciPy's method code, the algorithm family that computes
-it, whether Lance-Williams needs Euclidean input, and whether the merges are sorted by height
-afterwards (SciPy sorts for every method except centroid and median, whose heights may decrease).
+Each linkage method is described once: SciPy's method code, the algorithm SciPy computes it
+with, the algorithms gpuhclust can compute it with and its default among them, whether
+Lance-Williams needs Euclidean input, and whether the merges are sorted by height afterwards
+(SciPy sorts for every method except centroid and median, whose heights may decrease).
+
+Algorithms (the values of ``linkage(..., algorithm=...)``):
+
+* ``'mst'``: a minimum spanning tree (Prim's, as SciPy; on Dask, Boruvka's);
+* ``'nn_chain'``: the nearest-neighbour chain (SciPy's, for the reducible methods);
+* ``'generic'``: the global minimum each step with a nearest-neighbour cache (SciPy's, for
+  centroid and median);
+* ``'rounds'``: reciprocal-nearest-neighbour rounds (``gpuhclust._rounds``): every reciprocal
+  pair merges at once, in parallel; the same hierarchy as the chain on tie-free data.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Method", "METHODS", "get_method"]
+__all__ = ["Method", "METHODS", "ALGORITHMS", "get_method"]
+
+#: Every algorithm name ``linkage(..., algorithm=...)`` accepts besides None and 'scipy'.
+ALGORITHMS = ("mst", "nn_chain", "generic", "rounds")
 
 
 @dataclass(frozen=True)
@@ -22,9 +35,11 @@ class Method:
     code : int
         SciPy's method code (``scipy.cluster.hierarchy._LINKAGE_METHODS``); the compiled
         Lance-Williams update dispatches on it.
-    algorithm : str
-        ``'mst'`` (minimum spanning tree), ``'nn_chain'`` (reducible methods) or ``'generic'``
-        (global minimum each step with a nearest-neighbour cache).
+    scipy_algorithm : str
+        The algorithm SciPy uses: ``'mst'``, ``'nn_chain'`` or ``'generic'``
+        (``algorithm='scipy'`` is this one).
+    algorithms : tuple of str
+        Every algorithm that computes the method (the first is the default).
     euclidean_only : bool
         The update formula assumes Euclidean distances (centroid, median, ward).
     reducible : bool
@@ -36,25 +51,34 @@ class Method:
 
     name: str
     code: int
-    algorithm: str
+    scipy_algorithm: str
+    algorithms: tuple[str, ...]
     euclidean_only: bool
     reducible: bool
 
     @property
-    def sorted_output(self) -> bool:
-        return self.algorithm != "generic"
+    def default_algorithm(self) -> str:
+        return self.algorithms[0]
 
+    @property
+    def sorted_output(self) -> bool:
+        return self.reducible
+
+
+_MST = ("mst",)
+_REDUCIBLE = ("rounds", "nn_chain")
+_GENERIC = ("generic",)
 
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
-        Method("single", 0, "mst", euclidean_only=False, reducible=True),
-        Method("complete", 1, "nn_chain", euclidean_only=False, reducible=True),
-        Method("average", 2, "nn_chain", euclidean_only=False, reducible=True),
-        Method("centroid", 3, "generic", euclidean_only=True, reducible=False),
-        Method("median", 4, "generic", euclidean_only=True, reducible=False),
-        Method("ward", 5, "nn_chain", euclidean_only=True, reducible=True),
-        Method("weighted", 6, "nn_chain", euclidean_only=False, reducible=True),
+        Method("single", 0, "mst", _MST, euclidean_only=False, reducible=True),
+        Method("complete", 1, "nn_chain", _REDUCIBLE, euclidean_only=False, reducible=True),
+        Method("average", 2, "nn_chain", _REDUCIBLE, euclidean_only=False, reducible=True),
+        Method("centroid", 3, "generic", _GENERIC, euclidean_only=True, reducible=False),
+        Method("median", 4, "generic", _GENERIC, euclidean_only=True, reducible=False),
+        Method("ward", 5, "nn_chain", _REDUCIBLE, euclidean_only=True, reducible=True),
+        Method("weighted", 6, "nn_chain", _REDUCIBLE, euclidean_only=False, reducible=True),
     )
 }
 

@@ -38,7 +38,7 @@ def count_compactions(compactions, monkeypatch):
 @pytest.mark.parametrize("method", MATRIX_METHODS)
 def test_ties_identical_to_scipy_through_compactions(method, count_compactions):
     y = ssd.pdist(tie_heavy(300, 2, seed=5))
-    Z = gpuhclust.linkage(y, method, engine="matrix")
+    Z = gpuhclust.linkage(y, method, engine="matrix", algorithm="scipy")
     np.testing.assert_array_equal(Z, sch.linkage(y, method))
     assert len(count_compactions) >= 4  # 300 -> 150 -> 75 -> ... -> 8
 
@@ -67,15 +67,26 @@ def test_tie_free_equals_scipy_through_compactions(method, count_compactions):
 def test_default_threshold_compacts_wide_matrices(method, compactions):
     """With the shipped threshold a matrix of 1100 slots is compacted (twice) and Z is SciPy's."""
     X = blobs(1100, 4, seed=2)
-    assert_same_as_scipy(gpuhclust.linkage(X, method, engine="matrix"), sch.linkage(X, method))
+    Z = gpuhclust.linkage(X, method, engine="matrix", algorithm="scipy")
+    assert_same_as_scipy(Z, sch.linkage(X, method))
     assert compactions[0] == 1100 and len(compactions) == 2
 
 
-def test_gather_square_in_place():
+@pytest.mark.parametrize("width,keep", [(9, [0, 2, 3, 7, 8]), (9, list(range(9))),
+                                        (1000, "half"), (1000, "few"), (1000, "last")])
+def test_gather_square_in_place(width, keep):
+    """The rows go in parallel waves: no entry may be overwritten before it is read."""
     rng = np.random.default_rng(0)
-    width = 9
     M = rng.random((width, width))
-    live = np.array([0, 2, 3, 7, 8])
+    if keep == "half":
+        live = np.sort(rng.choice(width, width // 2, replace=False))
+    elif keep == "few":
+        live = np.sort(rng.choice(width, 37, replace=False))
+    elif keep == "last":
+        live = np.arange(width // 2, width)
+    else:
+        live = np.asarray(keep)
+    m = len(live)
     flat = M.copy().reshape(-1)
     _rows.gather_square(flat, width, live)
-    np.testing.assert_array_equal(flat[:25].reshape(5, 5), M[np.ix_(live, live)])
+    np.testing.assert_array_equal(flat[:m * m].reshape(m, m), M[np.ix_(live, live)])

@@ -43,7 +43,8 @@ def backend(request):
 
 
 def _cpu(y, method, metric="euclidean", **kw):
-    return gpuhclust.linkage(y, method, metric, backend="cpu", **kw)
+    # the CUDA backend runs SciPy's algorithms (no rounds kernels yet): compare with those
+    return gpuhclust.linkage(y, method, metric, backend="cpu", algorithm="scipy", **kw)
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -64,7 +65,7 @@ def test_same_z_as_cpu_with_ties(backend, method, seed):
     # integer data: many exactly equal distances; the tie rule must be the CPU backend's (and
     # SciPy's), merge for merge
     X = tie_heavy(40, 2, seed)
-    Z = gpuhclust.linkage(X, method, backend=backend)
+    Z = gpuhclust.linkage(X, method, backend=backend, algorithm="scipy")
     np.testing.assert_array_equal(Z, _cpu(X, method))
     np.testing.assert_array_equal(Z, sch.linkage(X, method))
     assert_valid_merges(Z, ssd.pdist(X), method)
@@ -135,8 +136,11 @@ def test_memory_is_planned_before_allocating(monkeypatch):
 
 def test_missing_compiler_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("CXX", "/nonexistent/c++")
-    with pytest.raises(_sim.SimulatorUnavailable, match="compiler"):
+    with pytest.raises(ValueError, match="'cuda-sim' is not usable on this machine: .*compiler"):
         gpuhclust.linkage(blobs(10, 2, seed=1), "average", backend="cuda-sim")
+    assert "cuda-sim" not in gpuhclust.available_backends()
+    with pytest.raises(_sim.SimulatorUnavailable, match="compiler"):  # the context says it too
+        SimContext()
 
 
 def test_auto_prefers_cuda_only_when_usable(monkeypatch):
@@ -191,3 +195,55 @@ def test_kernels_are_race_free_under_thread_sanitizer(tmp_path):
     for method, kind in _TSAN_CASES:
         y = X if kind == "observations" else ssd.pdist(X)
         np.testing.assert_array_equal(Z[f"{method}-{kind}"], _cpu(y, method))
+
+
+# -- the plan: algorithms on the CUDA backend, optimal ordering, usability ----------------------
+def test_rounds_are_refused_and_the_chain_is_the_default():
+    backend = SimBackend(SimContext())
+    X = blobs(30, 2, seed=2)
+    with pytest.raises(ValueError, match="'rounds' is not available for average linkage on "
+                                         "backend 'cuda-sim'"):
+        gpuhclust.linkage(X, "average", backend=backend, algorithm="rounds")
+    np.testing.assert_array_equal(gpuhclust.linkage(X, "average", backend=backend),
+                                  sch.linkage(X, "average"))  # nn_chain: SciPy's, bit for bit
+
+
+class _DeviceArray:
+    """Stands in for a CuPy array: NumPy may not convert it implicitly."""
+
+    def __init__(self, a):
+        self.a = a
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError("Implicit conversion to a NumPy array is not allowed")
+
+
+class _DeviceArraysContext(SimContext):
+    """The seam of a GPU: pdist's arrays are device arrays, asnumpy brings them over."""
+
+    def asnumpy(self, a):
+        return a.a if isinstance(a, _DeviceArray) else super().asnumpy(a)
+
+
+def test_optimal_ordering_brings_device_distances_to_the_host(monkeypatch):
+    backend = SimBackend(_DeviceArraysContext())
+    real = SimBackend.pdist
+    monkeypatch.setattr(SimBackend, "pdist",
+                        lambda self, *a: _DeviceArray(real(self, *a)))
+    Z = gpuhclust.linkage(ref.X, "ward", optimal_ordering=True, backend=backend)
+    np.testing.assert_allclose(Z, ref.linkage_X_ward_olo, rtol=1e-7)
+
+
+def test_unusable_cuda_says_why(monkeypatch):
+    from gpuhclust.cuda import backend as cuda_backend
+
+    reason = cuda_backend.cuda_unusable_reason()
+    if not reason:
+        pytest.skip("CUDA is usable here")
+    assert "cuda" not in gpuhclust.available_backends()
+    with pytest.raises(ValueError, match="'cuda' is not usable on this machine: .*(CuPy|CUDA)"):
+        gpuhclust.linkage(blobs(10, 2, seed=1), "average", backend="cuda")
+    for why in ("CuPy is not installed", "no usable CUDA driver", "no device"):
+        monkeypatch.setattr(cuda_backend, "cuda_unusable_reason", lambda why=why: why)
+        with pytest.raises(ValueError, match=why):
+            gpuhclust.linkage(blobs(10, 2, seed=1), "average", backend="cuda")

@@ -49,6 +49,7 @@ def _client_fixture(processes: bool, n_workers: int):
     return fixture
 
 
+client1 = _client_fixture(False, 1)
 client = _client_fixture(False, 2)
 client3 = _client_fixture(False, 3)
 process_client = _client_fixture(True, 2)  # worker processes: one parity run, the killed worker
@@ -140,6 +141,31 @@ def test_deterministic_across_runs_and_worker_counts(client, client3, method):
     np.testing.assert_array_equal(Z, gpuhclust.linkage(X, method, backend="dask",
                                                        client=client3))
     assert _stats()["workers"] == 3
+
+
+@pytest.mark.parametrize("method", REDUCIBLE[1:])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_same_z_as_local_cpu_rounds_on_one_to_three_shards(client1, client, client3, method,
+                                                           dtype):
+    """One rounds driver, two row stores: the shards give the local rows' Z bit for bit,
+    ties and compactions included, whatever the number of shards."""
+    from gpuhclust.cpu import _rows
+
+    for X in (tie_heavy(600, 2, 10), blobs(300, 3, seed=10)):
+        y = ssd.pdist(X)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(_rows, "COMPACT_MIN_WIDTH", 8)
+            Z = gpuhclust.linkage(y, method, backend="cpu", dtype=dtype)
+        for c in (client1, client, client3):
+            np.testing.assert_array_equal(
+                gpuhclust.linkage(y, method, backend="dask", client=c, dtype=dtype), Z)
+
+
+@pytest.mark.parametrize("algorithm", ["scipy", "nn_chain"])
+def test_sequential_algorithms_are_refused(algorithm):
+    with pytest.raises(ValueError, match="not available .*backend 'dask'"):
+        gpuhclust.linkage(np.random.default_rng(0).random((10, 2)), "average",
+                          backend="dask", algorithm=algorithm)
 
 
 # -- refusals and inputs ----------------------------------------------------------------------

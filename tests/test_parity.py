@@ -56,7 +56,8 @@ def test_boolean_metrics_give_valid_merges(method, metric):
     X = np.random.default_rng(11).random((40, 12)) < 0.5
     X[:, 0] = True  # no all-false rows (dice/sokalsneath would divide 0 by 0)
     y = ssd.pdist(X, metric)
-    Z = gpuhclust.linkage(X, method, metric)
+    assert_valid_merges(gpuhclust.linkage(X, method, metric), y, method)
+    Z = gpuhclust.linkage(X, method, metric, algorithm="scipy")
     assert_valid_merges(Z, y, method)
     np.testing.assert_allclose(np.sort(Z[:, 2]), np.sort(sch.linkage(y, method)[:, 2]),
                                rtol=1e-12)
@@ -91,10 +92,11 @@ def test_scipy_reference_optimal_ordering():
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("seed", range(4))
 def test_ties_follow_scipy_exactly(method, seed):
-    """With many equal distances the tie rule is SciPy's: Z is identical, not just valid."""
+    """With many equal distances algorithm='scipy' follows SciPy's tie rule: Z is identical,
+    not just valid."""
     X = tie_heavy(60 + 20 * seed, 2, seed)
     y = ssd.pdist(X)
-    Z = gpuhclust.linkage(y, method)
+    Z = gpuhclust.linkage(y, method, algorithm="scipy")
     assert_valid_merges(Z, y, method)
     np.testing.assert_array_equal(Z, sch.linkage(y, method))
 
@@ -134,7 +136,8 @@ def test_float32_mode(method, kind):
 @pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8, np.float32, np.bool_])
 def test_input_dtypes(dtype):
     X = (np.random.default_rng(3).random((40, 5)) * 5).astype(dtype)
-    assert_same_as_scipy(gpuhclust.linkage(X, "average"), sch.linkage(X, "average"))
+    Z = gpuhclust.linkage(X, "average", algorithm="scipy")  # integers: ties, SciPy's outcome
+    assert_same_as_scipy(Z, sch.linkage(X, "average"))
 
 
 def test_list_and_dataframe_input():
@@ -160,6 +163,7 @@ def test_non_contiguous_input():
 def test_property_valid_and_scipy_equal(n, d, levels, method, seed):
     X = np.random.default_rng(seed).integers(0, levels, size=(n, d)).astype(float)
     y = ssd.pdist(X)
-    Z = gpuhclust.linkage(y, method)
+    assert_valid_merges(gpuhclust.linkage(y, method), y, method)
+    Z = gpuhclust.linkage(y, method, algorithm="scipy")
     assert_valid_merges(Z, y, method)
     np.testing.assert_array_equal(Z, sch.linkage(y, method))

@@ -179,9 +179,9 @@ class _MatrixOnly(Backend):
     def pdist(self, metric, dtype):
         return ssd.pdist(metric.X).astype(dtype)
 
-    def linkage(self, data, metric, method, dtype, progress):
-        return cpu_backend.CPUBackend().linkage(data, metric, method, dtype, progress,
-                                                engine="matrix")
+    def run(self, plan, data, metric, progress):
+        assert plan.engine == "matrix"
+        return cpu_backend.CPUBackend().run(plan, data, metric, progress)
 
 
 def test_backend_without_vector_engine():
@@ -189,7 +189,7 @@ def test_backend_without_vector_engine():
     with pytest.raises(ValueError, match="engine='vector' is not available on backend "
                                          "'matrix-only'"):
         gpuhclust.linkage(X, "ward", backend=_MatrixOnly(), engine="vector")
-    # 'auto' and 'matrix' call it as before, without the engine argument
+    # 'auto' and 'matrix' plan the matrix engine
     Z = gpuhclust.linkage(X, "ward", backend=_MatrixOnly())
     assert_same_as_scipy(Z, sch.linkage(X, "ward"))
 
@@ -266,7 +266,8 @@ def test_auto_keeps_the_matrix_for_centroid_methods_when_it_fits(monkeypatch, me
     # the next test), so 'auto' takes it only when the matrix does not fit
     X = blobs(300, 2, seed=2)
     _forbid_vector_engine(monkeypatch)
-    np.testing.assert_array_equal(gpuhclust.linkage(X, method), sch.linkage(X, method))
+    np.testing.assert_array_equal(gpuhclust.linkage(X, method, algorithm="scipy"),
+                                  sch.linkage(X, method))
 
 
 @pytest.mark.parametrize("method", ["ward", "centroid", "median"])

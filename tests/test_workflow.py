@@ -84,6 +84,7 @@ def test_keyboard_interrupt_between_chunks(monkeypatch):
     monkeypatch.setattr(cpu_backend._nn_chain, "nn_chain_steps", interrupted)
     X = np.random.default_rng(0).random((400, 2))
     with pytest.raises(KeyboardInterrupt):
-        gpuhclust.linkage(X, "average")
+        gpuhclust.linkage(X, "average", algorithm="nn_chain")
     monkeypatch.undo()
-    np.testing.assert_array_equal(gpuhclust.linkage(X, "average"), sch.linkage(X, "average"))
+    np.testing.assert_array_equal(gpuhclust.linkage(X, "average", algorithm="nn_chain"),
+                                  sch.linkage(X, "average"))

@@ -150,21 +150,33 @@ def replay_rows(D, rows, upto, log, size, code):
         replay(D, i, upto, log, size[i], code)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _gather_row(flat, width, live, r):
+    m = live.shape[0]
+    src = live[r] * width
+    dst = r * m
+    for c in range(m):
+        flat[dst + c] = flat[src + live[c]]
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
 def gather_square(flat, width, live):
     """Move rows and columns `live` (ascending) of the ``width`` x ``width`` matrix stored in
     `flat` to a ``m`` x ``m`` matrix at the start of `flat` (m = len(live)), in place.
 
-    Entry (r, c) is read from ``live[r] * width + live[c]``, never before the position it is
-    written to, and no later read is overwritten: rows go in ascending order and ``live[r] >= r``,
-    ``m <= width``.
+    Entry (r, c) is read from ``live[r] * width + live[c]``. Rows go in waves ``r0:r1``, the
+    rows of a wave in parallel: a wave writes below ``r1 * m`` and reads from
+    ``live[r0] * width >= r0 * width`` up, so with ``r1 <= r0 * width / m`` it overwrites
+    nothing it or a later wave still reads (waves double when half the slots are dead). Within
+    a row ``live[r] >= r`` and ``live[c] >= c``, so no entry is overwritten before it is read.
     """
     m = live.shape[0]
-    for r in range(m):
-        src = live[r] * width
-        dst = r * m
-        for c in range(m):
-            flat[dst + c] = flat[src + live[c]]
+    r0 = 0
+    while r0 < m:
+        r1 = min(m, max(r0 + 1, (r0 * width) // m))
+        for r in numba.prange(r0, r1):
+            _gather_row(flat, width, live, r)
+        r0 = r1
 
 
 class Compactor:

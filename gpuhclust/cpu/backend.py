@@ -1,21 +1,27 @@
-"""The CPU backend: Numba distances, and for the merge loop the algorithm the method table names
-(Prim's MST, nearest-neighbour chain, or the generic algorithm), run in chunks so that progress
-is reported and Ctrl-C is honoured between them.
+"""The CPU backend: Numba distances, and for the merge loop the algorithm the plan names
+(``gpuhclust._plan``): Prim's MST, reciprocal-nearest-neighbour rounds on all threads (the
+shared driver ``gpuhclust._rounds`` over the local rows of ``_round_rows``), SciPy's
+nearest-neighbour chain, or the generic algorithm; the sequential loops run in chunks and the
+rounds one round at a time, so that progress is reported and Ctrl-C is honoured between them.
 
 Two engines: 'matrix' works on the square n x n distance matrix (every method, any input);
 'vector' works from the observations in O(n*d) memory (single for every compiled metric, ward,
-centroid and median for Euclidean; see ``_vector``). 'auto' takes the matrix when it fits in the
-memory available, else the vector engine, with a warning. Single linkage from observations with
-a compiled metric always runs the vector engine under 'auto': it needs no matrix and is faster.
+centroid and median for Euclidean; see ``_vector``). The plan chooses between them.
+
+:data:`last_run` holds the statistics of the last rounds run in this process (rounds, rescans
+per merge, compactions).
 """
 from __future__ import annotations
+
+from dataclasses import asdict
 
 import numba
 import numpy as np
 import scipy.spatial.distance as ssd
 
 from .. import _memory
-from .._engines import centroid_frame, choose_engine, vector_bytes
+from .. import _rounds as rounds_driver
+from .._engines import centroid_frame, vector_bytes
 from .._backends import Backend, register_backend
 from .._memory import check_fits
 from .._methods import Method
@@ -23,7 +29,10 @@ from .._metrics import PreparedMetric
 from .._progress import chunk_ends as _chunks
 from .._progress import progress_bar
 from .._validation import LinkageInput, condensed_pair
-from . import _distances, _generic, _mst, _nn_chain, _rows, _vector
+from . import _distances, _generic, _mst, _nn_chain, _round_rows, _rows, _vector
+
+#: Statistics of the last rounds run in this process (see ``gpuhclust._rounds.RoundStats``).
+last_run: dict = {}
 
 
 def _float32_hint(dtype) -> str:
@@ -35,7 +44,8 @@ class CPUBackend(Backend):
     """Numba on the CPU; always usable."""
 
     name = "cpu"
-    engines = ("matrix", "vector")
+    algorithms = {"matrix": ("mst", "nn_chain", "generic", "rounds"),
+                  "vector": ("mst", "nn_chain", "generic")}  # vector: ward by the chain
 
     def pdist(self, metric: PreparedMetric, dtype) -> np.ndarray:
         n = metric.X.shape[0]
@@ -49,6 +59,12 @@ class CPUBackend(Backend):
         out = np.empty(m, dtype=dtype)
         _distances.condensed_distances(metric.X, *metric.kernel_args, out)
         return out
+
+    def available_bytes(self) -> int:
+        return _memory.available_bytes()
+
+    def vector_bytes(self, n: int, d: int, method: Method) -> int:
+        return vector_bytes(n, d)
 
     @staticmethod
     def matrix_bytes(data: LinkageInput, metric: PreparedMetric | None, dtype) -> int:
@@ -83,30 +99,22 @@ class CPUBackend(Backend):
                 _raise_non_finite(D[i, j], i, j)
         return D, True
 
-    def choose_engine(self, data: LinkageInput, metric: PreparedMetric | None, method: Method,
-                      dtype, engine: str) -> str:
-        """'matrix' or 'vector' for `engine` ('auto', 'matrix' or 'vector'); raises ValueError
-        when 'vector' cannot run this input, MemoryError when neither engine fits."""
-        return choose_engine(engine, data, metric, method, dtype,
-                             matrix_bytes=lambda: self.matrix_bytes(data, metric, dtype),
-                             vector_bytes=lambda: vector_bytes(*data.observations.shape),
-                             available=_memory.available_bytes)
-
-    def linkage(self, data, metric, method: Method, dtype, progress,
-                engine: str = "auto") -> np.ndarray:
+    def run(self, plan, data, metric, progress) -> np.ndarray:
         n = data.n
-        engine = self.choose_engine(data, metric, method, dtype, engine)
+        method, algorithm = plan.method, plan.algorithm
         with progress_bar(progress, n - 1, f"gpuhclust {method.name}") as bar:
-            if engine == "vector":
-                if method.name == "single":
+            if plan.engine == "vector":
+                if algorithm == "mst":
                     return _run_mst_observations(metric, n, bar)
-                if method.name == "ward":
+                if algorithm == "nn_chain":
                     return _run_vector_ward(metric.X, bar)
                 return _run_vector_generic(metric.X, method.code, bar)
-            D, nonneg = self.square_matrix(data, metric, dtype)
-            if method.algorithm == "mst":
+            D, nonneg = self.square_matrix(data, metric, plan.dtype)
+            if algorithm == "mst":
                 return _run_mst_matrix(D, nonneg, bar)
-            if method.algorithm == "nn_chain":
+            if algorithm == "rounds":
+                return _run_rounds(D, nonneg, method, bar)
+            if algorithm == "nn_chain":
                 return _run_nn_chain(D, nonneg, method.code, bar)
             return _run_generic(D, nonneg, method.code, bar)
 
@@ -235,6 +243,18 @@ def _run_nn_chain(D, nonneg, code, bar) -> np.ndarray:
             live, new_slot = work.compact(size, k, log, code)
             size = size[live]
             chain[:state[1]] = new_slot[chain[:state[1]]]
+    return merges
+
+
+def _run_rounds(D, nonneg, method: Method, bar) -> np.ndarray:
+    n = D.shape[0]
+    store = _round_rows.LocalRows(D, nonneg, method.code)
+    stats = rounds_driver.RoundStats()
+    merges = rounds_driver.rnn_rounds(store, n, bar, stats)
+    last_run.clear()
+    last_run.update(asdict(stats), n=n, method=method.name, threads=_threads(),
+                    compactions=store.compactions,
+                    rescans_per_merge=stats.rescans_per_merge)
     return merges
 
 

@@ -12,7 +12,7 @@ import numpy as np
 from .._memory import available_bytes
 from ._kernels import FAMILIES, defines, kernel_dir, nvrtc_options, source
 
-__all__ = ["DeviceContext", "CupyContext", "SimContext", "cuda_usable"]
+__all__ = ["DeviceContext", "CupyContext", "SimContext", "cuda_usable", "cuda_unusable_reason"]
 
 
 class DeviceContext:
@@ -69,14 +69,24 @@ class DeviceContext:
 
 
 @lru_cache(maxsize=1)
-def cuda_usable() -> bool:
-    """CuPy imports and sees at least one CUDA device."""
+def cuda_unusable_reason() -> str:
+    """Why CuPy cannot run kernels here ('' when it imports and sees a CUDA device)."""
     try:
         import cupy
+    except Exception as exc:  # noqa: BLE001 - ImportError, or a broken CuPy install
+        return f"CuPy is not installed or does not import ({type(exc).__name__}: {exc})"
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # noqa: BLE001 - CUDARuntimeError, or no libcuda at all
+        return f"CuPy finds no usable CUDA driver ({type(exc).__name__}: {exc})"
+    if count <= 0:
+        return "the CUDA driver reports no device"
+    return ""
 
-        return cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:  # noqa: BLE001 - no CuPy, no driver, no device: all mean "not usable"
-        return False
+
+def cuda_usable() -> bool:
+    """CuPy imports and sees at least one CUDA device."""
+    return not cuda_unusable_reason()
 
 
 class CupyContext(DeviceContext):

@@ -14,7 +14,11 @@ Two engines, as on the CPU: 'matrix' (the n x n matrix in device memory, every m
 'vector' (from the observations in O(n*d) device memory: single linkage is the Prim above, which
 needs no matrix anyway; ward, centroid and median work on cluster centroids and sizes, see
 ``kernels/vector.cu``). 'auto' takes the matrix when it fits in the free device memory, else the
-vector engine with a warning (``gpuhclust._engines.choose_engine``).
+vector engine with a warning (decided by the plan, ``gpuhclust._plan``).
+
+Rounds (``algorithm='rounds'``) have no kernels here yet: the plan keeps the nearest-neighbour
+chain as this backend's default for complete, average, weighted and ward for now
+(``gpuhclust._plan.FALLBACK``).
 
 The host splits each loop into chunks of merges for progress and Ctrl-C. An interrupted run
 (KeyboardInterrupt, or any error) drops its device arrays and hands the memory back to the
@@ -29,13 +33,13 @@ import numpy as np
 import scipy.spatial.distance as ssd
 
 from .._backends import Backend, register_backend
-from .._engines import centroid_frame, check_vector_scale, choose_engine
+from .._engines import centroid_frame, check_vector_scale
 from .._memory import check_fits
 from .._methods import Method
 from .._metrics import PreparedMetric
 from .._progress import chunk_ends, progress_bar
 from .._validation import LinkageInput, condensed_pair
-from ._context import CupyContext, DeviceContext, SimContext, cuda_usable
+from ._context import CupyContext, DeviceContext, SimContext, cuda_unusable_reason
 from ._kernels import STORAGE_TYPES, TILE, VECTOR_PHASES, VECTOR_STATE
 
 _NO_PAIR = np.uint64(np.iinfo(np.uint64).max)
@@ -63,15 +67,28 @@ class CudaBackend(Backend):
     """CuPy raw kernels on a CUDA device, or on the simulator through a ``SimContext``."""
 
     name = "cuda"
-    engines = ("matrix", "vector")
+    algorithms = {"matrix": ("mst", "nn_chain", "generic"),
+                  "vector": ("mst", "nn_chain", "generic")}  # vector: ward by the chain
 
     def __init__(self, context: DeviceContext | None = None):
         self.ctx = context if context is not None else CupyContext()
         self.xp = self.ctx.xp
 
     @classmethod
-    def usable(cls) -> bool:
-        return cuda_usable()
+    def unusable_reason(cls) -> str:
+        return cuda_unusable_reason()
+
+    @property
+    def memory_where(self) -> str:
+        return f"{self.ctx.name} device memory"
+
+    def available_bytes(self) -> int:
+        return self.ctx.free_bytes()
+
+    def to_host(self, a) -> np.ndarray:
+        """A device array (from :meth:`pdist`) copied to a NumPy array (``np.asarray``
+        refuses a CuPy array)."""
+        return self.ctx.asnumpy(a)
 
     # -- launching -------------------------------------------------------------------------
     def _launch(self, family: str, name: str, grid, block, *args) -> None:
@@ -138,16 +155,6 @@ class CudaBackend(Backend):
             return 64 * n + 8 * n * d
         return 16 * n * d + 8 * 18 * n
 
-    def choose_engine(self, data: LinkageInput, metric: PreparedMetric | None, method: Method,
-                      dtype, engine: str) -> str:
-        """'matrix' or 'vector' (see ``gpuhclust._engines.choose_engine``), planned against the
-        free device memory."""
-        return choose_engine(
-            engine, data, metric, method, dtype,
-            matrix_bytes=lambda: self.matrix_bytes(data, metric, dtype),
-            vector_bytes=lambda: self.vector_bytes(*data.observations.shape, method),
-            available=self.ctx.free_bytes, where=f"{self.ctx.name} device memory")
-
     def square_matrix(self, data: LinkageInput, metric: PreparedMetric | None, dtype):
         """The working matrix on the device: square, +inf on the diagonal.
 
@@ -183,11 +190,10 @@ class CudaBackend(Backend):
                 _raise_non_finite(self.ctx.asnumpy(D[i, j]), i, j)
         return D
 
-    def linkage(self, data: LinkageInput, metric: PreparedMetric | None, method: Method,
-                dtype, progress, engine: str = "auto") -> np.ndarray:
-        engine = self.choose_engine(data, metric, method, dtype, engine)
+    def run(self, plan, data: LinkageInput, metric: PreparedMetric | None,
+            progress) -> np.ndarray:
         try:
-            return self._run(data, metric, method, dtype, progress, engine)
+            return self._run(plan, data, metric, progress)
         except BaseException as exc:
             # The traceback keeps every frame of the run alive, and with them its device arrays,
             # for as long as the caller holds the exception (an interactive session keeps the
@@ -196,17 +202,18 @@ class CudaBackend(Backend):
             self.ctx.release()
             raise
 
-    def _run(self, data, metric, method: Method, dtype, progress, engine: str) -> np.ndarray:
+    def _run(self, plan, data, metric, progress) -> np.ndarray:
         n = data.n
+        method = plan.method
         with progress_bar(progress, n - 1, f"gpuhclust {method.name} ({self.ctx.name})") as bar:
-            if engine == "vector":
-                if method.algorithm == "mst":
+            if plan.engine == "vector":
+                if plan.algorithm == "mst":
                     return self._mst(None, metric, n, bar)
                 return self._vector(metric.X, method, bar)
-            D = self.square_matrix(data, metric, dtype)
-            if method.algorithm == "mst":
+            D = self.square_matrix(data, metric, plan.dtype)
+            if plan.algorithm == "mst":
                 return self._mst(D, None, n, bar)
-            if method.algorithm == "nn_chain":
+            if plan.algorithm == "nn_chain":
                 return self._nn_chain(D, method.code, bar)
             return self._generic(D, method.code, bar)
 
@@ -432,8 +439,13 @@ class SimBackend(CudaBackend):
         super().__init__(context)
 
     @classmethod
-    def usable(cls) -> bool:
-        return True  # SimContext raises SimulatorUnavailable with the reason when it is not
+    def unusable_reason(cls) -> str:
+        from .. import _sim
+
+        if not _sim.compiler_available():
+            return ("backend 'cuda-sim' compiles the CUDA kernels with a C++ compiler, and none "
+                    "was found (set CXX or install g++)")
+        return ""
 
 
 register_backend("cuda", CudaBackend, auto_priority=10)

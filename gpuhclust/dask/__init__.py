@@ -27,8 +27,10 @@ class _LazyDaskBackend:
     """Registry factory: imports ``gpuhclust.dask.backend`` (and Dask) on first use."""
 
     @staticmethod
-    def usable() -> bool:
-        return importlib.util.find_spec("distributed") is not None
+    def unusable_reason() -> str:
+        if importlib.util.find_spec("distributed") is None:
+            return "the 'distributed' package is not installed (pip install gpuhclust[dask])"
+        return ""
 
     def __call__(self):
         from .backend import DaskBackend

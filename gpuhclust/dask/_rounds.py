@@ -1,39 +1,19 @@
-"""Reciprocal-nearest-neighbour rounds for complete, average, weighted and ward linkage.
+"""The Dask shards as a row store of the shared rounds driver (``gpuhclust._rounds``: the
+algorithm, the round order and the tie rule are stated there), and the shard-side kernels.
 
-For these reducible methods a pair of clusters that are each other's nearest neighbour stays so
-whatever else merges (a merge never brings the union closer to a third cluster than both parts
-were), so all reciprocal pairs of a round can merge at once and the set of merges is the
-nearest-neighbour chain's; sorted by height it is SciPy's Z (design.md section 2).
+A round on the shards (:class:`ShardStore`):
 
-The driver holds O(n) state: every row's nearest neighbour and distance, cluster sizes, the
-merge log. A round:
+1. each pair whose rows sit on different shards needs row x on y's shard: x's shard replays
+   row x up to that merge and sends its live entries (``export_rows``), in batches of at most
+   ``transfer_bytes`` through the driver;
+2. every shard applies the round's log entries in order (``apply_merges``): rows it holds that
+   are merge targets become the Lance-Williams combination of both rows, sizes are updated
+   entry by entry; every other row stays lazy;
+3. every shard replays and rescans its rows among those the driver asks for (``rescan_rows``).
 
-1. the driver finds the reciprocal pairs ``x < y = nn[x]`` with ``nn[y] == x``, in increasing
-   ``x``, and appends them to the log (the merged cluster keeps slot y, as in SciPy);
-2. each pair whose rows sit on different shards needs row x on y's shard: x's shard replays
-   row x up to that merge and sends its live entries (``export_rows``);
-3. every shard applies the round's log entries in order (``apply_merges``): rows it holds that
-   are merge targets become the Lance-Williams combination of both rows; every other row stays
-   lazy (it replays the log when next read, ``gpuhclust.cpu._rows.replay``);
-4. the rows whose nearest neighbour took part in a merge (the new rows among them) are replayed
-   and rescanned (``rescan_rows``); the others keep their neighbour, which is still a nearest
-   one by reducibility.
-
-Two pairs merging in the same round are handled by the order of the log: each entry is applied
-to every row, merged rows included, in log order, so the distance between two clusters formed
-in one round is the same sequence of Lance-Williams updates on both of its rows, and the matrix
-stays exactly symmetric. Nothing depends on the number of shards or on timing.
-
-Ties: a rescan takes the lowest index among equal distances; a row that is not rescanned keeps
-its neighbour even if a new cluster at a lower index is now equally near. If that leaves no
-reciprocal pair (neighbour pointers in a cycle of equal distances), every live row is rescanned
-once, and lowest-index neighbours always contain a reciprocal pair (the lexicographically
-smallest closest pair). When even that finds none, no finite distance is left (Lance-Williams
-overflowed to +inf) or the shards disagree: RuntimeError, rather than rescanning forever.
+Nothing depends on the number of shards or on timing.
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numba
 import numpy as np
@@ -41,7 +21,7 @@ import numpy as np
 from ..cpu._lance_williams import merge_rows
 from ..cpu._rows import first_argmin, replay
 
-__all__ = ["rnn_rounds", "RoundStats", "apply_merges", "export_rows", "rescan_rows"]
+__all__ = ["ShardStore", "apply_merges", "export_rows", "rescan_rows"]
 
 
 # -- on the shards ----------------------------------------------------------------------------
@@ -104,18 +84,6 @@ def rescan_rows(D, keys, r0, nonneg, code, size, log, upto, rows, nn, dist):
 
 
 # -- on the driver ----------------------------------------------------------------------------
-@dataclass
-class RoundStats:
-    """What a run cost: rounds, rows rescanned, rows moved between shards and their bytes,
-    full rescans forced by tie cycles."""
-
-    rounds: int = 0
-    rescans: int = 0
-    rows_moved: int = 0
-    bytes_moved: int = 0
-    full_rescans: int = 0
-
-
 def _batches(xs, cross, limit):
     """Split the round's entries so that each batch moves at most `limit`
     rows: a list of (start, stop) offsets into the round."""
@@ -130,69 +98,55 @@ def _batches(xs, cross, limit):
     return list(zip(bounds[:-1], bounds[1:]))
 
 
-def rnn_rounds(shards, n: int, code: int, nonneg: bool, itemsize: int, bar,
-               transfer_bytes: int, stats: RoundStats) -> np.ndarray:
-    """Run the rounds on `shards` (a ``_cluster.ShardSet``); raw merges (x, y, height) in
-    log order, for ``gpuhclust._finalise.finalise``."""
-    nn = np.empty(n, dtype=np.int64)
-    nnd = np.empty(n)
-    for s, (nn_s, d_s) in zip(shards, shards.call_all("scan_all", nonneg, code)):
-        nn[s.r0:s.r1] = nn_s
-        nnd[s.r0:s.r1] = d_s
-    size = np.ones(n, dtype=np.int64)
-    alive = np.ones(n, dtype=bool)
-    owner = shards.owner
-    merges = np.empty((max(n - 1, 0), 3))
-    ids = np.arange(n)
-    k = 0
-    full_rescan_done = False
-    while k < n - 1:
-        safe = np.where(nn >= 0, nn, 0)
-        xs = np.flatnonzero(alive & (nn > ids) & (nn[safe] == ids))
-        if len(xs) == 0:  # neighbour pointers in a cycle of equal distances
-            if full_rescan_done:  # lowest-index neighbours always hold a reciprocal pair
-                raise RuntimeError("backend='dask': no reciprocal pair after rescanning every "
-                                   "row (no finite distance left, or the shards' rows are not "
-                                   "a symmetric matrix): stopped instead of looping")
-            full_rescan_done = True
-            stats.full_rescans += 1
-            rescan = np.flatnonzero(alive)
-            _round(shards, [], k, rescan, owner, nonneg, code, 0, nn, nnd, stats)
-            continue
-        full_rescan_done = False
-        ys = nn[xs]
-        entries = (xs, ys, nnd[xs].copy(), size[xs].copy(), size[ys].copy())
-        K = len(xs)
-        merges[k:k + K, 0] = xs
-        merges[k:k + K, 1] = ys
-        merges[k:k + K, 2] = entries[2]
-        size[ys] += size[xs]
-        size[xs] = 0
-        alive[xs] = False
-        touched = np.zeros(n, dtype=bool)
-        touched[xs] = True
-        touched[ys] = True  # every y is rescanned: its neighbour was x
-        rescan = np.flatnonzero(alive & touched[safe])
-        live_before = n - k
-        limit = max(1, transfer_bytes // (itemsize * live_before))
-        _round(shards, entries, k, rescan, owner, nonneg, code, limit, nn, nnd, stats)
-        stats.rounds += 1
-        k += K
-        bar.update(K)
-    return merges
+class ShardStore:
+    """The rows of a ``_cluster.ShardSet`` as a ``gpuhclust._rounds.RowStore``.
+
+    Parameters
+    ----------
+    shards : ShardSet
+        The shards, filled.
+    n, code, nonneg : int, int, bool
+        Observations, the method code, whether every distance is non-negative.
+    itemsize : int
+        Bytes per stored distance.
+    transfer_bytes : int
+        The most the driver holds in flight (rows moving between shards).
+    stats : gpuhclust._rounds.RoundStats
+        Receives the rows moved and their bytes.
+    """
+
+    name = "backend='dask'"
+
+    def __init__(self, shards, n: int, code: int, nonneg: bool, itemsize: int,
+                 transfer_bytes: int, stats):
+        self.shards, self.n, self.code, self.nonneg = shards, n, code, nonneg
+        self.itemsize, self.transfer_bytes, self.stats = itemsize, transfer_bytes, stats
+
+    def scan_all(self):
+        nn = np.empty(self.n, dtype=np.int64)
+        nnd = np.empty(self.n)
+        found = self.shards.call_all("scan_all", self.nonneg, self.code)
+        for s, (nn_s, d_s) in zip(self.shards, found):
+            nn[s.r0:s.r1] = nn_s
+            nnd[s.r0:s.r1] = d_s
+        return nn, nnd
+
+    def run_round(self, entries, k0: int, rescan: np.ndarray):
+        limit = max(1, self.transfer_bytes // (self.itemsize * (self.n - k0)))
+        nn = np.empty(len(rescan), dtype=np.int64)
+        nnd = np.empty(len(rescan))
+        _round(self.shards, entries, k0, rescan, self.shards.owner, self.nonneg, self.code,
+               limit, nn, nnd, self.stats)
+        return nn, nnd
 
 
 def _round(shards, entries, k0, rescan, owner, nonneg, code, limit, nn, nnd, stats):
-    """One round's calls: exports and merges batch by batch, rescans with the last batch."""
-    if len(entries) == 0:
-        spans = [(0, 0)]
-        xs = ys = np.zeros(0, dtype=np.int64)
-    else:
-        xs, ys = entries[0], entries[1]
-        cross = owner[xs] != owner[ys]
-        spans = _batches(xs, cross, limit)
+    """One round's calls: exports and merges batch by batch, rescans with the last batch;
+    ``nn[t], nnd[t]`` receive row ``rescan[t]``'s neighbour and distance."""
+    xs, ys = entries[0], entries[1]
+    spans = _batches(xs, owner[xs] != owner[ys], limit)
     for b, (t0, t1) in enumerate(spans):
-        part = tuple(e[t0:t1] for e in entries) if len(entries) else (xs,) * 5
+        part = tuple(e[t0:t1] for e in entries)
         bx, by = xs[t0:t1], ys[t0:t1]
         bk = np.arange(k0 + t0, k0 + t1, dtype=np.int64)
         moving = owner[bx] != owner[by]
@@ -222,7 +176,6 @@ def _round(shards, entries, k0, rescan, owner, nonneg, code, limit, nn, nnd, sta
             mine = rescan[(rescan >= shard.r0) & (rescan < shard.r1)] if last else xs[:0]
             calls[s] = ("apply_merges", part, k0 + t0, foreign_k, foreign, mine, nonneg, code)
         for s, (nn_s, d_s) in shards.call_some(calls).items():
-            rows = calls[s][5]
-            nn[rows] = nn_s
-            nnd[rows] = d_s
-            stats.rescans += len(rows)
+            at = np.searchsorted(rescan, calls[s][5])
+            nn[at] = nn_s
+            nnd[at] = d_s

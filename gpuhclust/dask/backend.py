@@ -16,7 +16,8 @@ is computed twice (validation, fill): persist it first when its chunks are costl
 
 Algorithms (design.md section 2):
 
-* complete, average, weighted, ward: reciprocal-nearest-neighbour rounds (``_rounds``).
+* complete, average, weighted, ward: reciprocal-nearest-neighbour rounds (the shared driver
+  ``gpuhclust._rounds`` over the shards as its row store, ``_rounds.ShardStore``).
   Per round, in both directions: the round's log entries (5 numbers per merge) and the list
   of rows to rescan go to every shard; for each merged pair whose two rows sit on different
   shards one row of live entries (``8 m`` bytes, m the live clusters) travels shard -> driver
@@ -51,6 +52,7 @@ from dataclasses import asdict
 
 import numpy as np
 
+from .. import _rounds as rounds_driver
 from .._backends import Backend
 from .._methods import Method
 from .._metrics import PreparedMetric
@@ -90,8 +92,10 @@ class DaskBackend(Backend):
     """
 
     name = "dask"
-    engines = ("matrix",)
-    takes_client = True
+    #: 'mst' is Boruvka's (a minimum spanning tree in at most log2(n) rounds)
+    algorithms = {"matrix": ("mst", "rounds")}
+    distributed = True
+    scipy_exact = False  # Boruvka and the rounds resolve ties in their own (documented) way
 
     def __init__(self, shard_compute: str = "auto"):
         if shard_compute not in SHARD_COMPUTES:
@@ -100,38 +104,44 @@ class DaskBackend(Backend):
         self.shard_compute = shard_compute
 
     @classmethod
-    def usable(cls) -> bool:
+    def unusable_reason(cls) -> str:
         try:
             import distributed  # noqa: F401
         except ImportError:
-            return False
-        return True
+            return "the 'distributed' package is not installed (pip install gpuhclust[dask])"
+        return ""
+
+    def check_input(self, data: LinkageInput, method: Method, client) -> LinkageInput:
+        """A condensed dask array is validated chunk by chunk on the workers."""
+        if _condensed.is_lazy(data):
+            return _condensed.validate(resolve_client(client), data, method)
+        return data
+
+    def cannot_run(self, method: Method) -> str:
+        return "" if method.reducible else REFUSAL.format(method=method.name)
 
     def pdist(self, metric: PreparedMetric, dtype) -> np.ndarray:
         """On the driver, with the CPU backend (``optimal_ordering`` and ``gpuhclust.pdist``)."""
         return CPUBackend().pdist(metric, dtype)
 
-    def linkage(self, data: LinkageInput, metric: PreparedMetric | None, method: Method,
-                dtype, progress, client=None) -> np.ndarray:
-        if _condensed.is_lazy(data):  # a condensed dask array: checked on the workers first
-            client = resolve_client(client)
-            data = _condensed.validate(client, data, method)
-        if not method.reducible:
-            raise NotImplementedError(REFUSAL.format(method=method.name))
-        client = resolve_client(client)
+    def run(self, plan, data: LinkageInput, metric: PreparedMetric | None,
+            progress) -> np.ndarray:
+        method, dtype = plan.method, plan.dtype
+        client = resolve_client(plan.client)
         n = data.n
         t0 = time.perf_counter()
-        stats = _rounds.RoundStats()
+        stats = rounds_driver.RoundStats()
         # actor handles find their client through the current one
         with client.as_current(), ShardSet(client, n, dtype, self.shard_compute) as shards, \
                 progress_bar(progress, n - 1, f"gpuhclust dask {method.name}") as bar:
             nonneg, computes = _fill(shards, data, metric, n)
             t_fill = time.perf_counter() - t0
-            if method.algorithm == "mst":
+            if plan.algorithm == "mst":
                 raw = _boruvka.boruvka_rounds(shards, n, bar, stats)
             else:
-                raw = _rounds.rnn_rounds(shards, n, method.code, nonneg,
-                                         np.dtype(dtype).itemsize, bar, TRANSFER_BYTES, stats)
+                store = _rounds.ShardStore(shards, n, method.code, nonneg,
+                                           np.dtype(dtype).itemsize, TRANSFER_BYTES, stats)
+                raw = rounds_driver.rnn_rounds(store, n, bar, stats)
         last_run.clear()
         last_run.update(asdict(stats), workers=len(shards), n=n, method=method.name,
                         shard_compute=computes,

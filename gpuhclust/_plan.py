@@ -1,0 +1,156 @@
+"""The one planning step of ``linkage``: before any backend runs, decide the engine, the
+algorithm, the backend (and its Dask client), the storage dtype, and the bytes the engine needs
+against the bytes available. Every backend then gets the same call:
+``backend.run(plan, data, metric, progress)``.
+
+What fits what is read from two tables, never decided in a backend: the method table
+(``gpuhclust._methods``: which algorithms compute a method, and its default) and each backend's
+``algorithms`` (which algorithms it runs on each engine). Where a backend lacks a method's
+default, :data:`FALLBACK` names what runs instead.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._backends import Backend
+from ._engines import choose_engine
+from ._methods import ALGORITHMS, Method
+from ._metrics import PreparedMetric
+from ._validation import LinkageInput
+
+__all__ = ["Plan", "make_plan", "check_client", "check_algorithm", "ENGINES", "FALLBACK"]
+
+ENGINES = ("auto", "matrix", "vector")
+
+#: The default algorithm a backend runs when it lacks the method table's default.
+#: ``'rounds' -> 'nn_chain'`` is temporary: the GPU backends ('cuda', 'cuda-sim') and the vector
+#: engine's ward have no rounds yet (issue 13: the GPU rounds kernels), so their default for
+#: complete, average, weighted and ward stays SciPy's nearest-neighbour chain.
+FALLBACK = {"rounds": "nn_chain"}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one ``linkage`` call runs.
+
+    Attributes
+    ----------
+    backend : Backend
+        Where it runs.
+    method : Method
+        The method table entry.
+    engine : str
+        'matrix' (the n x n distance matrix) or 'vector' (from the observations).
+    algorithm : str
+        One of ``gpuhclust._methods.ALGORITHMS``.
+    dtype : numpy.dtype
+        Storage of the distances.
+    needed_bytes : int
+        Memory the engine needs (0 where the backend plans it elsewhere, e.g. Dask workers).
+    available_bytes : int or None
+        Memory available to it (None where not known on the caller).
+    client : object
+        The ``distributed.Client`` of a distributed backend (None: the current one).
+    """
+
+    backend: Backend
+    method: Method
+    engine: str
+    algorithm: str
+    dtype: np.dtype
+    needed_bytes: int = 0
+    available_bytes: int | None = None
+    client: object = None
+
+
+def check_client(backend: Backend, client) -> None:
+    """ValueError for ``client=`` with a backend that does not take one."""
+    if client is not None and not backend.distributed:
+        raise ValueError(f"client= is used only by backend='dask', not backend={backend.name!r}")
+
+
+def check_algorithm(algorithm) -> None:
+    """ValueError for an algorithm name that is not None, 'scipy' or one of ALGORITHMS."""
+    if algorithm is not None and (not isinstance(algorithm, str)
+                                  or algorithm not in ("scipy",) + ALGORITHMS):
+        raise ValueError("algorithm must be None, 'scipy', "
+                         + ", ".join(repr(a) for a in ALGORITHMS) + f"; got {algorithm!r}")
+
+
+def _engine(backend: Backend, engine: str, data: LinkageInput, metric, method: Method,
+            dtype) -> str:
+    if not isinstance(engine, str) or engine not in ENGINES:
+        raise ValueError(f"engine must be one of 'auto', 'matrix', 'vector'; got {engine!r}")
+    if "vector" not in backend.algorithms:
+        if engine == "vector":
+            raise ValueError(f"engine='vector' is not available on backend {backend.name!r}; "
+                             "use backend='cpu' (or engine='matrix')")
+        return "matrix"
+    available = backend.available_bytes
+    return choose_engine(engine, data, metric, method, dtype,
+                         matrix_bytes=lambda: backend.matrix_bytes(data, metric, dtype),
+                         vector_bytes=lambda: backend.vector_bytes(*data.observations.shape,
+                                                                   method),
+                         available=available, where=backend.memory_where, stacklevel=5)
+
+
+def _algorithm(backend: Backend, engine: str, method: Method, algorithm) -> str:
+    offered = backend.algorithms[engine]
+    where = (f"backend {backend.name!r}" if engine == "matrix"
+             else f"engine='vector' on backend {backend.name!r}")
+    if algorithm is None:
+        chosen = method.default_algorithm
+        if chosen not in offered:
+            chosen = FALLBACK.get(chosen, chosen)
+        if chosen not in offered:
+            raise ValueError(f"{where} computes {method.name} linkage with none of its "
+                             f"algorithms ({', '.join(method.algorithms)})")
+        return chosen
+    if algorithm == "scipy":
+        if not backend.scipy_exact:
+            raise ValueError(f"algorithm='scipy' (SciPy's sequential algorithms, SciPy's Z bit "
+                             f"for bit) is not available on backend {backend.name!r}; use "
+                             "algorithm=None (its default) or backend='cpu'")
+        chosen = method.scipy_algorithm
+    else:
+        chosen = algorithm
+    if chosen not in method.algorithms:
+        raise ValueError(f"algorithm={algorithm!r} does not compute {method.name} linkage; "
+                         f"{method.name} takes " + ", ".join(repr(a) for a in method.algorithms)
+                         + " (or None, 'scipy')")
+    if chosen not in offered:
+        raise ValueError(f"algorithm={chosen!r} is not available for {method.name} linkage on "
+                         f"{where}, which runs " + ", ".join(repr(a) for a in offered)
+                         + " (use algorithm=None for its default)")
+    return chosen
+
+
+def make_plan(backend: Backend, data: LinkageInput, metric: PreparedMetric | None,
+              method: Method, dtype, engine: str = "auto", algorithm=None,
+              client=None) -> Plan:
+    """The plan for one ``linkage`` call (see the module docstring).
+
+    Raises
+    ------
+    ValueError
+        An unknown engine or algorithm; an algorithm that does not compute `method`, or that
+        the backend or engine does not run; engine='vector' with input it cannot run.
+    NotImplementedError
+        The backend does not compute `method` at all (``Backend.cannot_run``).
+    MemoryError
+        engine='auto' when neither engine fits (before anything is allocated).
+    """
+    check_algorithm(algorithm)
+    refusal = backend.cannot_run(method)
+    if refusal:
+        raise NotImplementedError(refusal)
+    engine_ = _engine(backend, engine, data, metric, method, dtype)
+    algorithm_ = _algorithm(backend, engine_, method, algorithm)
+    if engine_ == "vector":
+        needed = backend.vector_bytes(*data.observations.shape, method)
+    else:
+        needed = backend.matrix_bytes(data, metric, dtype)
+    return Plan(backend, method, engine_, algorithm_, np.dtype(dtype), needed,
+                backend.available_bytes() if needed else None, client)

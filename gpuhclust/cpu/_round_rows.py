@@ -1,0 +1,152 @@
+"""The local CPU row store of the rounds driver (``gpuhclust._rounds``): the square matrix of
+one process, each round's work spread over threads with Numba's ``prange``.
+
+A round has two parallel steps, over disjoint rows (no two threads write the same row):
+
+1. the merges: pair t (log entry k = k0 + t) brings rows x and y up to entry k with the lazy
+   replay of ``_rows`` and writes the Lance-Williams combination into row y, as the Dask shards'
+   ``apply_merges`` does. That one applies the entries in sequence and updates the sizes after
+   each; here every pair runs at once, so ward reads the size of column i as it is after the
+   entries before k: a cluster merged earlier in the round (``rank[i] < t``) has its new size
+   (0 for the one merged away), every other its size before the round. Same operands, same
+   expression (``_lance_williams.lance_williams``): the same values, bit for bit;
+2. the rescans: each row the driver asks for replays the round and finds its first minimum.
+
+Slots and rows: the store works in slots of a ``_rows.Compactor``, which gathers the live rows
+and columns into a smaller matrix once half the slots are dead, so late rounds scan only live
+rows; slots keep the relative order of the original rows (so "lowest index wins" means the same)
+and the driver sees original row numbers only.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ._lance_williams import WARD, lance_williams, merge_rows
+from ._rows import Compactor, first_argmin, new_merge_log, replay
+
+__all__ = ["LocalRows"]
+
+_NOT_MERGED = np.iinfo(np.int64).max
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _merge_in_round(code, row_x, row_y, d_xy, size_x, size_y, size, size_after, rank, t):
+    """``merge_rows`` for pair t of a round (see the module docstring for the sizes)."""
+    if code != WARD:  # the other methods do not read the third cluster's size
+        merge_rows(code, row_x, row_y, d_xy, size_x, size_y, size)
+        return
+    for i in range(row_y.shape[0]):
+        s = size_after[i] if rank[i] < t else size[i]
+        row_y[i] = lance_williams(WARD, row_x[i], row_y[i], d_xy, size_x, size_y, s)
+
+
+# The prange bodies below call these two (not inlined): Numba 0.68 drops the writes that an
+# inlined function makes, inside a prange loop, to an array reached through a namedtuple
+# (``log.last[i] = ...`` in ``replay``), while a call keeps them.
+@numba.njit(cache=True, error_model="numpy")
+def _merge_pair(D, code, size, size_after, rank, log, k, t):
+    """Log entry k (pair t of its round): row y becomes the union of rows x and y."""
+    x = log.a[k]
+    y = log.b[k]
+    nx = log.na[k]
+    ny = log.nb[k]
+    replay(D, x, k, log, nx, code)
+    replay(D, y, k, log, ny, code)
+    _merge_in_round(code, D[x], D[y], log.h[k], nx, ny, size, size_after, rank, t)
+    D[y, x] = np.inf
+    D[y, y] = np.inf
+    log.last[y] = k + 1
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _rescan_row(D, keys, nonneg, code, size, log, upto, i):
+    """Row i replayed up to `upto`: (its first minimum or -1, the distance there)."""
+    replay(D, i, upto, log, size[i], code)
+    j = first_argmin(D[i], keys[i], 0, nonneg)
+    return j, (D[i, j] if j >= 0 else np.inf)
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def scan_rows(D, keys, nonneg, nn, dist):
+    """Nearest neighbour (first minimum, -1 when none) and its distance of every row."""
+    for i in numba.prange(D.shape[0]):
+        j = first_argmin(D[i], keys[i], 0, nonneg)
+        nn[i] = j
+        dist[i] = D[i, j] if j >= 0 else np.inf
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def round_rows(D, keys, nonneg, code, size, log, k0, k1, rank, rows, nn, dist):
+    """Apply log entries ``k0:k1`` (slots) to `D` and `size`, then rescan `rows`: ``nn[t],
+    dist[t]`` for row ``rows[t]``. `rank` is all ``_NOT_MERGED`` on entry and on return."""
+    size_after = size.copy()
+    for t in range(k1 - k0):
+        x = log.a[k0 + t]
+        y = log.b[k0 + t]
+        rank[x] = t
+        rank[y] = t
+        size_after[x] = 0
+        size_after[y] = log.na[k0 + t] + log.nb[k0 + t]
+    for t in numba.prange(k1 - k0):
+        _merge_pair(D, code, size, size_after, rank, log, k0 + t, t)
+    for t in range(k1 - k0):
+        rank[log.a[k0 + t]] = _NOT_MERGED
+        rank[log.b[k0 + t]] = _NOT_MERGED
+    size[:] = size_after
+    for t in numba.prange(rows.shape[0]):
+        nn[t], dist[t] = _rescan_row(D, keys, nonneg, code, size, log, k1, rows[t])
+
+
+class LocalRows:
+    """The square working matrix `D` (+inf on the diagonal; taken over, compacted in place) as
+    a ``gpuhclust._rounds.RowStore``."""
+
+    name = "backend='cpu' (rounds)"
+
+    def __init__(self, D: np.ndarray, nonneg: bool, code: int):
+        n = D.shape[0]
+        self.work = Compactor(D)
+        self.nonneg, self.code = nonneg, code
+        self.size = np.ones(n, dtype=np.int64)      # by slot
+        self.log = new_merge_log(n)                 # in slots
+        self.slot = np.arange(n, dtype=np.int64)    # original row -> slot (-1: merged away)
+        self.rank = np.full(n, _NOT_MERGED, dtype=np.int64)
+        self.compactions = 0
+
+    def _original(self, nn: np.ndarray) -> np.ndarray:
+        return np.where(nn >= 0, self.work.original[np.maximum(nn, 0)], -1)
+
+    def scan_all(self):
+        n = self.work.width
+        nn = np.empty(n, dtype=np.int64)
+        dist = np.empty(n)
+        scan_rows(self.work.D, self.work.keys, self.nonneg, nn, dist)
+        return self._original(nn), dist
+
+    def run_round(self, entries, k0: int, rescan: np.ndarray):
+        xs, ys, heights, na, nb = entries
+        k1 = k0 + len(xs)
+        log = self.log
+        log.a[k0:k1] = self.slot[xs]
+        log.b[k0:k1] = self.slot[ys]
+        log.h[k0:k1] = heights
+        log.na[k0:k1] = na
+        log.nb[k0:k1] = nb
+        nn = np.empty(len(rescan), dtype=np.int64)
+        dist = np.empty(len(rescan))
+        round_rows(self.work.D, self.work.keys, self.nonneg, self.code, self.size, log, k0, k1,
+                   self.rank, self.slot[rescan], nn, dist)
+        self.slot[xs] = -1
+        found = self._original(nn)
+        width = self.work.width
+        if self.work.due(width - int(np.count_nonzero(self.size[:width] == 0))):
+            self._compact(k1)
+        return found, dist
+
+    def _compact(self, k: int) -> None:
+        live, new_slot = self.work.compact(self.size, k, self.log, self.code)
+        self.size = self.size[live]
+        self.rank = self.rank[live]
+        self.slot = np.where(self.slot >= 0, new_slot[np.maximum(self.slot, 0)], -1)
+        self.compactions += 1

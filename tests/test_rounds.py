@@ -1,0 +1,127 @@
+"""Reciprocal-nearest-neighbour rounds, the default for complete, average, weighted and ward on
+the CPU (``gpuhclust._rounds`` over ``gpuhclust.cpu._round_rows``), and the ``algorithm=``
+choice the plan makes (``gpuhclust._plan``)."""
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+import scipy.cluster.hierarchy as sch
+import scipy.spatial.distance as ssd
+
+import gpuhclust
+from _helpers import assert_same_as_scipy, assert_valid_merges, blobs, tie_heavy
+from gpuhclust.cpu import _rows
+from gpuhclust.cpu import backend as cpu_backend
+
+ROUNDS_METHODS = ("complete", "average", "weighted", "ward")
+EXACT_HEIGHTS = ("single", "complete")  # min and max do not round
+
+
+def _stats():
+    return dict(cpu_backend.last_run)
+
+
+@pytest.mark.parametrize("method", ("single",) + ROUNDS_METHODS)
+@pytest.mark.parametrize("n", (2, 3, 40, 700))
+@pytest.mark.parametrize("kind", ["observations", "condensed"])
+def test_default_tie_free_is_scipys_hierarchy(method, n, kind):
+    X = np.random.default_rng(n).standard_normal((n, 4))
+    y = X if kind == "observations" else ssd.pdist(X)
+    Z, Z_ref = gpuhclust.linkage(y, method), sch.linkage(y, method)
+    if method in EXACT_HEIGHTS:
+        np.testing.assert_array_equal(Z, Z_ref)
+    else:
+        assert_same_as_scipy(Z, Z_ref, rtol=1e-13)
+
+
+@pytest.mark.parametrize("method", ROUNDS_METHODS)
+def test_rounds_merge_many_pairs_at_once(method):
+    n = 1000
+    Z = gpuhclust.linkage(blobs(n, 3, seed=4), method)
+    stats = _stats()
+    assert stats["method"] == method and stats["n"] == n and stats["merges"] == n - 1
+    assert stats["rounds"] < n // 5  # one round per merge would be the chain
+    assert stats["rescans_per_merge"] == stats["rescans"] / (n - 1)
+    assert stats["compactions"] >= 1  # 1000 slots: compacted once half of them are dead
+    assert_same_as_scipy(Z, sch.linkage(blobs(n, 3, seed=4), method), rtol=1e-13)
+
+
+@pytest.mark.parametrize("method", ROUNDS_METHODS)
+@pytest.mark.parametrize("seed", range(3))
+def test_ties_give_valid_deterministic_merges(method, seed):
+    X = tie_heavy(150 + 50 * seed, 2, seed)
+    y = ssd.pdist(X)
+    Z = gpuhclust.linkage(y, method)
+    assert_valid_merges(Z, y, method)
+    np.testing.assert_array_equal(gpuhclust.linkage(y.copy(), method), Z)
+    np.testing.assert_array_equal(gpuhclust.linkage(X, method), Z)  # observations: same Z
+
+
+@pytest.mark.parametrize("method", ROUNDS_METHODS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_same_z_on_one_and_two_threads(method, dtype, monkeypatch):
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("Numba runs one thread here")
+    monkeypatch.setattr(_rows, "COMPACT_MIN_WIDTH", 8)  # compactions in the run as well
+    y = ssd.pdist(tie_heavy(400, 2, seed=7))
+    before = numba.get_num_threads()
+    try:
+        out = []
+        for threads in (1, 2):
+            numba.set_num_threads(threads)
+            out.append(gpuhclust.linkage(y, method, dtype=dtype))
+            assert _stats()["threads"] == threads
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(out[0], out[1])
+
+
+@pytest.mark.parametrize("algorithm", ["scipy", "nn_chain"])
+@pytest.mark.parametrize("method", ROUNDS_METHODS)
+def test_scipys_algorithm_stays_scipys_z_with_ties(algorithm, method):
+    y = ssd.pdist(tie_heavy(120, 2, seed=3))
+    np.testing.assert_array_equal(gpuhclust.linkage(y, method, algorithm=algorithm),
+                                  sch.linkage(y, method))
+
+
+@pytest.mark.parametrize("method,algorithm", [("single", "mst"), ("centroid", "generic"),
+                                              ("median", "generic")])
+def test_explicit_scipy_algorithms(method, algorithm):
+    y = ssd.pdist(tie_heavy(120, 2, seed=4))
+    Z_ref = sch.linkage(y, method)
+    np.testing.assert_array_equal(gpuhclust.linkage(y, method, algorithm=algorithm), Z_ref)
+    np.testing.assert_array_equal(gpuhclust.linkage(y, method), Z_ref)  # their default
+
+
+# -- the plan's refusals ----------------------------------------------------------------------
+X10 = np.random.default_rng(0).random((10, 2))
+
+
+@pytest.mark.parametrize("method,algorithm,match", [
+    ("average", "mst", r"algorithm='mst' does not compute average linkage; average takes "
+                       r"'rounds', 'nn_chain'"),
+    ("single", "rounds", "does not compute single linkage"),
+    ("centroid", "rounds", "does not compute centroid linkage"),
+    ("ward", "generic", "does not compute ward linkage"),
+    ("ward", "fastest", "algorithm must be None, 'scipy', 'mst'"),
+    ("ward", 3, "algorithm must be None"),
+])
+def test_algorithm_that_does_not_fit_the_method(method, algorithm, match):
+    with pytest.raises(ValueError, match=match):
+        gpuhclust.linkage(X10, method, algorithm=algorithm)
+
+
+def test_rounds_need_the_matrix_engine():
+    with pytest.raises(ValueError, match="'rounds' is not available for ward linkage on "
+                                         "engine='vector'"):
+        gpuhclust.linkage(X10, "ward", engine="vector", algorithm="rounds")
+    # the vector engine's ward is the chain, also by default
+    Z = gpuhclust.linkage(X10, "ward", engine="vector")
+    np.testing.assert_array_equal(Z, gpuhclust.linkage(X10, "ward", engine="vector",
+                                                       algorithm="nn_chain"))
+
+
+def test_algorithm_is_checked_before_the_input():
+    with pytest.raises(ValueError, match="algorithm must be"):
+        gpuhclust.linkage(np.full((10, 2), np.nan), "ward", algorithm="bogus")
