@@ -43,6 +43,8 @@ def warmup(backend: str = "cpu") -> float:
         for engine in engines:
             for dtype in (np.float64, np.float32):
                 linkage(X, method.name, backend=backend, engine=engine, dtype=dtype)
-        linkage(y, method.name, backend=backend)
-        linkage(y.astype(np.float32), method.name, backend=backend, dtype=np.float32)
+        for algorithm in method.algorithms:
+            linkage(y, method.name, backend=backend, algorithm=algorithm)
+            linkage(y.astype(np.float32), method.name, backend=backend, dtype=np.float32,
+                    algorithm=algorithm)
     return _compile_notice.compile_seconds() - before
