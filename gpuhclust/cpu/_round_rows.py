@@ -89,7 +89,8 @@ def round_rows(D, keys, nonneg, code, size, log, k0, k1, rank, rows, nn, dist):
         size_after[x] = 0
         size_after[y] = log.na[k0 + t] + log.nb[k0 + t]
     for t in numba.prange(k1 - k0):
-        _merge_pair(D, code, size, size_after, rank, log, k0 + t, t)
+        pair = np.int64(t)  # prange counts unsigned: one compiled variant, not two
+        _merge_pair(D, code, size, size_after, rank, log, k0 + pair, pair)
     for t in range(k1 - k0):
         rank[log.a[k0 + t]] = _NOT_MERGED
         rank[log.b[k0 + t]] = _NOT_MERGED
