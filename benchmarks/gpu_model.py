@@ -4,7 +4,8 @@ no GPU runs here).
 Every configuration (method x engine x algorithm x dtype) runs ``linkage`` on backend 'cuda-sim'
 inside ``gpuhclust._sim.counting()`` at several small n; each count (per kernel: launches,
 blocks, sectors read and written, barriers, serial accesses, ...; per call: host syncs) is
-fitted against n by non-negative least squares on the basis [chunks(n), n, n log2 n, n^2]
+fitted against n by non-negative least squares on the terms of [chunks(n), n, n log2 n, n^2]
+that best predict the largest measured n from the smaller ones
 (chunks(n): the host's progress chunks, ~100 for every n >= 101; launches and host syncs are
 fitted on [1, chunks(n), n] instead: per call, per chunk, per merge), the fits' residuals are
 reported, and the counts extrapolated to n = 10,000 / 50,000 / 100,000 at d = 64 (matrix engine)
@@ -13,11 +14,15 @@ and n = 10^6 at d = 32 (vector engine) go through ``gpuhclust._sim.cost_model``.
     python benchmarks/gpu_model.py [--quick] [--json PATH] [--calibration FILE]
     python benchmarks/gpu_model.py --readme [--results FILE]
 
-Measurement shapes: grid-stride kernels run with 32-thread blocks (so that their grids grow with
-n at small n and the blocks of a launch can be extrapolated; a launch of more than
-``blocks_for_full_bandwidth`` blocks gets the whole device's bandwidth either way), the one-block
-loops with 256 threads instead of the device's 1024 (4x fewer fibers to simulate; their memory
-traffic, barriers and serial sections do not depend on it, their warp operations are 4x fewer).
+Measurement shapes (SHAPES): grid-stride kernels run with 32-thread blocks and at most 4 blocks,
+so that their grids are capped at every measured n as the device's are at the sizes estimated
+(a grid-stride kernel's traffic does not depend on its grid, but the work of a kernel that
+reduces another's per-block results does: with the device's cap the fits would extrapolate it
+as growing with n); a kernel capped when measured gets the device's ``max_blocks`` blocks, one
+whose grid grows with n (the distance tiles) the extrapolation of its fit, capped likewise; the
+one-block loops run with 256 threads instead of the device's 1024 (4x fewer fibers to simulate;
+their memory traffic, barriers and serial sections do not depend on it, their warp operations
+are 4x fewer).
 The vector engine computes in float64 whatever the dtype, so it is measured once and reported
 for both dtypes.
 """
@@ -72,11 +77,13 @@ ENGINES = {
 }
 SIZES = (101, 126, 151, 201, 251)   # n - 1 >= 100: the host runs ~100 chunks, as at large n
 QUICK_SIZES = (101, 151, 201)
+# Larger n where the law is hard to pin at small n: the generic algorithm's serial heap work
+# grows slowly with n (about log n per merge), which a few n <= 251 cannot tell from n^2.
+EXTRA_SIZES = {"generic": (501, 1001), "vector_generic": (501, 1001)}
 QUICK = (("average", "matrix", "float32"), ("single", "vector", "float64"))
-SHAPES = {"threads": 32, "loop_threads": 256, "max_blocks": 8 * 132}
+SHAPES = {"threads": 32, "loop_threads": 256, "max_blocks": 4}
 WORK_BASIS = ("chunks", "n", "n_log2_n", "n^2")
 CALL_BASIS = ("1", "chunks", "n")  # launches and host syncs: per call, per chunk, per merge
-FIT_TOLERANCE = 0.02
 FITTED = ("launches", "blocks", "threads", "sectors_read", "sectors_written", "warp_sectors_read",
           "warp_sectors_written", "thread_accesses",
           "shared_accesses", "atomics", "shared_atomics", "warp_ops", "block_barriers",
@@ -143,8 +150,10 @@ def measure(config: Config, n: int) -> dict:
     for name, k in c.kernels.items():
         threads = sum(r.threads_per_block for r in c.records if r.kernel == name)
         one_block = all(r.blocks == 1 for r in c.records if r.kernel == name)
+        # capped: most launches at the grid-stride limit (scans over shrinking ranges end below it)
+        capped = 2 * sum(r.blocks == SHAPES["max_blocks"] for r in c.records if r.kernel == name) > k.launches
         kernels[name] = {"launches": k.launches, "blocks": k.blocks, "threads": threads,
-                         "one_block": one_block, **k.totals}
+                         "one_block": one_block, "capped": capped and not one_block, **k.totals}
     return {"n": n, "launches": c.launches, "host_syncs": c.host_syncs, "kernels": kernels}
 
 
@@ -165,26 +174,30 @@ def fit(ns, values, names=WORK_BASIS) -> dict:
     """Least squares of `values` on the basis `names` at `ns`.
 
     Launches and host syncs (:data:`CALL_BASIS`): plain least squares on every term. Work
-    (:data:`WORK_BASIS`): non-negative least squares on the fewest terms that fit every point
-    within :data:`FIT_TOLERANCE` (all terms when none does): a few small n cannot tell n^2 from
-    a mix of n log n and n^2, and the simplest law that fits extrapolates the most soberly.
+    (:data:`WORK_BASIS`): non-negative least squares on the subset of terms that best predicts
+    the largest n from the smaller ones (ties go to fewer terms), then refitted on every n: a
+    few small n cannot tell n^2 from a mix of n and n log n, and the law chosen is the one that
+    extrapolates best where it can be checked. ``holdout_rel_error`` says how well it did.
     """
     A = np.array([basis(n, names) for n in ns])
     y = np.asarray(values, dtype=float)
-    if names == CALL_BASIS:
-        coef, rel = _solve(A, y, exact=True)
+    if names == CALL_BASIS or len(ns) < 3:
+        coef, rel = _solve(A, y, exact=names == CALL_BASIS)
         return {"coefficients": dict(zip(names, coef.tolist())), "max_rel_residual": rel}
     best = None
     for size in range(1, len(names) + 1):
         for subset in itertools.combinations(range(len(names)), size):
-            coef, rel = _solve(A[:, subset], y, exact=False)
-            if best is None or rel < best[1]:
-                full = np.zeros(len(names))
-                full[list(subset)] = coef
-                best = (full, rel)
-        if best[1] <= FIT_TOLERANCE:
-            break
-    return {"coefficients": dict(zip(names, best[0].tolist())), "max_rel_residual": best[1]}
+            cols = list(subset)
+            coef, _ = _solve(A[:-1, cols], y[:-1], exact=False)
+            err = abs(float(A[-1, cols] @ coef) - y[-1]) / max(abs(y[-1]), 1e-300)
+            if best is None or err < best[1] * (1 - 1e-9):
+                best = (cols, err)
+    cols, holdout = best
+    coef, rel = _solve(A[:, cols], y, exact=False)
+    full = np.zeros(len(names))
+    full[cols] = coef
+    return {"coefficients": dict(zip(names, full.tolist())), "max_rel_residual": rel,
+            "holdout_rel_error": holdout}
 
 
 def predict(f: dict, n: float) -> float:
@@ -208,6 +221,7 @@ def estimate(config: Config, runs: list[dict], device: dict) -> tuple[list[dict]
             kernel_fits[name][q] = f
             fits.append({**head, "quantity": f"{name}.{q}", **f})
         kernel_fits[name]["one_block"] = all(p["one_block"] for p in per if p)
+        kernel_fits[name]["capped"] = per[-1] is not None and per[-1]["capped"]
     call_fits = {q: fit(ns, [r[q] for r in runs], CALL_BASIS) for q in ("host_syncs", "launches")}
     fits += [{**head, "quantity": q, **f} for q, f in call_fits.items()]
 
@@ -219,8 +233,12 @@ def estimate(config: Config, runs: list[dict], device: dict) -> tuple[list[dict]
             launches = value["launches"]
             if launches < 0.5:
                 continue
-            blocks = 1.0 if kf["one_block"] else min(max(value["blocks"] / launches, 1.0),
-                                                     device["max_blocks"])
+            if kf["one_block"]:
+                blocks = 1.0
+            elif kf["capped"]:
+                blocks = float(device["max_blocks"])
+            else:
+                blocks = min(max(value["blocks"] / launches, 1.0), device["max_blocks"])
             profile = LaunchProfile(
                 blocks=blocks, threads_per_block=value["threads"] / launches,
                 sectors_read=value["sectors_read"] / launches,
@@ -268,14 +286,15 @@ def run(quick: bool, device: dict, log=print, counts: dict | None = None) -> dic
         key = (config.method, config.engine, config.dtype)
         if counts and key not in earlier:
             continue
-        runs = earlier[key] if counts else [measure(config, n) for n in sizes]
+        ns = sizes if quick else sizes + EXTRA_SIZES.get(config.algorithm, ())
+        runs = earlier[key] if counts else [measure(config, n) for n in ns]
         est, f = estimate(config, runs, device)
         estimates += est
         fits += f
         measured.append({"method": config.method, "engine": config.engine,
                          "algorithm": config.algorithm, "dtype": config.dtype, "runs": runs})
         log(f"counted {config.method:9s} {config.engine:6s} {config.algorithm:14s} "
-            f"{config.dtype:7s} at n = {', '.join(map(str, sizes))} "
+            f"{config.dtype:7s} at n = {', '.join(str(r['n']) for r in runs)} "
             f"({time.perf_counter() - t0:.0f} s of simulation)")
     return {"label": LABEL, "device": device, "estimates": estimates, "fits": fits,
             "measured": measured, "sizes": list(sizes), "shapes": SHAPES, "quick": quick,
