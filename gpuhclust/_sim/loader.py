@@ -606,11 +606,13 @@ def run_under_tsan(python_code: str, timeout: float = 300.0, env: dict | None = 
     e["TSAN_OPTIONS"] = ("exitcode=66 halt_on_error=0 report_signal_unsafe=0 "
                          "report_thread_leaks=0 " + e.get("TSAN_OPTIONS", ""))
     root = str(_HERE.parent.parent)
+    e["PYTHONPATH"] = root + os.pathsep + e.get("PYTHONPATH", "") if e.get("PYTHONPATH") else root
     # The real interpreter (below) outside a virtual environment does not see the environment's
-    # packages (numpy, numba): hand it this process's site-packages.
-    paths = [root, *site.getsitepackages(), *([e["PYTHONPATH"]] if e.get("PYTHONPATH") else [])]
-    e["PYTHONPATH"] = os.pathsep.join(paths)
+    # packages (numpy, numba, an editable install's finder): add this process's site-packages
+    # as site directories, so that their .pth files run too.
+    prelude = f"import site\nfor _dir in {site.getsitepackages()!r}:\n    site.addsitedir(_dir)\n"
     # The real interpreter, not a wrapper script (pyenv shims crash under LD_PRELOAD=libtsan).
     exe = os.path.realpath(sys.executable)
-    res = subprocess.run([exe, "-c", python_code], capture_output=True, text=True, env=e, timeout=timeout)
+    res = subprocess.run([exe, "-c", prelude + python_code], capture_output=True, text=True, env=e,
+                         timeout=timeout)
     return TsanResult(res.returncode, res.stderr, res.stdout)
