@@ -9,8 +9,11 @@ calling convention::
     mod.get_function("reduce<float>")((blocks,), (256,), (x, out, np.int32(n)))
 
 See ``loader.py`` for details and ``gpusim.h`` for what is simulated.
+
+``with counting() as c:`` counts what the kernels launched inside it do (``_counters.py``).
 """
 
+from ._counters import Counts, KernelCounts, Launch, counting
 from .loader import (
     SimKernel,
     SimModule,
@@ -27,6 +30,10 @@ from .loader import (
 )
 
 __all__ = [
+    "Counts",
+    "KernelCounts",
+    "Launch",
+    "counting",
     "SimKernel",
     "SimModule",
     "SimulatorCompileError",

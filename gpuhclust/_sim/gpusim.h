@@ -182,6 +182,25 @@ template <class T>
 __forceinline__ T __ldg(const T* p) { return *p; }
 
 // ---------------------------------------------------------------- atomics
+// Counting builds (GPUSIM_COUNT, see the counters section below) count every atomic operation;
+// ordinary builds compile the hook away.
+#ifdef GPUSIM_COUNT
+namespace gpusim::count {
+inline void on_atomic(const void* addr);
+inline void on_block_barrier();
+inline void on_warp_op();
+inline void on_round_end();
+}
+#define GPUSIM_ON_ATOMIC(addr) ::gpusim::count::on_atomic(addr)
+#define GPUSIM_ON_BLOCK_BARRIER() ::gpusim::count::on_block_barrier()
+#define GPUSIM_ON_WARP_OP() ::gpusim::count::on_warp_op()
+#define GPUSIM_ON_ROUND_END() ::gpusim::count::on_round_end()
+#else
+#define GPUSIM_ON_ATOMIC(addr) ((void)0)
+#define GPUSIM_ON_BLOCK_BARRIER() ((void)0)
+#define GPUSIM_ON_WARP_OP() ((void)0)
+#define GPUSIM_ON_ROUND_END() ((void)0)
+#endif
 // CUDA atomics are relaxed; std::atomic_ref keeps them visible to TSan.
 namespace gpusim_detail {
 template <class T, class... U>
@@ -197,35 +216,41 @@ __forceinline__ T cas_loop(T* addr, F f) {
 }  // namespace gpusim_detail
 template <class T>
 __forceinline__ T atomicAdd(T* addr, std::type_identity_t<T> v) {
+    GPUSIM_ON_ATOMIC(addr);
     static_assert(gpusim_detail::one_of<T, int, unsigned, unsigned long long, float, double>,
                   "atomicAdd: CUDA supports int, unsigned, unsigned long long, float, double");
     return std::atomic_ref<T>(*addr).fetch_add(v, std::memory_order_relaxed);
 }
 template <class T>
 __forceinline__ T atomicSub(T* addr, std::type_identity_t<T> v) {
+    GPUSIM_ON_ATOMIC(addr);
     static_assert(gpusim_detail::one_of<T, int, unsigned>, "atomicSub: CUDA supports int, unsigned");
     return std::atomic_ref<T>(*addr).fetch_sub(v, std::memory_order_relaxed);
 }
 template <class T>
 __forceinline__ T atomicExch(T* addr, std::type_identity_t<T> v) {
+    GPUSIM_ON_ATOMIC(addr);
     static_assert(gpusim_detail::one_of<T, int, unsigned, unsigned long long, float>,
                   "atomicExch: CUDA supports int, unsigned, unsigned long long, float");
     return std::atomic_ref<T>(*addr).exchange(v, std::memory_order_relaxed);
 }
 template <class T>
 __forceinline__ T atomicMin(T* addr, std::type_identity_t<T> v) {
+    GPUSIM_ON_ATOMIC(addr);
     static_assert(gpusim_detail::one_of<T, int, unsigned, long long, unsigned long long>,
                   "atomicMin: CUDA supports int, unsigned, long long, unsigned long long");
     return gpusim_detail::cas_loop(addr, [v](T o) { return v < o ? v : o; });
 }
 template <class T>
 __forceinline__ T atomicMax(T* addr, std::type_identity_t<T> v) {
+    GPUSIM_ON_ATOMIC(addr);
     static_assert(gpusim_detail::one_of<T, int, unsigned, long long, unsigned long long>,
                   "atomicMax: CUDA supports int, unsigned, long long, unsigned long long");
     return gpusim_detail::cas_loop(addr, [v](T o) { return v > o ? v : o; });
 }
 template <class T>
 __forceinline__ T atomicCAS(T* addr, std::type_identity_t<T> compare, std::type_identity_t<T> v) {
+    GPUSIM_ON_ATOMIC(addr);
     static_assert(gpusim_detail::one_of<T, int, unsigned, unsigned long long, unsigned short>,
                   "atomicCAS: CUDA supports int, unsigned, unsigned long long, unsigned short");
     std::atomic_ref<T>(*addr).compare_exchange_strong(compare, v, std::memory_order_relaxed);
@@ -233,23 +258,28 @@ __forceinline__ T atomicCAS(T* addr, std::type_identity_t<T> compare, std::type_
 }
 template <class T>
 __forceinline__ T atomicOr(T* addr, std::type_identity_t<T> v) {
+    GPUSIM_ON_ATOMIC(addr);
     static_assert(gpusim_detail::one_of<T, int, unsigned, unsigned long long>, "atomicOr: int, unsigned, ull");
     return std::atomic_ref<T>(*addr).fetch_or(v, std::memory_order_relaxed);
 }
 template <class T>
 __forceinline__ T atomicAnd(T* addr, std::type_identity_t<T> v) {
+    GPUSIM_ON_ATOMIC(addr);
     static_assert(gpusim_detail::one_of<T, int, unsigned, unsigned long long>, "atomicAnd: int, unsigned, ull");
     return std::atomic_ref<T>(*addr).fetch_and(v, std::memory_order_relaxed);
 }
 template <class T>
 __forceinline__ T atomicXor(T* addr, std::type_identity_t<T> v) {
+    GPUSIM_ON_ATOMIC(addr);
     static_assert(gpusim_detail::one_of<T, int, unsigned, unsigned long long>, "atomicXor: int, unsigned, ull");
     return std::atomic_ref<T>(*addr).fetch_xor(v, std::memory_order_relaxed);
 }
 __forceinline__ unsigned atomicInc(unsigned* addr, unsigned v) {
+    GPUSIM_ON_ATOMIC(addr);
     return gpusim_detail::cas_loop(addr, [v](unsigned o) { return o >= v ? 0u : o + 1u; });
 }
 __forceinline__ unsigned atomicDec(unsigned* addr, unsigned v) {
+    GPUSIM_ON_ATOMIC(addr);
     return gpusim_detail::cas_loop(addr, [v](unsigned o) { return (o == 0u || o > v) ? v : o - 1u; });
 }
 __forceinline__ void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
@@ -419,6 +449,7 @@ inline int resolve(Block& b) {
             for (int k = 0; k < nl; ++k)
                 if ((m >> k) & 1u) { w[k].state = RUNNABLE; w[k].op = OP_NONE; ++released; }
             handled |= m;
+            GPUSIM_ON_WARP_OP();
         }
     }
     if (released) return released;
@@ -444,6 +475,7 @@ inline int resolve(Block& b) {
         for (int i = 0; i < n; ++i) count += t[i].arg != 0;
         for (int i = 0; i < n; ++i) { t[i].res = (unsigned long long)count; t[i].state = RUNNABLE; t[i].op = OP_NONE; }
         ++b.bar_phase;
+        GPUSIM_ON_BLOCK_BARRIER();
         return n;
     }
     // Nothing can make progress: explain why.
@@ -589,6 +621,7 @@ inline bool run_block(Block& b, void (*fn)(void*), void* ctx, const unsigned* bd
         for (int i = 0; i < b.n; ++i)
             if (p.t[i].state == RUNNABLE) order[m++] = i;
         if (m == 0) {
+            GPUSIM_ON_ROUND_END();
             bool all_done = true;
             for (int i = 0; i < b.n; ++i) all_done &= p.t[i].state == DONE;
             if (all_done) return true;
@@ -795,6 +828,224 @@ inline bool ensure_pool(Block& b) {
     return true;
 }
 #endif
+
+}  // namespace gpusim
+
+#ifdef GPUSIM_COUNT
+// ================================================================ counters (counting builds only)
+// What a launch does, for gpuhclust's GPU cost model.  The kernel file is compiled with GCC's
+// -fsanitize=thread instrumentation but linked against the hooks below instead of libtsan, so
+// every load and store of the kernel calls __tsan_readN/__tsan_writeN.  Only addresses inside
+// the kernel's array arguments (the ranges the loader sets before the launch) count as global
+// memory; addresses inside the __shared__ sections count as shared accesses; anything else
+// (locals, the runtime's own state) is ignored.
+//
+// Warp instructions: the i-th global read (or write) of each lane of a warp within one
+// scheduling round is one instruction.  A round runs every runnable fiber until it blocks, so it
+// spans the code between two synchronisation points.  The distinct 32-byte sectors an
+// instruction touches are its memory transactions (coalescing).  A round in which a single
+// thread of the block touched global memory is a serial section: its accesses are a chain of
+// latencies on a real device.
+#ifdef GPUSIM_THREADS
+#error "GPUSIM_COUNT needs the fiber build"
+#endif
+namespace gpusim::count {
+
+// Layout mirrored in loader.py (_Counters).
+struct Counters {
+    unsigned long long block_barriers;      // completed __syncthreads, summed over blocks
+    unsigned long long grid_barriers;       // grid-wide syncs (none are simulated yet: always 0)
+    unsigned long long warp_ops;            // completed warp-level operations (shuffles, votes, __syncwarp)
+    unsigned long long atomics;             // atomic operations on the array arguments (per thread)
+    unsigned long long shared_atomics;      // atomic operations on __shared__ memory
+    unsigned long long read_instructions;   // warp instructions reading the array arguments
+    unsigned long long write_instructions;  // ... writing them
+    unsigned long long sectors_read;        // distinct 32-byte sectors per read instruction, summed
+    unsigned long long sectors_written;     // ... per write instruction
+    unsigned long long bytes_read;          // bytes the threads read from the array arguments
+    unsigned long long bytes_written;
+    unsigned long long serial_accesses;     // global accesses made in rounds where one thread alone accessed
+    unsigned long long serial_sectors;
+    unsigned long long shared_accesses;     // loads and stores of __shared__ memory (per thread)
+    unsigned long long thread_accesses;     // global loads and stores (per thread)
+    unsigned long long rounds;              // scheduling rounds (code between synchronisation points)
+    unsigned long long warp_sectors_read;   // distinct sectors each warp read in each round, summed
+    unsigned long long warp_sectors_written;  // (what reaches memory when L1 absorbs a warp's re-reads)
+    unsigned long long serial_reads;        // the reads among serial_accesses (they wait for memory)
+};
+
+// An array argument [lo, hi) and what to add to its addresses so that its allocation starts at a
+// 256-byte boundary, as device allocations do (host arrays are only 16-byte aligned).
+struct Range { std::uintptr_t lo, hi, shift; };
+struct Rec { unsigned long long key, sector; };  // key: warp << 33 | is_write << 32 | i
+
+constexpr int kMaxRanges = 64;
+inline Counters g_c{};
+inline Range g_ranges[kMaxRanges];
+inline int g_nranges = 0;
+inline Rec* g_log = nullptr;          // this round's accesses (malloc'd: libc is not instrumented)
+inline std::size_t g_log_n = 0, g_log_cap = 0;
+inline unsigned g_seq[2][kMaxThreads];
+inline int g_touched[kMaxThreads];    // threads whose g_seq is non-zero
+inline int g_ntouched = 0;
+inline int g_first = -1;              // the first thread that accessed global memory this round
+inline bool g_many = false;           // another thread did too
+inline bool g_busy = false;           // a hook is running (instrumented library code it calls re-enters)
+
+#define GPUSIM_NOTSAN __attribute__((no_sanitize_thread, noinline))
+
+GPUSIM_NOTSAN inline bool in_shared(std::uintptr_t a) {
+    return (__start_gpusim_shared && a >= (std::uintptr_t)__start_gpusim_shared &&
+            a < (std::uintptr_t)__stop_gpusim_shared) ||
+           (__start_gpusim_shared_tpl && a >= (std::uintptr_t)__start_gpusim_shared_tpl &&
+            a < (std::uintptr_t)__stop_gpusim_shared_tpl);
+}
+// The range holding address a, or null.
+GPUSIM_NOTSAN inline const Range* in_args(std::uintptr_t a) {
+    for (int i = 0; i < g_nranges; ++i)
+        if (a >= g_ranges[i].lo && a < g_ranges[i].hi) return &g_ranges[i];
+    return nullptr;
+}
+
+GPUSIM_NOTSAN inline void push(unsigned long long key, unsigned long long sector) {
+    if (g_log_n == g_log_cap) {
+        std::size_t cap = g_log_cap ? 2 * g_log_cap : 4096;
+        Rec* p = (Rec*)std::realloc(g_log, cap * sizeof(Rec));
+        if (!p) std::abort();
+        g_log = p; g_log_cap = cap;
+    }
+    g_log[g_log_n++] = Rec{key, sector};
+}
+
+GPUSIM_NOTSAN inline void access(const volatile void* p, std::size_t size, int is_write) {
+    if (g_busy || !g_block || !g_pool) return;
+    const std::uintptr_t a = (std::uintptr_t)p;
+    if (in_shared(a)) { ++g_c.shared_accesses; return; }
+    const Range* r = in_args(a);
+    if (!r) return;
+    const std::uintptr_t va = a + r->shift;  // where the access lands in a device allocation
+    const int me = g_pool->current;
+    if (g_first < 0) g_first = me;
+    else if (me != g_first) g_many = true;
+    unsigned& seq = g_seq[is_write][me];
+    if (g_seq[0][me] == 0 && g_seq[1][me] == 0) g_touched[g_ntouched++] = me;
+    const unsigned long long key = ((unsigned long long)(me >> 5) << 33) | ((unsigned long long)is_write << 32) | seq;
+    ++seq;
+    ++g_c.thread_accesses;
+    (is_write ? g_c.bytes_written : g_c.bytes_read) += size;
+    for (std::uintptr_t s = va >> 5; s <= (va + size - 1) >> 5; ++s) push(key, s);
+}
+
+GPUSIM_NOTSAN inline bool rec_less(const Rec& x, const Rec& y) {
+    return x.key < y.key || (x.key == y.key && x.sector < y.sector);
+}
+
+GPUSIM_NOTSAN inline void on_round_end() {
+    ++g_c.rounds;
+    if (g_log_n) {
+        g_busy = true;
+        if (g_many) std::sort(g_log, g_log + g_log_n, rec_less);
+        // in a serial round the records of one access are adjacent and its sectors distinct
+        unsigned long long instr[2] = {0, 0}, sectors[2] = {0, 0};
+        for (std::size_t i = 0; i < g_log_n; ++i) {
+            const Rec& r = g_log[i];
+            const int w = (int)((r.key >> 32) & 1u);
+            if (i == 0 || r.key != g_log[i - 1].key) { ++instr[w]; ++sectors[w]; }
+            else if (r.sector != g_log[i - 1].sector) ++sectors[w];
+        }
+        g_c.read_instructions += instr[0]; g_c.write_instructions += instr[1];
+        g_c.sectors_read += sectors[0]; g_c.sectors_written += sectors[1];
+        if (!g_many) {
+            g_c.serial_accesses += instr[0] + instr[1];
+            g_c.serial_sectors += sectors[0] + sectors[1];
+            g_c.serial_reads += instr[0];
+        }
+        // the same records keyed by warp and direction alone: the sectors each warp touched
+        for (std::size_t i = 0; i < g_log_n; ++i) g_log[i].key &= ~0xffffffffull;
+        std::sort(g_log, g_log + g_log_n, rec_less);
+        for (std::size_t i = 0; i < g_log_n; ++i) {
+            const Rec& r = g_log[i];
+            if (i == 0 || r.key != g_log[i - 1].key || r.sector != g_log[i - 1].sector)
+                ++((r.key >> 32) & 1u ? g_c.warp_sectors_written : g_c.warp_sectors_read);
+        }
+        g_log_n = 0;
+        g_busy = false;
+    }
+    for (int i = 0; i < g_ntouched; ++i) g_seq[0][g_touched[i]] = g_seq[1][g_touched[i]] = 0;
+    g_ntouched = 0; g_first = -1; g_many = false;
+}
+
+GPUSIM_NOTSAN inline void on_atomic(const void* addr) {
+    const std::uintptr_t a = (std::uintptr_t)addr;
+    if (in_shared(a)) ++g_c.shared_atomics;
+    else if (in_args(a)) ++g_c.atomics;
+}
+GPUSIM_NOTSAN inline void on_block_barrier() { ++g_c.block_barriers; }
+GPUSIM_NOTSAN inline void on_warp_op() { ++g_c.warp_ops; }
+
+}  // namespace gpusim::count
+
+extern "C" {
+// ranges: n triples (lo, hi, shift), see Range.
+GPUSIM_EXPORT GPUSIM_NOTSAN void gpusim_count_set_ranges(const unsigned long long* ranges, int n) {
+    using namespace gpusim::count;
+    g_nranges = std::min(n, kMaxRanges);
+    for (int i = 0; i < g_nranges; ++i)
+        g_ranges[i] = Range{(std::uintptr_t)ranges[3 * i], (std::uintptr_t)ranges[3 * i + 1],
+                            (std::uintptr_t)ranges[3 * i + 2]};
+}
+// Copies the counters since the last call into *out and zeroes them.
+GPUSIM_EXPORT GPUSIM_NOTSAN int gpusim_count_take(gpusim::count::Counters* out) {
+    using namespace gpusim::count;
+    *out = g_c;
+    g_c = Counters{};
+    g_nranges = 0;
+    return (int)(sizeof(Counters) / sizeof(unsigned long long));
+}
+
+// The hooks GCC's -fsanitize=thread instrumentation calls, implemented here instead of by
+// libtsan.  The atomics do the operation itself (the fibers share one OS thread).
+#define GPUSIM_RW(N) \
+    GPUSIM_EXPORT GPUSIM_NOTSAN void __tsan_read##N(void* p) { gpusim::count::access(p, N, 0); } \
+    GPUSIM_EXPORT GPUSIM_NOTSAN void __tsan_write##N(void* p) { gpusim::count::access(p, N, 1); } \
+    GPUSIM_EXPORT GPUSIM_NOTSAN void __tsan_unaligned_read##N(void* p) { gpusim::count::access(p, N, 0); } \
+    GPUSIM_EXPORT GPUSIM_NOTSAN void __tsan_unaligned_write##N(void* p) { gpusim::count::access(p, N, 1); } \
+    GPUSIM_EXPORT GPUSIM_NOTSAN void __tsan_volatile_read##N(void* p) { gpusim::count::access(p, N, 0); } \
+    GPUSIM_EXPORT GPUSIM_NOTSAN void __tsan_volatile_write##N(void* p) { gpusim::count::access(p, N, 1); }
+GPUSIM_RW(1) GPUSIM_RW(2) GPUSIM_RW(4) GPUSIM_RW(8) GPUSIM_RW(16)
+#undef GPUSIM_RW
+GPUSIM_EXPORT GPUSIM_NOTSAN void __tsan_read_range(void* p, unsigned long size) { if (size) gpusim::count::access(p, size, 0); }
+GPUSIM_EXPORT GPUSIM_NOTSAN void __tsan_write_range(void* p, unsigned long size) { if (size) gpusim::count::access(p, size, 1); }
+GPUSIM_EXPORT GPUSIM_NOTSAN void __tsan_init() {}
+GPUSIM_EXPORT GPUSIM_NOTSAN void __tsan_func_entry(void*) {}
+GPUSIM_EXPORT GPUSIM_NOTSAN void __tsan_func_exit() {}
+GPUSIM_EXPORT GPUSIM_NOTSAN void __tsan_vptr_update(void**, void*) {}
+GPUSIM_EXPORT GPUSIM_NOTSAN void __tsan_vptr_read(void**) {}
+GPUSIM_EXPORT GPUSIM_NOTSAN void __tsan_atomic_thread_fence(int) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+GPUSIM_EXPORT GPUSIM_NOTSAN void __tsan_atomic_signal_fence(int) {}
+#define GPUSIM_ATOMICS(B, T) \
+    GPUSIM_EXPORT GPUSIM_NOTSAN T __tsan_atomic##B##_load(const volatile T* a, int) { return *a; } \
+    GPUSIM_EXPORT GPUSIM_NOTSAN void __tsan_atomic##B##_store(volatile T* a, T v, int) { *a = v; } \
+    GPUSIM_EXPORT GPUSIM_NOTSAN T __tsan_atomic##B##_exchange(volatile T* a, T v, int) { T o = *a; *a = v; return o; } \
+    GPUSIM_EXPORT GPUSIM_NOTSAN T __tsan_atomic##B##_fetch_add(volatile T* a, T v, int) { T o = *a; *a = o + v; return o; } \
+    GPUSIM_EXPORT GPUSIM_NOTSAN T __tsan_atomic##B##_fetch_sub(volatile T* a, T v, int) { T o = *a; *a = o - v; return o; } \
+    GPUSIM_EXPORT GPUSIM_NOTSAN T __tsan_atomic##B##_fetch_and(volatile T* a, T v, int) { T o = *a; *a = o & v; return o; } \
+    GPUSIM_EXPORT GPUSIM_NOTSAN T __tsan_atomic##B##_fetch_or(volatile T* a, T v, int) { T o = *a; *a = o | v; return o; } \
+    GPUSIM_EXPORT GPUSIM_NOTSAN T __tsan_atomic##B##_fetch_xor(volatile T* a, T v, int) { T o = *a; *a = o ^ v; return o; } \
+    GPUSIM_EXPORT GPUSIM_NOTSAN T __tsan_atomic##B##_fetch_nand(volatile T* a, T v, int) { T o = *a; *a = ~(o & v); return o; } \
+    GPUSIM_EXPORT GPUSIM_NOTSAN int __tsan_atomic##B##_compare_exchange_strong(volatile T* a, T* c, T v, int, int) { \
+        if (*a == *c) { *a = v; return 1; } *c = *a; return 0; } \
+    GPUSIM_EXPORT GPUSIM_NOTSAN int __tsan_atomic##B##_compare_exchange_weak(volatile T* a, T* c, T v, int, int) { \
+        if (*a == *c) { *a = v; return 1; } *c = *a; return 0; } \
+    GPUSIM_EXPORT GPUSIM_NOTSAN T __tsan_atomic##B##_compare_exchange_val(volatile T* a, T c, T v, int, int) { \
+        T o = *a; if (o == c) *a = v; return o; }
+GPUSIM_ATOMICS(8, unsigned char) GPUSIM_ATOMICS(16, unsigned short) GPUSIM_ATOMICS(32, unsigned int)
+GPUSIM_ATOMICS(64, unsigned long long)
+#undef GPUSIM_ATOMICS
+}
+#endif  // GPUSIM_COUNT
+
+namespace gpusim {
 
 // Runs the whole grid; returns 0 on success, 1 with a message in err otherwise.
 inline int run_grid(const LaunchConfig& cfg, void (*fn)(void*), void* ctx, char* err, std::size_t errlen) {

@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import shutil
+import site
 import subprocess
 import sys
 import tempfile
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+
+from . import _counters as _counting
 
 __all__ = [
     "SimulatorError",
@@ -61,6 +64,11 @@ _BASE_FLAGS = ["-std=c++20", "-fPIC", "-shared", "-ffp-contract=off", "-fno-stri
 _FIBER_FLAGS = ["-O1"]
 _TSAN_FLAGS = ["-O1", "-g", "-fsanitize=thread", "-DGPUSIM_THREADS=1"]
 _THREAD_FLAGS = ["-O1", "-pthread", "-DGPUSIM_THREADS=1"]
+# Counting builds (gpuhclust._sim.counting, _counters.py): the fiber build with GCC's ThreadSanitizer
+# instrumentation, whose hooks gpusim.h implements itself (so it is compiled, then linked
+# without libtsan; -z defs makes a hook it lacks a build error rather than a load error).
+_COUNT_FLAGS = ["-O1", "-fsanitize=thread", "--param=tsan-instrument-func-entry-exit=0", "-DGPUSIM_COUNT=1"]
+_COUNT_LINK_FLAGS = ["-shared", "-Wl,-Bsymbolic", "-Wl,-z,defs"]
 
 
 class SimulatorError(RuntimeError):
@@ -325,6 +333,8 @@ class SimKernel:
         for i, (a, p) in enumerate(zip(args, self.params)):
             ptrs[i] = self._convert(i, a, p, keep)
         mod = self.module
+        if mod.counting:
+            _set_ranges(mod._lib, args)
         cfg = _LaunchConfig()
         cfg.grid[:] = g
         cfg.block[:] = b
@@ -336,6 +346,8 @@ class SimKernel:
             mod._launches += 1
             err = ctypes.create_string_buffer(1024)
             rc = self._launch(ctypes.byref(cfg), ptrs, err, len(err))
+            if mod.counting:
+                _counting.record_launch(self.name, g, b, _take_counters(mod._lib))
         if rc != 0:
             raise SimulatorError(f"kernel {self.name}: {err.value.decode(errors='replace')}")
 
@@ -343,8 +355,10 @@ class SimKernel:
 class SimModule:
     """A compiled set of simulated kernels (the analogue of ``cupy.RawModule``)."""
 
-    def __init__(self, lib: ctypes.CDLL, lock: threading.Lock, exprs: list[str], schedule: str, seed: int):
+    def __init__(self, lib: ctypes.CDLL, lock: threading.Lock, exprs: list[str], schedule: str, seed: int,
+                 counting: bool = False):
         self._lib = lib
+        self.counting = counting  # a counting build: every launch is recorded (see _counters.py)
         self._lock = lock
         self._index = {e: i for i, e in enumerate(exprs)}
         self._kernels: dict[str, SimKernel] = {}
@@ -372,6 +386,36 @@ class SimModule:
         return self._kernels[name]
 
 
+class _Counters(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_ulonglong) for name in _counting.LAUNCH_COUNTERS]
+
+
+def _set_ranges(lib: ctypes.CDLL, args) -> None:
+    """Tell a counting build which addresses are the launch's arrays (its global memory).
+
+    Each array's owner (the array a view was taken from) is placed at its own 2**40-aligned
+    virtual address, so that sectors are counted as for a device allocation (256-byte aligned),
+    whatever the alignment NumPy gave the host memory."""
+    rows = []
+    for i, a in enumerate(x for x in args if isinstance(x, np.ndarray) and x.nbytes):
+        owner = a
+        while isinstance(owner.base, np.ndarray):
+            owner = owner.base
+        lo = a.ctypes.data
+        shift = ((i + 1) << 40) - owner.ctypes.data
+        rows.append((lo, lo + a.nbytes, shift % (1 << 64)))
+    table = np.array(rows, dtype=np.uint64).ravel()
+    lib.gpusim_count_set_ranges(table.ctypes.data_as(ctypes.c_void_p), ctypes.c_int(len(rows)))
+
+
+def _take_counters(lib: ctypes.CDLL) -> dict:
+    out = _Counters()
+    n = lib.gpusim_count_take(ctypes.byref(out))
+    if n != len(_Counters._fields_):
+        raise SimulatorError(f"counting build reports {n} counters, the loader knows {len(_Counters._fields_)}")
+    return {name: int(getattr(out, name)) for name in _counting.LAUNCH_COUNTERS}
+
+
 def _build(cxx: str, source: str, flags: list[str], key: str) -> Path:
     cache = _cache_dir()
     so = cache / f"{key}.so"
@@ -384,16 +428,24 @@ def _build(cxx: str, source: str, flags: list[str], key: str) -> Path:
     _atomic_write(src, source.encode())
     fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".so", dir=cache)
     os.close(fd)
-    cmd = [cxx, *flags, "-include", str(_HEADER), "-I", str(_HERE), "-x", "c++", str(src), "-x", "none",
-           f"-Wl,-T,{ld}", "-o", tmp]
+    compile_cmd = [cxx, *flags, "-include", str(_HEADER), "-I", str(_HERE), "-x", "c++", str(src), "-x", "none"]
+    if "-DGPUSIM_COUNT=1" in flags:
+        # compile with the instrumentation, link without libtsan (gpusim.h defines the hooks)
+        obj = tmp + ".o"
+        cmds = [compile_cmd + ["-c", "-o", obj], [cxx, *_COUNT_LINK_FLAGS, obj, f"-Wl,-T,{ld}", "-o", tmp]]
+    else:
+        obj = None
+        cmds = [compile_cmd + [f"-Wl,-T,{ld}", "-o", tmp]]
     try:
-        res = subprocess.run(cmd, capture_output=True, text=True, env=_clean_env())
-        if res.returncode != 0:
-            raise SimulatorCompileError(f"compiling simulated kernels failed:\n{' '.join(cmd)}\n{res.stderr}")
+        for cmd in cmds:
+            res = subprocess.run(cmd, capture_output=True, text=True, env=_clean_env())
+            if res.returncode != 0:
+                raise SimulatorCompileError(f"compiling simulated kernels failed:\n{' '.join(cmd)}\n{res.stderr}")
         os.replace(tmp, so)  # atomic: parallel test processes may build the same key
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        for path in (tmp, obj):
+            if path and os.path.exists(path):
+                os.unlink(path)
     return so
 
 
@@ -431,6 +483,9 @@ def load_module(code: str, name_expressions=(), include_dirs=(), defines: dict |
     filename : str
         Name given to the source in compiler messages and TSan reports.
 
+    Inside :func:`gpuhclust._sim.counting` the module is a counting build (cached under its
+    own key) whose launches are recorded; outside, the ordinary build, with no instrumentation.
+
     Returns
     -------
     SimModule
@@ -450,8 +505,13 @@ def load_module(code: str, name_expressions=(), include_dirs=(), defines: dict |
             f"the CUDA kernel simulator needs a C++20 compiler; {os.environ.get('CXX') or 'g++'!r} was not found "
             "(install g++ or set $CXX)")
     exprs = list(dict.fromkeys(list(name_expressions) + find_extern_c_kernels(code)))
+    counting = _counting.active()
+    if counting and schedule == "threads":
+        raise ValueError("counting runs the fiber build: use schedule 'forward', 'reverse' or 'random'")
     if schedule == "threads":
         flags = _BASE_FLAGS + (_TSAN_FLAGS if tsan_active() else _THREAD_FLAGS)
+    elif counting:
+        flags = _BASE_FLAGS + _COUNT_FLAGS
     else:
         flags = _BASE_FLAGS + _FIBER_FLAGS
     flags = flags + [f"-I{d}" for d in include_dirs]
@@ -468,7 +528,7 @@ def load_module(code: str, name_expressions=(), include_dirs=(), defines: dict |
             so = _build(cxx, source, flags, key)
             _libs[key] = (ctypes.CDLL(str(so)), threading.Lock())
         lib, lock = _libs[key]
-    return SimModule(lib, lock, exprs, schedule, seed)
+    return SimModule(lib, lock, exprs, schedule, seed, counting=counting)
 
 
 # --------------------------------------------------------------------------- ThreadSanitizer
@@ -547,7 +607,12 @@ def run_under_tsan(python_code: str, timeout: float = 300.0, env: dict | None = 
                          "report_thread_leaks=0 " + e.get("TSAN_OPTIONS", ""))
     root = str(_HERE.parent.parent)
     e["PYTHONPATH"] = root + os.pathsep + e.get("PYTHONPATH", "") if e.get("PYTHONPATH") else root
+    # The real interpreter (below) outside a virtual environment does not see the environment's
+    # packages (numpy, numba, an editable install's finder): add this process's site-packages
+    # as site directories, so that their .pth files run too.
+    prelude = f"import site\nfor _dir in {site.getsitepackages()!r}:\n    site.addsitedir(_dir)\n"
     # The real interpreter, not a wrapper script (pyenv shims crash under LD_PRELOAD=libtsan).
     exe = os.path.realpath(sys.executable)
-    res = subprocess.run([exe, "-c", python_code], capture_output=True, text=True, env=e, timeout=timeout)
+    res = subprocess.run([exe, "-c", prelude + python_code], capture_output=True, text=True, env=e,
+                         timeout=timeout)
     return TsanResult(res.returncode, res.stderr, res.stdout)

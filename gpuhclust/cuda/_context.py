@@ -10,6 +10,7 @@ from functools import lru_cache
 import numpy as np
 
 from .._memory import available_bytes
+from .._sim import _counters as _sim_counters
 from ._kernels import FAMILIES, defines, kernel_dir, nvrtc_options, source
 
 __all__ = ["DeviceContext", "CupyContext", "SimContext", "cuda_usable", "cuda_unusable_reason"]
@@ -177,7 +178,11 @@ class SimContext(DeviceContext):
         return available_bytes()
 
     def asnumpy(self, a) -> np.ndarray:
+        _sim_counters.note_host_sync()  # a device-to-host read waits for the device
         return np.array(a)  # a copy, as from a device: a result never aliases device memory
+
+    def synchronize(self) -> None:
+        _sim_counters.note_host_sync()
 
     def track(self, a):
         self._held += a.nbytes

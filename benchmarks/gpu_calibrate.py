@@ -1,0 +1,341 @@
+"""Measurements for a real CUDA device (run by benchmarks/gpu_session.sh; needs CuPy and a GPU).
+
+Subcommands:
+
+- ``calibrate --out FILE``: microbenchmarks of the cost model's device figures
+  (``gpuhclust/_sim/cost_model.py``: launch cost, one-block and full-device bandwidth, the blocks
+  needed for full bandwidth, grid barrier through a cooperative launch, scattered sector writes
+  from one SM, host sync, __syncthreads, shuffle, a dependent access, FP32/FP64 rates), written
+  as the calibration file ``gpu_model.py --calibration`` reads. Each figure is measured on its
+  own; one that fails is reported under "errors" and keeps the table's value.
+- ``time --model FILE --out FILE``: times ``linkage`` at the sizes the model estimates (matrix
+  n = 10k/50k/100k, vector n = 10^6 single and ward), each in its own process with a timeout,
+  next to the model's estimate; one JSON line per run, appended as it finishes.
+- ``one ...``: one timed linkage (used by ``time``), prints one JSON line.
+- ``sanitize-target``: a small linkage through every kernel family (run under compute-sanitizer).
+
+Every subcommand takes ``--dry-run``: print the plan, import no CuPy, touch nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+STREAM_BYTES = 1 << 30        # the array streamed by the bandwidth tests (1 GiB: beyond L2)
+BANDWIDTH_BLOCKS = (1, 2, 4, 8, 16, 32, 64, 128, 264, 1056)
+REPEAT = 2000                 # launches / syncs averaged over
+MATRIX_SIZES = (10_000, 50_000, 100_000)
+MATRIX_METHODS = ("single", "average", "centroid")
+VECTOR_RUNS = (("single", 1_000_000), ("ward", 1_000_000))
+RUN_TIMEOUT = 75              # seconds per timed linkage (the session's step has its own limit)
+
+MICRO_SOURCE = r"""
+extern "C" __global__ void empty() {}
+
+extern "C" __global__ void stream_sum(const float4* x, long long n4, float* out) {
+    float s = 0.f;
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n4;
+         i += (long long)gridDim.x * blockDim.x) {
+        const float4 v = x[i];
+        s += v.x + v.y + v.z + v.w;
+    }
+    if (s == -1.f) out[0] = s;  // keeps the loads; never true for the data used
+}
+
+// One block writes one float into each of `count` sectors in a scattered order.
+extern "C" __global__ void scattered_writes(float* x, const int* order, int count) {
+    for (int i = threadIdx.x; i < count; i += blockDim.x) x[(long long)order[i] * 8] = 1.f;
+}
+
+extern "C" __global__ void syncthreads_loop(int k, float* out) {
+    __shared__ float s[1024];
+    float v = threadIdx.x;
+    for (int i = 0; i < k; ++i) { s[threadIdx.x] = v; __syncthreads(); v = s[(threadIdx.x + 1) % blockDim.x]; }
+    if (v == -1.f) out[0] = v;
+}
+
+extern "C" __global__ void shuffle_loop(int k, float* out) {
+    float v = threadIdx.x;
+    for (int i = 0; i < k; ++i) v = __shfl_xor_sync(0xffffffffu, v, 1 + (i & 15)) + 1.f;
+    if (v == -1.f) out[0] = v;
+}
+
+// One thread follows a cycle through `next`: each load depends on the one before.
+extern "C" __global__ void chase(const int* next, int steps, int* out) {
+    int i = 0;
+    for (int s = 0; s < steps; ++s) i = next[i];
+    out[0] = i;
+}
+
+template <typename T>
+__global__ void arith(int k, T* out) {
+    T a = (T)threadIdx.x, b = (T)1.0001, c = (T)0.5;
+    for (int i = 0; i < k; ++i) { a = a * b; a = a + c; }
+    if (a == (T)-1) out[0] = a;
+}
+template __global__ void arith<float>(int, float*);
+template __global__ void arith<double>(int, double*);
+"""
+
+GRID_SYNC_SOURCE = r"""
+#include <cooperative_groups.h>
+extern "C" __global__ void grid_sync_loop(int k, int* out) {
+    cooperative_groups::grid_group g = cooperative_groups::this_grid();
+    for (int i = 0; i < k; ++i) g.sync();
+    if (g.thread_rank() == 0) out[0] = k;
+}
+"""
+
+
+def _plan_calibrate():
+    return [
+        f"launch_host / launch_gap: {REPEAT} empty launches (host submit time; device time by events)",
+        f"one_block_bandwidth / hbm_bandwidth: stream {STREAM_BYTES >> 20} MiB with 1 and 1056 blocks",
+        f"blocks_for_full_bandwidth: fewest of {BANDWIDTH_BLOCKS} reaching 90% of the full bandwidth",
+        "grid_barrier: 1000 grid.sync() in a cooperative launch of 132 blocks",
+        "scattered_sector_writes_per_sm: one block writes 1M floats in distinct sectors, shuffled",
+        f"host_sync: {REPEAT} reads of one scalar back to the host",
+        "block_barrier / warp_op: 10^5 __syncthreads / shuffles in one block",
+        "dependent_access: one thread chases 10^5 pointers through a 1 MiB cycle (L2-resident)",
+        "fp32_rate / fp64_rate: 2 * 4096 dependent mul/add per thread over 132 * 8 blocks",
+    ]
+
+
+def _events_ms(cp, fn, repeat=1):
+    start, stop = cp.cuda.Event(), cp.cuda.Event()
+    fn()  # warm-up
+    cp.cuda.Device().synchronize()
+    start.record()
+    for _ in range(repeat):
+        fn()
+    stop.record()
+    stop.synchronize()
+    return cp.cuda.get_elapsed_time(start, stop) / repeat
+
+
+def calibrate(out: Path) -> dict:
+    import cupy as cp
+
+    dev = cp.cuda.Device()
+    props = cp.cuda.runtime.getDeviceProperties(dev.id)
+    sms = int(dev.attributes["MultiProcessorCount"])
+    mod = cp.RawModule(code=MICRO_SOURCE, options=("-std=c++17",),
+                       name_expressions=["arith<float>", "arith<double>"])
+    k = {name: mod.get_function(name) for name in
+         ("empty", "stream_sum", "scattered_writes", "syncthreads_loop", "shuffle_loop", "chase")}
+    figures, raw, errors = {}, {}, {}
+    sink = cp.zeros(1, cp.float32)
+
+    def measure(name, fn):
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001 - one failed figure must not lose the others
+            errors[name] = f"{type(exc).__name__}: {exc}"
+
+    def launches():
+        k["empty"]((1,), (32,), ())
+        dev.synchronize()
+        t = time.perf_counter()
+        for _ in range(REPEAT):
+            k["empty"]((1,), (32,), ())
+        figures["launch_host"] = (time.perf_counter() - t) / REPEAT
+        dev.synchronize()
+        figures["launch_gap"] = _events_ms(cp, lambda: k["empty"]((1,), (32,), ()), REPEAT) / 1e3
+
+    def bandwidths():
+        x = cp.ones(STREAM_BYTES // 4, cp.float32)
+        n4 = x.size // 4
+        per = {}
+        for blocks in BANDWIDTH_BLOCKS:
+            ms = _events_ms(cp, lambda: k["stream_sum"]((blocks,), (1024,), (x, cp.int64(n4), sink)), 3)
+            per[blocks] = STREAM_BYTES / (ms / 1e3)
+        raw["bandwidth_by_blocks"] = per
+        figures["one_block_bandwidth"] = per[1]
+        full = max(per.values())
+        figures["hbm_bandwidth"] = full
+        figures["blocks_for_full_bandwidth"] = min(b for b, v in per.items() if v >= 0.9 * full)
+
+    def grid_barrier():
+        gmod = cp.RawModule(code=GRID_SYNC_SOURCE, options=("-std=c++17",), enable_cooperative_groups=True)
+        fn = gmod.get_function("grid_sync_loop")
+        flag = cp.zeros(1, cp.int32)
+        reps = 1000
+        ms = _events_ms(cp, lambda: fn((sms,), (256,), (cp.int32(reps), flag)))
+        base = _events_ms(cp, lambda: fn((sms,), (256,), (cp.int32(0), flag)))
+        figures["grid_barrier"] = (ms - base) / 1e3 / reps
+
+    def scattered():
+        count = 1 << 20
+        x = cp.zeros(count * 8, cp.float32)
+        order = cp.random.permutation(count).astype(cp.int32)
+        ms = _events_ms(cp, lambda: k["scattered_writes"]((1,), (1024,), (x, order, cp.int32(count))), 3)
+        figures["scattered_sector_writes_per_sm"] = count / (ms / 1e3)
+
+    def host_sync():
+        y = cp.ones(1, cp.float64)
+        float(y[0])
+        t = time.perf_counter()
+        for _ in range(REPEAT):
+            float(y[0])
+        figures["host_sync"] = (time.perf_counter() - t) / REPEAT
+
+    def latencies():
+        reps = 100_000
+        figures["block_barrier"] = _events_ms(
+            cp, lambda: k["syncthreads_loop"]((1,), (1024,), (cp.int32(reps), sink))) / 1e3 / reps
+        figures["warp_op"] = _events_ms(
+            cp, lambda: k["shuffle_loop"]((1,), (1024,), (cp.int32(reps), sink))) / 1e3 / reps
+        size = (1 << 20) // 4
+        perm = cp.random.permutation(size).astype(cp.int32)
+        nxt = cp.empty(size, cp.int32)
+        nxt[perm] = cp.roll(perm, -1)  # one cycle through every entry
+        out = cp.zeros(1, cp.int32)
+        figures["dependent_access"] = _events_ms(
+            cp, lambda: k["chase"]((1,), (1,), (nxt, cp.int32(reps), out))) / 1e3 / reps
+
+    def rates():
+        iters, blocks, threads = 4096, sms * 8, 256
+        for ctype, key in (("float", "fp32_rate"), ("double", "fp64_rate")):
+            fn = mod.get_function(f"arith<{ctype}>")
+            dt = cp.float32 if ctype == "float" else cp.float64
+            o = cp.zeros(1, dt)
+            ms = _events_ms(cp, lambda: fn((blocks,), (threads,), (cp.int32(iters), o)), 3)
+            figures[key] = 2.0 * iters * blocks * threads / (ms / 1e3)
+
+    for name, fn in (("launches", launches), ("bandwidth", bandwidths), ("grid_barrier", grid_barrier),
+                     ("scattered", scattered), ("host_sync", host_sync), ("latencies", latencies),
+                     ("rates", rates)):
+        measure(name, fn)
+    name = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
+    result = {"device": name, "sms": sms, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+              "figures": figures, "raw": raw, "errors": errors}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1, default=str) + "\n")
+    return result
+
+
+# --------------------------------------------------------------------------- timed linkage
+
+
+def one(method: str, n: int, d: int, engine: str, dtype: str) -> dict:
+    import numpy as np
+
+    import cupy as cp
+    import gpuhclust
+
+    X = np.random.default_rng(n).standard_normal((n, d))
+    gpuhclust.linkage(X[:500], method, backend="cuda", engine=engine, dtype=np.dtype(dtype))  # compile
+    cp.cuda.Device().synchronize()
+    t = time.perf_counter()
+    gpuhclust.linkage(X, method, backend="cuda", engine=engine, dtype=np.dtype(dtype))
+    cp.cuda.Device().synchronize()
+    return {"method": method, "n": n, "d": d, "engine": engine, "dtype": dtype,
+            "seconds": time.perf_counter() - t}
+
+
+def _runs():
+    """The smallest matrix size first, then the vector engine, then the larger matrices: when
+    the session's budget runs out, what is lost is the largest runs."""
+    for i, n in enumerate(MATRIX_SIZES):
+        for method in MATRIX_METHODS:
+            yield method, n, 64, "matrix", "float32"
+        if i == 0:
+            for method, m in VECTOR_RUNS:
+                yield method, m, 32, "vector", "float64"
+
+
+def _estimate(model: dict | None, method, n, engine, dtype):
+    for e in (model or {}).get("estimates", ()):
+        if (e["method"], e["n"], e["engine"], e["dtype"]) == (method, n, engine, dtype):
+            return e["seconds"]
+    return None
+
+
+def time_all(model_path: Path | None, out: Path, dry_run: bool) -> None:
+    model = json.loads(model_path.read_text()) if model_path and model_path.exists() else None
+    for method, n, d, engine, dtype in _runs():
+        cmd = [sys.executable, __file__, "one", method, str(n), str(d), engine, dtype]
+        if dry_run:
+            print(f"[dry-run] timeout {RUN_TIMEOUT}s: {' '.join(cmd[1:])}")
+            continue
+        row = {"method": method, "n": n, "d": d, "engine": engine, "dtype": dtype,
+               "model_estimate_s": _estimate(model, method, n, engine, dtype)}
+        try:
+            res = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+            if res.returncode == 0:
+                row.update(json.loads(res.stdout.strip().splitlines()[-1]))
+            else:
+                row["error"] = res.stderr[-2000:]
+        except subprocess.TimeoutExpired:
+            row["error"] = f"timed out after {RUN_TIMEOUT} s"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        print(json.dumps(row), flush=True)
+
+
+def sanitize_target() -> None:
+    """Small linkages that launch every kernel family the single-GPU backend uses (distances,
+    mst, nn_chain, generic, vector); shard kernels need a Dask GPU cluster and are not run."""
+    import numpy as np
+
+    import gpuhclust
+
+    import scipy.spatial.distance as ssd
+
+    X = np.random.default_rng(0).standard_normal((96, 5))
+    for method, engine in (("single", "matrix"), ("single", "vector"), ("average", "matrix"),
+                           ("centroid", "matrix"), ("ward", "vector"), ("median", "vector")):
+        gpuhclust.linkage(X, method, backend="cuda", engine=engine)
+    gpuhclust.pdist(X, backend="cuda")  # pairwise_tiles, condensed
+    gpuhclust.linkage(ssd.pdist(X), "complete", backend="cuda")  # condensed_to_square
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("calibrate")
+    c.add_argument("--out", type=Path, required=True)
+    c.add_argument("--dry-run", action="store_true")
+    t = sub.add_parser("time")
+    t.add_argument("--model", type=Path)
+    t.add_argument("--out", type=Path, required=True)
+    t.add_argument("--dry-run", action="store_true")
+    o = sub.add_parser("one")
+    for name in ("method", "n", "d", "engine", "dtype"):
+        o.add_argument(name)
+    s = sub.add_parser("sanitize-target")
+    s.add_argument("--dry-run", action="store_true")
+    args = ap.parse_args(argv)
+    if args.command == "calibrate":
+        if args.dry_run:
+            print("\n".join(f"[dry-run] {line}" for line in _plan_calibrate()))
+            print(f"[dry-run] would write {args.out}")
+            return 0
+        result = calibrate(args.out)
+        print(json.dumps({"figures": result["figures"], "errors": result["errors"]}, indent=1))
+        return 0
+    if args.command == "time":
+        time_all(args.model, args.out, args.dry_run)
+        return 0
+    if args.command == "one":
+        print(json.dumps(one(args.method, int(args.n), int(args.d), args.engine, args.dtype)))
+        return 0
+    if args.dry_run:
+        print("[dry-run] linkage n = 96 on backend='cuda': single (matrix, vector), average, "
+              "centroid (matrix), ward and median (vector), complete from pdist")
+        return 0
+    sanitize_target()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,411 @@
+"""Estimated H200 times of gpuhclust's CUDA backend, from counts of what its kernels do (a model:
+no GPU runs here).
+
+Every configuration (method x engine x algorithm x dtype) runs ``linkage`` on backend 'cuda-sim'
+inside ``gpuhclust._sim.counting()`` at several small n; each count (per kernel: launches,
+blocks, sectors read and written, barriers, serial accesses, ...; per call: host syncs) is
+fitted against n by non-negative least squares on the terms of [chunks(n), n, n log2 n, n^2]
+that best predict the largest measured n from the smaller ones
+(chunks(n): the host's progress chunks, ~100 for every n >= 101; launches and host syncs are
+fitted on [1, chunks(n), n] instead: per call, per chunk, per merge), the fits' residuals are
+reported, and the counts extrapolated to n = 10,000 / 50,000 / 100,000 at d = 64 (matrix engine)
+and n = 10^6 at d = 32 (vector engine) go through ``gpuhclust._sim.cost_model``.
+
+    python benchmarks/gpu_model.py [--quick] [--json PATH] [--calibration FILE]
+    python benchmarks/gpu_model.py --readme [--results FILE]
+
+Measurement shapes (SHAPES): grid-stride kernels run with 32-thread blocks and at most 4 blocks,
+so that their grids are capped at every measured n as the device's are at the sizes estimated
+(a grid-stride kernel's traffic does not depend on its grid, but the work of a kernel that
+reduces another's per-block results does: with the device's cap the fits would extrapolate it
+as growing with n); a kernel capped when measured gets the device's ``max_blocks`` blocks, one
+whose grid grows with n (the distance tiles) the extrapolation of its fit, capped likewise; the
+one-block loops run with 256 threads instead of the device's 1024 (4x fewer fibers to simulate;
+their memory traffic, barriers and serial sections do not depend on it, their warp operations
+are 4x fewer).
+The vector engine computes in float64 whatever the dtype, so it is measured once and reported
+for both dtypes.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import itertools
+import json
+import math
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import nnls
+
+import gpuhclust
+from gpuhclust._engines import VECTOR_METHODS
+from gpuhclust._methods import METHODS
+from gpuhclust._progress import chunk_ends
+from gpuhclust._sim import counting
+from gpuhclust._sim.cost_model import LaunchProfile, call_seconds, launch_seconds, load_device
+from gpuhclust.cuda._context import SimContext
+from gpuhclust.cuda.backend import SimBackend
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+README = ROOT / "README.md"
+README_START, README_END = "<!-- gpu-model:start", "<!-- gpu-model:end -->"
+
+# How each engine runs each algorithm family of the method table (METHODS[...].algorithm): the
+# label in the JSON and the extra linkage() keywords that select it. A new algorithm or engine
+# (e.g. rounds) is one more entry here.
+ALGORITHMS = {
+    ("matrix", "mst"): ("mst", {}),
+    ("matrix", "nn_chain"): ("nn_chain", {}),
+    ("matrix", "generic"): ("generic", {}),
+    ("vector", "mst"): ("mst", {}),
+    ("vector", "nn_chain"): ("vector_chain", {}),
+    ("vector", "generic"): ("vector_generic", {}),
+}
+# Per engine: dimension, sizes estimated, dtypes reported, and which dtypes need their own
+# measurement (the vector engine works in float64 whatever the dtype).
+ENGINES = {
+    "matrix": {"d": 64, "targets": (10_000, 50_000, 100_000), "dtypes": ("float32", "float64"),
+               "measured_dtypes": ("float32", "float64")},
+    "vector": {"d": 32, "targets": (1_000_000,), "dtypes": ("float32", "float64"),
+               "measured_dtypes": ("float64",)},
+}
+SIZES = (101, 126, 151, 201, 251)   # n - 1 >= 100: the host runs ~100 chunks, as at large n
+QUICK_SIZES = (101, 151, 201)
+# Larger n where the law is hard to pin at small n: the generic algorithm's serial heap work
+# grows slowly with n (about log n per merge), which a few n <= 251 cannot tell from n^2.
+EXTRA_SIZES = {"generic": (501, 1001), "vector_generic": (501, 1001)}
+HOLDOUT_SLACK = 0.05
+QUICK = (("average", "matrix", "float32"), ("single", "vector", "float64"))
+SHAPES = {"threads": 32, "loop_threads": 256, "max_blocks": 4}
+WORK_BASIS = ("chunks", "n", "n_log2_n", "n^2")
+CALL_BASIS = ("1", "chunks", "n")  # launches and host syncs: per call, per chunk, per merge
+FITTED = ("launches", "blocks", "threads", "sectors_read", "sectors_written", "warp_sectors_read",
+          "warp_sectors_written", "thread_accesses",
+          "shared_accesses", "atomics", "shared_atomics", "warp_ops", "block_barriers",
+          "grid_barriers", "serial_accesses", "serial_reads")
+LABEL = "model estimate (H200, no GPU ran)"
+
+
+@dataclass(frozen=True)
+class Config:
+    """One measured configuration; `dtypes` are the dtypes its counts stand for."""
+
+    method: str
+    engine: str
+    algorithm: str
+    dtype: str
+    dtypes: tuple
+    kwargs: dict = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def d(self) -> int:
+        return ENGINES[self.engine]["d"]
+
+
+def configurations(quick: bool = False) -> list[Config]:
+    """Every (method, engine, algorithm, dtype) the CUDA backend runs today, read from the
+    method table, the vector engine's methods and :data:`ALGORITHMS`."""
+    out = []
+    for name, method in METHODS.items():
+        for engine, spec in ENGINES.items():
+            if engine == "vector" and name not in VECTOR_METHODS:
+                continue
+            algorithm, kwargs = ALGORITHMS[engine, method.algorithm]
+            for dtype in spec["measured_dtypes"]:
+                if quick and (name, engine, dtype) not in QUICK:
+                    continue
+                reported = spec["dtypes"] if len(spec["measured_dtypes"]) == 1 else (dtype,)
+                out.append(Config(name, engine, algorithm, dtype, reported, kwargs))
+    return out
+
+
+def chunks(n: int) -> int:
+    """Progress chunks the host splits n - 1 merges into (gpuhclust._progress)."""
+
+    class _Bar:
+        def update(self, _):
+            pass
+
+    return sum(1 for _ in chunk_ends(n - 1, _Bar()))
+
+
+def basis(n: float, names=WORK_BASIS) -> np.ndarray:
+    terms = {"1": 1.0, "chunks": chunks(int(n)), "n": n, "n_log2_n": n * math.log2(n), "n^2": n * n}
+    return np.array([terms[b] for b in names], dtype=float)
+
+
+def measure(config: Config, n: int) -> dict:
+    """Counts of one linkage call on the simulator."""
+    X = np.random.default_rng(n).standard_normal((n, config.d))
+    backend = SimBackend(SimContext(schedule="forward", **SHAPES))
+    with counting() as c:
+        gpuhclust.linkage(X, config.method, backend=backend, engine=config.engine,
+                          dtype=np.dtype(config.dtype), **config.kwargs)
+    kernels = {}
+    for name, k in c.kernels.items():
+        threads = sum(r.threads_per_block for r in c.records if r.kernel == name)
+        one_block = all(r.blocks == 1 for r in c.records if r.kernel == name)
+        # capped: most launches at the grid-stride limit (scans over shrinking ranges end below it)
+        capped = 2 * sum(r.blocks == SHAPES["max_blocks"] for r in c.records if r.kernel == name) > k.launches
+        kernels[name] = {"launches": k.launches, "blocks": k.blocks, "threads": threads,
+                         "one_block": one_block, "capped": capped and not one_block, **k.totals}
+    return {"n": n, "launches": c.launches, "host_syncs": c.host_syncs, "kernels": kernels}
+
+
+def _solve(A: np.ndarray, y: np.ndarray, exact: bool) -> tuple[np.ndarray, float]:
+    scale = A.max(axis=0)
+    scale[scale == 0] = 1.0
+    if exact:  # small exact relations such as 2 (n - 1) launches: plain least squares
+        coef = np.linalg.lstsq(A / scale, y, rcond=None)[0]
+    else:  # work only adds up: no negative terms, which would swing the extrapolation
+        coef = nnls(A / scale, y)[0]
+    coef = coef / scale
+    err = np.abs(A @ coef - y)
+    rel = np.where(y != 0, err / np.maximum(np.abs(y), 1e-300), err)
+    return coef, float(rel.max()) if len(rel) else 0.0
+
+
+def fit(ns, values, names=WORK_BASIS) -> dict:
+    """Least squares of `values` on the basis `names` at `ns`.
+
+    Launches and host syncs (:data:`CALL_BASIS`): plain least squares on every term. Work
+    (:data:`WORK_BASIS`): non-negative least squares on the subset of terms that best predicts
+    the largest n from the smaller ones (ties go to fewer terms), then refitted on every n: a
+    few small n cannot tell n^2 from a mix of n and n log n, and the law chosen is the one that
+    extrapolates best where it can be checked; among those within :data:`HOLDOUT_SLACK` of the
+    best, the one with the fewest terms. ``holdout_rel_error`` says how well it did.
+    """
+    A = np.array([basis(n, names) for n in ns])
+    y = np.asarray(values, dtype=float)
+    if names == CALL_BASIS or len(ns) < 3:
+        coef, rel = _solve(A, y, exact=names == CALL_BASIS)
+        return {"coefficients": dict(zip(names, coef.tolist())), "max_rel_residual": rel}
+    trials = []
+    for size in range(1, len(names) + 1):
+        for subset in itertools.combinations(range(len(names)), size):
+            cols = list(subset)
+            coef, _ = _solve(A[:-1, cols], y[:-1], exact=False)
+            err = abs(float(A[-1, cols] @ coef) - y[-1]) / max(abs(y[-1]), 1e-300)
+            trials.append((size, err, cols))
+    least = min(err for _, err, _ in trials)
+    # the fewest terms that predict about as well as the best (a tiny n^2 term that gains a
+    # fraction of a percent at n ~ 10^3 would dominate at 10^6)
+    _, holdout, cols = min(t for t in trials if t[1] <= least + HOLDOUT_SLACK)
+    coef, rel = _solve(A[:, cols], y, exact=False)
+    full = np.zeros(len(names))
+    full[cols] = coef
+    return {"coefficients": dict(zip(names, full.tolist())), "max_rel_residual": rel,
+            "holdout_rel_error": holdout}
+
+
+def predict(f: dict, n: float) -> float:
+    names = tuple(f["coefficients"])
+    return float(basis(n, names) @ np.array([f["coefficients"][b] for b in names]))
+
+
+def estimate(config: Config, runs: list[dict], device: dict) -> tuple[list[dict], list[dict]]:
+    """Estimates at the engine's target sizes, and the fits they come from."""
+    ns = [r["n"] for r in runs]
+    names = sorted({k for r in runs for k in r["kernels"]})
+    head = {"method": config.method, "engine": config.engine, "algorithm": config.algorithm,
+            "dtype": config.dtype, "d": config.d, "ns": ns}
+    fits, kernel_fits = [], {}
+    for name in names:
+        per = [r["kernels"].get(name) for r in runs]
+        kernel_fits[name] = {}
+        for q in FITTED:
+            f = fit(ns, [p[q] if p else 0 for p in per],
+                    CALL_BASIS if q in ("launches", "threads") else WORK_BASIS)
+            kernel_fits[name][q] = f
+            fits.append({**head, "quantity": f"{name}.{q}", **f})
+        kernel_fits[name]["one_block"] = all(p["one_block"] for p in per if p)
+        kernel_fits[name]["capped"] = per[-1] is not None and per[-1]["capped"]
+    call_fits = {q: fit(ns, [r[q] for r in runs], CALL_BASIS) for q in ("host_syncs", "launches")}
+    fits += [{**head, "quantity": q, **f} for q, f in call_fits.items()]
+
+    estimates = []
+    for n in ENGINES[config.engine]["targets"]:
+        kernels, total = {}, 0.0
+        for name, kf in kernel_fits.items():
+            value = {q: max(predict(kf[q], n), 0.0) for q in FITTED}
+            launches = value["launches"]
+            if launches < 0.5:
+                continue
+            if kf["one_block"]:
+                blocks = 1.0
+            elif kf["capped"]:
+                blocks = float(device["max_blocks"])
+            else:
+                blocks = min(max(value["blocks"] / launches, 1.0), device["max_blocks"])
+            profile = LaunchProfile(
+                blocks=blocks, threads_per_block=value["threads"] / launches,
+                sectors_read=value["sectors_read"] / launches,
+                sectors_written=value["sectors_written"] / launches,
+                dram_sectors_read=value["warp_sectors_read"] / launches,
+                dram_sectors_written=value["warp_sectors_written"] / launches,
+                memory_ops=(value["thread_accesses"] + value["shared_accesses"] + value["atomics"]
+                            + value["shared_atomics"]) / launches,
+                warp_ops=value["warp_ops"] / launches,
+                block_barriers=value["block_barriers"] / launches,
+                serial_reads=value["serial_reads"] / launches)
+            one = launch_seconds(profile, device, config.dtype)
+            seconds = launches * one["seconds"]
+            total += seconds
+            kernels[name] = {"launches": round(launches), "sectors_read": value["sectors_read"],
+                             "sectors_written": value["sectors_written"], "seconds": seconds,
+                             "dram_bytes": 32.0 * (value["warp_sectors_read"]
+                                                   + value["warp_sectors_written"]),
+                             "blocks_per_launch": blocks, "bound": one["bound"],
+                             "block_barriers": value["block_barriers"],
+                             "serial_accesses": value["serial_accesses"],
+                             "grid_barriers": value["grid_barriers"]}
+        launches = sum(k["launches"] for k in kernels.values())
+        host_syncs = max(predict(call_fits["host_syncs"], n), 0.0)
+        grid_barriers = sum(k["grid_barriers"] for k in kernels.values())
+        seconds = call_seconds(total, launches, host_syncs, grid_barriers, device)
+        for dtype in config.dtypes:
+            estimates.append({
+                "method": config.method, "engine": config.engine, "algorithm": config.algorithm,
+                "dtype": dtype, "n": n, "d": config.d, "seconds": seconds, "launches": launches,
+                "host_syncs": round(host_syncs), "grid_barriers": round(grid_barriers),
+                "block_barriers": sum(k["block_barriers"] for k in kernels.values()),
+                "dram_bytes": sum(k["dram_bytes"] for k in kernels.values()),
+                "kernels": kernels, "measured_dtype": config.dtype})
+    return estimates, fits
+
+
+def run(quick: bool, device: dict, log=print, counts: dict | None = None) -> dict:
+    """Measure (or take from `counts`, a previous result's JSON) and estimate."""
+    sizes = tuple(counts["sizes"]) if counts else QUICK_SIZES if quick else SIZES
+    earlier = {(m["method"], m["engine"], m["dtype"]): m["runs"] for m in (counts or {}).get("measured", ())}
+    estimates, fits, measured = [], [], []
+    for config in configurations(quick):
+        t0 = time.perf_counter()
+        key = (config.method, config.engine, config.dtype)
+        if counts and key not in earlier:
+            continue
+        ns = sizes if quick else sizes + EXTRA_SIZES.get(config.algorithm, ())
+        runs = earlier[key] if counts else [measure(config, n) for n in ns]
+        est, f = estimate(config, runs, device)
+        estimates += est
+        fits += f
+        measured.append({"method": config.method, "engine": config.engine,
+                         "algorithm": config.algorithm, "dtype": config.dtype, "runs": runs})
+        log(f"counted {config.method:9s} {config.engine:6s} {config.algorithm:14s} "
+            f"{config.dtype:7s} at n = {', '.join(str(r['n']) for r in runs)} "
+            f"({time.perf_counter() - t0:.0f} s of simulation)")
+    return {"label": LABEL, "device": device, "estimates": estimates, "fits": fits,
+            "measured": measured, "sizes": list(sizes), "shapes": SHAPES, "quick": quick,
+            "date": datetime.date.today().isoformat(), "gpuhclust": gpuhclust.__version__}
+
+
+def format_table(result: dict) -> str:
+    lines = [f"gpuhclust on {result['device']['name']}: {LABEL}; every figure below is a model "
+             "estimate, not a measurement",
+             f"{'method':9s} {'engine':6s} {'algorithm':14s} {'dtype':7s} {'n':>9s} "
+             f"{'est. seconds':>14s} {'est. launches':>13s} {'est. syncs':>10s} "
+             f"{'est. DRAM GB':>12s}  slowest kernel (est.)"]
+    for e in result["estimates"]:
+        slow = max(e["kernels"].items(), key=lambda kv: kv[1]["seconds"])
+        lines.append(
+            f"{e['method']:9s} {e['engine']:6s} {e['algorithm']:14s} {e['dtype']:7s} {e['n']:>9,d} "
+            f"{e['seconds']:>10.3g} est {e['launches']:>13,d} {e['host_syncs']:>10,d} "
+            f"{e['dram_bytes'] / 1e9:>12.3g}  {slow[0]} ~{slow[1]['seconds']:.3g} s est, "
+            f"{slow[1]['bound']}-bound at {slow[1]['blocks_per_launch']:.0f} block(s)")
+    worst = max((f for f in result["fits"]), key=lambda f: f["max_rel_residual"], default=None)
+    if worst:
+        lines.append(f"largest relative fit residual: {worst['max_rel_residual']:.2g} "
+                     f"({worst['method']} {worst['engine']} {worst['dtype']} {worst['quantity']})")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- README
+
+
+def latest_results() -> Path:
+    files = sorted(RESULTS.glob("gpu-model-*.json"))
+    if not files:
+        raise SystemExit("no benchmarks/results/gpu-model-*.json: run the full model first")
+    return files[-1]
+
+
+def readme_table(result: dict, source: str) -> str:
+    """Markdown: method x engine x dtype rows, the target sizes as columns."""
+    sizes = sorted({e["n"] for e in result["estimates"]})
+    seconds = {(e["method"], e["engine"], e["dtype"], e["n"]): e["seconds"]
+               for e in result["estimates"]}
+    rows = sorted({(e["method"], e["engine"], e["algorithm"], e["dtype"])
+                   for e in result["estimates"]},
+                  key=lambda r: (list(METHODS).index(r[0]), r[1], r[3]))
+    head = ("| method | engine (algorithm) | dtype | "
+            + " | ".join(f"n = {n:,}" for n in sizes) + " |")
+    out = [head, "|" + "---|" * (3 + len(sizes))]
+    for method, engine, algorithm, dtype in rows:
+        cells = []
+        for n in sizes:
+            s = seconds.get((method, engine, dtype, n))
+            cells.append("" if s is None else f"~{s:.3g} s")
+        out.append(f"| {method} | {engine} ({algorithm}) | {dtype} | " + " | ".join(cells) + " |")
+    d = {e["engine"]: e["d"] for e in result["estimates"]}
+    extra = {}
+    for m in result.get("measured", ()):
+        more = sorted({r["n"] for r in m["runs"]} - set(result["sizes"]))
+        if more:
+            extra.setdefault(", ".join(map(str, more)), set()).add(m["algorithm"])
+    also = "".join(f" ({', '.join(sorted(algs))} also at n = {ns})" for ns, algs in extra.items())
+    out.append("")
+    out.append(f"Model estimates for one {result['device']['name']}, not measurements: no GPU has "
+               f"run gpuhclust yet. Counts of what each kernel does (memory sectors, barriers, "
+               f"serial accesses, launches, host syncs) measured on the kernel simulator at "
+               f"n = {', '.join(map(str, result['sizes']))}{also}, fitted against n, n log n, n^2 "
+               f"and extrapolated (matrix d = {d.get('matrix')}, vector d = {d.get('vector')}; the "
+               f"vector engine computes in float64 whatever the dtype); the model is "
+               f"`gpuhclust/_sim/cost_model.py`. From `{source}`, generated by "
+               "`python benchmarks/gpu_model.py --readme`.")
+    return "\n".join(out)
+
+
+def update_readme(results: Path) -> None:
+    result = json.loads(results.read_text())
+    text = README.read_text()
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < 0:
+        raise SystemExit(f"README.md lacks the markers {README_START} ... {README_END}")
+    start = text.index("\n", start) + 1
+    body = readme_table(result, results.relative_to(ROOT).as_posix())
+    README.write_text(text[:start] + body + "\n" + text[end:])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="a few configurations at small n (CI)")
+    ap.add_argument("--json", type=Path, help="write the results here")
+    ap.add_argument("--calibration", type=Path, help="device figures from benchmarks/gpu_calibrate.py")
+    ap.add_argument("--readme", action="store_true", help="regenerate README.md's GPU (modelled) table")
+    ap.add_argument("--results", type=Path, help="results JSON for --readme (default: the newest)")
+    ap.add_argument("--counts", type=Path,
+                    help="reuse the counts of an earlier --json output instead of simulating "
+                         "(e.g. with --calibration)")
+    args = ap.parse_args(argv)
+    if args.readme:
+        update_readme((args.results or latest_results()).resolve())
+        return 0
+    counts = json.loads(args.counts.read_text()) if args.counts else None
+    result = run(args.quick or bool(counts and counts.get("quick")), load_device(args.calibration),
+                 log=lambda s: print(s, file=sys.stderr, flush=True), counts=counts)
+    print(format_table(result))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""What simulated kernels do, counted: the simulator's side of gpuhclust's GPU cost model.
+
+Inside ``with counting() as c:`` every simulated module is a counting build (see ``gpusim.h``,
+section "counters"): each launch is recorded with its kernel name, grid, block and counters, and
+the CUDA backend's host synchronisations (device-to-host reads, stream syncs) are counted by its
+``SimContext``. Outside, modules are the ordinary builds, which carry no instrumentation at all.
+
+What is counted per launch (``LAUNCH_COUNTERS``, summed over the blocks):
+
+- ``block_barriers``: completed ``__syncthreads`` (one per block per barrier);
+- ``grid_barriers``: grid-wide barriers (the simulator runs none yet: always 0);
+- ``warp_ops``: completed warp-level operations (shuffles, votes, ``__syncwarp``), one per warp;
+- ``atomics`` / ``shared_atomics``: atomic operations (one per thread) on the kernel's array
+  arguments / on ``__shared__`` memory;
+- ``read_instructions``, ``write_instructions``: warp memory instructions on the kernel's array
+  arguments (the i-th read, or write, of each lane of a warp between two synchronisation points);
+- ``sectors_read``, ``sectors_written``: distinct 32-byte sectors per such instruction, summed
+  (fully coalesced float32: 4 per 32 lanes; a stride larger than 32 bytes: one per lane);
+- ``bytes_read``, ``bytes_written``, ``thread_accesses``: what the threads asked for;
+- ``serial_accesses``, ``serial_sectors``: accesses made in a stretch of code (between two
+  synchronisation points) where a single thread of the block touched global memory;
+- ``shared_accesses``: loads and stores of ``__shared__`` memory (per thread);
+- ``rounds``: stretches of code between synchronisation points the scheduler ran;
+- ``warp_sectors_read``, ``warp_sectors_written``: distinct sectors each warp touched in each
+  such stretch, summed (a lane re-reading the sector it read one instruction earlier costs an
+  instruction's sector above, but on a device it hits L1: this is the traffic beyond L1);
+- ``serial_reads``: the reads among ``serial_accesses`` (a store does not wait for memory).
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+__all__ = ["LAUNCH_COUNTERS", "Launch", "KernelCounts", "Counts", "counting", "active",
+           "record_launch", "note_host_sync"]
+
+# In the order of gpusim.h's gpusim::count::Counters.
+LAUNCH_COUNTERS = ("block_barriers", "grid_barriers", "warp_ops", "atomics", "shared_atomics",
+                   "read_instructions", "write_instructions", "sectors_read", "sectors_written",
+                   "bytes_read", "bytes_written", "serial_accesses", "serial_sectors",
+                   "shared_accesses", "thread_accesses", "rounds", "warp_sectors_read",
+                   "warp_sectors_written", "serial_reads")
+
+
+@dataclass(frozen=True)
+class Launch:
+    """One recorded launch."""
+
+    kernel: str
+    grid: tuple[int, int, int]
+    block: tuple[int, int, int]
+    counters: dict
+
+    @property
+    def blocks(self) -> int:
+        return self.grid[0] * self.grid[1] * self.grid[2]
+
+    @property
+    def threads_per_block(self) -> int:
+        return self.block[0] * self.block[1] * self.block[2]
+
+
+@dataclass
+class KernelCounts:
+    """The launches of one kernel, summed; counters are attributes (``c.kernels[k].sectors_read``)."""
+
+    launches: int = 0
+    blocks: int = 0
+    totals: dict = field(default_factory=lambda: dict.fromkeys(LAUNCH_COUNTERS, 0))
+
+    def __getattr__(self, name):
+        totals = self.__dict__.get("totals", {})
+        if name in totals:
+            return totals[name]
+        raise AttributeError(name)
+
+    def add(self, launch: Launch) -> None:
+        self.launches += 1
+        self.blocks += launch.blocks
+        for key, value in launch.counters.items():
+            self.totals[key] += value
+
+
+@dataclass
+class Counts:
+    """Everything counted inside one ``with counting()`` block.
+
+    Attributes
+    ----------
+    records : list of Launch
+        Every launch of a simulated kernel, in order.
+    kernels : dict of str to KernelCounts
+        The same, summed per kernel name expression (e.g. ``'nn_chain_loop<float>'``).
+    host_syncs : int
+        Host synchronisations of the CUDA backend (device-to-host reads, stream syncs).
+    """
+
+    records: list = field(default_factory=list)
+    kernels: dict = field(default_factory=dict)
+    host_syncs: int = 0
+
+    @property
+    def launches(self) -> int:
+        """Kernel launches counted."""
+        return len(self.records)
+
+    def total(self, counter: str) -> int:
+        """One counter summed over every launch."""
+        return sum(k.totals[counter] for k in self.kernels.values())
+
+    def _add(self, launch: Launch) -> None:
+        self.records.append(launch)
+        self.kernels.setdefault(launch.kernel, KernelCounts()).add(launch)
+
+
+_sessions: list[Counts] = []
+
+
+@contextmanager
+def counting():
+    """Count what simulated kernels do inside the block.
+
+    Yields
+    ------
+    Counts
+        Filled as kernels run: ``c.launches``, ``c.host_syncs``, ``c.kernels[name]``.
+
+    Examples
+    --------
+    >>> import numpy as np, gpuhclust
+    >>> from gpuhclust._sim import counting
+    >>> with counting() as c:                                           # doctest: +SKIP
+    ...     Z = gpuhclust.linkage(np.random.rand(50, 3), "average", backend="cuda-sim")
+    >>> c.kernels["nn_chain_loop<double>"].sectors_read > 0             # doctest: +SKIP
+    True
+    """
+    counts = Counts()
+    _sessions.append(counts)
+    try:
+        yield counts
+    finally:
+        _sessions.remove(counts)
+
+
+def active() -> bool:
+    """Whether some ``counting()`` block is open (modules loaded now are counting builds)."""
+    return bool(_sessions)
+
+
+def record_launch(kernel: str, grid, block, counters: dict) -> None:
+    """Record a launch of a counting build in every open session."""
+    launch = Launch(kernel, tuple(grid), tuple(block), counters)
+    for counts in _sessions:
+        counts._add(launch)
+
+
+def note_host_sync() -> None:
+    """Count a host synchronisation in every open session (a no-op when none is open)."""
+    for counts in _sessions:
+        counts.host_syncs += 1

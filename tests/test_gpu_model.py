@@ -1,0 +1,115 @@
+"""benchmarks/gpu_model.py --quick end to end (the GPU cost model from simulator counts), and the
+CPU-checkable parts of the GPU session scripts."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gpuhclust import _sim
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = ROOT / "benchmarks" / "gpu_model.py"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import gpu_model  # noqa: E402
+
+ESTIMATE_FIELDS = {"method", "engine", "algorithm", "dtype", "n", "d", "seconds", "launches",
+                   "host_syncs", "grid_barriers", "block_barriers", "dram_bytes", "kernels"}
+KERNEL_FIELDS = {"launches", "sectors_read", "sectors_written", "seconds"}
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    if not _sim.compiler_available():
+        pytest.skip("no C++ compiler for the kernel simulator")
+    out = tmp_path_factory.mktemp("gpu_model") / "model.json"
+    res = subprocess.run([sys.executable, str(MODEL), "--quick", "--json", str(out)],
+                         capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return json.loads(out.read_text()), res.stdout
+
+
+def test_quick_json_shape(quick):
+    result, stdout = quick
+    assert {"device", "estimates", "fits"} <= set(result)
+    assert result["device"]["hbm_bandwidth"] == 4.0e12
+    assert {(e["engine"], e["n"], e["d"]) for e in result["estimates"]} == {
+        ("matrix", 10_000, 64), ("matrix", 50_000, 64), ("matrix", 100_000, 64), ("vector", 1_000_000, 32)}
+    for e in result["estimates"]:
+        assert ESTIMATE_FIELDS <= set(e)
+        assert e["seconds"] > 0 and e["dram_bytes"] > 0 and e["launches"] >= 1
+        for k in e["kernels"].values():
+            assert KERNEL_FIELDS <= set(k)
+            assert k["launches"] >= 1 and k["seconds"] > 0
+        assert e["seconds"] >= max(k["seconds"] for k in e["kernels"].values())
+    for f in result["fits"]:
+        assert {"quantity", "coefficients", "max_rel_residual"} <= set(f)
+    # every printed figure says it is an estimate
+    lines = [line for line in stdout.splitlines() if any(ch.isdigit() for ch in line)]
+    assert lines and all("est" in line for line in lines)
+
+
+def test_quick_estimates_are_sane(quick):
+    result, _ = quick
+    device = result["device"]
+    by = {(e["method"], e["engine"], e["dtype"], e["n"]): e for e in result["estimates"]}
+    chain = [by["average", "matrix", "float32", n] for n in (10_000, 50_000, 100_000)]
+    # grows about as n^2 (the matrix is scanned and written once per merge, in one block)
+    assert 10 < chain[1]["seconds"] / chain[0]["seconds"] < 40
+    assert 3 < chain[2]["seconds"] / chain[1]["seconds"] < 5
+    loop = chain[2]["kernels"]["nn_chain_loop<float>"]
+    # the one-block NN-chain kernel is bandwidth-limited at one SM's bandwidth
+    assert loop["blocks_per_launch"] == 1 and loop["bound"] == "memory"
+    assert loop["seconds"] == pytest.approx(loop["dram_bytes"] / device["one_block_bandwidth"], rel=0.1)
+    # and its traffic is at least one write of the matrix's column per merge (n^2 sectors)
+    assert loop["sectors_written"] > 0.5 * 100_000**2
+    prim = by["single", "vector", "float64", 1_000_000]
+    assert prim["launches"] == pytest.approx(2 * (1_000_000 - 1), rel=1e-3)  # two per merge
+    assert prim["kernels"]["prim_relax_observations"]["blocks_per_launch"] >= 64
+
+
+def test_fit_recovers_known_laws():
+    ns = gpu_model.SIZES
+    for law, expect in ((lambda n: 3 * n * n, {"n^2": 3}), (lambda n: 5 * n, {"n": 5})):
+        f = gpu_model.fit(ns, [law(n) for n in ns])
+        assert f["max_rel_residual"] < 1e-9
+        for term, value in expect.items():
+            assert f["coefficients"][term] == pytest.approx(value)
+        assert gpu_model.predict(f, 100_000) == pytest.approx(law(100_000))
+    calls = gpu_model.fit(ns, [2 * (n - 1) for n in ns], gpu_model.CALL_BASIS)
+    assert gpu_model.predict(calls, 10**6) == pytest.approx(2 * (10**6 - 1))
+
+
+def test_every_method_and_engine_has_a_configuration():
+    from gpuhclust._engines import VECTOR_METHODS
+    from gpuhclust._methods import METHODS
+
+    rows = {(c.method, c.engine) for c in gpu_model.configurations()}
+    assert rows == {(m, "matrix") for m in METHODS} | {(m, "vector") for m in VECTOR_METHODS}
+
+
+def test_readme_table_comes_from_the_results(quick):
+    result, _ = quick
+    table = gpu_model.readme_table(result, "x.json")
+    assert "estimate" in table.lower() and "x.json" in table
+    e = next(e for e in result["estimates"] if e["method"] == "average" and e["n"] == 100_000)
+    assert f"~{e['seconds']:.3g} s" in table
+
+
+def test_session_scripts_check_without_a_gpu():
+    script = ROOT / "benchmarks" / "gpu_session.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    res = subprocess.run(["bash", str(script), "--dry-run"], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    for step in ("calibrate", "pytest-gpu", "sanitize", "timings"):
+        assert f"[dry-run] {step}" in res.stdout
+    cal = ROOT / "benchmarks" / "gpu_calibrate.py"
+    for sub in (["calibrate", "--out", "unused.json"], ["time", "--out", "unused.jsonl"], ["sanitize-target"]):
+        res = subprocess.run([sys.executable, str(cal), *sub, "--dry-run"], capture_output=True, text=True,
+                             timeout=60)
+        assert res.returncode == 0 and "[dry-run]" in res.stdout, res.stderr
+    assert not (ROOT / "unused.json").exists()
