@@ -4,6 +4,8 @@ code on NumPy arrays with the kernels compiled for the CPU by gpuhclust's kernel
 """
 from __future__ import annotations
 
+import ctypes
+import sys
 import weakref
 from functools import lru_cache
 
@@ -69,9 +71,32 @@ class DeviceContext:
         """Hand memory no array uses any more back to the device (after an interrupted run)."""
 
 
+#: The CUDA driver's library, by platform: without it no device can be used, and looking for
+#: it is far cheaper than importing CuPy (which backend='auto' would otherwise do on every
+#: machine with CuPy installed and no GPU, before every first linkage).
+_DRIVER_LIBRARIES = {"linux": ("libcuda.so.1", "libcuda.so"), "win32": ("nvcuda.dll",)}
+
+
+def _missing_driver() -> str:
+    """'' when the CUDA driver library loads (or the platform is not one we know), else why."""
+    names = _DRIVER_LIBRARIES.get(sys.platform)
+    if not names:
+        return ""
+    for name in names:
+        try:
+            ctypes.CDLL(name)
+            return ""
+        except OSError:
+            continue
+    return f"no CUDA driver is installed ({' / '.join(names)} not found)"
+
+
 @lru_cache(maxsize=1)
 def cuda_unusable_reason() -> str:
     """Why CuPy cannot run kernels here ('' when it imports and sees a CUDA device)."""
+    missing = _missing_driver()
+    if missing:
+        return missing
     try:
         import cupy
     except Exception as exc:  # noqa: BLE001 - ImportError, or a broken CuPy install
