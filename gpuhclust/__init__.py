@@ -22,13 +22,14 @@ from .dask import register as _register_dask
 from ._backends import available_backends
 from ._linkage import linkage, pdist
 from ._methods import METHODS
+from ._validation import DistanceError, MergeOverflowError
 
 _register_dask()  # backend 'dask', imported (with Dask) only when asked for
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "linkage", "pdist", "available_backends", "METHODS",
+    "linkage", "pdist", "available_backends", "METHODS", "DistanceError", "MergeOverflowError",
     "fcluster", "fclusterdata", "dendrogram", "cophenet", "leaves_list", "to_tree", "cut_tree",
     "optimal_leaf_ordering", "whiten", "__version__",
 ]

@@ -39,7 +39,7 @@ import numba
 import numpy as np
 
 from ..cpu._lance_williams import merge_rows
-from ..cpu._rows import first_argmin, replay
+from ..cpu._rows import NO_CANDIDATE, first_argmin, merge_fault, replay
 
 __all__ = ["rnn_rounds", "RoundStats", "apply_merges", "export_rows", "rescan_rows"]
 
@@ -82,7 +82,9 @@ def apply_merges(D, r0, code, size, log, k0, k1, foreign, pos):
                 xl = x - r0
                 replay(D, xl, k, log, nx, code)
                 row_x = D[xl]
-            merge_rows(code, row_x, D[yl], log.h[k], nx, ny, size)
+            # an overflow leaves +inf, which stays +inf under every update of these methods:
+            # the row ends with no finite candidate, which the driver reports
+            merge_rows(code, row_x, D[yl], log.h[k], nx, ny, size, x, y)
             D[yl, x] = np.inf
             D[yl, y] = np.inf
             log.last[yl] = k + 1
@@ -131,9 +133,11 @@ def _batches(xs, cross, limit):
 
 
 def rnn_rounds(shards, n: int, code: int, nonneg: bool, itemsize: int, bar,
-               transfer_bytes: int, stats: RoundStats) -> np.ndarray:
+               transfer_bytes: int, stats: RoundStats, method_name: str = "",
+               dtype=np.float64) -> np.ndarray:
     """Run the rounds on `shards` (a ``_cluster.ShardSet``); raw merges (x, y, height) in
-    log order, for ``gpuhclust._finalise.finalise``."""
+    log order, for ``gpuhclust._finalise.finalise``. A live cluster left with no finite
+    distance (an update that overflowed) raises ``MergeOverflowError``."""
     nn = np.empty(n, dtype=np.int64)
     nnd = np.empty(n)
     for s, (nn_s, d_s) in zip(shards, shards.call_all("scan_all", nonneg, code)):
@@ -147,13 +151,16 @@ def rnn_rounds(shards, n: int, code: int, nonneg: bool, itemsize: int, bar,
     k = 0
     full_rescan_done = False
     while k < n - 1:
+        lost = np.flatnonzero(alive & (nn < 0))
+        if len(lost):  # an update overflowed to +inf (or gave NaN) for all its distances
+            raise merge_fault(NO_CANDIDATE, method_name, dtype, k, int(lost[0]), -1, -1)
         safe = np.where(nn >= 0, nn, 0)
         xs = np.flatnonzero(alive & (nn > ids) & (nn[safe] == ids))
         if len(xs) == 0:  # neighbour pointers in a cycle of equal distances
             if full_rescan_done:  # lowest-index neighbours always hold a reciprocal pair
                 raise RuntimeError("backend='dask': no reciprocal pair after rescanning every "
-                                   "row (no finite distance left, or the shards' rows are not "
-                                   "a symmetric matrix): stopped instead of looping")
+                                   "row (the shards' rows are not a symmetric matrix): "
+                                   "stopped instead of looping")
             full_rescan_done = True
             stats.full_rescans += 1
             rescan = np.flatnonzero(alive)

@@ -56,7 +56,7 @@ from .._methods import Method
 from .._metrics import PreparedMetric
 from .._progress import progress_bar
 from .._validation import LinkageInput
-from ..cpu.backend import CPUBackend, _raise_non_finite
+from ..cpu.backend import CPUBackend, raise_computed
 from . import _boruvka, _condensed, _rounds
 from ._cluster import ShardSet, resolve_client
 from ._shard import SHARD_COMPUTES
@@ -115,7 +115,7 @@ class DaskBackend(Backend):
                 dtype, progress, client=None) -> np.ndarray:
         if _condensed.is_lazy(data):  # a condensed dask array: checked on the workers first
             client = resolve_client(client)
-            data = _condensed.validate(client, data, method)
+            data = _condensed.validate(client, data, method, dtype)
         if not method.reducible:
             raise NotImplementedError(REFUSAL.format(method=method.name))
         client = resolve_client(client)
@@ -131,7 +131,8 @@ class DaskBackend(Backend):
                 raw = _boruvka.boruvka_rounds(shards, n, bar, stats)
             else:
                 raw = _rounds.rnn_rounds(shards, n, method.code, nonneg,
-                                         np.dtype(dtype).itemsize, bar, TRANSFER_BYTES, stats)
+                                         np.dtype(dtype).itemsize, bar, TRANSFER_BYTES, stats,
+                                         method.name, dtype)
         last_run.clear()
         last_run.update(asdict(stats), workers=len(shards), n=n, method=method.name,
                         shard_compute=computes,
@@ -144,12 +145,12 @@ def _fill(shards, data: LinkageInput, metric: PreparedMetric | None, n: int):
     """Put the distances into the shards; (True when none is negative, the compute each shard
     uses)."""
     if data.condensed is None:
-        check = metric.may_give_non_finite
+        # float32 storage: a distance beyond its range is stored as +inf
+        check = metric.may_give_non_finite or shards.dtype == np.float32
         reports = shards.call_all("fill_observations", metric, check)
         bad = [pair for _, pair, _ in reports if pair[0] >= 0]
         if bad:
-            i, j = min(bad)
-            _raise_non_finite("NaN or inf", i, j)
+            raise_computed(metric, *min(bad))
         return not any(neg for neg, _, _ in reports), [c for _, _, c in reports]
     bounds = [(s.r0, s.r1) for s in shards]
     rows = max(1, TRANSFER_BYTES // (8 * max(n - 1, 1)))  # whole rows of 8*(n-1) bytes at most
