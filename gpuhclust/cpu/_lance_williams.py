@@ -63,15 +63,25 @@ def _radicand(code, d_xi, d_yi, d_xy, size_x, size_y, size_i):
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
+def _largest(d_xi, d_yi, d_xy):
+    s = d_xi if d_xi > d_yi else d_yi
+    return s if s > d_xy else d_xy
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _needs_scaling(q, s):
+    # q is NaN or +inf for finite operands only when a square overflowed (inf - inf, inf);
+    # +inf operands (dead clusters) stay +inf unscaled
+    return (not (q <= DBL_MAX) and s < np.inf) or (s > 0.0 and s < SQRT_TINY)
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _squared_method(code, d_xi, d_yi, d_xy, size_x, size_y, size_i):
     """Centroid, median or ward: sqrt of the squared update, scaled where the squares leave
     float64's range (see the module docstring)."""
     q = _radicand(code, d_xi, d_yi, d_xy, size_x, size_y, size_i)
-    s = d_xi if d_xi > d_yi else d_yi
-    s = s if s > d_xy else d_xy
-    # q is NaN or +inf for finite operands only when a square overflowed (inf - inf, inf);
-    # +inf operands (dead clusters) stay +inf unscaled
-    if (not (q <= DBL_MAX) and s < np.inf) or (s > 0.0 and s < SQRT_TINY):
+    s = _largest(d_xi, d_yi, d_xy)
+    if _needs_scaling(q, s):
         inv = 1.0 / s
         q = _radicand(code, d_xi * inv, d_yi * inv, d_xy * inv, size_x, size_y, size_i)
         return s * _positive_nan(math.sqrt(q))
@@ -97,14 +107,45 @@ def lance_williams(code, dxi, dyi, dxy, size_x, size_y, size_i):
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
+def _is_marked(v):
+    return math.copysign(1.0, v) < 0.0
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _merge_loop(code, row_x, row_y, d_xy, size_x, size_y, sizes):
-    # counts entries that became +inf from a finite row_x entry: an overflow, or entry y itself
-    # (row_x[y] is d_xy, row_y[y] the diagonal's +inf), which first_overflow tells apart
+    """The loop of :func:`merge_rows` for one method (a constant after inlining). Returns the
+    number of entries that became +inf from a finite `row_x` entry: overflows, or entry y itself
+    (row_x[y] is d_xy, row_y[y] the diagonal's +inf), which `first_overflow` tells apart."""
     suspects = 0
-    for i in range(row_y.shape[0]):
+    n = row_y.shape[0]
+    if code == CENTROID or code == MEDIAN or code == WARD:
+        # The vectorised loop computes the unscaled expression only (computing the scaled one
+        # too for every entry would double its divisions and roots). An entry that needs
+        # scaling keeps its operand as a mark for the pass below: negated, or -inf for a zero
+        # (-0.0 would not be told from +0.0). Results here are never negative (these methods
+        # refuse negative input: method.euclidean_only; sqrt gives +0 and _positive_nan).
+        marked = 0
+        for i in range(n):
+            a = np.float64(row_x[i])
+            b = row_y[i]
+            q = _radicand(code, a, np.float64(b), d_xy, size_x, size_y,
+                          sizes[i] if code == WARD else 0)
+            scale = _needs_scaling(q, _largest(a, np.float64(b), d_xy))
+            marked += scale
+            row_y[i] = (-b if b != 0 else -np.inf) if scale else _positive_nan(math.sqrt(q))
+            suspects += (row_y[i] == np.inf) & (a < np.inf)
+        if marked > 0:
+            for i in range(n):
+                v = row_y[i]
+                if _is_marked(v):
+                    row_y[i] = lance_williams(code, row_x[i], 0.0 if v == -np.inf else -v,
+                                              d_xy, size_x, size_y,
+                                              sizes[i] if code == WARD else 0)
+                    suspects += 1  # let first_overflow look
+        return suspects
+    for i in range(n):
         a = row_x[i]
-        row_y[i] = lance_williams(code, a, row_y[i], d_xy, size_x, size_y,
-                                  sizes[i] if code == WARD else 0)
+        row_y[i] = lance_williams(code, a, row_y[i], d_xy, size_x, size_y, 0)
         suspects += (row_y[i] == np.inf) & (a < np.inf)
     return suspects
 
