@@ -66,7 +66,6 @@ class ShardSet:
     def __init__(self, client, n: int, dtype, compute: str = "cpu"):
         self.client = client
         self.token = uuid.uuid4().hex
-        self.dtype = np.dtype(dtype)
         info = client.scheduler_info(n_workers=-1)["workers"]
         if not info:
             raise ValueError("backend='dask': the client's cluster has no workers")

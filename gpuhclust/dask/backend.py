@@ -125,7 +125,7 @@ class DaskBackend(Backend):
         # actor handles find their client through the current one
         with client.as_current(), ShardSet(client, n, dtype, self.shard_compute) as shards, \
                 progress_bar(progress, n - 1, f"gpuhclust dask {method.name}") as bar:
-            nonneg, computes = _fill(shards, data, metric, n)
+            nonneg, computes = _fill(shards, data, metric, n, dtype)
             t_fill = time.perf_counter() - t0
             if method.algorithm == "mst":
                 raw = _boruvka.boruvka_rounds(shards, n, bar, stats)
@@ -141,12 +141,12 @@ class DaskBackend(Backend):
         return raw
 
 
-def _fill(shards, data: LinkageInput, metric: PreparedMetric | None, n: int):
-    """Put the distances into the shards; (True when none is negative, the compute each shard
-    uses)."""
+def _fill(shards, data: LinkageInput, metric: PreparedMetric | None, n: int, dtype):
+    """Put the distances into the shards (stored as `dtype`); (True when none is negative, the
+    compute each shard uses)."""
     if data.condensed is None:
         # float32 storage: a distance beyond its range is stored as +inf
-        check = metric.may_give_non_finite or shards.dtype == np.float32
+        check = metric.may_give_non_finite or np.dtype(dtype) == np.float32
         reports = shards.call_all("fill_observations", metric, check)
         bad = [pair for _, pair, _ in reports if pair[0] >= 0]
         if bad:
