@@ -52,11 +52,10 @@ def _fresh_matrix(n):
 
 def _loop(D, method):
     run = {"nn_chain": cpu_backend._run_nn_chain, "generic": cpu_backend._run_generic,
-           "rounds": lambda D, nonneg, code, bar: cpu_backend._run_rounds(D, nonneg, method,
-                                                                          bar),
-           "mst": lambda D, nonneg, code, bar: cpu_backend._run_mst_matrix(D, nonneg, bar)}
+           "rounds": cpu_backend._run_rounds,
+           "mst": lambda D, nonneg, method, bar: cpu_backend._run_mst_matrix(D, nonneg, bar)}
     with progress_bar(False, D.shape[0] - 1, "") as bar:
-        return run[method.default_algorithm](D, True, method.code, bar)
+        return run[method.default_algorithm](D, True, method, bar)
 
 
 def main(argv=None) -> dict:

@@ -26,6 +26,7 @@ from ._dendrogram import dendrogram
 from ._fclusterdata import fclusterdata
 from ._methods import METHODS
 from ._warmup import warmup
+from ._validation import DistanceError, MergeOverflowError
 
 _register_dask()  # backend 'dask', imported (with Dask) only when asked for
 _compile_notice.install()  # one line on stderr when Numba compiles (first run only)
@@ -33,7 +34,8 @@ _compile_notice.install()  # one line on stderr when Numba compiles (first run o
 __version__ = "0.1.0"
 
 __all__ = [
-    "linkage", "pdist", "available_backends", "METHODS", "warmup",
+    "linkage", "pdist", "available_backends", "METHODS", "warmup", "DistanceError",
+    "MergeOverflowError",
     "fcluster", "fclusterdata", "dendrogram", "cophenet", "leaves_list", "to_tree", "cut_tree",
     "optimal_leaf_ordering", "whiten", "__version__",
 ]

@@ -44,7 +44,7 @@ class Backend(ABC):
         """True when this machine can run the backend (libraries present, device found)."""
         return not cls.unusable_reason()
 
-    def check_input(self, data: LinkageInput, method: Method, client) -> LinkageInput:
+    def check_input(self, data: LinkageInput, method: Method, dtype, client) -> LinkageInput:
         """Finish checking input that the caller does not hold (a distributed backend's lazy
         condensed matrix), before the plan; the others return `data` as it is."""
         return data

@@ -57,6 +57,10 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
         Storage of the distances while clustering (arithmetic is float64 either way). float32
         halves the memory; heights are then rounded to float32, and near-ties (distances that
         differ only beyond float32 precision) may merge in another order than SciPy's float64.
+        float32 holds distances up to ~3.4e38: a larger one (given or computed) is a ValueError
+        before clustering, a merge whose update exceeds it a ValueError naming the merge.
+        Distances below float32's smallest normal (~1.2e-38) are stored with less precision,
+        those below ~1.4e-45 as 0.
         The vector engine stores no distances: it accepts either value and always computes
         and keeps its centroids in float64.
     progress : bool or None
@@ -121,6 +125,11 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
         centroid, median or ward; non-finite values (the message says where); a condensed
         length that is not n(n-1)/2; fewer than 2 observations; negative distances with
         centroid, median or ward; ``engine='vector'`` with input it cannot run (see `engine`).
+        A problem with one distance raises ``DistanceError`` (``.pair``: the two observations,
+        0-based; ``.index``: the condensed entry or None); a merge whose Lance-Williams update
+        leaves the storage type's range, ``MergeOverflowError`` (``.step``, ``.observations``).
+        Ward, centroid and median on distances whose squares leave float64's range (beyond
+        ~1e154 or below ~1e-154) are computed on scaled values instead, so Z stays valid.
     MemoryError
         Before allocating, when the distance matrix would not fit in the memory available
         (and, with ``engine='auto'``, the vector engine cannot take over).
@@ -164,14 +173,14 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
     check_client(be, client)
     y = _from_dask(y, be.distributed, client)
     data = (y if isinstance(y, LinkageInput)  # a condensed dask array for backend='dask'
-            else check_linkage_input(as_array(y), method_, metric_name))
+            else check_linkage_input(as_array(y), method_, metric_name, work_dtype))
     prepared = None
     if data.observations is not None:
         prepared = prepare_metric(data.observations, metric_name, metric_kwargs)
     elif metric_kwargs:
         raise TypeError("metric options (" + ", ".join(sorted(metric_kwargs)) + ") apply only "
                         "to observations, not to a condensed distance matrix")
-    data = be.check_input(data, method_, client)
+    data = be.check_input(data, method_, work_dtype, client)
     plan = make_plan(be, data, prepared, method_, work_dtype, engine, algorithm, client)
     raw = be.run(plan, data, prepared, progress)
     Z = finalise(raw, data.n, method_)

@@ -44,6 +44,8 @@ from typing import Protocol
 
 import numpy as np
 
+from ._validation import MergeOverflowError
+
 __all__ = ["RowStore", "RoundStats", "rnn_rounds"]
 
 
@@ -81,9 +83,12 @@ class RoundStats:
         return self.rescans / max(self.merges, 1)
 
 
-def rnn_rounds(store: RowStore, n: int, bar, stats: RoundStats) -> np.ndarray:
+def rnn_rounds(store: RowStore, n: int, bar, stats: RoundStats, method_name: str = "",
+               dtype=np.float64) -> np.ndarray:
     """Run the rounds on `store`; raw merges (x, y, height) in log order, for
-    ``gpuhclust._finalise.finalise``."""
+    ``gpuhclust._finalise.finalise``. A live cluster left with no finite distance (an update
+    that overflowed; `method_name` and the storage `dtype` go into the message) raises
+    ``MergeOverflowError``."""
     nn, nnd = store.scan_all()
     nn = np.asarray(nn, dtype=np.int64).copy()
     nnd = np.asarray(nnd, dtype=np.float64).copy()
@@ -95,6 +100,9 @@ def rnn_rounds(store: RowStore, n: int, bar, stats: RoundStats) -> np.ndarray:
     k = 0
     full_rescan_done = False
     while k < n - 1:
+        lost = np.flatnonzero(alive & (nn < 0))
+        if len(lost):  # an update overflowed to +inf (or gave NaN) for all its distances
+            raise MergeOverflowError.of(False, method_name, dtype, k, int(lost[0]), -1, -1)
         safe = np.where(nn >= 0, nn, 0)
         xs = np.flatnonzero(alive & (nn > ids) & (nn[safe] == ids))
         if len(xs) == 0:  # neighbour pointers in a cycle of equal distances

@@ -14,7 +14,73 @@ from scipy.cluster.hierarchy import ClusterWarning
 
 from ._methods import Method
 
-__all__ = ["LinkageInput", "as_array", "check_linkage_input", "condensed_pair", "n_from_condensed"]
+__all__ = ["DistanceError", "LinkageInput", "MergeOverflowError", "as_array",
+           "check_linkage_input", "condensed_pair", "first_in_chunks", "n_from_condensed"]
+
+#: Elements checked at a time: the boolean temporaries of a check stay this small whatever n.
+CHECK_CHUNK = 1 << 20
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+class DistanceError(ValueError):
+    """A ValueError about the distance between two observations.
+
+    Attributes
+    ----------
+    pair : tuple of int
+        The two observations (i, j), i < j, numbered from 0 as NumPy rows are.
+    index : int or None
+        The entry of the condensed matrix, when the distance came from one.
+    """
+
+    def __init__(self, message: str, pair: tuple[int, int], index: int | None = None):
+        super().__init__(message)
+        self.pair = (int(pair[0]), int(pair[1]))
+        self.index = index
+
+
+class MergeOverflowError(ValueError):
+    """A merge whose distances cannot be represented: a Lance-Williams update beyond the
+    range of the storage type, or a cluster left with no finite distance to any other.
+
+    Attributes
+    ----------
+    step : int
+        The merge, numbered from 0 in the order the algorithm made them (for the
+        nearest-neighbour chain methods Z's rows are sorted by height afterwards).
+    observations : tuple of int
+        An observation of each of the two clusters merged (0-based).
+    other : int or None
+        An observation of the cluster whose distance to the union overflowed, or None.
+    """
+
+    def __init__(self, message: str, step: int, observations: tuple[int, int],
+                 other: int | None):
+        super().__init__(message)
+        self.step = step
+        self.observations = observations
+        self.other = other
+
+    @classmethod
+    def of(cls, overflow: bool, method_name: str, dtype, k: int, x: int, y: int, i: int):
+        """The error for merge `k` of clusters holding observations `x` and `y`: with
+        `overflow`, the distance to the cluster holding observation `i` overflowed; otherwise
+        the cluster holding `x` had no finite distance left (`y` and `i` unused, may be -1)."""
+        name = np.dtype(dtype).name
+        if np.dtype(dtype) == np.float32:
+            hint = ("pass dtype=numpy.float64 (float32 holds distances up to "
+                    f"{FLOAT32_MAX:.4g})")
+        else:
+            hint = "rescale the distances (float64 holds up to 1.798e+308)"
+        if not overflow:
+            return cls(f"method={method_name!r}: before merge {k}, the cluster holding "
+                       f"observation {x} has no finite distance to any other cluster (a "
+                       f"Lance-Williams update overflowed {name}'s range, or gave NaN); "
+                       f"{hint}", k, (x, x), None)
+        a, b = sorted((x, y))
+        return cls(f"method={method_name!r}: merge {k} (of the clusters holding observations "
+                   f"{a} and {b}) gives the cluster holding observation {i} a distance beyond "
+                   f"{name}'s range; {hint}", k, (a, b), i)
 
 
 def as_array(y, name: str = "y") -> np.ndarray:
@@ -77,27 +143,58 @@ def _first_bad(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask.ravel())[0])
 
 
-def check_linkage_input(y: np.ndarray, method: Method, metric) -> LinkageInput:
-    """Check `y` (from :func:`as_array`) for :func:`gpuhclust.linkage`."""
+def first_in_chunks(a: np.ndarray, bad) -> int:
+    """Index of the first element of the 1-D `a` where ``bad(chunk)`` is True, or -1; `bad`
+    sees `a` :data:`CHECK_CHUNK` elements at a time, so no temporary is as large as `a`."""
+    for lo in range(0, a.shape[0], CHECK_CHUNK):
+        mask = bad(a[lo:lo + CHECK_CHUNK])
+        if mask.any():
+            return lo + _first_bad(mask)
+    return -1
+
+
+def beyond_float32(a: np.ndarray) -> np.ndarray:
+    """Where float32 storage turns the (finite) values of `a` into +-inf."""
+    if a.dtype.itemsize <= 4 and not np.issubdtype(a.dtype, np.integer):
+        return np.zeros(a.shape, dtype=bool)
+    with np.errstate(over="ignore"):
+        return np.isinf(a.astype(np.float32))
+
+
+def float32_range_error(value, i: int, j: int, idx: int | None = None) -> DistanceError:
+    """The error for a finite distance that float32 storage cannot hold."""
+    where = f"entry {idx} (observations {i} and {j})" if idx is not None else \
+        f"the distance between observations {i} and {j}"
+    return DistanceError(
+        f"dtype=float32 cannot store {where}: {value} is beyond float32's range "
+        f"(up to {FLOAT32_MAX:.4g}); pass dtype=numpy.float64", (i, j), idx)
+
+
+def check_linkage_input(y: np.ndarray, method: Method, metric, dtype=None) -> LinkageInput:
+    """Check `y` (from :func:`as_array`) for :func:`gpuhclust.linkage`; `dtype` is the storage
+    type of the distances (None: float64)."""
     if y.ndim == 1:
         if y.size == 0:
             raise ValueError("The condensed distance matrix is empty: linkage needs at least "
                              "2 observations (1 distance)")
         n = n_from_condensed(y.size)
-        finite = np.isfinite(y)
-        if not finite.all():
-            idx = _first_bad(~finite)
+        idx = first_in_chunks(y, lambda c: ~np.isfinite(c))
+        if idx >= 0:
             i, j = condensed_pair(idx, n)
-            raise ValueError(
+            raise DistanceError(
                 "The condensed distance matrix must contain only finite values: "
-                f"entry {idx} (observations {i} and {j}) is {y[idx]}.")
+                f"entry {idx} (observations {i} and {j}) is {y[idx]}.", (i, j), idx)
         has_negative = bool(y.size and y.min() < 0)
         if has_negative and method.euclidean_only:  # centroid, median, ward
-            idx = _first_bad(y < 0)
+            idx = first_in_chunks(y, lambda c: c < 0)
             i, j = condensed_pair(idx, n)
-            raise ValueError(
+            raise DistanceError(
                 f"method={method.name!r} needs non-negative (Euclidean) distances: entry {idx} "
-                f"(observations {i} and {j}) is {y[idx]}.")
+                f"(observations {i} and {j}) is {y[idx]}.", (i, j), idx)
+        if dtype is not None and np.dtype(dtype) == np.float32:
+            idx = first_in_chunks(y, beyond_float32)
+            if idx >= 0:
+                raise float32_range_error(y[idx], *condensed_pair(idx, n), idx)
         return LinkageInput(n, y, None, has_negative)
     if y.ndim == 2:
         n, d = y.shape
@@ -109,9 +206,16 @@ def check_linkage_input(y: np.ndarray, method: Method, metric) -> LinkageInput:
         if d == 0:
             raise ValueError(f"the observations have no features (shape {y.shape})")
         if not np.issubdtype(y.dtype, np.bool_) and not np.issubdtype(y.dtype, np.integer):
-            finite = np.isfinite(y)
-            if not finite.all():
-                row, col = divmod(_first_bad(~finite), d)
+            rows = max(1, CHECK_CHUNK // d)
+            for r0 in range(0, n, rows):
+                block = ~np.isfinite(y[r0:r0 + rows])
+                if block.any():
+                    row, col = divmod(_first_bad(block), d)
+                    row += r0
+                    break
+            else:
+                row = -1
+            if row >= 0:
                 raise ValueError(f"The observations must contain only finite values: row {row}, "
                                  f"column {col} is {y[row, col]}.")
         if (n == d and np.allclose(np.diagonal(y), 0) and np.all(y >= 0)

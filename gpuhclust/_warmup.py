@@ -1,8 +1,6 @@
 """``gpuhclust.warmup()``: compile every CPU code path once, ahead of the first real call."""
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from . import _compile_notice

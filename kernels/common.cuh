@@ -14,6 +14,20 @@
 // NVRTC has no standard headers: +inf from its bit pattern.
 __device__ __forceinline__ double gh_inf() { return __longlong_as_double(0x7ff0000000000000LL); }
 
+// What stopped a merge loop early, in fault[0] (the same codes as gpuhclust.cpu._rows); fault[1:5]
+// are the merge, its two slots and the slot concerned.
+#define GH_FAULT_OVERFLOW 1
+#define GH_FAULT_NO_CANDIDATE 2
+
+__device__ __forceinline__ void set_fault(long long* fault, int kind, long long k, long long x,
+                                          long long y, long long i) {
+    fault[0] = kind;
+    fault[1] = k;
+    fault[2] = x;
+    fault[3] = y;
+    fault[4] = i;
+}
+
 // A candidate for a minimum: its value and its index.
 struct ArgMin {
     double value;

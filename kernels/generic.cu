@@ -5,6 +5,8 @@
 // sharing the row scans and updates while thread 0 keeps the heap.
 //
 // state = [merges done, heap size]; Z receives SciPy's rows (ids, height, size) in merge order.
+// fault as in nn_chain.cu: the loop stops early with it set when the heap's top has no finite
+// neighbour left (its argmin is -1) or a merge's update overflows.
 #include "heap.cuh"
 #include "lance_williams.cuh"
 
@@ -35,23 +37,26 @@ extern "C" __global__ void generic_heapify(long long n, const double* min_dist, 
     for (long long i = size / 2 - 1; i >= 0; --i) heap_sift_down(h, size, i);
 }
 
+// 1024 threads: the host's loop_threads (gpuhclust/cuda/_context.py); the bound keeps the
+// registers within what a block of that size can have.
 template <typename T>
-__global__ void generic_loop(T* D, long long n, int method, long long* size,
+__global__ void __launch_bounds__(1024) generic_loop(T* D, long long n, int method, long long* size,
                              long long* cluster_id, long long* neighbor, double* min_dist,
                              double* heap_values, long long* key_by_index,
                              long long* index_by_key, unsigned char* flags, long long* improved,
                              long long* state,
-                             double* Z, long long k_stop) {
+                             double* Z, long long k_stop, long long* fault) {
     __shared__ long long s_k, s_heap_size, s_x, s_y;
     __shared__ double s_dist;
-    __shared__ int s_stale;
+    __shared__ int s_stale, s_fault;
     const Heap h = {heap_values, key_by_index, index_by_key};
     if (threadIdx.x == 0) {
         s_k = state[0];
         s_heap_size = state[1];
+        s_fault = 0;
     }
     __syncthreads();
-    while (s_k < k_stop) {
+    while (s_k < k_stop && !s_fault) {
         // The heap top, after refreshing stale cached neighbours (at most n - k times, as SciPy).
         for (long long attempt = 0; attempt < n - s_k; ++attempt) {
             if (threadIdx.x == 0) {
@@ -72,6 +77,12 @@ __global__ void generic_loop(T* D, long long n, int method, long long* size,
             }
             __syncthreads();
         }
+        if (threadIdx.x == 0 && s_y < 0) {
+            set_fault(fault, GH_FAULT_NO_CANDIDATE, s_k, s_x, -1, -1);
+            s_fault = 1;
+        }
+        __syncthreads();
+        if (s_fault) break;
         const long long x = s_x;
         const long long y = s_y;
         const double dist = s_dist;
@@ -88,14 +99,19 @@ __global__ void generic_loop(T* D, long long n, int method, long long* size,
             Z[4 * s_k + 2] = dist;
             Z[4 * s_k + 3] = (double)(size_x + size_y);
         }
-        merge_into(D, n, method, x, y, dist, size);
-        __syncthreads();
+        const long long overflow = merge_into(D, n, method, x, y, dist, size);
         if (threadIdx.x == 0) {
             size[x] = 0;
             size[y] = size_x + size_y;
             cluster_id[y] = n + s_k;
+            if (overflow >= 0) {
+                set_fault(fault, GH_FAULT_OVERFLOW, s_k, x, y, overflow);
+                s_fault = 1;
+                s_k += 1;
+            }
         }
         __syncthreads();
+        if (s_fault) break;
 
         // Slots below y: those that pointed at x now point at y, and those now nearer to y than
         // to their cached neighbour take y. Each thread takes a contiguous range of slots so

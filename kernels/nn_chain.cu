@@ -7,20 +7,25 @@
 // otherwise the lowest index wins, and the union takes the larger of the two slots.
 //
 // state = [merges done, chain length]; merges receives (x, y, height) per merge in slot numbers.
+// fault = [kind, merge, x, y, i] (gpuhclust.cpu._rows: GH_FAULT_*): the loop stops early with it
+// set when the chain's end has no finite distance left (a row of +inf/NaN: its argmin is -1 and
+// must not be used as an index) or a merge's update overflows.
 #include "lance_williams.cuh"
 
 template <typename T>
 __global__ void nn_chain_loop(T* D, long long n, int method, long long* size, long long* chain,
-                              long long* state, double* merges, long long k_stop) {
+                              long long* state, double* merges, long long k_stop,
+                              long long* fault) {
     __shared__ long long s_k, s_length, s_x, s_y;
     __shared__ double s_height;
-    __shared__ int s_grow;
+    __shared__ int s_grow, s_fault;
     if (threadIdx.x == 0) {
         s_k = state[0];
         s_length = state[1];
+        s_fault = 0;
     }
     __syncthreads();
-    while (s_k < k_stop) {
+    while (s_k < k_stop && !s_fault) {
         if (s_length == 0) {
             ArgMin first = argmin_none();
             for (long long i = threadIdx.x; i < n; i += blockDim.x) {
@@ -37,6 +42,12 @@ __global__ void nn_chain_loop(T* D, long long n, int method, long long* size, lo
         while (true) {
             const long long x = chain[s_length - 1];
             const ArgMin nearest = block_row_argmin(D + x * n, 0, n);
+            if (threadIdx.x == 0 && nearest.index < 0) {
+                set_fault(fault, GH_FAULT_NO_CANDIDATE, s_k, x, -1, -1);
+                s_fault = 1;
+            }
+            __syncthreads();
+            if (s_fault) break;
             if (threadIdx.x == 0) {
                 long long y = nearest.index;
                 double height = nearest.value;
@@ -61,17 +72,21 @@ __global__ void nn_chain_loop(T* D, long long n, int method, long long* size, lo
             __syncthreads();
             if (!s_grow) break;
         }
+        if (s_fault) break;
         if (threadIdx.x == 0) {
             s_length -= 2;
             merges[3 * s_k] = (double)s_x;
             merges[3 * s_k + 1] = (double)s_y;
             merges[3 * s_k + 2] = s_height;
         }
-        merge_into(D, n, method, s_x, s_y, s_height, size);
-        __syncthreads();
+        const long long overflow = merge_into(D, n, method, s_x, s_y, s_height, size);
         if (threadIdx.x == 0) {
             size[s_y] += size[s_x];
             size[s_x] = 0;
+            if (overflow >= 0) {
+                set_fault(fault, GH_FAULT_OVERFLOW, s_k, s_x, s_y, overflow);
+                s_fault = 1;
+            }
             s_k += 1;
         }
         __syncthreads();

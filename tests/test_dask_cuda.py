@@ -281,7 +281,9 @@ def test_worker_lost_before_its_shard_starts():
 @pytest.mark.parametrize("compute", ["cpu", "cuda-sim"])
 def test_no_finite_distance_left_is_an_error(client, compute):
     """Average of 1e308 and 1.7e308 overflows to +inf: no cluster has a finite neighbour, so
-    no reciprocal pair can ever form; the rounds stop with an error instead of looping."""
+    no reciprocal pair can ever form; the rounds stop with a ValueError that says so (issue 15:
+    a ValueError, as on the other backends) instead of looping."""
     y = np.array([1e308, 1e308, 1.7e308])
     error = _outcome(lambda: _run(y, "average", client, compute))
-    assert isinstance(error, RuntimeError) and "no reciprocal pair" in str(error), error
+    assert isinstance(error, gpuhclust.MergeOverflowError), error
+    assert "no finite distance" in str(error) and "float64's range" in str(error), error

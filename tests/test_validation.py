@@ -198,3 +198,45 @@ def test_overflowing_distances_are_refused():
     X = np.array([[1e200, 0.0], [-1e200, 0.0], [0.0, 1.0]])
     with pytest.raises(ValueError, match="non-finite distance inf between observations 0 and 1"):
         gpuhclust.linkage(X, "complete")
+
+
+@pytest.mark.parametrize("dtype", [None, np.float32])
+def test_condensed_checks_allocate_no_full_size_temporary(dtype):
+    """The finite / negative / float32-range checks of a condensed matrix go chunk by chunk: no
+    temporary of the matrix's length (a boolean mask of n(n-1)/2 bytes was NumPy's MemoryError
+    before gpuhclust's own)."""
+    import tracemalloc
+
+    from gpuhclust._methods import get_method
+    from gpuhclust._validation import CHECK_CHUNK, check_linkage_input
+
+    n = 5793  # n(n-1)/2 = 16,776,528 entries: 16 chunks
+    y = np.ones(n * (n - 1) // 2)
+    y[-1] = np.nan  # the last chunk is read, and the first bad entry is found there
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=f"entry {y.size - 1} "):
+            check_linkage_input(y, get_method("average"), "euclidean", dtype)
+        y[-1] = 1.0
+        check_linkage_input(y, get_method("ward"), "euclidean", dtype)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * CHECK_CHUNK < y.size, peak  # float32: a float32 copy of a chunk, 4 bytes each
+
+
+@pytest.mark.parametrize("backend", ["cpu", "cuda-sim"])
+def test_distance_errors_carry_the_pair(backend):
+    """One convention per interface: the library names observations 0-based, as NumPy rows,
+    in the message and in ``.pair`` (the command line adds 1 to report file rows)."""
+    y = ssd.pdist(np.random.default_rng(0).random((6, 2)))
+    y[7] = np.nan
+    with pytest.raises(gpuhclust.DistanceError) as err:
+        gpuhclust.linkage(y, "average", backend=backend)
+    assert err.value.pair == (1, 4) and err.value.index == 7
+    X = np.random.default_rng(0).random((12, 4)) + 1.0
+    X[3] = X[7] = 0.0
+    with pytest.raises(gpuhclust.DistanceError) as err:
+        gpuhclust.linkage(X, "average", "dice", backend=backend)
+    assert err.value.pair == (3, 7) and err.value.index is None
+    assert "observations 3 and 7" in str(err.value)

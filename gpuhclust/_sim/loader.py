@@ -13,7 +13,6 @@ import hashlib
 import os
 import re
 import shutil
-import site
 import subprocess
 import sys
 import tempfile
@@ -557,6 +556,29 @@ def tsan_runtime() -> str | None:
     return os.path.realpath(path) if path and os.path.isabs(path) and os.path.exists(path) else None
 
 
+def _is_script(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(2) == b"#!"
+    except OSError:
+        return False
+
+
+def _interpreter() -> str:
+    """The interpreter for the TSan subprocess: this one, as it was started.
+
+    ``sys.executable`` itself, not its real path: a virtual environment's ``bin/python`` is a
+    link to the base interpreter, and only through the link does Python find the environment's
+    ``pyvenv.cfg`` (and its packages). A wrapper script in its place (a pyenv shim) would run
+    a shell under ``LD_PRELOAD=libtsan``, which crashes: then the binary running this process.
+    """
+    exe = sys.executable
+    if exe and not _is_script(exe):
+        return exe
+    running = "/proc/self/exe"
+    return os.path.realpath(running if os.path.exists(running) else exe)
+
+
 def run_under_tsan(python_code: str, timeout: float = 300.0, env: dict | None = None) -> TsanResult:
     """Run a Python snippet in a subprocess with ThreadSanitizer preloaded.
 
@@ -607,12 +629,6 @@ def run_under_tsan(python_code: str, timeout: float = 300.0, env: dict | None = 
                          "report_thread_leaks=0 " + e.get("TSAN_OPTIONS", ""))
     root = str(_HERE.parent.parent)
     e["PYTHONPATH"] = root + os.pathsep + e.get("PYTHONPATH", "") if e.get("PYTHONPATH") else root
-    # The real interpreter (below) outside a virtual environment does not see the environment's
-    # packages (numpy, numba, an editable install's finder): add this process's site-packages
-    # as site directories, so that their .pth files run too.
-    prelude = f"import site\nfor _dir in {site.getsitepackages()!r}:\n    site.addsitedir(_dir)\n"
-    # The real interpreter, not a wrapper script (pyenv shims crash under LD_PRELOAD=libtsan).
-    exe = os.path.realpath(sys.executable)
-    res = subprocess.run([exe, "-c", prelude + python_code], capture_output=True, text=True, env=e,
-                         timeout=timeout)
+    exe = _interpreter()
+    res = subprocess.run([exe, "-c", python_code], capture_output=True, text=True, env=e, timeout=timeout)
     return TsanResult(res.returncode, res.stderr, res.stdout)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ._rows import first_argmin, merge_and_log, replay
+from ._rows import NO_CANDIDATE, OVERFLOW, first_argmin, merge_and_log, replay, set_fault
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
@@ -84,8 +84,10 @@ def generic_init(D, keys, nonneg, neighbor, min_dist, heap_values, key_by_index,
 
 @numba.njit(cache=True, error_model="numpy")
 def generic_steps(D, keys, nonneg, code, size, cluster_id, log, neighbor, min_dist, heap_values,
-                  key_by_index, index_by_key, state, Z, n_obs, k_stop):
+                  key_by_index, index_by_key, state, Z, n_obs, k_stop, original, fault):
     """Merges ``state[0]`` .. `k_stop` - 1 of `n_obs` observations; ``state = [k, heap_size]``.
+    Stops early, with `fault` filled in observation numbers (``original[slot]``), when the
+    heap's top has no finite distance left or a merge's update overflows.
     Writes Z rows directly (ids, height, size) in merge order, as SciPy does for these methods.
     The matrix may have been compacted (``_rows.Compactor``): slots are its rows, `cluster_id`
     names the cluster in each."""
@@ -108,6 +110,9 @@ def generic_steps(D, keys, nonneg, code, size, cluster_id, log, neighbor, min_di
             neighbor[x] = y
             min_dist[x] = dist
             _change_value(heap_values, key_by_index, index_by_key, heap_size, x, dist)
+        if y < 0:
+            set_fault(fault, NO_CANDIDATE, k, original[x], -1, -1)
+            break
         # remove_min
         _swap(heap_values, key_by_index, index_by_key, 0, heap_size - 1)
         heap_size -= 1
@@ -124,9 +129,12 @@ def generic_steps(D, keys, nonneg, code, size, cluster_id, log, neighbor, min_di
         Z[k, 1] = id_y
         Z[k, 2] = dist
         Z[k, 3] = nx + ny
-        merge_and_log(D, code, x, y, dist, size, k, log)
+        over = merge_and_log(D, code, x, y, dist, size, k, log)
         cluster_id[y] = n_obs + k
         k += 1
+        if over >= 0:
+            set_fault(fault, OVERFLOW, k - 1, original[x], original[y], original[over])
+            break
 
         for z in range(x):
             if size[z] > 0 and neighbor[z] == x:

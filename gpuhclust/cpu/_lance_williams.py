@@ -3,7 +3,12 @@ them (same operations in the same order, integer products where SciPy has them),
 backend reproduces SciPy's heights to the last bit.
 
 Method codes are SciPy's (see ``gpuhclust._methods``). Ward, centroid and median take Euclidean
-distances and square them inside the formula, as SciPy does.
+distances and square them inside the formula, as SciPy does. Where those squares leave float64's
+range (distances beyond ~1e154 overflow, below ~1e-154 lose precision as subnormals) the same
+expression is evaluated on the operands multiplied by 1/s, s the largest of them, and the root
+by s: exact up to rounding, and finite whenever the true distance is. Only then: on ordinary
+magnitudes the unscaled expression, SciPy's, is the one evaluated. ``kernels/lance_williams.cuh``
+is the same arithmetic, branch for branch.
 """
 from __future__ import annotations
 
@@ -23,6 +28,66 @@ def _positive_nan(r):
     return abs(r) if r != r else r
 
 
+#: Below this, the square of a distance is subnormal (or 0): sqrt of float64's smallest normal.
+SQRT_TINY = 1.4916681462400413e-154
+DBL_MAX = 1.7976931348623157e308
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _centroid_radicand(d_xi, d_yi, d_xy, size_x, size_y):
+    return ((((size_x * d_xi * d_xi) + (size_y * d_yi * d_yi))
+             - (size_x * size_y * d_xy * d_xy) / (size_x + size_y))
+            / (size_x + size_y))
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _median_radicand(d_xi, d_yi, d_xy):
+    return 0.5 * (d_xi * d_xi + d_yi * d_yi) - 0.25 * d_xy * d_xy
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _ward_radicand(d_xi, d_yi, d_xy, size_x, size_y, size_i):
+    t = 1.0 / (size_x + size_y + size_i)
+    return ((size_i + size_x) * t * d_xi * d_xi
+            + (size_i + size_y) * t * d_yi * d_yi
+            - size_i * t * d_xy * d_xy)
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _radicand(code, d_xi, d_yi, d_xy, size_x, size_y, size_i):
+    if code == CENTROID:
+        return _centroid_radicand(d_xi, d_yi, d_xy, size_x, size_y)
+    if code == MEDIAN:
+        return _median_radicand(d_xi, d_yi, d_xy)
+    return _ward_radicand(d_xi, d_yi, d_xy, size_x, size_y, size_i)
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _largest(d_xi, d_yi, d_xy):
+    s = d_xi if d_xi > d_yi else d_yi
+    return s if s > d_xy else d_xy
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _needs_scaling(q, s):
+    # q is NaN or +inf for finite operands only when a square overflowed (inf - inf, inf);
+    # +inf operands (dead clusters) stay +inf unscaled
+    return (not (q <= DBL_MAX) and s < np.inf) or (s > 0.0 and s < SQRT_TINY)
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _squared_method(code, d_xi, d_yi, d_xy, size_x, size_y, size_i):
+    """Centroid, median or ward: sqrt of the squared update, scaled where the squares leave
+    float64's range (see the module docstring)."""
+    q = _radicand(code, d_xi, d_yi, d_xy, size_x, size_y, size_i)
+    s = _largest(d_xi, d_yi, d_xy)
+    if _needs_scaling(q, s):
+        inv = 1.0 / s
+        q = _radicand(code, d_xi * inv, d_yi * inv, d_xy * inv, size_x, size_y, size_i)
+        return s * _positive_nan(math.sqrt(q))
+    return _positive_nan(math.sqrt(q))
+
+
 @numba.njit(cache=True, error_model="numpy", inline="always")
 def lance_williams(code, dxi, dyi, dxy, size_x, size_y, size_i):
     """Distance from cluster i to the union of clusters x and y, computed in float64 whatever
@@ -36,50 +101,88 @@ def lance_williams(code, dxi, dyi, dxy, size_x, size_y, size_i):
         return d_yi if d_yi > d_xi else d_xi
     if code == AVERAGE:
         return (size_x * d_xi + size_y * d_yi) / (size_x + size_y)
-    if code == CENTROID:
-        return _positive_nan(math.sqrt(
-            (((size_x * d_xi * d_xi) + (size_y * d_yi * d_yi))
-             - (size_x * size_y * d_xy * d_xy) / (size_x + size_y))
-            / (size_x + size_y)
-        ))
-    if code == MEDIAN:
-        return _positive_nan(math.sqrt(0.5 * (d_xi * d_xi + d_yi * d_yi) - 0.25 * d_xy * d_xy))
-    if code == WARD:
-        t = 1.0 / (size_x + size_y + size_i)
-        return _positive_nan(math.sqrt(
-            (size_i + size_x) * t * d_xi * d_xi
-            + (size_i + size_y) * t * d_yi * d_yi
-            - size_i * t * d_xy * d_xy
-        ))
+    if code == CENTROID or code == MEDIAN or code == WARD:
+        return _squared_method(code, d_xi, d_yi, d_xy, size_x, size_y, size_i)
     return 0.5 * (d_xi + d_yi)  # WEIGHTED
 
 
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _is_marked(v):
+    return math.copysign(1.0, v) < 0.0
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _merge_loop(code, row_x, row_y, d_xy, size_x, size_y, sizes):
+    """The loop of :func:`merge_rows` for one method (a constant after inlining). Returns the
+    number of entries that became +inf from a finite `row_x` entry: overflows, or entry y itself
+    (row_x[y] is d_xy, row_y[y] the diagonal's +inf), which `first_overflow` tells apart."""
+    suspects = 0
+    n = row_y.shape[0]
+    if code == CENTROID or code == MEDIAN or code == WARD:
+        # The vectorised loop computes the unscaled expression only (computing the scaled one
+        # too for every entry would double its divisions and roots). An entry that needs
+        # scaling keeps its operand as a mark for the pass below: negated, or -inf for a zero
+        # (-0.0 would not be told from +0.0). Results here are never negative (these methods
+        # refuse negative input: method.euclidean_only; sqrt gives +0 and _positive_nan).
+        marked = 0
+        for i in range(n):
+            a = np.float64(row_x[i])
+            b = row_y[i]
+            q = _radicand(code, a, np.float64(b), d_xy, size_x, size_y,
+                          sizes[i] if code == WARD else 0)
+            scale = _needs_scaling(q, _largest(a, np.float64(b), d_xy))
+            marked += scale
+            row_y[i] = (-b if b != 0 else -np.inf) if scale else _positive_nan(math.sqrt(q))
+            suspects += (row_y[i] == np.inf) & (a < np.inf)
+        if marked > 0:
+            for i in range(n):
+                v = row_y[i]
+                if _is_marked(v):
+                    row_y[i] = lance_williams(code, row_x[i], 0.0 if v == -np.inf else -v,
+                                              d_xy, size_x, size_y,
+                                              sizes[i] if code == WARD else 0)
+                    suspects += 1  # let first_overflow look
+        return suspects
+    for i in range(n):
+        a = row_x[i]
+        row_y[i] = lance_williams(code, a, row_y[i], d_xy, size_x, size_y, 0)
+        suspects += (row_y[i] == np.inf) & (a < np.inf)
+    return suspects
+
+
 @numba.njit(cache=True, error_model="numpy")
-def merge_rows(code, row_x, row_y, d_xy, size_x, size_y, sizes):
-    """Overwrite `row_y` with the distances of the union of x and y to every cluster.
+def first_overflow(row_x, row_y, x, y):
+    """The first cluster i (not x or y) whose distance to the union, `row_y[i]`, became +inf
+    although its distance to x, `row_x[i]`, is finite (an overflow of the update or of the
+    storage type), or -1. Dead clusters hold +inf in `row_x` and are never reported."""
+    for i in range(row_y.shape[0]):
+        if i != x and i != y and row_y[i] == np.inf and row_x[i] < np.inf:
+            return i
+    return -1
+
+
+@numba.njit(cache=True, error_model="numpy")
+def merge_rows(code, row_x, row_y, d_xy, size_x, size_y, sizes, x, y):
+    """Overwrite `row_y` with the distances of the union of x and y to every cluster; returns
+    :func:`first_overflow` (-1 when nothing overflowed).
 
     One loop per method so that each compiles to a tight vectorisable loop (the method branch
     is taken once, not per element). Entries of dead clusters hold +inf and stay +inf.
     """
-    n = row_y.shape[0]
     if code == SINGLE:
-        for i in range(n):
-            row_y[i] = lance_williams(SINGLE, row_x[i], row_y[i], d_xy, size_x, size_y, 0)
+        suspects = _merge_loop(SINGLE, row_x, row_y, d_xy, size_x, size_y, sizes)
     elif code == COMPLETE:
-        for i in range(n):
-            row_y[i] = lance_williams(COMPLETE, row_x[i], row_y[i], d_xy, size_x, size_y, 0)
+        suspects = _merge_loop(COMPLETE, row_x, row_y, d_xy, size_x, size_y, sizes)
     elif code == AVERAGE:
-        for i in range(n):
-            row_y[i] = lance_williams(AVERAGE, row_x[i], row_y[i], d_xy, size_x, size_y, 0)
+        suspects = _merge_loop(AVERAGE, row_x, row_y, d_xy, size_x, size_y, sizes)
     elif code == CENTROID:
-        for i in range(n):
-            row_y[i] = lance_williams(CENTROID, row_x[i], row_y[i], d_xy, size_x, size_y, 0)
+        suspects = _merge_loop(CENTROID, row_x, row_y, d_xy, size_x, size_y, sizes)
     elif code == MEDIAN:
-        for i in range(n):
-            row_y[i] = lance_williams(MEDIAN, row_x[i], row_y[i], d_xy, size_x, size_y, 0)
+        suspects = _merge_loop(MEDIAN, row_x, row_y, d_xy, size_x, size_y, sizes)
     elif code == WARD:
-        for i in range(n):
-            row_y[i] = lance_williams(WARD, row_x[i], row_y[i], d_xy, size_x, size_y, sizes[i])
+        suspects = _merge_loop(WARD, row_x, row_y, d_xy, size_x, size_y, sizes)
     else:
-        for i in range(n):
-            row_y[i] = lance_williams(WEIGHTED, row_x[i], row_y[i], d_xy, size_x, size_y, 0)
+        suspects = _merge_loop(WEIGHTED, row_x, row_y, d_xy, size_x, size_y, sizes)
+    if suspects == 0:
+        return -1
+    return first_overflow(row_x, row_y, x, y)

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import numba
 
-from ._rows import first_argmin, merge_and_log, replay
+from ._rows import NO_CANDIDATE, OVERFLOW, first_argmin, merge_and_log, replay, set_fault
 
 
 @numba.njit(cache=True, error_model="numpy")
-def nn_chain_steps(D, keys, nonneg, code, size, log, chain, state, merges, original, k_stop):
-    """Run merges ``state[0]`` .. `k_stop` - 1. ``state = [k, chain_length]``.
+def nn_chain_steps(D, keys, nonneg, code, size, log, chain, state, merges, original, k_stop,
+                   fault):
+    """Run merges ``state[0]`` .. `k_stop` - 1. ``state = [k, chain_length]``. Stops early,
+    with `fault` filled (``_rows.set_fault``), when a cluster has no finite distance left or a
+    merge's update overflows.
 
     `merges` receives (x, y, height) per merge in original slot numbers (``original[slot]``;
     the matrix may have been compacted), unsorted (as SciPy's nn_chain before its final sort).
@@ -37,6 +40,10 @@ def nn_chain_steps(D, keys, nonneg, code, size, log, chain, state, merges, origi
             x = chain[chain_length - 1]
             replay(D, x, k, log, size[x], code)
             idx = first_argmin(D[x], keys[x], 0, nonneg)
+            if idx < 0:
+                set_fault(fault, NO_CANDIDATE, k, original[x], -1, -1)
+                state[0] = k
+                return
             m = D[x, idx]
             if chain_length > 1:
                 y = chain[chain_length - 2]
@@ -59,7 +66,10 @@ def nn_chain_steps(D, keys, nonneg, code, size, log, chain, state, merges, origi
         merges[k, 0] = original[x]
         merges[k, 1] = original[y]
         merges[k, 2] = current_min
-        merge_and_log(D, code, x, y, current_min, size, k, log)
+        over = merge_and_log(D, code, x, y, current_min, size, k, log)
         k += 1
+        if over >= 0:
+            set_fault(fault, OVERFLOW, k - 1, original[x], original[y], original[over])
+            break
     state[0] = k
     state[1] = chain_length

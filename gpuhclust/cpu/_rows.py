@@ -126,10 +126,14 @@ def replay(D, i, upto, log, size_i, code):
 @numba.njit(cache=True, error_model="numpy", inline="always")
 def merge_and_log(D, code, x, y, height, size, k, log):
     """Merge cluster x into slot y (rows x and y must be up to date): row y gets the new
-    distances, x dies, and the merge becomes log entry `k` for the other rows to replay."""
+    distances, x dies, and the merge becomes log entry `k` for the other rows to replay.
+
+    Returns the first slot whose distance to the union overflowed (see
+    ``_lance_williams.first_overflow``), or -1. Replays of this entry compute the same values
+    from the same operands, so this is the one place an overflow needs to be caught."""
     nx = size[x]
     ny = size[y]
-    merge_rows(code, D[x], D[y], height, nx, ny, size)
+    over = merge_rows(code, D[x], D[y], height, nx, ny, size, x, y)
     D[y, x] = np.inf
     D[y, y] = np.inf
     size[x] = 0
@@ -140,6 +144,7 @@ def merge_and_log(D, code, x, y, height, size, k, log):
     log.na[k] = nx
     log.nb[k] = ny
     log.last[y] = k + 1
+    return over
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
@@ -212,6 +217,45 @@ class Compactor:
         self.original = self.original[live]
         log.last[:m] = k
         return live, new_slot
+
+
+#: ``fault[0]`` of the merge loops: what stopped them early (0: nothing). The other entries:
+#: the merge k, and slots x, y (the merge's clusters) and i (the cluster concerned).
+NO_FAULT, OVERFLOW, NO_CANDIDATE = 0, 1, 2
+
+
+def new_fault() -> np.ndarray:
+    """``[kind, k, x, y, i]`` for the merge loops to fill (see :func:`raise_fault`)."""
+    return np.zeros(5, dtype=np.int64)
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def set_fault(fault, kind, k, x, y, i):
+    fault[0] = kind
+    fault[1] = k
+    fault[2] = x
+    fault[3] = y
+    fault[4] = i
+
+
+def raise_fault(fault, method_name: str, dtype, original=None) -> None:
+    """Turn a fault of a merge loop into :class:`~gpuhclust._validation.MergeOverflowError`
+    (or do nothing when there is none). `original` maps slots to observations (a compacted
+    matrix); slots are observations otherwise: a slot always holds the cluster that contains
+    the observation of the same number."""
+    kind, k, x, y, i = (int(v) for v in fault)
+    if kind == NO_FAULT:
+        return
+    if original is not None:
+        x, y, i = (int(original[v]) if v >= 0 else v for v in (x, y, i))
+    raise merge_fault(kind, method_name, dtype, k, x, y, i)
+
+
+def merge_fault(kind: int, method_name: str, dtype, k: int, x: int, y: int, i: int):
+    """The error for a fault of a merge loop, in observation numbers (see :func:`raise_fault`)."""
+    from .._validation import MergeOverflowError
+
+    return MergeOverflowError.of(kind == OVERFLOW, method_name, dtype, k, x, y, i)
 
 
 def int_keys(D: np.ndarray) -> np.ndarray:

@@ -28,7 +28,8 @@ from .._methods import Method
 from .._metrics import PreparedMetric
 from .._progress import chunk_ends as _chunks
 from .._progress import progress_bar
-from .._validation import LinkageInput, condensed_pair
+from .._validation import (DistanceError, LinkageInput, beyond_float32, condensed_pair,
+                           first_in_chunks, float32_range_error)
 from . import _distances, _generic, _mst, _nn_chain, _round_rows, _rows, _vector
 
 #: Statistics of the last rounds run in this process (see ``gpuhclust._rounds.RoundStats``).
@@ -89,14 +90,14 @@ class CPUBackend(Backend):
             return D, not data.has_negative
         if metric.code is None:
             y = ssd.pdist(metric.X, metric.scipy_metric, **metric.scipy_kwargs)
-            _validate_computed(y, n)
+            _validate_computed(y, n, dtype)
             _distances.square_from_condensed(_read_only(y), D)
             return D, not bool(y.min() < 0)
         _distances.square_from_observations(metric.X, *metric.kernel_args, D)
-        if metric.may_give_non_finite:
+        if metric.may_give_non_finite or D.dtype == np.float32:
             i, j = _distances.first_non_finite_upper(D)
             if i >= 0:
-                _raise_non_finite(D[i, j], i, j)
+                raise_computed(metric, i, j)
         return D, True
 
     def run(self, plan, data, metric, progress) -> np.ndarray:
@@ -115,21 +116,42 @@ class CPUBackend(Backend):
             if algorithm == "rounds":
                 return _run_rounds(D, nonneg, method, bar)
             if algorithm == "nn_chain":
-                return _run_nn_chain(D, nonneg, method.code, bar)
-            return _run_generic(D, nonneg, method.code, bar)
+                return _run_nn_chain(D, nonneg, method, bar)
+            return _run_generic(D, nonneg, method, bar)
 
 
 def _raise_non_finite(value, i, j):
-    raise ValueError(f"The metric gave a non-finite distance {value} between observations "
-                     f"{i} and {j}; linkage needs finite distances (SciPy: 'The condensed "
-                     "distance matrix must contain only finite values').")
+    raise DistanceError(f"The metric gave a non-finite distance {value} between observations "
+                        f"{i} and {j}; linkage needs finite distances (SciPy: 'The condensed "
+                        "distance matrix must contain only finite values').", (i, j))
 
 
-def _validate_computed(y: np.ndarray, n: int) -> None:
-    finite = np.isfinite(y)
-    if not finite.all():
-        idx = int(np.flatnonzero(~finite)[0])
+def pair_value(metric: PreparedMetric, i: int, j: int) -> float:
+    """The float64 distance between observations i and j (for messages)."""
+    X = np.ascontiguousarray(metric.X[:max(i, j) + 1])
+    acc = np.empty(_distances.BLOCK)
+    _distances.block_distances(metric.code, X, i, np.ascontiguousarray(X.T), j, j + 1, acc,
+                               *metric.kernel_args[1:])
+    return float(acc[0])
+
+
+def raise_computed(metric: PreparedMetric, i: int, j: int):
+    """Raise for the non-finite stored distance between observations i < j computed with a
+    compiled metric: finite in float64, it is beyond the float32 storage's range."""
+    value = pair_value(metric, i, j)
+    if np.isfinite(value):
+        raise float32_range_error(value, i, j)
+    _raise_non_finite(value, i, j)
+
+
+def _validate_computed(y: np.ndarray, n: int, dtype) -> None:
+    idx = first_in_chunks(y, lambda c: ~np.isfinite(c))
+    if idx >= 0:
         _raise_non_finite(y[idx], *condensed_pair(idx, n))
+    if np.dtype(dtype) == np.float32:
+        idx = first_in_chunks(y, beyond_float32)
+        if idx >= 0:
+            raise float32_range_error(y[idx], *condensed_pair(idx, n))
 
 
 def _read_only(y: np.ndarray) -> np.ndarray:
@@ -227,8 +249,10 @@ def _neighbour_heap(n: int):
             np.zeros(m, dtype=np.int64), np.zeros(m, dtype=np.int64))
 
 
-def _run_nn_chain(D, nonneg, code, bar) -> np.ndarray:
+def _run_nn_chain(D, nonneg, method: Method, bar) -> np.ndarray:
     n = D.shape[0]
+    code = method.code
+    fault = _rows.new_fault()
     work = _rows.Compactor(D)
     size = np.ones(n, dtype=np.int64)
     log = _rows.new_merge_log(n)
@@ -237,7 +261,8 @@ def _run_nn_chain(D, nonneg, code, bar) -> np.ndarray:
     merges = np.empty((n - 1, 3))
     for stop in _chunks(n - 1, bar):
         _nn_chain.nn_chain_steps(work.D, work.keys, nonneg, code, size, log, chain, state,
-                                 merges, work.original, stop)
+                                 merges, work.original, stop, fault)
+        _rows.raise_fault(fault, method.name, D.dtype)
         k = int(state[0])
         if k < n - 1 and work.due(n - k):
             live, new_slot = work.compact(size, k, log, code)
@@ -250,7 +275,7 @@ def _run_rounds(D, nonneg, method: Method, bar) -> np.ndarray:
     n = D.shape[0]
     store = _round_rows.LocalRows(D, nonneg, method.code)
     stats = rounds_driver.RoundStats()
-    merges = rounds_driver.rnn_rounds(store, n, bar, stats)
+    merges = rounds_driver.rnn_rounds(store, n, bar, stats, method.name, D.dtype)
     last_run.clear()
     last_run.update(asdict(stats), n=n, method=method.name, threads=_threads(),
                     compactions=store.compactions,
@@ -258,8 +283,10 @@ def _run_rounds(D, nonneg, method: Method, bar) -> np.ndarray:
     return merges
 
 
-def _run_generic(D, nonneg, code, bar) -> np.ndarray:
+def _run_generic(D, nonneg, method: Method, bar) -> np.ndarray:
     n = D.shape[0]
+    code = method.code
+    fault = _rows.new_fault()
     work = _rows.Compactor(D)
     size = np.ones(n, dtype=np.int64)
     cluster_id = np.arange(n, dtype=np.int64)
@@ -272,7 +299,8 @@ def _run_generic(D, nonneg, code, bar) -> np.ndarray:
     for stop in _chunks(n - 1, bar):
         _generic.generic_steps(work.D, work.keys, nonneg, code, size, cluster_id, log, neighbor,
                                min_dist, heap_values, key_by_index, index_by_key, state, Z, n,
-                               stop)
+                               stop, work.original, fault)
+        _rows.raise_fault(fault, method.name, D.dtype)
         k = int(state[0])
         if k < n - 1 and work.due(n - k):
             had_cache = work.original < n - 1  # the original last slot has no neighbour cache

@@ -38,7 +38,9 @@ from .._memory import check_fits
 from .._methods import Method
 from .._metrics import PreparedMetric
 from .._progress import chunk_ends, progress_bar
-from .._validation import LinkageInput, condensed_pair
+from .._validation import LinkageInput
+from ..cpu._rows import NO_CANDIDATE, merge_fault, raise_fault
+from ..cpu.backend import _raise_non_finite, _validate_computed, raise_computed
 from ._context import CupyContext, DeviceContext, SimContext, cuda_unusable_reason
 from ._kernels import STORAGE_TYPES, TILE, VECTOR_PHASES, VECTOR_STATE
 
@@ -55,12 +57,6 @@ def _i64(v) -> np.int64:
 def _hint(dtype) -> str:
     return ("pass dtype=numpy.float32 to halve it" if np.dtype(dtype) == np.float64
             else "use fewer observations")
-
-
-def _raise_non_finite(value, i, j):
-    raise ValueError(f"The metric gave a non-finite distance {value} between observations "
-                     f"{i} and {j}; linkage needs finite distances (SciPy: 'The condensed "
-                     "distance matrix must contain only finite values').")
 
 
 class CudaBackend(Backend):
@@ -161,15 +157,11 @@ class CudaBackend(Backend):
         Condensed input, and metrics without a kernel (computed by SciPy on the CPU), are copied
         over as a condensed float64 matrix and expanded on the device."""
         n = data.n
-        itemsize = np.dtype(dtype).itemsize
         ctype = STORAGE_TYPES[np.dtype(dtype).name]
         condensed = data.condensed
         if condensed is None and metric.code is None:
             condensed = ssd.pdist(metric.X, metric.scipy_metric, **metric.scipy_kwargs)
-            finite = np.isfinite(condensed)
-            if not finite.all():
-                idx = int(np.flatnonzero(~finite)[0])
-                _raise_non_finite(condensed[idx], *condensed_pair(idx, n))
+            _validate_computed(condensed, n, dtype)
         self._check_fits(self.matrix_bytes(data, metric, dtype),
                          f"the {n} x {n} {np.dtype(dtype).name} distance matrix", dtype)
         D = self.xp.empty((n, n), dtype=dtype)
@@ -180,14 +172,13 @@ class CudaBackend(Backend):
             del y
             return D
         self._pairwise(metric, D, condensed=False)
-        if metric.may_give_non_finite:
+        if metric.may_give_non_finite or D.dtype == np.float32:  # float32: beyond its range
             first = self.xp.full(1, _NO_PAIR, dtype=np.uint64)
             self._launch("distances", f"first_non_finite<{ctype}>",
                          (self._grid_blocks(n * n),), (self.ctx.threads,), D, _i64(n), first)
             idx = int(self.ctx.asnumpy(first)[0])
             if idx != int(_NO_PAIR):
-                i, j = divmod(idx, n)
-                _raise_non_finite(self.ctx.asnumpy(D[i, j]), i, j)
+                raise_computed(metric, *sorted(divmod(idx, n)))
         return D
 
     def run(self, plan, data: LinkageInput, metric: PreparedMetric | None,
@@ -214,8 +205,8 @@ class CudaBackend(Backend):
             if plan.algorithm == "mst":
                 return self._mst(D, None, n, bar)
             if plan.algorithm == "nn_chain":
-                return self._nn_chain(D, method.code, bar)
-            return self._generic(D, method.code, bar)
+                return self._nn_chain(D, method, bar)
+            return self._generic(D, method, bar)
 
     # -- the loops -------------------------------------------------------------------------
     def _mst(self, D, metric: PreparedMetric | None, n: int, bar) -> np.ndarray:
@@ -257,11 +248,17 @@ class CudaBackend(Backend):
                     k, j = divmod(key, n)
                     x = int(self.ctx.asnumpy(merges[3 * k]))
                     _raise_non_finite("NaN or inf", *sorted((x, j)))
-        return self.ctx.asnumpy(merges).reshape(n - 1, 3)
+        merges = self.ctx.asnumpy(merges).reshape(n - 1, 3)
+        if n > 1 and merges[:, 1].min() < 0:  # no finite distance to the tree left
+            k = int(np.argmax(merges[:, 1] < 0))
+            raise merge_fault(NO_CANDIDATE, "single", np.float64, k, int(merges[k, 0]), -1, -1)
+        return merges
 
-    def _nn_chain(self, D, code: int, bar) -> np.ndarray:
+    def _nn_chain(self, D, method: Method, bar) -> np.ndarray:
         xp = self.xp
         n = D.shape[0]
+        code = method.code
+        fault = xp.zeros(5, dtype=np.int64)
         size = xp.ones(n, dtype=np.int64)
         chain = xp.zeros(n + 1, dtype=np.int64)
         state = xp.zeros(2, dtype=np.int64)
@@ -269,13 +266,16 @@ class CudaBackend(Backend):
         loop = self.ctx.kernel("nn_chain", f"nn_chain_loop<{STORAGE_TYPES[D.dtype.name]}>")
         for stop in chunk_ends(n - 1, bar):
             loop((1,), (self.ctx.loop_threads,),
-                 (D, _i64(n), np.int32(code), size, chain, state, merges, _i64(stop)))
+                 (D, _i64(n), np.int32(code), size, chain, state, merges, _i64(stop), fault))
             self.ctx.synchronize()
+            raise_fault(self.ctx.asnumpy(fault), method.name, D.dtype)
         return self.ctx.asnumpy(merges).reshape(n - 1, 3)
 
-    def _generic(self, D, code: int, bar) -> np.ndarray:
+    def _generic(self, D, method: Method, bar) -> np.ndarray:
         xp = self.xp
         n = D.shape[0]
+        code = method.code
+        fault = xp.zeros(5, dtype=np.int64)
         m = max(n - 1, 1)
         ctype = STORAGE_TYPES[D.dtype.name]
         size = xp.ones(n, dtype=np.int64)
@@ -298,8 +298,9 @@ class CudaBackend(Backend):
         for stop in chunk_ends(n - 1, bar):
             loop((1,), (self.ctx.loop_threads,),
                  (D, _i64(n), np.int32(code), size, cluster_id, neighbor, min_dist, heap_values,
-                  key_by_index, index_by_key, flags, improved, state, Z, _i64(stop)))
+                  key_by_index, index_by_key, flags, improved, state, Z, _i64(stop), fault))
             self.ctx.synchronize()
+            raise_fault(self.ctx.asnumpy(fault), method.name, D.dtype)
         return self.ctx.asnumpy(Z).reshape(n - 1, 4)
 
     # -- engine='vector': ward, centroid, median from centroids (kernels/vector.cu) -----------

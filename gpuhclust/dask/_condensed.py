@@ -27,7 +27,8 @@ import math
 import numpy as np
 
 from .._methods import Method
-from .._validation import LinkageInput, _first_bad, as_array, condensed_pair, n_from_condensed
+from .._validation import (DistanceError, LinkageInput, _first_bad, as_array, beyond_float32,
+                           condensed_pair, float32_range_error, n_from_condensed)
 from ._shard import pack_condensed
 
 __all__ = ["row_batches", "pack_for_shards", "numpy_batches", "dask_batches", "is_lazy",
@@ -129,11 +130,11 @@ def lazy_input(y):
 
 
 def _summarise(block, start: int):
-    """(index, value) of the chunk's first non-finite entry and of its first negative one
-    (index -1: none), indices in the condensed matrix."""
+    """(index, value) of the chunk's first non-finite entry, of its first negative one and of
+    its first one beyond float32's range (index -1: none), indices in the condensed matrix."""
     a = as_array(block)
     found = []
-    for bad in (~np.isfinite(a), a < 0):
+    for bad in (~np.isfinite(a), a < 0, beyond_float32(a)):
         k = _first_bad(bad) if bad.any() else -1
         found.append((start + k if k >= 0 else -1, a[k] if k >= 0 else None))
     return found
@@ -142,13 +143,14 @@ def _summarise(block, start: int):
 def _entry_error(what: str, found, n: int) -> ValueError:
     idx, value = found
     i, j = condensed_pair(idx, n)
-    return ValueError(f"{what}: entry {idx} (observations {i} and {j}) is {value}.")
+    return DistanceError(f"{what}: entry {idx} (observations {i} and {j}) is {value}.",
+                         (i, j), idx)
 
 
-def validate(client, data: LinkageInput, method: Method) -> LinkageInput:
-    """The checks ``check_linkage_input`` makes on a NumPy condensed matrix, made chunk by
-    chunk on the workers (only a few numbers per chunk come back); `data` with
-    `has_negative` set."""
+def validate(client, data: LinkageInput, method: Method, dtype=np.float64) -> LinkageInput:
+    """The checks ``check_linkage_input`` makes on a NumPy condensed matrix for storage type
+    `dtype`, made chunk by chunk on the workers (only a few numbers per chunk come back);
+    `data` with `has_negative` set."""
     found = client.gather(_per_chunk(client, data.condensed, _summarise, 0))
     non_finite = [f[0] for f in found if f[0][0] >= 0]
     if non_finite:
@@ -158,4 +160,8 @@ def validate(client, data: LinkageInput, method: Method) -> LinkageInput:
     if negative and method.euclidean_only:
         raise _entry_error(f"method={method.name!r} needs non-negative (Euclidean) distances",
                            negative[0], data.n)
+    beyond = [f[2] for f in found if f[2][0] >= 0]
+    if beyond and np.dtype(dtype) == np.float32:
+        idx, value = beyond[0]
+        raise float32_range_error(value, *condensed_pair(idx, data.n), idx)
     return dataclasses.replace(data, has_negative=bool(negative))

@@ -62,7 +62,9 @@ def apply_merges(D, r0, code, size, log, k0, k1, foreign, pos):
                 xl = x - r0
                 replay(D, xl, k, log, nx, code)
                 row_x = D[xl]
-            merge_rows(code, row_x, D[yl], log.h[k], nx, ny, size)
+            # an overflow leaves +inf, which stays +inf under every update of these methods:
+            # the row ends with no finite candidate, which the driver reports
+            merge_rows(code, row_x, D[yl], log.h[k], nx, ny, size, x, y)
             D[yl, x] = np.inf
             D[yl, y] = np.inf
             log.last[yl] = k + 1

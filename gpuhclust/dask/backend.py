@@ -58,7 +58,7 @@ from .._methods import Method
 from .._metrics import PreparedMetric
 from .._progress import progress_bar
 from .._validation import LinkageInput
-from ..cpu.backend import CPUBackend, _raise_non_finite
+from ..cpu.backend import CPUBackend, raise_computed
 from . import _boruvka, _condensed, _rounds
 from ._cluster import ShardSet, resolve_client
 from ._shard import SHARD_COMPUTES
@@ -111,10 +111,11 @@ class DaskBackend(Backend):
             return "the 'distributed' package is not installed (pip install gpuhclust[dask])"
         return ""
 
-    def check_input(self, data: LinkageInput, method: Method, client) -> LinkageInput:
-        """A condensed dask array is validated chunk by chunk on the workers."""
+    def check_input(self, data: LinkageInput, method: Method, dtype, client) -> LinkageInput:
+        """A condensed dask array is validated chunk by chunk on the workers (for storage
+        type `dtype`)."""
         if _condensed.is_lazy(data):
-            return _condensed.validate(resolve_client(client), data, method)
+            return _condensed.validate(resolve_client(client), data, method, dtype)
         return data
 
     def cannot_run(self, method: Method) -> str:
@@ -134,14 +135,14 @@ class DaskBackend(Backend):
         # actor handles find their client through the current one
         with client.as_current(), ShardSet(client, n, dtype, self.shard_compute) as shards, \
                 progress_bar(progress, n - 1, f"gpuhclust dask {method.name}") as bar:
-            nonneg, computes = _fill(shards, data, metric, n)
+            nonneg, computes = _fill(shards, data, metric, n, dtype)
             t_fill = time.perf_counter() - t0
             if plan.algorithm == "mst":
                 raw = _boruvka.boruvka_rounds(shards, n, bar, stats)
             else:
                 store = _rounds.ShardStore(shards, n, method.code, nonneg,
                                            np.dtype(dtype).itemsize, TRANSFER_BYTES, stats)
-                raw = rounds_driver.rnn_rounds(store, n, bar, stats)
+                raw = rounds_driver.rnn_rounds(store, n, bar, stats, method.name, dtype)
         last_run.clear()
         last_run.update(asdict(stats), workers=len(shards), n=n, method=method.name,
                         shard_compute=computes,
@@ -150,16 +151,16 @@ class DaskBackend(Backend):
         return raw
 
 
-def _fill(shards, data: LinkageInput, metric: PreparedMetric | None, n: int):
-    """Put the distances into the shards; (True when none is negative, the compute each shard
-    uses)."""
+def _fill(shards, data: LinkageInput, metric: PreparedMetric | None, n: int, dtype):
+    """Put the distances into the shards (stored as `dtype`); (True when none is negative, the
+    compute each shard uses)."""
     if data.condensed is None:
-        check = metric.may_give_non_finite
+        # float32 storage: a distance beyond its range is stored as +inf
+        check = metric.may_give_non_finite or np.dtype(dtype) == np.float32
         reports = shards.call_all("fill_observations", metric, check)
         bad = [pair for _, pair, _ in reports if pair[0] >= 0]
         if bad:
-            i, j = min(bad)
-            _raise_non_finite("NaN or inf", i, j)
+            raise_computed(metric, *min(bad))
         return not any(neg for neg, _, _ in reports), [c for _, _, c in reports]
     bounds = [(s.r0, s.r1) for s in shards]
     rows = max(1, TRANSFER_BYTES // (8 * max(n - 1, 1)))  # whole rows of 8*(n-1) bytes at most
