@@ -22,7 +22,7 @@ import pytest
 import scipy.cluster.hierarchy as sch
 
 import gpuhclust
-from _helpers import assert_valid_merges
+from _helpers import assert_same_as_scipy, assert_valid_merges
 from gpuhclust import DistanceError, MergeOverflowError
 
 pytestmark = [
@@ -119,7 +119,7 @@ def test_condensed_beyond_float32(backend, method, request):
     assert "dtype=numpy.float64" in str(info.value)
     assert info.value.pair == (0, 1) and info.value.index == 0
     Z = _run(backend, y, method, request, dtype=np.float64)
-    np.testing.assert_array_equal(Z, sch.linkage(y, method))
+    assert_same_as_scipy(Z, sch.linkage(y, method), rtol=1e-13)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -190,7 +190,7 @@ def test_ward_beyond_float32(backend, request):
         _run(backend, y, "ward", request, dtype=np.float32)
     assert "dtype=numpy.float64" in str(info.value)
     Z = _run(backend, y, "ward", request)
-    np.testing.assert_array_equal(Z, sch.linkage(y, "ward"))
+    assert_same_as_scipy(Z, sch.linkage(y, "ward"), rtol=1e-13)
 
 
 @pytest.mark.parametrize("method", ["ward", "centroid", "median", "average"])
@@ -199,6 +199,8 @@ def test_ordinary_magnitudes_unchanged(method):
     replay invariant, on data spread over many orders of magnitude."""
     rng = np.random.default_rng(15)
     X = rng.standard_normal((60, 3)) * np.exp(rng.uniform(-20, 20, size=(60, 1)))
-    Z = gpuhclust.linkage(X, method, backend="cpu")
-    np.testing.assert_array_equal(Z, sch.linkage(X, method))
+    reference = sch.linkage(X, method)
+    Z = gpuhclust.linkage(X, method, backend="cpu", algorithm="scipy")
+    np.testing.assert_array_equal(Z, reference)
     assert_valid_merges(Z, gpuhclust.pdist(X), method)
+    assert_same_as_scipy(gpuhclust.linkage(X, method, backend="cpu"), reference, rtol=1e-13)

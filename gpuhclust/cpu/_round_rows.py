@@ -19,26 +19,54 @@ and the driver sees original row numbers only.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numba
 import numpy as np
 
-from ._lance_williams import WARD, lance_williams, merge_rows
-from ._rows import Compactor, first_argmin, new_merge_log, replay
+from ._lance_williams import WARD, first_overflow, lance_williams, merge_rows
+from ._rows import (OVERFLOW, Compactor, first_argmin, new_fault, new_merge_log, raise_fault,
+                    replay, set_fault)
 
 __all__ = ["LocalRows"]
 
 _NOT_MERGED = np.iinfo(np.int64).max
 
+#: A round that touches fewer matrix entries than this runs on one thread: waking the other
+#: threads twice per round costs more than the work (late rounds rescan a handful of rows), and
+#: on a busy machine a descheduled thread stalls the whole round. The values do not depend on
+#: the thread count.
+SERIAL_MAX_ENTRIES = 1 << 20
+
+
+@contextmanager
+def _threads_for(entries: int):
+    """One Numba thread for the calls inside when `entries` is small, else all of them."""
+    if entries >= SERIAL_MAX_ENTRIES:
+        yield
+        return
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
-def _merge_in_round(code, row_x, row_y, d_xy, size_x, size_y, size, size_after, rank, t):
-    """``merge_rows`` for pair t of a round (see the module docstring for the sizes)."""
+def _merge_in_round(code, row_x, row_y, d_xy, size_x, size_y, size, size_after, rank, t,
+                    x, y):
+    """``merge_rows`` for pair t of a round (see the module docstring for the sizes): the
+    first cluster whose distance to the union overflowed, or -1."""
     if code != WARD:  # the other methods do not read the third cluster's size
-        merge_rows(code, row_x, row_y, d_xy, size_x, size_y, size)
-        return
+        return merge_rows(code, row_x, row_y, d_xy, size_x, size_y, size, x, y)
+    suspects = 0
     for i in range(row_y.shape[0]):
         s = size_after[i] if rank[i] < t else size[i]
-        row_y[i] = lance_williams(WARD, row_x[i], row_y[i], d_xy, size_x, size_y, s)
+        a = row_x[i]
+        row_y[i] = lance_williams(WARD, a, row_y[i], d_xy, size_x, size_y, s)
+        suspects += (row_y[i] == np.inf) & (a < np.inf)
+    return first_overflow(row_x, row_y, x, y) if suspects > 0 else -1
 
 
 # The prange bodies below call these two (not inlined): Numba 0.68 drops the writes that an
@@ -46,17 +74,20 @@ def _merge_in_round(code, row_x, row_y, d_xy, size_x, size_y, size, size_after, 
 # (``log.last[i] = ...`` in ``replay``), while a call keeps them.
 @numba.njit(cache=True, error_model="numpy")
 def _merge_pair(D, code, size, size_after, rank, log, k, t):
-    """Log entry k (pair t of its round): row y becomes the union of rows x and y."""
+    """Log entry k (pair t of its round): row y becomes the union of rows x and y. Returns
+    the first cluster whose distance to the union overflowed, or -1."""
     x = log.a[k]
     y = log.b[k]
     nx = log.na[k]
     ny = log.nb[k]
     replay(D, x, k, log, nx, code)
     replay(D, y, k, log, ny, code)
-    _merge_in_round(code, D[x], D[y], log.h[k], nx, ny, size, size_after, rank, t)
+    over = _merge_in_round(code, D[x], D[y], log.h[k], nx, ny, size, size_after, rank, t,
+                           x, y)
     D[y, x] = np.inf
     D[y, y] = np.inf
     log.last[y] = k + 1
+    return over
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -77,9 +108,11 @@ def scan_rows(D, keys, nonneg, nn, dist):
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def round_rows(D, keys, nonneg, code, size, log, k0, k1, rank, rows, nn, dist):
+def round_rows(D, keys, nonneg, code, size, log, k0, k1, rank, rows, nn, dist, fault):
     """Apply log entries ``k0:k1`` (slots) to `D` and `size`, then rescan `rows`: ``nn[t],
-    dist[t]`` for row ``rows[t]``. `rank` is all ``_NOT_MERGED`` on entry and on return."""
+    dist[t]`` for row ``rows[t]``. `rank` is all ``_NOT_MERGED`` on entry and on return. An
+    update that overflowed fills `fault` (``_rows.set_fault``, slots; the round's first such
+    pair) and leaves the rows unscanned."""
     size_after = size.copy()
     for t in range(k1 - k0):
         x = log.a[k0 + t]
@@ -88,13 +121,18 @@ def round_rows(D, keys, nonneg, code, size, log, k0, k1, rank, rows, nn, dist):
         rank[y] = t
         size_after[x] = 0
         size_after[y] = log.na[k0 + t] + log.nb[k0 + t]
+    over = np.empty(k1 - k0, dtype=np.int64)
     for t in numba.prange(k1 - k0):
         pair = np.int64(t)  # prange counts unsigned: one compiled variant, not two
-        _merge_pair(D, code, size, size_after, rank, log, k0 + pair, pair)
+        over[pair] = _merge_pair(D, code, size, size_after, rank, log, k0 + pair, pair)
     for t in range(k1 - k0):
         rank[log.a[k0 + t]] = _NOT_MERGED
         rank[log.b[k0 + t]] = _NOT_MERGED
     size[:] = size_after
+    for t in range(k1 - k0):
+        if over[t] >= 0:
+            set_fault(fault, OVERFLOW, k0 + t, log.a[k0 + t], log.b[k0 + t], over[t])
+            return
     for t in numba.prange(rows.shape[0]):
         nn[t], dist[t] = _rescan_row(D, keys, nonneg, code, size, log, k1, rows[t])
 
@@ -105,10 +143,10 @@ class LocalRows:
 
     name = "backend='cpu' (rounds)"
 
-    def __init__(self, D: np.ndarray, nonneg: bool, code: int):
+    def __init__(self, D: np.ndarray, nonneg: bool, method):
         n = D.shape[0]
         self.work = Compactor(D)
-        self.nonneg, self.code = nonneg, code
+        self.nonneg, self.code, self.method_name = nonneg, method.code, method.name
         self.size = np.ones(n, dtype=np.int64)      # by slot
         self.log = new_merge_log(n)                 # in slots
         self.slot = np.arange(n, dtype=np.int64)    # original row -> slot (-1: merged away)
@@ -136,8 +174,11 @@ class LocalRows:
         log.nb[k0:k1] = nb
         nn = np.empty(len(rescan), dtype=np.int64)
         dist = np.empty(len(rescan))
-        round_rows(self.work.D, self.work.keys, self.nonneg, self.code, self.size, log, k0, k1,
-                   self.rank, self.slot[rescan], nn, dist)
+        fault = new_fault()
+        with _threads_for((len(rescan) + 2 * len(xs)) * self.work.width):
+            round_rows(self.work.D, self.work.keys, self.nonneg, self.code, self.size, log, k0,
+                       k1, self.rank, self.slot[rescan], nn, dist, fault)
+        raise_fault(fault, self.method_name, self.work.D.dtype, self.work.original)
         self.slot[xs] = -1
         found = self._original(nn)
         width = self.work.width

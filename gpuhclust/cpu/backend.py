@@ -273,7 +273,7 @@ def _run_nn_chain(D, nonneg, method: Method, bar) -> np.ndarray:
 
 def _run_rounds(D, nonneg, method: Method, bar) -> np.ndarray:
     n = D.shape[0]
-    store = _round_rows.LocalRows(D, nonneg, method.code)
+    store = _round_rows.LocalRows(D, nonneg, method)
     stats = rounds_driver.RoundStats()
     merges = rounds_driver.rnn_rounds(store, n, bar, stats, method.name, D.dtype)
     last_run.clear()
