@@ -51,7 +51,7 @@ def test_one_host_sync_per_round(method):
     assert stats["rounds"] < 30
     # one read for the first scan, one per round (and per full rescan): nothing per merge
     assert counts.host_syncs == 1 + stats["rounds"] + stats["full_rescans"]
-    assert counts.launches == 2 + 2 * stats["rounds"]  # fill, first scan; merge, rescan
+    assert counts.launches == 2 + 3 * stats["rounds"]  # fill, first scan; replay, merge, rescan
 
 
 def test_no_finite_distance_left_is_an_error():

@@ -200,8 +200,16 @@ class DeviceRows:
                 self.entry_of[dxs] = batch
                 self.entry_of[dys] = batch
                 foreign = full if full.shape[0] else np.full((1, 1), np.inf, dtype=self.dtype)
-                self._launch("shard_merge", self._blocks(len(held)), *self._shape(),
-                             *self._log_args(code), _i64(k0), xp.asarray(held),
+                # both rows of each held entry up to that entry (x only where it is local),
+                # then the merges element by element over the whole grid
+                local_x = pos[held - k0] < 0
+                replay = np.concatenate((ys[held - k0], xs[held - k0][local_x]))
+                upto = np.concatenate((held, held[local_x]))
+                self._launch("shard_replay", self.launcher._grid_blocks(len(replay)),
+                             *self._shape(), *self._log_args(code), xp.asarray(replay),
+                             _i64(len(replay)), xp.asarray(upto))
+                self._launch("shard_merge", self.launcher._grid_blocks(len(held) * self.n),
+                             *self._shape(), *self._log_args(code), _i64(k0), xp.asarray(held),
                              _i64(len(held)), self.entry_of, xp.asarray(foreign),
                              xp.asarray(pos))
                 self.entry_of[dxs] = -1
