@@ -48,6 +48,7 @@ from gpuhclust._methods import METHODS
 from gpuhclust._progress import chunk_ends
 from gpuhclust._sim import counting
 from gpuhclust._sim.cost_model import LaunchProfile, call_seconds, launch_seconds, load_device
+from gpuhclust.cuda import backend as cuda_backend
 from gpuhclust.cuda._context import SimContext
 from gpuhclust.cuda.backend import SimBackend
 
@@ -56,16 +57,17 @@ RESULTS = ROOT / "benchmarks" / "results"
 README = ROOT / "README.md"
 README_START, README_END = "<!-- gpu-model:start", "<!-- gpu-model:end -->"
 
-# How each engine runs each algorithm family of the method table (METHODS[...].algorithm): the
-# label in the JSON and the extra linkage() keywords that select it. A new algorithm or engine
-# (e.g. rounds) is one more entry here.
+# How each engine runs each algorithm of the method table (METHODS[...].algorithms) that the
+# CUDA backend offers on it (CudaBackend.algorithms): the label in the JSON and the extra
+# linkage() keywords that select it. A new algorithm or engine is one more entry here.
 ALGORITHMS = {
-    ("matrix", "mst"): ("mst", {}),
-    ("matrix", "nn_chain"): ("nn_chain", {}),
-    ("matrix", "generic"): ("generic", {}),
-    ("vector", "mst"): ("mst", {}),
-    ("vector", "nn_chain"): ("vector_chain", {}),
-    ("vector", "generic"): ("vector_generic", {}),
+    ("matrix", "mst"): ("mst", {"algorithm": "mst"}),
+    ("matrix", "rounds"): ("rounds", {"algorithm": "rounds"}),
+    ("matrix", "nn_chain"): ("nn_chain", {"algorithm": "nn_chain"}),
+    ("matrix", "generic"): ("generic", {"algorithm": "generic"}),
+    ("vector", "mst"): ("mst", {"algorithm": "mst"}),
+    ("vector", "nn_chain"): ("vector_chain", {"algorithm": "nn_chain"}),
+    ("vector", "generic"): ("vector_generic", {"algorithm": "generic"}),
 }
 # Per engine: dimension, sizes estimated, dtypes reported, and which dtypes need their own
 # measurement (the vector engine works in float64 whatever the dtype).
@@ -79,9 +81,10 @@ SIZES = (101, 126, 151, 201, 251)   # n - 1 >= 100: the host runs ~100 chunks, a
 QUICK_SIZES = (101, 151, 201)
 # Larger n where the law is hard to pin at small n: the generic algorithm's serial heap work
 # grows slowly with n (about log n per merge), which a few n <= 251 cannot tell from n^2.
-EXTRA_SIZES = {"generic": (501, 1001), "vector_generic": (501, 1001)}
+EXTRA_SIZES = {"generic": (501, 1001), "vector_generic": (501, 1001), "rounds": (501,)}
 HOLDOUT_SLACK = 0.05
-QUICK = (("average", "matrix", "float32"), ("single", "vector", "float64"))
+QUICK = (("average", "matrix", "nn_chain", "float32"), ("average", "matrix", "rounds", "float32"),
+         ("single", "vector", "mst", "float64"))
 SHAPES = {"threads": 32, "loop_threads": 256, "max_blocks": 4}
 WORK_BASIS = ("chunks", "n", "n_log2_n", "n^2")
 CALL_BASIS = ("1", "chunks", "n")  # launches and host syncs: per call, per chunk, per merge
@@ -110,18 +113,21 @@ class Config:
 
 def configurations(quick: bool = False) -> list[Config]:
     """Every (method, engine, algorithm, dtype) the CUDA backend runs today, read from the
-    method table, the vector engine's methods and :data:`ALGORITHMS`."""
+    method table, the backend's algorithms, the vector engine's methods and :data:`ALGORITHMS`."""
     out = []
     for name, method in METHODS.items():
         for engine, spec in ENGINES.items():
             if engine == "vector" and name not in VECTOR_METHODS:
                 continue
-            algorithm, kwargs = ALGORITHMS[engine, method.algorithm]
-            for dtype in spec["measured_dtypes"]:
-                if quick and (name, engine, dtype) not in QUICK:
+            for family in method.algorithms:
+                if family not in SimBackend.algorithms[engine]:
                     continue
-                reported = spec["dtypes"] if len(spec["measured_dtypes"]) == 1 else (dtype,)
-                out.append(Config(name, engine, algorithm, dtype, reported, kwargs))
+                algorithm, kwargs = ALGORITHMS[engine, family]
+                for dtype in spec["measured_dtypes"]:
+                    if quick and (name, engine, algorithm, dtype) not in QUICK:
+                        continue
+                    reported = spec["dtypes"] if len(spec["measured_dtypes"]) == 1 else (dtype,)
+                    out.append(Config(name, engine, algorithm, dtype, reported, kwargs))
     return out
 
 
@@ -144,9 +150,12 @@ def measure(config: Config, n: int) -> dict:
     """Counts of one linkage call on the simulator."""
     X = np.random.default_rng(n).standard_normal((n, config.d))
     backend = SimBackend(SimContext(schedule="forward", **SHAPES))
+    cuda_backend.last_run.clear()
     with counting() as c:
         gpuhclust.linkage(X, config.method, backend=backend, engine=config.engine,
                           dtype=np.dtype(config.dtype), **config.kwargs)
+    rounds = {q: cuda_backend.last_run[q] for q in ("rounds", "rescans_per_merge")
+              if q in cuda_backend.last_run}  # measured, not estimated: the rounds' own counts
     kernels = {}
     for name, k in c.kernels.items():
         threads = sum(r.threads_per_block for r in c.records if r.kernel == name)
@@ -155,7 +164,8 @@ def measure(config: Config, n: int) -> dict:
         capped = 2 * sum(r.blocks == SHAPES["max_blocks"] for r in c.records if r.kernel == name) > k.launches
         kernels[name] = {"launches": k.launches, "blocks": k.blocks, "threads": threads,
                          "one_block": one_block, "capped": capped and not one_block, **k.totals}
-    return {"n": n, "launches": c.launches, "host_syncs": c.host_syncs, "kernels": kernels}
+    return {"n": n, "launches": c.launches, "host_syncs": c.host_syncs, "kernels": kernels,
+            **rounds}
 
 
 def _solve(A: np.ndarray, y: np.ndarray, exact: bool) -> tuple[np.ndarray, float]:
@@ -283,11 +293,12 @@ def estimate(config: Config, runs: list[dict], device: dict) -> tuple[list[dict]
 def run(quick: bool, device: dict, log=print, counts: dict | None = None) -> dict:
     """Measure (or take from `counts`, a previous result's JSON) and estimate."""
     sizes = tuple(counts["sizes"]) if counts else QUICK_SIZES if quick else SIZES
-    earlier = {(m["method"], m["engine"], m["dtype"]): m["runs"] for m in (counts or {}).get("measured", ())}
+    earlier = {(m["method"], m["engine"], m["algorithm"], m["dtype"]): m["runs"]
+               for m in (counts or {}).get("measured", ())}
     estimates, fits, measured = [], [], []
     for config in configurations(quick):
         t0 = time.perf_counter()
-        key = (config.method, config.engine, config.dtype)
+        key = (config.method, config.engine, config.algorithm, config.dtype)
         if counts and key not in earlier:
             continue
         ns = sizes if quick else sizes + EXTRA_SIZES.get(config.algorithm, ())
@@ -338,18 +349,18 @@ def latest_results() -> Path:
 def readme_table(result: dict, source: str) -> str:
     """Markdown: method x engine x dtype rows, the target sizes as columns."""
     sizes = sorted({e["n"] for e in result["estimates"]})
-    seconds = {(e["method"], e["engine"], e["dtype"], e["n"]): e["seconds"]
+    seconds = {(e["method"], e["engine"], e["algorithm"], e["dtype"], e["n"]): e["seconds"]
                for e in result["estimates"]}
     rows = sorted({(e["method"], e["engine"], e["algorithm"], e["dtype"])
                    for e in result["estimates"]},
-                  key=lambda r: (list(METHODS).index(r[0]), r[1], r[3]))
+                  key=lambda r: (list(METHODS).index(r[0]), r[1], r[2], r[3]))
     head = ("| method | engine (algorithm) | dtype | "
             + " | ".join(f"n = {n:,}" for n in sizes) + " |")
     out = [head, "|" + "---|" * (3 + len(sizes))]
     for method, engine, algorithm, dtype in rows:
         cells = []
         for n in sizes:
-            s = seconds.get((method, engine, dtype, n))
+            s = seconds.get((method, engine, algorithm, dtype, n))
             cells.append("" if s is None else f"~{s:.3g} s")
         out.append(f"| {method} | {engine} ({algorithm}) | {dtype} | " + " | ".join(cells) + " |")
     d = {e["engine"]: e["d"] for e in result["estimates"]}

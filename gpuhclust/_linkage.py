@@ -91,10 +91,8 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
         The merge algorithm.
 
         * None (default): 'mst' (Prim's minimum spanning tree) for single, 'rounds' for
-          complete, average, weighted and ward, 'generic' for centroid and median. For now
-          the 'cuda' and 'cuda-sim' backends, and ward on ``engine='vector'``, have no rounds:
-          their default for those four methods is 'nn_chain' (a temporary state, until the GPU
-          rounds kernels exist).
+          complete, average, weighted and ward, 'generic' for centroid and median. Ward on
+          ``engine='vector'`` has no rounds yet: its default is 'nn_chain'.
         * 'scipy': the algorithm SciPy uses for the method ('mst', 'nn_chain' or 'generic'):
           SciPy's Z bit for bit, ties included (not on backend='dask').
         * 'rounds': reciprocal-nearest-neighbour rounds: every pair of clusters that are each

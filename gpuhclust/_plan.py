@@ -25,9 +25,8 @@ __all__ = ["Plan", "make_plan", "check_client", "check_algorithm", "ENGINES", "F
 ENGINES = ("auto", "matrix", "vector")
 
 #: The default algorithm a backend runs when it lacks the method table's default.
-#: ``'rounds' -> 'nn_chain'`` is temporary: the GPU backends ('cuda', 'cuda-sim') and the vector
-#: engine's ward have no rounds yet (issue 13: the GPU rounds kernels), so their default for
-#: complete, average, weighted and ward stays SciPy's nearest-neighbour chain.
+#: ``'rounds' -> 'nn_chain'``: the vector engine's ward has no rounds yet (on any backend), so
+#: its default stays SciPy's nearest-neighbour chain over centroids.
 FALLBACK = {"rounds": "nn_chain"}
 
 

@@ -6,7 +6,7 @@
 // - distances: pair_distance(r, j) of metrics.cuh, the pair in the Numba shard's order;
 // - rows stay lazy: a row replays the merge log entries it has not seen, in log order, with the
 //   Lance-Williams expression of lance_williams.cuh, just before it is read (shard_rescan,
-//   shard_replay) or merged (shard_merge), as gpuhclust.cpu._rows.replay does;
+//   shard_replay, which also runs just before shard_merge), as gpuhclust.cpu._rows.replay does;
 // - argmins take the lowest index among equal distances (block_argmin of common.cuh).
 //
 // The merge log is five arrays indexed by entry k: slot log_a[k] merged into slot log_b[k] at
@@ -135,10 +135,12 @@ __device__ __forceinline__ long long size_at(long long j, long long k, long long
 }
 
 // Apply the log entries ks[0:count] of the batch starting at entry k0 whose target row y is
-// held here: row y, replayed up to its entry k, becomes the Lance-Williams combination with
-// row x (this shard's row replayed up to k, or foreign[pos[k - k0]] from x's shard), and
-// entries x and y of it become +inf, as gpuhclust.dask._rounds.apply_merges does. One block
-// per entry: the entries of a batch merge disjoint pairs, so no two blocks touch the same row.
+// held here: row y becomes the Lance-Williams combination with row x (this shard's row, or
+// foreign[pos[k - k0]] from x's shard), and entries x and y of it become +inf, as
+// gpuhclust.dask._rounds.apply_merges does. Both rows must already be replayed up to entry k
+// (shard_replay, launched just before). One thread per (entry, column), grid-stride: the
+// entries of a batch merge disjoint pairs and each element of row y is read and written by
+// its own thread only, so every block of the device works on the round's merges.
 template <typename T>
 __global__ void shard_merge(T* D, long long n, long long r0, int method, const long long* size,
                             long long* last, const long long* log_a, const long long* log_b,
@@ -146,35 +148,24 @@ __global__ void shard_merge(T* D, long long n, long long r0, int method, const l
                             const long long* log_nb, long long k0, const long long* ks,
                             long long count, const long long* entry_of, const T* foreign,
                             const long long* pos) {
-    for (long long t = blockIdx.x; t < count; t += gridDim.x) {
+    for (long long idx = blockIdx.x * (long long)blockDim.x + threadIdx.x; idx < count * n;
+         idx += (long long)gridDim.x * blockDim.x) {
+        const long long t = idx / n;
+        const long long j = idx % n;
         const long long k = ks[t];
         const long long x = log_a[k];
         const long long y = log_b[k];
-        const long long nx = log_na[k];
-        const long long ny = log_nb[k];
         const long long p = pos[k - k0];
         T* row_y = D + (y - r0) * n;
         const T* row_x = p >= 0 ? foreign + p * n : D + (x - r0) * n;
-        if (threadIdx.x == 0) {
-            replay_row(row_y, last + (y - r0), k, log_a, log_b, log_h, log_na, log_nb, ny,
-                       method);
-            if (p < 0) {
-                replay_row(D + (x - r0) * n, last + (x - r0), k, log_a, log_b, log_h, log_na,
-                           log_nb, nx, method);
-            }
+        if (j == x || j == y) {
+            row_y[j] = (T)gh_inf();
+        } else {
+            const long long size_j = size_at(j, k, k0, size, entry_of, log_b, log_na, log_nb);
+            row_y[j] = (T)lance_williams(method, (double)row_x[j], (double)row_y[j], log_h[k],
+                                         log_na[k], log_nb[k], size_j);
         }
-        __syncthreads();
-        for (long long j = threadIdx.x; j < n; j += blockDim.x) {
-            if (j == x || j == y) {
-                row_y[j] = (T)gh_inf();
-            } else {
-                const long long size_j = size_at(j, k, k0, size, entry_of, log_b, log_na, log_nb);
-                row_y[j] = (T)lance_williams(method, (double)row_x[j], (double)row_y[j],
-                                             log_h[k], nx, ny, size_j);
-            }
-        }
-        if (threadIdx.x == 0) last[y - r0] = k + 1;
-        __syncthreads();  // the next entry's replay must not overtake this one's reads
+        if (j == 0) last[y - r0] = k + 1;  // replayed up to k by shard_replay, now merged
     }
 }
 

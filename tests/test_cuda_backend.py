@@ -14,6 +14,7 @@ import scipy.spatial.distance as ssd
 
 import gpuhclust
 from gpuhclust import _sim
+from gpuhclust.cuda import backend as cuda_backend
 from gpuhclust.cuda._context import SimContext, cuda_usable
 from gpuhclust.cuda.backend import CudaBackend, SimBackend
 from _helpers import METHODS, assert_same_as_scipy, assert_valid_merges, blobs, tie_heavy
@@ -42,9 +43,9 @@ def backend(request):
     return _make(request.param)
 
 
-def _cpu(y, method, metric="euclidean", **kw):
-    # the CUDA backend runs SciPy's algorithms (no rounds kernels yet): compare with those
-    return gpuhclust.linkage(y, method, metric, backend="cpu", algorithm="scipy", **kw)
+def _cpu(y, method, metric="euclidean", algorithm=None, **kw):
+    # every algorithm gives the same Z on both backends: compare with the same algorithm
+    return gpuhclust.linkage(y, method, metric, backend="cpu", algorithm=algorithm, **kw)
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -66,7 +67,7 @@ def test_same_z_as_cpu_with_ties(backend, method, seed):
     # SciPy's), merge for merge
     X = tie_heavy(40, 2, seed)
     Z = gpuhclust.linkage(X, method, backend=backend, algorithm="scipy")
-    np.testing.assert_array_equal(Z, _cpu(X, method))
+    np.testing.assert_array_equal(Z, _cpu(X, method, algorithm="scipy"))
     np.testing.assert_array_equal(Z, sch.linkage(X, method))
     assert_valid_merges(Z, ssd.pdist(X), method)
 
@@ -170,13 +171,16 @@ from gpuhclust.cuda._context import SimContext
 backend = SimBackend(SimContext(schedule="threads", threads=64, loop_threads=64, max_blocks=2))
 X = np.random.default_rng(0).integers(0, 4, (20, 2)).astype(float)
 out = {}
-for method, kind in CASES:
+for method, kind, algorithm in CASES:
     y = X if kind == "observations" else ssd.pdist(X)
-    out[f"{method}-{kind}"] = gpuhclust.linkage(y, method, backend=backend)
+    out[f"{method}-{kind}-{algorithm}"] = gpuhclust.linkage(y, method, backend=backend,
+                                                            algorithm=algorithm)
 np.savez(sys.argv[1], **out)
 """
-_TSAN_CASES = [("single", "observations"), ("single", "condensed"), ("average", "observations"),
-               ("ward", "observations"), ("centroid", "observations")]
+_TSAN_CASES = [("single", "observations", None), ("single", "condensed", None),
+               ("average", "observations", "nn_chain"), ("ward", "observations", "nn_chain"),
+               ("average", "observations", "rounds"), ("ward", "condensed", "rounds"),
+               ("centroid", "observations", None)]
 
 
 @pytest.mark.slow
@@ -192,20 +196,28 @@ def test_kernels_are_race_free_under_thread_sanitizer(tmp_path):
     assert result.returncode == 0, result.stderr[-4000:]
     Z = np.load(out)
     X = np.random.default_rng(0).integers(0, 4, (20, 2)).astype(float)
-    for method, kind in _TSAN_CASES:
+    for method, kind, algorithm in _TSAN_CASES:
         y = X if kind == "observations" else ssd.pdist(X)
-        np.testing.assert_array_equal(Z[f"{method}-{kind}"], _cpu(y, method))
+        np.testing.assert_array_equal(Z[f"{method}-{kind}-{algorithm}"],
+                                      _cpu(y, method, algorithm=algorithm))
 
 
 # -- the plan: algorithms on the CUDA backend, optimal ordering, usability ----------------------
-def test_rounds_are_refused_and_the_chain_is_the_default():
+def test_rounds_are_the_default_and_scipy_stays_available():
     backend = SimBackend(SimContext())
-    X = blobs(30, 2, seed=2)
-    with pytest.raises(ValueError, match="'rounds' is not available for average linkage on "
-                                         "backend 'cuda-sim'"):
-        gpuhclust.linkage(X, "average", backend=backend, algorithm="rounds")
-    np.testing.assert_array_equal(gpuhclust.linkage(X, "average", backend=backend),
+    X = tie_heavy(30, 2, seed=2)
+    cuda_backend.last_run.clear()
+    Z = gpuhclust.linkage(X, "average", backend=backend)
+    assert cuda_backend.last_run["merges"] == 29  # the rounds ran, not the chain
+    np.testing.assert_array_equal(Z, _cpu(X, "average"))
+    cuda_backend.last_run.clear()
+    np.testing.assert_array_equal(gpuhclust.linkage(X, "average", backend=backend,
+                                                    algorithm="scipy"),
                                   sch.linkage(X, "average"))  # nn_chain: SciPy's, bit for bit
+    assert not cuda_backend.last_run
+    with pytest.raises(ValueError, match="'rounds' is not available for ward linkage on "
+                                         "engine='vector' on backend 'cuda-sim'"):
+        gpuhclust.linkage(X, "ward", backend=backend, engine="vector", algorithm="rounds")
 
 
 class _DeviceArray:

@@ -169,7 +169,7 @@ def test_auto_takes_the_matrix_when_it_fits(monkeypatch):
         warnings.simplefilter("error")
         Z = gpuhclust.linkage(X, "ward", backend=backend)
     np.testing.assert_array_equal(Z, gpuhclust.linkage(X, "ward", backend="cpu",
-                                                       engine="matrix", algorithm="nn_chain"))
+                                                       engine="matrix"))
 
 
 def test_auto_memory_error_naming_device_memory_when_neither_fits(monkeypatch):

@@ -56,8 +56,9 @@ def test_quick_json_shape(quick):
 def test_quick_estimates_are_sane(quick):
     result, _ = quick
     device = result["device"]
-    by = {(e["method"], e["engine"], e["dtype"], e["n"]): e for e in result["estimates"]}
-    chain = [by["average", "matrix", "float32", n] for n in (10_000, 50_000, 100_000)]
+    by = {(e["method"], e["engine"], e["algorithm"], e["dtype"], e["n"]): e
+          for e in result["estimates"]}
+    chain = [by["average", "matrix", "nn_chain", "float32", n] for n in (10_000, 50_000, 100_000)]
     # grows about as n^2 (the matrix is scanned and written once per merge, in one block)
     assert 10 < chain[1]["seconds"] / chain[0]["seconds"] < 40
     assert 3 < chain[2]["seconds"] / chain[1]["seconds"] < 5
@@ -67,7 +68,15 @@ def test_quick_estimates_are_sane(quick):
     assert loop["seconds"] == pytest.approx(loop["dram_bytes"] / device["one_block_bandwidth"], rel=0.1)
     # and its traffic is at least one write of the matrix's column per merge (n^2 sectors)
     assert loop["sectors_written"] > 0.5 * 100_000**2
-    prim = by["single", "vector", "float64", 1_000_000]
+    rounds = by["average", "matrix", "rounds", "float32", 100_000]
+    # every round's merges and rescans spread over the device's blocks: far below the chain
+    assert rounds["seconds"] < chain[2]["seconds"] / 5
+    for name in ("shard_merge<float>", "shard_rescan<float>"):
+        assert rounds["kernels"][name]["blocks_per_launch"] == device["max_blocks"], name
+    # one host sync per round and three launches (replay, merge, rescan): none per merge
+    assert rounds["host_syncs"] < 100_000 / 4
+    assert rounds["launches"] == pytest.approx(3 * rounds["host_syncs"], rel=0.01)
+    prim = by["single", "vector", "mst", "float64", 1_000_000]
     assert prim["launches"] == pytest.approx(2 * (1_000_000 - 1), rel=1e-3)  # two per merge
     assert prim["kernels"]["prim_relax_observations"]["blocks_per_launch"] >= 64
 

@@ -169,13 +169,14 @@ def _chunks(n):
     return sum(1 for _ in chunk_ends(n - 1, Bar()))
 
 
-@pytest.mark.parametrize("method,loop", [("average", "nn_chain_loop"), ("centroid", "generic_loop")])
-def test_linkage_counts_launches_and_host_syncs(method, loop):
+@pytest.mark.parametrize("method,algorithm,loop", [("average", "nn_chain", "nn_chain_loop"),
+                                                   ("centroid", None, "generic_loop")])
+def test_linkage_counts_launches_and_host_syncs(method, algorithm, loop):
     n = 40
     X = np.random.default_rng(3).standard_normal((n, 3))
-    plain = gpuhclust.linkage(X, method, backend="cuda-sim", engine="matrix")
+    plain = gpuhclust.linkage(X, method, backend="cuda-sim", engine="matrix", algorithm=algorithm)
     with _sim.counting() as c:
-        Z = gpuhclust.linkage(X, method, backend="cuda-sim", engine="matrix")
+        Z = gpuhclust.linkage(X, method, backend="cuda-sim", engine="matrix", algorithm=algorithm)
     assert np.array_equal(Z, plain)  # counting does not change results
     chunks = _chunks(n)
     assert c.kernels[f"{loop}<double>"].launches == chunks

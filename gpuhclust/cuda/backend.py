@@ -7,7 +7,10 @@ algorithm) with the same tie rule and the same float64 arithmetic, so both backe
 Z, ties included:
 - single: Prim, two launches per merge and no host round trip (distances from the observations
   on the fly when the metric is compiled, so no matrix at all);
-- complete, average, weighted, ward: the nearest-neighbour chain, run by one block on the device;
+- complete, average, weighted, ward: reciprocal-nearest-neighbour rounds (the default: the
+  shared driver ``gpuhclust._rounds`` over the device rows of ``_round_rows``, every round's
+  merges and rescans spread over all blocks, one host read per round), or the
+  nearest-neighbour chain, run by one block on the device;
 - centroid, median: the generic algorithm with SciPy's heap, run by one block on the device.
 
 Two engines, as on the CPU: 'matrix' (the n x n matrix in device memory, every method) and
@@ -16,8 +19,7 @@ needs no matrix anyway; ward, centroid and median work on cluster centroids and 
 ``kernels/vector.cu``). 'auto' takes the matrix when it fits in the free device memory, else the
 vector engine with a warning (decided by the plan, ``gpuhclust._plan``).
 
-Rounds (``algorithm='rounds'``) have no kernels here yet: the plan keeps the nearest-neighbour
-chain as this backend's default for complete, average, weighted and ward for now
+The vector engine has no rounds yet: there ward keeps the nearest-neighbour chain
 (``gpuhclust._plan.FALLBACK``).
 
 The host splits each loop into chunks of merges for progress and Ctrl-C. An interrupted run
@@ -28,10 +30,12 @@ the traceback.
 from __future__ import annotations
 
 import traceback
+from dataclasses import asdict
 
 import numpy as np
 import scipy.spatial.distance as ssd
 
+from .. import _rounds as rounds_driver
 from .._backends import Backend, register_backend
 from .._engines import centroid_frame, check_vector_scale
 from .._memory import check_fits
@@ -42,12 +46,17 @@ from .._validation import LinkageInput
 from ..cpu._rows import NO_CANDIDATE, merge_fault, raise_fault
 from ..cpu.backend import _raise_non_finite, _validate_computed, raise_computed
 from ._context import CupyContext, DeviceContext, SimContext, cuda_unusable_reason
+from ._device_rows import DeviceRows
 from ._kernels import STORAGE_TYPES, TILE, VECTOR_PHASES, VECTOR_STATE
+from ._round_rows import DeviceRoundRows
 
 _NO_PAIR = np.uint64(np.iinfo(np.uint64).max)
 _VS = {name: i for i, name in enumerate(VECTOR_STATE)}    # vector engine state entries
 _VP = {name: i for i, name in enumerate(VECTOR_PHASES)}   # and phases
 _WARD, _COMPACT_EVERY = 5, 32  # compact the centroids once 1/32 of the positions are dead
+
+#: Statistics of the last rounds run in this process (see ``gpuhclust._rounds.RoundStats``).
+last_run: dict = {}
 
 
 def _i64(v) -> np.int64:
@@ -63,7 +72,7 @@ class CudaBackend(Backend):
     """CuPy raw kernels on a CUDA device, or on the simulator through a ``SimContext``."""
 
     name = "cuda"
-    algorithms = {"matrix": ("mst", "nn_chain", "generic"),
+    algorithms = {"matrix": ("mst", "nn_chain", "generic", "rounds"),
                   "vector": ("mst", "nn_chain", "generic")}  # vector: ward by the chain
 
     def __init__(self, context: DeviceContext | None = None):
@@ -204,6 +213,8 @@ class CudaBackend(Backend):
             D = self.square_matrix(data, metric, plan.dtype)
             if plan.algorithm == "mst":
                 return self._mst(D, None, n, bar)
+            if plan.algorithm == "rounds":
+                return self._rounds(D, method, bar)
             if plan.algorithm == "nn_chain":
                 return self._nn_chain(D, method, bar)
             return self._generic(D, method, bar)
@@ -252,6 +263,18 @@ class CudaBackend(Backend):
         if n > 1 and merges[:, 1].min() < 0:  # no finite distance to the tree left
             k = int(np.argmax(merges[:, 1] < 0))
             raise merge_fault(NO_CANDIDATE, "single", np.float64, k, int(merges[k, 0]), -1, -1)
+        return merges
+
+    def _rounds(self, D, method: Method, bar) -> np.ndarray:
+        n = D.shape[0]
+        self._check_fits(DeviceRows.state_bytes(n, n), "the rounds' merge log and row state",
+                         np.float64)
+        store = DeviceRoundRows(self, D, method.code)
+        stats = rounds_driver.RoundStats()
+        merges = rounds_driver.rnn_rounds(store, n, bar, stats, method.name, D.dtype)
+        last_run.clear()
+        last_run.update(asdict(stats), n=n, method=method.name, backend=self.name,
+                        rescans_per_merge=stats.rescans_per_merge)
         return merges
 
     def _nn_chain(self, D, method: Method, bar) -> np.ndarray:

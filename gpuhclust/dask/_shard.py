@@ -8,9 +8,9 @@ with :class:`StaleShard` instead of answering from the wrong state.
 
 What a shard computes with is decided when it starts on its worker (:func:`make_rows`): its
 rows in host memory with the CPU backend's Numba kernels (:class:`CpuRows`), or in the worker's
-GPU memory with the kernels of ``kernels/shard.cu`` (``_shard_cuda.DeviceRows``); both give
-the same values, bit for bit. The shard keeps the token and call count; the rows object keeps
-the distances, the sizes and the merge log.
+GPU memory with the kernels of ``kernels/shard.cu`` (``gpuhclust.cuda._device_rows.DeviceRows``);
+both give the same values, bit for bit. The shard keeps the token and call count; the rows
+object keeps the distances, the sizes and the merge log.
 
 Distances are computed on the worker: compiled metrics with the backend's kernels (bit for bit
 ``pdist``), the others with ``scipy.spatial.distance.cdist`` called in ``pdist``'s argument
@@ -152,7 +152,7 @@ def live_rows_full(foreign: np.ndarray, cols: np.ndarray, n: int, dtype) -> np.n
 
 class CpuRows:
     """The shard's rows in host memory, computed with the CPU backend's Numba kernels (one
-    thread per call). :class:`gpuhclust.dask._shard_cuda.DeviceRows` has the same methods and
+    thread per call). :class:`gpuhclust.cuda._device_rows.DeviceRows` has the same methods and
     gives the same values on a GPU."""
 
     name = "cpu"
@@ -242,7 +242,7 @@ def make_rows(compute: str, r0: int, r1: int, n: int, dtype):
         raise ShardComputeUnavailable(
             "shard_compute='cuda': CuPy or a CUDA device is not usable on this Dask worker "
             "(use shard_compute='auto' to compute on the CPU where there is no GPU)")
-    from ._shard_cuda import DeviceRows
+    from ..cuda._device_rows import DeviceRows
 
     return DeviceRows(compute, r0, r1, n, dtype)
 

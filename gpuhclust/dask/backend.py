@@ -34,10 +34,11 @@ created on its worker, and the fill calls report what it uses, see ``last_run['s
   Lance-Williams of ``gpuhclust.cpu._lance_williams``, the lazy row replay of
   ``gpuhclust.cpu._rows``); one thread per shard call.
 * ``'cuda'``: the rows in the worker's GPU memory and the kernels of ``kernels/shard.cu``
-  (``_shard_cuda``), e.g. one worker per GPU under ``dask_cuda.LocalCUDACluster``. Same
-  arithmetic in the same order, no FMA contraction, same tie rule: the same Z as 'cpu', bit for
-  bit. An error on a worker where CuPy sees no device; MemoryError when a shard's rows do not
-  fit in its device's free memory (checked before allocating).
+  (``gpuhclust.cuda._device_rows``), e.g. one worker per GPU under
+  ``dask_cuda.LocalCUDACluster``. Same arithmetic in the same order, no FMA contraction, same
+  tie rule: the same Z as 'cpu', bit for bit. An error on a worker where CuPy sees no device;
+  MemoryError when a shard's rows do not fit in its device's free memory (checked before
+  allocating).
 * ``'cuda-sim'``: the same CUDA host code and kernels on the CPU kernel simulator (tests).
 * ``'auto'`` (default): 'cuda' on workers where CuPy sees a device, 'cpu' elsewhere.
 

@@ -1,6 +1,8 @@
-"""A shard's rows on the worker's GPU: the methods of ``_shard.CpuRows`` with the kernels of
-``kernels/shard.cu``, through the CUDA backend's device seam (``gpuhclust.cuda._context``), so
-the same code runs on a GPU through CuPy ('cuda') and on the CPU kernel simulator ('cuda-sim').
+"""Rows of the square distance matrix on a device, with the kernels of ``kernels/shard.cu``:
+a Dask shard's rows on its worker's GPU (the methods of ``gpuhclust.dask._shard.CpuRows``), or
+all rows at once as the local GPU rounds' row store (``_round_rows``). Everything goes through
+the CUDA backend's device seam (``gpuhclust.cuda._context``), so the same code runs on a GPU
+through CuPy ('cuda') and on the CPU kernel simulator ('cuda-sim').
 
 Same Z as the Numba shards, bit for bit: the kernels do the Numba shards' float64 arithmetic in
 the same order (compiled without FMA contraction), rows replay the merge log lazily in log
@@ -20,9 +22,8 @@ import os
 import numpy as np
 
 from .._memory import check_fits
-from ..cuda._context import CupyContext, SimContext
-from ..cuda._kernels import STORAGE_TYPES
-from ..cuda.backend import CudaBackend
+from ._context import CupyContext, SimContext
+from ._kernels import STORAGE_TYPES
 
 __all__ = ["DeviceRows"]
 
@@ -31,6 +32,12 @@ _NO_INDEX = np.uint64(np.iinfo(np.uint64).max)
 
 def _i64(v) -> np.int64:
     return np.int64(v)
+
+
+def _on_device(ctx):
+    """The context's device made current (Dask may call from another thread)."""
+    device = getattr(ctx, "device", None)
+    return device if device is not None else contextlib.nullcontext()
 
 
 class DeviceRows:
@@ -44,25 +51,49 @@ class DeviceRows:
     """
 
     def __init__(self, compute: str, r0: int, r1: int, n: int, dtype):
+        from .backend import CudaBackend  # the backend imports this module for its rounds
+
         if compute == "cuda":
             ctx = CupyContext()
         else:
             ctx = SimContext(schedule=os.environ.get("GPUHCLUST_SIM_SCHEDULE", "forward"))
-        self.name = compute
-        self.ctx, self.xp = ctx, ctx.xp
-        self.launcher = CudaBackend(ctx)  # its launch helpers and metric arrays
-        self.r0, self.r1, self.n = r0, r1, n
-        self.m = m = r1 - r0
+        m = r1 - r0
         dtype = np.dtype(dtype)
-        self.ctype = STORAGE_TYPES[dtype.name]
-        logn = max(n - 1, 1)
-        check_fits(dtype.itemsize * m * n + 8 * (5 * logn + 3 * n + 3 * m),
+        check_fits(dtype.itemsize * m * n + self.state_bytes(n, m),
                    f"rows {r0}:{r1} of the {n} x {n} {dtype.name} distance matrix",
                    "add workers, pass dtype=numpy.float32, or shard_compute='cpu'",
                    available=ctx.free_bytes(), where=f"{ctx.name} device memory of this worker")
+        launcher = CudaBackend(ctx)  # its launch helpers and metric arrays
+        with _on_device(ctx):
+            D = ctx.xp.empty((m, n), dtype=dtype)
+        self._hold(compute, launcher, r0, D)
+
+    @classmethod
+    def whole(cls, backend, D) -> "DeviceRows":
+        """All rows of the square matrix `D` (+inf on the diagonal), already on the device of
+        `backend` (a ``CudaBackend``); `D` is taken over."""
+        rows = cls.__new__(cls)
+        rows._hold(backend.name, backend, 0, D)
+        return rows
+
+    @staticmethod
+    def state_bytes(n: int, m: int) -> int:
+        """Device memory beside the rows: the merge log (5 arrays of n - 1), sizes and
+        merge positions (n each), replay positions and the Boruvka cache (m each)."""
+        return 8 * (5 * max(n - 1, 1) + 3 * n + 3 * m)
+
+    def _hold(self, name: str, launcher, r0: int, D) -> None:
+        ctx = launcher.ctx
+        self.name = name
+        self.ctx, self.xp = ctx, ctx.xp
+        self.launcher = launcher
+        m, n = D.shape
+        self.r0, self.r1, self.n, self.m = r0, r0 + m, n, m
+        self.ctype = STORAGE_TYPES[np.dtype(D.dtype).name]
+        logn = max(n - 1, 1)
         xp = self.xp
         with self._device():
-            self.D = xp.empty((m, n), dtype=dtype)
+            self.D = D
             self.log = (xp.zeros(logn, dtype=np.int64), xp.zeros(logn, dtype=np.int64),
                         xp.zeros(logn), xp.zeros(logn, dtype=np.int64),
                         xp.zeros(logn, dtype=np.int64))  # a, b, h, na, nb
@@ -79,8 +110,7 @@ class DeviceRows:
         return self.D.dtype
 
     def _device(self):
-        device = getattr(self.ctx, "device", None)  # Dask may call from another thread
-        return device if device is not None else contextlib.nullcontext()
+        return _on_device(self.ctx)
 
     def _launch(self, name: str, grid: int, *args) -> None:
         self.ctx.kernel("shard", f"{name}<{self.ctype}>")((grid,), (self.ctx.threads,), args)
@@ -170,8 +200,16 @@ class DeviceRows:
                 self.entry_of[dxs] = batch
                 self.entry_of[dys] = batch
                 foreign = full if full.shape[0] else np.full((1, 1), np.inf, dtype=self.dtype)
-                self._launch("shard_merge", self._blocks(len(held)), *self._shape(),
-                             *self._log_args(code), _i64(k0), xp.asarray(held),
+                # both rows of each held entry up to that entry (x only where it is local),
+                # then the merges element by element over the whole grid
+                local_x = pos[held - k0] < 0
+                replay = np.concatenate((ys[held - k0], xs[held - k0][local_x]))
+                upto = np.concatenate((held, held[local_x]))
+                self._launch("shard_replay", self.launcher._grid_blocks(len(replay)),
+                             *self._shape(), *self._log_args(code), xp.asarray(replay),
+                             _i64(len(replay)), xp.asarray(upto))
+                self._launch("shard_merge", self.launcher._grid_blocks(len(held) * self.n),
+                             *self._shape(), *self._log_args(code), _i64(k0), xp.asarray(held),
                              _i64(len(held)), self.entry_of, xp.asarray(foreign),
                              xp.asarray(pos))
                 self.entry_of[dxs] = -1
@@ -187,12 +225,12 @@ class DeviceRows:
             return np.empty(0, dtype=np.int64), np.empty(0)
         xp = self.xp
         with self._device():
-            nn = xp.empty(count, dtype=np.int64)
-            dist = xp.empty(count)
+            found = xp.empty(2 * count, dtype=np.int64)  # one read back: neighbours, distances
             self._launch("shard_rescan", self._blocks(count), *self._shape(),
                          *self._log_args(code), xp.asarray(rows), _i64(count), _i64(upto),
-                         nn, dist)
-            return self.ctx.asnumpy(nn), self.ctx.asnumpy(dist)
+                         found[:count], found[count:].view(np.float64))
+            host = self.ctx.asnumpy(found)
+        return host[:count], host[count:].view(np.float64)
 
     # -- Boruvka ----------------------------------------------------------------------------
     def boruvka(self, comp):
