@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,28 +54,7 @@ class LinkageRun:
     Z: np.ndarray
     seconds: float
     engine: str
-    algorithm: str | None = None  # not reported by the library yet
-
-
-@contextmanager
-def _recording_engine(backend):
-    """Record what ``backend.choose_engine`` returns during the block (the engine the backend
-    reports); a backend without it has the matrix engine only."""
-    chosen = []
-    original = getattr(backend, "choose_engine", None)
-    if original is None:
-        yield chosen
-        return
-
-    def recording(*args, **kwargs):
-        chosen.append(original(*args, **kwargs))
-        return chosen[-1]
-
-    backend.choose_engine = recording
-    try:
-        yield chosen
-    finally:
-        del backend.choose_engine  # the instance attribute: the class's method shows again
+    algorithm: str | None = None
 
 
 def timed_linkage(X, method: str, *, backend: str, warm_up: bool = True,
@@ -101,19 +79,20 @@ def timed_linkage(X, method: str, *, backend: str, warm_up: bool = True,
     Returns
     -------
     LinkageRun
-        Z, the wall-clock time of the timed call and the engine the backend chose.
+        Z, the wall-clock time of the timed call, and the engine and algorithm the plan chose.
     """
     from . import linkage
-    from ._backends import get_backend
+    from ._linkage import last_plan
 
     if warm_up:
         _warm_up(linkage, method, backend, kwargs)
-    be = get_backend(backend)  # one instance, passed on, so that its report can be recorded
-    with _recording_engine(be) as chosen:
-        start = time.perf_counter()
-        Z = linkage(X, method, backend=be, **kwargs)
-        seconds = time.perf_counter() - start
-    return LinkageRun(Z, seconds, engine=chosen[-1] if chosen else "matrix")
+    start = time.perf_counter()
+    Z = linkage(X, method, backend=backend, **kwargs)
+    seconds = time.perf_counter() - start
+    plan = last_plan()
+    if plan is None:  # a stand-in for linkage (tests) made no plan
+        return LinkageRun(Z, seconds, engine="unknown")
+    return LinkageRun(Z, seconds, engine=plan.engine, algorithm=plan.algorithm)
 
 
 def _warm_up(linkage, method: str, backend, kwargs: dict) -> None:

@@ -1,6 +1,8 @@
 """The public entry points: ``linkage`` and ``pdist``."""
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 import numpy as np
 from scipy.cluster.hierarchy import optimal_leaf_ordering
 
@@ -12,6 +14,15 @@ from ._plan import ENGINES, check_algorithm, check_client, make_plan
 from ._validation import LinkageInput, as_array, check_linkage_input
 
 __all__ = ["linkage", "pdist"]
+
+#: The plan of the last ``linkage`` call in this context (thread, task): what the command line
+#: reports as the engine and algorithm that ran.
+_LAST_PLAN: ContextVar = ContextVar("gpuhclust_last_plan", default=None)
+
+
+def last_plan():
+    """The ``gpuhclust._plan.Plan`` of the last ``linkage`` call in this context, or None."""
+    return _LAST_PLAN.get()
 
 def _working_dtype(dtype) -> np.dtype:
     if dtype is None:
@@ -180,6 +191,7 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
                         "to observations, not to a condensed distance matrix")
     data = be.check_input(data, method_, work_dtype, client)
     plan = make_plan(be, data, prepared, method_, work_dtype, engine, algorithm, client)
+    _LAST_PLAN.set(plan)
     raw = be.run(plan, data, prepared, progress)
     Z = finalise(raw, data.n, method_)
     if optimal_ordering:

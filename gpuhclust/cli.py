@@ -231,7 +231,7 @@ def _run_rows(run, requested_engine: str | None = None) -> list[tuple[str, objec
     """Summary rows saying how linkage ran: what the backend reports, not what was asked."""
     engine = run.engine + (" (chosen by auto)" if requested_engine == "auto" else "")
     rows = [("engine", engine)]
-    if run.algorithm is not None:  # set by timed_linkage once the library reports it
+    if run.algorithm is not None:
         rows.append(("algorithm", run.algorithm))
     return rows + [("time", _format_seconds(run.seconds) + " (linkage)")]
 

@@ -232,6 +232,9 @@ def test_summary_reports_the_engine_used(tmp_path, capsys, table, method, option
                          "--backend", "cpu", *options)
     assert code == 0, err
     assert summary_value(out, "engine") == engine
+    # the algorithm the library plans for this method on that engine, as the summary says
+    gpuhclust.linkage(table[1], method, backend="cpu", engine=engine.split()[0])
+    assert summary_value(out, "algorithm") == gpuhclust._linkage.last_plan().algorithm
 
 
 @pytest.mark.parametrize("options", [
