@@ -14,7 +14,7 @@ __all__ = ["fclusterdata"]
 
 
 def fclusterdata(X, t, criterion="inconsistent", metric="euclidean", depth=2, method="single",
-                 R=None, *, backend="auto", dtype=None, engine="auto"):
+                 R=None, *, backend="auto", dtype=None, engine="auto", algorithm=None):
     """Cluster observations into flat clusters: ``scipy.cluster.hierarchy.fclusterdata`` with
     gpuhclust's linkage.
 
@@ -35,8 +35,10 @@ def fclusterdata(X, t, criterion="inconsistent", metric="euclidean", depth=2, me
         The linkage method (see ``gpuhclust.linkage``).
     R : ndarray or None
         The inconsistency matrix; computed from the linkage when needed and not given.
-    backend, dtype, engine
+    backend, dtype, engine, algorithm
         Passed to ``gpuhclust.linkage`` (keyword only; SciPy's function has no such options).
+        ``algorithm='scipy'`` gives SciPy's T on any data; the default (linkage's) gives it on
+        data without tied distances.
 
     Returns
     -------
@@ -69,7 +71,7 @@ def fclusterdata(X, t, criterion="inconsistent", metric="euclidean", depth=2, me
     X = np.asarray(X, order="C", dtype=np.float64)
     if X.ndim != 2:
         raise TypeError("The observation matrix X must be an n by m array.")
-    options = {"backend": backend, "dtype": dtype, "engine": engine}
+    options = {"backend": backend, "dtype": dtype, "engine": engine, "algorithm": algorithm}
     if get_method(method).euclidean_only and canonical_metric(metric) != "euclidean":
         y = pdist(X, metric, backend=backend)
         Z = linkage(y, method, **options)

@@ -68,6 +68,12 @@ default='ward'
         ``gpuhclust.linkage``'s engine.
     dtype : None, numpy.float32 or numpy.float64, default=None
         ``gpuhclust.linkage``'s storage of the distances.
+    algorithm : str or None, default='scipy'
+        ``gpuhclust.linkage``'s algorithm. 'scipy' (SciPy's sequential algorithms) breaks ties
+        as scikit-learn does, so the labels, `children_` and `distances_` are scikit-learn's on
+        any data; None takes linkage's default (parallel rounds for complete, average,
+        weighted and ward: the same tree on tie-free data, faster on many cores, and another
+        valid tree where distances tie).
 
     Attributes
     ----------
@@ -121,7 +127,8 @@ default='ward'
 
     def __init__(self, n_clusters=2, *, metric="euclidean", memory=None, connectivity=None,
                  compute_full_tree="auto", linkage="ward", distance_threshold=None,
-                 compute_distances=False, backend="auto", engine="auto", dtype=None):
+                 compute_distances=False, backend="auto", engine="auto", dtype=None,
+                 algorithm="scipy"):
         self.n_clusters = n_clusters
         self.distance_threshold = distance_threshold
         self.memory = memory
@@ -133,6 +140,7 @@ default='ward'
         self.backend = backend
         self.engine = engine
         self.dtype = dtype
+        self.algorithm = algorithm
 
     def fit(self, X, y=None):
         """Fit the hierarchical clustering from features, or a distance matrix.
@@ -164,7 +172,7 @@ default='ward'
             raise ValueError(f"Distance matrix should be square, got matrix of shape {X.shape}")
 
         Z = check_memory(self.memory).cache(_linkage_matrix)(
-            X, self.linkage, metric, self.backend, self.engine, self.dtype)
+            X, self.linkage, metric, self.backend, self.engine, self.dtype, self.algorithm)
         self.linkage_matrix_ = Z
         self.children_ = Z[:, :2].astype(np.intp)
         self.n_connected_components_ = 1
@@ -231,9 +239,9 @@ default='ward'
         return {"pairwise": isinstance(self.metric, str) and self.metric == "precomputed"}
 
 
-def _linkage_matrix(X, method, metric, backend, engine, dtype):
+def _linkage_matrix(X, method, metric, backend, engine, dtype, algorithm):
     """SciPy's Z for the samples `X` (or the square distance matrix, or metric(X))."""
-    options = {"backend": backend, "engine": engine, "dtype": dtype}
+    options = {"backend": backend, "engine": engine, "dtype": dtype, "algorithm": algorithm}
     if callable(metric):
         X = np.asarray(metric(X))
         metric = "precomputed"

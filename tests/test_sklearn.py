@@ -116,7 +116,20 @@ def test_fit_predict_backend_and_linkage_matrix():
     est = AC(3, linkage="average", backend="cuda-sim")
     labels = est.fit_predict(X)
     np.testing.assert_array_equal(labels, est.labels_)
-    np.testing.assert_array_equal(est.linkage_matrix_, gpuhclust.linkage(X, "average"))
+    np.testing.assert_array_equal(est.linkage_matrix_,
+                                  gpuhclust.linkage(X, "average", algorithm="scipy"))
+
+
+def test_algorithm_none_takes_linkages_default():
+    """algorithm=None runs linkage's default (the rounds): on tie-free data the same tree and
+    labels as the default 'scipy'."""
+    X = blobs(120, 3, 4)
+    fast = AC(4, linkage="average", algorithm=None, compute_distances=True).fit(X)
+    exact = AC(4, linkage="average", compute_distances=True).fit(X)
+    np.testing.assert_array_equal(fast.linkage_matrix_, gpuhclust.linkage(X, "average"))
+    np.testing.assert_array_equal(fast.labels_, exact.labels_)
+    np.testing.assert_array_equal(fast.children_, exact.children_)
+    np.testing.assert_allclose(fast.distances_, exact.distances_, rtol=1e-13)
 
 
 def test_feature_names_from_a_dataframe():
