@@ -173,7 +173,10 @@ def test_update_beyond_float64(backend, method, request):
     with _refusal(MergeOverflowError) as info:
         _run(backend, y, method, request)
     assert "float64's range" in str(info.value)
-    if backend == "dask":  # the driver sees the lost distance, a round after the update
+    if backend in ("dask", "cuda-sim"):
+        # the device and Dask row stores do not flag an overflow in the merge itself: the
+        # +inf spreads through the updates until a cluster has no finite distance left, which
+        # the rounds driver names (never a Z with an infinite distance merged)
         assert info.value.step >= 1 and info.value.observations == (0, 0)
     else:
         assert info.value.step == 0 and "merge 0" in str(info.value)

@@ -290,7 +290,7 @@ class CudaBackend(Backend):
         for stop in chunk_ends(n - 1, bar):
             loop((1,), (self.ctx.loop_threads,),
                  (D, _i64(n), np.int32(code), size, chain, state, merges, _i64(stop), fault))
-            self.ctx.synchronize()
+            # reading the fault waits for the launch: the chunk's one host synchronisation
             raise_fault(self.ctx.asnumpy(fault), method.name, D.dtype)
         return self.ctx.asnumpy(merges).reshape(n - 1, 3)
 
@@ -322,7 +322,7 @@ class CudaBackend(Backend):
             loop((1,), (self.ctx.loop_threads,),
                  (D, _i64(n), np.int32(code), size, cluster_id, neighbor, min_dist, heap_values,
                   key_by_index, index_by_key, flags, improved, state, Z, _i64(stop), fault))
-            self.ctx.synchronize()
+            # reading the fault waits for the launch: the chunk's one host synchronisation
             raise_fault(self.ctx.asnumpy(fault), method.name, D.dtype)
         return self.ctx.asnumpy(Z).reshape(n - 1, 4)
 

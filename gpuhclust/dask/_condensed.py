@@ -54,7 +54,8 @@ def pack_for_shards(block, lo: int, n: int, bounds) -> list:
     """The condensed entries ``lo:lo+len(block)`` of `block`, packed for each shard of rows
     ``bounds[i] = (r0, r1)``: a float64 array, or None where the shard needs none of them.
     Runs on the driver (NumPy input) or as a task on a worker (one chunk of a dask array)."""
-    chunk = np.asarray(block, dtype=np.float64)
+    chunk = np.asarray(block, dtype=np.float64).view()
+    chunk.flags.writeable = False  # one Numba variant: the caller's NumPy input is read-only
     hi = lo + chunk.shape[0]
     if hi == lo:
         return [None] * len(bounds)
