@@ -35,6 +35,7 @@ def _region(text):
     return text[:start], text[start:text.index(_report.END)], text[text.index(_report.END):]
 
 
+@pytest.mark.slow
 def test_quick_mode_end_to_end(tmp_path):
     result, path = _run(tmp_path)
     for key in ("machine", "versions", "date", "args", "rows", "skipped", "command"):
@@ -63,6 +64,7 @@ def test_quick_mode_end_to_end(tmp_path):
     assert "| single |" in a[1] and "| ward |" in a[1] and "yes" in a[1]
 
 
+@pytest.mark.slow
 def test_quick_scaling_fits_a_slope(tmp_path):
     result, path = _run(tmp_path, "--scaling")
     assert result["mode"] == "quick"

@@ -17,6 +17,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import gpu_model  # noqa: E402
 
+# `gpu_model.py --quick` (a minute or two): the slow lane, which CI runs
+pytestmark = pytest.mark.slow
+
 ESTIMATE_FIELDS = {"method", "engine", "algorithm", "dtype", "n", "d", "seconds", "launches",
                    "host_syncs", "grid_barriers", "block_barriers", "dram_bytes", "kernels"}
 KERNEL_FIELDS = {"launches", "sectors_read", "sectors_written", "seconds"}
