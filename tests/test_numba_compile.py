@@ -15,6 +15,7 @@ import pytest
 from numba.core.registry import CPUDispatcher
 
 import gpuhclust
+from gpuhclust._engines import VECTOR_METHODS
 
 CHILD = """
 import sys
@@ -53,6 +54,8 @@ def test_kernels_compile_one_variant_per_argument_type():
     for method in gpuhclust.METHODS:
         gpuhclust.linkage(X, method, backend="cpu")
         gpuhclust.linkage(gpuhclust.pdist(X), method, backend="cpu")
+    for method in VECTOR_METHODS:  # shares the distance kernels with the matrix engine
+        gpuhclust.linkage(X, method, backend="cpu", engine="vector")
     offenders = []
     for obj in gc.get_objects():
         if isinstance(obj, CPUDispatcher) and obj.py_func.__module__.startswith("gpuhclust"):

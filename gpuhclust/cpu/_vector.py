@@ -37,17 +37,19 @@ WARD, CENTROID, MEDIAN = 5, 3, 4  # SciPy's method codes
 
 
 # -- distances between centroids ---------------------------------------------------------------
-_EMPTY = np.zeros(0)
-_NO_ROWS = np.zeros(0, dtype=np.int64)
-_EMPTY2 = np.zeros((0, 0))
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
 def _sq_block(Ct, cx, b0, b1, acc):
     """Squared distances from the centroid ``cx[0]`` (shape (1, d)) to columns ``b0:b1`` of
     `Ct` into `acc`, summed in feature order (the pdist kernel)."""
-    block_distances_cols(SQEUCLIDEAN, cx, 0, Ct, _EMPTY, _NO_ROWS, b0, b1, acc, 2.0, _EMPTY,
-                         _EMPTY, _EMPTY2)
+    # Arguments typed as the matrix engine types them (plain int64, writable arrays), so the
+    # shared kernel compiles once: a global array is a read-only constant to Numba and a module
+    # constant a literal int, each a variant of its own. Empty views of `acc` and `Ct` cost
+    # no allocation.
+    empty = acc[:0]
+    block_distances_cols(np.int64(SQEUCLIDEAN), cx, np.int64(0), Ct, empty,
+                         np.empty(0, dtype=np.int64), b0, b1, acc, 2.0, empty, empty, Ct[:0])
 
 
 @numba.njit(cache=True, error_model="numpy")
