@@ -6,30 +6,33 @@ import.
 ``gpuhclust.AgglomerativeClustering`` (scikit-learn's estimator on gpuhclust's linkage) is
 imported on first use, so that scikit-learn stays optional.
 """
-from scipy.cluster.hierarchy import (
-    cophenet,
-    cut_tree,
-    fcluster,
-    leaves_list,
-    optimal_leaf_ordering,
-    to_tree,
-)
-from scipy.cluster.vq import whiten
+from ._startup import ctrl_c_exits_quietly as _ctrl_c_exits_quietly
 
-from . import _compile_notice
-from .cpu import backend as _cpu_backend  # noqa: F401  (registers the CPU backend)
-from .cuda import backend as _cuda_backend  # noqa: F401  (registers 'cuda' and 'cuda-sim')
-from .dask import register as _register_dask
-from ._backends import available_backends
-from ._linkage import linkage, pdist
-from ._dendrogram import dendrogram
-from ._fclusterdata import fclusterdata
-from ._methods import METHODS
-from ._warmup import warmup
-from ._validation import DistanceError, MergeOverflowError
+with _ctrl_c_exits_quietly():  # `python -m gpuhclust`: a Ctrl-C while importing is one line
+    from scipy.cluster.hierarchy import (
+        cophenet,
+        cut_tree,
+        fcluster,
+        leaves_list,
+        optimal_leaf_ordering,
+        to_tree,
+    )
+    from scipy.cluster.vq import whiten
 
-_register_dask()  # backend 'dask', imported (with Dask) only when asked for
-_compile_notice.install()  # one line on stderr when Numba compiles (first run only)
+    from . import _compile_notice
+    from .cpu import backend as _cpu_backend  # noqa: F401  (registers the CPU backend)
+    from .cuda import backend as _cuda_backend  # noqa: F401  (registers 'cuda' and 'cuda-sim')
+    from .dask import register as _register_dask
+    from ._backends import available_backends
+    from ._linkage import linkage, pdist
+    from ._dendrogram import dendrogram
+    from ._fclusterdata import fclusterdata
+    from ._methods import METHODS
+    from ._warmup import warmup
+    from ._validation import DistanceError, MergeOverflowError
+
+    _register_dask()  # backend 'dask', imported (with Dask) only when asked for
+    _compile_notice.install()  # one line on stderr when Numba compiles (first run only)
 
 __version__ = "0.1.0"
 

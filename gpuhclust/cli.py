@@ -19,10 +19,11 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from ._startup import INTERRUPTED
+
 __all__ = ["main"]
 
 PROG = "gpuhclust"
-INTERRUPTED = f"{PROG}: interrupted"
 _MAX_SIZES_SHOWN = 20
 
 

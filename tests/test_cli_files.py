@@ -149,13 +149,36 @@ sys.exit(entry.load()())
 """
 
 
-@pytest.mark.parametrize("module", ["numpy", "scipy", "numba"])
-def test_ctrl_c_during_start_up_is_one_line_and_exit_130(module):
+# The same hook for ``python -m gpuhclust``, installed by a ``sitecustomize`` module (imported at
+# interpreter start-up, before ``-m`` imports the package).
+_CTRL_C_HOOK = """
+import os, signal, sys
+
+class CtrlC:
+    def find_spec(self, name, path=None, target=None):
+        if name == os.environ["CTRL_C_AT"]:
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+sys.meta_path.insert(0, CtrlC())
+"""
+
+
+@pytest.mark.parametrize("route", ["gpuhclust", "python -m gpuhclust"])
+@pytest.mark.parametrize("module", ["numpy", "scipy", "numba", "gpuhclust.cli"])
+def test_ctrl_c_during_start_up_is_one_line_and_exit_130(module, route, tmp_path):
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-c", _CTRL_C_DURING_IMPORT, module],
-                          capture_output=True, text=True, timeout=120)
+    if route == "gpuhclust":
+        command, env = [sys.executable, "-c", _CTRL_C_DURING_IMPORT, module], None
+    else:
+        (tmp_path / "sitecustomize.py").write_text(_CTRL_C_HOOK)
+        command = [sys.executable, "-m", "gpuhclust", "--version"]
+        env = {**os.environ, "CTRL_C_AT": module,
+               "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 130, proc.stderr
     assert proc.stderr == "gpuhclust: interrupted\n"
     assert proc.stdout == ""
