@@ -4,7 +4,7 @@ driver every executor shares.
 For these reducible methods a pair of clusters that are each other's nearest neighbour stays so
 whatever else merges (a merge never brings the union closer to a third cluster than both parts
 were), so all reciprocal pairs of a round can merge at once and the set of merges is the
-nearest-neighbour chain's; sorted by height it is SciPy's Z (design.md sections 2 and 10).
+nearest-neighbour chain's; sorted by height it is SciPy's Z (docs/exactness.md).
 
 The driver holds O(n) state, in the original row numbers: every row's nearest neighbour and
 distance, cluster sizes, the merge log. The distances live in a *row store*, which executes a

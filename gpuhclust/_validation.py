@@ -15,7 +15,7 @@ from scipy.cluster.hierarchy import ClusterWarning
 from ._methods import Method
 
 __all__ = ["DistanceError", "LinkageInput", "MergeOverflowError", "as_array",
-           "check_linkage_input", "condensed_pair", "first_in_chunks", "n_from_condensed"]
+           "check_linkage_input", "condensed_pair", "condensed_row_start", "first_in_chunks", "n_from_condensed"]
 
 #: Elements checked at a time: the boolean temporaries of a check stay this small whatever n.
 CHECK_CHUNK = 1 << 20
@@ -100,7 +100,14 @@ def as_array(y, name: str = "y") -> np.ndarray:
         raise ValueError(f"{name} must hold real numbers, not {arr.dtype}")
     if np.issubdtype(arr.dtype, np.complexfloating):
         raise ValueError(f"{name} must hold real numbers, not complex ({arr.dtype})")
-    view = arr.view()
+    return read_only(arr)
+
+
+def read_only(a: np.ndarray) -> np.ndarray:
+    """A read-only view of `a`: the caller's array is never written through it, and the
+    compiled kernels see one kind of array (Numba compiles a function once per kind; a copy to
+    make it writable would cost more than the view)."""
+    view = a.view()
     view.flags.writeable = False
     return view
 
@@ -116,16 +123,24 @@ def n_from_condensed(length: int) -> int:
     return n
 
 
+def condensed_row_start(i, n):
+    """Index of the entry (i, i+1), where row i starts, in a condensed matrix of n observations.
+
+    Plain arithmetic, so the compiled kernels use this very function (Numba compiles it where
+    they call it); ``kernels/distances.cu`` writes the same formula."""
+    return n * i - (i * (i + 1)) // 2
+
+
 def condensed_pair(index: int, n: int) -> tuple[int, int]:
     """The (i, j), i < j, of entry `index` of a condensed matrix of n observations."""
-    # row i starts at n*i - i*(i+1)/2; invert the quadratic, then correct rounding
+    # invert the quadratic condensed_row_start(i, n) = index, then correct rounding
     i = int(n - 0.5 - math.sqrt((n - 0.5) ** 2 - 2 * index))
     i = max(0, min(i, n - 2))
-    while i > 0 and n * i - i * (i + 1) // 2 > index:
+    while i > 0 and condensed_row_start(i, n) > index:
         i -= 1
-    while n * (i + 1) - (i + 1) * (i + 2) // 2 <= index:
+    while condensed_row_start(i + 1, n) <= index:
         i += 1
-    j = index - (n * i - i * (i + 1) // 2) + i + 1
+    j = index - condensed_row_start(i, n) + i + 1
     return i, j
 
 
@@ -139,7 +154,8 @@ class LinkageInput:
     has_negative: bool = False
 
 
-def _first_bad(mask: np.ndarray) -> int:
+def first_bad(mask: np.ndarray) -> int:
+    """Flat index of the first True in `mask` (which has one)."""
     return int(np.flatnonzero(mask.ravel())[0])
 
 
@@ -149,7 +165,7 @@ def first_in_chunks(a: np.ndarray, bad) -> int:
     for lo in range(0, a.shape[0], CHECK_CHUNK):
         mask = bad(a[lo:lo + CHECK_CHUNK])
         if mask.any():
-            return lo + _first_bad(mask)
+            return lo + first_bad(mask)
     return -1
 
 
@@ -168,6 +184,25 @@ def float32_range_error(value, i: int, j: int, idx: int | None = None) -> Distan
     return DistanceError(
         f"dtype=float32 cannot store {where}: {value} is beyond float32's range "
         f"(up to {FLOAT32_MAX:.4g}); pass dtype=numpy.float64", (i, j), idx)
+
+
+def raise_non_finite(value, i: int, j: int):
+    """Raise for a non-finite distance the metric gave between observations i and j."""
+    raise DistanceError(f"The metric gave a non-finite distance {value} between observations "
+                        f"{i} and {j}; linkage needs finite distances (SciPy: 'The condensed "
+                        "distance matrix must contain only finite values').", (i, j))
+
+
+def validate_computed(y: np.ndarray, n: int, dtype) -> None:
+    """Raise for the first distance of the computed condensed matrix `y` (n observations) that
+    is not finite, or with float32 storage beyond float32's range."""
+    idx = first_in_chunks(y, lambda c: ~np.isfinite(c))
+    if idx >= 0:
+        raise_non_finite(y[idx], *condensed_pair(idx, n))
+    if np.dtype(dtype) == np.float32:
+        idx = first_in_chunks(y, beyond_float32)
+        if idx >= 0:
+            raise float32_range_error(y[idx], *condensed_pair(idx, n))
 
 
 def check_linkage_input(y: np.ndarray, method: Method, metric, dtype=None) -> LinkageInput:
@@ -210,7 +245,7 @@ def check_linkage_input(y: np.ndarray, method: Method, metric, dtype=None) -> Li
             for r0 in range(0, n, rows):
                 block = ~np.isfinite(y[r0:r0 + rows])
                 if block.any():
-                    row, col = divmod(_first_bad(block), d)
+                    row, col = divmod(first_bad(block), d)
                     row += r0
                     break
             else:

@@ -13,10 +13,19 @@ import math
 import numba
 import numpy as np
 
-# Metric codes; keep in step with gpuhclust._metrics.NUMBA_METRICS.
-EUCLIDEAN, SQEUCLIDEAN, CITYBLOCK, CHEBYSHEV, MINKOWSKI = 0, 1, 2, 3, 4
-COSINE, CANBERRA, BRAYCURTIS, SEUCLIDEAN, MAHALANOBIS = 5, 6, 7, 8, 9
-HAMMING, JACCARD, DICE, ROGERSTANIMOTO, RUSSELLRAO, SOKALSNEATH, YULE = 10, 11, 12, 13, 14, 15, 16
+from .._metrics import METRIC_CODES
+from .._validation import condensed_row_start
+
+#: The condensed index where row i starts, compiled: the very function the host code uses.
+row_start = numba.njit(cache=True, inline="always")(condensed_row_start)
+
+# Metric codes from the one metric table (compile-time constants to Numba).
+(EUCLIDEAN, SQEUCLIDEAN, CITYBLOCK, CHEBYSHEV, MINKOWSKI, COSINE, CANBERRA, BRAYCURTIS, SEUCLIDEAN,
+ MAHALANOBIS, HAMMING, JACCARD, DICE, ROGERSTANIMOTO, RUSSELLRAO, SOKALSNEATH, YULE) = (
+    METRIC_CODES[name] for name in (
+        "euclidean", "sqeuclidean", "cityblock", "chebyshev", "minkowski", "cosine", "canberra",
+        "braycurtis", "seuclidean", "mahalanobis", "hamming", "jaccard", "dice",
+        "rogerstanimoto", "russellrao", "sokalsneath", "yule"))
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
@@ -256,7 +265,7 @@ def block_distances_cols(code, X, i, Ct, auxc, rows, j0, j1, acc, p, aux, weight
 @numba.njit(cache=True, error_model="numpy")
 def _condensed_row(X, Xt, i, code, p, aux, weights, vi, out, acc):
     n = X.shape[0]
-    base = n * i - (i * (i + 1)) // 2 - i - 1
+    base = row_start(i, n) - i - 1
     for j0 in range(i + 1, n, BLOCK):
         j1 = min(n, j0 + BLOCK)
         block_distances(code, X, i, Xt, j0, j1, acc, p, aux, weights, vi)
@@ -328,7 +337,7 @@ def square_from_condensed(y, out):
     n = out.shape[0]
     for i in numba.prange(n):
         out[i, i] = np.inf
-        base = n * i - (i * (i + 1)) // 2 - i - 1
+        base = row_start(i, n) - i - 1
         for j in range(i + 1, n):
             out[i, j] = y[base + j] + 0.0
     mirror_upper(out)

@@ -17,7 +17,12 @@ import math
 import numba
 import numpy as np
 
-SINGLE, COMPLETE, AVERAGE, CENTROID, MEDIAN, WARD, WEIGHTED = 0, 1, 2, 3, 4, 5, 6
+from .._methods import METHODS
+
+# Method codes from the one method table (compile-time constants to Numba).
+SINGLE, COMPLETE, AVERAGE, CENTROID, MEDIAN, WARD, WEIGHTED = (
+    METHODS[name].code
+    for name in ("single", "complete", "average", "centroid", "median", "ward", "weighted"))
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")

@@ -28,8 +28,8 @@ from .._methods import Method
 from .._metrics import PreparedMetric
 from .._progress import chunk_ends as _chunks
 from .._progress import progress_bar
-from .._validation import (DistanceError, LinkageInput, beyond_float32, condensed_pair,
-                           first_in_chunks, float32_range_error)
+from .._validation import (LinkageInput, float32_range_error, raise_non_finite, read_only,
+                           validate_computed)
 from . import _distances, _generic, _mst, _nn_chain, _round_rows, _rows, _vector
 
 #: Statistics of the last rounds run in this process (see ``gpuhclust._rounds.RoundStats``).
@@ -86,12 +86,12 @@ class CPUBackend(Backend):
         D = _memory.empty_large((n, n), dtype)
         if data.condensed is not None:
             condensed = np.ascontiguousarray(data.condensed, dtype=np.float64)
-            _distances.square_from_condensed(_read_only(condensed), D)
+            _distances.square_from_condensed(read_only(condensed), D)
             return D, not data.has_negative
         if metric.code is None:
             y = ssd.pdist(metric.X, metric.scipy_metric, **metric.scipy_kwargs)
-            _validate_computed(y, n, dtype)
-            _distances.square_from_condensed(_read_only(y), D)
+            validate_computed(y, n, dtype)
+            _distances.square_from_condensed(read_only(y), D)
             return D, not bool(y.min() < 0)
         _distances.square_from_observations(metric.X, *metric.kernel_args, D)
         if metric.may_give_non_finite or D.dtype == np.float32:
@@ -120,12 +120,6 @@ class CPUBackend(Backend):
             return _run_generic(D, nonneg, method, bar)
 
 
-def _raise_non_finite(value, i, j):
-    raise DistanceError(f"The metric gave a non-finite distance {value} between observations "
-                        f"{i} and {j}; linkage needs finite distances (SciPy: 'The condensed "
-                        "distance matrix must contain only finite values').", (i, j))
-
-
 def pair_value(metric: PreparedMetric, i: int, j: int) -> float:
     """The float64 distance between observations i and j (for messages)."""
     X = np.ascontiguousarray(metric.X[:max(i, j) + 1])
@@ -141,25 +135,7 @@ def raise_computed(metric: PreparedMetric, i: int, j: int):
     value = pair_value(metric, i, j)
     if np.isfinite(value):
         raise float32_range_error(value, i, j)
-    _raise_non_finite(value, i, j)
-
-
-def _validate_computed(y: np.ndarray, n: int, dtype) -> None:
-    idx = first_in_chunks(y, lambda c: ~np.isfinite(c))
-    if idx >= 0:
-        _raise_non_finite(y[idx], *condensed_pair(idx, n))
-    if np.dtype(dtype) == np.float32:
-        idx = first_in_chunks(y, beyond_float32)
-        if idx >= 0:
-            raise float32_range_error(y[idx], *condensed_pair(idx, n))
-
-
-def _read_only(y: np.ndarray) -> np.ndarray:
-    """A read-only view: the caller's condensed matrix usually is one, and Numba compiles a
-    function once per kind (a copy of n(n-1)/2 values to make it writable would cost more)."""
-    view = y.view()
-    view.flags.writeable = False
-    return view
+    raise_non_finite(value, i, j)
 
 
 def _threads() -> int:
@@ -186,7 +162,7 @@ def _run_mst_observations(metric: PreparedMetric, n: int, bar) -> np.ndarray:
                                     check, bad_pair)
         if bad_pair[0] >= 0:
             i, j = sorted(int(v) for v in bad_pair)
-            _raise_non_finite("NaN or inf", i, j)
+            raise_non_finite("NaN or inf", i, j)
     return merges
 
 

@@ -42,9 +42,9 @@ from .._memory import check_fits
 from .._methods import Method
 from .._metrics import PreparedMetric
 from .._progress import chunk_ends, progress_bar
-from .._validation import LinkageInput
+from .._validation import LinkageInput, raise_non_finite, validate_computed
 from ..cpu._rows import NO_CANDIDATE, merge_fault, raise_fault
-from ..cpu.backend import _raise_non_finite, _validate_computed, raise_computed
+from ..cpu.backend import raise_computed
 from ._context import CupyContext, DeviceContext, SimContext, cuda_unusable_reason
 from ._device_rows import DeviceRows
 from ._kernels import STORAGE_TYPES, TILE, VECTOR_PHASES, VECTOR_STATE
@@ -170,7 +170,7 @@ class CudaBackend(Backend):
         condensed = data.condensed
         if condensed is None and metric.code is None:
             condensed = ssd.pdist(metric.X, metric.scipy_metric, **metric.scipy_kwargs)
-            _validate_computed(condensed, n, dtype)
+            validate_computed(condensed, n, dtype)
         self._check_fits(self.matrix_bytes(data, metric, dtype),
                          f"the {n} x {n} {np.dtype(dtype).name} distance matrix", dtype)
         D = self.xp.empty((n, n), dtype=dtype)
@@ -258,7 +258,7 @@ class CudaBackend(Backend):
                 if key != int(_NO_PAIR):
                     k, j = divmod(key, n)
                     x = int(self.ctx.asnumpy(merges[3 * k]))
-                    _raise_non_finite("NaN or inf", *sorted((x, j)))
+                    raise_non_finite("NaN or inf", *sorted((x, j)))
         merges = self.ctx.asnumpy(merges).reshape(n - 1, 3)
         if n > 1 and merges[:, 1].min() < 0:  # no finite distance to the tree left
             k = int(np.argmax(merges[:, 1] < 0))

@@ -27,8 +27,9 @@ import math
 import numpy as np
 
 from .._methods import Method
-from .._validation import (DistanceError, LinkageInput, _first_bad, as_array, beyond_float32,
-                           condensed_pair, float32_range_error, n_from_condensed)
+from .._validation import (DistanceError, LinkageInput, as_array, beyond_float32,
+                           condensed_pair, condensed_row_start, first_bad, float32_range_error,
+                           n_from_condensed, read_only)
 from ._shard import pack_condensed
 
 __all__ = ["row_batches", "pack_for_shards", "numpy_batches", "dask_batches", "is_lazy",
@@ -37,25 +38,19 @@ __all__ = ["row_batches", "pack_for_shards", "numpy_batches", "dask_batches", "i
 _EMPTY = np.empty(0)
 
 
-def _row_start(c: int, n: int) -> int:
-    """Condensed index of the entry (c, c+1)."""
-    return n * c - c * (c + 1) // 2
-
-
 def row_batches(n: int, rows: int):
     """(c0, c1, lo, hi): whole condensed rows ``c0:c1``, `rows` at a time, and the condensed
     entries ``lo:hi`` they span."""
     for c0 in range(0, n - 1, rows):
         c1 = min(n - 1, c0 + rows)
-        yield c0, c1, _row_start(c0, n), _row_start(c1, n)
+        yield c0, c1, condensed_row_start(c0, n), condensed_row_start(c1, n)
 
 
 def pack_for_shards(block, lo: int, n: int, bounds) -> list:
     """The condensed entries ``lo:lo+len(block)`` of `block`, packed for each shard of rows
     ``bounds[i] = (r0, r1)``: a float64 array, or None where the shard needs none of them.
     Runs on the driver (NumPy input) or as a task on a worker (one chunk of a dask array)."""
-    chunk = np.asarray(block, dtype=np.float64).view()
-    chunk.flags.writeable = False  # one Numba variant: the caller's NumPy input is read-only
+    chunk = read_only(np.asarray(block, dtype=np.float64))
     hi = lo + chunk.shape[0]
     if hi == lo:
         return [None] * len(bounds)
@@ -136,7 +131,7 @@ def _summarise(block, start: int):
     a = as_array(block)
     found = []
     for bad in (~np.isfinite(a), a < 0, beyond_float32(a)):
-        k = _first_bad(bad) if bad.any() else -1
+        k = first_bad(bad) if bad.any() else -1
         found.append((start + k if k >= 0 else -1, a[k] if k >= 0 else None))
     return found
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ..cpu._distances import BLOCK, block_distances
+from ..cpu._distances import BLOCK, block_distances, row_start
 from ..cpu._rows import new_merge_log
 from . import _boruvka, _rounds
 
@@ -87,7 +87,7 @@ def pack_condensed(chunk, base, lo, hi, c, n, r0, r1, out):
     The entries of whole rows ``c0:c1`` packed at once, or range by range in condensed order
     and concatenated, give the same array: what ``Shard.fill_condensed`` takes."""
     w = 0
-    s = n * c - (c * (c + 1)) // 2  # condensed index of (c, c+1)
+    s = row_start(c, n)
     write = out.shape[0] > 0
     while s < hi and c < r1:
         a, b = _needed_columns(c, s, lo, hi, n, r0, r1)

@@ -14,7 +14,7 @@ packed for the shards by a task on the workers, and the driver passes the packed
 batch at a time (at most about ``2 * transfer_bytes``: an entry goes to two shards). Its graph
 is computed twice (validation, fill): persist it first when its chunks are costly.
 
-Algorithms (design.md section 2):
+Algorithms (docs/distributed.md):
 
 * complete, average, weighted, ward: reciprocal-nearest-neighbour rounds (the shared driver
   ``gpuhclust._rounds`` over the shards as its row store, ``_rounds.ShardStore``).
