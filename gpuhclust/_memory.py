@@ -58,6 +58,12 @@ def available_bytes() -> int:
     return min(avail, limit) if limit is not None else avail
 
 
+def smaller_storage_hint(dtype) -> str:
+    """What to suggest when a distance matrix of `dtype` does not fit."""
+    return ("pass dtype=numpy.float32 to halve it" if np.dtype(dtype) == np.float64
+            else "use fewer observations")
+
+
 def check_fits(needed: int, what: str, hint: str = "", available: int | None = None,
                where: str = "memory") -> None:
     """Raise MemoryError (before allocating) when `needed` bytes exceed what is available."""

@@ -23,7 +23,7 @@ from .. import _memory
 from .. import _rounds as rounds_driver
 from .._engines import centroid_frame, vector_bytes
 from .._backends import Backend, register_backend
-from .._memory import check_fits
+from .._memory import check_fits, smaller_storage_hint
 from .._methods import Method
 from .._metrics import PreparedMetric
 from .._progress import chunk_ends as _chunks
@@ -34,11 +34,6 @@ from . import _distances, _generic, _mst, _nn_chain, _round_rows, _rows, _vector
 
 #: Statistics of the last rounds run in this process (see ``gpuhclust._rounds.RoundStats``).
 last_run: dict = {}
-
-
-def _float32_hint(dtype) -> str:
-    return ("pass dtype=numpy.float32 to halve it" if np.dtype(dtype) == np.float64
-            else "use fewer observations")
 
 
 class CPUBackend(Backend):
@@ -56,7 +51,7 @@ class CPUBackend(Backend):
             out = ssd.pdist(metric.X, metric.scipy_metric, **metric.scipy_kwargs)
             return out.astype(dtype, copy=False)
         check_fits(np.dtype(dtype).itemsize * m, f"the condensed distances of {n} observations",
-                   _float32_hint(dtype))
+                   smaller_storage_hint(dtype))
         out = np.empty(m, dtype=dtype)
         _distances.condensed_distances(metric.X, *metric.kernel_args, out)
         return out
@@ -82,7 +77,7 @@ class CPUBackend(Backend):
         n = data.n
         check_fits(self.matrix_bytes(data, metric, dtype),
                    f"the {n} x {n} {np.dtype(dtype).name} distance matrix",
-                   _float32_hint(dtype))
+                   smaller_storage_hint(dtype))
         D = _memory.empty_large((n, n), dtype)
         if data.condensed is not None:
             condensed = np.ascontiguousarray(data.condensed, dtype=np.float64)

@@ -38,7 +38,7 @@ import scipy.spatial.distance as ssd
 from .. import _rounds as rounds_driver
 from .._backends import Backend, register_backend
 from .._engines import centroid_frame, check_vector_scale
-from .._memory import check_fits
+from .._memory import check_fits, smaller_storage_hint
 from .._methods import Method
 from .._metrics import PreparedMetric
 from .._progress import chunk_ends, progress_bar
@@ -61,11 +61,6 @@ last_run: dict = {}
 
 def _i64(v) -> np.int64:
     return np.int64(v)
-
-
-def _hint(dtype) -> str:
-    return ("pass dtype=numpy.float32 to halve it" if np.dtype(dtype) == np.float64
-            else "use fewer observations")
 
 
 class CudaBackend(Backend):
@@ -103,7 +98,7 @@ class CudaBackend(Backend):
         return max(1, min(self.ctx.max_blocks, -(-n // self.ctx.threads)))
 
     def _check_fits(self, needed: int, what: str, dtype) -> None:
-        check_fits(needed, what, _hint(dtype), available=self.ctx.free_bytes(),
+        check_fits(needed, what, smaller_storage_hint(dtype), available=self.ctx.free_bytes(),
                    where=f"{self.ctx.name} device memory")
 
     def _metric_arrays(self, metric: PreparedMetric):
