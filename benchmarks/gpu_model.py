@@ -11,6 +11,12 @@ fitted on [1, chunks(n), n] instead: per call, per chunk, per merge), the fits' 
 reported, and the counts extrapolated to n = 10,000 / 50,000 / 100,000 at d = 64 (matrix engine)
 and n = 10^6 at d = 32 (vector engine) go through ``gpuhclust._sim.cost_model``.
 
+The rounds (complete, average, weighted, ward) launch a fixed number of kernels per round, and
+rounds grow far slower than n (a few dozen at n = 100, a few hundred at n = 10^4): their
+launches and host syncs are fitted on [1, rounds(n)] instead, rounds(n) a power law fitted to
+round counts measured on the CPU backend at n up to ROUND_SIZES[-1] (the rounds are the same on
+every executor: the same merges in the same order), with the simulator's own counts at small n.
+
     python benchmarks/gpu_model.py [--quick] [--json PATH] [--calibration FILE]
     python benchmarks/gpu_model.py --readme [--results FILE]
 
@@ -48,6 +54,7 @@ from gpuhclust._methods import METHODS
 from gpuhclust._progress import chunk_ends
 from gpuhclust._sim import counting
 from gpuhclust._sim.cost_model import LaunchProfile, call_seconds, launch_seconds, load_device
+from gpuhclust.cpu import backend as cpu_backend
 from gpuhclust.cuda import backend as cuda_backend
 from gpuhclust.cuda._context import SimContext
 from gpuhclust.cuda.backend import SimBackend
@@ -88,6 +95,9 @@ QUICK = (("average", "matrix", "nn_chain", "float32"), ("average", "matrix", "ro
 SHAPES = {"threads": 32, "loop_threads": 256, "max_blocks": 4}
 WORK_BASIS = ("chunks", "n", "n_log2_n", "n^2")
 CALL_BASIS = ("1", "chunks", "n")  # launches and host syncs: per call, per chunk, per merge
+ROUND_BASIS = ("1", "rounds")  # launches and host syncs of the rounds: per call, per round
+ROUND_SIZES = (1000, 2000, 4000, 8000, 16000)  # round counts measured on the CPU backend
+QUICK_ROUND_SIZES = (1000, 2000)
 FITTED = ("launches", "blocks", "threads", "sectors_read", "sectors_written", "warp_sectors_read",
           "warp_sectors_written", "thread_accesses",
           "shared_accesses", "atomics", "shared_atomics", "warp_ops", "block_barriers",
@@ -141,14 +151,44 @@ def chunks(n: int) -> int:
     return sum(1 for _ in chunk_ends(n - 1, _Bar()))
 
 
-def basis(n: float, names=WORK_BASIS) -> np.ndarray:
-    terms = {"1": 1.0, "chunks": chunks(int(n)), "n": n, "n_log2_n": n * math.log2(n), "n^2": n * n}
+def basis(n: float, names=WORK_BASIS, rounds: float | None = None) -> np.ndarray:
+    terms = {"1": 1.0, "chunks": chunks(int(n)), "n": n, "n_log2_n": n * math.log2(n), "n^2": n * n,
+             "rounds": rounds}
     return np.array([terms[b] for b in names], dtype=float)
+
+
+def _observations(config: Config, n: int) -> np.ndarray:
+    return np.random.default_rng(n).standard_normal((n, config.d))
+
+
+def count_rounds(config: Config, ns) -> dict:
+    """Rounds of `config` at each n in `ns`, run on the CPU backend (same data as
+    :func:`measure`): ``{n: rounds}``."""
+    out = {}
+    for n in ns:
+        gpuhclust.linkage(_observations(config, n), config.method, backend="cpu",
+                          engine=config.engine, dtype=np.dtype(config.dtype), **config.kwargs)
+        out[n] = int(cpu_backend.last_run["rounds"])
+    return out
+
+
+def round_law(counts: dict) -> dict:
+    """rounds(n) = a * n^b, least squares on log rounds against log n."""
+    ns = np.array(sorted(counts), dtype=float)
+    r = np.array([counts[k] for k in sorted(counts)], dtype=float)
+    b, log_a = np.polyfit(np.log(ns), np.log(r), 1)
+    rel = np.abs(np.exp(log_a) * ns ** b - r) / r
+    return {"a": float(np.exp(log_a)), "b": float(b), "max_rel_residual": float(rel.max()),
+            "counts": {str(k): v for k, v in sorted(counts.items())}}
+
+
+def predict_rounds(law: dict, n: float) -> float:
+    return law["a"] * n ** law["b"]
 
 
 def measure(config: Config, n: int) -> dict:
     """Counts of one linkage call on the simulator."""
-    X = np.random.default_rng(n).standard_normal((n, config.d))
+    X = _observations(config, n)
     backend = SimBackend(SimContext(schedule="forward", **SHAPES))
     cuda_backend.last_run.clear()
     with counting() as c:
@@ -181,7 +221,7 @@ def _solve(A: np.ndarray, y: np.ndarray, exact: bool) -> tuple[np.ndarray, float
     return coef, float(rel.max()) if len(rel) else 0.0
 
 
-def fit(ns, values, names=WORK_BASIS) -> dict:
+def fit(ns, values, names=WORK_BASIS, rounds=None) -> dict:
     """Least squares of `values` on the basis `names` at `ns`.
 
     Launches and host syncs (:data:`CALL_BASIS`): plain least squares on every term. Work
@@ -191,10 +231,11 @@ def fit(ns, values, names=WORK_BASIS) -> dict:
     extrapolates best where it can be checked; among those within :data:`HOLDOUT_SLACK` of the
     best, the one with the fewest terms. ``holdout_rel_error`` says how well it did.
     """
-    A = np.array([basis(n, names) for n in ns])
+    rounds = rounds if rounds is not None else [None] * len(ns)
+    A = np.array([basis(n, names, r) for n, r in zip(ns, rounds)])
     y = np.asarray(values, dtype=float)
-    if names == CALL_BASIS or len(ns) < 3:
-        coef, rel = _solve(A, y, exact=names == CALL_BASIS)
+    if names in (CALL_BASIS, ROUND_BASIS) or len(ns) < 3:
+        coef, rel = _solve(A, y, exact=names in (CALL_BASIS, ROUND_BASIS))
         return {"coefficients": dict(zip(names, coef.tolist())), "max_rel_residual": rel}
     trials = []
     for size in range(1, len(names) + 1):
@@ -214,14 +255,19 @@ def fit(ns, values, names=WORK_BASIS) -> dict:
             "holdout_rel_error": holdout}
 
 
-def predict(f: dict, n: float) -> float:
+def predict(f: dict, n: float, rounds: float | None = None) -> float:
     names = tuple(f["coefficients"])
-    return float(basis(n, names) @ np.array([f["coefficients"][b] for b in names]))
+    return float(basis(n, names, rounds) @ np.array([f["coefficients"][b] for b in names]))
 
 
-def estimate(config: Config, runs: list[dict], device: dict) -> tuple[list[dict], list[dict]]:
-    """Estimates at the engine's target sizes, and the fits they come from."""
+def estimate(config: Config, runs: list[dict], device: dict,
+             law: dict | None = None) -> tuple[list[dict], list[dict]]:
+    """Estimates at the engine's target sizes, and the fits they come from; `law` (rounds
+    only) is the fitted round count, see :func:`round_law`."""
     ns = [r["n"] for r in runs]
+    # per call and per round for the rounds, else per call, per chunk and per merge
+    calls = ROUND_BASIS if law else CALL_BASIS
+    measured_rounds = [r.get("rounds") for r in runs] if law else None
     names = sorted({k for r in runs for k in r["kernels"]})
     head = {"method": config.method, "engine": config.engine, "algorithm": config.algorithm,
             "dtype": config.dtype, "d": config.d, "ns": ns}
@@ -230,20 +276,23 @@ def estimate(config: Config, runs: list[dict], device: dict) -> tuple[list[dict]
         per = [r["kernels"].get(name) for r in runs]
         kernel_fits[name] = {}
         for q in FITTED:
-            f = fit(ns, [p[q] if p else 0 for p in per],
-                    CALL_BASIS if q in ("launches", "threads") else WORK_BASIS)
+            per_call = q in ("launches", "threads")
+            f = fit(ns, [p[q] if p else 0 for p in per], calls if per_call else WORK_BASIS,
+                    measured_rounds if per_call else None)
             kernel_fits[name][q] = f
             fits.append({**head, "quantity": f"{name}.{q}", **f})
         kernel_fits[name]["one_block"] = all(p["one_block"] for p in per if p)
         kernel_fits[name]["capped"] = per[-1] is not None and per[-1]["capped"]
-    call_fits = {q: fit(ns, [r[q] for r in runs], CALL_BASIS) for q in ("host_syncs", "launches")}
+    call_fits = {q: fit(ns, [r[q] for r in runs], calls, measured_rounds)
+                 for q in ("host_syncs", "launches")}
     fits += [{**head, "quantity": q, **f} for q, f in call_fits.items()]
 
     estimates = []
     for n in ENGINES[config.engine]["targets"]:
         kernels, total = {}, 0.0
+        rounds = predict_rounds(law, n) if law else None
         for name, kf in kernel_fits.items():
-            value = {q: max(predict(kf[q], n), 0.0) for q in FITTED}
+            value = {q: max(predict(kf[q], n, rounds), 0.0) for q in FITTED}
             launches = value["launches"]
             if launches < 0.5:
                 continue
@@ -276,7 +325,7 @@ def estimate(config: Config, runs: list[dict], device: dict) -> tuple[list[dict]
                              "serial_accesses": value["serial_accesses"],
                              "grid_barriers": value["grid_barriers"]}
         launches = sum(k["launches"] for k in kernels.values())
-        host_syncs = max(predict(call_fits["host_syncs"], n), 0.0)
+        host_syncs = max(predict(call_fits["host_syncs"], n, rounds), 0.0)
         grid_barriers = sum(k["grid_barriers"] for k in kernels.values())
         seconds = call_seconds(total, launches, host_syncs, grid_barriers, device)
         for dtype in config.dtypes:
@@ -286,7 +335,8 @@ def estimate(config: Config, runs: list[dict], device: dict) -> tuple[list[dict]
                 "host_syncs": round(host_syncs), "grid_barriers": round(grid_barriers),
                 "block_barriers": sum(k["block_barriers"] for k in kernels.values()),
                 "dram_bytes": sum(k["dram_bytes"] for k in kernels.values()),
-                "kernels": kernels, "measured_dtype": config.dtype})
+                "kernels": kernels, "measured_dtype": config.dtype,
+                **({"rounds": round(rounds)} if law else {})})
     return estimates, fits
 
 
@@ -295,7 +345,9 @@ def run(quick: bool, device: dict, log=print, counts: dict | None = None) -> dic
     sizes = tuple(counts["sizes"]) if counts else QUICK_SIZES if quick else SIZES
     earlier = {(m["method"], m["engine"], m["algorithm"], m["dtype"]): m["runs"]
                for m in (counts or {}).get("measured", ())}
-    estimates, fits, measured = [], [], []
+    earlier_laws = {(m["method"], m["engine"], m["algorithm"], m["dtype"]): m
+                    for m in (counts or {}).get("round_laws", ())}
+    estimates, fits, measured, laws = [], [], [], []
     for config in configurations(quick):
         t0 = time.perf_counter()
         key = (config.method, config.engine, config.algorithm, config.dtype)
@@ -303,7 +355,15 @@ def run(quick: bool, device: dict, log=print, counts: dict | None = None) -> dic
             continue
         ns = sizes if quick else sizes + EXTRA_SIZES.get(config.algorithm, ())
         runs = earlier[key] if counts else [measure(config, n) for n in ns]
-        est, f = estimate(config, runs, device)
+        law = None
+        if config.algorithm == "rounds":
+            cpu_counts = (earlier_laws[key]["counts"] if counts and key in earlier_laws
+                          else count_rounds(config, QUICK_ROUND_SIZES if quick else ROUND_SIZES))
+            law = round_law({**{int(k): v for k, v in cpu_counts.items()},
+                             **{r["n"]: r["rounds"] for r in runs}})
+            laws.append({"method": config.method, "engine": config.engine,
+                         "algorithm": config.algorithm, "dtype": config.dtype, **law})
+        est, f = estimate(config, runs, device, law)
         estimates += est
         fits += f
         measured.append({"method": config.method, "engine": config.engine,
@@ -312,7 +372,7 @@ def run(quick: bool, device: dict, log=print, counts: dict | None = None) -> dic
             f"{config.dtype:7s} at n = {', '.join(str(r['n']) for r in runs)} "
             f"({time.perf_counter() - t0:.0f} s of simulation)")
     return {"label": LABEL, "device": device, "estimates": estimates, "fits": fits,
-            "measured": measured, "sizes": list(sizes), "shapes": SHAPES, "quick": quick,
+            "measured": measured, "round_laws": laws, "sizes": list(sizes), "shapes": SHAPES, "quick": quick,
             "date": datetime.date.today().isoformat(), "gpuhclust": gpuhclust.__version__}
 
 
@@ -328,7 +388,12 @@ def format_table(result: dict) -> str:
             f"{e['method']:9s} {e['engine']:6s} {e['algorithm']:14s} {e['dtype']:7s} {e['n']:>9,d} "
             f"{e['seconds']:>10.3g} est {e['launches']:>13,d} {e['host_syncs']:>10,d} "
             f"{e['dram_bytes'] / 1e9:>12.3g}  {slow[0]} ~{slow[1]['seconds']:.3g} s est, "
-            f"{slow[1]['bound']}-bound at {slow[1]['blocks_per_launch']:.0f} block(s)")
+            f"{slow[1]['bound']}-bound at {slow[1]['blocks_per_launch']:.0f} block(s)"
+            + (f"; {e['rounds']:,d} rounds (fitted)" if "rounds" in e else ""))
+    for law in result.get("round_laws", ()):
+        lines.append(f"rounds of {law['method']} {law['dtype']}: {law['a']:.3g} * n^{law['b']:.3f} "
+                     f"(largest relative residual {law['max_rel_residual']:.2g}; counted at n = "
+                     f"{', '.join(law['counts'])})")
     worst = max((f for f in result["fits"]), key=lambda f: f["max_rel_residual"], default=None)
     if worst:
         lines.append(f"largest relative fit residual: {worst['max_rel_residual']:.2g} "

@@ -76,9 +76,13 @@ def test_quick_estimates_are_sane(quick):
     assert rounds["seconds"] < chain[2]["seconds"] / 5
     for name in ("shard_merge<float>", "shard_rescan<float>"):
         assert rounds["kernels"][name]["blocks_per_launch"] == device["max_blocks"], name
-    # one host sync per round and three launches (replay, merge, rescan): none per merge
-    assert rounds["host_syncs"] < 100_000 / 4
+    # one host sync per round and three launches (replay, merge, rescan): none per merge; the
+    # rounds from the power law fitted to the counts (far fewer than merges)
+    assert rounds["host_syncs"] == pytest.approx(rounds["rounds"], abs=2)
+    assert rounds["rounds"] < 100_000 / 20
     assert rounds["launches"] == pytest.approx(3 * rounds["host_syncs"], rel=0.01)
+    law, = (law for law in result["round_laws"] if law["method"] == "average")
+    assert law["max_rel_residual"] < 0.25 and 0 < law["b"] < 1
     prim = by["single", "vector", "mst", "float64", 1_000_000]
     assert prim["launches"] == pytest.approx(2 * (1_000_000 - 1), rel=1e-3)  # two per merge
     assert prim["kernels"]["prim_relax_observations"]["blocks_per_launch"] >= 64
@@ -94,6 +98,17 @@ def test_fit_recovers_known_laws():
         assert gpu_model.predict(f, 100_000) == pytest.approx(law(100_000))
     calls = gpu_model.fit(ns, [2 * (n - 1) for n in ns], gpu_model.CALL_BASIS)
     assert gpu_model.predict(calls, 10**6) == pytest.approx(2 * (10**6 - 1))
+
+
+def test_round_law_recovers_a_power_law():
+    counts = {n: 3.0 * n ** 0.4 for n in (101, 201, 1000, 4000)}
+    law = gpu_model.round_law(counts)
+    assert law["b"] == pytest.approx(0.4) and law["a"] == pytest.approx(3.0)
+    assert gpu_model.predict_rounds(law, 10**5) == pytest.approx(3.0 * (10**5) ** 0.4)
+    # launches fitted per round: 3 per round and 1 per call, whatever n
+    rounds = [law["counts"][str(n)] for n in counts]
+    f = gpu_model.fit(list(counts), [3 * r + 1 for r in rounds], gpu_model.ROUND_BASIS, rounds)
+    assert gpu_model.predict(f, 10**5, 70.0) == pytest.approx(211.0)
 
 
 def test_every_method_and_engine_has_a_configuration():
