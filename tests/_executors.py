@@ -44,6 +44,8 @@ class ExecutorSpec:
         ``algorithm='scipy'`` runs SciPy's sequential algorithm, whose Z is SciPy's on ties too.
     ties_n : int
         The observation count of the tied data (integer coordinates).
+    tie_seeds : tuple of int
+        The seeds of the tied data.
     metric_methods : tuple of str
         The methods the metric tests run (each metric is one compiled function, whatever the
         method: a few methods suffice).
@@ -61,6 +63,7 @@ class ExecutorSpec:
     unreferenced: tuple = ()
     scipy_algorithm: bool = False
     ties_n: int = 40
+    tie_seeds: tuple = (1,)
     metric_methods: tuple = ("single", "average")
 
     @property
@@ -99,10 +102,12 @@ _VECTOR = dict(engine="vector", methods=VECTOR_METHODS, kinds=("observations",),
 
 EXECUTORS = (
     ExecutorSpec("cpu-matrix", "cpu", sizes=(2, 3, 17, 150), scipy_algorithm=True, ties_n=150,
+                 tie_seeds=(1, 2, 3),
                  metric_methods=("single", "complete", "average", "weighted")),
-    ExecutorSpec("cpu-vector", "cpu", sizes=(2, 3, 17, 150), ties_n=150, **_VECTOR),
+    ExecutorSpec("cpu-vector", "cpu", sizes=(2, 3, 17, 150), ties_n=150, tie_seeds=(1, 2, 3),
+                 **_VECTOR),
     ExecutorSpec("sim-forward", "sim", schedule="forward", sizes=(2, 45),
-                 reference="cpu-matrix", scipy_algorithm=True),
+                 reference="cpu-matrix", scipy_algorithm=True, tie_seeds=(1, 2)),
     ExecutorSpec("sim-reverse", "sim", schedule="reverse", sizes=(2, 45),
                  reference="cpu-matrix", scipy_algorithm=True),
     # shuffled threads and other launch shapes, for the rounds' kernels (the other kernels
@@ -110,18 +115,19 @@ EXECUTORS = (
     ExecutorSpec("sim-random", "sim", schedule="random", sizes=(45,), methods=ROUNDS_METHODS,
                  reference="cpu-matrix", metric_methods=()),
     ExecutorSpec("gpu", "gpu", sizes=(2, 3, 45, 150), reference="cpu-matrix",
-                 scipy_algorithm=True, ties_n=150),
+                 scipy_algorithm=True, ties_n=150, tie_seeds=(1, 2, 3)),
     ExecutorSpec("sim-forward-vector", "sim", schedule="forward", sizes=(2, 3, 90),
                  reference="cpu-vector", **_VECTOR),
     ExecutorSpec("sim-reverse-vector", "sim", schedule="reverse", sizes=(2, 3, 90),
                  reference="cpu-vector", **_VECTOR),
     ExecutorSpec("gpu-vector", "gpu", sizes=(2, 3, 90, 150), reference="cpu-vector", ties_n=150,
-                 **_VECTOR),
+                 tie_seeds=(1, 2, 3), **_VECTOR),
     ExecutorSpec("dask", "dask", shard_compute="cpu", methods=REDUCIBLE, sizes=(2, 3, 50, 300),
-                 reference="cpu-matrix", ties_n=120, metric_methods=("single", "average"),
+                 reference="cpu-matrix", ties_n=120, tie_seeds=(1, 2, 3),
+                 metric_methods=("single", "average"),
                  unreferenced=("single",)),  # Boruvka's tree, not Prim's, among equal edges
     ExecutorSpec("dask-sim", "dask", shard_compute="cuda-sim", methods=REDUCIBLE, sizes=(48,),
-                 reference="dask"),
+                 reference="dask", metric_methods=("average",)),
     ExecutorSpec("dask-gpu", "dask", shard_compute="cuda", methods=REDUCIBLE, sizes=(48, 400),
                  reference="dask", ties_n=400),
 )
@@ -186,13 +192,13 @@ class Executor:
 
 def executor_params(fixturenames, marker):
     """The ``pytest.param`` rows for a test that asks for ``executor`` (and maybe ``method``,
-    ``kind``, ``n``, ``metric``): every executor, each with the values it takes.
+    ``kind``, ``n``, ``metric``, ``seed``): every executor, each with the values it takes.
 
     ``marker`` is the test's ``executor_cases`` mark or None: ``methods=(...)`` keeps those
     methods, ``metric=True`` each executor's ``metric_methods``, ``kinds=(...)`` those kinds
     of input (executors with none of them drop out), ``needs="attribute"`` the executors whose
     spec has that attribute true."""
-    axes = [a for a in ("method", "kind", "n", "metric") if a in fixturenames]
+    axes = [a for a in ("method", "kind", "n", "metric", "seed") if a in fixturenames]
     params = []
     for spec in EXECUTORS:
         methods, kinds = spec.methods, spec.kinds
@@ -203,13 +209,15 @@ def executor_params(fixturenames, marker):
                       else marker.kwargs.get("methods", methods))
             methods = tuple(m for m in methods if m in wanted)
             kinds = tuple(k for k in kinds if k in marker.kwargs.get("kinds", kinds))
-        choices = {"method": methods, "kind": kinds, "n": spec.sizes, "metric": spec.metrics}
+        choices = {"method": methods, "kind": kinds, "n": spec.sizes, "metric": spec.metrics,
+                   "seed": spec.tie_seeds}
         if not kinds:
             continue
         combos = [()]
         for axis in axes:
             combos = [c + (v,) for c in combos for v in choices[axis]]
         for combo in combos:
-            ids = [spec.name] + [f"n{v}" if a == "n" else str(v) for a, v in zip(axes, combo)]
+            ids = [spec.name] + [f"{a}{v}" if a in ("n", "seed") else str(v)
+                                 for a, v in zip(axes, combo)]
             params.append(pytest.param(spec.name, *combo, id="-".join(ids), marks=spec.marks))
     return ["executor"] + axes, params

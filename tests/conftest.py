@@ -101,7 +101,7 @@ def executor(request):
 
 def pytest_generate_tests(metafunc):
     """A test that asks for ``executor`` runs on every executor; its ``method``, ``kind``,
-    ``n`` and ``metric`` arguments, when it has them, run over what that executor takes
+    ``n``, ``metric`` and ``seed`` arguments, when it has them, run over what that executor takes
     (``_executors.executor_params``; the ``executor_cases`` mark narrows them)."""
     if "executor" in metafunc.fixturenames:
         marker = metafunc.definition.get_closest_marker("executor_cases")
