@@ -107,7 +107,7 @@ EXECUTORS = (
     ExecutorSpec("cpu-vector", "cpu", sizes=(2, 3, 17, 150), ties_n=150, tie_seeds=(1, 2, 3),
                  **_VECTOR),
     ExecutorSpec("sim-forward", "sim", schedule="forward", sizes=(2, 45),
-                 reference="cpu-matrix", scipy_algorithm=True, tie_seeds=(1, 2)),
+                 reference="cpu-matrix", scipy_algorithm=True, tie_seeds=(2,)),
     ExecutorSpec("sim-reverse", "sim", schedule="reverse", sizes=(2, 45),
                  reference="cpu-matrix", scipy_algorithm=True),
     # shuffled threads and other launch shapes, for the rounds' kernels (the other kernels
