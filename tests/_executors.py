@@ -196,13 +196,13 @@ def executor_params(fixturenames, marker):
 
     ``marker`` is the test's ``executor_cases`` mark or None: ``methods=(...)`` keeps those
     methods, ``metric=True`` each executor's ``metric_methods``, ``kinds=(...)`` those kinds
-    of input (executors with none of them drop out), ``needs="attribute"`` the executors whose
-    spec has that attribute true."""
+    of input (executors with none of them drop out), ``only=predicate`` the executors whose
+    spec it accepts."""
     axes = [a for a in ("method", "kind", "n", "metric", "seed") if a in fixturenames]
     params = []
     for spec in EXECUTORS:
         methods, kinds = spec.methods, spec.kinds
-        if marker is not None and not getattr(spec, marker.kwargs.get("needs", "name")):
+        if marker is not None and not marker.kwargs.get("only", bool)(spec):
             continue
         if marker is not None:
             wanted = (spec.metric_methods if marker.kwargs.get("metric")

@@ -28,10 +28,10 @@ def pytest_report_header(config):
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "executor_cases(methods=None, metric=False, kinds=None): "
-                                       "the methods (metric=True: each executor's "
-                                       "metric_methods) and kinds of input an executor test "
-                                       "runs")
+    config.addinivalue_line("markers", "executor_cases(methods=None, metric=False, kinds=None, "
+                                       "only=None): the methods (metric=True: each executor's "
+                                       "metric_methods), kinds of input and executors "
+                                       "(only=predicate on the spec) an executor test runs")
 
 
 # -- the kernel simulator and the GPU --------------------------------------------------------

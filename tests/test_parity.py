@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 
 import gpuhclust
 from _executors import BOOLEAN_METRICS, METRICS
-from _helpers import (EUCLIDEAN_ONLY, METHODS, VECTOR_METHODS, assert_same_as_scipy,
-                      assert_valid_merges, blobs, tie_heavy)
+from _helpers import (EUCLIDEAN_ONLY, METHODS, assert_same_as_scipy, assert_valid_merges, blobs,
+                      tie_heavy)
 
 # Centroid and median heights of the vector engine come from centroids, those of the replay
 # from the Lance-Williams update, which subtracts squares: for nearby clusters its rounding
@@ -57,7 +57,7 @@ def test_tie_free_same_z_as_scipy(executor, method, kind, n):
     _assert_same_as_reference(executor, Z, y, method)
 
 
-@pytest.mark.executor_cases(kinds=("observations",), methods=VECTOR_METHODS)
+@pytest.mark.executor_cases(kinds=("observations",), only=lambda spec: spec.engine == "vector")
 def test_one_dimension_far_from_the_origin(executor, method):
     # d = 1: X.T is contiguous already (the vector engine's centroids must still be a copy);
     # both vector engines shift the centroids by the same centroid_frame
@@ -112,16 +112,17 @@ def test_ties_valid_merges_same_z_as_reference(executor, method, kind, seed):
         assert Z.tobytes() == Z_ref.tobytes(), (Z, Z_ref)
 
 
-@pytest.mark.executor_cases(kinds=("condensed",))
+@pytest.mark.executor_cases(kinds=("condensed",), only=lambda spec: spec.backend != "sim")
 def test_rounded_distances_valid_merges(executor, method):
-    """fastcluster's check: distances rounded to one digit force ties."""
+    """fastcluster's check: distances rounded to one digit force ties (the simulator's ties are
+    the integer data's above)."""
     y = np.round(ssd.pdist(np.random.default_rng(42).random((executor.spec.ties_n, 3))), 1)
     Z = executor.linkage(y, method)
     assert_valid_merges(Z, y, method)
     _assert_same_as_reference(executor, Z, y, method)
 
 
-@pytest.mark.executor_cases(needs="scipy_algorithm")
+@pytest.mark.executor_cases(only=lambda spec: spec.scipy_algorithm)
 def test_scipy_algorithm_gives_scipys_z_with_ties(executor, method, seed):
     """algorithm='scipy' runs SciPy's sequential algorithm and its tie rule: Z is SciPy's,
     merge for merge."""
