@@ -1,4 +1,6 @@
-"""Test helpers: data generators, SciPy comparison, and fastcluster's replay invariant."""
+"""Test helpers: the method tables (from ``gpuhclust.METHODS``), data generators, SciPy
+comparison, fastcluster's replay invariant, the simulator/GPU backends and Dask clusters the
+fixtures of conftest.py are made of."""
 from __future__ import annotations
 
 import os
