@@ -1,11 +1,23 @@
-"""Test helpers: data generators, SciPy comparison, and fastcluster's replay invariant."""
+"""Test helpers: the method tables (from ``gpuhclust.METHODS``), data generators, SciPy
+comparison, fastcluster's replay invariant, the simulator/GPU backends and Dask clusters the
+fixtures of conftest.py are made of."""
 from __future__ import annotations
 
+import os
+import warnings
+
 import numpy as np
+import pytest
 import scipy.spatial.distance as ssd
 
-METHODS = ("single", "complete", "average", "weighted", "centroid", "median", "ward")
-EUCLIDEAN_ONLY = ("centroid", "median", "ward")
+import gpuhclust
+from gpuhclust._engines import VECTOR_METHODS
+
+# the method tables, from the package's one table
+METHODS = tuple(gpuhclust.METHODS)
+EUCLIDEAN_ONLY = tuple(name for name, m in gpuhclust.METHODS.items() if m.euclidean_only)
+REDUCIBLE = tuple(name for name, m in gpuhclust.METHODS.items() if m.reducible)
+ROUNDS_METHODS = tuple(name for name, m in gpuhclust.METHODS.items() if "rounds" in m.algorithms)
 
 
 def lance_williams_reference(method, d_xi, d_yi, d_xy, nx, ny, ni):
@@ -88,5 +100,64 @@ def tie_heavy(n, d, seed):
     return rng.integers(0, 3, size=(n, d)).astype(np.float64)
 
 
-__all__ = ["METHODS", "EUCLIDEAN_ONLY", "assert_valid_merges", "assert_same_as_scipy", "blobs",
-           "tie_heavy", "lance_williams_reference"]
+# -- the kernel simulator and the GPU --------------------------------------------------------
+def require_simulator():
+    """Skip the calling test without a C++ compiler for the kernel simulator (fail under CI,
+    which must run it)."""
+    from gpuhclust import _sim
+
+    if not _sim.compiler_available():
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the kernel simulator: no C++ compiler found")
+        pytest.skip("no C++ compiler for the kernel simulator")
+
+
+def sim_backend(schedule: str = "forward"):
+    """The CUDA backend on the simulator: threads run 'forward', in 'reverse', or shuffled
+    ('random') with launch shapes unlike the device's (96-thread blocks, at most 2 blocks)."""
+    from gpuhclust.cuda._context import SimContext
+    from gpuhclust.cuda.backend import SimBackend
+
+    require_simulator()
+    if schedule == "random":
+        return SimBackend(SimContext(schedule="random", seed=3, threads=96, max_blocks=2))
+    return SimBackend(SimContext(schedule=schedule))
+
+
+def gpu_backend():
+    """The CUDA backend on the device (skips without one)."""
+    from gpuhclust.cuda._context import cuda_usable
+    from gpuhclust.cuda.backend import CudaBackend
+
+    if not cuda_usable():
+        pytest.skip("no CUDA device")
+    return CudaBackend()
+
+
+# -- Dask ------------------------------------------------------------------------------------
+#: The warnings of an offline in-process LocalCluster; Dask test modules set
+#: ``pytestmark = DASK_WARNINGS``.
+DASK_WARNINGS = [
+    pytest.mark.filterwarnings("ignore:Couldn't detect a suitable IP address:RuntimeWarning"),
+    pytest.mark.filterwarnings("ignore:.*8.8.8.8.*"),  # offline (dask/distributed#8559)
+    pytest.mark.filterwarnings("ignore:Port .* is already in use:UserWarning"),  # dashboards
+]
+
+
+def local_cluster(processes: bool = False, n_workers: int = 2, **kwargs):
+    """A LocalCluster (one thread per worker, no dashboard) and a Client of it, not set as
+    the default; skips without distributed."""
+    distributed = pytest.importorskip("distributed")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*8.8.8.8.*")  # offline: dask/distributed#8559
+        warnings.filterwarnings("ignore", message=".*suitable IP address.*")
+        cluster = distributed.LocalCluster(processes=processes, n_workers=n_workers,
+                                           threads_per_worker=1, dashboard_address=None,
+                                           **kwargs)
+    return cluster, distributed.Client(cluster, set_as_default=False)
+
+
+__all__ = ["METHODS", "EUCLIDEAN_ONLY", "REDUCIBLE", "ROUNDS_METHODS", "VECTOR_METHODS",
+           "assert_valid_merges", "assert_same_as_scipy", "blobs", "tie_heavy",
+           "lance_williams_reference", "require_simulator", "sim_backend", "gpu_backend",
+           "DASK_WARNINGS", "local_cluster"]

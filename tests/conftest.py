@@ -1,8 +1,22 @@
-"""pytest configuration: report the versions the parity tests ran against; shared fixtures."""
-import os
-import warnings
+"""pytest configuration: the versions the tests ran against, and the shared fixtures.
+
+- ``simulator``: the kernel simulator's C++ compiler is there (skips without one; fails under
+  CI);
+- ``sim_or_gpu_backend``: the CUDA backend on the simulator, threads forward and in reverse, and
+  on a real GPU when there is one; ``cuda_schedule_backend``: the same in every schedule;
+- ``dask_client`` (2 workers, session), ``dask_client1``, ``dask_client3`` and
+  ``dask_process_client`` (per module): in-process LocalClusters, one thread per worker;
+- ``executor``: every executor that computes Z (``_executors.EXECUTORS``: cpu matrix, cpu
+  vector, the simulator in two schedules, a real GPU, Dask with Numba or simulated CUDA
+  shards), like SciPy's ``xp`` fixture: a test that asks for it runs on each executor, over the
+  methods (``method``), inputs (``kind``) and tie-free sizes (``n``) that executor takes.
+"""
+from __future__ import annotations
 
 import pytest
+
+from _executors import EXECUTOR_SPECS, Executor, executor_params
+from _helpers import gpu_backend, local_cluster, require_simulator, sim_backend
 
 
 def pytest_report_header(config):
@@ -13,38 +27,83 @@ def pytest_report_header(config):
             f"({numba.get_num_threads()} threads)")
 
 
-@pytest.fixture(scope="session")
-def dask_client():
-    """A Dask client of an in-process LocalCluster (2 workers, 1 thread each), as the Dask tests
-    use; skips without distributed."""
-    distributed = pytest.importorskip("distributed")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*8.8.8.8.*")  # offline: dask/distributed#8559
-        warnings.filterwarnings("ignore", message=".*suitable IP address.*")
-        cluster = distributed.LocalCluster(processes=False, n_workers=2, threads_per_worker=1,
-                                           dashboard_address=None)
-    client = distributed.Client(cluster, set_as_default=False)
-    yield client
-    client.close()
-    cluster.close()
+def pytest_configure(config):
+    config.addinivalue_line("markers", "executor_cases(methods=None, metric=False, kinds=None, "
+                                       "only=None): the methods (metric=True: each executor's "
+                                       "metric_methods), kinds of input and executors "
+                                       "(only=predicate on the spec) an executor test runs")
+
+
+# -- the kernel simulator and the GPU --------------------------------------------------------
+@pytest.fixture(scope="module")
+def simulator():
+    """The kernel simulator is usable (skips, or fails under CI, without a C++ compiler)."""
+    require_simulator()
+
+
+@pytest.fixture(params=["sim-forward", "sim-reverse",
+                        pytest.param("gpu", marks=pytest.mark.gpu)])
+def sim_or_gpu_backend(request):
+    """The CUDA backend on the simulator, threads forward and in reverse (a missing barrier
+    shows up in one of them), and on a real GPU when one is present (marked ``gpu``)."""
+    if request.param == "gpu":
+        return gpu_backend()
+    return sim_backend(request.param.split("-")[1])
+
+
 @pytest.fixture(params=["forward", "reverse", "random",
                         pytest.param("gpu", marks=pytest.mark.gpu)])
 def cuda_schedule_backend(request):
     """The CUDA backend on the kernel simulator under each thread schedule (forward, reverse,
-    and shuffled with launch shapes unlike the device's: 96-thread blocks, at most 2 blocks),
-    and on a real GPU when one is present (marked ``gpu``)."""
-    from gpuhclust import _sim
-    from gpuhclust.cuda._context import SimContext, cuda_usable
-    from gpuhclust.cuda.backend import CudaBackend, SimBackend
+    and shuffled with launch shapes unlike the device's), and on a real GPU when one is present
+    (marked ``gpu``)."""
+    return gpu_backend() if request.param == "gpu" else sim_backend(request.param)
 
-    if request.param == "gpu":
-        if not cuda_usable():
-            pytest.skip("no CUDA device")
-        return CudaBackend()
-    if not _sim.compiler_available():
-        if os.environ.get("CI"):
-            pytest.fail("CI must run the kernel simulator: no C++ compiler found")
-        pytest.skip("no C++ compiler for the kernel simulator")
-    if request.param == "random":
-        return SimBackend(SimContext(schedule="random", seed=3, threads=96, max_blocks=2))
-    return SimBackend(SimContext(schedule=request.param))
+
+# -- Dask ------------------------------------------------------------------------------------
+def _client(processes: bool, n_workers: int):
+    cluster, client = local_cluster(processes, n_workers)
+    yield client
+    client.close()
+    cluster.close()
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """A client of an in-process LocalCluster with 2 workers."""
+    yield from _client(False, 2)
+
+
+@pytest.fixture(scope="module")
+def dask_client1():
+    """A client of an in-process LocalCluster with 1 worker."""
+    yield from _client(False, 1)
+
+
+@pytest.fixture(scope="module")
+def dask_client3():
+    """A client of an in-process LocalCluster with 3 workers."""
+    yield from _client(False, 3)
+
+
+@pytest.fixture(scope="module")
+def dask_process_client():
+    """A client of a LocalCluster with 2 worker processes (data really crosses processes)."""
+    yield from _client(True, 2)
+
+
+# -- executors -------------------------------------------------------------------------------
+@pytest.fixture
+def executor(request):
+    """Each executor of ``EXECUTORS`` (parametrised by ``pytest_generate_tests``)."""
+    return Executor(EXECUTOR_SPECS[request.param], request)
+
+
+def pytest_generate_tests(metafunc):
+    """A test that asks for ``executor`` runs on every executor; its ``method``, ``kind``,
+    ``n``, ``metric`` and ``seed`` arguments, when it has them, run over what that executor takes
+    (``_executors.executor_params``; the ``executor_cases`` mark narrows them)."""
+    if "executor" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker("executor_cases")
+        names, params = executor_params(metafunc.fixturenames, marker)
+        metafunc.parametrize(names, params, indirect=["executor"])

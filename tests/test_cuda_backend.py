@@ -1,10 +1,10 @@
-"""The CUDA backend against the CPU backend and SciPy: the same Z, ties included.
+"""The CUDA backend: pdist as the CPU's, refusals, the memory plan, other launch shapes,
+ThreadSanitizer, the plan's algorithms, usability.
 
-Every test runs on the kernel simulator in two schedules (threads run forward and in reverse,
-which exposes missing barriers), and on a real GPU when one is present (marked ``gpu``)."""
+Tests with ``sim_or_gpu_backend`` run on the kernel simulator in two schedules (threads forward
+and in reverse, which exposes missing barriers), and on a real GPU when one is present (marked
+``gpu``). Its Z (the CPU backend's and SciPy's, ties included) is checked in test_parity.py."""
 from __future__ import annotations
-
-import os
 
 import numpy as np
 import pytest
@@ -16,31 +16,10 @@ import gpuhclust
 from gpuhclust import _sim
 from gpuhclust.cuda import backend as cuda_backend
 from gpuhclust.cuda._context import SimContext, cuda_usable
-from gpuhclust.cuda.backend import CudaBackend, SimBackend
-from _helpers import METHODS, assert_same_as_scipy, assert_valid_merges, blobs, tie_heavy
+from gpuhclust.cuda.backend import SimBackend
+from _helpers import blobs, tie_heavy
 
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _compiler():
-    if not _sim.compiler_available():
-        if os.environ.get("CI"):
-            pytest.fail("CI must run the kernel simulator: no C++ compiler found")
-        pytest.skip("no C++ compiler for the kernel simulator")
-
-
-def _make(kind):
-    if kind == "gpu":
-        if not cuda_usable():
-            pytest.skip("no CUDA device")
-        return CudaBackend()
-    return SimBackend(SimContext(schedule=kind.split("-")[1]))
-
-
-@pytest.fixture(params=["sim-forward", "sim-reverse",
-                        pytest.param("gpu", marks=pytest.mark.gpu)])
-def backend(request):
-    return _make(request.param)
+pytestmark = pytest.mark.usefixtures("simulator")  # the backends are the simulator's
 
 
 def _cpu(y, method, metric="euclidean", algorithm=None, **kw):
@@ -48,84 +27,23 @@ def _cpu(y, method, metric="euclidean", algorithm=None, **kw):
     return gpuhclust.linkage(y, method, metric, backend="cpu", algorithm=algorithm, **kw)
 
 
-@pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("kind", ["observations", "condensed"])
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_same_z_as_cpu_tie_free(backend, method, kind, dtype):
-    X = blobs(45, 3, seed=5)
-    y = X if kind == "observations" else ssd.pdist(X)
-    Z = gpuhclust.linkage(y, method, backend=backend, dtype=dtype)
-    np.testing.assert_array_equal(Z, _cpu(y, method, dtype=dtype))
-    if dtype == np.float64:
-        assert_same_as_scipy(Z, sch.linkage(y, method))
-
-
-@pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("seed", [1, 2])
-def test_same_z_as_cpu_with_ties(backend, method, seed):
-    # integer data: many exactly equal distances; the tie rule must be the CPU backend's (and
-    # SciPy's), merge for merge
-    X = tie_heavy(40, 2, seed)
-    Z = gpuhclust.linkage(X, method, backend=backend, algorithm="scipy")
-    np.testing.assert_array_equal(Z, _cpu(X, method, algorithm="scipy"))
-    np.testing.assert_array_equal(Z, sch.linkage(X, method))
-    assert_valid_merges(Z, ssd.pdist(X), method)
-
-
-@pytest.mark.parametrize("metric,kwargs", [
-    ("euclidean", {}), ("sqeuclidean", {}), ("cityblock", {}), ("chebyshev", {}),
-    ("minkowski", {"p": 3.0}), ("cosine", {}), ("correlation", {}), ("canberra", {}),
-    ("braycurtis", {}), ("seuclidean", {}), ("mahalanobis", {}), ("hamming", {}),
-    ("jaccard", {}), ("dice", {}), ("yule", {}), ("jensenshannon", {}),
-])
-@pytest.mark.parametrize("method", ["single", "average"])
-def test_metrics_same_z_as_cpu(backend, metric, kwargs, method):
-    rng = np.random.default_rng(3)
-    if metric in ("jaccard", "dice", "yule", "hamming"):
-        X = rng.random((36, 20)) < 0.4
-        X[:, 0] = True
-    else:
-        X = np.abs(rng.standard_normal((36, 7))) + 0.1
-    Z = gpuhclust.linkage(X, method, metric, backend=backend, **kwargs)
-    Z_cpu = _cpu(X, method, metric, **kwargs)
-    if metric == "minkowski" and backend.ctx.name == "cuda":
-        np.testing.assert_allclose(Z, Z_cpu, rtol=1e-13)  # CUDA's pow is not correctly rounded
-    else:
-        np.testing.assert_array_equal(Z, Z_cpu)
-
-
 @pytest.mark.parametrize("metric", ["euclidean", "cityblock", "cosine", "jaccard", "canberra"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_pdist_same_as_cpu(backend, metric, dtype):
+def test_pdist_same_as_cpu(sim_or_gpu_backend, metric, dtype):
     X = np.random.default_rng(8).standard_normal((50, 19)) > 0.2 if metric == "jaccard" else \
         np.random.default_rng(8).standard_normal((50, 19))
-    out = backend.ctx.asnumpy(gpuhclust.pdist(X, metric, backend=backend, dtype=dtype))
+    out = gpuhclust.pdist(X, metric, backend=sim_or_gpu_backend, dtype=dtype)
+    out = sim_or_gpu_backend.ctx.asnumpy(out)
     assert out.dtype == dtype
     np.testing.assert_array_equal(out, gpuhclust.pdist(X, metric, backend="cpu", dtype=dtype))
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_scipy_reference_data(backend, method):
-    X = ref.X
-    Z = gpuhclust.linkage(X, method, backend=backend)
-    assert_same_as_scipy(Z, sch.linkage(X, method))
-
-
-@pytest.mark.parametrize("method", ["single", "average", "centroid"])
-def test_two_points_and_input_untouched(backend, method):
-    for X in (np.array([[0.0, 1.0], [2.0, 1.0]]), blobs(33, 2, seed=9)):
-        before = X.copy()
-        Z = gpuhclust.linkage(X, method, backend=backend)
-        np.testing.assert_array_equal(X, before)
-        np.testing.assert_array_equal(Z, _cpu(X, method))
-
-
 @pytest.mark.parametrize("method", ["single", "complete"])
-def test_non_finite_metric_values_are_refused(backend, method):
+def test_non_finite_metric_values_are_refused(sim_or_gpu_backend, method):
     X = np.random.default_rng(0).random((20, 4))
     X[7] = 0.0  # cosine distance to a zero vector is 0/0
     with pytest.raises(ValueError, match="non-finite distance .* observations? 7|and 7"):
-        gpuhclust.linkage(X, method, "cosine", backend=backend)
+        gpuhclust.linkage(X, method, "cosine", backend=sim_or_gpu_backend)
 
 
 def test_memory_is_planned_before_allocating(monkeypatch):

@@ -2,9 +2,11 @@
 ward, centroid and median from cluster centroids and sizes (kernels/vector.cu), in O(n*d) device
 memory.
 
-The same Z as the CPU vector engine (bit for bit, ties included) and as SciPy on tie-free data,
-on the kernel simulator in two thread orders and on a real GPU when there is one (``gpu``); the
-engine choice against the free device memory; refusals; a clean Ctrl-C.
+Many compactions, observation dtypes and other launch shapes give the CPU vector engine's Z;
+the engine choice against the free device memory; refusals; a clean Ctrl-C. Its Z on every
+method and input (the CPU vector engine's bit for bit, ties included, and SciPy's on tie-free
+data; simulator in two thread orders, a real GPU when there is one) is checked in
+test_parity.py.
 """
 from __future__ import annotations
 
@@ -22,13 +24,10 @@ from gpuhclust import _sim
 from gpuhclust.cuda import backend as cuda_backend
 from gpuhclust.cuda._context import SimContext
 from gpuhclust.cuda.backend import CudaBackend, SimBackend
-from _helpers import assert_same_as_scipy, assert_valid_merges, blobs, tie_heavy
-# the simulator check and the backends (simulated forward and reverse, and a real GPU, marked
-# 'gpu', skipped without one) of the CUDA backend's own tests
-from test_cuda_backend import _compiler, backend  # noqa: F401  (fixtures)
+from _helpers import EUCLIDEAN_ONLY, VECTOR_METHODS, assert_same_as_scipy, blobs
 
-VECTOR_METHODS = ("single", "ward", "centroid", "median")
-CENTROID_METHODS = ("ward", "centroid", "median")
+pytestmark = pytest.mark.usefixtures("simulator")
+CENTROID_METHODS = tuple(m for m in VECTOR_METHODS if m in EUCLIDEAN_ONLY)
 
 
 def vector(X, method, backend, metric="euclidean", **kwargs):
@@ -41,69 +40,23 @@ def cpu_vector(X, method, metric="euclidean", **kwargs):
 
 # -- parity --------------------------------------------------------------------------------
 @pytest.mark.parametrize("method", VECTOR_METHODS)
-@pytest.mark.parametrize("n", [2, 3, 90])
-@pytest.mark.parametrize("d", [1, 5])  # d = 1: X.T is contiguous already
-@pytest.mark.parametrize("offset", [0.0, 100.0])  # both engines shift by the same centroid_frame
-def test_same_z_as_cpu_vector_engine_and_scipy(backend, method, n, d, offset):
-    X = offset + np.random.default_rng(n).standard_normal((n, d))
-    Z = vector(X, method, backend)
-    np.testing.assert_array_equal(Z, cpu_vector(X, method))
-    assert_same_as_scipy(Z, sch.linkage(X, method))
-
-
-@pytest.mark.parametrize("method", VECTOR_METHODS)
-def test_blobs_with_many_compactions(backend, method):
+def test_blobs_with_many_compactions(sim_or_gpu_backend, method):
     # 150 merges: the host compacts the centroids every few rounds, mid-chain and between a
     # merge and its heap update; positions move, slots and results must not
     X = blobs(150, 3, seed=7)
-    Z = vector(X, method, backend)
+    Z = vector(X, method, sim_or_gpu_backend)
     np.testing.assert_array_equal(Z, cpu_vector(X, method))
     assert_same_as_scipy(Z, sch.linkage(X, method))
-
-
-@pytest.mark.parametrize("method", VECTOR_METHODS)
-@pytest.mark.parametrize("seed", [1, 2])
-def test_ties_same_as_cpu_vector_engine(backend, method, seed):
-    # integer coordinates: many equal dissimilarities; the GPU must resolve them as the CPU
-    # does (lowest slot, previous chain element, SciPy's heap order), merge for merge
-    X = tie_heavy(40, 2, seed)
-    Z = vector(X, method, backend)
-    np.testing.assert_array_equal(Z, cpu_vector(X, method))
-    assert_valid_merges(Z, ssd.pdist(X), method, rtol=1e-9)
 
 
 @pytest.mark.parametrize("method", VECTOR_METHODS)
 @pytest.mark.parametrize("obs_dtype", [np.float32, np.float64, np.int64])
-def test_observation_dtypes(backend, method, obs_dtype):
+def test_observation_dtypes(sim_or_gpu_backend, method, obs_dtype):
     X = (blobs(60, 4, seed=3) * 10).astype(obs_dtype)
-    Z = vector(X, method, backend)
+    Z = vector(X, method, sim_or_gpu_backend)
     np.testing.assert_array_equal(Z, cpu_vector(X, method))
     if obs_dtype != np.int64:  # integer data has ties, where SciPy may merge another pair
         assert_same_as_scipy(Z, sch.linkage(X, method))
-
-
-@pytest.mark.parametrize("method", VECTOR_METHODS)
-def test_dtype_accepted_and_input_untouched(backend, method):
-    X = blobs(50, 3, seed=4)
-    before = X.copy()
-    Z = vector(X, method, backend, dtype=np.float32)  # the vector engine stores no distances
-    np.testing.assert_array_equal(X, before)
-    np.testing.assert_array_equal(Z, cpu_vector(X, method))
-
-
-@pytest.mark.parametrize("metric,kwargs", [
-    ("cityblock", {}), ("chebyshev", {}), ("cosine", {}), ("minkowski", {"p": 3.0}),
-    ("seuclidean", {}), ("canberra", {}),
-])
-def test_single_other_metrics(backend, metric, kwargs):
-    X = np.abs(np.random.default_rng(7).standard_normal((70, 6))) + 0.1
-    Z = vector(X, "single", backend, metric, **kwargs)
-    Z_cpu = cpu_vector(X, "single", metric, **kwargs)
-    if metric == "minkowski" and backend.ctx.name == "cuda":
-        np.testing.assert_allclose(Z, Z_cpu, rtol=1e-13)  # CUDA's pow is not correctly rounded
-    else:
-        np.testing.assert_array_equal(Z, Z_cpu)
-    assert_same_as_scipy(Z, sch.linkage(ssd.pdist(X, metric, **kwargs), "single"), rtol=1e-10)
 
 
 def test_other_launch_shapes_and_random_schedule():
@@ -221,19 +174,19 @@ def _record_progress(monkeypatch, interrupt_at=0):
 
 
 @pytest.mark.parametrize("method", VECTOR_METHODS)
-def test_keyboard_interrupt_frees_device_memory(monkeypatch, backend, method):
+def test_keyboard_interrupt_frees_device_memory(monkeypatch, sim_or_gpu_backend, method):
     X = blobs(150, 3, seed=6)
-    held_before = backend.ctx.held_bytes()
+    held_before = sim_or_gpu_backend.ctx.held_bytes()
     updates = _record_progress(monkeypatch, interrupt_at=3)
     with pytest.raises(KeyboardInterrupt) as excinfo:
-        vector(X, method, backend)
+        vector(X, method, sim_or_gpu_backend)
     assert len(updates) == 3
     # the exception (and its traceback) is still held here: its frames no longer hold the run's
     # device arrays
     assert excinfo.value is not None
-    assert backend.ctx.held_bytes() == held_before
+    assert sim_or_gpu_backend.ctx.held_bytes() == held_before
     monkeypatch.undo()
-    np.testing.assert_array_equal(vector(X, method, backend), cpu_vector(X, method))
+    np.testing.assert_array_equal(vector(X, method, sim_or_gpu_backend), cpu_vector(X, method))
 
 
 def test_progress_counts_every_merge(monkeypatch):

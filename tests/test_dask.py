@@ -1,11 +1,12 @@
-"""backend='dask': the distributed engine against SciPy, ties, refusals, faults, inputs."""
+"""backend='dask': worker processes, rounds, determinism across worker counts, the local CPU
+rounds' Z on one to three shards, refusals, faults, inputs. Its parity with SciPy (tie-free,
+ties, metrics, float32) is checked in test_parity.py."""
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
 import sys
-import warnings
 
 import numpy as np
 import pytest
@@ -16,43 +17,10 @@ distributed = pytest.importorskip("distributed")
 da = pytest.importorskip("dask.array")
 
 import gpuhclust  # noqa: E402
-from _helpers import (EUCLIDEAN_ONLY, METHODS, assert_same_as_scipy,  # noqa: E402
-                      assert_valid_merges, blobs, tie_heavy)
+from _helpers import (DASK_WARNINGS, REDUCIBLE, assert_same_as_scipy, blobs,  # noqa: E402
+                      local_cluster, tie_heavy)
 
-pytestmark = [
-    pytest.mark.filterwarnings("ignore:Couldn't detect a suitable IP address:RuntimeWarning"),
-    pytest.mark.filterwarnings("ignore:.*8.8.8.8.*"),  # offline (dask/distributed#8559)
-    pytest.mark.filterwarnings("ignore:Port .* is already in use:UserWarning"),  # dashboards
-]
-
-REDUCIBLE = tuple(m for m in METHODS if m not in ("centroid", "median"))
-
-
-def _cluster(processes: bool, n_workers: int, **kwargs):
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*8.8.8.8.*")
-        warnings.filterwarnings("ignore", message=".*suitable IP address.*")
-        cluster = distributed.LocalCluster(processes=processes, n_workers=n_workers,
-                                           threads_per_worker=1, dashboard_address=None,
-                                           **kwargs)
-    return cluster, distributed.Client(cluster, set_as_default=False)
-
-
-def _client_fixture(processes: bool, n_workers: int):
-    @pytest.fixture(scope="module")
-    def fixture():
-        cluster, c = _cluster(processes, n_workers)
-        yield c
-        c.close()
-        cluster.close()
-
-    return fixture
-
-
-client1 = _client_fixture(False, 1)
-client = _client_fixture(False, 2)
-client3 = _client_fixture(False, 3)
-process_client = _client_fixture(True, 2)  # worker processes: one parity run, the killed worker
+pytestmark = DASK_WARNINGS
 
 
 def _stats():
@@ -63,22 +31,10 @@ def _stats():
 
 # -- parity -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("method", REDUCIBLE)
-@pytest.mark.parametrize("n", (2, 3, 50, 300))
-@pytest.mark.parametrize("kind", ["observations", "condensed"])
-def test_tie_free_equals_scipy(client, method, n, kind):
-    X = np.random.default_rng(n).standard_normal((n, 5))
-    y = X if kind == "observations" else ssd.pdist(X)
-    before = y.copy()
-    Z = gpuhclust.linkage(y, method, backend="dask", client=client)
-    assert_same_as_scipy(Z, sch.linkage(y, method))
-    np.testing.assert_array_equal(y, before)  # the caller's array is untouched
-
-
-@pytest.mark.parametrize("method", REDUCIBLE)
-def test_blobs_in_processes(process_client, method):
+def test_blobs_in_processes(dask_process_client, method):
     """One run with worker processes (rows and merges really cross process boundaries)."""
     X = blobs(600, 6, seed=5)
-    Z = gpuhclust.linkage(X, method, backend="dask", client=process_client)
+    Z = gpuhclust.linkage(X, method, backend="dask", client=dask_process_client)
     assert_same_as_scipy(Z, sch.linkage(X, method))
     stats = _stats()
     assert stats["workers"] == 2
@@ -86,67 +42,30 @@ def test_blobs_in_processes(process_client, method):
         assert stats["rows_moved"] > 0  # pairs whose rows sit on different shards
 
 
-def test_rounds_are_few(client):
+def test_rounds_are_few(dask_client):
     X = blobs(1000, 8, seed=2)
-    gpuhclust.linkage(X, "single", backend="dask", client=client)
+    gpuhclust.linkage(X, "single", backend="dask", client=dask_client)
     assert _stats()["rounds"] <= np.log2(1000)
-    gpuhclust.linkage(X, "average", backend="dask", client=client)
+    gpuhclust.linkage(X, "average", backend="dask", client=dask_client)
     assert _stats()["rounds"] < 200  # reciprocal rounds, not n - 1 sequential merges
-
-
-@pytest.mark.parametrize("method", ["average", "complete", "single"])
-@pytest.mark.parametrize("metric,kwargs", [("cityblock", {}), ("cosine", {}),
-                                           ("minkowski", {"p": 3.0}),
-                                           ("callable", {})])
-def test_metrics(client, method, metric, kwargs):
-    X = np.abs(np.random.default_rng(7).standard_normal((70, 6))) + 0.1
-    if metric == "callable":
-        metric = lambda u, v: np.abs(u - v).sum() ** 0.5  # noqa: E731
-    Z = gpuhclust.linkage(X, method, metric, backend="dask", client=client, **kwargs)
-    assert_same_as_scipy(Z, sch.linkage(ssd.pdist(X, metric, **kwargs), method), rtol=1e-10)
-
-
-@pytest.mark.parametrize("method", REDUCIBLE)
-def test_float32_storage(client, method):
-    X = blobs(200, 4, seed=1)
-    y32 = ssd.pdist(X).astype(np.float32)
-    Z = gpuhclust.linkage(X, method, backend="dask", client=client, dtype=np.float32)
-    assert_valid_merges(Z, y32, method, rtol=1e-5)
-    np.testing.assert_allclose(Z[:, 2], sch.linkage(X, method)[:, 2], rtol=1e-5)
 
 
 # -- ties and determinism ------------------------------------------------------------------------
 @pytest.mark.parametrize("method", REDUCIBLE)
-@pytest.mark.parametrize("seed", range(3))
-def test_ties_give_valid_merges(client, method, seed):
-    X = tie_heavy(90 + 30 * seed, 2, seed)
-    y = ssd.pdist(X)
-    Z = gpuhclust.linkage(y, method, backend="dask", client=client)
-    assert_valid_merges(Z, y, method)
-    if method == "single":  # every minimum spanning tree has the same heights
-        np.testing.assert_array_equal(Z[:, 2], sch.linkage(y, method)[:, 2])
-
-
-@pytest.mark.parametrize("method", REDUCIBLE)
-def test_rounded_distances_valid_merges(client, method):
-    y = np.round(ssd.pdist(np.random.default_rng(42).random((150, 3))), 1)
-    assert_valid_merges(gpuhclust.linkage(y, method, backend="dask", client=client), y, method)
-
-
-@pytest.mark.parametrize("method", REDUCIBLE)
-def test_deterministic_across_runs_and_worker_counts(client, client3, method):
+def test_deterministic_across_runs_and_worker_counts(dask_client, dask_client3, method):
     X = tie_heavy(120, 2, 9)
-    Z = gpuhclust.linkage(X, method, backend="dask", client=client)
-    np.testing.assert_array_equal(Z, gpuhclust.linkage(X, method, backend="dask", client=client))
+    Z = gpuhclust.linkage(X, method, backend="dask", client=dask_client)
     np.testing.assert_array_equal(Z, gpuhclust.linkage(X, method, backend="dask",
-                                                       client=client3))
+                                                       client=dask_client))
+    np.testing.assert_array_equal(Z, gpuhclust.linkage(X, method, backend="dask",
+                                                       client=dask_client3))
     assert _stats()["workers"] == 3
 
 
 @pytest.mark.parametrize("method", REDUCIBLE[1:])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_same_z_as_local_cpu_rounds_on_one_to_three_shards(client1, client, client3, method,
-                                                           dtype):
+def test_same_z_as_local_cpu_rounds_on_one_to_three_shards(dask_client1, dask_client,
+                                                           dask_client3, method, dtype):
     """One rounds driver, two row stores: the shards give the local rows' Z bit for bit,
     ties and compactions included, whatever the number of shards."""
     from gpuhclust.cpu import _rows
@@ -156,7 +75,7 @@ def test_same_z_as_local_cpu_rounds_on_one_to_three_shards(client1, client, clie
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(_rows, "COMPACT_MIN_WIDTH", 8)
             Z = gpuhclust.linkage(y, method, backend="cpu", dtype=dtype)
-        for c in (client1, client, client3):
+        for c in (dask_client1, dask_client, dask_client3):
             np.testing.assert_array_equal(
                 gpuhclust.linkage(y, method, backend="dask", client=c, dtype=dtype), Z)
 
@@ -183,17 +102,17 @@ def test_no_client_is_a_clear_error():
         gpuhclust.linkage(np.random.default_rng(0).random((10, 2)), "average", backend="dask")
 
 
-def test_current_client_is_used(client):
+def test_current_client_is_used(dask_client):
     X = np.random.default_rng(1).random((40, 3))
-    with client.as_current():
+    with dask_client.as_current():
         Z = gpuhclust.linkage(X, "ward", backend="dask")
     assert_same_as_scipy(Z, sch.linkage(X, "ward"))
 
 
-def test_client_with_another_backend_is_refused(client):
+def test_client_with_another_backend_is_refused(dask_client):
     with pytest.raises(ValueError, match="client= is used only by backend='dask'"):
         gpuhclust.linkage(np.random.default_rng(0).random((10, 2)), "average", backend="cpu",
-                          client=client)
+                          client=dask_client)
 
 
 def test_validation_comes_first():
@@ -203,22 +122,22 @@ def test_validation_comes_first():
         gpuhclust.linkage(X, "average", backend="dask")
 
 
-def test_non_finite_computed_distance(client):
+def test_non_finite_computed_distance(dask_client):
     X = np.random.default_rng(0).random((30, 3))
     X[17] = 0.0  # cosine distance to a zero vector is 0/0
     with pytest.raises(ValueError, match="non-finite distance"):
-        gpuhclust.linkage(X, "average", "cosine", backend="dask", client=client)
+        gpuhclust.linkage(X, "average", "cosine", backend="dask", client=dask_client)
 
 
-def test_dask_array_of_observations(client):
+def test_dask_array_of_observations(dask_client):
     X = blobs(120, 4, seed=3)
     Z = gpuhclust.linkage(da.from_array(X, chunks=(50, 4)), "ward", backend="dask",
-                          client=client)
+                          client=dask_client)
     assert_same_as_scipy(Z, sch.linkage(X, "ward"))
 
 
 def test_worker_memory_is_checked():
-    cluster, c = _cluster(False, 1, memory_limit="32MiB")
+    cluster, c = local_cluster(False, 1, memory_limit="32MiB")
     try:
         X = np.random.default_rng(0).random((3000, 2))  # 72 MB of float64 rows
         with pytest.raises(MemoryError, match="memory limit of Dask worker"):
@@ -254,7 +173,7 @@ def _fail_on_call(monkeypatch, nth, action):
     monkeypatch.setattr(_cluster.ShardSet, "call_some", call_some)
 
 
-def test_rebuilt_shard_is_detected(client, monkeypatch):
+def test_rebuilt_shard_is_detected(dask_client, monkeypatch):
     """A shard that lost its state (as one rebuilt from its lineage) refuses to answer."""
     from gpuhclust.dask import WorkerLostError
 
@@ -263,27 +182,28 @@ def test_rebuilt_shard_is_detected(client, monkeypatch):
 
     _fail_on_call(monkeypatch, 4, forget)
     with pytest.raises(WorkerLostError, match="was lost during the run"):
-        gpuhclust.linkage(blobs(300, 3, seed=0), "average", backend="dask", client=client)
+        gpuhclust.linkage(blobs(300, 3, seed=0), "average", backend="dask", client=dask_client)
     monkeypatch.undo()
     X = blobs(100, 3, seed=1)
-    assert_same_as_scipy(gpuhclust.linkage(X, "average", backend="dask", client=client),
+    assert_same_as_scipy(gpuhclust.linkage(X, "average", backend="dask", client=dask_client),
                          sch.linkage(X, "average"))
 
 
 @pytest.mark.parametrize("method", ["average", "single"])
-def test_killed_worker(process_client, monkeypatch, method):
+def test_killed_worker(dask_process_client, monkeypatch, method):
     from gpuhclust.dask import WorkerLostError
 
     def kill(shards):
         address = shards.shards[1].address
-        os.kill(process_client.run(os.getpid, workers=[address])[address], signal.SIGKILL)
+        os.kill(dask_process_client.run(os.getpid, workers=[address])[address], signal.SIGKILL)
 
     _fail_on_call(monkeypatch, 3, kill)
     with pytest.raises(WorkerLostError, match="was lost during the run"):
-        gpuhclust.linkage(blobs(800, 4, seed=0), method, backend="dask", client=process_client)
+        gpuhclust.linkage(blobs(800, 4, seed=0), method, backend="dask",
+                          client=dask_process_client)
     monkeypatch.undo()
-    assert process_client.submit(sum, [1, 2]).result() == 3  # the client still works
-    process_client.wait_for_workers(2, timeout=60)
+    assert dask_process_client.submit(sum, [1, 2]).result() == 3  # the client still works
+    dask_process_client.wait_for_workers(2, timeout=60)
     X = blobs(200, 3, seed=4)
-    assert_same_as_scipy(gpuhclust.linkage(X, method, backend="dask", client=process_client),
+    assert_same_as_scipy(gpuhclust.linkage(X, method, backend="dask", client=dask_process_client),
                          sch.linkage(X, method))

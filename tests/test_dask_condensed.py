@@ -13,11 +13,10 @@ da = pytest.importorskip("dask.array")
 
 import gpuhclust  # noqa: E402
 from gpuhclust.dask import _condensed  # noqa: E402
-from _helpers import assert_same_as_scipy, blobs, tie_heavy  # noqa: E402
-from test_dask import REDUCIBLE, _client_fixture, pytestmark  # noqa: E402,F401
+from _helpers import (DASK_WARNINGS, REDUCIBLE, assert_same_as_scipy, blobs,  # noqa: E402
+                      require_simulator, tie_heavy)
 
-client = _client_fixture(False, 2)
-client3 = _client_fixture(False, 3)
+pytestmark = DASK_WARNINGS
 
 N = 48
 L = N * (N - 1) // 2  # 1128 entries
@@ -54,64 +53,62 @@ def _reference(y, method, client, storage):
 @pytest.mark.parametrize("dtype,storage", [(np.float64, np.float64), (np.float32, np.float32),
                                            (np.float64, np.float32)],
                          ids=["f64", "f32", "f64-stored-f32"])
-def test_same_z_as_numpy_condensed(client, client3, method, dtype, storage):
+def test_same_z_as_numpy_condensed(dask_client, dask_client3, method, dtype, storage):
     y = _condensed_data(dtype)
-    Z_numpy = _reference(y, method, client, storage)
+    Z_numpy = _reference(y, method, dask_client, storage)
     for name, (chunks, shards) in CHUNKINGS.items():
-        Z = _linkage(da.from_array(y, chunks=chunks), method, client3 if shards == 3 else client,
-                     storage)
+        Z = _linkage(da.from_array(y, chunks=chunks), method,
+                     dask_client3 if shards == 3 else dask_client, storage)
         assert np.array_equal(Z, Z_numpy), name
 
 
 @pytest.mark.parametrize("method,dtype", [("average", np.float64), ("single", np.float32)])
-def test_small_chunks(client, method, dtype):
+def test_small_chunks(dask_client, method, dtype):
     y = _condensed_data(dtype)
-    Z = _linkage(da.from_array(y, chunks=7), method, client, dtype)
-    assert np.array_equal(Z, _reference(y, method, client, dtype))
+    Z = _linkage(da.from_array(y, chunks=7), method, dask_client, dtype)
+    assert np.array_equal(Z, _reference(y, method, dask_client, dtype))
 
 
 @pytest.mark.parametrize("method", REDUCIBLE)
 @pytest.mark.parametrize("n", [2, 3, 90])
-def test_tie_free_equals_scipy(client, method, n):
+def test_tie_free_equals_scipy(dask_client, method, n):
     y = ssd.pdist(blobs(n, 4, seed=8))
-    Z = _linkage(da.from_array(y, chunks=333 if n > 3 else 1), method, client)
+    Z = _linkage(da.from_array(y, chunks=333 if n > 3 else 1), method, dask_client)
     assert_same_as_scipy(Z, sch.linkage(y, method))
 
 
-def test_computed_dask_array_and_optimal_ordering(client):
+def test_computed_dask_array_and_optimal_ordering(dask_client):
     """A condensed matrix that is a dask computation (chunks made by tasks, rechunked), and
     optimal_ordering=True (which needs the matrix whole on the driver, as for NumPy input)."""
     y = ssd.pdist(blobs(60, 3, seed=2))
     yd = (da.from_array(y, chunks=400) * 2.0 + 1.0).rechunk(177)
     for opt in (False, True):
-        Z = _linkage(yd, "average", client, optimal_ordering=opt)
-        np.testing.assert_array_equal(Z, _linkage(y * 2.0 + 1.0, "average", client,
+        Z = _linkage(yd, "average", dask_client, optimal_ordering=opt)
+        np.testing.assert_array_equal(Z, _linkage(y * 2.0 + 1.0, "average", dask_client,
                                                   optimal_ordering=opt))
 
 
 @pytest.mark.parametrize("method", ["complete", "average"])
-def test_negative_distances(client, method):
+def test_negative_distances(dask_client, method):
     """Negative entries are accepted as for a NumPy array (and the shards see them: the
     argmin may not assume non-negative values)."""
     y = np.round(ssd.pdist(np.random.default_rng(5).random((36, 2))), 1) - 0.3
-    Z = _linkage(da.from_array(y, chunks=50), method, client)
-    np.testing.assert_array_equal(Z, _linkage(y, method, client))
+    Z = _linkage(da.from_array(y, chunks=50), method, dask_client)
+    np.testing.assert_array_equal(Z, _linkage(y, method, dask_client))
 
 
-def test_cuda_sim_shards(client):
+def test_cuda_sim_shards(dask_client):
     """CUDA shards (on the kernel simulator) take the joined pieces as the Numba shards do."""
-    from gpuhclust import _sim
     from gpuhclust.dask import DaskBackend
 
-    if not _sim.compiler_available():
-        pytest.skip("no C++ compiler for the kernel simulator")
+    require_simulator()
     y = ssd.pdist(tie_heavy(30, 2, 1))
-    Z = gpuhclust.linkage(da.from_array(y, chunks=7), "average", client=client,
+    Z = gpuhclust.linkage(da.from_array(y, chunks=7), "average", client=dask_client,
                           backend=DaskBackend(shard_compute="cuda-sim"))
-    np.testing.assert_array_equal(Z, _linkage(y, "average", client))
+    np.testing.assert_array_equal(Z, _linkage(y, "average", dask_client))
 
 
-def test_other_backends_compute_it(client):
+def test_other_backends_compute_it(dask_client):
     y = _condensed_data()
     Z = gpuhclust.linkage(da.from_array(y, chunks=100), "average", backend="cpu")
     np.testing.assert_array_equal(Z, gpuhclust.linkage(y, "average", backend="cpu"))
@@ -156,36 +153,37 @@ def no_shards(monkeypatch):
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_non_finite_named_like_numpy(client, no_shards, bad):
+def test_non_finite_named_like_numpy(dask_client, no_shards, bad):
     y = _condensed_data()
     y[[700, 1000]] = bad  # the first one is reported: (18, 26)
     y[900] = -1.0
-    message = _numpy_error(y, "average", client)
+    message = _numpy_error(y, "average", dask_client)
     assert "entry 700 (observations 18 and 26)" in message
     before = y.copy()
     yd = da.from_array(y, chunks=100)
     with pytest.raises(ValueError) as info:
-        _linkage(yd, "average", client)
+        _linkage(yd, "average", dask_client)
     assert str(info.value) == message
     np.testing.assert_array_equal(y, before)
 
 
 @pytest.mark.parametrize("method", ["centroid", "median", "ward"])
-def test_negative_refused_like_numpy(client, no_shards, method):
+def test_negative_refused_like_numpy(dask_client, no_shards, method):
     y = _condensed_data()
     y[555] = -0.5
-    message = _numpy_error(y, method, client)
+    message = _numpy_error(y, method, dask_client)
     with pytest.raises(ValueError) as info:
-        _linkage(da.from_array(y, chunks=40), method, client)
+        _linkage(da.from_array(y, chunks=40), method, dask_client)
     assert str(info.value) == message and "entry 555 (observations 13 and 36)" in message
     if method != "ward":
         with pytest.raises(NotImplementedError, match="not a reducible method"):
-            _linkage(da.from_array(np.abs(y), chunks=40), method, client)  # as for NumPy input
+            # as for NumPy input
+            _linkage(da.from_array(np.abs(y), chunks=40), method, dask_client)
 
 
-def test_bad_length_names_it(client):
+def test_bad_length_names_it(dask_client):
     with pytest.raises(ValueError, match="Incompatible vector size 11"):
-        _linkage(da.from_array(np.ones(11), chunks=3), "average", client)
+        _linkage(da.from_array(np.ones(11), chunks=3), "average", dask_client)
 
 
 @pytest.mark.parametrize("y,match", [
@@ -193,15 +191,15 @@ def test_bad_length_names_it(client):
     (np.ones(6, dtype=complex), "must hold real numbers, not complex"),
     (np.array(["1", "2", "3"]), "must hold real numbers"),
 ])
-def test_bad_arrays(client, y, match):
+def test_bad_arrays(dask_client, y, match):
     with pytest.raises(ValueError, match=match):
-        _linkage(da.from_array(y, chunks=2), "average", client)
+        _linkage(da.from_array(y, chunks=2), "average", dask_client)
 
 
-def test_unknown_chunk_sizes(client):
+def test_unknown_chunk_sizes(dask_client):
     y = da.from_array(_condensed_data(), chunks=100)
     with pytest.raises(ValueError, match="unknown chunk sizes"):
-        _linkage(y[y >= 0], "average", client)
+        _linkage(y[y >= 0], "average", dask_client)
 
 
 # -- never whole on the driver --------------------------------------------------------------------
@@ -213,14 +211,14 @@ def _entries(obj) -> int:
     return 0
 
 
-def test_never_whole_on_the_driver(client, monkeypatch):
+def test_never_whole_on_the_driver(dask_client, monkeypatch):
     """What the driver receives from the workers comes in batches of a few rows; the dask
-    array is never computed (np.asarray(y), y.compute(), client.compute(y).result() would
+    array is never computed (np.asarray(y), y.compute(), dask_client.compute(y).result() would
     all fail here); the caller's array is unchanged."""
     from gpuhclust.dask import backend
 
     y = _condensed_data()
-    Z_numpy = _linkage(y, "average", client)
+    Z_numpy = _linkage(y, "average", dask_client)
     before = y.copy()
     yd = da.from_array(y, chunks=29) + 0.0  # a graph over the caller's array
     rows = 3
@@ -239,7 +237,7 @@ def test_never_whole_on_the_driver(client, monkeypatch):
     monkeypatch.setattr(distributed.Client, "_gather", counting_gather)
     monkeypatch.setattr(da.Array, "__array__", refuse)
     monkeypatch.setattr(da.Array, "compute", refuse)
-    Z = _linkage(yd, "average", client)
+    Z = _linkage(yd, "average", dask_client)
     monkeypatch.undo()
     np.testing.assert_array_equal(Z, Z_numpy)
     # the validation's summaries, then one batch of `rows` rows at a time: each entry is

@@ -2,8 +2,10 @@
 shards, bit for bit, ties included.
 
 Here the CUDA shards run on the kernel simulator ('cuda-sim': the very host code and kernels of
-'cuda', with NumPy arrays); the tests marked ``gpu`` run them on a real device when the workers
-have one. Also: the choice of compute, and a worker lost while the shards start."""
+'cuda', with NumPy arrays): in the other schedules, on three shards, with negative distances and
+signed zeros; the Z parity of every method and input (and on a real device, executor
+'dask-gpu') is in test_parity.py. Also: the choice of compute, and a worker lost while the
+shards start."""
 from __future__ import annotations
 
 import threading
@@ -19,12 +21,10 @@ import gpuhclust  # noqa: E402
 from gpuhclust import _sim  # noqa: E402
 from gpuhclust.cuda._context import SimContext, cuda_usable  # noqa: E402
 from gpuhclust.dask import DaskBackend, WorkerLostError  # noqa: E402
-from _helpers import assert_same_as_scipy, assert_valid_merges, blobs, tie_heavy  # noqa: E402
-from test_cuda_backend import _compiler  # noqa: E402,F401 - skips without a C++ compiler
-from test_dask import REDUCIBLE, _client_fixture, _cluster, pytestmark  # noqa: E402,F401
+from _helpers import (DASK_WARNINGS, REDUCIBLE, assert_same_as_scipy,  # noqa: E402
+                      assert_valid_merges, blobs, local_cluster, tie_heavy)
 
-client = _client_fixture(False, 2)
-client3 = _client_fixture(False, 3)
+pytestmark = DASK_WARNINGS + [pytest.mark.usefixtures("simulator")]
 
 
 def _run(y, method, client, compute, **kw):
@@ -50,77 +50,58 @@ def _data(kind, ties, n=48):
     return X if kind == "observations" else ssd.pdist(X)
 
 
-# -- parity with the Numba shards -------------------------------------------------------------
-@pytest.mark.parametrize("method", REDUCIBLE)
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("kind", ["observations", "condensed"])
-@pytest.mark.parametrize("ties", [False, True], ids=["tie-free", "ties"])
-def test_sim_shards_same_z_as_cpu_shards(client, method, dtype, kind, ties):
-    y = _data(kind, ties)
-    Z, stats = _same_as_cpu_shards(y, method, client, dtype=dtype)
-    if method != "single":
-        assert stats["rows_moved"] > 0  # rows merged across shards: the foreign-row path ran
-    if not ties and dtype == np.float64:
-        assert_same_as_scipy(Z, sch.linkage(y, method))
-
-
+# -- parity with the Numba shards (the forward schedule, every method and input: test_parity.py)
 @pytest.mark.parametrize("method", REDUCIBLE)
 @pytest.mark.parametrize("schedule", ["reverse", "random"])
-def test_other_schedules(client, method, schedule, monkeypatch):
-    """Threads run in another order between barriers: a missing __syncthreads shows up here."""
+def test_other_schedules(dask_client, method, schedule, monkeypatch):
+    """Threads run in another order between barriers: a missing __syncthreads shows up here.
+    (The forward schedule runs in test_parity.py, executor 'dask-sim'.)"""
     monkeypatch.setenv("GPUHCLUST_SIM_SCHEDULE", schedule)
-    _same_as_cpu_shards(_data("observations", True, n=40), method, client, dtype=np.float32)
+    _, stats = _same_as_cpu_shards(_data("observations", True, n=40), method, dask_client,
+                                   dtype=np.float32)
+    if method != "single":
+        assert stats["rows_moved"] > 0  # rows merged across shards: the foreign-row path ran
 
 
 @pytest.mark.parametrize("method", ["average", "ward", "single"])
-def test_three_shards(client, client3, method):
+def test_three_shards(dask_client, dask_client3, method):
     X = tie_heavy(60, 2, 4)
-    Z, stats = _run(X, method, client3, "cuda-sim")
+    Z, stats = _run(X, method, dask_client3, "cuda-sim")
     assert stats["workers"] == 3 and stats["shard_compute"] == ["cuda-sim"] * 3
-    np.testing.assert_array_equal(Z, _run(X, method, client, "cpu")[0])
-
-
-@pytest.mark.parametrize("metric,kwargs", [("cityblock", {}), ("cosine", {}),
-                                           ("minkowski", {"p": 3.0}), ("callable", {})])
-@pytest.mark.parametrize("method", ["average", "single"])
-def test_metrics(client, metric, kwargs, method):
-    X = np.abs(np.random.default_rng(7).standard_normal((40, 4))) + 0.1
-    if metric == "callable":
-        metric = lambda u, v: np.abs(u - v).sum() ** 0.5  # noqa: E731
-    _same_as_cpu_shards(X, method, client, metric=metric, **kwargs)
+    np.testing.assert_array_equal(Z, _run(X, method, dask_client, "cpu")[0])
 
 
 @pytest.mark.parametrize("method", ["complete", "average", "weighted", "single"])
-def test_negative_distances(client, method):
+def test_negative_distances(dask_client, method):
     """Negative condensed distances (the argmin cannot assume non-negative values)."""
     y = np.round(ssd.pdist(np.random.default_rng(5).random((36, 2))), 1) - 0.3
-    _same_as_cpu_shards(y, method, client)
+    _same_as_cpu_shards(y, method, dask_client)
 
 
 @pytest.mark.parametrize("method", ["average", "single"])
-def test_signed_zeros(client, method):
+def test_signed_zeros(dask_client, method):
     """-0.0 and +0.0 among tied distances (the Numba shards' integer-keyed argmin would tell
     them apart; both shards make -0.0 +0.0 on the way in)."""
     y = np.round(ssd.pdist(np.random.default_rng(3).random((36, 2))), 1)
     y[::3] = np.where(y[::3] == 0, -0.0, y[::3])
     y[::5] = 0.0
     y[1::5] = -0.0
-    Z, _ = _same_as_cpu_shards(y, method, client)
+    Z, _ = _same_as_cpu_shards(y, method, dask_client)
     assert_valid_merges(Z, y, method)
 
 
-def test_non_finite_distance_is_reported_like_cpu_shards(client):
+def test_non_finite_distance_is_reported_like_cpu_shards(dask_client):
     X = np.random.default_rng(0).random((30, 3))
     X[17] = 0.0  # cosine distance to a zero vector is 0/0
     messages = []
     for compute in ("cuda-sim", "cpu"):
         with pytest.raises(ValueError, match="non-finite distance") as info:
-            _run(X, "average", client, compute, metric="cosine")
+            _run(X, "average", dask_client, compute, metric="cosine")
         messages.append(str(info.value))
     assert messages[0] == messages[1]  # the same pair
 
 
-def test_sim_kernels_ran(client, monkeypatch):
+def test_sim_kernels_ran(dask_client, monkeypatch):
     """The shards' kernels ran (the compute the shards report is not just a label)."""
     launched = []
     original = SimContext.kernel
@@ -134,10 +115,10 @@ def test_sim_kernels_ran(client, monkeypatch):
         return launch
 
     monkeypatch.setattr(SimContext, "kernel", kernel)  # the workers share this process
-    _same_as_cpu_shards(_data("observations", False, n=30), "average", client)
+    _same_as_cpu_shards(_data("observations", False, n=30), "average", dask_client)
     assert {"shard_fill_rows", "shard_rescan", "shard_merge"} <= set(launched)
     launched.clear()
-    _same_as_cpu_shards(_data("condensed", False, n=30), "single", client)
+    _same_as_cpu_shards(_data("condensed", False, n=30), "single", dask_client)
     assert {"shard_unpack_condensed", "shard_boruvka"} <= set(launched)
 
 
@@ -183,7 +164,7 @@ _TSAN_CASES = [("single", "observations"), ("complete", "observations"),
 
 
 @pytest.mark.slow
-def test_shard_kernels_are_race_free_under_thread_sanitizer(client, tmp_path):
+def test_shard_kernels_are_race_free_under_thread_sanitizer(dask_client, tmp_path):
     """Every CUDA thread a real thread, under ThreadSanitizer (fibers hide races). The shards
     run in the subprocess without Dask (an in-process stand-in for the driver's ShardSet, same
     protocol); the Numba shards' Z is computed here, outside."""
@@ -198,38 +179,26 @@ def test_shard_kernels_are_race_free_under_thread_sanitizer(client, tmp_path):
     X = np.random.default_rng(0).integers(0, 4, (20, 2)).astype(float)
     for method, kind in _TSAN_CASES:
         y = X if kind == "observations" else ssd.pdist(X)
-        np.testing.assert_array_equal(Z[f"{method}-{kind}"], _run(y, method, client, "cpu")[0])
+        np.testing.assert_array_equal(Z[f"{method}-{kind}"],
+                                      _run(y, method, dask_client, "cpu")[0])
 
 
 # -- choosing the compute -------------------------------------------------------------------
-def test_auto_takes_the_gpu_only_where_there_is_one(client):
-    _, stats = _run(blobs(20, 2, seed=1), "average", client, "auto")
+def test_auto_takes_the_gpu_only_where_there_is_one(dask_client):
+    _, stats = _run(blobs(20, 2, seed=1), "average", dask_client, "auto")
     assert stats["shard_compute"] == ["cuda" if cuda_usable() else "cpu"] * 2
 
 
-def test_cuda_without_a_device_is_a_clear_error(client):
+def test_cuda_without_a_device_is_a_clear_error(dask_client):
     if cuda_usable():
         pytest.skip("this machine has a CUDA device")
     with pytest.raises(ValueError, match="CuPy or a CUDA device is not usable"):
-        _run(blobs(20, 2, seed=1), "average", client, "cuda")
+        _run(blobs(20, 2, seed=1), "average", dask_client, "cuda")
 
 
 def test_unknown_shard_compute():
     with pytest.raises(ValueError, match="shard_compute must be one of"):
         DaskBackend(shard_compute="gpu")
-
-
-# -- a real device ----------------------------------------------------------------------------
-@pytest.mark.gpu
-@pytest.mark.parametrize("method", REDUCIBLE)
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("ties", [False, True], ids=["tie-free", "ties"])
-def test_gpu_shards_same_z_as_cpu_shards(client, method, dtype, ties):
-    if not cuda_usable():
-        pytest.skip("no CUDA device")
-    y = tie_heavy(400, 2, 1) if ties else blobs(400, 5, seed=2)
-    _same_as_cpu_shards(y, method, client, compute="cuda", dtype=dtype)
-    _same_as_cpu_shards(ssd.pdist(y), method, client, compute="cuda", dtype=dtype)
 
 
 # -- faults: errors, never a hang ------------------------------------------------------------
@@ -253,7 +222,7 @@ def _outcome(call, seconds=30):
 def test_worker_lost_before_its_shard_starts():
     """A worker listed by the scheduler leaves before its shard's task runs: the task, pinned
     to that worker, would wait for it forever; the call must fail with WorkerLostError."""
-    cluster, c = _cluster(False, 2)
+    cluster, c = local_cluster(False, 2)
     try:
         victim = sorted(c.scheduler_info(n_workers=-1)["workers"])[1]
         original = c.scheduler_info
@@ -279,11 +248,11 @@ def test_worker_lost_before_its_shard_starts():
 
 
 @pytest.mark.parametrize("compute", ["cpu", "cuda-sim"])
-def test_no_finite_distance_left_is_an_error(client, compute):
+def test_no_finite_distance_left_is_an_error(dask_client, compute):
     """Average of 1e308 and 1.7e308 overflows to +inf: no cluster has a finite neighbour, so
     no reciprocal pair can ever form; the rounds stop with a ValueError that says so (issue 15:
     a ValueError, as on the other backends) instead of looping."""
     y = np.array([1e308, 1e308, 1.7e308])
-    error = _outcome(lambda: _run(y, "average", client, compute))
+    error = _outcome(lambda: _run(y, "average", dask_client, compute))
     assert isinstance(error, gpuhclust.MergeOverflowError), error
     assert "no finite distance" in str(error) and "float64's range" in str(error), error

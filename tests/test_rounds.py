@@ -10,11 +10,10 @@ import scipy.cluster.hierarchy as sch
 import scipy.spatial.distance as ssd
 
 import gpuhclust
-from _helpers import assert_same_as_scipy, assert_valid_merges, blobs, tie_heavy
+from _helpers import ROUNDS_METHODS, assert_same_as_scipy, assert_valid_merges, blobs, tie_heavy
 from gpuhclust.cpu import _rows
 from gpuhclust.cpu import backend as cpu_backend
 
-ROUNDS_METHODS = ("complete", "average", "weighted", "ward")
 EXACT_HEIGHTS = ("single", "complete")  # min and max do not round
 
 
