@@ -147,6 +147,37 @@ def test_worker_memory_is_checked():
         cluster.close()
 
 
+def test_a_cluster_without_workers_is_a_clear_error(monkeypatch):
+    from gpuhclust.dask import _cluster
+
+    monkeypatch.setattr(_cluster, "WORKER_WAIT_S", 0.5)
+    cluster, c = local_cluster(False, 0)
+    try:
+        with pytest.raises(ValueError, match=r"has no workers \(waited 0.5 s"):
+            gpuhclust.linkage(blobs(20, 2, 0), "average", backend="dask", client=c)
+    finally:
+        c.close()
+        cluster.close()
+
+
+def test_a_worker_that_registers_while_the_run_starts_is_used():
+    """A loaded worker that missed its heartbeats is dropped and re-registers: a run that
+    starts in between waits for it instead of failing."""
+    import threading
+
+    cluster, c = local_cluster(False, 0)
+    X = blobs(40, 3, 1)
+    try:
+        late = threading.Timer(1.0, cluster.scale, args=(1,))
+        late.start()
+        Z = gpuhclust.linkage(X, "average", backend="dask", client=c)
+        late.join()
+        np.testing.assert_array_equal(Z, gpuhclust.linkage(X, "average", backend="cpu"))
+    finally:
+        c.close()
+        cluster.close()
+
+
 def test_import_does_not_import_dask_and_auto_never_picks_it():
     code = ("import sys, gpuhclust; from gpuhclust._backends import get_backend; "
             "assert 'dask' in gpuhclust.available_backends(); "

@@ -41,6 +41,28 @@ def resolve_client(client):
             from None
 
 
+#: How long a run waits for a worker when the cluster has none: a loaded worker that missed its
+#: heartbeats is dropped by the scheduler and re-registers moments later.
+WORKER_WAIT_S = 10.0
+
+
+def _workers(client) -> dict:
+    """The scheduler's workers (address -> info); waits up to :data:`WORKER_WAIT_S` for one when
+    there are none, then raises a ValueError."""
+    info = client.scheduler_info(n_workers=-1)["workers"]
+    if info:
+        return info
+    try:
+        client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+    except TimeoutError:
+        pass
+    info = client.scheduler_info(n_workers=-1)["workers"]
+    if not info:
+        raise ValueError(f"backend='dask': the client's cluster has no workers (waited "
+                         f"{WORKER_WAIT_S:g} s for one)")
+    return info
+
+
 class _ShardRef:
     """An actor handle and the rows it holds."""
 
@@ -66,9 +88,7 @@ class ShardSet:
     def __init__(self, client, n: int, dtype, compute: str = "cpu"):
         self.client = client
         self.token = uuid.uuid4().hex
-        info = client.scheduler_info(n_workers=-1)["workers"]
-        if not info:
-            raise ValueError("backend='dask': the client's cluster has no workers")
+        info = _workers(client)
         workers = sorted(info)
         p = min(len(workers), max(1, n // 2))
         bounds = np.linspace(0, n, p + 1).astype(np.int64)
