@@ -162,9 +162,11 @@ def measure(config: Config, n: int) -> dict:
         one_block = all(r.blocks == 1 for r in c.records if r.kernel == name)
         # capped: most launches at the grid-stride limit (scans over shrinking ranges end below it)
         capped = 2 * sum(r.blocks == SHAPES["max_blocks"] for r in c.records if r.kernel == name) > k.launches
-        kernels[name] = {"launches": k.launches, "blocks": k.blocks, "threads": threads,
+        kernels[name] = {"launches": k.launches, "graph_nodes": k.graph_nodes,
+                         "blocks": k.blocks, "threads": threads,
                          "one_block": one_block, "capped": capped and not one_block, **k.totals}
-    return {"n": n, "launches": c.launches, "host_syncs": c.host_syncs, "kernels": kernels,
+    return {"n": n, "launches": c.launches, "host_launches": c.host_launches,
+            "graph_launches": c.graph_launches, "host_syncs": c.host_syncs, "kernels": kernels,
             **rounds}
 
 
@@ -236,7 +238,9 @@ def estimate(config: Config, runs: list[dict], device: dict) -> tuple[list[dict]
             fits.append({**head, "quantity": f"{name}.{q}", **f})
         kernel_fits[name]["one_block"] = all(p["one_block"] for p in per if p)
         kernel_fits[name]["capped"] = per[-1] is not None and per[-1]["capped"]
-    call_fits = {q: fit(ns, [r[q] for r in runs], CALL_BASIS) for q in ("host_syncs", "launches")}
+    # counts from before graphs (--counts of an older JSON): every kernel run was a host launch
+    call_fits = {q: fit(ns, [r.get(q, r["launches"]) for r in runs], CALL_BASIS)
+                 for q in ("host_syncs", "launches", "host_launches")}
     fits += [{**head, "quantity": q, **f} for q, f in call_fits.items()]
 
     estimates = []
@@ -276,13 +280,15 @@ def estimate(config: Config, runs: list[dict], device: dict) -> tuple[list[dict]
                              "serial_accesses": value["serial_accesses"],
                              "grid_barriers": value["grid_barriers"]}
         launches = sum(k["launches"] for k in kernels.values())
+        host_launches = max(predict(call_fits["host_launches"], n), 0.0)
         host_syncs = max(predict(call_fits["host_syncs"], n), 0.0)
         grid_barriers = sum(k["grid_barriers"] for k in kernels.values())
-        seconds = call_seconds(total, launches, host_syncs, grid_barriers, device)
+        seconds = call_seconds(total, host_launches, host_syncs, grid_barriers, device)
         for dtype in config.dtypes:
             estimates.append({
                 "method": config.method, "engine": config.engine, "algorithm": config.algorithm,
                 "dtype": dtype, "n": n, "d": config.d, "seconds": seconds, "launches": launches,
+                "host_launches": round(host_launches),
                 "host_syncs": round(host_syncs), "grid_barriers": round(grid_barriers),
                 "block_barriers": sum(k["block_barriers"] for k in kernels.values()),
                 "dram_bytes": sum(k["dram_bytes"] for k in kernels.values()),

@@ -69,7 +69,7 @@ class Family:
 
 FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("distances", ("pairwise_tiles", "condensed_to_square", "first_non_finite")),
-    Family("mst", ("prim_relax_matrix",), ("prim_relax_observations", "prim_choose")),
+    Family("mst", ("prim_step_matrix",), ("prim_step_observations",)),
     Family("nn_chain", ("nn_chain_loop",)),
     Family("generic", ("generic_neighbours", "generic_loop"), ("generic_heapify",)),
     Family("vector", (), ("vector_scan", "vector_nearest_higher", "ward_step", "generic_step")),

@@ -5,8 +5,10 @@ same code runs on a GPU ('cuda') and on the CPU kernel simulator ('cuda-sim').
 The loops are the CPU backend's algorithms (Prim, the nearest-neighbour chain, the generic
 algorithm) with the same tie rule and the same float64 arithmetic, so both backends give the same
 Z, ties included:
-- single: Prim, two launches per merge and no host round trip (distances from the observations
-  on the fly when the metric is compiled, so no matrix at all);
+- single: Prim, one multi-block launch per merge (relax, and the last block to finish picks the
+  next vertex), the merges of each progress chunk run as one CUDA graph: one host launch and one
+  host read per chunk (distances from the observations on the fly when the metric is compiled,
+  so no matrix at all);
 - complete, average, weighted, ward: reciprocal-nearest-neighbour rounds (the default: the
   shared driver ``gpuhclust._rounds`` over the device rows of ``_round_rows``, every round's
   merges and rescans spread over all blocks, one host read per round), or the
@@ -43,7 +45,7 @@ from .._methods import Method
 from .._metrics import PreparedMetric
 from .._progress import chunk_ends, progress_bar
 from .._validation import LinkageInput
-from ..cpu._rows import NO_CANDIDATE, merge_fault, raise_fault
+from ..cpu._rows import raise_fault
 from ..cpu.backend import _raise_non_finite, _validate_computed, raise_computed
 from ._context import CupyContext, DeviceContext, SimContext, cuda_unusable_reason
 from ._device_rows import DeviceRows
@@ -228,42 +230,48 @@ class CudaBackend(Backend):
         track = self.ctx.track
         best = track(xp.full(n, np.inf))
         in_tree = track(xp.zeros(n, dtype=np.uint8))
-        state = track(xp.zeros(1, dtype=np.int64))
+        state = track(xp.zeros(2, dtype=np.int64))  # newest tree vertex, merges done
         part_value = track(xp.empty(blocks))
         part_index = track(xp.empty(blocks, dtype=np.int64))
+        ticket = track(xp.zeros(1, dtype=np.uint32))
         merges = track(xp.empty((n - 1) * 3))
-        grid, block = (blocks,), (self.ctx.threads,)
+        # the fault and, from the observations, the first non-finite distance: one host read
+        checks = track(xp.asarray(np.array([0, 0, 0, 0, 0, -1], dtype=np.int64)))
+        fault, bad = checks[:5], checks[5:].view(np.uint64)
+        common = (state, best, in_tree, part_value, part_index, ticket, merges, fault)
         if metric is not None:
-            arrays = self._metric_arrays(metric)
-            X, d, code, p, aux, weights, vi = arrays
-            bad = xp.full(1, _NO_PAIR, dtype=np.uint64)
-            relax = self.ctx.kernel("mst", "prim_relax_observations")
+            X, d, code, p, aux, weights, vi = self._metric_arrays(metric)
+            step = self.ctx.kernel("mst", "prim_step_observations")
+            args = (X, _i64(n), d, code, p, aux, weights, vi, *common, bad)
         else:
-            relax = self.ctx.kernel("mst", f"prim_relax_matrix<{STORAGE_TYPES[D.dtype.name]}>")
-        choose = self.ctx.kernel("mst", "prim_choose")
-        step = 0
-        for stop in chunk_ends(n - 1, bar):
-            for step in range(step, stop):
-                if metric is not None:
-                    relax(grid, block, (X, _i64(n), d, code, p, aux, weights, vi, state,
-                                        _i64(step), best, in_tree, part_value, part_index, bad))
-                else:
-                    relax(grid, block, (D, _i64(n), state, best, in_tree, part_value,
-                                        part_index))
-                choose((1,), block, (_i64(step), np.int32(blocks), part_value, part_index,
-                                     state, merges))
-            step = stop
-            if metric is not None:
-                key = int(self.ctx.asnumpy(bad)[0])
-                if key != int(_NO_PAIR):
-                    k, j = divmod(key, n)
-                    x = int(self.ctx.asnumpy(merges[3 * k]))
-                    _raise_non_finite("NaN or inf", *sorted((x, j)))
-        merges = self.ctx.asnumpy(merges).reshape(n - 1, 3)
-        if n > 1 and merges[:, 1].min() < 0:  # no finite distance to the tree left
-            k = int(np.argmax(merges[:, 1] < 0))
-            raise merge_fault(NO_CANDIDATE, "single", np.float64, k, int(merges[k, 0]), -1, -1)
-        return merges
+            step = self.ctx.kernel("mst", f"prim_step_matrix<{STORAGE_TYPES[D.dtype.name]}>")
+            args = (D, _i64(n), *common)
+        self._graph_steps(step, (blocks,), (self.ctx.threads,), args, n - 1, bar,
+                          lambda: self._check_mst(self.ctx.asnumpy(checks), merges, n))
+        return self.ctx.asnumpy(merges).reshape(n - 1, 3)
+
+    def _check_mst(self, checks: np.ndarray, merges, n: int) -> None:
+        key = int(checks[5].view(np.uint64))
+        if key != int(_NO_PAIR):
+            k, j = divmod(key, n)
+            x = int(self.ctx.asnumpy(merges[3 * k]))
+            _raise_non_finite("NaN or inf", *sorted((x, j)))
+        raise_fault(checks[:5], "single", np.float64)
+
+    def _graph_steps(self, kernel, grid, block, args, total: int, bar, check) -> None:
+        """Run `total` launches of `kernel` (whose arguments never change: it reads and advances
+        its loop state in device memory) as CUDA graphs of one progress chunk each, captured once
+        per chunk size; `check()` after each chunk reads the device's fault state (the chunk's
+        one host synchronisation) and raises."""
+        graphs, done = {}, 0
+        for stop in chunk_ends(total, bar):
+            size = stop - done
+            if size not in graphs:
+                graphs[size] = self.ctx.capture(
+                    lambda: [kernel(grid, block, args) for _ in range(size)])
+            graphs[size].launch()
+            check()
+            done = stop
 
     def _rounds(self, D, method: Method, bar) -> np.ndarray:
         n = D.shape[0]
