@@ -65,6 +65,7 @@ ALGORITHMS = {
     ("matrix", "rounds"): ("rounds", {"algorithm": "rounds"}),
     ("matrix", "nn_chain"): ("nn_chain", {"algorithm": "nn_chain"}),
     ("matrix", "generic"): ("generic", {"algorithm": "generic"}),
+    ("matrix", "tournament"): ("tournament", {"algorithm": "tournament"}),
     ("vector", "mst"): ("mst", {"algorithm": "mst"}),
     ("vector", "nn_chain"): ("vector_chain", {"algorithm": "nn_chain"}),
     ("vector", "generic"): ("vector_generic", {"algorithm": "generic"}),
@@ -80,8 +81,10 @@ ENGINES = {
 SIZES = (101, 126, 151, 201, 251)   # n - 1 >= 100: the host runs ~100 chunks, as at large n
 QUICK_SIZES = (101, 151, 201)
 # Larger n where the law is hard to pin at small n: the generic algorithm's serial heap work
-# grows slowly with n (about log n per merge), which a few n <= 251 cannot tell from n^2.
-EXTRA_SIZES = {"generic": (501, 1001), "vector_generic": (501, 1001), "rounds": (501,)}
+# grows slowly with n (about log n per merge), which a few n <= 251 cannot tell from n^2; the
+# tournament's rescans per merge (each one more graph node) likewise.
+EXTRA_SIZES = {"generic": (501, 1001), "vector_generic": (501, 1001), "rounds": (501,),
+               "tournament": (501, 1001)}
 HOLDOUT_SLACK = 0.05
 QUICK = (("average", "matrix", "nn_chain", "float32"), ("average", "matrix", "rounds", "float32"),
          ("single", "vector", "mst", "float64"))

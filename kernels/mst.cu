@@ -4,22 +4,20 @@
 // One step is ONE launch of prim_step_* over the whole grid, with arguments that never change (the
 // loop's state lives in device memory), so the host captures a chunk of steps as a CUDA graph and
 // launches the chunk at once. Each block relaxes its share of the distances from the newest tree
-// vertex and leaves its candidate in part_*; the last block to finish (a ticket counter, as in
-// CUDA's threadFenceReduction sample) reduces the candidates, logs the merge and advances the
-// state. Candidates are (value, index) pairs under argmin_take's total order, so which block comes
-// last never changes the winner.
+// vertex and publishes its candidate; the last block to finish (argmin.cuh) picks the winner, logs
+// the merge and advances the state.
 //
 // state = [newest tree vertex, merges done]; ticket[0] = blocks of the current step done (0
 // between steps); merges receives (x, y, height) per step. fault as in nn_chain.cu: when no
 // vertex outside the tree is at a finite distance (a row of inf or NaN), the step logs y = -1 and
 // sets GH_FAULT_NO_CANDIDATE, and every later step returns at once.
+#include "argmin.cuh"
 #include "metrics.cuh"
 
 template <typename DistanceTo>
 __device__ void prim_step(long long n, long long* state, DistanceTo distance_to, double* best,
                           unsigned char* in_tree, double* part_value, long long* part_index,
                           unsigned int* ticket, double* merges, long long* fault) {
-    __shared__ int s_last;
     // Nobody writes state or fault before every block has read them (the last block writes
     // them after all tickets are in), so every block of the grid takes the same branch.
     const long long k = state[1];
@@ -37,24 +35,9 @@ __device__ void prim_step(long long n, long long* state, DistanceTo distance_to,
             argmin_take(candidate, best[j], j);
         }
     }
-    candidate = block_argmin(candidate);
-    if (threadIdx.x == 0) {
-        part_value[blockIdx.x] = candidate.value;
-        part_index[blockIdx.x] = candidate.index;
-        __threadfence();  // the candidate is visible to the whole grid before the ticket is
-        s_last = atomicAdd(ticket, 1u) == gridDim.x - 1;
-    }
-    __syncthreads();
-    if (!s_last) return;
-    __threadfence();
-    // volatile: the other blocks' candidates, never a value this SM may have cached
-    const volatile double* values = part_value;
-    const volatile long long* indices = part_index;
-    ArgMin winner = argmin_none();
-    for (long long q = threadIdx.x; q < gridDim.x; q += blockDim.x) {
-        argmin_take(winner, values[q], indices[q]);
-    }
-    winner = block_argmin(winner);
+    publish_candidate(block_argmin(candidate), part_value, part_index);
+    if (!grid_last_block(ticket)) return;
+    const ArgMin winner = grid_parts_argmin(part_value, part_index, argmin_none());
     if (threadIdx.x == 0) {
         merges[3 * k] = (double)x;
         merges[3 * k + 1] = (double)winner.index;
@@ -65,8 +48,8 @@ __device__ void prim_step(long long n, long long* state, DistanceTo distance_to,
         } else {
             set_fault(fault, GH_FAULT_NO_CANDIDATE, k, x, -1, -1);
         }
-        *ticket = 0;
     }
+    grid_step_done(ticket);
 }
 
 // Distances from the rows of the square matrix D.
