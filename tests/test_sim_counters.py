@@ -170,7 +170,7 @@ def _chunks(n):
 
 
 @pytest.mark.parametrize("method,algorithm,loop", [("average", "nn_chain", "nn_chain_loop"),
-                                                   ("centroid", None, "generic_loop")])
+                                                   ("centroid", "generic", "generic_loop")])
 def test_linkage_counts_launches_and_host_syncs(method, algorithm, loop):
     n = 40
     X = np.random.default_rng(3).standard_normal((n, 3))
