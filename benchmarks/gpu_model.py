@@ -39,7 +39,6 @@ import datetime
 import itertools
 import json
 import math
-import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -72,6 +71,7 @@ ALGORITHMS = {
     ("matrix", "rounds"): ("rounds", {"algorithm": "rounds"}),
     ("matrix", "nn_chain"): ("nn_chain", {"algorithm": "nn_chain"}),
     ("matrix", "generic"): ("generic", {"algorithm": "generic"}),
+    ("matrix", "tournament"): ("tournament", {"algorithm": "tournament"}),
     ("vector", "mst"): ("mst", {"algorithm": "mst"}),
     ("vector", "nn_chain"): ("vector_chain", {"algorithm": "nn_chain"}),
     ("vector", "generic"): ("vector_generic", {"algorithm": "generic"}),
@@ -87,8 +87,10 @@ ENGINES = {
 SIZES = (101, 126, 151, 201, 251)   # n - 1 >= 100: the host runs ~100 chunks, as at large n
 QUICK_SIZES = (101, 151, 201)
 # Larger n where the law is hard to pin at small n: the generic algorithm's serial heap work
-# grows slowly with n (about log n per merge), which a few n <= 251 cannot tell from n^2.
-EXTRA_SIZES = {"generic": (501, 1001), "vector_generic": (501, 1001), "rounds": (501,)}
+# grows slowly with n (about log n per merge), which a few n <= 251 cannot tell from n^2; the
+# tournament's rescans per merge (each one more graph node) likewise.
+EXTRA_SIZES = {"generic": (501, 1001), "vector_generic": (501, 1001), "rounds": (501,),
+               "tournament": (501, 1001)}
 HOLDOUT_SLACK = 0.05
 QUICK = (("average", "matrix", "nn_chain", "float32"), ("average", "matrix", "rounds", "float32"),
          ("single", "vector", "mst", "float64"))
@@ -202,9 +204,11 @@ def measure(config: Config, n: int) -> dict:
         one_block = all(r.blocks == 1 for r in c.records if r.kernel == name)
         # capped: most launches at the grid-stride limit (scans over shrinking ranges end below it)
         capped = 2 * sum(r.blocks == SHAPES["max_blocks"] for r in c.records if r.kernel == name) > k.launches
-        kernels[name] = {"launches": k.launches, "blocks": k.blocks, "threads": threads,
+        kernels[name] = {"launches": k.launches, "graph_nodes": k.graph_nodes,
+                         "blocks": k.blocks, "threads": threads,
                          "one_block": one_block, "capped": capped and not one_block, **k.totals}
-    return {"n": n, "launches": c.launches, "host_syncs": c.host_syncs, "kernels": kernels,
+    return {"n": n, "launches": c.launches, "host_launches": c.host_launches,
+            "graph_launches": c.graph_launches, "host_syncs": c.host_syncs, "kernels": kernels,
             **rounds}
 
 
@@ -283,8 +287,9 @@ def estimate(config: Config, runs: list[dict], device: dict,
             fits.append({**head, "quantity": f"{name}.{q}", **f})
         kernel_fits[name]["one_block"] = all(p["one_block"] for p in per if p)
         kernel_fits[name]["capped"] = per[-1] is not None and per[-1]["capped"]
-    call_fits = {q: fit(ns, [r[q] for r in runs], calls, measured_rounds)
-                 for q in ("host_syncs", "launches")}
+    # counts from before graphs (--counts of an older JSON): every kernel run was a host launch
+    call_fits = {q: fit(ns, [r.get(q, r["launches"]) for r in runs], calls, measured_rounds)
+                 for q in ("host_syncs", "launches", "host_launches")}
     fits += [{**head, "quantity": q, **f} for q, f in call_fits.items()]
 
     estimates = []
@@ -325,13 +330,15 @@ def estimate(config: Config, runs: list[dict], device: dict,
                              "serial_accesses": value["serial_accesses"],
                              "grid_barriers": value["grid_barriers"]}
         launches = sum(k["launches"] for k in kernels.values())
+        host_launches = max(predict(call_fits["host_launches"], n, rounds), 0.0)
         host_syncs = max(predict(call_fits["host_syncs"], n, rounds), 0.0)
         grid_barriers = sum(k["grid_barriers"] for k in kernels.values())
-        seconds = call_seconds(total, launches, host_syncs, grid_barriers, device)
+        seconds = call_seconds(total, host_launches, host_syncs, grid_barriers, device)
         for dtype in config.dtypes:
             estimates.append({
                 "method": config.method, "engine": config.engine, "algorithm": config.algorithm,
                 "dtype": dtype, "n": n, "d": config.d, "seconds": seconds, "launches": launches,
+                "host_launches": round(host_launches),
                 "host_syncs": round(host_syncs), "grid_barriers": round(grid_barriers),
                 "block_barriers": sum(k["block_barriers"] for k in kernels.values()),
                 "dram_bytes": sum(k["dram_bytes"] for k in kernels.values()),

@@ -51,8 +51,9 @@ def _fresh_matrix(n):
 
 
 def _loop(D, method):
-    run = {"nn_chain": cpu_backend._run_nn_chain, "generic": cpu_backend._run_generic,
-           "rounds": cpu_backend._run_rounds,
+    run = {"nn_chain": cpu_backend._run_nn_chain, "rounds": cpu_backend._run_rounds,
+           "generic": lambda *a: cpu_backend._run_generic(*a, tournament=False),
+           "tournament": lambda *a: cpu_backend._run_generic(*a, tournament=True),
            "mst": lambda D, nonneg, method, bar: cpu_backend._run_mst_matrix(D, nonneg, bar)}
     with progress_bar(False, D.shape[0] - 1, "") as bar:
         return run[method.default_algorithm](D, True, method, bar)

@@ -98,12 +98,18 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
           one, it needs no matrix, and its heights are SciPy's bit for bit).
 
         ``optimal_ordering=True`` still needs the condensed distances.
-    algorithm : None, 'scipy', 'mst', 'nn_chain', 'generic' or 'rounds'
+    algorithm : None, 'scipy', 'mst', 'nn_chain', 'generic', 'rounds' or 'tournament'
         The merge algorithm.
 
         * None (default): 'mst' (Prim's minimum spanning tree) for single, 'rounds' for
-          complete, average, weighted and ward, 'generic' for centroid and median. Ward on
-          ``engine='vector'`` has no rounds yet: its default is 'nn_chain'.
+          complete, average, weighted and ward, 'tournament' for centroid and median. Ward on
+          ``engine='vector'`` has no rounds yet: its default is 'nn_chain'; centroid and
+          median there have no tournament: their default is 'generic'.
+        * 'tournament' (centroid, median; matrix engine, backends 'cpu' and 'cuda'): the
+          generic algorithm with the global minimum taken by an argmin over the
+          nearest-neighbour cache, the lowest slot winning a tie, instead of SciPy's heap:
+          SciPy's Z bit for bit on tie-free data, and the same Z on CPU and GPU, ties
+          included.
         * 'scipy': the algorithm SciPy uses for the method ('mst', 'nn_chain' or 'generic'):
           SciPy's Z bit for bit, ties included (not on backend='dask').
         * 'rounds': reciprocal-nearest-neighbour rounds: every pair of clusters that are each

@@ -10,7 +10,10 @@ Algorithms (the values of ``linkage(..., algorithm=...)``):
 * ``'mst'``: a minimum spanning tree (Prim's, as SciPy; on Dask, Boruvka's);
 * ``'nn_chain'``: the nearest-neighbour chain (SciPy's, for the reducible methods);
 * ``'generic'``: the global minimum each step with a nearest-neighbour cache (SciPy's, for
-  centroid and median);
+  centroid and median), the minimum kept in SciPy's binary heap;
+* ``'tournament'``: the same cache and arithmetic, the global minimum found by an argmin over the
+  cache (a tournament, parallel on a GPU) in which the lowest slot wins a tie: SciPy's Z on
+  tie-free data, and the same Z on every backend;
 * ``'rounds'``: reciprocal-nearest-neighbour rounds (``gpuhclust._rounds``): every reciprocal
   pair merges at once, in parallel; the same hierarchy as the chain on tie-free data.
 """
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 __all__ = ["Method", "METHODS", "ALGORITHMS", "get_method"]
 
 #: Every algorithm name ``linkage(..., algorithm=...)`` accepts besides None and 'scipy'.
-ALGORITHMS = ("mst", "nn_chain", "generic", "rounds")
+ALGORITHMS = ("mst", "nn_chain", "generic", "rounds", "tournament")
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ class Method:
 
 _MST = ("mst",)
 _REDUCIBLE = ("rounds", "nn_chain")
-_GENERIC = ("generic",)
+_GENERIC = ("tournament", "generic")
 
 METHODS: dict[str, Method] = {
     m.name: m

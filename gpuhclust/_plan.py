@@ -27,7 +27,9 @@ ENGINES = ("auto", "matrix", "vector")
 #: The default algorithm a backend runs when it lacks the method table's default.
 #: ``'rounds' -> 'nn_chain'``: the vector engine's ward has no rounds yet (on any backend), so
 #: its default stays SciPy's nearest-neighbour chain over centroids.
-FALLBACK = {"rounds": "nn_chain"}
+#: ``'tournament' -> 'generic'``: the vector engine's centroid and median keep SciPy's heap over
+#: centroids (on any backend).
+FALLBACK = {"rounds": "nn_chain", "tournament": "generic"}
 
 
 @dataclass(frozen=True)

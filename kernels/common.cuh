@@ -61,8 +61,9 @@ __device__ __forceinline__ ArgMin warp_argmin(ArgMin a) {
 }
 
 // The argmin over the whole (1-D) block, returned to every thread. Every thread of the block
-// must call it; blockDim.x must be a multiple of 32.
-__device__ ArgMin block_argmin(ArgMin a) {
+// must call it; blockDim.x must be a multiple of 32. `none` is what every thread started from
+// (argmin_none() unless the caller lets +inf candidates in, see argmin.cuh).
+__device__ ArgMin block_argmin(ArgMin a, ArgMin none = argmin_none()) {
     __shared__ double s_value[32];
     __shared__ long long s_index[32];
     const int lane = threadIdx.x & 31;
@@ -75,7 +76,7 @@ __device__ ArgMin block_argmin(ArgMin a) {
     }
     __syncthreads();
     if (warp == 0) {
-        ArgMin b = argmin_none();
+        ArgMin b = none;
         if (lane < nwarps) {
             b.value = s_value[lane];
             b.index = s_index[lane];

@@ -1,14 +1,25 @@
 // Centroid and median: SciPy's fast_linkage (Müllner's generic algorithm). These methods have
 // inversions, so merges happen one at a time at the global minimum. Each slot caches a nearest
-// neighbour among the higher slots and the distance to it, in a binary heap with SciPy's sift
-// rules (so ties go the way SciPy's go); one block runs the loop on the device, its threads
-// sharing the row scans and updates while thread 0 keeps the heap.
+// neighbour among the higher slots and the distance to it.
+// algorithm='generic' (generic_loop): the cache in a binary heap with SciPy's sift rules (so ties
+// go the way SciPy's go); one block runs the loop on the device, its threads sharing the row
+// scans and updates while thread 0 keeps the heap. algorithm='tournament': below.
 //
 // state = [merges done, heap size]; Z receives SciPy's rows (ids, height, size) in merge order.
 // fault as in nn_chain.cu: the loop stops early with it set when the heap's top has no finite
 // neighbour left (its argmin is -1) or a merge's update overflows.
+#include "argmin.cuh"
 #include "heap.cuh"
 #include "lance_williams.cuh"
+
+// SciPy's row k of Z: the two clusters' ids (lower first), the height and the new size.
+__device__ __forceinline__ void write_z_row(double* Z, long long k, long long id_x,
+                                            long long id_y, double dist, long long size) {
+    Z[4 * k] = (double)(id_x < id_y ? id_x : id_y);
+    Z[4 * k + 1] = (double)(id_x < id_y ? id_y : id_x);
+    Z[4 * k + 2] = dist;
+    Z[4 * k + 3] = (double)size;
+}
 
 // The nearest higher neighbour of every slot x < n-1: one block per row (grid-stride).
 template <typename T>
@@ -92,12 +103,7 @@ __global__ void __launch_bounds__(1024) generic_loop(T* D, long long n, int meth
             heap_swap(h, 0, s_heap_size - 1);  // remove the minimum
             s_heap_size -= 1;
             heap_sift_down(h, s_heap_size, 0);
-            const long long id_x = cluster_id[x];
-            const long long id_y = cluster_id[y];
-            Z[4 * s_k] = (double)(id_x < id_y ? id_x : id_y);
-            Z[4 * s_k + 1] = (double)(id_x < id_y ? id_y : id_x);
-            Z[4 * s_k + 2] = dist;
-            Z[4 * s_k + 3] = (double)(size_x + size_y);
+            write_z_row(Z, s_k, cluster_id[x], cluster_id[y], dist, size_x + size_y);
         }
         const long long overflow = merge_into(D, n, method, x, y, dist, size);
         if (threadIdx.x == 0) {
@@ -163,4 +169,128 @@ __global__ void __launch_bounds__(1024) generic_loop(T* D, long long n, int meth
         state[0] = s_k;
         state[1] = s_heap_size;
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// algorithm='tournament' (the default for centroid and median): the same nearest-neighbour cache
+// and the same arithmetic as above, but the global minimum is a tournament argmin over the cache
+// (the lowest slot wins a tie) instead of SciPy's heap, so every part of a step is parallel.
+// One step is ONE launch of tournament_step over the whole grid, with arguments that never
+// change, run as a node of a CUDA graph; the last block to finish (argmin.cuh) does the step's
+// sequential part and decides what the next step does:
+//   MERGE (x, y at height state: the tournament's winner and its fresh cached neighbour): every
+//     live z gets the Lance-Williams update of its distance to y (row and column y), then, as
+//     SciPy's loops, z < x with neighbour x takes y, z < y nearer to y than its cached bound
+//     takes y, and z > y competes to be y's nearest higher neighbour;
+//   RESCAN (x: the winner, whose cached neighbour is stale): x's nearest higher neighbour;
+//   TOP (the first step): nothing but the tournament.
+// Every step ends with the tournament over the live slots below n-1 (those SciPy's heap holds),
+// each block over its own slots after its own updates; the last block adds the slot it updated
+// itself. On tie-free data the winners are the heap's, so Z is SciPy's bit for bit.
+//
+// state = [merges done, phase, x, y] (GH_TOURNAMENT_*); *height = the next merge's height;
+// overflow: the lowest slot whose update overflowed (~0: none). fault as in generic_loop: the
+// loop stops with it set when the winner is at +inf (no finite distance left) or an update
+// overflows. The host starts from state = 0 (TOP, no merge done).
+
+#define GH_TOURNAMENT_TOP 0
+#define GH_TOURNAMENT_MERGE 1
+#define GH_TOURNAMENT_RESCAN 2
+#define GH_TOURNAMENT_DONE 3
+
+template <typename T>
+__global__ void tournament_step(T* D, long long n, int method, long long* size,
+                                long long* cluster_id, long long* neighbor, double* min_dist,
+                                long long* state, double* height, double* part_value,
+                                long long* part_index, double* top_value, long long* top_index,
+                                unsigned int* ticket, unsigned long long* overflow, double* Z,
+                                long long* fault) {
+    // Only the last block writes state, height and size, after every block has read them.
+    const long long phase = state[1];
+    if (phase == GH_TOURNAMENT_DONE) return;
+    const long long k = state[0];
+    const long long x = state[2];
+    const long long y = state[3];
+    const bool merge = phase == GH_TOURNAMENT_MERGE;
+    const bool rescan = phase == GH_TOURNAMENT_RESCAN;
+    const double dist = *height;
+    const long long size_x = merge ? size[x] : 0;
+    const long long size_y = merge ? size[y] : 0;
+    const double inf = gh_inf();
+    ArgMin nearest = argmin_none();
+    ArgMin top = argmin_none_or_inf();
+    for (long long z = blockIdx.x * (long long)blockDim.x + threadIdx.x; z < n;
+         z += (long long)gridDim.x * blockDim.x) {
+        const long long size_z = size[z];
+        if (size_z == 0 || ((merge || rescan) && z == x) || (merge && z == y)) continue;
+        if (merge) {
+            const double d_xz = (double)D[x * n + z];
+            const T value = (T)lance_williams(method, d_xz, (double)D[y * n + z], dist, size_x,
+                                              size_y, size_z);
+            if ((double)value == inf && d_xz < inf) atomicMin(overflow, (unsigned long long)z);
+            D[y * n + z] = value;
+            D[z * n + y] = value;
+            if (z < x && neighbor[z] == x) neighbor[z] = y;
+            if (z < y) {
+                if ((double)value < min_dist[z]) {
+                    neighbor[z] = y;
+                    min_dist[z] = (double)value;
+                }
+            } else {
+                argmin_take(nearest, (double)value, z);
+            }
+        } else if (rescan && z > x) {
+            argmin_take(nearest, (double)D[x * n + z], z);
+        }
+        if (z < n - 1) argmin_take(top, min_dist[z], z);
+    }
+    publish_candidate(block_argmin(nearest), part_value, part_index);
+    publish_candidate(block_argmin(top, argmin_none_or_inf()), top_value, top_index);
+    if (!grid_last_block(ticket)) return;
+    nearest = grid_parts_argmin(part_value, part_index, argmin_none());
+    top = grid_parts_argmin(top_value, top_index, argmin_none_or_inf());
+    if (threadIdx.x == 0) {
+        long long k_next = k;
+        bool stop = false;
+        if (merge) {
+            write_z_row(Z, k, cluster_id[x], cluster_id[y], dist, size_x + size_y);
+            size[x] = 0;
+            size[y] = size_x + size_y;
+            cluster_id[y] = n + k;
+            k_next = k + 1;
+            if (*overflow != ~0ull) {
+                set_fault(fault, GH_FAULT_OVERFLOW, k, x, y, (long long)*overflow);
+                stop = true;
+            } else if (y < n - 1) {
+                if (nearest.index >= 0) {
+                    neighbor[y] = nearest.index;
+                    min_dist[y] = nearest.value;
+                }
+                argmin_take(top, min_dist[y], y);
+            }
+        } else if (rescan) {
+            neighbor[x] = nearest.index;
+            min_dist[x] = nearest.index >= 0 ? nearest.value : inf;
+            argmin_take(top, min_dist[x], x);
+        }
+        *overflow = ~0ull;
+        state[0] = k_next;
+        if (stop || k_next >= n - 1) {
+            state[1] = GH_TOURNAMENT_DONE;
+        } else if (!(top.value < inf)) {  // every cached bound is +inf: nothing finite is left
+            set_fault(fault, GH_FAULT_NO_CANDIDATE, k_next, top.index, -1, -1);
+            state[1] = GH_TOURNAMENT_DONE;
+        } else {
+            const long long next_y = neighbor[top.index];
+            state[2] = top.index;
+            if (next_y >= 0 && top.value == (double)D[top.index * n + next_y]) {
+                state[1] = GH_TOURNAMENT_MERGE;
+                state[3] = next_y;
+                *height = top.value;
+            } else {
+                state[1] = GH_TOURNAMENT_RESCAN;
+            }
+        }
+    }
+    grid_step_done(ticket);
 }

@@ -170,7 +170,7 @@ def _chunks(n):
 
 
 @pytest.mark.parametrize("method,algorithm,loop", [("average", "nn_chain", "nn_chain_loop"),
-                                                   ("centroid", None, "generic_loop")])
+                                                   ("centroid", "generic", "generic_loop")])
 def test_linkage_counts_launches_and_host_syncs(method, algorithm, loop):
     n = 40
     X = np.random.default_rng(3).standard_normal((n, 3))
@@ -188,14 +188,14 @@ def test_linkage_counts_launches_and_host_syncs(method, algorithm, loop):
     assert c.total("sectors_written") > 0 and c.kernels[f"{loop}<double>"].serial_accesses > 0
 
 
-def test_linkage_prim_launches_two_kernels_per_merge():
+def test_linkage_prim_runs_one_graph_node_per_merge():
     n = 30
     X = np.random.default_rng(4).standard_normal((n, 2))
     with _sim.counting() as c:
         gpuhclust.linkage(X, "single", backend=SimBackend(SimContext()), engine="vector")
-    assert c.kernels["prim_relax_observations"].launches == n - 1
-    assert c.kernels["prim_choose"].launches == n - 1
-    assert c.kernels["prim_choose"].blocks == n - 1  # one block each
+    assert c.kernels["prim_step_observations"].launches == n - 1
+    assert c.kernels["prim_step_observations"].graph_nodes == n - 1
+    assert c.host_launches == c.graph_launches == _chunks(n)
 
 
 # ----------------------------------------------------------------------------- the cost model

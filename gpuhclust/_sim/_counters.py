@@ -5,6 +5,11 @@ section "counters"): each launch is recorded with its kernel name, grid, block a
 the CUDA backend's host synchronisations (device-to-host reads, stream syncs) are counted by its
 ``SimContext``. Outside, modules are the ordinary builds, which carry no instrumentation at all.
 
+Kernels run as nodes of a CUDA graph (``SimContext.capture``) are recorded like any other run,
+marked ``Launch.graph``; the graph's launches themselves are counted in ``Counts.graph_launches``.
+The host pays for a host launch and for a graph launch alike; a graph node costs the device only
+(see ``cost_model.call_seconds``).
+
 What is counted per launch (``LAUNCH_COUNTERS``, summed over the blocks):
 
 - ``block_barriers``: completed ``__syncthreads`` (one per block per barrier);
@@ -32,7 +37,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 __all__ = ["LAUNCH_COUNTERS", "Launch", "KernelCounts", "Counts", "counting", "active",
-           "record_launch", "note_host_sync"]
+           "record_launch", "note_host_sync", "note_graph_launch", "graph_nodes"]
 
 # In the order of gpusim.h's gpusim::count::Counters.
 LAUNCH_COUNTERS = ("block_barriers", "grid_barriers", "warp_ops", "atomics", "shared_atomics",
@@ -44,12 +49,13 @@ LAUNCH_COUNTERS = ("block_barriers", "grid_barriers", "warp_ops", "atomics", "sh
 
 @dataclass(frozen=True)
 class Launch:
-    """One recorded launch."""
+    """One recorded kernel run: a host launch, or a node of a launched graph (`graph`)."""
 
     kernel: str
     grid: tuple[int, int, int]
     block: tuple[int, int, int]
     counters: dict
+    graph: bool = False
 
     @property
     def blocks(self) -> int:
@@ -62,9 +68,11 @@ class Launch:
 
 @dataclass
 class KernelCounts:
-    """The launches of one kernel, summed; counters are attributes (``c.kernels[k].sectors_read``)."""
+    """The runs of one kernel, summed; counters are attributes (``c.kernels[k].sectors_read``).
+    ``launches`` counts every run, ``graph_nodes`` those run as graph nodes."""
 
     launches: int = 0
+    graph_nodes: int = 0
     blocks: int = 0
     totals: dict = field(default_factory=lambda: dict.fromkeys(LAUNCH_COUNTERS, 0))
 
@@ -76,6 +84,7 @@ class KernelCounts:
 
     def add(self, launch: Launch) -> None:
         self.launches += 1
+        self.graph_nodes += launch.graph
         self.blocks += launch.blocks
         for key, value in launch.counters.items():
             self.totals[key] += value
@@ -88,21 +97,34 @@ class Counts:
     Attributes
     ----------
     records : list of Launch
-        Every launch of a simulated kernel, in order.
+        Every run of a simulated kernel, in order (host launches and graph nodes).
     kernels : dict of str to KernelCounts
         The same, summed per kernel name expression (e.g. ``'nn_chain_loop<float>'``).
     host_syncs : int
         Host synchronisations of the CUDA backend (device-to-host reads, stream syncs).
+    graph_launches : int
+        Launches of captured CUDA graphs (each one host launch, whatever its nodes).
     """
 
     records: list = field(default_factory=list)
     kernels: dict = field(default_factory=dict)
     host_syncs: int = 0
+    graph_launches: int = 0
 
     @property
     def launches(self) -> int:
-        """Kernel launches counted."""
+        """Kernel runs counted (host launches and graph nodes)."""
         return len(self.records)
+
+    @property
+    def graph_nodes(self) -> int:
+        """Kernel runs made as nodes of a launched graph."""
+        return sum(r.graph for r in self.records)
+
+    @property
+    def host_launches(self) -> int:
+        """What the host launched: kernels launched one by one, and graphs."""
+        return self.launches - self.graph_nodes + self.graph_launches
 
     def total(self, counter: str) -> int:
         """One counter summed over every launch."""
@@ -114,6 +136,7 @@ class Counts:
 
 
 _sessions: list[Counts] = []
+_graph_depth = 0  # > 0 while a launched graph's nodes run
 
 
 @contextmanager
@@ -149,7 +172,7 @@ def active() -> bool:
 
 def record_launch(kernel: str, grid, block, counters: dict) -> None:
     """Record a launch of a counting build in every open session."""
-    launch = Launch(kernel, tuple(grid), tuple(block), counters)
+    launch = Launch(kernel, tuple(grid), tuple(block), counters, graph=_graph_depth > 0)
     for counts in _sessions:
         counts._add(launch)
 
@@ -158,3 +181,20 @@ def note_host_sync() -> None:
     """Count a host synchronisation in every open session (a no-op when none is open)."""
     for counts in _sessions:
         counts.host_syncs += 1
+
+
+def note_graph_launch() -> None:
+    """Count the launch of a captured graph in every open session."""
+    for counts in _sessions:
+        counts.graph_launches += 1
+
+
+@contextmanager
+def graph_nodes():
+    """Kernels run inside the block are the nodes of a launched graph (no host launch each)."""
+    global _graph_depth
+    _graph_depth += 1
+    try:
+        yield
+    finally:
+        _graph_depth -= 1

@@ -17,8 +17,14 @@ Per launch of a kernel with ``B`` blocks::
 
 and for a whole linkage call::
 
-    seconds = max(launches * host launch cost, sum of the launch times)
+    seconds = max(host launches * host launch cost, sum of the launch times)
               + host synchronisations * host sync cost + grid barriers * grid barrier cost
+
+where host launches are the kernels the host launched one by one plus the CUDA graphs it
+launched: a kernel run as a node of a graph pays the device gap (in its launch time above) but no
+host launch cost, and a graph's launch is charged as one ordinary host launch whatever its node
+count (an assumption: a graph launch's host cost does grow a little with its nodes; calibration
+replaces it).
 
 Assumptions, all of them:
 
@@ -66,7 +72,8 @@ H200 = {
     "fp64_rate": 16.7e12,                 # instructions per second, no FMA
     "fp32_rate": 33e12,
     "launch_host": 8e-6,                  # a kernel launch through CuPy, host side
-    "launch_gap": 2e-6,                   # ... and the device's gap between kernels
+    "launch_gap": 2e-6,                   # ... and the device's gap between kernels (graph nodes
+                                          # pay only this; a graph's launch costs launch_host)
     "host_sync": 15e-6,                   # a scalar read back, a stream sync
     "grid_barrier": 3e-6,                 # cooperative launch
     "cluster_barrier": 0.5e-6,
@@ -164,9 +171,10 @@ def launch_seconds(p: LaunchProfile, device: dict, dtype: str) -> dict:
             **terms}
 
 
-def call_seconds(kernel_seconds: float, launches: float, host_syncs: float, grid_barriers: float,
-                 device: dict) -> float:
-    """A linkage call: the device's work overlapped with the host's launch costs, plus the
-    host synchronisations and grid barriers."""
-    return (max(launches * device["launch_host"], kernel_seconds)
+def call_seconds(kernel_seconds: float, host_launches: float, host_syncs: float,
+                 grid_barriers: float, device: dict) -> float:
+    """A linkage call: the device's work overlapped with the host's launch costs (kernels and
+    graphs the host launched; graph nodes cost the device gap only), plus the host
+    synchronisations and grid barriers."""
+    return (max(host_launches * device["launch_host"], kernel_seconds)
             + host_syncs * device["host_sync"] + grid_barriers * device["grid_barrier"])

@@ -40,7 +40,7 @@ class CPUBackend(Backend):
     """Numba on the CPU; always usable."""
 
     name = "cpu"
-    algorithms = {"matrix": ("mst", "nn_chain", "generic", "rounds"),
+    algorithms = {"matrix": ("mst", "nn_chain", "generic", "rounds", "tournament"),
                   "vector": ("mst", "nn_chain", "generic")}  # vector: ward by the chain
 
     def pdist(self, metric: PreparedMetric, dtype) -> np.ndarray:
@@ -112,7 +112,7 @@ class CPUBackend(Backend):
                 return _run_rounds(D, nonneg, method, bar)
             if algorithm == "nn_chain":
                 return _run_nn_chain(D, nonneg, method, bar)
-            return _run_generic(D, nonneg, method, bar)
+            return _run_generic(D, nonneg, method, bar, tournament=algorithm == "tournament")
 
 
 def pair_value(metric: PreparedMetric, i: int, j: int) -> float:
@@ -254,7 +254,7 @@ def _run_rounds(D, nonneg, method: Method, bar) -> np.ndarray:
     return merges
 
 
-def _run_generic(D, nonneg, method: Method, bar) -> np.ndarray:
+def _run_generic(D, nonneg, method: Method, bar, tournament: bool) -> np.ndarray:
     n = D.shape[0]
     code = method.code
     fault = _rows.new_fault()
@@ -265,12 +265,12 @@ def _run_generic(D, nonneg, method: Method, bar) -> np.ndarray:
     neighbor, min_dist, heap_values, key_by_index, index_by_key = _neighbour_heap(n)
     _generic.generic_init(D, work.keys, nonneg, neighbor, min_dist, heap_values, key_by_index,
                           index_by_key)
-    state = np.array([0, n - 1], dtype=np.int64)
+    state = np.array([0, 0 if tournament else n - 1], dtype=np.int64)  # [k, heap size]
     Z = np.empty((n - 1, 4))
     for stop in _chunks(n - 1, bar):
         _generic.generic_steps(work.D, work.keys, nonneg, code, size, cluster_id, log, neighbor,
                                min_dist, heap_values, key_by_index, index_by_key, state, Z, n,
-                               stop, work.original, fault)
+                               stop, work.original, fault, tournament)
         _rows.raise_fault(fault, method.name, D.dtype)
         k = int(state[0])
         if k < n - 1 and work.due(n - k):

@@ -1,6 +1,12 @@
-"""The one seam between the CUDA backend's host code and a device: an array module and a kernel
-loader. ``CupyContext`` runs on a real GPU through CuPy; ``SimContext`` runs the very same host
-code on NumPy arrays with the kernels compiled for the CPU by gpuhclust's kernel simulator.
+"""The one seam between the CUDA backend's host code and a device: an array module, a kernel
+loader and CUDA graphs. ``CupyContext`` runs on a real GPU through CuPy; ``SimContext`` runs the
+very same host code on NumPy arrays with the kernels compiled for the CPU by gpuhclust's kernel
+simulator.
+
+Graphs (:meth:`DeviceContext.capture`) take the host out of a loop whose every step is the same
+few launches with the same arguments (all loop state in device memory): the steps of a chunk are
+captured once and the whole chunk costs one host launch. On a GPU that is CUDA stream capture;
+the simulator records the launches and replays them, counting them as graph nodes.
 """
 from __future__ import annotations
 
@@ -16,6 +22,13 @@ from .._sim import _counters as _sim_counters
 from ._kernels import FAMILIES, defines, kernel_dir, nvrtc_options, source
 
 __all__ = ["DeviceContext", "CupyContext", "SimContext", "cuda_usable", "cuda_unusable_reason"]
+
+
+class Graph:
+    """Captured launches, replayed in order by :meth:`launch` (see ``DeviceContext.capture``)."""
+
+    def launch(self) -> None:
+        raise NotImplementedError
 
 
 class DeviceContext:
@@ -53,6 +66,12 @@ class DeviceContext:
 
     def synchronize(self) -> None:
         pass
+
+    def capture(self, record) -> Graph:
+        """A graph of the kernel launches that ``record()`` makes (through kernels of this
+        context), in their order. Launching it runs them again with the same arguments: scalars
+        as they were at capture, arrays as they are in device memory at launch."""
+        raise NotImplementedError
 
     # -- memory a run holds ------------------------------------------------------------------
     def device_array(self, a):
@@ -141,11 +160,31 @@ class CupyContext(DeviceContext):
     def synchronize(self) -> None:
         self.xp.cuda.get_current_stream().synchronize()
 
+    def capture(self, record) -> Graph:
+        # A blocking stream: it is ordered with the legacy default stream every other launch and
+        # copy of the backend uses, so the graph needs no extra synchronisation either side.
+        stream = self.xp.cuda.Stream()
+        with stream:
+            stream.begin_capture()
+            try:
+                record()
+            finally:
+                graph = stream.end_capture()
+        return _CupyGraph(graph, stream)
+
     def held_bytes(self) -> int:
         return int(self.xp.get_default_memory_pool().used_bytes())  # every CuPy array counts
 
     def release(self) -> None:
         self.xp.get_default_memory_pool().free_all_blocks()
+
+
+class _CupyGraph(Graph):
+    def __init__(self, graph, stream):
+        self._graph, self._stream = graph, stream
+
+    def launch(self) -> None:
+        self._graph.launch(self._stream)
 
 
 @lru_cache(maxsize=None)
@@ -190,6 +229,7 @@ class SimContext(DeviceContext):
         self.loop_threads = loop_threads
         self.max_blocks = max_blocks
         self._held = 0  # bytes of the tracked arrays alive (NumPy arrays stand in for the device)
+        self._recording: list | None = None  # the launches of a capture in progress
 
     def kernel(self, family: str, name: str):
         from .. import _sim
@@ -197,7 +237,18 @@ class SimContext(DeviceContext):
         module = _sim.load_module(source(family), FAMILIES[family].name_expressions,
                                   include_dirs=[str(kernel_dir())], defines=defines(),
                                   schedule=self.schedule, seed=self.seed)
-        return module.get_function(name)
+        return _SimLaunch(self, module.get_function(name))
+
+    def capture(self, record) -> Graph:
+        if self._recording is not None:
+            raise RuntimeError("a graph capture is already in progress")
+        self._recording = []
+        try:
+            record()
+            nodes = self._recording
+        finally:
+            self._recording = None
+        return _SimGraph(nodes)
 
     def free_bytes(self) -> int:
         return available_bytes()
@@ -219,3 +270,28 @@ class SimContext(DeviceContext):
 
     def held_bytes(self) -> int:
         return self._held
+
+
+class _SimLaunch:
+    """A simulated kernel that, while its context captures a graph, records its launches
+    instead of running them."""
+
+    def __init__(self, ctx: SimContext, kernel):
+        self._ctx, self._kernel = ctx, kernel
+
+    def __call__(self, grid, block, args):
+        if self._ctx._recording is not None:
+            self._ctx._recording.append((self._kernel, grid, block, tuple(args)))
+        else:
+            self._kernel(grid, block, args)
+
+
+class _SimGraph(Graph):
+    def __init__(self, nodes: list):
+        self._nodes = nodes
+
+    def launch(self) -> None:
+        _sim_counters.note_graph_launch()
+        with _sim_counters.graph_nodes():
+            for kernel, grid, block, args in self._nodes:
+                kernel(grid, block, args)

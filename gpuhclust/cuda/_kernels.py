@@ -69,9 +69,10 @@ class Family:
 
 FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("distances", ("pairwise_tiles", "condensed_to_square", "first_non_finite")),
-    Family("mst", ("prim_relax_matrix",), ("prim_relax_observations", "prim_choose")),
+    Family("mst", ("prim_step_matrix",), ("prim_step_observations",)),
     Family("nn_chain", ("nn_chain_loop",)),
-    Family("generic", ("generic_neighbours", "generic_loop"), ("generic_heapify",)),
+    Family("generic", ("generic_neighbours", "generic_loop", "tournament_step"),
+           ("generic_heapify",)),
     Family("vector", (), ("vector_scan", "vector_nearest_higher", "ward_step", "generic_step")),
     Family("shard", ("shard_fill_rows", "shard_unpack_condensed", "shard_first_non_finite",
                      "shard_replay", "shard_rescan", "shard_merge", "shard_boruvka")),

@@ -5,13 +5,17 @@ same code runs on a GPU ('cuda') and on the CPU kernel simulator ('cuda-sim').
 The loops are the CPU backend's algorithms (Prim, the nearest-neighbour chain, the generic
 algorithm) with the same tie rule and the same float64 arithmetic, so both backends give the same
 Z, ties included:
-- single: Prim, two launches per merge and no host round trip (distances from the observations
-  on the fly when the metric is compiled, so no matrix at all);
+- single: Prim, one multi-block launch per merge (relax, and the last block to finish picks the
+  next vertex), the merges of each progress chunk run as one CUDA graph: one host launch and one
+  host read per chunk (distances from the observations on the fly when the metric is compiled,
+  so no matrix at all);
 - complete, average, weighted, ward: reciprocal-nearest-neighbour rounds (the default: the
   shared driver ``gpuhclust._rounds`` over the device rows of ``_round_rows``, every round's
   merges and rescans spread over all blocks, one host read per round), or the
   nearest-neighbour chain, run by one block on the device;
-- centroid, median: the generic algorithm with SciPy's heap, run by one block on the device.
+- centroid, median: the generic algorithm's nearest-neighbour cache with the global minimum by a
+  tournament argmin over the cache ('tournament', the default: every step one multi-block launch,
+  run as CUDA graphs like single's), or with SciPy's heap run by one block ('generic').
 
 Two engines, as on the CPU: 'matrix' (the n x n matrix in device memory, every method) and
 'vector' (from the observations in O(n*d) device memory: single linkage is the Prim above, which
@@ -43,7 +47,7 @@ from .._methods import Method
 from .._metrics import PreparedMetric
 from .._progress import chunk_ends, progress_bar
 from .._validation import LinkageInput, raise_non_finite, validate_computed
-from ..cpu._rows import NO_CANDIDATE, merge_fault, raise_fault
+from ..cpu._rows import raise_fault
 from ..cpu.backend import raise_computed
 from ._context import CupyContext, DeviceContext, SimContext, cuda_unusable_reason
 from ._device_rows import DeviceRows
@@ -67,7 +71,7 @@ class CudaBackend(Backend):
     """CuPy raw kernels on a CUDA device, or on the simulator through a ``SimContext``."""
 
     name = "cuda"
-    algorithms = {"matrix": ("mst", "nn_chain", "generic", "rounds"),
+    algorithms = {"matrix": ("mst", "nn_chain", "generic", "rounds", "tournament"),
                   "vector": ("mst", "nn_chain", "generic")}  # vector: ward by the chain
 
     def __init__(self, context: DeviceContext | None = None):
@@ -212,6 +216,8 @@ class CudaBackend(Backend):
                 return self._rounds(D, method, bar)
             if plan.algorithm == "nn_chain":
                 return self._nn_chain(D, method, bar)
+            if plan.algorithm == "tournament":
+                return self._tournament(D, method, bar)
             return self._generic(D, method, bar)
 
     # -- the loops -------------------------------------------------------------------------
@@ -223,42 +229,59 @@ class CudaBackend(Backend):
         track = self.ctx.track
         best = track(xp.full(n, np.inf))
         in_tree = track(xp.zeros(n, dtype=np.uint8))
-        state = track(xp.zeros(1, dtype=np.int64))
         part_value = track(xp.empty(blocks))
         part_index = track(xp.empty(blocks, dtype=np.int64))
+        ticket = track(xp.zeros(1, dtype=np.uint32))
         merges = track(xp.empty((n - 1) * 3))
-        grid, block = (blocks,), (self.ctx.threads,)
+        # [newest tree vertex, merges done], the fault, and from the observations the first
+        # non-finite distance: one array, so that each chunk reads the device once
+        status = track(xp.asarray(np.array([0, 0, 0, 0, 0, 0, 0, -1], dtype=np.int64)))
+        state, fault, bad = status[:2], status[2:7], status[7:].view(np.uint64)
+        common = (state, best, in_tree, part_value, part_index, ticket, merges, fault)
         if metric is not None:
-            arrays = self._metric_arrays(metric)
-            X, d, code, p, aux, weights, vi = arrays
-            bad = xp.full(1, _NO_PAIR, dtype=np.uint64)
-            relax = self.ctx.kernel("mst", "prim_relax_observations")
+            X, d, code, p, aux, weights, vi = self._metric_arrays(metric)
+            step = self.ctx.kernel("mst", "prim_step_observations")
+            args = (X, _i64(n), d, code, p, aux, weights, vi, *common, bad)
         else:
-            relax = self.ctx.kernel("mst", f"prim_relax_matrix<{STORAGE_TYPES[D.dtype.name]}>")
-        choose = self.ctx.kernel("mst", "prim_choose")
-        step = 0
+            step = self.ctx.kernel("mst", f"prim_step_matrix<{STORAGE_TYPES[D.dtype.name]}>")
+            args = (D, _i64(n), *common)
+
+        def check() -> int:
+            host = self.ctx.asnumpy(status)
+            key = int(host[7:].view(np.uint64)[0])
+            if key != int(_NO_PAIR):
+                k, j = divmod(key, n)
+                x = int(self.ctx.asnumpy(merges[3 * k]))
+                raise_non_finite("NaN or inf", *sorted((x, j)))
+            raise_fault(host[2:7], "single", np.float64)
+            return int(host[1])
+
+        self._graph_steps(step, (blocks,), (self.ctx.threads,), args, n, bar, check)
+        return self.ctx.asnumpy(merges).reshape(n - 1, 3)
+
+    def _graph_steps(self, kernel, grid, block, args, n: int, bar, check) -> None:
+        """Run launches of `kernel` until the n - 1 merges are done. The kernel's arguments never
+        change (it reads and advances its loop state in device memory, and does nothing once
+        the merges are done or a fault is set), so the launches of one progress chunk are
+        captured once as a CUDA graph and the host launches the graph; `check()` then reads
+        the device (the chunk's one host synchronisation), raises on a fault and returns the
+        merges done. A step may merge nothing (the generic algorithm's rescans): the graph
+        runs again until the chunk is done."""
+        graph = None
+        k = stalled = 0
         for stop in chunk_ends(n - 1, bar):
-            for step in range(step, stop):
-                if metric is not None:
-                    relax(grid, block, (X, _i64(n), d, code, p, aux, weights, vi, state,
-                                        _i64(step), best, in_tree, part_value, part_index, bad))
-                else:
-                    relax(grid, block, (D, _i64(n), state, best, in_tree, part_value,
-                                        part_index))
-                choose((1,), block, (_i64(step), np.int32(blocks), part_value, part_index,
-                                     state, merges))
-            step = stop
-            if metric is not None:
-                key = int(self.ctx.asnumpy(bad)[0])
-                if key != int(_NO_PAIR):
-                    k, j = divmod(key, n)
-                    x = int(self.ctx.asnumpy(merges[3 * k]))
-                    raise_non_finite("NaN or inf", *sorted((x, j)))
-        merges = self.ctx.asnumpy(merges).reshape(n - 1, 3)
-        if n > 1 and merges[:, 1].min() < 0:  # no finite distance to the tree left
-            k = int(np.argmax(merges[:, 1] < 0))
-            raise merge_fault(NO_CANDIDATE, "single", np.float64, k, int(merges[k, 0]), -1, -1)
-        return merges
+            while k < stop:
+                if graph is None:  # the first chunk's size: at most one chunk's steps too many
+                    size = stop - k
+                    graph = self.ctx.capture(
+                        lambda: [kernel(grid, block, args) for _ in range(size)])
+                graph.launch()
+                k_done = check()
+                # a step without a merge rescans one slot, at most n - k in a row
+                stalled = stalled + 1 if k_done == k else 0
+                if stalled * size > n + 2:
+                    raise RuntimeError("gpuhclust: the merge loop's kernels made no progress")
+                k = k_done
 
     def _rounds(self, D, method: Method, bar) -> np.ndarray:
         n = D.shape[0]
@@ -319,6 +342,39 @@ class CudaBackend(Backend):
                   key_by_index, index_by_key, flags, improved, state, Z, _i64(stop), fault))
             # reading the fault waits for the launch: the chunk's one host synchronisation
             raise_fault(self.ctx.asnumpy(fault), method.name, D.dtype)
+        return self.ctx.asnumpy(Z).reshape(n - 1, 4)
+
+    def _tournament(self, D, method: Method, bar) -> np.ndarray:
+        xp, track = self.xp, self.ctx.track
+        n = D.shape[0]
+        ctype = STORAGE_TYPES[D.dtype.name]
+        blocks = self._grid_blocks(n)
+        m = max(n - 1, 1)
+        size = track(xp.ones(n, dtype=np.int64))
+        cluster_id = track(xp.arange(n, dtype=np.int64))
+        neighbor = track(xp.zeros(m, dtype=np.int64))
+        min_dist = track(xp.zeros(m))
+        # [merges done, phase (0: the first tournament), x, y] and the fault: one host read
+        status = track(xp.zeros(9, dtype=np.int64))
+        height = track(xp.zeros(1))
+        parts = tuple(track(xp.empty(blocks, dtype=t))
+                      for t in (np.float64, np.int64, np.float64, np.int64))
+        ticket = track(xp.zeros(1, dtype=np.uint32))
+        overflow = track(xp.full(1, _NO_PAIR, dtype=np.uint64))
+        Z = track(xp.empty((n - 1) * 4))
+        self._launch("generic", f"generic_neighbours<{ctype}>",
+                     (max(1, min(n - 1, self.ctx.max_blocks)),), (self.ctx.loop_threads,),
+                     D, _i64(n), neighbor, min_dist)
+        step = self.ctx.kernel("generic", f"tournament_step<{ctype}>")
+        args = (D, _i64(n), np.int32(method.code), size, cluster_id, neighbor, min_dist,
+                status[:4], height, *parts, ticket, overflow, Z, status[4:])
+
+        def check() -> int:
+            host = self.ctx.asnumpy(status)
+            raise_fault(host[4:], method.name, D.dtype)
+            return int(host[0])
+
+        self._graph_steps(step, (blocks,), (self.ctx.threads,), args, n, bar, check)
         return self.ctx.asnumpy(Z).reshape(n - 1, 4)
 
     # -- engine='vector': ward, centroid, median from centroids (kernels/vector.cu) -----------

@@ -1,0 +1,255 @@
+"""The CUDA backend's device loops as CUDA graphs (issue 14): each merge is graph nodes, never a
+host launch; the host launches one graph and reads the device once per progress chunk.
+
+On the kernel simulator ('cuda-sim', two thread schedules and a shuffled one, see the fixture
+``cuda_schedule_backend``), against the CPU backend and SciPy, bit for bit, ties included."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.cluster.hierarchy as sch
+import scipy.spatial.distance as ssd
+
+import gpuhclust
+import gpuhclust._methods
+import gpuhclust._progress
+from gpuhclust import _sim
+from gpuhclust._progress import chunk_ends
+from gpuhclust._validation import MergeOverflowError
+from gpuhclust.cuda._context import SimContext
+from gpuhclust.cuda.backend import SimBackend
+
+from _helpers import assert_valid_merges, blobs, tie_heavy
+
+pytestmark = pytest.mark.skipif(not _sim.compiler_available(),
+                                reason="no C++ compiler for the kernel simulator")
+
+
+def _chunks(n: int) -> int:
+    class _Bar:
+        def update(self, _):
+            pass
+
+    return sum(1 for _ in chunk_ends(n - 1, _Bar()))
+
+
+class _NoBar:
+    def update(self, _):
+        pass
+
+
+# -- the seam: graphs on the simulator ----------------------------------------------------------
+def test_sim_graph_records_at_capture_and_runs_at_each_launch():
+    ctx = SimContext()
+    n = 40
+    X = np.arange(2.0 * n).reshape(n, 2)
+    D = np.empty((n, n))
+    empty = np.zeros(1)
+    args = (X, np.int64(n), np.int32(2), np.int32(gpuhclust._metrics.METRIC_CODES["euclidean"]),
+            np.float64(2.0), empty, empty, empty, D, np.int32(0))
+    tiles = -(-n // 16)
+    with _sim.counting() as c:
+        kernel = ctx.kernel("distances", "pairwise_tiles<double>")  # a counting build
+        graph = ctx.capture(lambda: kernel((tiles, tiles), (16, 16), args))
+        assert c.launches == 0 and c.graph_launches == 0  # captured, not run
+        D[:] = 7.0
+        graph.launch()
+        graph.launch()
+    np.testing.assert_allclose(D, ssd.squareform(ssd.pdist(X)) + np.diag(np.full(n, np.inf)),
+                               rtol=1e-15)
+    assert c.graph_launches == 2 and c.graph_nodes == 2 and c.launches == 2
+    assert c.host_launches == 2  # the two graphs; their nodes cost the host nothing
+    assert all(r.graph for r in c.records)
+
+
+# -- single linkage: Prim, one graph node per merge ----------------------------------------------
+@pytest.mark.parametrize("data", ["blobs", "ties"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_single_matrix_is_scipys_bit_for_bit(cuda_schedule_backend, data, dtype):
+    X = blobs(70, 3, seed=5) if data == "blobs" else tie_heavy(70, 2, seed=6)
+    y = ssd.pdist(X)
+    Z = gpuhclust.linkage(y, "single", backend=cuda_schedule_backend, dtype=dtype)
+    cpu = gpuhclust.linkage(y, "single", backend="cpu", dtype=dtype)
+    np.testing.assert_array_equal(Z, cpu)
+    if dtype == np.float64:
+        np.testing.assert_array_equal(Z, sch.linkage(y, "single"))
+
+
+@pytest.mark.parametrize("engine", ["matrix", "vector"])
+def test_single_from_observations_is_scipys_bit_for_bit(cuda_schedule_backend, engine):
+    X = tie_heavy(60, 3, seed=7)
+    Z = gpuhclust.linkage(X, "single", backend=cuda_schedule_backend, engine=engine)
+    np.testing.assert_array_equal(Z, sch.linkage(X, "single"))
+
+
+@pytest.mark.parametrize("engine", ["matrix", "vector"])
+def test_single_launches_nothing_per_merge(engine):
+    for n in (120, 250):
+        X = blobs(n, 2, seed=n)
+        with _sim.counting() as c:
+            gpuhclust.linkage(X, "single", backend=SimBackend(SimContext()), engine=engine)
+        step = [name for name in c.kernels if name.startswith("prim_step")]
+        assert len(step) == 1
+        k = c.kernels[step[0]]
+        chunks = _chunks(n)
+        # one multi-block node per merge (the last graph may run a few that find nothing to do)
+        assert k.launches == k.graph_nodes
+        assert n - 1 <= k.launches < n - 1 + max(1, (n - 1) // gpuhclust._progress.CHUNKS)
+        assert c.graph_launches == chunks
+        # per call: the distances (matrix engine); per chunk: one graph; per merge: none
+        assert c.host_launches == chunks + (engine == "matrix")
+        assert c.host_syncs == chunks + 1  # the chunk's fault read, then the merges
+
+
+@pytest.mark.parametrize("bad", [np.inf, np.nan])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_single_row_without_finite_distance_sets_the_fault(bad, dtype):
+    # vertex 0's row (and column) holds no finite distance: Prim's first step has no candidate
+    backend = SimBackend(SimContext(max_blocks=3))
+    n = 50
+    D = ssd.squareform(ssd.pdist(blobs(n, 2, seed=1))).astype(dtype)
+    D[0, 1:] = D[1:, 0] = bad
+    np.fill_diagonal(D, np.inf)
+    with pytest.raises(MergeOverflowError, match="before merge 0, the cluster holding "
+                                                 "observation 0 has no finite distance") as e:
+        backend._mst(D, None, n, _NoBar())
+    assert e.value.step == 0
+
+
+def test_single_fault_stops_every_later_step(monkeypatch):
+    # a finite tree over 0..29, then nothing: the fault is merge 29, and the steps after it in
+    # the same graph (two chunks of 22 merges) do nothing
+    monkeypatch.setattr(gpuhclust._progress, "CHUNKS", 2)
+    backend = SimBackend(SimContext(max_blocks=2))
+    n = 45
+    D = ssd.squareform(ssd.pdist(blobs(n, 2, seed=2)))
+    D[:30, 30:] = D[30:, :30] = np.inf
+    np.fill_diagonal(D, np.inf)
+    with _sim.counting() as c, pytest.raises(MergeOverflowError) as e:
+        backend._mst(D, None, n, _NoBar())
+    assert e.value.step == 29
+    # every block of every later node returned at once: no global memory touched past the checks
+    assert c.graph_launches == 2 and c.launches == 44
+    late = c.records[30:]
+    assert all(r.counters["bytes_written"] == 0 for r in late)
+    assert all(r.counters["bytes_written"] > 0 for r in c.records[:30])
+
+
+# -- centroid, median: the tournament ------------------------------------------------------------
+GENERIC_METHODS = ("centroid", "median")
+
+
+@pytest.mark.parametrize("method", GENERIC_METHODS)
+def test_tournament_is_the_default_and_scipys_on_tie_free_data(cuda_schedule_backend, method):
+    X = blobs(80, 3, seed=11)
+    Z = gpuhclust.linkage(X, method, backend=cuda_schedule_backend, engine="matrix")
+    np.testing.assert_array_equal(Z, sch.linkage(X, method))
+    np.testing.assert_array_equal(gpuhclust.linkage(X, method, backend="cpu"), Z)
+    np.testing.assert_array_equal(
+        gpuhclust.linkage(X, method, backend="cpu", algorithm="tournament"), Z)
+
+
+@pytest.mark.parametrize("method", GENERIC_METHODS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_tournament_ties_go_the_same_way_on_cpu_and_gpu(cuda_schedule_backend, method, dtype):
+    X = tie_heavy(90, 2, seed=12)
+    y = ssd.pdist(X)
+    Z = gpuhclust.linkage(y, method, backend=cuda_schedule_backend, dtype=dtype)
+    np.testing.assert_array_equal(Z, gpuhclust.linkage(y, method, backend="cpu", dtype=dtype))
+    if dtype == np.float64:
+        assert_valid_merges(Z, y, method)  # a valid resolution of every tie
+
+
+@pytest.mark.parametrize("method", GENERIC_METHODS)
+def test_tournament_ties_differ_from_the_heap_and_generic_stays_scipys(method):
+    # with ties the lowest slot wins, where SciPy's heap may pick another tied slot;
+    # algorithm='generic' (and 'scipy') keeps SciPy's heap, ties included, on both backends
+    backend = SimBackend(SimContext())
+    differ = 0
+    for seed in range(4):
+        X = tie_heavy(60, 2, seed=seed)
+        ref = sch.linkage(X, method)
+        for algorithm in ("generic", "scipy"):
+            np.testing.assert_array_equal(
+                gpuhclust.linkage(X, method, backend=backend, algorithm=algorithm), ref)
+            np.testing.assert_array_equal(
+                gpuhclust.linkage(X, method, backend="cpu", algorithm=algorithm), ref)
+        differ += not np.array_equal(gpuhclust.linkage(X, method, backend=backend), ref)
+    assert differ > 0  # the default is not SciPy's heap under another name
+
+
+def test_tournament_cpu_compaction_keeps_the_gpus_ties():
+    # past 512 slots the CPU matrix is compacted: slots are renumbered in order, so "lowest slot"
+    # still means the same cluster
+    X = tie_heavy(600, 2, seed=13)
+    Z = gpuhclust.linkage(X, "median", backend=SimBackend(SimContext(max_blocks=8)))
+    np.testing.assert_array_equal(Z, gpuhclust.linkage(X, "median", backend="cpu"))
+
+
+def test_tournament_launches_nothing_per_merge():
+    counts = {}
+    for n in (120, 250):
+        X = blobs(n, 2, seed=n)
+        with _sim.counting() as c:
+            Z = gpuhclust.linkage(X, "centroid", backend=SimBackend(SimContext()),
+                                  engine="matrix")
+        np.testing.assert_array_equal(Z, sch.linkage(X, "centroid"))
+        step = c.kernels["tournament_step<double>"]
+        assert step.launches == step.graph_nodes >= n - 1  # merges, rescans, the first look
+        assert not any(name.startswith("generic_loop") for name in c.kernels)
+        counts[n] = c
+    for n, c in counts.items():
+        chunks = _chunks(n)
+        # per call: the distances and the first neighbours; per chunk: a graph and a read,
+        # again when the chunk's rescans left it short
+        assert chunks <= c.graph_launches <= 2 * chunks
+        assert c.host_launches == c.graph_launches + 2
+        assert c.host_syncs == c.graph_launches + 1
+    # about one host launch per chunk, whatever n: none per merge
+    assert counts[250].host_launches < 1.5 * counts[120].host_launches
+
+
+@pytest.mark.parametrize("method", GENERIC_METHODS)
+def test_tournament_on_distances_that_are_no_metric(method):
+    # random dissimilarities break the triangle inequality (the update's radicand may go
+    # negative, gh-21011): still SciPy's Z, the same on both backends
+    rng = np.random.default_rng(8)
+    y = rng.uniform(0.01, 1.0, 45 * 44 // 2)
+    y[:5] = 100.0
+    Z = gpuhclust.linkage(y, method, backend=SimBackend(SimContext()))
+    np.testing.assert_array_equal(Z, sch.linkage(y, method))
+    np.testing.assert_array_equal(Z, gpuhclust.linkage(y, method, backend="cpu"))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_tournament_without_a_finite_distance_sets_the_fault(dtype):
+    # two groups at +inf from each other: every merge inside them, then nothing finite is left
+    from gpuhclust.cpu import backend as cpu_backend
+
+    n = 30
+    D = ssd.squareform(ssd.pdist(blobs(n, 2, seed=4)))
+    D[:12, 12:] = D[12:, :12] = np.inf
+    np.fill_diagonal(D, np.inf)
+    method = gpuhclust._methods.METHODS["centroid"]
+    errors = []
+    with pytest.raises(MergeOverflowError) as e:
+        SimBackend(SimContext(max_blocks=3))._tournament(D.astype(dtype), method, _NoBar())
+    errors.append((str(e.value), e.value.step, e.value.observations))
+    with pytest.raises(MergeOverflowError) as e:
+        cpu_backend._run_generic(D.astype(dtype), False, method, _NoBar(), tournament=True)
+    errors.append((str(e.value), e.value.step, e.value.observations))
+    assert errors[0] == errors[1]
+    assert errors[0][1] == n - 2 and "no finite distance" in errors[0][0]
+
+
+def test_vector_engine_keeps_the_heap():
+    # the vector engine's centroid and median have no tournament: the plan falls back to SciPy's
+    # generic algorithm there, and refuses an explicit 'tournament'
+    X = blobs(40, 3, seed=5)
+    for backend in ("cpu", SimBackend(SimContext())):
+        np.testing.assert_allclose(gpuhclust.linkage(X, "median", backend=backend,
+                                                     engine="vector"),
+                                   sch.linkage(X, "median"), rtol=1e-12)
+        with pytest.raises(ValueError, match="'tournament' is not available for median"):
+            gpuhclust.linkage(X, "median", backend=backend, engine="vector",
+                              algorithm="tournament")
