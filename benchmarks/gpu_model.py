@@ -67,6 +67,7 @@ ALGORITHMS = {
     ("matrix", "generic"): ("generic", {"algorithm": "generic"}),
     ("vector", "mst"): ("mst", {"algorithm": "mst"}),
     ("vector", "nn_chain"): ("vector_chain", {"algorithm": "nn_chain"}),
+    ("vector", "rounds"): ("vector_rounds", {"algorithm": "rounds"}),
     ("vector", "generic"): ("vector_generic", {"algorithm": "generic"}),
 }
 # Per engine: dimension, sizes estimated, dtypes reported, and which dtypes need their own

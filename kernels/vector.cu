@@ -384,11 +384,13 @@ extern "C" __global__ void vector_round_merge(double* C, long long ld, int d, do
 // Nearest live neighbour of each query position queries[0:nq), as tiled products: a work item is
 // a tile of GH_VECTOR_QUERIES queries and one of `splits` ranges of `span` candidate positions.
 // The block stages the tile's centroids in shared memory (all of them when d <= GH_VR_FEATURES,
-// else GH_VR_FEATURES features at a time) and streams the range's candidates, one per thread, so
-// each candidate centroid is read from global memory once per tile of queries. Each thread keeps
-// the first minimum of its candidates per query; a block argmin per query (lowest position among
-// equal values) leaves part_value/part_index[query * splits + split]; vector_round_pick
-// finishes. Launch with blockDim.x a multiple of 32.
+// else GH_VR_FEATURES features at a time) and streams the range's candidates past it, one per
+// thread, so each candidate centroid is read from global memory once per tile of queries; the
+// accumulators of the tile stay in registers. After each pass, per query, a warp argmin of the
+// warp's candidates updates the warp's running minimum in shared memory (written by lane 0
+// only); the item ends with the argmin over the warps, lowest position among equal values, in
+// part_value/part_index[query * splits + split]; vector_round_pick finishes. Launch with
+// blockDim.x a multiple of 32, at most 1024.
 extern "C" __global__ void vector_round_nearest(const double* C, long long ld, int d,
                                                 const double* sz, const long long* queries,
                                                 long long nq, long long splits, long long span,
@@ -397,6 +399,11 @@ extern "C" __global__ void vector_round_nearest(const double* C, long long ld, i
     __shared__ double s_query[GH_VECTOR_QUERIES * GH_VR_FEATURES];
     __shared__ long long s_pos[GH_VECTOR_QUERIES];
     __shared__ double s_size[GH_VECTOR_QUERIES];
+    __shared__ double s_best_value[32 * GH_VECTOR_QUERIES];  // [warp][query]
+    __shared__ long long s_best_index[32 * GH_VECTOR_QUERIES];
+    const int lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5;
+    const int nwarps = blockDim.x >> 5;
     const long long tiles = (nq + GH_VECTOR_QUERIES - 1) / GH_VECTOR_QUERIES;
     const bool resident = d <= GH_VR_FEATURES;  // the tile's features staged once per item
     for (long long item = blockIdx.x; item < tiles * splits; item += gridDim.x) {
@@ -410,6 +417,10 @@ extern "C" __global__ void vector_round_nearest(const double* C, long long ld, i
             s_pos[threadIdx.x] = p;
             s_size[threadIdx.x] = p >= 0 ? sz[p] : 0.0;
         }
+        for (int e = threadIdx.x; e < nwarps * GH_VECTOR_QUERIES; e += blockDim.x) {
+            s_best_value[e] = gh_inf();
+            s_best_index[e] = -1;
+        }
         __syncthreads();
         if (resident) {
             for (int e = threadIdx.x; e < held * d; e += blockDim.x) {
@@ -418,12 +429,6 @@ extern "C" __global__ void vector_round_nearest(const double* C, long long ld, i
                 s_query[q * GH_VR_FEATURES + k] = C[k * ld + s_pos[q]];
             }
             __syncthreads();
-        }
-        double best_value[GH_VECTOR_QUERIES];
-        long long best_index[GH_VECTOR_QUERIES];
-        for (int q = 0; q < GH_VECTOR_QUERIES; ++q) {
-            best_value[q] = gh_inf();
-            best_index[q] = -1;
         }
         const long long lo = split * span;
         const long long hi = lo + span < width ? lo + span : width;
@@ -447,34 +452,43 @@ extern "C" __global__ void vector_round_nearest(const double* C, long long ld, i
                     for (int k = 0; k < kn; ++k) {
                         const double c = C[(k0 + k) * ld + p];
                         for (int q = 0; q < GH_VECTOR_QUERIES; ++q) {
-                            const double t = s_query[q * GH_VR_FEATURES + k] - c;
-                            acc[q] += t * t;
+                            if (q < held) {  // the same in every thread (unrolled, predicated)
+                                const double t = s_query[q * GH_VR_FEATURES + k] - c;
+                                acc[q] += t * t;
+                            }
                         }
                     }
                 }
             }
             const double size_p = mine ? sz[p] : 0.0;
-            if (size_p > 0.0) {
-                for (int q = 0; q < held; ++q) {
-                    if (p == s_pos[q]) continue;
+            for (int q = 0; q < GH_VECTOR_QUERIES; ++q) {
+                if (q >= held) break;  // the same in every thread: the shuffles are safe
+                ArgMin a = argmin_none();
+                if (size_p > 0.0 && p != s_pos[q]) {
                     const double size_q = s_size[q];
-                    const double w = acc[q] * (size_q * size_p / (size_q + size_p));
-                    if (w < best_value[q]) {  // positions rise: the first minimum
-                        best_value[q] = w;
-                        best_index[q] = p;
-                    }
+                    argmin_take(a, acc[q] * (size_q * size_p / (size_q + size_p)), p);
+                }
+                a = warp_argmin(a);
+                if (lane == 0) {
+                    ArgMin b;
+                    b.value = s_best_value[warp * GH_VECTOR_QUERIES + q];
+                    b.index = s_best_index[warp * GH_VECTOR_QUERIES + q];
+                    argmin_take(b, a.value, a.index);
+                    s_best_value[warp * GH_VECTOR_QUERIES + q] = b.value;
+                    s_best_index[warp * GH_VECTOR_QUERIES + q] = b.index;
                 }
             }
         }
-        for (int q = 0; q < GH_VECTOR_QUERIES; ++q) {  // every thread: block_argmin's barriers
-            ArgMin a;
-            a.value = best_value[q];
-            a.index = best_index[q];
-            a = block_argmin(a);
-            if (threadIdx.x == 0 && q < held) {
-                part_value[(q0 + q) * splits + split] = a.value;
-                part_index[(q0 + q) * splits + split] = a.index;
+        __syncthreads();
+        if (threadIdx.x < held) {
+            const int q = threadIdx.x;
+            ArgMin best = argmin_none();
+            for (int w = 0; w < nwarps; ++w) {
+                argmin_take(best, s_best_value[w * GH_VECTOR_QUERIES + q],
+                            s_best_index[w * GH_VECTOR_QUERIES + q]);
             }
+            part_value[(q0 + q) * splits + split] = best.value;
+            part_index[(q0 + q) * splits + split] = best.index;
         }
     }
 }

@@ -62,8 +62,8 @@ class DeviceCentroidRows:
         ctx, xp = self.ctx, self.ctx.xp
         width = self.slots.width
         tiles = -(-nq // VECTOR_QUERIES)
-        # enough work items for every block; a range of at least a block's worth of candidates
-        splits = max(1, min(-(-ctx.max_blocks // tiles), -(-width // ctx.threads)))
+        # enough work items for every block (the results do not depend on them)
+        splits = max(1, min(-(-ctx.max_blocks // tiles), width))
         span = -(-width // splits)
         part_value = xp.empty(nq * splits)
         part_index = xp.empty(nq * splits, dtype=np.int64)

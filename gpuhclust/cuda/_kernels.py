@@ -23,7 +23,7 @@ __all__ = ["FAMILIES", "Family", "kernel_dir", "source", "defines", "nvrtc_optio
 TILE = 16  # pairwise_tiles: a block computes TILE x TILE pairs with TILE x TILE threads
 LOOP_THREADS = 1024  # most threads of the one-block loops (nn_chain_loop, generic_loop)
 #: vector_round_nearest: queries per tile (each candidate centroid is read once per tile)
-VECTOR_QUERIES = 16
+VECTOR_QUERIES = 32
 STORAGE_TYPES = {"float32": "float", "float64": "double"}
 
 # The vector engine's device state (kernels/vector.cu): one int64 array, these entries in this
