@@ -4,10 +4,12 @@
 // operations in the same order (compiled without FMA contraction), the same tie rule, so both
 // give the same Z.
 //
-// - ward: the nearest-neighbour chain on |A||B|/(|A|+|B|) * ||c_A - c_B||^2 (half the squared
-//   Lance-Williams ward distance; the height is its root times sqrt 2). The chain starts at the
-//   lowest live slot, the previous chain element wins a tie, else the lowest slot; the merged
-//   cluster takes the higher slot.
+// - ward: reciprocal-nearest-neighbour rounds (the default; the kernels at the end of this file,
+//   the round loop on the host: gpuhclust/_centroid_rounds.py) or the nearest-neighbour chain,
+//   both on |A||B|/(|A|+|B|) * ||c_A - c_B||^2 (half the squared Lance-Williams ward distance;
+//   the height is its root times sqrt 2). The chain starts at the lowest live slot, the
+//   previous chain element wins a tie, else the lowest slot; the merged cluster takes the
+//   higher slot.
 // - centroid, median: SciPy's fast_linkage (the generic algorithm) on ||c_A - c_B||^2: a cached
 //   nearest higher neighbour per slot in SciPy's heap (heap.cuh), a global minimum per merge.
 //
@@ -18,7 +20,7 @@
 // lowest slot and argmin's lowest-index rule (common.cuh) is the slot rule. Compaction therefore
 // never changes a result, only how much a scan reads.
 //
-// A step is two launches, as in mst.cu: vector_scan (the whole grid) computes the dissimilarities
+// The chain and the generic algorithm: a step is two launches, as in mst.cu: vector_scan (the whole grid) computes the dissimilarities
 // from one cluster to the live ones and leaves one argmin per block; ward_step or generic_step
 // (one block) finishes the argmin, runs the chain or the heap, merges, and writes the next request
 // into state (layout: VECTOR_STATE in gpuhclust/cuda/_kernels.py, GH_VS_* here). A pair of
