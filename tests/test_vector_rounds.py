@@ -178,3 +178,24 @@ np.savez({str(out)!r}, **out)
     X = np.random.default_rng(0).integers(0, 4, (40, 2)).astype(float)
     for algorithm in ("rounds", "nn_chain"):
         np.testing.assert_array_equal(Z[algorithm], vector(X, algorithm=algorithm))
+
+
+@pytest.mark.parametrize("queries", [3, 20])
+def test_cpu_nearest_over_candidate_chunks_takes_the_first_minimum(queries):
+    # few queries over 4,096 centroids: the candidates split in chunks (threads=2), whose
+    # minima must combine to the lowest position among equal values; integer coordinates give
+    # many exact ties and exact sums, so NumPy's first argmin is the reference
+    from gpuhclust.cpu._centroid_rows import nearest
+
+    rng = np.random.default_rng(queries)
+    width, d = 4096, 3
+    Ct = rng.integers(0, 4, size=(d, width)).astype(np.float64)
+    sz = np.ones(width)
+    sz[rng.choice(width, 500, replace=False)] = 0.0  # dead positions
+    q = np.sort(rng.choice(np.flatnonzero(sz), queries, replace=False))
+    nn, w = nearest(Ct, sz, width, q, threads=2)
+    for i, p in enumerate(q):
+        ref = ((Ct - Ct[:, [p]]) ** 2).sum(axis=0) * 0.5
+        ref[sz == 0] = np.inf
+        ref[p] = np.inf
+        assert nn[i] == np.argmin(ref) and w[i] == ref.min()
