@@ -437,7 +437,8 @@ extern "C" __global__ void vector_round_nearest(const double* C, long long ld, i
         for (long long base = lo; base < hi; base += blockDim.x) {  // the same in every thread
             const long long p = base + threadIdx.x;
             const bool mine = p < hi;
-            double acc[GH_VECTOR_QUERIES];
+            double acc[GH_VECTOR_QUERIES];  // registers: every index below is a constant
+#pragma unroll
             for (int q = 0; q < GH_VECTOR_QUERIES; ++q) acc[q] = 0.0;
             for (int k0 = 0; k0 < d; k0 += GH_VR_FEATURES) {
                 const int kn = d - k0 < GH_VR_FEATURES ? d - k0 : GH_VR_FEATURES;
@@ -453,6 +454,7 @@ extern "C" __global__ void vector_round_nearest(const double* C, long long ld, i
                 if (mine) {
                     for (int k = 0; k < kn; ++k) {
                         const double c = C[(k0 + k) * ld + p];
+#pragma unroll
                         for (int q = 0; q < GH_VECTOR_QUERIES; ++q) {
                             if (q < held) {  // the same in every thread (unrolled, predicated)
                                 const double t = s_query[q * GH_VR_FEATURES + k] - c;
@@ -463,8 +465,9 @@ extern "C" __global__ void vector_round_nearest(const double* C, long long ld, i
                 }
             }
             const double size_p = mine ? sz[p] : 0.0;
+#pragma unroll
             for (int q = 0; q < GH_VECTOR_QUERIES; ++q) {
-                if (q >= held) break;  // the same in every thread: the shuffles are safe
+                if (q >= held) continue;  // the same in every thread: the shuffles are safe
                 ArgMin a = argmin_none();
                 if (size_p > 0.0 && p != s_pos[q]) {
                     const double size_q = s_size[q];
