@@ -74,6 +74,7 @@ ALGORITHMS = {
     ("matrix", "tournament"): ("tournament", {"algorithm": "tournament"}),
     ("vector", "mst"): ("mst", {"algorithm": "mst"}),
     ("vector", "nn_chain"): ("vector_chain", {"algorithm": "nn_chain"}),
+    ("vector", "rounds"): ("vector_rounds", {"algorithm": "rounds"}),
     ("vector", "generic"): ("vector_generic", {"algorithm": "generic"}),
 }
 # Per engine: dimension, sizes estimated, dtypes reported, and which dtypes need their own

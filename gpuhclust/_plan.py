@@ -25,8 +25,8 @@ __all__ = ["Plan", "make_plan", "check_client", "check_algorithm", "ENGINES", "F
 ENGINES = ("auto", "matrix", "vector")
 
 #: The default algorithm a backend runs when it lacks the method table's default.
-#: ``'rounds' -> 'nn_chain'``: the vector engine's ward has no rounds yet (on any backend), so
-#: its default stays SciPy's nearest-neighbour chain over centroids.
+#: ``'rounds' -> 'nn_chain'``: for a backend whose engine offers no rounds (the built-in
+#: backends run them on both engines, ward's vector engine included).
 #: ``'tournament' -> 'generic'``: the vector engine's centroid and median keep SciPy's heap over
 #: centroids (on any backend).
 FALLBACK = {"rounds": "nn_chain", "tournament": "generic"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _compile_notice
+from ._backends import get_backend
 from ._engines import VECTOR_METHODS
 from ._linkage import linkage, pdist
 from ._methods import METHODS
@@ -36,12 +37,15 @@ def warmup(backend: str = "cpu") -> float:
     before = _compile_notice.compile_seconds()
     X = np.random.default_rng(0).normal(size=(_N, 3))
     y = pdist(X, backend=backend)
+    vector_algorithms = get_backend(backend).algorithms.get("vector", ())
     for method in METHODS.values():
         engines = ("matrix", "vector") if method.name in VECTOR_METHODS else ("matrix",)
         for engine in engines:
             for dtype in (np.float64, np.float32):
                 linkage(X, method.name, backend=backend, engine=engine, dtype=dtype)
         for algorithm in method.algorithms:
+            if algorithm in vector_algorithms and method.name in VECTOR_METHODS:
+                linkage(X, method.name, backend=backend, engine="vector", algorithm=algorithm)
             linkage(y, method.name, backend=backend, algorithm=algorithm)
             linkage(y.astype(np.float32), method.name, backend=backend, dtype=np.float32,
                     algorithm=algorithm)

@@ -4,10 +4,12 @@
 // operations in the same order (compiled without FMA contraction), the same tie rule, so both
 // give the same Z.
 //
-// - ward: the nearest-neighbour chain on |A||B|/(|A|+|B|) * ||c_A - c_B||^2 (half the squared
-//   Lance-Williams ward distance; the height is its root times sqrt 2). The chain starts at the
-//   lowest live slot, the previous chain element wins a tie, else the lowest slot; the merged
-//   cluster takes the higher slot.
+// - ward: reciprocal-nearest-neighbour rounds (the default; the kernels at the end of this file,
+//   the round loop on the host: gpuhclust/_centroid_rounds.py) or the nearest-neighbour chain,
+//   both on |A||B|/(|A|+|B|) * ||c_A - c_B||^2 (half the squared Lance-Williams ward distance;
+//   the height is its root times sqrt 2). The chain starts at the lowest live slot, the
+//   previous chain element wins a tie, else the lowest slot; the merged cluster takes the
+//   higher slot.
 // - centroid, median: SciPy's fast_linkage (the generic algorithm) on ||c_A - c_B||^2: a cached
 //   nearest higher neighbour per slot in SciPy's heap (heap.cuh), a global minimum per merge.
 //
@@ -18,7 +20,7 @@
 // lowest slot and argmin's lowest-index rule (common.cuh) is the slot rule. Compaction therefore
 // never changes a result, only how much a scan reads.
 //
-// A step is two launches, as in mst.cu: vector_scan (the whole grid) computes the dissimilarities
+// The chain and the generic algorithm: a step is two launches, as in mst.cu: vector_scan (the whole grid) computes the dissimilarities
 // from one cluster to the live ones and leaves one argmin per block; ward_step or generic_step
 // (one block) finishes the argmin, runs the chain or the heap, merges, and writes the next request
 // into state (layout: VECTOR_STATE in gpuhclust/cuda/_kernels.py, GH_VS_* here). A pair of
@@ -343,5 +345,186 @@ extern "C" __global__ void generic_step(double* C, long long ld, int d, long lon
             sz[s_py] = s_nx + s_ny;
             sz[s_px] = 0.0;
         }
+    }
+}
+
+// -- ward by reciprocal-nearest-neighbour rounds (gpuhclust/_centroid_rounds.py) ----------------
+// The host (the rounds driver) decides each round's merges and which clusters need their nearest
+// neighbour again; the device merges the centroids and computes those nearest neighbours, with
+// the chain's arithmetic: w = sum_k (c_q[k] - c_p[k])^2 (from 0.0, in feature order) times
+// (n_q * n_p / (n_q + n_p)), the first minimum over the live positions other than the query.
+// Positions [0, width) hold the live clusters in slot order (the host gathers them to the front
+// with vector_gather), so the lowest position is the lowest slot: the driver's tie rule.
+
+// Features of the query tile staged in shared memory at a time.
+#define GH_VR_FEATURES 32
+
+// A round's merges, disjoint pairs: request[0:count) the positions of x, [count, 2 count) those
+// of y, then the sizes of x and of y. The centroid of y becomes the union's, x dies (size 0).
+// One thread per (pair, feature), pairs fastest.
+extern "C" __global__ void vector_round_merge(double* C, long long ld, int d, double* sz,
+                                              const long long* request, long long count) {
+    const long long total = count * d;
+    for (long long idx = blockIdx.x * (long long)blockDim.x + threadIdx.x; idx < total;
+         idx += (long long)gridDim.x * blockDim.x) {
+        const long long t = idx % count;
+        const long long k = idx / count;
+        const long long pa = request[t];
+        const long long pb = request[count + t];
+        const double na = (double)request[2 * count + t];
+        const double nb = (double)request[3 * count + t];
+        const double a = C[k * ld + pa];
+        const double b = C[k * ld + pb];
+        C[k * ld + pb] = (na * a + nb * b) / (na + nb);  // _merge_centroids, bit for bit
+        if (k == 0) {
+            sz[pb] = na + nb;
+            sz[pa] = 0.0;
+        }
+    }
+}
+
+// Nearest live neighbour of each query position queries[0:nq), as tiled products: a work item is
+// a tile of GH_VECTOR_QUERIES queries and one of `splits` ranges of `span` candidate positions.
+// The block stages the tile's centroids in shared memory (all of them when d <= GH_VR_FEATURES,
+// else GH_VR_FEATURES features at a time) and streams the range's candidates past it, one per
+// thread, so each candidate centroid is read from global memory once per tile of queries; the
+// accumulators of the tile stay in registers. After each pass, per query, a warp argmin of the
+// warp's candidates updates the warp's running minimum in shared memory (written by lane 0
+// only); the item ends with the argmin over the warps, lowest position among equal values, in
+// part_value/part_index[query * splits + split]; vector_round_pick finishes. Launch with
+// blockDim.x a multiple of 32, at most 1024.
+extern "C" __global__ void vector_round_nearest(const double* C, long long ld, int d,
+                                                const double* sz, const long long* queries,
+                                                long long nq, long long splits, long long span,
+                                                long long width, double* part_value,
+                                                long long* part_index) {
+    __shared__ double s_query[GH_VECTOR_QUERIES * GH_VR_FEATURES];
+    __shared__ long long s_pos[GH_VECTOR_QUERIES];
+    __shared__ double s_size[GH_VECTOR_QUERIES];
+    __shared__ double s_best_value[32 * GH_VECTOR_QUERIES];  // [warp][query]
+    __shared__ long long s_best_index[32 * GH_VECTOR_QUERIES];
+    const int lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5;
+    const int nwarps = blockDim.x >> 5;
+    const long long tiles = (nq + GH_VECTOR_QUERIES - 1) / GH_VECTOR_QUERIES;
+    const bool resident = d <= GH_VR_FEATURES;  // the tile's features staged once per item
+    for (long long item = blockIdx.x; item < tiles * splits; item += gridDim.x) {
+        const long long tile = item / splits;
+        const long long split = item % splits;
+        const long long q0 = tile * GH_VECTOR_QUERIES;
+        const int held = nq - q0 < GH_VECTOR_QUERIES ? (int)(nq - q0) : GH_VECTOR_QUERIES;
+        __syncthreads();  // the previous item is done with the shared arrays
+        if (threadIdx.x < GH_VECTOR_QUERIES) {
+            const long long p = threadIdx.x < held ? queries[q0 + threadIdx.x] : -1;
+            s_pos[threadIdx.x] = p;
+            s_size[threadIdx.x] = p >= 0 ? sz[p] : 0.0;
+        }
+        for (int e = threadIdx.x; e < nwarps * GH_VECTOR_QUERIES; e += blockDim.x) {
+            s_best_value[e] = gh_inf();
+            s_best_index[e] = -1;
+        }
+        __syncthreads();
+        if (resident) {
+            for (int e = threadIdx.x; e < held * d; e += blockDim.x) {
+                const int q = e / d;
+                const int k = e % d;
+                s_query[q * GH_VR_FEATURES + k] = C[k * ld + s_pos[q]];
+            }
+            __syncthreads();
+        }
+        const long long lo = split * span;
+        const long long hi = lo + span < width ? lo + span : width;
+        for (long long base = lo; base < hi; base += blockDim.x) {  // the same in every thread
+            const long long p = base + threadIdx.x;
+            const bool mine = p < hi;
+            double acc[GH_VECTOR_QUERIES];  // registers: every index below is a constant
+#pragma unroll
+            for (int q = 0; q < GH_VECTOR_QUERIES; ++q) acc[q] = 0.0;
+            for (int k0 = 0; k0 < d; k0 += GH_VR_FEATURES) {
+                const int kn = d - k0 < GH_VR_FEATURES ? d - k0 : GH_VR_FEATURES;
+                if (!resident) {
+                    __syncthreads();
+                    for (int e = threadIdx.x; e < held * kn; e += blockDim.x) {
+                        const int q = e / kn;
+                        const int k = e % kn;
+                        s_query[q * GH_VR_FEATURES + k] = C[(k0 + k) * ld + s_pos[q]];
+                    }
+                    __syncthreads();
+                }
+                if (mine) {
+                    for (int k = 0; k < kn; ++k) {
+                        const double c = C[(k0 + k) * ld + p];
+#pragma unroll
+                        for (int q = 0; q < GH_VECTOR_QUERIES; ++q) {
+                            if (q < held) {  // the same in every thread (unrolled, predicated)
+                                const double t = s_query[q * GH_VR_FEATURES + k] - c;
+                                acc[q] += t * t;
+                            }
+                        }
+                    }
+                }
+            }
+            const double size_p = mine ? sz[p] : 0.0;
+#pragma unroll
+            for (int q = 0; q < GH_VECTOR_QUERIES; ++q) {
+                if (q >= held) continue;  // the same in every thread: the shuffles are safe
+                ArgMin a = argmin_none();
+                if (size_p > 0.0 && p != s_pos[q]) {
+                    const double size_q = s_size[q];
+                    argmin_take(a, acc[q] * (size_q * size_p / (size_q + size_p)), p);
+                }
+                a = warp_argmin(a);
+                if (lane == 0) {
+                    ArgMin b;
+                    b.value = s_best_value[warp * GH_VECTOR_QUERIES + q];
+                    b.index = s_best_index[warp * GH_VECTOR_QUERIES + q];
+                    argmin_take(b, a.value, a.index);
+                    s_best_value[warp * GH_VECTOR_QUERIES + q] = b.value;
+                    s_best_index[warp * GH_VECTOR_QUERIES + q] = b.index;
+                }
+            }
+        }
+        __syncthreads();
+        if (threadIdx.x < held) {
+            const int q = threadIdx.x;
+            ArgMin best = argmin_none();
+            for (int w = 0; w < nwarps; ++w) {
+                argmin_take(best, s_best_value[w * GH_VECTOR_QUERIES + q],
+                            s_best_index[w * GH_VECTOR_QUERIES + q]);
+            }
+            part_value[(q0 + q) * splits + split] = best.value;
+            part_index[(q0 + q) * splits + split] = best.index;
+        }
+    }
+}
+
+// Per query, the splits' minima (lowest position among equal values; -1 and +inf when none is
+// finite): found[0:nq) the positions, found[nq:2 nq) the values' bits (one read back).
+extern "C" __global__ void vector_round_pick(const double* part_value,
+                                             const long long* part_index, long long nq,
+                                             long long splits, long long* found) {
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < nq;
+         i += (long long)gridDim.x * blockDim.x) {
+        ArgMin best = argmin_none();
+        for (long long s = 0; s < splits; ++s) {
+            argmin_take(best, part_value[i * splits + s], part_index[i * splits + s]);
+        }
+        found[i] = best.index;
+        found[nq + i] = __double_as_longlong(best.value);
+    }
+}
+
+// The live clusters gathered to the front: position i of (C_out, sz_out) receives position
+// keep[i] of (C, sz), keep ascending (slot order kept). One thread per (position, feature).
+extern "C" __global__ void vector_gather(const double* C, long long ld, int d, const double* sz,
+                                         const long long* keep, long long count, double* C_out,
+                                         double* sz_out) {
+    const long long total = count * d;
+    for (long long idx = blockIdx.x * (long long)blockDim.x + threadIdx.x; idx < total;
+         idx += (long long)gridDim.x * blockDim.x) {
+        const long long i = idx % count;
+        const long long k = idx / count;
+        C_out[k * ld + i] = C[k * ld + keep[i]];
+        if (k == 0) sz_out[i] = sz[keep[i]];
     }
 }

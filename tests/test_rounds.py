@@ -111,12 +111,12 @@ def test_algorithm_that_does_not_fit_the_method(method, algorithm, match):
         gpuhclust.linkage(X10, method, algorithm=algorithm)
 
 
-def test_rounds_need_the_matrix_engine():
-    with pytest.raises(ValueError, match="'rounds' is not available for ward linkage on "
-                                         "engine='vector'"):
-        gpuhclust.linkage(X10, "ward", engine="vector", algorithm="rounds")
-    # the vector engine's ward is the chain, also by default
+def test_the_vector_engine_runs_ward_by_rounds_too():
+    # its ward runs the rounds over centroids by default (issue 14), the chain on request: the
+    # same Z on tie-free data (tests/test_vector_rounds.py tests them)
     Z = gpuhclust.linkage(X10, "ward", engine="vector")
+    np.testing.assert_array_equal(Z, gpuhclust.linkage(X10, "ward", engine="vector",
+                                                       algorithm="rounds"))
     np.testing.assert_array_equal(Z, gpuhclust.linkage(X10, "ward", engine="vector",
                                                        algorithm="nn_chain"))
 

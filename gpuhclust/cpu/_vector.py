@@ -141,7 +141,8 @@ def new_state(X: np.ndarray, nchunks: int):
 @numba.njit(cache=True, error_model="numpy")
 def ward_steps(Ct, sz, slot, pos_of, vals, acc, chunk_pos, chain, state, merges, k_stop):
     """NN-chain merges ``state[0]`` .. `k_stop` - 1 over centroids; ``state = [k, chain length,
-    m (compacted columns), dead]``. Writes raw (slot_a, slot_b, height) merges for finalise.
+    m (compacted columns), dead]``, optionally followed by two counters (queries made,
+    positions they scanned). Writes raw (slot_a, slot_b, height) merges for finalise.
     Returns False when every dissimilarity overflowed to +inf (no finite minimum)."""
     keys = vals.view(np.int64)
     d = Ct.shape[0]
@@ -167,6 +168,9 @@ def ward_steps(Ct, sz, slot, pos_of, vals, acc, chunk_pos, chain, state, merges,
             for t in range(d):
                 cx[0, t] = Ct[t, px]
             q = _scan(Ct, sz, cx, sz[px], True, px, np.int64(0), m, acc, vals, keys, chunk_pos, m - dead)
+            if state.shape[0] > 5:  # counters (benchmarks): queries, positions they scanned
+                state[4] += 1
+                state[5] += m
             if q < 0:
                 ok = False
                 break

@@ -6,7 +6,9 @@ rounds one round at a time, so that progress is reported and Ctrl-C is honoured 
 
 Two engines: 'matrix' works on the square n x n distance matrix (every method, any input);
 'vector' works from the observations in O(n*d) memory (single for every compiled metric, ward,
-centroid and median for Euclidean; see ``_vector``). The plan chooses between them.
+centroid and median for Euclidean; see ``_vector``). There ward runs the same rounds (the driver
+over the centroids of ``_centroid_rows``) or SciPy's chain over centroids. The plan chooses
+between the engines.
 
 :data:`last_run` holds the statistics of the last rounds run in this process (rounds, rescans
 per merge, compactions).
@@ -20,6 +22,7 @@ import numpy as np
 import scipy.spatial.distance as ssd
 
 from .. import _memory
+from .. import _centroid_rounds as centroid_rounds
 from .. import _rounds as rounds_driver
 from .._engines import centroid_frame, vector_bytes
 from .._backends import Backend, register_backend
@@ -30,7 +33,8 @@ from .._progress import chunk_ends as _chunks
 from .._progress import progress_bar
 from .._validation import (LinkageInput, float32_range_error, raise_non_finite, read_only,
                            validate_computed)
-from . import _distances, _generic, _mst, _nn_chain, _round_rows, _rows, _vector
+from . import (_centroid_rows, _distances, _generic, _mst, _nn_chain, _round_rows, _rows,
+               _vector)
 
 #: Statistics of the last rounds run in this process (see ``gpuhclust._rounds.RoundStats``).
 last_run: dict = {}
@@ -41,7 +45,7 @@ class CPUBackend(Backend):
 
     name = "cpu"
     algorithms = {"matrix": ("mst", "nn_chain", "generic", "rounds", "tournament"),
-                  "vector": ("mst", "nn_chain", "generic")}  # vector: ward by the chain
+                  "vector": ("mst", "nn_chain", "generic", "rounds")}
 
     def pdist(self, metric: PreparedMetric, dtype) -> np.ndarray:
         n = metric.X.shape[0]
@@ -102,6 +106,8 @@ class CPUBackend(Backend):
             if plan.engine == "vector":
                 if algorithm == "mst":
                     return _run_mst_observations(metric, n, bar)
+                if algorithm == "rounds":
+                    return _run_vector_ward_rounds(metric.X, bar)
                 if algorithm == "nn_chain":
                     return _run_vector_ward(metric.X, bar)
                 return _run_vector_generic(metric.X, method.code, bar)
@@ -181,6 +187,16 @@ def _run_vector_ward(X: np.ndarray, bar) -> np.ndarray:
     for stop in _chunks(n - 1, bar):
         if not _vector.ward_steps(*arrays, chain, state, merges, stop):
             _overflow(X)
+    return merges
+
+
+def _run_vector_ward_rounds(X: np.ndarray, bar) -> np.ndarray:
+    n = X.shape[0]
+    _check_scale(X)
+    Ct = np.array(centroid_frame(X).T, dtype=np.float64, order="C")
+    store = _centroid_rows.CentroidRows(Ct, _threads())
+    merges = centroid_rounds.ward_rounds(store, n, bar, last_run, threads=_threads())
+    last_run.update(compactions=store.compactions, pairs=store.pairs)
     return merges
 
 

@@ -17,10 +17,13 @@ from .._methods import METHODS
 from .._metrics import METRIC_CODES
 
 __all__ = ["FAMILIES", "Family", "kernel_dir", "source", "defines", "nvrtc_options",
-           "STORAGE_TYPES", "TILE", "LOOP_THREADS", "VECTOR_STATE", "VECTOR_PHASES"]
+           "STORAGE_TYPES", "TILE", "LOOP_THREADS", "VECTOR_STATE", "VECTOR_PHASES",
+           "VECTOR_QUERIES"]
 
 TILE = 16  # pairwise_tiles: a block computes TILE x TILE pairs with TILE x TILE threads
 LOOP_THREADS = 1024  # most threads of the one-block loops (nn_chain_loop, generic_loop)
+#: vector_round_nearest: queries per tile (each candidate centroid is read once per tile)
+VECTOR_QUERIES = 32
 STORAGE_TYPES = {"float32": "float", "float64": "double"}
 
 # The vector engine's device state (kernels/vector.cu): one int64 array, these entries in this
@@ -73,7 +76,9 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("nn_chain", ("nn_chain_loop",)),
     Family("generic", ("generic_neighbours", "generic_loop", "tournament_step"),
            ("generic_heapify",)),
-    Family("vector", (), ("vector_scan", "vector_nearest_higher", "ward_step", "generic_step")),
+    Family("vector", (), ("vector_scan", "vector_nearest_higher", "ward_step", "generic_step",
+                          "vector_round_merge", "vector_round_nearest", "vector_round_pick",
+                          "vector_gather")),
     Family("shard", ("shard_fill_rows", "shard_unpack_condensed", "shard_first_non_finite",
                      "shard_replay", "shard_rescan", "shard_merge", "shard_boruvka")),
 )}
@@ -111,6 +116,7 @@ def defines() -> dict[str, str]:
     out = {f"GH_{m.name.upper()}": str(m.code) for m in METHODS.values()}
     out.update({f"GH_{name.upper()}": str(code) for name, code in METRIC_CODES.items()})
     out["GH_TILE"] = str(TILE)
+    out["GH_VECTOR_QUERIES"] = str(VECTOR_QUERIES)
     out.update({f"GH_VS_{name.upper()}": str(i) for i, name in enumerate(VECTOR_STATE)})
     out.update({f"GH_VP_{name.upper()}": str(i) for i, name in enumerate(VECTOR_PHASES)})
     return out

@@ -23,8 +23,10 @@ needs no matrix anyway; ward, centroid and median work on cluster centroids and 
 ``kernels/vector.cu``). 'auto' takes the matrix when it fits in the free device memory, else the
 vector engine with a warning (decided by the plan, ``gpuhclust._plan``).
 
-The vector engine has no rounds yet: there ward keeps the nearest-neighbour chain
-(``gpuhclust._plan.FALLBACK``).
+On the vector engine ward runs the same rounds by default (the driver over the device
+centroids of ``_centroid_rows``: nearest neighbours as tiled products over every SM, one host
+read per round), or the nearest-neighbour chain (a grid-wide scan and a one-block step per
+query) on request.
 
 The host splits each loop into chunks of merges for progress and Ctrl-C. An interrupted run
 (KeyboardInterrupt, or any error) drops its device arrays and hands the memory back to the
@@ -39,6 +41,7 @@ from dataclasses import asdict
 import numpy as np
 import scipy.spatial.distance as ssd
 
+from .. import _centroid_rounds as centroid_rounds
 from .. import _rounds as rounds_driver
 from .._backends import Backend, register_backend
 from .._engines import centroid_frame, check_vector_scale
@@ -49,6 +52,7 @@ from .._progress import chunk_ends, progress_bar
 from .._validation import LinkageInput, raise_non_finite, validate_computed
 from ..cpu._rows import raise_fault
 from ..cpu.backend import raise_computed
+from ._centroid_rows import DeviceCentroidRows
 from ._context import CupyContext, DeviceContext, SimContext, cuda_unusable_reason
 from ._device_rows import DeviceRows
 from ._kernels import STORAGE_TYPES, TILE, VECTOR_PHASES, VECTOR_STATE
@@ -72,7 +76,7 @@ class CudaBackend(Backend):
 
     name = "cuda"
     algorithms = {"matrix": ("mst", "nn_chain", "generic", "rounds", "tournament"),
-                  "vector": ("mst", "nn_chain", "generic")}  # vector: ward by the chain
+                  "vector": ("mst", "nn_chain", "generic", "rounds")}
 
     def __init__(self, context: DeviceContext | None = None):
         self.ctx = context if context is not None else CupyContext()
@@ -208,6 +212,8 @@ class CudaBackend(Backend):
             if plan.engine == "vector":
                 if plan.algorithm == "mst":
                     return self._mst(None, metric, n, bar)
+                if plan.algorithm == "rounds":
+                    return self._vector_ward_rounds(metric.X, method, bar)
                 return self._vector(metric.X, method, bar)
             D = self.square_matrix(data, metric, plan.dtype)
             if plan.algorithm == "mst":
@@ -378,13 +384,27 @@ class CudaBackend(Backend):
         return self.ctx.asnumpy(Z).reshape(n - 1, 4)
 
     # -- engine='vector': ward, centroid, median from centroids (kernels/vector.cu) -----------
-    def _vector(self, X: np.ndarray, method: Method, bar) -> np.ndarray:
+    def _vector_checks(self, X: np.ndarray, method: Method) -> None:
+        """ValueError when squared distances could overflow; MemoryError when the engine does
+        not fit the device."""
         n, d = X.shape
         check_vector_scale(X)
         check_fits(self.vector_bytes(n, d, method),
                    f"engine='vector' ({method.name}) on {n} observations in {d} dimensions",
                    "use fewer observations or dimensions", available=self.ctx.free_bytes(),
                    where=f"{self.ctx.name} device memory")
+
+    def _vector_ward_rounds(self, X: np.ndarray, method: Method, bar) -> np.ndarray:
+        n = X.shape[0]
+        self._vector_checks(X, method)
+        store = DeviceCentroidRows(self, np.ascontiguousarray(centroid_frame(X).T))
+        merges = centroid_rounds.ward_rounds(store, n, bar, last_run, backend=self.name)
+        last_run["compactions"] = store.compactions
+        return merges
+
+    def _vector(self, X: np.ndarray, method: Method, bar) -> np.ndarray:
+        n, d = X.shape
+        self._vector_checks(X, method)
         track, xp = self.ctx.track, self.xp
         # centroids features first (one row per feature), slots in position order
         C = self.ctx.device_array(np.ascontiguousarray(centroid_frame(X).T))

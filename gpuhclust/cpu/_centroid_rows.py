@@ -1,0 +1,167 @@
+"""The CPU store of ward's rounds over centroids (engine='vector'; the algorithm, the arithmetic
+and the tie rule are stated in ``gpuhclust._centroid_rounds``): the centroids features first in
+one float64 array, a round's rescans spread over threads with Numba's ``prange``.
+
+A rescan computes w from each query centroid to every live centroid. The queries go in tiles of
+:data:`QUERY_TILE`, and each block of ``BLOCK`` candidate columns is read from memory once per tile
+(the chain's own ``_sq_block`` computes the squared distances of each query of the tile in
+turn, while the block's columns stay in cache). The work items are (query tile, candidate
+chunk) pairs, so that a round with few queries still fills the threads; each item keeps its
+first minimum, and the chunks are combined in position order with a strict '<': the lowest
+position among equal values wins, whatever the chunks and the threads.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from .._centroid_rounds import CentroidSlots
+from ._distances import BLOCK
+from ._vector import WARD, _merge_centroids, _sq_block
+
+__all__ = ["CentroidRows", "QUERY_TILE"]
+
+#: Queries whose distances one pass over a block of candidates computes.
+QUERY_TILE = 8
+#: Fewer (queries x live centroids) than this: one thread (a parallel region costs more).
+SERIAL_MAX_PAIRS = 1 << 16
+#: The fewest candidate columns a chunk of a work item takes.
+MIN_CHUNK = 4 * BLOCK
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p):
+    """For the query positions ``queries[q0:q1]``: the first minimum of w over the live
+    positions ``j0:j1`` other than the query itself, into ``best_w[:q1-q0]``,
+    ``best_p[:q1-q0]`` (+inf and -1 when none is finite)."""
+    d = Ct.shape[0]
+    nq = q1 - q0
+    cq = np.empty((nq, 1, d))  # cq[q]: a (1, d) array, as _sq_block takes it
+    nx = np.empty(nq)
+    for q in range(nq):
+        p = queries[q0 + q]
+        nx[q] = sz[p]
+        for k in range(d):
+            cq[q, 0, k] = Ct[k, p]
+        best_w[q] = np.inf
+        best_p[q] = -1
+    acc = np.empty((nq, BLOCK))
+    for b0 in range(j0, j1, BLOCK):
+        b1 = min(j1, b0 + BLOCK)
+        m = b1 - b0
+        for q in range(nq):  # the block's columns stay in cache for the whole tile
+            _sq_block(Ct, cq[q], b0, b1, acc[q])
+        for q in range(nq):
+            own = queries[q0 + q]
+            n_q = nx[q]
+            a = acc[q]
+            for jj in range(m):
+                s = sz[b0 + jj]
+                if s > 0.0 and b0 + jj != own:
+                    w = a[jj] * (n_q * s / (n_q + s))
+                    if w < best_w[q]:
+                        best_w[q] = w
+                        best_p[q] = b0 + jj
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _item(Ct, sz, queries, width, chunk, t, part_w, part_p):
+    nchunks = part_w.shape[1]
+    tile, c = t // nchunks, t % nchunks
+    q0 = tile * QUERY_TILE
+    q1 = min(queries.shape[0], q0 + QUERY_TILE)
+    _nearest(Ct, sz, queries, q0, q1, min(width, c * chunk), min(width, (c + 1) * chunk),
+             part_w[tile, c], part_p[tile, c])
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _items_parallel(Ct, sz, queries, width, chunk, part_w, part_p):
+    for t in numba.prange(part_w.shape[0] * part_w.shape[1]):
+        _item(Ct, sz, queries, width, chunk, np.int64(t), part_w, part_p)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _items_serial(Ct, sz, queries, width, chunk, part_w, part_p):
+    for t in range(part_w.shape[0] * part_w.shape[1]):
+        _item(Ct, sz, queries, width, chunk, np.int64(t), part_w, part_p)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _combine(part_w, part_p, nq, nn, dist):
+    """Per query, the chunks' minima in position order: strict '<', the lowest position wins."""
+    for i in range(nq):
+        tile, q = i // QUERY_TILE, i % QUERY_TILE
+        best, arg = np.inf, -1
+        for c in range(part_w.shape[1]):
+            if part_w[tile, c, q] < best:
+                best = part_w[tile, c, q]
+                arg = part_p[tile, c, q]
+        nn[i] = arg
+        dist[i] = best
+
+
+@numba.njit(cache=True, error_model="numpy")
+def merge_pairs(Ct, sz, px, py, na, nb):
+    """A round's merges (disjoint pairs): the centroid of y becomes the union's, x dies."""
+    for t in range(px.shape[0]):
+        _merge_centroids(Ct, px[t], py[t], na[t], nb[t], WARD)
+        sz[py[t]] = na[t] + nb[t]
+        sz[px[t]] = 0.0
+
+
+def nearest(Ct: np.ndarray, sz: np.ndarray, width: int, queries: np.ndarray, threads: int):
+    """Nearest live centroid (position, -1 when none is finite) and w for each query position
+    (any order), over positions ``[0, width)``."""
+    nq = len(queries)
+    tiles = -(-nq // QUERY_TILE)
+    # enough items for every thread; the results do not depend on the chunks
+    nchunks = max(1, min(-(-2 * threads // max(tiles, 1)), width // MIN_CHUNK))
+    chunk = -(-width // nchunks)
+    part_w = np.empty((tiles, nchunks, QUERY_TILE))
+    part_p = np.empty((tiles, nchunks, QUERY_TILE), dtype=np.int64)
+    queries = np.ascontiguousarray(queries, dtype=np.int64)
+    if threads > 1 and nq * width >= SERIAL_MAX_PAIRS:
+        _items_parallel(Ct, sz, queries, np.int64(width), np.int64(chunk), part_w, part_p)
+    else:
+        _items_serial(Ct, sz, queries, np.int64(width), np.int64(chunk), part_w, part_p)
+    nn = np.empty(nq, dtype=np.int64)
+    dist = np.empty(nq)
+    _combine(part_w, part_p, nq, nn, dist)
+    return nn, dist
+
+
+class CentroidRows:
+    """The centroids `Ct` (features first, float64, taken over) as a
+    ``gpuhclust._rounds.RowStore`` for ward."""
+
+    name = "backend='cpu' engine='vector' (rounds)"
+
+    def __init__(self, Ct: np.ndarray, threads: int):
+        n = Ct.shape[1]
+        self.Ct = Ct
+        self.sz = np.ones(n)
+        self.slots = CentroidSlots(n)
+        self.threads = threads
+        self.compactions = 0
+        self.pairs = 0  # (query, position) dissimilarities computed
+
+    def _nearest(self, slots: np.ndarray):
+        self.pairs += len(slots) * self.slots.width
+        nn, dist = nearest(self.Ct, self.sz, self.slots.width, self.slots.positions(slots),
+                           self.threads)
+        return self.slots.slots(nn), dist
+
+    def scan_all(self):
+        return self._nearest(np.arange(self.Ct.shape[1], dtype=np.int64))
+
+    def run_round(self, entries, k0: int, rescan: np.ndarray):
+        if len(entries[0]):
+            merge_pairs(self.Ct, self.sz, *self.slots.merge(entries))
+        keep = self.slots.compaction()
+        if keep is not None:
+            w = len(keep)
+            self.Ct[:, :w] = self.Ct[:, keep]
+            self.sz[:w] = self.sz[keep]
+            self.sz[w:] = 0.0
+            self.compactions += 1
+        return self._nearest(rescan)

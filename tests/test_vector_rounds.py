@@ -1,0 +1,201 @@
+"""Ward on engine='vector' by reciprocal-nearest-neighbour rounds over centroids (issue 14; the
+algorithm: ``gpuhclust._centroid_rounds``): the default there, on the CPU (Numba) and the CUDA
+backend (kernels/vector.cu, on the simulator).
+
+SciPy's hierarchy on tie-free data, the chain's Z bit for bit on tie-free data, the replay
+invariant with ties, the same Z on the CPU and the simulator (ties included, three schedules),
+for any thread count, and a round costs a bounded number of launches and one host sync.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+import scipy.cluster.hierarchy as sch
+import scipy.spatial.distance as ssd
+
+import gpuhclust
+from gpuhclust import _sim
+from gpuhclust._centroid_rounds import ward_rounds
+from gpuhclust._linkage import last_plan
+from gpuhclust.cpu import backend as cpu_backend
+from gpuhclust.cuda import backend as cuda_backend
+from gpuhclust.cuda._context import SimContext
+from gpuhclust.cuda.backend import SimBackend
+from _helpers import assert_same_as_scipy, assert_valid_merges, blobs, tie_heavy
+
+
+def vector(X, backend="cpu", **kwargs):
+    return gpuhclust.linkage(X, "ward", backend=backend, engine="vector", **kwargs)
+
+
+def _simulator():
+    if not _sim.compiler_available():
+        pytest.skip("no C++ compiler for the kernel simulator")
+
+
+# -- the plan ------------------------------------------------------------------------------
+@pytest.mark.parametrize("backend", ["cpu", "cuda-sim"])
+def test_rounds_is_the_default_and_the_chain_stays_available(backend):
+    if backend == "cuda-sim":
+        _simulator()
+    X = blobs(20, 3, seed=1)
+    for asked, runs in ((None, "rounds"), ("rounds", "rounds"), ("nn_chain", "nn_chain")):
+        vector(X, backend, algorithm=asked)
+        assert last_plan().algorithm == runs
+
+
+# -- exactness -----------------------------------------------------------------------------
+@pytest.mark.parametrize("n, d", [(2, 1), (3, 2), (40, 1), (200, 3), (700, 16)])
+def test_cpu_rounds_give_scipys_hierarchy_on_tie_free_data(n, d):
+    X = np.random.default_rng(n + d).standard_normal((n, d))
+    Z = vector(X)
+    assert_same_as_scipy(Z, sch.linkage(X, "ward"), rtol=1e-13)
+
+
+@pytest.mark.parametrize("n, d", [(60, 2), (300, 5), (1500, 7)])
+def test_cpu_rounds_equal_the_chain_bit_for_bit_on_tie_free_data(n, d):
+    X = blobs(n, d, seed=n)
+    cpu_backend.last_run.clear()
+    Z = vector(X, algorithm="rounds")
+    assert cpu_backend.last_run["engine"] == "vector"  # the rounds ran, not the chain
+    assert cpu_backend.last_run["rounds"] < (n - 1) / 4
+    np.testing.assert_array_equal(Z, vector(X, algorithm="nn_chain"))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("n, d", [(60, 2), (400, 3)])
+def test_cpu_rounds_with_ties_make_a_minimum_merge_at_every_step(seed, n, d):
+    X = tie_heavy(n, d, seed)
+    Z = vector(X)
+    assert_valid_merges(Z, ssd.pdist(X), "ward", rtol=1e-9)
+
+
+def test_identical_points_and_two_points():
+    X = np.zeros((30, 3))
+    Z = vector(X)
+    assert_valid_merges(Z, ssd.pdist(X), "ward")
+    np.testing.assert_array_equal(vector(np.array([[0.0], [2.0]])), [[0, 1, 2, 2]])
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="Numba has one thread")
+@pytest.mark.parametrize("make", [tie_heavy, blobs])
+def test_cpu_rounds_do_not_depend_on_the_thread_count(make):
+    X = make(900, 3, 4)  # 900 queries x 900 centroids: the first rounds run in parallel
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = vector(X)
+        numba.set_num_threads(2)
+        two = vector(X)
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(one, two)
+
+
+@pytest.mark.parametrize("backend", ["cpu", "cuda-sim"])
+def test_float32_storage_gives_the_float64_result(backend):
+    # the vector engine stores centroids, not distances: dtype changes nothing
+    if backend == "cuda-sim":
+        _simulator()
+    X = tie_heavy(50, 2, seed=5)
+    np.testing.assert_array_equal(vector(X, backend, dtype=np.float32), vector(X, backend))
+
+
+def test_a_cluster_left_without_a_finite_dissimilarity_is_a_value_error():
+    class Overflowed:  # what a store reports when every w of a row overflowed to +inf
+        name = "test"
+
+        def scan_all(self):
+            return np.array([-1, -1]), np.array([np.inf, np.inf])
+
+    with pytest.raises(ValueError, match="overflowed float64"):
+        ward_rounds(Overflowed(), 2, None, {})
+
+
+# -- the CUDA backend (simulated) ----------------------------------------------------------
+@pytest.mark.parametrize("make, n, d", [(tie_heavy, 60, 2), (tie_heavy, 130, 3),
+                                        (blobs, 150, 4), (blobs, 70, 40)])
+def test_simulator_equals_cpu_bit_for_bit(cuda_schedule_backend, make, n, d):
+    # ties resolved alike (lowest slot on rescans); d = 40 stages the queries' features in two
+    # pieces; 150 points compact the centroids several times
+    X = make(n, d, 6)
+    Z = vector(X, cuda_schedule_backend)
+    np.testing.assert_array_equal(Z, vector(X))
+    if make is tie_heavy:
+        assert_valid_merges(Z, ssd.pdist(X), "ward", rtol=1e-9)
+
+
+def test_simulator_rounds_equal_the_chain_and_scipy_on_tie_free_data():
+    _simulator()
+    X = np.random.default_rng(9).standard_normal((120, 5))
+    Z = vector(X, "cuda-sim")
+    np.testing.assert_array_equal(Z, vector(X, "cuda-sim", algorithm="nn_chain"))
+    assert_same_as_scipy(Z, sch.linkage(X, "ward"), rtol=1e-13)
+
+
+@pytest.mark.parametrize("n", [40, 160])
+def test_a_round_costs_at_most_four_launches_and_one_host_sync(n):
+    _simulator()
+    X = blobs(n, 3, seed=n)
+    backend = SimBackend(SimContext(schedule="forward"))
+    with _sim.counting() as c:
+        vector(X, backend)
+    rounds = cuda_backend.last_run["rounds"]
+    full = cuda_backend.last_run["full_rescans"]
+    assert rounds < (n - 1) / 4  # many merges per round: no launch per merge
+    # the first scan (2 launches, 1 read), then per round: merge, gather (when compacting),
+    # nearest, pick, and one read back
+    assert c.host_syncs == 1 + rounds + full
+    assert c.launches <= 2 + 4 * (rounds + full)
+    assert set(c.kernels) == {"vector_round_merge", "vector_gather", "vector_round_nearest",
+                              "vector_round_pick"}
+
+
+@pytest.mark.slow
+def test_rounds_kernels_are_race_free_under_thread_sanitizer(tmp_path):
+    # every CUDA thread a real thread: the shared query tile, the block argmins, the merges and
+    # the gather; the chain's kernels too (ward's default no longer runs them)
+    _simulator()
+    if _sim.tsan_runtime() is None:
+        pytest.skip("the C++ compiler ships no ThreadSanitizer runtime")
+    out = tmp_path / "z.npz"
+    code = f"""
+import numpy as np
+import gpuhclust
+from gpuhclust.cuda.backend import SimBackend
+from gpuhclust.cuda._context import SimContext
+backend = SimBackend(SimContext(schedule="threads", threads=32, max_blocks=2))
+backend.ctx.kernel("vector", "vector_scan")  # load the module first: TSan symbolises only it
+X = np.random.default_rng(0).integers(0, 4, (40, 2)).astype(float)
+out = {{a: gpuhclust.linkage(X, "ward", backend=backend, engine="vector", algorithm=a)
+       for a in ("rounds", "nn_chain")}}
+np.savez({str(out)!r}, **out)
+"""
+    result = _sim.run_under_tsan(code, timeout=600, env={"NUMBA_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-4000:]
+    Z = np.load(out)
+    X = np.random.default_rng(0).integers(0, 4, (40, 2)).astype(float)
+    for algorithm in ("rounds", "nn_chain"):
+        np.testing.assert_array_equal(Z[algorithm], vector(X, algorithm=algorithm))
+
+
+@pytest.mark.parametrize("queries", [3, 20])
+def test_cpu_nearest_over_candidate_chunks_takes_the_first_minimum(queries):
+    # few queries over 4,096 centroids: the candidates split in chunks (threads=2), whose
+    # minima must combine to the lowest position among equal values; integer coordinates give
+    # many exact ties and exact sums, so NumPy's first argmin is the reference
+    from gpuhclust.cpu._centroid_rows import nearest
+
+    rng = np.random.default_rng(queries)
+    width, d = 4096, 3
+    Ct = rng.integers(0, 4, size=(d, width)).astype(np.float64)
+    sz = np.ones(width)
+    sz[rng.choice(width, 500, replace=False)] = 0.0  # dead positions
+    q = np.sort(rng.choice(np.flatnonzero(sz), queries, replace=False))
+    nn, w = nearest(Ct, sz, width, q, threads=2)
+    for i, p in enumerate(q):
+        ref = ((Ct - Ct[:, [p]]) ** 2).sum(axis=0) * 0.5
+        ref[sz == 0] = np.inf
+        ref[p] = np.inf
+        assert nn[i] == np.argmin(ref) and w[i] == ref.min()
