@@ -348,13 +348,24 @@ def estimate(config: Config, runs: list[dict], device: dict,
     return estimates, fits
 
 
-def run(quick: bool, device: dict, log=print, counts: dict | None = None) -> dict:
-    """Measure (or take from `counts`, a previous result's JSON) and estimate."""
+ROUNDS_ALGORITHMS = ("rounds", "vector_rounds")  # whose launches and syncs follow the rounds
+
+
+def run(quick: bool, device: dict, log=print, counts: dict | None = None,
+        reuse: dict | None = None) -> dict:
+    """Measure (or take from `counts`, a previous result's JSON) and estimate. With `reuse`
+    (results JSON in the same shape), configurations it holds take its counts, the others
+    are simulated."""
     sizes = tuple(counts["sizes"]) if counts else QUICK_SIZES if quick else SIZES
     earlier = {(m["method"], m["engine"], m["algorithm"], m["dtype"]): m["runs"]
                for m in (counts or {}).get("measured", ())}
     earlier_laws = {(m["method"], m["engine"], m["algorithm"], m["dtype"]): m
                     for m in (counts or {}).get("round_laws", ())}
+    reused = {(m["method"], m["engine"], m["algorithm"], m["dtype"]): m["runs"]
+              for m in (reuse or {}).get("measured", ())}
+    reused_laws = {(m["method"], m["engine"], m["algorithm"], m["dtype"]): m
+                   for m in (reuse or {}).get("round_laws", ())}
+    earlier_laws = {**reused_laws, **earlier_laws}
     estimates, fits, measured, laws = [], [], [], []
     for config in configurations(quick):
         t0 = time.perf_counter()
@@ -362,10 +373,11 @@ def run(quick: bool, device: dict, log=print, counts: dict | None = None) -> dic
         if counts and key not in earlier:
             continue
         ns = sizes if quick else sizes + EXTRA_SIZES.get(config.algorithm, ())
-        runs = earlier[key] if counts else [measure(config, n) for n in ns]
+        runs = (earlier[key] if counts else reused[key] if key in reused
+                else [measure(config, n) for n in ns])
         law = None
-        if config.algorithm == "rounds":
-            cpu_counts = (earlier_laws[key]["counts"] if counts and key in earlier_laws
+        if config.algorithm in ROUNDS_ALGORITHMS:
+            cpu_counts = (earlier_laws[key]["counts"] if key in earlier_laws
                           else count_rounds(config, QUICK_ROUND_SIZES if quick else ROUND_SIZES))
             law = round_law({**{int(k): v for k, v in cpu_counts.items()},
                              **{r["n"]: r["rounds"] for r in runs}})
@@ -380,8 +392,13 @@ def run(quick: bool, device: dict, log=print, counts: dict | None = None) -> dic
             f"{config.dtype:7s} at n = {', '.join(str(r['n']) for r in runs)} "
             f"({time.perf_counter() - t0:.0f} s of simulation)")
     return {"label": LABEL, "device": device, "estimates": estimates, "fits": fits,
-            "measured": measured, "round_laws": laws, "sizes": list(sizes), "shapes": SHAPES, "quick": quick,
-            "date": datetime.date.today().isoformat(), "gpuhclust": gpuhclust.__version__}
+            "measured": measured, "round_laws": laws, "sizes": list(sizes), "shapes": SHAPES,
+            "quick": quick, "reused": sorted({"/".join(k) for k in reused} & {
+                "/".join((m["method"], m["engine"], m["algorithm"], m["dtype"]))
+                for m in measured}),
+            "date": datetime.date.today().isoformat(),
+            "generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "gpuhclust": gpuhclust.__version__}
 
 
 def format_table(result: dict) -> str:
@@ -413,7 +430,13 @@ def format_table(result: dict) -> str:
 
 
 def latest_results() -> Path:
-    files = sorted(RESULTS.glob("gpu-model-*.json"))
+    """The newest full (not --quick) results file, by its own date and generation time (file
+    names with suffixes do not sort by age)."""
+    def age(path):
+        result = json.loads(path.read_text())
+        return (not result.get("quick"), result.get("date", ""), result.get("generated", ""))
+
+    files = sorted(RESULTS.glob("gpu-model-*.json"), key=age)
     if not files:
         raise SystemExit("no benchmarks/results/gpu-model-*.json: run the full model first")
     return files[-1]
@@ -466,6 +489,18 @@ def update_readme(results: Path) -> None:
     README.write_text(text[:start] + body + "\n" + text[end:])
 
 
+def _merged(paths) -> dict:
+    """The measured counts and round laws of several results files, later files winning."""
+    measured, laws = {}, {}
+    for path in paths:
+        result = json.loads(Path(path).read_text())
+        for m in result.get("measured", ()):
+            measured[m["method"], m["engine"], m["algorithm"], m["dtype"]] = m
+        for m in result.get("round_laws", ()):
+            laws[m["method"], m["engine"], m["algorithm"], m["dtype"]] = m
+    return {"measured": list(measured.values()), "round_laws": list(laws.values())}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -477,13 +512,18 @@ def main(argv=None) -> int:
     ap.add_argument("--counts", type=Path,
                     help="reuse the counts of an earlier --json output instead of simulating "
                          "(e.g. with --calibration)")
+    ap.add_argument("--reuse", type=Path, nargs="+", default=(),
+                    help="earlier --json outputs whose counts stand for configurations whose "
+                         "kernels have not changed since (later files win); the rest is "
+                         "simulated, and the output lists what was reused")
     args = ap.parse_args(argv)
     if args.readme:
         update_readme((args.results or latest_results()).resolve())
         return 0
     counts = json.loads(args.counts.read_text()) if args.counts else None
     result = run(args.quick or bool(counts and counts.get("quick")), load_device(args.calibration),
-                 log=lambda s: print(s, file=sys.stderr, flush=True), counts=counts)
+                 log=lambda s: print(s, file=sys.stderr, flush=True), counts=counts,
+                 reuse=_merged(args.reuse))
     print(format_table(result))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -90,7 +90,12 @@ def test_explicit_scipy_algorithms(method, algorithm):
     y = ssd.pdist(tie_heavy(120, 2, seed=4))
     Z_ref = sch.linkage(y, method)
     np.testing.assert_array_equal(gpuhclust.linkage(y, method, algorithm=algorithm), Z_ref)
-    np.testing.assert_array_equal(gpuhclust.linkage(y, method), Z_ref)  # their default
+    np.testing.assert_array_equal(gpuhclust.linkage(y, method, algorithm="scipy"), Z_ref)
+    Z = gpuhclust.linkage(y, method)
+    if gpuhclust.METHODS[method].default_algorithm == algorithm:  # single: Prim, SciPy's
+        np.testing.assert_array_equal(Z, Z_ref)
+    else:  # centroid, median: the tournament, another valid merge among ties
+        assert_valid_merges(Z, y, method)
 
 
 # -- the plan's refusals ----------------------------------------------------------------------
