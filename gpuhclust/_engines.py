@@ -19,7 +19,7 @@ from ._metrics import PreparedMetric
 from ._validation import LinkageInput
 
 __all__ = ["VECTOR_METHODS", "vector_refusal", "vector_bytes", "choose_engine",
-           "check_vector_scale", "centroid_frame"]
+           "check_vector_scale", "vector_overflow_error", "centroid_frame"]
 
 
 VECTOR_METHODS = ("single", "ward", "centroid", "median")
@@ -112,9 +112,13 @@ def check_vector_scale(X: np.ndarray) -> None:
     """ValueError when squared distances between the rows of `X` could overflow float64 (ward,
     centroid and median compare squared distances)."""
     if X.size and not np.abs(X).max() < MAX_CENTROID_MAGNITUDE:
-        raise ValueError("engine='vector': the squared distances between these observations "
-                         f"overflow float64 (largest magnitude {np.abs(X).max():g}); rescale "
-                         "them")
+        raise vector_overflow_error(X)
+
+
+def vector_overflow_error(X: np.ndarray) -> ValueError:
+    """The error for observations whose squared distances overflow float64."""
+    return ValueError("engine='vector': the squared distances between these observations "
+                      f"overflow float64 (largest magnitude {np.abs(X).max():g}); rescale them")
 
 
 def centroid_frame(X: np.ndarray) -> np.ndarray:

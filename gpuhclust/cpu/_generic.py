@@ -20,63 +20,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ._heap import change_value, heapify, sift_down, swap
 from ._rows import NO_CANDIDATE, OVERFLOW, first_argmin, merge_and_log, replay, set_fault
-
-
-@numba.njit(cache=True, error_model="numpy", inline="always")
-def _swap(values, key_by_index, index_by_key, i, j):
-    values[i], values[j] = values[j], values[i]
-    key_i = key_by_index[i]
-    key_j = key_by_index[j]
-    key_by_index[i] = key_j
-    key_by_index[j] = key_i
-    index_by_key[key_i] = j
-    index_by_key[key_j] = i
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _sift_up(values, key_by_index, index_by_key, index):
-    parent = (index - 1) >> 1
-    while index > 0 and values[parent] > values[index]:
-        _swap(values, key_by_index, index_by_key, index, parent)
-        index = parent
-        parent = (index - 1) >> 1
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _sift_down(values, key_by_index, index_by_key, size, index):
-    child = (index << 1) + 1
-    while child < size:
-        if child + 1 < size and values[child + 1] < values[child]:
-            child += 1
-        if values[index] > values[child]:
-            _swap(values, key_by_index, index_by_key, index, child)
-            index = child
-            child = (index << 1) + 1
-        else:
-            break
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _change_value(values, key_by_index, index_by_key, size, key, value):
-    index = index_by_key[key]
-    old = values[index]
-    values[index] = value
-    if value < old:
-        _sift_up(values, key_by_index, index_by_key, index)
-    else:
-        _sift_down(values, key_by_index, index_by_key, size, index)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def heapify(min_dist, heap_values, key_by_index, index_by_key, size):
-    """SciPy's heap over ``min_dist[:size]`` (keys are the slots)."""
-    for i in range(size):
-        heap_values[i] = min_dist[i]
-        key_by_index[i] = i
-        index_by_key[i] = i
-    for i in range(size // 2 - 1, -1, -1):
-        _sift_down(heap_values, key_by_index, index_by_key, size, i)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -142,14 +87,14 @@ def generic_steps(D, keys, nonneg, code, size, cluster_id, log, neighbor, min_di
             neighbor[x] = y
             min_dist[x] = dist
             if not tournament:
-                _change_value(heap_values, key_by_index, index_by_key, heap_size, x, dist)
+                change_value(heap_values, key_by_index, index_by_key, heap_size, x, dist)
         if y < 0:
             set_fault(fault, NO_CANDIDATE, k, original[x], -1, -1)
             break
         if not tournament:  # remove_min
-            _swap(heap_values, key_by_index, index_by_key, 0, heap_size - 1)
+            swap(heap_values, key_by_index, index_by_key, 0, heap_size - 1)
             heap_size -= 1
-            _sift_down(heap_values, key_by_index, index_by_key, heap_size, np.int64(0))
+            sift_down(heap_values, key_by_index, index_by_key, heap_size, np.int64(0))
 
         replay(D, y, k, log, size[y], code)
         id_x = cluster_id[x]
@@ -181,14 +126,14 @@ def generic_steps(D, keys, nonneg, code, size, cluster_id, log, neighbor, min_di
                 neighbor[z] = y
                 min_dist[z] = d
                 if not tournament:
-                    _change_value(heap_values, key_by_index, index_by_key, heap_size, z, d)
+                    change_value(heap_values, key_by_index, index_by_key, heap_size, z, d)
         if y < n - 1:
             z = first_argmin(row_y, keys[y], y + 1, nonneg)
             if z != -1:
                 neighbor[y] = z
                 min_dist[y] = row_y[z]
                 if not tournament:
-                    _change_value(heap_values, key_by_index, index_by_key, heap_size, y,
+                    change_value(heap_values, key_by_index, index_by_key, heap_size, y,
                                   min_dist[y])
     state[0] = k
     state[1] = heap_size

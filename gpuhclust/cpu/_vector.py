@@ -29,11 +29,11 @@ import numba
 import numpy as np
 
 from ._distances import BLOCK, SQEUCLIDEAN, block_distances_cols
-from ._generic import _change_value, _sift_down, _swap, heapify
+from ._heap import change_value, heapify, sift_down, swap
+from ._lance_williams import MEDIAN, WARD
 from ._mst import COMPACT_EVERY, PARALLEL_MIN, compact_columns
 from ._rows import first_argmin
 
-WARD, CENTROID, MEDIAN = 5, 3, 4  # SciPy's method codes
 
 
 # -- distances between centroids ---------------------------------------------------------------
@@ -322,11 +322,11 @@ def generic_steps(Ct, sz, slot, pos_of, vals, acc, chunk_pos, code, cluster_id, 
             dist = vals[q] if q >= 0 else np.inf
             neighbor[x] = y
             min_dist[x] = dist
-            _change_value(heap_values, key_by_index, index_by_key, heap_size, x, dist)
+            change_value(heap_values, key_by_index, index_by_key, heap_size, x, dist)
         # remove_min
-        _swap(heap_values, key_by_index, index_by_key, 0, heap_size - 1)
+        swap(heap_values, key_by_index, index_by_key, 0, heap_size - 1)
         heap_size -= 1
-        _sift_down(heap_values, key_by_index, index_by_key, heap_size, np.int64(0))
+        sift_down(heap_values, key_by_index, index_by_key, heap_size, np.int64(0))
 
         px = pos_of[x]
         py = pos_of[y]
@@ -361,7 +361,7 @@ def generic_steps(Ct, sz, slot, pos_of, vals, acc, chunk_pos, code, cluster_id, 
         for c in range(nchunks):
             for i in range(counts[c]):
                 z = cand[starts[c] + i]
-                _change_value(heap_values, key_by_index, index_by_key, heap_size, z,
+                change_value(heap_values, key_by_index, index_by_key, heap_size, z,
                               min_dist[z])
         if y < n - 1:
             q = _scan(Ct, sz, cv, sz[py], False, np.int64(-1), py + 1, m, acc, vals, keys, chunk_pos,
@@ -369,7 +369,7 @@ def generic_steps(Ct, sz, slot, pos_of, vals, acc, chunk_pos, code, cluster_id, 
             if q >= 0:
                 neighbor[y] = slot[q]
                 min_dist[y] = vals[q]
-                _change_value(heap_values, key_by_index, index_by_key, heap_size, y,
+                change_value(heap_values, key_by_index, index_by_key, heap_size, y,
                               min_dist[y])
         if dead * COMPACT_EVERY >= m and dead >= 8:
             m = _compact(Ct, sz, slot, pos_of, m)

@@ -24,7 +24,7 @@ import scipy.spatial.distance as ssd
 from .. import _memory
 from .. import _centroid_rounds as centroid_rounds
 from .. import _rounds as rounds_driver
-from .._engines import centroid_frame, vector_bytes
+from .._engines import centroid_frame, check_vector_scale, vector_bytes, vector_overflow_error
 from .._backends import Backend, register_backend
 from .._memory import check_fits, smaller_storage_hint
 from .._methods import Method
@@ -167,32 +167,22 @@ def _run_mst_observations(metric: PreparedMetric, n: int, bar) -> np.ndarray:
     return merges
 
 
-def _overflow(X: np.ndarray):
-    raise ValueError("engine='vector': the squared distances between these observations "
-                     f"overflow float64 (largest magnitude {np.abs(X).max():g}); rescale them")
-
-
-def _check_scale(X: np.ndarray) -> None:
-    if X.size and not np.abs(X).max() < 1e150:
-        _overflow(X)
-
-
 def _run_vector_ward(X: np.ndarray, bar) -> np.ndarray:
     n = X.shape[0]
-    _check_scale(X)
+    check_vector_scale(X)
     arrays = _vector.new_state(centroid_frame(X), _threads())
     chain = np.zeros(n + 1, dtype=np.int64)
     state = np.array([0, 0, n, 0], dtype=np.int64)
     merges = np.empty((n - 1, 3))
     for stop in _chunks(n - 1, bar):
         if not _vector.ward_steps(*arrays, chain, state, merges, stop):
-            _overflow(X)
+            raise vector_overflow_error(X)
     return merges
 
 
 def _run_vector_ward_rounds(X: np.ndarray, bar) -> np.ndarray:
     n = X.shape[0]
-    _check_scale(X)
+    check_vector_scale(X)
     Ct = np.array(centroid_frame(X).T, dtype=np.float64, order="C")
     store = _centroid_rows.CentroidRows(Ct, _threads())
     merges = centroid_rounds.ward_rounds(store, n, bar, last_run, threads=_threads())
@@ -202,7 +192,7 @@ def _run_vector_ward_rounds(X: np.ndarray, bar) -> np.ndarray:
 
 def _run_vector_generic(X: np.ndarray, code: int, bar) -> np.ndarray:
     n = X.shape[0]
-    _check_scale(X)
+    check_vector_scale(X)
     arrays = _vector.new_state(centroid_frame(X), _threads())
     Ct, sz = arrays[0], arrays[1]
     neighbor, min_dist, heap_values, key_by_index, index_by_key = _neighbour_heap(n)

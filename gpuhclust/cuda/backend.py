@@ -46,10 +46,11 @@ from .. import _rounds as rounds_driver
 from .._backends import Backend, register_backend
 from .._engines import centroid_frame, check_vector_scale
 from .._memory import check_fits, smaller_storage_hint
-from .._methods import Method
+from .._methods import METHODS, Method
 from .._metrics import PreparedMetric
 from .._progress import chunk_ends, progress_bar
 from .._validation import LinkageInput, raise_non_finite, validate_computed
+from ..cpu._mst import COMPACT_EVERY  # the same compaction rule as the CPU centroids
 from ..cpu._rows import raise_fault
 from ..cpu.backend import raise_computed
 from ._centroid_rows import DeviceCentroidRows
@@ -61,7 +62,7 @@ from ._round_rows import DeviceRoundRows
 _NO_PAIR = np.uint64(np.iinfo(np.uint64).max)
 _VS = {name: i for i, name in enumerate(VECTOR_STATE)}    # vector engine state entries
 _VP = {name: i for i, name in enumerate(VECTOR_PHASES)}   # and phases
-_WARD, _COMPACT_EVERY = 5, 32  # compact the centroids once 1/32 of the positions are dead
+_WARD = METHODS["ward"].code
 
 #: Statistics of the last rounds run in this process (see ``gpuhclust._rounds.RoundStats``).
 last_run: dict = {}
@@ -493,7 +494,7 @@ class CudaBackend(Backend):
                 k, live_end, dead = (int(host[_VS[name]]) for name in ("k", "live_end", "dead"))
                 if k >= stop:
                     break
-                if dead >= 8 and dead * _COMPACT_EVERY >= live_end:
+                if dead >= 8 and dead * COMPACT_EVERY >= live_end:
                     live_end = self._compact(state, live_end, *columns)
                 # a step without a merge is a rescan (at most n - k in a row) or, after a
                 # chunk's end, the look at the heap's top: more means the kernels are stuck
@@ -501,7 +502,7 @@ class CudaBackend(Backend):
                 if stalled > n + 2:
                     raise RuntimeError("gpuhclust: the vector engine's kernels made no progress")
                 blocks = self._grid_blocks(live_end)
-                for _ in range(min(stop - k, max(16, live_end // _COMPACT_EVERY))):
+                for _ in range(min(stop - k, max(16, live_end // COMPACT_EVERY))):
                     one_step(blocks, stop)
 
     def _compact(self, state, live_end, C, sz, slot, pos_of) -> int:
