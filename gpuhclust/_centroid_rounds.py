@@ -80,6 +80,8 @@ class CentroidSlots:
 
 
 def overflow_error() -> ValueError:
+    """The error when no live cluster has a finite dissimilarity left (every engine over
+    centroids on the CUDA backend, and the CPU rounds)."""
     return ValueError("engine='vector': every remaining dissimilarity overflowed float64; "
                       "rescale the observations")
 

@@ -489,8 +489,7 @@ class CudaBackend(Backend):
             while True:
                 host = self.ctx.asnumpy(state)
                 if host[_VS["phase"]] == _VP["no_pair"]:
-                    raise ValueError("engine='vector': every remaining dissimilarity overflowed "
-                                     "float64; rescale the observations")
+                    raise centroid_rounds.overflow_error()
                 k, live_end, dead = (int(host[_VS[name]]) for name in ("k", "live_end", "dead"))
                 if k >= stop:
                     break
