@@ -50,9 +50,10 @@ def _reference(y, method, client, storage):
 
 # -- parity -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("method", REDUCIBLE)
-@pytest.mark.parametrize("dtype,storage", [(np.float64, np.float64), (np.float32, np.float32),
-                                           (np.float64, np.float32)],
-                         ids=["f64", "f32", "f64-stored-f32"])
+@pytest.mark.parametrize("dtype,storage", [
+    pytest.param(np.float64, np.float64, id="f64"),
+    pytest.param(np.float32, np.float32, id="f32", marks=pytest.mark.slow),
+    pytest.param(np.float64, np.float32, id="f64-stored-f32", marks=pytest.mark.slow)])
 def test_same_z_as_numpy_condensed(dask_client, dask_client3, method, dtype, storage):
     y = _condensed_data(dtype)
     Z_numpy = _reference(y, method, dask_client, storage)

@@ -178,6 +178,7 @@ def test_tournament_ties_differ_from_the_heap_and_generic_stays_scipys(method):
     assert differ > 0  # the default is not SciPy's heap under another name
 
 
+@pytest.mark.slow  # counting or larger simulations
 def test_tournament_cpu_compaction_keeps_the_gpus_ties():
     # past 512 slots the CPU matrix is compacted: slots are renumbered in order, so "lowest slot"
     # still means the same cluster
@@ -186,6 +187,7 @@ def test_tournament_cpu_compaction_keeps_the_gpus_ties():
     np.testing.assert_array_equal(Z, gpuhclust.linkage(X, "median", backend="cpu"))
 
 
+@pytest.mark.slow  # counting or larger simulations
 def test_tournament_launches_nothing_per_merge():
     counts = {}
     for n in (120, 250):

@@ -32,6 +32,16 @@ pytestmark = [
 ]
 
 BACKENDS = ("cpu", "cuda-sim", "dask")
+
+
+def backend_method(methods):
+    """(backend, method) parameters: every backend and method, but on cuda-sim (a process
+    per case, to survive a crash) only the first method in the default lane, the rest slow."""
+    return pytest.mark.parametrize("backend,method", [
+        pytest.param(backend, method, id=f"{method}-{backend}",
+                     marks=pytest.mark.slow if backend == "cuda-sim" and i else ())
+        for i, method in enumerate(methods) for backend in BACKENDS])
+
 DTYPES = (np.float64, np.float32)
 # the issue's condensed matrices, at an ordinary scale; `scale` moves them out of range
 ISSUE_6 = np.array([1.0, 2, 3, 4, 5, 6])
@@ -106,8 +116,7 @@ def _assert_valid(Z, n):
         size[n + k] = int(s)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("method", ["average", "ward", "centroid", "complete"])
+@backend_method(["average", "ward", "centroid", "complete"])
 def test_condensed_beyond_float32(backend, method, request):
     """The issue's [1e39, ..., 6e39] with dtype=float32: refused before clustering, naming the
     first distance; with float64, SciPy's Z."""
@@ -122,9 +131,8 @@ def test_condensed_beyond_float32(backend, method, request):
     assert_same_as_scipy(Z, sch.linkage(y, method), rtol=1e-13)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("engine", ["matrix", "vector"])
-@pytest.mark.parametrize("method", ["average", "ward", "centroid"])
+@backend_method(["ward", "average", "centroid"])
 def test_observations_beyond_float32(backend, engine, method, request):
     """The issue's observations [[0], [1e38], [5e38], [2e39]]: float32 storage of their
     distances is refused (0 and 2 are the first pair beyond it); the vector engine stores no
@@ -147,8 +155,7 @@ def test_observations_beyond_float32(backend, engine, method, request):
         np.testing.assert_allclose(Z[:, 2], expected[:, 2], rtol=1e-12)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("method", ["ward", "centroid", "median", "average", "complete"])
+@backend_method(["ward", "centroid", "median", "average", "complete"])
 @pytest.mark.parametrize("scale", [1e200, 1e-200])
 def test_squares_beyond_float64(backend, method, scale, request):
     """The issue's ward example: finite float64 distances whose squares overflow (1e200) or
@@ -162,8 +169,7 @@ def test_squares_beyond_float64(backend, method, scale, request):
     np.testing.assert_allclose(Z[:, 2] / scale, expected[:, 2], rtol=1e-14)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("method", ["average", "weighted", "ward"])
+@backend_method(["average", "weighted", "ward"])
 def test_update_beyond_float64(backend, method, request):
     """Merging the two nearest of three points at ~1.7e308: the distance of the third to the
     union is beyond float64 (average, weighted: the sum; ward: its true value): the merge is
