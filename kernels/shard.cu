@@ -16,31 +16,20 @@
 #include "lance_williams.cuh"
 
 // Bring one row up to date with log entries [*last, upto); its cluster has kept size `size_i`
-// all along. The whole block: log_end[k] is the end of entry k's batch, and the entries of a
-// batch merge disjoint pairs (the host makes a batch of one entry where they do not), so they
-// touch disjoint elements of the row and run in parallel; batches run in log order, so each
-// element sees the same operations in the same order as one thread replaying entry by entry.
-// Every thread of the block must call it (it synchronises).
+// all along. One thread: each entry reads the value the one before it may have written.
 template <typename T>
 __device__ void replay_row(T* row, long long* last, long long upto, const long long* log_a,
                            const long long* log_b, const double* log_h,
-                           const long long* log_na, const long long* log_nb,
-                           const long long* log_end, long long size_i, int method) {
-    const long long from = *last;
-    for (long long t = from; t < upto;) {
-        const long long end = log_end[t] < upto ? log_end[t] : upto;
-        for (long long k = t + threadIdx.x; k < end; k += blockDim.x) {
-            const long long a = log_a[k];
-            const long long b = log_b[k];
-            row[b] = (T)lance_williams(method, (double)row[a], (double)row[b], log_h[k],
-                                       log_na[k], log_nb[k], size_i);
-            row[a] = (T)gh_inf();
-        }
-        __syncthreads();
-        t = end;
+                           const long long* log_na, const long long* log_nb, long long size_i,
+                           int method) {
+    for (long long t = *last; t < upto; ++t) {
+        const long long a = log_a[t];
+        const long long b = log_b[t];
+        row[b] = (T)lance_williams(method, (double)row[a], (double)row[b], log_h[t], log_na[t],
+                                   log_nb[t], size_i);
+        row[a] = (T)gh_inf();
     }
-    __syncthreads();  // every thread has read *last before it moves
-    if (threadIdx.x == 0 && upto > from) *last = upto;
+    if (upto > *last) *last = upto;
 }
 
 // Rows r0:r0+m of the distance matrix of the observations X (n x d, row-major).
@@ -95,16 +84,17 @@ __global__ void shard_first_non_finite(const T* D, long long n, long long r0, lo
     }
 }
 
-// Rows rows[0:count] brought up to log entry uptos[t]: one block per row.
+// Rows rows[0:count] brought up to log entry uptos[t] (one thread per row).
 template <typename T>
 __global__ void shard_replay(T* D, long long n, long long r0, int method, const long long* size,
                              long long* last, const long long* log_a, const long long* log_b,
                              const double* log_h, const long long* log_na,
-                             const long long* log_nb, const long long* log_end,
-                             const long long* rows, long long count, const long long* uptos) {
-    for (long long t = blockIdx.x; t < count; t += gridDim.x) {
+                             const long long* log_nb, const long long* rows, long long count,
+                             const long long* uptos) {
+    for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < count;
+         t += (long long)gridDim.x * blockDim.x) {
         const long long i = rows[t] - r0;
-        replay_row(D + i * n, last + i, uptos[t], log_a, log_b, log_h, log_na, log_nb, log_end,
+        replay_row(D + i * n, last + i, uptos[t], log_a, log_b, log_h, log_na, log_nb,
                    size[rows[t]], method);
     }
 }
@@ -115,13 +105,15 @@ template <typename T>
 __global__ void shard_rescan(T* D, long long n, long long r0, int method, const long long* size,
                              long long* last, const long long* log_a, const long long* log_b,
                              const double* log_h, const long long* log_na,
-                             const long long* log_nb, const long long* log_end,
-                             const long long* rows, long long count, long long upto,
-                             long long* nn, double* dist) {
+                             const long long* log_nb, const long long* rows, long long count,
+                             long long upto, long long* nn, double* dist) {
     for (long long t = blockIdx.x; t < count; t += gridDim.x) {
         const long long i = rows[t] - r0;
-        replay_row(D + i * n, last + i, upto, log_a, log_b, log_h, log_na, log_nb, log_end,
-                   size[rows[t]], method);
+        if (threadIdx.x == 0) {
+            replay_row(D + i * n, last + i, upto, log_a, log_b, log_h, log_na, log_nb,
+                       size[rows[t]], method);
+        }
+        __syncthreads();
         const ArgMin best = block_row_argmin(D + i * n, 0, n);
         if (threadIdx.x == 0) {
             nn[t] = best.index;

@@ -35,33 +35,3 @@ def test_no_finite_distance_left_is_an_error():
     y = np.array([1e308, 1e308, 1.7e308])
     with pytest.raises(gpuhclust.MergeOverflowError, match="no finite distance"):
         gpuhclust.linkage(y, "average", backend=SimBackend(SimContext()))
-
-
-def _replayed_row(backend, D, batches, row, code):
-    """Row `row` of `D` after the log `batches` (each recorded as one batch), replayed on the
-    device by shard_rescan."""
-    from gpuhclust.cuda._device_rows import DeviceRows
-    rows = DeviceRows.whole(backend, backend.ctx.xp.array(D))  # a copy: the rows take it over
-    k0 = 0
-    for batch in batches:
-        rows.record(tuple(np.asarray(column) for column in zip(*batch)), k0)
-        k0 += len(batch)
-    rows.rescan(np.array([row], dtype=np.int64), True, code, k0)
-    return backend.ctx.asnumpy(rows.D)[row]
-
-
-@pytest.mark.parametrize("method", ROUNDS_METHODS)
-def test_replay_of_a_batch_whose_pairs_chain_is_sequential(method, cuda_schedule_backend):
-    # Rounds only record disjoint pairs, which a row replays in parallel; a batch where one
-    # entry's target is the next one's source must still replay entry by entry (in the reverse
-    # schedule the parallel replay would apply them in the other order)
-    from gpuhclust._methods import METHODS
-    rng = np.random.default_rng(3)
-    D = ssd.squareform(rng.random(45) + 1.0)
-    np.fill_diagonal(D, np.inf)
-    chain = [(0, 1, 0.5, 1, 1), (1, 2, 0.75, 2, 1), (2, 3, 0.9, 3, 1)]  # a into b, h, na, nb
-    code = METHODS[method].code
-    together = _replayed_row(cuda_schedule_backend, D, [chain], 7, code)
-    one_by_one = _replayed_row(cuda_schedule_backend, D, [[entry] for entry in chain], 7, code)
-    assert np.array_equal(together, one_by_one)
-    assert not np.array_equal(together, D[7])  # the replay did something

@@ -34,18 +34,6 @@ def _i64(v) -> np.int64:
     return np.int64(v)
 
 
-def _batch_ends(entries, k0: int) -> np.ndarray:
-    """``log_end`` for one batch of log entries starting at `k0`: the batch's end for every entry
-    when its pairs are disjoint (a round's reciprocal pairs always are), so a row replays them
-    in parallel (``replay_row`` in kernels/shard.cu); otherwise each entry is a batch of its own."""
-    xs, ys = entries[0], entries[1]
-    k1 = k0 + len(xs)
-    slots = np.concatenate((xs, ys))
-    if len(np.unique(slots)) == len(slots):
-        return np.full(len(xs), k1, dtype=np.int64)
-    return np.arange(k0 + 1, k1 + 1, dtype=np.int64)
-
-
 def _on_device(ctx):
     """The context's device made current (Dask may call from another thread)."""
     device = getattr(ctx, "device", None)
@@ -90,10 +78,9 @@ class DeviceRows:
 
     @staticmethod
     def state_bytes(n: int, m: int) -> int:
-        """Device memory beside the rows: the merge log and its batch ends (6 arrays of
-        n - 1), sizes and merge positions (n each), replay positions and the Boruvka cache
-        (m each)."""
-        return 8 * (6 * max(n - 1, 1) + 3 * n + 3 * m)
+        """Device memory beside the rows: the merge log (5 arrays of n - 1), sizes and
+        merge positions (n each), replay positions and the Boruvka cache (m each)."""
+        return 8 * (5 * max(n - 1, 1) + 3 * n + 3 * m)
 
     def _hold(self, name: str, launcher, r0: int, D) -> None:
         ctx = launcher.ctx
@@ -110,7 +97,6 @@ class DeviceRows:
             self.log = (xp.zeros(logn, dtype=np.int64), xp.zeros(logn, dtype=np.int64),
                         xp.zeros(logn), xp.zeros(logn, dtype=np.int64),
                         xp.zeros(logn, dtype=np.int64))  # a, b, h, na, nb
-            self.log_end = xp.zeros(logn, dtype=np.int64)  # end of each entry's batch
             self.last = xp.zeros(m, dtype=np.int64)
             self.dsize = xp.ones(n, dtype=np.int64)
             self.entry_of = xp.full(n, -1, dtype=np.int64)
@@ -188,13 +174,9 @@ class DeviceRows:
             with self._device():
                 for dst, src in zip(self.log, self.entries):
                     dst[k0:k1] = self.xp.asarray(src)
-                self.log_end[k0:k1] = self.xp.asarray(_batch_ends(self.entries, k0))
 
     def _log_args(self, code: int):
         return (np.int32(code), self.dsize, self.last, *self.log)
-
-    def _replay_args(self, code: int):
-        return (*self._log_args(code), self.log_end)
 
     def export_rows(self, xs, ks, cols, code):
         if len(xs) == 0:
@@ -202,8 +184,8 @@ class DeviceRows:
         xp = self.xp
         with self._device():
             rows = xp.asarray(xs)
-            self._launch("shard_replay", self._blocks(len(xs)), *self._shape(),
-                         *self._replay_args(code), rows, _i64(len(xs)), xp.asarray(ks))
+            self._launch("shard_replay", self.launcher._grid_blocks(len(xs)), *self._shape(),
+                         *self._log_args(code), rows, _i64(len(xs)), xp.asarray(ks))
             out = self.D[(rows - self.r0)[:, None], xp.asarray(cols)[None, :]]
             return self.ctx.asnumpy(out)
 
@@ -223,8 +205,8 @@ class DeviceRows:
                 local_x = pos[held - k0] < 0
                 replay = np.concatenate((ys[held - k0], xs[held - k0][local_x]))
                 upto = np.concatenate((held, held[local_x]))
-                self._launch("shard_replay", self._blocks(len(replay)),
-                             *self._shape(), *self._replay_args(code), xp.asarray(replay),
+                self._launch("shard_replay", self.launcher._grid_blocks(len(replay)),
+                             *self._shape(), *self._log_args(code), xp.asarray(replay),
                              _i64(len(replay)), xp.asarray(upto))
                 self._launch("shard_merge", self.launcher._grid_blocks(len(held) * self.n),
                              *self._shape(), *self._log_args(code), _i64(k0), xp.asarray(held),
@@ -245,7 +227,7 @@ class DeviceRows:
         with self._device():
             found = xp.empty(2 * count, dtype=np.int64)  # one read back: neighbours, distances
             self._launch("shard_rescan", self._blocks(count), *self._shape(),
-                         *self._replay_args(code), xp.asarray(rows), _i64(count), _i64(upto),
+                         *self._log_args(code), xp.asarray(rows), _i64(count), _i64(upto),
                          found[:count], found[count:].view(np.float64))
             host = self.ctx.asnumpy(found)
         return host[:count], host[count:].view(np.float64)

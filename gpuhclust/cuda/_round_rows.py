@@ -6,10 +6,10 @@ order and the tie rule are stated there): the whole square matrix on one device,
 A round is a handful of launches and one read back:
 
 1. the round's log entries go to the device; ``shard_replay`` brings both rows of each pair up
-   to its entry (one block per row, a round's entries in parallel), then ``shard_merge``
-   applies them, one thread per (pair, column) over the whole grid (pairs are disjoint, so no
-   two threads write the same element), ward reading each column's size as it is after the
-   entries before it, exactly as the CPU rows (``gpuhclust.cpu._round_rows``) do;
+   to its entry (one thread per row), then ``shard_merge`` applies them, one thread per
+   (pair, column) over the whole grid (pairs are disjoint, so no two threads write the same
+   element), ward reading each column's size as it is after the entries before it, exactly as
+   the CPU rows (``gpuhclust.cpu._round_rows``) do;
 2. ``shard_rescan`` replays and rescans the rows the driver asks for, one block per row
    (grid-stride beyond the device's block cap), lowest index among equal distances, -1 where
    no finite distance is left;
