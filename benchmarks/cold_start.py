@@ -86,8 +86,10 @@ def _run(lib: str, n: int, methods: str, cache: str, tree: Path | None) -> dict:
     if tree is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(tree), *filter(None, [env.get("PYTHONPATH")])])
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # run in the cache folder: `python -c` puts the working directory first on sys.path, and
+    # a checkout there would shadow the tree
     out = subprocess.run([sys.executable, "-c", CHILD, lib, str(n), methods], env=env,
-                         check=True, capture_output=True, text=True)
+                         cwd=cache, check=True, capture_output=True, text=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     report = json.loads(out.stdout.strip().splitlines()[-1])
     if tree is not None and lib != "scipy" and not report["module"].startswith(str(tree)):
