@@ -17,7 +17,8 @@ case runs for each tree in turn, so that a busy machine slows them alike.
 
 Usage::
 
-    python benchmarks/cold_start.py [--n 500] [--repeat 3] [--tree PATH ...] [--json PATH]
+    python benchmarks/cold_start.py [--n 500] [--repeat 3] [--alone average,ward]
+                                    [--tree PATH ...] [--json PATH]
 """
 from __future__ import annotations
 
@@ -125,18 +126,23 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=500)
     ap.add_argument("--repeat", type=int, default=3, help="warm runs per case (median kept)")
-    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--methods", default=",".join(METHODS),
+                    help="the methods of the 'all methods' case")
+    ap.add_argument("--alone", default=None,
+                    help="the methods run alone, cold and warm (default: --methods)")
     ap.add_argument("--tree", type=Path, action="append", default=None,
                     help="a gpuhclust source tree to run (repeatable; default: the installed)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     methods = args.methods.split(",")
+    alone = args.alone.split(",") if args.alone else methods
     trees = [t.resolve() for t in args.tree] if args.tree else [None]
     labels = {tree: _describe(tree) for tree in trees}
     rows = []
 
     def record(case, lib, names, caches, repeat):
-        for tree in trees if lib != "scipy" else [None]:
+        order = trees[::-1] if len(rows) % 2 else trees  # neither tree always runs first
+        for tree in order if lib != "scipy" else [None]:
             runs = [_run(lib, args.n, names, caches[tree], tree) for _ in range(repeat)]
             wall = statistics.median(r["seconds"] for r in runs)
             cpu = statistics.median(r["cpu_s"] for r in runs)
@@ -146,26 +152,29 @@ def main(argv=None) -> int:
             if case.startswith("cold"):
                 row["slowest_compiles"] = _slowest(runs[0]["compiled"])
             rows.append(row)
+            save()
             print(f"{case:<18} {lib:<9} {version:<16} {names:<52} wall {wall:6.2f} s  "
                   f"cpu {cpu:6.2f} s", flush=True)
+
+    def save():  # after every case, so that an interrupted run keeps what it measured
+        if args.json:
+            args.json.write_text(json.dumps({
+                "n": args.n, "d": 4, "python": platform.python_version(),
+                "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d %H:%M"),
+                "load_average": os.getloadavg(), "versions": list(labels.values()),
+                "rows": rows}, indent=1) + "\n")
 
     with tempfile.TemporaryDirectory(prefix="gpuhclust-cold-") as tmp:
         def fresh():
             return {tree: tempfile.mkdtemp(dir=tmp) for tree in trees}
 
-        for m in methods:  # cold, one method per fresh cache
-            record("cold, one method", "gpuhclust", m, fresh(), 1)
         every = fresh()
         record("cold, all methods", "gpuhclust", ",".join(methods), every, 1)
-        for m in methods:  # the caches `every` now hold everything
+        for m in alone:  # the caches `every` now hold everything
             record("warm, one method", "gpuhclust", m, every, args.repeat)
             record("warm, one method", "scipy", m, {None: every[trees[0]]}, args.repeat)
-    if args.json:
-        args.json.write_text(json.dumps({
-            "n": args.n, "d": 4, "python": platform.python_version(),
-            "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d %H:%M"),
-            "load_average_at_end": os.getloadavg(), "versions": list(labels.values()),
-            "rows": rows}, indent=1) + "\n")
+        for m in alone:  # cold, one method per fresh cache
+            record("cold, one method", "gpuhclust", m, fresh(), 1)
     return 0
 
 
