@@ -19,20 +19,21 @@ with _ctrl_c_exits_quietly():  # `python -m gpuhclust`: a Ctrl-C while importing
     )
     from scipy.cluster.vq import whiten
 
-    from . import _compile_notice
-    from .cpu import backend as _cpu_backend  # noqa: F401  (registers the CPU backend)
-    from .cuda import backend as _cuda_backend  # noqa: F401  (registers 'cuda' and 'cuda-sim')
-    from .dask import register as _register_dask
-    from ._backends import available_backends
+    from ._backends import available_backends, register_deferred_backend
     from ._linkage import linkage, pdist
     from ._dendrogram import dendrogram
     from ._fclusterdata import fclusterdata
     from ._methods import METHODS
-    from ._warmup import warmup
     from ._validation import DistanceError, MergeOverflowError
+    from .dask import register as _register_dask
 
+    # Backends are imported when first asked for: importing gpuhclust imports neither Numba
+    # nor the kernel sources (the CPU package announces Numba's compilations once imported:
+    # gpuhclust.cpu)
+    register_deferred_backend("cpu", "gpuhclust.cpu.backend", auto_priority=0)
+    register_deferred_backend("cuda", "gpuhclust.cuda.backend", auto_priority=10)
+    register_deferred_backend("cuda-sim", "gpuhclust.cuda.backend", auto_priority=-10)
     _register_dask()  # backend 'dask', imported (with Dask) only when asked for
-    _compile_notice.install()  # one line on stderr when Numba compiles (first run only)
 
 __version__ = "0.1.0"
 
@@ -45,13 +46,17 @@ __all__ = [
 
 
 def __getattr__(name):
-    # scikit-learn is imported only when its estimator is asked for
+    # scikit-learn is imported only when its estimator is asked for, Numba when warmup is
     if name == "AgglomerativeClustering":
         from ._sklearn import AgglomerativeClustering
 
         return AgglomerativeClustering
+    if name == "warmup":
+        from ._warmup import warmup
+
+        return warmup
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted([*globals(), "AgglomerativeClustering"])
+    return sorted([*globals(), "AgglomerativeClustering", "warmup"])

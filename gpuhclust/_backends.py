@@ -4,6 +4,7 @@ Dask) register themselves here under their names.
 """
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 from typing import Callable
 
@@ -13,7 +14,8 @@ from ._methods import Method
 from ._metrics import PreparedMetric
 from ._validation import LinkageInput
 
-__all__ = ["Backend", "register_backend", "get_backend", "available_backends"]
+__all__ = ["Backend", "register_backend", "register_deferred_backend", "get_backend",
+           "available_backends"]
 
 
 class Backend(ABC):
@@ -89,6 +91,35 @@ _REGISTRY: dict[str, tuple[Callable[[], Backend], int]] = {}
 def register_backend(name: str, factory: Callable[[], Backend], auto_priority: int = 0) -> None:
     """Make `factory` (usually the class) available as ``backend=name``."""
     _REGISTRY[name] = (factory, auto_priority)
+
+
+class _Deferred:
+    """Registry entry of a backend whose module is imported when the backend is first asked
+    for (so that ``import gpuhclust`` does not import Numba or the kernel sources): the
+    module's own :func:`register_backend` call replaces this entry."""
+
+    def __init__(self, name: str, module: str):
+        self.name, self.module = name, module
+
+    def load(self) -> Callable[[], Backend]:
+        importlib.import_module(self.module)
+        factory = _REGISTRY[self.name][0]
+        if isinstance(factory, _Deferred):
+            raise RuntimeError(f"{self.module} did not register backend {self.name!r}")
+        return factory
+
+    def unusable_reason(self) -> str:
+        return _unusable_reason(self.load())
+
+    def __call__(self) -> Backend:
+        return self.load()()
+
+
+def register_deferred_backend(name: str, module: str, auto_priority: int = 0) -> None:
+    """Make ``backend=name`` import `module` (which registers the backend) on first use; a
+    backend registered already stays."""
+    if name not in _REGISTRY:
+        register_backend(name, _Deferred(name, module), auto_priority)
 
 
 def _unusable_reason(factory) -> str:

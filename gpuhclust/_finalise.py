@@ -10,9 +10,12 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from . import _compile_notice
 from ._methods import Method
 
 __all__ = ["finalise"]
+
+_compile_notice.install()  # this module compiles too, whichever backend ran
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")

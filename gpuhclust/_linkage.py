@@ -7,7 +7,6 @@ import numpy as np
 from scipy.cluster.hierarchy import optimal_leaf_ordering
 
 from ._backends import get_backend
-from ._finalise import finalise
 from ._methods import get_method
 from ._metrics import canonical_metric, prepare_metric
 from ._plan import ENGINES, check_algorithm, check_client, make_plan
@@ -199,6 +198,8 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
     plan = make_plan(be, data, prepared, method_, work_dtype, engine, algorithm, client)
     _LAST_PLAN.set(plan)
     raw = be.run(plan, data, prepared, progress)
+    from ._finalise import finalise  # Numba: imported with the first linkage
+
     Z = finalise(raw, data.n, method_)
     if optimal_ordering:
         condensed = data.condensed

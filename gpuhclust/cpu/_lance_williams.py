@@ -25,7 +25,7 @@ SINGLE, COMPLETE, AVERAGE, CENTROID, MEDIAN, WARD, WEIGHTED = (
     for name in ("single", "complete", "average", "centroid", "median", "ward", "weighted"))
 
 
-@numba.njit(cache=True, error_model="numpy", inline="always")
+@numba.njit(cache=True, error_model="numpy")
 def _positive_nan(r):
     # The square root of a slightly negative rounding result is NaN, and x86 makes it a NaN with
     # the sign bit set. NaN never wins a comparison, as in SciPy; clearing its sign keeps it
@@ -38,19 +38,19 @@ SQRT_TINY = 1.4916681462400413e-154
 DBL_MAX = 1.7976931348623157e308
 
 
-@numba.njit(cache=True, error_model="numpy", inline="always")
+@numba.njit(cache=True, error_model="numpy")
 def _centroid_radicand(d_xi, d_yi, d_xy, size_x, size_y):
     return ((((size_x * d_xi * d_xi) + (size_y * d_yi * d_yi))
              - (size_x * size_y * d_xy * d_xy) / (size_x + size_y))
             / (size_x + size_y))
 
 
-@numba.njit(cache=True, error_model="numpy", inline="always")
+@numba.njit(cache=True, error_model="numpy")
 def _median_radicand(d_xi, d_yi, d_xy):
     return 0.5 * (d_xi * d_xi + d_yi * d_yi) - 0.25 * d_xy * d_xy
 
 
-@numba.njit(cache=True, error_model="numpy", inline="always")
+@numba.njit(cache=True, error_model="numpy")
 def _ward_radicand(d_xi, d_yi, d_xy, size_x, size_y, size_i):
     t = 1.0 / (size_x + size_y + size_i)
     return ((size_i + size_x) * t * d_xi * d_xi
@@ -58,7 +58,7 @@ def _ward_radicand(d_xi, d_yi, d_xy, size_x, size_y, size_i):
             - size_i * t * d_xy * d_xy)
 
 
-@numba.njit(cache=True, error_model="numpy", inline="always")
+@numba.njit(cache=True, error_model="numpy")
 def _radicand(code, d_xi, d_yi, d_xy, size_x, size_y, size_i):
     if code == CENTROID:
         return _centroid_radicand(d_xi, d_yi, d_xy, size_x, size_y)
@@ -67,20 +67,20 @@ def _radicand(code, d_xi, d_yi, d_xy, size_x, size_y, size_i):
     return _ward_radicand(d_xi, d_yi, d_xy, size_x, size_y, size_i)
 
 
-@numba.njit(cache=True, error_model="numpy", inline="always")
+@numba.njit(cache=True, error_model="numpy")
 def _largest(d_xi, d_yi, d_xy):
     s = d_xi if d_xi > d_yi else d_yi
     return s if s > d_xy else d_xy
 
 
-@numba.njit(cache=True, error_model="numpy", inline="always")
+@numba.njit(cache=True, error_model="numpy")
 def _needs_scaling(q, s):
     # q is NaN or +inf for finite operands only when a square overflowed (inf - inf, inf);
     # +inf operands (dead clusters) stay +inf unscaled
     return (not (q <= DBL_MAX) and s < np.inf) or (s > 0.0 and s < SQRT_TINY)
 
 
-@numba.njit(cache=True, error_model="numpy", inline="always")
+@numba.njit(cache=True, error_model="numpy")
 def _squared_method(code, d_xi, d_yi, d_xy, size_x, size_y, size_i):
     """Centroid, median or ward: sqrt of the squared update, scaled where the squares leave
     float64's range (see the module docstring)."""
@@ -93,13 +93,15 @@ def _squared_method(code, d_xi, d_yi, d_xy, size_x, size_y, size_i):
     return _positive_nan(math.sqrt(q))
 
 
-@numba.njit(cache=True, error_model="numpy", inline="always")
-def lance_williams(code, dxi, dyi, dxy, size_x, size_y, size_i):
-    """Distance from cluster i to the union of clusters x and y, computed in float64 whatever
-    the storage type of the distances."""
-    d_xi = np.float64(dxi)
-    d_yi = np.float64(dyi)
-    d_xy = np.float64(dxy)
+# How this module compiles (the arithmetic is unaffected: LLVM inlines these small functions
+# into their callers' loops and folds the constant method code there). Numba types an integer
+# constant passed to a jitted function as a literal, and every literal is a compilation of
+# its own; and ``inline="always"`` re-runs Numba's front end on the callee at every call
+# site, which for nested helpers multiplied into minutes of first-run compilation. So the
+# helpers are plain functions taking an int64 code (one compilation each), and only the thin
+# :func:`lance_williams` is inlined: it turns a literal code back into an int64.
+@numba.njit(cache=True, error_model="numpy")
+def _update(code, d_xi, d_yi, d_xy, size_x, size_y, size_i):
     if code == SINGLE:
         return d_yi if d_yi < d_xi else d_xi
     if code == COMPLETE:
@@ -112,43 +114,59 @@ def lance_williams(code, dxi, dyi, dxy, size_x, size_y, size_i):
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
+def lance_williams(code, dxi, dyi, dxy, size_x, size_y, size_i):
+    """Distance from cluster i to the union of clusters x and y, computed in float64 whatever
+    the storage type of the distances."""
+    return _update(np.int64(code), np.float64(dxi), np.float64(dyi), np.float64(dxy),
+                   np.int64(size_x), np.int64(size_y), np.int64(size_i))
+
+
+@numba.njit(cache=True, error_model="numpy")
 def _is_marked(v):
     return math.copysign(1.0, v) < 0.0
 
 
-@numba.njit(cache=True, error_model="numpy", inline="always")
-def _merge_loop(code, row_x, row_y, d_xy, size_x, size_y, sizes):
-    """The loop of :func:`merge_rows` for one method (a constant after inlining). Returns the
-    number of entries that became +inf from a finite `row_x` entry: overflows, or entry y itself
-    (row_x[y] is d_xy, row_y[y] the diagonal's +inf), which `first_overflow` tells apart."""
+# The two loops of :func:`merge_rows`, each compiled once per method code (the code a literal
+# there: the branch on it is taken once, not per element). Each returns the number of entries
+# that became +inf from a finite `row_x` entry: overflows, or entry y itself (row_x[y] is d_xy,
+# row_y[y] the diagonal's +inf), which `first_overflow` tells apart.
+@numba.njit(cache=True, error_model="numpy")
+def _squared_loop(code, row_x, row_y, d_xy, size_x, size_y, sizes):
+    """Centroid, median, ward. The vectorised loop computes the unscaled expression only
+    (computing the scaled one too for every entry would double its divisions and roots). An
+    entry that needs scaling keeps its operand as a mark for the pass below: negated, or -inf
+    for a zero (-0.0 would not be told from +0.0). Results here are never negative (these
+    methods refuse negative input: method.euclidean_only; sqrt gives +0 and _positive_nan)."""
     suspects = 0
     n = row_y.shape[0]
-    if code == CENTROID or code == MEDIAN or code == WARD:
-        # The vectorised loop computes the unscaled expression only (computing the scaled one
-        # too for every entry would double its divisions and roots). An entry that needs
-        # scaling keeps its operand as a mark for the pass below: negated, or -inf for a zero
-        # (-0.0 would not be told from +0.0). Results here are never negative (these methods
-        # refuse negative input: method.euclidean_only; sqrt gives +0 and _positive_nan).
-        marked = 0
-        for i in range(n):
-            a = np.float64(row_x[i])
-            b = row_y[i]
-            q = _radicand(code, a, np.float64(b), d_xy, size_x, size_y,
-                          sizes[i] if code == WARD else 0)
-            scale = _needs_scaling(q, _largest(a, np.float64(b), d_xy))
-            marked += scale
-            row_y[i] = (-b if b != 0 else -np.inf) if scale else _positive_nan(math.sqrt(q))
-            suspects += (row_y[i] == np.inf) & (a < np.inf)
-        if marked > 0:
-            for i in range(n):
-                v = row_y[i]
-                if _is_marked(v):
-                    row_y[i] = lance_williams(code, row_x[i], 0.0 if v == -np.inf else -v,
-                                              d_xy, size_x, size_y,
-                                              sizes[i] if code == WARD else 0)
-                    suspects += 1  # let first_overflow look
-        return suspects
+    plain_code = np.int64(code)
+    dxy = np.float64(d_xy)  # a float32 height would be a compilation of the helpers of its own
+    marked = 0
     for i in range(n):
+        a = np.float64(row_x[i])
+        b = row_y[i]
+        q = _radicand(plain_code, a, np.float64(b), dxy, size_x, size_y,
+                      sizes[i] if code == WARD else np.int64(0))
+        scale = _needs_scaling(q, _largest(a, np.float64(b), dxy))
+        marked += scale
+        row_y[i] = (-b if b != 0 else -np.inf) if scale else _positive_nan(math.sqrt(q))
+        suspects += (row_y[i] == np.inf) & (a < np.inf)
+    if marked > 0:
+        for i in range(n):
+            v = row_y[i]
+            if _is_marked(v):
+                row_y[i] = lance_williams(code, row_x[i], 0.0 if v == -np.inf else -v,
+                                          d_xy, size_x, size_y,
+                                          sizes[i] if code == WARD else 0)
+                suspects += 1  # let first_overflow look
+    return suspects
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _simple_loop(code, row_x, row_y, d_xy, size_x, size_y):
+    """Single, complete, average, weighted."""
+    suspects = 0
+    for i in range(row_y.shape[0]):
         a = row_x[i]
         row_y[i] = lance_williams(code, a, row_y[i], d_xy, size_x, size_y, 0)
         suspects += (row_y[i] == np.inf) & (a < np.inf)
@@ -175,19 +193,19 @@ def merge_rows(code, row_x, row_y, d_xy, size_x, size_y, sizes, x, y):
     is taken once, not per element). Entries of dead clusters hold +inf and stay +inf.
     """
     if code == SINGLE:
-        suspects = _merge_loop(SINGLE, row_x, row_y, d_xy, size_x, size_y, sizes)
+        suspects = _simple_loop(SINGLE, row_x, row_y, d_xy, size_x, size_y)
     elif code == COMPLETE:
-        suspects = _merge_loop(COMPLETE, row_x, row_y, d_xy, size_x, size_y, sizes)
+        suspects = _simple_loop(COMPLETE, row_x, row_y, d_xy, size_x, size_y)
     elif code == AVERAGE:
-        suspects = _merge_loop(AVERAGE, row_x, row_y, d_xy, size_x, size_y, sizes)
+        suspects = _simple_loop(AVERAGE, row_x, row_y, d_xy, size_x, size_y)
     elif code == CENTROID:
-        suspects = _merge_loop(CENTROID, row_x, row_y, d_xy, size_x, size_y, sizes)
+        suspects = _squared_loop(CENTROID, row_x, row_y, d_xy, size_x, size_y, sizes)
     elif code == MEDIAN:
-        suspects = _merge_loop(MEDIAN, row_x, row_y, d_xy, size_x, size_y, sizes)
+        suspects = _squared_loop(MEDIAN, row_x, row_y, d_xy, size_x, size_y, sizes)
     elif code == WARD:
-        suspects = _merge_loop(WARD, row_x, row_y, d_xy, size_x, size_y, sizes)
+        suspects = _squared_loop(WARD, row_x, row_y, d_xy, size_x, size_y, sizes)
     else:
-        suspects = _merge_loop(WEIGHTED, row_x, row_y, d_xy, size_x, size_y, sizes)
+        suspects = _simple_loop(WEIGHTED, row_x, row_y, d_xy, size_x, size_y)
     if suspects == 0:
         return -1
     return first_overflow(row_x, row_y, x, y)

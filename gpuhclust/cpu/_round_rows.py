@@ -26,7 +26,7 @@ import numpy as np
 
 from ._lance_williams import WARD, first_overflow, lance_williams, merge_rows
 from ._rows import (OVERFLOW, Compactor, first_argmin, new_fault, new_merge_log, raise_fault,
-                    replay, set_fault)
+                    replay)
 
 __all__ = ["LocalRows"]
 
@@ -107,34 +107,27 @@ def scan_rows(D, keys, nonneg, nn, dist):
         dist[i] = D[i, j] if j >= 0 else np.inf
 
 
+# The two parallel steps of a round are kernels of their own, called from the host: Numba
+# re-optimises a function together with every jitted function it calls, so each layer of
+# jitted wrappers compiles the whole merge and replay code again, and its parfor passes
+# analyse everything else in the function (the round's bookkeeping is a few NumPy operations
+# on the host instead).
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def round_rows(D, keys, nonneg, code, size, log, k0, k1, rank, rows, nn, dist, fault):
-    """Apply log entries ``k0:k1`` (slots) to `D` and `size`, then rescan `rows`: ``nn[t],
-    dist[t]`` for row ``rows[t]``. `rank` is all ``_NOT_MERGED`` on entry and on return. An
-    update that overflowed fills `fault` (``_rows.set_fault``, slots; the round's first such
-    pair) and leaves the rows unscanned."""
-    size_after = size.copy()
-    for t in range(k1 - k0):
-        x = log.a[k0 + t]
-        y = log.b[k0 + t]
-        rank[x] = t
-        rank[y] = t
-        size_after[x] = 0
-        size_after[y] = log.na[k0 + t] + log.nb[k0 + t]
-    over = np.empty(k1 - k0, dtype=np.int64)
-    for t in numba.prange(k1 - k0):
+def merge_pairs(D, code, size, size_after, rank, log, k0, over):
+    """Apply log entries ``k0:k0+len(over)`` (slots) to `D`: ``over[t]`` is the first cluster
+    whose distance to pair t's union overflowed, or -1. `size_after` and `rank` as in the
+    module docstring."""
+    for t in numba.prange(over.shape[0]):
         pair = np.int64(t)  # prange counts unsigned: one compiled variant, not two
         over[pair] = _merge_pair(D, code, size, size_after, rank, log, k0 + pair, pair)
-    for t in range(k1 - k0):
-        rank[log.a[k0 + t]] = _NOT_MERGED
-        rank[log.b[k0 + t]] = _NOT_MERGED
-    size[:] = size_after
-    for t in range(k1 - k0):
-        if over[t] >= 0:
-            set_fault(fault, OVERFLOW, k0 + t, log.a[k0 + t], log.b[k0 + t], over[t])
-            return
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def rescan_rows(D, keys, nonneg, code, size, log, upto, rows, nn, dist):
+    """Replay `rows` (slots) up to `upto` and rescan them: ``nn[t], dist[t]`` for
+    ``rows[t]``."""
     for t in numba.prange(rows.shape[0]):
-        nn[t], dist[t] = _rescan_row(D, keys, nonneg, code, size, log, k1, rows[t])
+        nn[t], dist[t] = _rescan_row(D, keys, nonneg, code, size, log, upto, rows[t])
 
 
 class LocalRows:
@@ -172,13 +165,28 @@ class LocalRows:
         log.h[k0:k1] = heights
         log.na[k0:k1] = na
         log.nb[k0:k1] = nb
+        a, b = log.a[k0:k1], log.b[k0:k1]
+        # pairs are disjoint: rank and size_after as the module docstring has them
+        size_after = self.size.copy()
+        size_after[a] = 0
+        size_after[b] = log.na[k0:k1] + log.nb[k0:k1]
+        self.rank[a] = self.rank[b] = np.arange(k1 - k0)
+        over = np.empty(k1 - k0, dtype=np.int64)
         nn = np.empty(len(rescan), dtype=np.int64)
         dist = np.empty(len(rescan))
-        fault = new_fault()
+        D, keys = self.work.D, self.work.keys
         with _threads_for((len(rescan) + 2 * len(xs)) * self.work.width):
-            round_rows(self.work.D, self.work.keys, self.nonneg, self.code, self.size, log, k0,
-                       k1, self.rank, self.slot[rescan], nn, dist, fault)
-        raise_fault(fault, self.method_name, self.work.D.dtype, self.work.original)
+            merge_pairs(D, self.code, self.size, size_after, self.rank, log, k0, over)
+            self.rank[a] = self.rank[b] = _NOT_MERGED
+            self.size = size_after
+            bad = np.flatnonzero(over >= 0)
+            if len(bad):  # the round's first pair whose update overflowed
+                t = int(bad[0])
+                fault = new_fault()
+                fault[:] = (OVERFLOW, k0 + t, a[t], b[t], over[t])
+                raise_fault(fault, self.method_name, D.dtype, self.work.original)
+            rescan_rows(D, keys, self.nonneg, self.code, self.size, log, k1,
+                        self.slot[rescan], nn, dist)
         self.slot[xs] = -1
         found = self._original(nn)
         width = self.work.width

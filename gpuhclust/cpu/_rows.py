@@ -98,7 +98,7 @@ def _replay_entries(code, row, log, start, upto, size_i):
         row[a] = np.inf
 
 
-@numba.njit(cache=True, error_model="numpy", inline="always")
+@numba.njit(cache=True, error_model="numpy")
 def replay(D, i, upto, log, size_i, code):
     """Bring row `i` up to date with log entries ``log.last[i]:upto``; row i's cluster is
     unchanged since then, so `size_i` is its size at every one of those merges."""
