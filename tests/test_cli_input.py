@@ -14,7 +14,7 @@ import gpuhclust._plots
 from gpuhclust._plots import principal_components
 from gpuhclust._scores import adjusted_rand_index
 
-from _cli_helpers import assert_png, run, summary_sizes, summary_value
+from _cli_helpers import assert_png, run, summary_value
 
 
 @pytest.fixture(scope="module")

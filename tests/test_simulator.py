@@ -1,6 +1,5 @@
 """Tests of the CPU kernel simulator (gpuhclust._sim) with the kernels in tests/sim_kernels."""
 
-import os
 import time
 from pathlib import Path
 
