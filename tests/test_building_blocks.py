@@ -25,7 +25,7 @@ from gpuhclust._metrics import METRIC_CODES, prepare_metric
 from gpuhclust.cpu import _heap
 from gpuhclust.cpu._distances import condensed_distances, pair_distance
 from gpuhclust.cpu._lance_williams import lance_williams, merge_rows
-from gpuhclust.cpu._rows import first_argmin, int_keys
+from gpuhclust.cpu._lazy_matrix import first_argmin, int_keys
 
 KERNEL = Path(__file__).parent / "sim_kernels" / "building_blocks.cu"
 DTYPES = {"float32": np.float32, "float64": np.float64}

@@ -18,7 +18,7 @@ import numba
 import numpy as np
 
 from ._distances import BLOCK, EUCLIDEAN, SQEUCLIDEAN, block_distances_cols
-from ._rows import first_argmin
+from ._lazy_matrix import first_argmin
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)

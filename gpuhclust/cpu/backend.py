@@ -33,8 +33,8 @@ from .._progress import chunk_ends as _chunks
 from .._progress import progress_bar
 from .._validation import (LinkageInput, float32_range_error, raise_non_finite, read_only,
                            validate_computed)
-from . import (_centroid_rows, _distances, _generic, _mst, _nn_chain, _round_rows, _rows,
-               _vector)
+from . import (_centroid_rows, _distances, _fast_linkage, _lazy_matrix, _mst, _nn_chain,
+               _round_rows, _vector)
 
 #: Statistics of the last rounds run in this process (see ``gpuhclust._rounds.RoundStats``).
 last_run: dict = {}
@@ -229,17 +229,17 @@ def _neighbour_heap(n: int):
 def _run_nn_chain(D, nonneg, method: Method, bar) -> np.ndarray:
     n = D.shape[0]
     code = method.code
-    fault = _rows.new_fault()
-    work = _rows.Compactor(D)
+    fault = _lazy_matrix.new_fault()
+    work = _lazy_matrix.Compactor(D)
     size = np.ones(n, dtype=np.int64)
-    log = _rows.new_merge_log(n)
+    log = _lazy_matrix.new_merge_log(n)
     chain = np.zeros(n + 1, dtype=np.int64)
     state = np.zeros(2, dtype=np.int64)
     merges = np.empty((n - 1, 3))
     for stop in _chunks(n - 1, bar):
         _nn_chain.nn_chain_steps(work.D, work.keys, nonneg, code, size, log, chain, state,
                                  merges, work.original, stop, fault)
-        _rows.raise_fault(fault, method.name, D.dtype)
+        _lazy_matrix.raise_fault(fault, method.name, D.dtype)
         k = int(state[0])
         if k < n - 1 and work.due(n - k):
             live, new_slot = work.compact(size, k, log, code)
@@ -263,21 +263,21 @@ def _run_rounds(D, nonneg, method: Method, bar) -> np.ndarray:
 def _run_generic(D, nonneg, method: Method, bar, tournament: bool) -> np.ndarray:
     n = D.shape[0]
     code = method.code
-    fault = _rows.new_fault()
-    work = _rows.Compactor(D)
+    fault = _lazy_matrix.new_fault()
+    work = _lazy_matrix.Compactor(D)
     size = np.ones(n, dtype=np.int64)
     cluster_id = np.arange(n, dtype=np.int64)
-    log = _rows.new_merge_log(n)
+    log = _lazy_matrix.new_merge_log(n)
     neighbor, min_dist, heap_values, key_by_index, index_by_key = _neighbour_heap(n)
-    _generic.generic_init(D, work.keys, nonneg, neighbor, min_dist, heap_values, key_by_index,
-                          index_by_key)
+    _fast_linkage.generic_init(D, work.keys, nonneg, neighbor, min_dist, heap_values,
+                               key_by_index, index_by_key)
     state = np.array([0, 0 if tournament else n - 1], dtype=np.int64)  # [k, heap size]
     Z = np.empty((n - 1, 4))
     for stop in _chunks(n - 1, bar):
-        _generic.generic_steps(work.D, work.keys, nonneg, code, size, cluster_id, log, neighbor,
-                               min_dist, heap_values, key_by_index, index_by_key, state, Z, n,
-                               stop, work.original, fault, tournament)
-        _rows.raise_fault(fault, method.name, D.dtype)
+        _fast_linkage.generic_steps(work.D, work.keys, nonneg, code, size, cluster_id, log,
+                                    neighbor, min_dist, heap_values, key_by_index, index_by_key,
+                                    state, Z, n, stop, work.original, fault, tournament)
+        _lazy_matrix.raise_fault(fault, method.name, D.dtype)
         k = int(state[0])
         if k < n - 1 and work.due(n - k):
             had_cache = work.original < n - 1  # the original last slot has no neighbour cache
@@ -287,8 +287,8 @@ def _run_generic(D, nonneg, method: Method, bar, tournament: bool) -> np.ndarray
             cached = np.minimum(live, n - 2)
             neighbor[:m] = np.where(had_cache[live], neighbor[cached], -1)
             min_dist[:m] = np.where(had_cache[live], min_dist[cached], np.inf)
-            _generic.renumber(new_slot, neighbor[:m], int(state[1]), key_by_index,
-                              index_by_key)
+            _fast_linkage.renumber(new_slot, neighbor[:m], int(state[1]), key_by_index,
+                                   index_by_key)
     return Z
 
 

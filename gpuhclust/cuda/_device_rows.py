@@ -6,7 +6,7 @@ through CuPy ('cuda') and on the CPU kernel simulator ('cuda-sim').
 
 Same Z as the Numba shards, bit for bit: the kernels do the Numba shards' float64 arithmetic in
 the same order (compiled without FMA contraction), rows replay the merge log lazily in log
-order exactly as ``gpuhclust.cpu._rows.replay`` does, and every argmin takes the lowest index
+order exactly as ``gpuhclust.cpu._lazy_matrix.replay`` does, and every argmin takes the lowest index
 among equal distances. Array-module operations are used only for copies, comparisons and
 integer bookkeeping (never for distance arithmetic, which CuPy's own kernels might contract).
 

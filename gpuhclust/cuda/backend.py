@@ -51,7 +51,7 @@ from .._metrics import PreparedMetric
 from .._progress import chunk_ends, progress_bar
 from .._validation import LinkageInput, raise_non_finite, validate_computed
 from ..cpu._mst import COMPACT_EVERY  # the same compaction rule as the CPU centroids
-from ..cpu._rows import raise_fault
+from ..cpu._lazy_matrix import raise_fault
 from ..cpu.backend import raise_computed
 from ._centroid_rows import DeviceCentroidRows
 from ._context import CupyContext, DeviceContext, SimContext, cuda_unusable_reason
