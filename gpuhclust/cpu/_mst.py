@@ -55,7 +55,7 @@ def mst_steps_matrix(D, nonneg, best, merged, state, merges, k_stop, nchunks):
 
 
 
-PARALLEL_MIN = 4096  # fewer candidates than this: one thread (a parallel launch costs ~2 us)
+PARALLEL_MIN = 4096  # fewer candidates than this: one thread (a parallel launch has a cost)
 COMPACT_EVERY = 32  # sweep dead candidates out once they are 1/COMPACT_EVERY of them
 
 

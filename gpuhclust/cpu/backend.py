@@ -192,7 +192,7 @@ class Centroids(NamedTuple):
 
 def _run_mst_observations(metric: PreparedMetric, n: int, bar) -> np.ndarray:
     # Numba's code for a read-only array (the caller's, seen through as_array) runs this loop
-    # at half speed: work on a private copy (n*d floats, like the candidates)
+    # slower: work on a private copy (n*d floats, like the candidates)
     X = metric.X if metric.X.flags.writeable else metric.X.copy()
     # the candidates, features first, compacted in place: a copy even where X.T is contiguous
     candidates = np.array(X.T, order="C")
