@@ -94,9 +94,7 @@ __global__ void __launch_bounds__(1024) generic_loop(T* D, long long n, int meth
         const long long size_x = size[x];
         const long long size_y = size[y];
         if (threadIdx.x == 0) {
-            heap_swap(h, 0, s_heap_size - 1);  // remove the minimum
-            s_heap_size -= 1;
-            heap_sift_down(h, s_heap_size, 0);
+            s_heap_size = heap_remove_min(h, s_heap_size);
             write_z_row(Z, s_k, cluster_id[x], cluster_id[y], dist, size_x + size_y);
         }
         const long long overflow = merge_into(D, n, method, x, y, dist, size);

@@ -278,10 +278,8 @@ def _numba_heap_sequence(size, count, seed):
             val[t] = max(val[t], values[position])
             values[position] = val[t]
             _heap.sift_down(*heap, live, position)
-        else:  # the top removed, as the generic loops do
-            _heap.swap(*heap, 0, live - 1)
-            live -= 1
-            _heap.sift_down(*heap, live, 0)
+        else:  # the top removed
+            live = _heap.remove_min(*heap, live)
         top_key[t] = key_by_index[0]
         top_value[t] = values[0]
     return (min_dist, op, arg, val), heap, (top_key, top_value)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ._heap import change_value, heapify, sift_down, swap
+from ._heap import change_value, heapify, remove_min
 from ._lazy_matrix import NO_CANDIDATE, OVERFLOW, first_argmin, merge_and_log, replay, set_fault
 
 
@@ -91,10 +91,8 @@ def generic_steps(D, keys, nonneg, code, size, cluster_id, log, neighbor, min_di
         if y < 0:
             set_fault(fault, NO_CANDIDATE, k, original[x], -1, -1)
             break
-        if not tournament:  # remove_min
-            swap(heap_values, key_by_index, index_by_key, 0, heap_size - 1)
-            heap_size -= 1
-            sift_down(heap_values, key_by_index, index_by_key, heap_size, np.int64(0))
+        if not tournament:
+            heap_size = remove_min(heap_values, key_by_index, index_by_key, heap_size)
 
         replay(D, y, k, log, size[y], code)
         id_x = cluster_id[x]

@@ -73,9 +73,8 @@ __global__ void grid_row_argmin(const T* row, long long lo, long long hi, double
 
 // One thread: the heap over min_dist[:size] (heap_build), then the operations op[t]:
 // 0: heap_change(key arg[t], value val[t]); 1: heap_sift_up(position arg[t]) after
-// values[arg[t]] = val[t]; 2: the same with heap_sift_down; 3: remove the top (swap with the
-// last entry, shrink, sift down), as the generic loops do. top_key[t] and top_value[t] receive
-// the top after operation t.
+// values[arg[t]] = val[t]; 2: the same with heap_sift_down; 3: heap_remove_min. top_key[t] and
+// top_value[t] receive the top after operation t.
 extern "C" __global__ void heap_sequence(long long size, const double* min_dist, double* values,
                                          long long* key_by_index, long long* index_by_key,
                                          long long count, const int* op, const long long* arg,
@@ -98,9 +97,7 @@ extern "C" __global__ void heap_sequence(long long size, const double* min_dist,
             heap_sift_down(h, size, arg[t]);
             break;
         default:
-            heap_swap(h, 0, size - 1);
-            size -= 1;
-            heap_sift_down(h, size, 0);
+            size = heap_remove_min(h, size);
         }
         top_key[t] = key_by_index[0];
         top_value[t] = values[0];
