@@ -1,5 +1,5 @@
-"""Row primitives shared by the CPU matrix algorithms: the tie-breaking argmin, the merge log, and
-the compaction of dead slots.
+"""The lazy matrix of the CPU matrix algorithms: the merge log and its replay, the tie-breaking
+argmin, the compaction of dead slots, and the merge loops' faults.
 
 The working matrix is square with +inf on the diagonal and in the columns of dead clusters.
 Instead of writing the new distances into every row's column at each merge (scattered writes that
