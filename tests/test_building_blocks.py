@@ -183,7 +183,7 @@ def test_metric_matches_header_bit_for_bit(blocks, name):
 
 
 # -- argmin ----------------------------------------------------------------------------------
-def _rows(dtype):
+def _argmin_rows(dtype):
     """Rows with ties at the minimum, a minimum at either end, NaN, all +inf, and a row whose
     only finite entries come before `start`."""
     rng = np.random.default_rng(2)
@@ -217,9 +217,9 @@ def _first_argmin(row, start):
 
 @pytest.mark.parametrize("schedule", SCHEDULES)
 @pytest.mark.parametrize("dtype", DTYPES.values(), ids=DTYPES.keys())
-@pytest.mark.parametrize("row_name", sorted(_rows(np.float64)))
+@pytest.mark.parametrize("row_name", sorted(_argmin_rows(np.float64)))
 def test_argmin_matches_header_ties_to_lowest_index(blocks, row_name, dtype, schedule):
-    row = _rows(dtype)[row_name]
+    row = _argmin_rows(dtype)[row_name]
     module = blocks(schedule)
     for start in (0, 1, 40, 299):
         expected = _first_argmin(row, start)
