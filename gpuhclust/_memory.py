@@ -79,9 +79,9 @@ def empty_large(shape: tuple[int, ...], dtype) -> np.ndarray:
 
     NumPy asks the kernel for transparent huge pages on every large allocation
     (``madvise(MADV_HUGEPAGE)``). Where the kernel's THP defrag policy is 'madvise' (a common
-    default), each first write to such memory may stall in synchronous memory compaction: on
-    the 2-core VM of benchmarks/results a fresh 3.2 GB matrix took 4.9-9.3 s to fill that way
-    and 1.7-2.5 s with ordinary pages, and the merge loops ran no slower on ordinary pages.
+    default), each first write to such memory may stall in synchronous memory compaction, so
+    filling a fresh multi-GB matrix can take several times as long as with ordinary pages,
+    while the merge loops gain nothing from huge pages.
     Arrays of at least :data:`LARGE_BYTES` therefore get their own anonymous mapping with huge
     pages declined; it is unmapped when the array is freed.
     """

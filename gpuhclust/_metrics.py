@@ -80,8 +80,8 @@ class PreparedMetric:
 
     def __post_init__(self):
         # The kernels get private writable arrays: the caller's data is never at risk, and
-        # Numba compiles one variant per argument type (read-only arrays are another type, and
-        # their loops ran at half speed).
+        # Numba compiles one variant per argument type (read-only arrays are another type, with
+        # slower loops).
         for name in ("X", "aux", "weights", "vi"):
             value = getattr(self, name)
             if isinstance(value, np.ndarray) and not value.flags.writeable:

@@ -18,7 +18,7 @@ process, rows in parallel over threads) or the Dask shards (``gpuhclust.dask._ro
    becomes the Lance-Williams combination of rows x and y, both brought up to entry k (every
    earlier entry applied, those of this round included), with the cluster sizes as they are
    after entries ``< k``; every other row stays lazy (it replays the log when next read,
-   ``gpuhclust.cpu._rows.replay``);
+   ``gpuhclust.cpu._lazy_matrix.replay``);
 3. the store replays and rescans the rows whose nearest neighbour took part in a merge (the new
    rows among them) and returns their nearest neighbours; the other rows keep theirs, which is
    still a nearest one by reducibility.

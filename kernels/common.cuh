@@ -14,8 +14,8 @@
 // NVRTC has no standard headers: +inf from its bit pattern.
 __device__ __forceinline__ double gh_inf() { return __longlong_as_double(0x7ff0000000000000LL); }
 
-// What stopped a merge loop early, in fault[0] (the same codes as gpuhclust.cpu._rows); fault[1:5]
-// are the merge, its two slots and the slot concerned.
+// What stopped a merge loop early, in fault[0] (the same codes as gpuhclust.cpu._lazy_matrix);
+// fault[1:5] are the merge, its two slots and the slot concerned.
 #define GH_FAULT_OVERFLOW 1
 #define GH_FAULT_NO_CANDIDATE 2
 

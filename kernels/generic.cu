@@ -39,13 +39,7 @@ extern "C" __global__ void generic_heapify(long long n, const double* min_dist, 
                                            long long* key_by_index, long long* index_by_key) {
     if (threadIdx.x != 0 || blockIdx.x != 0) return;
     const Heap h = {values, key_by_index, index_by_key};
-    const long long size = n - 1;
-    for (long long i = 0; i < size; ++i) {
-        values[i] = min_dist[i];
-        key_by_index[i] = i;
-        index_by_key[i] = i;
-    }
-    for (long long i = size / 2 - 1; i >= 0; --i) heap_sift_down(h, size, i);
+    heap_build(h, min_dist, n - 1);
 }
 
 // 1024 threads: the host's loop_threads (gpuhclust/cuda/_context.py); the bound keeps the
@@ -100,9 +94,7 @@ __global__ void __launch_bounds__(1024) generic_loop(T* D, long long n, int meth
         const long long size_x = size[x];
         const long long size_y = size[y];
         if (threadIdx.x == 0) {
-            heap_swap(h, 0, s_heap_size - 1);  // remove the minimum
-            s_heap_size -= 1;
-            heap_sift_down(h, s_heap_size, 0);
+            s_heap_size = heap_remove_min(h, s_heap_size);
             write_z_row(Z, s_k, cluster_id[x], cluster_id[y], dist, size_x + size_y);
         }
         const long long overflow = merge_into(D, n, method, x, y, dist, size);

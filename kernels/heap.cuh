@@ -55,3 +55,20 @@ __device__ void heap_change(Heap h, long long size, long long key, double value)
         heap_sift_down(h, size, index);
     }
 }
+
+// SciPy's remove_min: the top leaves the heap of `size` entries; returns the new size.
+__device__ long long heap_remove_min(Heap h, long long size) {
+    heap_swap(h, 0, size - 1);
+    heap_sift_down(h, size - 1, 0);
+    return size - 1;
+}
+
+// SciPy's heapify: the heap over min_dist[0 .. size-1], keys the slots (cpu/_heap.py's heapify).
+__device__ void heap_build(Heap h, const double* min_dist, long long size) {
+    for (long long i = 0; i < size; ++i) {
+        h.values[i] = min_dist[i];
+        h.key_by_index[i] = i;
+        h.index_by_key[i] = i;
+    }
+    for (long long i = size / 2 - 1; i >= 0; --i) heap_sift_down(h, size, i);
+}

@@ -7,9 +7,9 @@
 // otherwise the lowest index wins, and the union takes the larger of the two slots.
 //
 // state = [merges done, chain length]; merges receives (x, y, height) per merge in slot numbers.
-// fault = [kind, merge, x, y, i] (gpuhclust.cpu._rows: GH_FAULT_*): the loop stops early with it
-// set when the chain's end has no finite distance left (a row of +inf/NaN: its argmin is -1 and
-// must not be used as an index) or a merge's update overflows.
+// fault = [kind, merge, x, y, i] (gpuhclust.cpu._lazy_matrix: GH_FAULT_*): the loop stops early
+// with it set when the chain's end has no finite distance left (a row of +inf/NaN: its argmin is
+// -1 and must not be used as an index) or a merge's update overflows.
 #include "lance_williams.cuh"
 
 template <typename T>

@@ -2,11 +2,13 @@
 // r0:r0+m of the square n x n matrix (+inf on the diagonal), stored as D[(r - r0) * n + j].
 //
 // The arithmetic and the order of operations are the Numba shards' (gpuhclust/dask/_rounds.py,
-// _boruvka.py, gpuhclust/cpu/_rows.py), so with --fmad=false both give the same Z, bit for bit:
+// _boruvka.py, gpuhclust/cpu/_lazy_matrix.py), so with --fmad=false both give the same Z, bit for
+// bit:
 // - distances: pair_distance(r, j) of metrics.cuh, the pair in the Numba shard's order;
 // - rows stay lazy: a row replays the merge log entries it has not seen, in log order, with the
 //   Lance-Williams expression of lance_williams.cuh, just before it is read (shard_rescan,
-//   shard_replay, which also runs just before shard_merge), as gpuhclust.cpu._rows.replay does;
+//   shard_replay, which also runs just before shard_merge), as gpuhclust.cpu._lazy_matrix.replay
+//   does;
 // - argmins take the lowest index among equal distances (block_argmin of common.cuh).
 //
 // The merge log is five arrays indexed by entry k: slot log_a[k] merged into slot log_b[k] at

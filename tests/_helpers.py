@@ -161,3 +161,15 @@ __all__ = ["METHODS", "EUCLIDEAN_ONLY", "REDUCIBLE", "ROUNDS_METHODS", "VECTOR_M
            "assert_valid_merges", "assert_same_as_scipy", "blobs", "tie_heavy",
            "lance_williams_reference", "require_simulator", "sim_backend", "gpu_backend",
            "DASK_WARNINGS", "local_cluster"]
+
+
+def assert_same_bits(actual, expected, what=""):
+    """The same floats bit for bit (-0.0 is not 0.0), any NaN equal to any NaN."""
+    actual = np.asarray(actual)
+    expected = np.asarray(expected)
+    assert actual.shape == expected.shape and actual.dtype == expected.dtype, what
+    ints = np.int64 if actual.dtype == np.float64 else np.int32
+    same = (actual.view(ints) == expected.view(ints)) | (np.isnan(actual) & np.isnan(expected))
+    bad = np.flatnonzero(~same.reshape(-1))
+    assert bad.size == 0, (f"{what}: {bad.size} of {same.size} differ, the first at {bad[0]}: "
+                           f"{actual.reshape(-1)[bad[0]]!r} != {expected.reshape(-1)[bad[0]]!r}")

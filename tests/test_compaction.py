@@ -1,5 +1,5 @@
-"""The matrix engine's compaction of dead slots (``gpuhclust.cpu._rows.Compactor``): merges and
-tie outcomes must be exactly those without it, and it must really happen."""
+"""The matrix engine's compaction of dead slots (``gpuhclust.cpu._lazy_matrix.Compactor``):
+merges and tie outcomes must be exactly those without it, and it must really happen."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +9,7 @@ import scipy.spatial.distance as ssd
 
 import gpuhclust
 from _helpers import METHODS, assert_same_as_scipy, blobs, tie_heavy
-from gpuhclust.cpu import _rows
+from gpuhclust.cpu import _lazy_matrix
 
 MATRIX_METHODS = tuple(m for m in METHODS if m != "single")  # single runs Prim, no log
 
@@ -18,20 +18,20 @@ MATRIX_METHODS = tuple(m for m in METHODS if m != "single")  # single runs Prim,
 def compactions(monkeypatch):
     """The widths of the matrices compacted during the test, in order."""
     calls = []
-    original = _rows.Compactor.compact
+    original = _lazy_matrix.Compactor.compact
 
     def counted(self, *args):
         calls.append(self.width)
         return original(self, *args)
 
-    monkeypatch.setattr(_rows.Compactor, "compact", counted)
+    monkeypatch.setattr(_lazy_matrix.Compactor, "compact", counted)
     return calls
 
 
 @pytest.fixture
 def count_compactions(compactions, monkeypatch):
     """Compact from width 8 up (instead of only wide matrices) and count the compactions."""
-    monkeypatch.setattr(_rows, "COMPACT_MIN_WIDTH", 8)
+    monkeypatch.setattr(_lazy_matrix, "COMPACT_MIN_WIDTH", 8)
     return compactions
 
 
@@ -48,9 +48,9 @@ def test_ties_identical_to_scipy_through_compactions(method, count_compactions):
 def test_compaction_changes_nothing(method, dtype, monkeypatch):
     """Bit for bit the Z of the run without compaction, ties and float32 rounding included."""
     y = ssd.pdist(tie_heavy(300, 2, seed=6))
-    monkeypatch.setattr(_rows, "COMPACT_MIN_WIDTH", 10**9)
+    monkeypatch.setattr(_lazy_matrix, "COMPACT_MIN_WIDTH", 10**9)
     Z_plain = gpuhclust.linkage(y, method, dtype=dtype, engine="matrix")
-    monkeypatch.setattr(_rows, "COMPACT_MIN_WIDTH", 8)
+    monkeypatch.setattr(_lazy_matrix, "COMPACT_MIN_WIDTH", 8)
     np.testing.assert_array_equal(gpuhclust.linkage(y, method, dtype=dtype, engine="matrix"),
                                   Z_plain)
 
@@ -88,5 +88,5 @@ def test_gather_square_in_place(width, keep):
         live = np.asarray(keep)
     m = len(live)
     flat = M.copy().reshape(-1)
-    _rows.gather_square(flat, width, live)
+    _lazy_matrix.gather_square(flat, width, live)
     np.testing.assert_array_equal(flat[:m * m].reshape(m, m), M[np.ix_(live, live)])

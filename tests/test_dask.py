@@ -68,12 +68,12 @@ def test_same_z_as_local_cpu_rounds_on_one_to_three_shards(dask_client1, dask_cl
                                                            dask_client3, method, dtype):
     """One rounds driver, two row stores: the shards give the local rows' Z bit for bit,
     ties and compactions included, whatever the number of shards."""
-    from gpuhclust.cpu import _rows
+    from gpuhclust.cpu import _lazy_matrix
 
     for X in (tie_heavy(600, 2, 10), blobs(300, 3, seed=10)):
         y = ssd.pdist(X)
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(_rows, "COMPACT_MIN_WIDTH", 8)
+            mp.setattr(_lazy_matrix, "COMPACT_MIN_WIDTH", 8)
             Z = gpuhclust.linkage(y, method, backend="cpu", dtype=dtype)
         for c in (dask_client1, dask_client, dask_client3):
             np.testing.assert_array_equal(

@@ -11,7 +11,7 @@ import scipy.spatial.distance as ssd
 
 import gpuhclust
 from _helpers import ROUNDS_METHODS, assert_same_as_scipy, assert_valid_merges, blobs, tie_heavy
-from gpuhclust.cpu import _rows
+from gpuhclust.cpu import _lazy_matrix
 from gpuhclust.cpu import backend as cpu_backend
 
 EXACT_HEIGHTS = ("single", "complete")  # min and max do not round
@@ -62,7 +62,7 @@ def test_ties_give_valid_deterministic_merges(method, seed):
 def test_same_z_on_one_and_two_threads(method, dtype, monkeypatch):
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("Numba runs one thread here")
-    monkeypatch.setattr(_rows, "COMPACT_MIN_WIDTH", 8)  # compactions in the run as well
+    monkeypatch.setattr(_lazy_matrix, "COMPACT_MIN_WIDTH", 8)  # compactions in the run as well
     y = ssd.pdist(tie_heavy(400, 2, seed=7))
     before = numba.get_num_threads()
     try:

@@ -55,6 +55,16 @@ def change_value(values, key_by_index, index_by_key, size, key, value):
 
 
 @numba.njit(cache=True, error_model="numpy")
+def remove_min(values, key_by_index, index_by_key, size):
+    """SciPy's ``remove_min``: the top leaves the heap of `size` entries (moved to position
+    ``size - 1``); returns the new size."""
+    swap(values, key_by_index, index_by_key, 0, size - 1)
+    size -= 1
+    sift_down(values, key_by_index, index_by_key, size, 0)
+    return size
+
+
+@numba.njit(cache=True, error_model="numpy")
 def heapify(min_dist, heap_values, key_by_index, index_by_key, size):
     """SciPy's heap over ``min_dist[:size]`` (keys are the slots)."""
     for i in range(size):

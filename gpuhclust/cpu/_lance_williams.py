@@ -29,7 +29,7 @@ SINGLE, COMPLETE, AVERAGE, CENTROID, MEDIAN, WARD, WEIGHTED = (
 def _positive_nan(r):
     # The square root of a slightly negative rounding result is NaN, and x86 makes it a NaN with
     # the sign bit set. NaN never wins a comparison, as in SciPy; clearing its sign keeps it
-    # above +inf in the integer-keyed argmin of ``_rows.first_argmin`` as well.
+    # above +inf in the integer-keyed argmin of ``_lazy_matrix.first_argmin`` as well.
     return abs(r) if r != r else r
 
 

@@ -18,7 +18,7 @@ import numba
 import numpy as np
 
 from ._distances import BLOCK, EUCLIDEAN, SQEUCLIDEAN, block_distances_cols
-from ._rows import first_argmin
+from ._lazy_matrix import first_argmin
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
@@ -55,7 +55,7 @@ def mst_steps_matrix(D, nonneg, best, merged, state, merges, k_stop, nchunks):
 
 
 
-PARALLEL_MIN = 4096  # fewer candidates than this: one thread (a parallel launch costs ~2 us)
+PARALLEL_MIN = 4096  # fewer candidates than this: one thread (a parallel launch has a cost)
 COMPACT_EVERY = 32  # sweep dead candidates out once they are 1/COMPACT_EVERY of them
 
 
@@ -149,7 +149,7 @@ def mst_steps_observations(X, code, p, aux, weights, vi, Ct, auxc, rows, best, s
     that root (found through the per-block minima)."""
     keys = best.view(np.int64)
     squared = code == EUCLIDEAN
-    kcode = SQEUCLIDEAN if squared else code
+    scan_code = SQEUCLIDEAN if squared else code  # the metric the scans compute
     blockmin = np.empty((best.shape[0] + BLOCK - 1) // BLOCK + 1, dtype=np.int64)
     bits = np.empty(1)
     bits_key = bits.view(np.int64)
@@ -163,7 +163,7 @@ def mst_steps_observations(X, code, p, aux, weights, vi, Ct, auxc, rows, best, s
     dead = state[3]
     while k < k_stop and bad_pair[0] < 0:
         if nthreads > 1 and m - dead >= PARALLEL_MIN:
-            _relax_parallel(X, Ct, auxc, rows, kcode, p, aux, weights, vi, x, best, keys, m,
+            _relax_parallel(X, Ct, auxc, rows, scan_code, p, aux, weights, vi, x, best, keys, m,
                             acc, check, bad_pair, chunk_pos, blockmin)
             y = -1
             for c in range(nthreads):
@@ -171,7 +171,7 @@ def mst_steps_observations(X, code, p, aux, weights, vi, Ct, auxc, rows, best, s
                 if q >= 0 and (y < 0 or best[q] < best[y]):
                     y = q
         else:
-            y = _relax_block_range(X, Ct, auxc, rows, kcode, p, aux, weights, vi, x, best, keys,
+            y = _relax_block_range(X, Ct, auxc, rows, scan_code, p, aux, weights, vi, x, best, keys,
                                    np.int64(0), m, acc[0], check, bad_pair, blockmin)
         if bad_pair[0] >= 0:
             break

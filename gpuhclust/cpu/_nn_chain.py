@@ -4,7 +4,7 @@ A faithful port of SciPy's ``nn_chain``: the chain starts at the lowest active i
 previous chain element wins a tie for the nearest neighbour, otherwise the lowest index wins,
 and the merged cluster takes the larger of the two slots. Running the same chain on the same
 values gives SciPy's merges, ties included. What differs is the storage (a square matrix with
-contiguous rows) and the lazy update through the merge log (see ``_rows``).
+contiguous rows) and the lazy update through the merge log (see ``_lazy_matrix``).
 
 The loop runs in chunks (`k_stop`) so that the caller can report progress, honour Ctrl-C and
 compact the matrix between chunks; all state lives in arrays owned by the caller.
@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import numba
 
-from ._rows import NO_CANDIDATE, OVERFLOW, first_argmin, merge_and_log, replay, set_fault
+from ._lazy_matrix import NO_CANDIDATE, OVERFLOW, first_argmin, merge_and_log, replay, set_fault
 
 
 @numba.njit(cache=True, error_model="numpy")
 def nn_chain_steps(D, keys, nonneg, code, size, log, chain, state, merges, original, k_stop,
                    fault):
     """Run merges ``state[0]`` .. `k_stop` - 1. ``state = [k, chain_length]``. Stops early,
-    with `fault` filled (``_rows.set_fault``), when a cluster has no finite distance left or a
-    merge's update overflows.
+    with `fault` filled (``_lazy_matrix.set_fault``), when a cluster has no finite distance left
+    or a merge's update overflows.
 
     `merges` receives (x, y, height) per merge in original slot numbers (``original[slot]``;
     the matrix may have been compacted), unsorted (as SciPy's nn_chain before its final sort).

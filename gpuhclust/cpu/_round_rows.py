@@ -4,16 +4,16 @@ one process, each round's work spread over threads with Numba's ``prange``.
 A round has two parallel steps, over disjoint rows (no two threads write the same row):
 
 1. the merges: pair t (log entry k = k0 + t) brings rows x and y up to entry k with the lazy
-   replay of ``_rows`` and writes the Lance-Williams combination into row y, as the Dask shards'
-   ``apply_merges`` does. That one applies the entries in sequence and updates the sizes after
-   each; here every pair runs at once, so ward reads the size of column i as it is after the
+   replay of ``_lazy_matrix`` and writes the Lance-Williams combination into row y, as the Dask
+   shards' ``apply_merges`` does. That one applies the entries in sequence and updates the sizes
+   after each; here every pair runs at once, so ward reads the size of column i as it is after the
    entries before k: a cluster merged earlier in the round (``rank[i] < t``) has its new size
    (0 for the one merged away), every other its size before the round. Same operands, same
    expression (``_lance_williams.lance_williams``): the same values, bit for bit;
 2. the rescans: each row the driver asks for replays the round and finds its first minimum.
 
-Slots and rows: the store works in slots of a ``_rows.Compactor``, which gathers the live rows
-and columns into a smaller matrix once half the slots are dead, so late rounds scan only live
+Slots and rows: the store works in slots of a ``_lazy_matrix.Compactor``, which gathers the live
+rows and columns into a smaller matrix once half the slots are dead, so late rounds scan only live
 rows; slots keep the relative order of the original rows (so "lowest index wins" means the same)
 and the driver sees original row numbers only.
 """
@@ -25,8 +25,8 @@ import numba
 import numpy as np
 
 from ._lance_williams import WARD, first_overflow, lance_williams, merge_rows
-from ._rows import (OVERFLOW, Compactor, first_argmin, new_fault, new_merge_log, raise_fault,
-                    replay)
+from ._lazy_matrix import (OVERFLOW, Compactor, first_argmin, new_fault, new_merge_log,
+                           raise_fault, replay)
 
 __all__ = ["LocalRows"]
 

@@ -32,7 +32,7 @@ from ._distances import BLOCK, SQEUCLIDEAN, block_distances_cols
 from ._heap import change_value, heapify, sift_down, swap
 from ._lance_williams import MEDIAN, WARD
 from ._mst import COMPACT_EVERY, PARALLEL_MIN, compact_columns
-from ._rows import first_argmin
+from ._lazy_matrix import first_argmin
 
 
 

@@ -16,6 +16,7 @@ per merge, compactions).
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -33,8 +34,8 @@ from .._progress import chunk_ends as _chunks
 from .._progress import progress_bar
 from .._validation import (LinkageInput, float32_range_error, raise_non_finite, read_only,
                            validate_computed)
-from . import (_centroid_rows, _distances, _generic, _mst, _nn_chain, _round_rows, _rows,
-               _vector)
+from . import (_centroid_rows, _distances, _fast_linkage, _lazy_matrix, _mst, _nn_chain,
+               _round_rows, _vector)
 
 #: Statistics of the last rounds run in this process (see ``gpuhclust._rounds.RoundStats``).
 last_run: dict = {}
@@ -143,24 +144,71 @@ def _threads() -> int:
     return numba.get_num_threads()
 
 
+class LoopState:
+    """The int64 vector in which a merge loop keeps its scalars between chunks, its entries
+    named in the loop's order (as ``cuda._kernels.VECTOR_STATE`` names the CUDA vector
+    engine's): ``state.array`` goes to the loop, ``state["k"]`` reads an entry back."""
+
+    def __init__(self, **entries: int):
+        self.names = tuple(entries)
+        self.array = np.array(list(entries.values()), dtype=np.int64)
+
+    def __getitem__(self, name: str) -> int:
+        return int(self.array[self.names.index(name)])
+
+
+class NeighbourHeap(NamedTuple):
+    """The generic algorithm's nearest-neighbour cache and SciPy's heap over it, one entry per
+    slot below the last (``_heap``'s arrays)."""
+
+    neighbor: np.ndarray
+    min_dist: np.ndarray
+    heap_values: np.ndarray
+    key_by_index: np.ndarray
+    index_by_key: np.ndarray
+
+    @classmethod
+    def empty(cls, n: int) -> "NeighbourHeap":
+        m = max(n - 1, 1)
+        return cls(np.zeros(m, dtype=np.int64), np.zeros(m), np.zeros(m),
+                   np.zeros(m, dtype=np.int64), np.zeros(m, dtype=np.int64))
+
+
+class Centroids(NamedTuple):
+    """The vector engine's working arrays, in ``_vector.new_state``'s order."""
+
+    features_first: np.ndarray  # (d, n) centroids, compacted in place
+    sizes: np.ndarray
+    slot: np.ndarray
+    pos_of: np.ndarray
+    values: np.ndarray
+    acc: np.ndarray
+    chunk_pos: np.ndarray
+
+    @classmethod
+    def of(cls, X: np.ndarray) -> "Centroids":
+        return cls(*_vector.new_state(centroid_frame(X), _threads()))
+
+
 def _run_mst_observations(metric: PreparedMetric, n: int, bar) -> np.ndarray:
     # Numba's code for a read-only array (the caller's, seen through as_array) runs this loop
-    # at half speed: work on a private copy (n*d floats, like Ct)
+    # slower: work on a private copy (n*d floats, like the candidates)
     X = metric.X if metric.X.flags.writeable else metric.X.copy()
-    Ct = np.array(X.T, order="C")  # compacted in place: a copy even where X.T is contiguous (d=1)
-    auxc = metric.aux.copy() if metric.aux.shape[0] == n else np.zeros(n)
-    aux = metric.aux if metric.aux.shape[0] == n else auxc
+    # the candidates, features first, compacted in place: a copy even where X.T is contiguous
+    candidates = np.array(X.T, order="C")
+    candidate_aux = metric.aux.copy() if metric.aux.shape[0] == n else np.zeros(n)
+    aux = metric.aux if metric.aux.shape[0] == n else candidate_aux
     rows = np.arange(n, dtype=np.int64)
     best = np.full(n, np.inf)
     best[0] = np.nan  # observation 0 starts the tree
-    state = np.array([0, 0, n, 1], dtype=np.int64)
+    state = LoopState(k=0, x=0, columns=n, dead=1)
     merges = np.empty((n - 1, 3))
     bad_pair = np.full(2, -1, dtype=np.int64)
     check = metric.may_give_non_finite
     for stop in _chunks(n - 1, bar):
         _mst.mst_steps_observations(X, metric.code, metric.p, aux, metric.weights, metric.vi,
-                                    Ct, auxc, rows, best, state, merges, stop, _threads(),
-                                    check, bad_pair)
+                                    candidates, candidate_aux, rows, best, state.array, merges,
+                                    stop, _threads(), check, bad_pair)
         if bad_pair[0] >= 0:
             i, j = sorted(int(v) for v in bad_pair)
             raise_non_finite("NaN or inf", i, j)
@@ -170,12 +218,12 @@ def _run_mst_observations(metric: PreparedMetric, n: int, bar) -> np.ndarray:
 def _run_vector_ward(X: np.ndarray, bar) -> np.ndarray:
     n = X.shape[0]
     check_vector_scale(X)
-    arrays = _vector.new_state(centroid_frame(X), _threads())
+    centroids = Centroids.of(X)
     chain = np.zeros(n + 1, dtype=np.int64)
-    state = np.array([0, 0, n, 0], dtype=np.int64)
+    state = LoopState(k=0, chain_length=0, columns=n, dead=0)
     merges = np.empty((n - 1, 3))
     for stop in _chunks(n - 1, bar):
-        if not _vector.ward_steps(*arrays, chain, state, merges, stop):
+        if not _vector.ward_steps(*centroids, chain, state.array, merges, stop):
             raise vector_overflow_error(X)
     return merges
 
@@ -183,8 +231,8 @@ def _run_vector_ward(X: np.ndarray, bar) -> np.ndarray:
 def _run_vector_ward_rounds(X: np.ndarray, bar) -> np.ndarray:
     n = X.shape[0]
     check_vector_scale(X)
-    Ct = np.array(centroid_frame(X).T, dtype=np.float64, order="C")
-    store = _centroid_rows.CentroidRows(Ct, _threads())
+    features_first = np.array(centroid_frame(X).T, dtype=np.float64, order="C")
+    store = _centroid_rows.CentroidRows(features_first, _threads())
     merges = centroid_rounds.ward_rounds(store, n, bar, last_run, threads=_threads())
     last_run.update(compactions=store.compactions, pairs=store.pairs)
     return merges
@@ -193,17 +241,16 @@ def _run_vector_ward_rounds(X: np.ndarray, bar) -> np.ndarray:
 def _run_vector_generic(X: np.ndarray, code: int, bar) -> np.ndarray:
     n = X.shape[0]
     check_vector_scale(X)
-    arrays = _vector.new_state(centroid_frame(X), _threads())
-    Ct, sz = arrays[0], arrays[1]
-    neighbor, min_dist, heap_values, key_by_index, index_by_key = _neighbour_heap(n)
-    _vector.generic_init(Ct, sz, neighbor, min_dist, heap_values, key_by_index, index_by_key)
+    centroids = Centroids.of(X)
+    heap = NeighbourHeap.empty(n)
+    _vector.generic_init(centroids.features_first, centroids.sizes, *heap)
     cluster_id = np.arange(n, dtype=np.int64)
-    cand = np.zeros(n, dtype=np.int64)
-    state = np.array([0, n - 1, n, 0], dtype=np.int64)
+    candidates = np.zeros(n, dtype=np.int64)
+    state = LoopState(k=0, heap_size=n - 1, columns=n, dead=0)
     Z = np.empty((n - 1, 4))
     for stop in _chunks(n - 1, bar):
-        _vector.generic_steps(*arrays, code, cluster_id, neighbor, min_dist, heap_values,
-                              key_by_index, index_by_key, cand, state, Z, stop)
+        _vector.generic_steps(*centroids, code, cluster_id, *heap, candidates, state.array, Z,
+                              stop)
     return Z
 
 
@@ -211,40 +258,33 @@ def _run_mst_matrix(D, nonneg, bar) -> np.ndarray:
     n = D.shape[0]
     best = np.full(n, np.inf)
     merged = np.zeros(n, dtype=np.uint8)
-    state = np.zeros(2, dtype=np.int64)
+    state = LoopState(k=0, x=0)
     merges = np.empty((n - 1, 3))
     for stop in _chunks(n - 1, bar):
-        _mst.mst_steps_matrix(D, nonneg, best, merged, state, merges, stop, _threads())
+        _mst.mst_steps_matrix(D, nonneg, best, merged, state.array, merges, stop, _threads())
     return merges
-
-
-def _neighbour_heap(n: int):
-    """The generic algorithm's nearest-neighbour cache and heap: (neighbor, min_dist,
-    heap_values, key_by_index, index_by_key), one entry per slot below the last."""
-    m = max(n - 1, 1)
-    return (np.zeros(m, dtype=np.int64), np.zeros(m), np.zeros(m),
-            np.zeros(m, dtype=np.int64), np.zeros(m, dtype=np.int64))
 
 
 def _run_nn_chain(D, nonneg, method: Method, bar) -> np.ndarray:
     n = D.shape[0]
     code = method.code
-    fault = _rows.new_fault()
-    work = _rows.Compactor(D)
+    fault = _lazy_matrix.new_fault()
+    work = _lazy_matrix.Compactor(D)
     size = np.ones(n, dtype=np.int64)
-    log = _rows.new_merge_log(n)
+    log = _lazy_matrix.new_merge_log(n)
     chain = np.zeros(n + 1, dtype=np.int64)
-    state = np.zeros(2, dtype=np.int64)
+    state = LoopState(k=0, chain_length=0)
     merges = np.empty((n - 1, 3))
     for stop in _chunks(n - 1, bar):
-        _nn_chain.nn_chain_steps(work.D, work.keys, nonneg, code, size, log, chain, state,
+        _nn_chain.nn_chain_steps(work.D, work.keys, nonneg, code, size, log, chain, state.array,
                                  merges, work.original, stop, fault)
-        _rows.raise_fault(fault, method.name, D.dtype)
-        k = int(state[0])
+        _lazy_matrix.raise_fault(fault, method.name, D.dtype)
+        k = state["k"]
         if k < n - 1 and work.due(n - k):
             live, new_slot = work.compact(size, k, log, code)
             size = size[live]
-            chain[:state[1]] = new_slot[chain[:state[1]]]
+            length = state["chain_length"]
+            chain[:length] = new_slot[chain[:length]]
     return merges
 
 
@@ -263,22 +303,22 @@ def _run_rounds(D, nonneg, method: Method, bar) -> np.ndarray:
 def _run_generic(D, nonneg, method: Method, bar, tournament: bool) -> np.ndarray:
     n = D.shape[0]
     code = method.code
-    fault = _rows.new_fault()
-    work = _rows.Compactor(D)
+    fault = _lazy_matrix.new_fault()
+    work = _lazy_matrix.Compactor(D)
     size = np.ones(n, dtype=np.int64)
     cluster_id = np.arange(n, dtype=np.int64)
-    log = _rows.new_merge_log(n)
-    neighbor, min_dist, heap_values, key_by_index, index_by_key = _neighbour_heap(n)
-    _generic.generic_init(D, work.keys, nonneg, neighbor, min_dist, heap_values, key_by_index,
-                          index_by_key)
-    state = np.array([0, 0 if tournament else n - 1], dtype=np.int64)  # [k, heap size]
+    log = _lazy_matrix.new_merge_log(n)
+    heap = NeighbourHeap.empty(n)
+    neighbor, min_dist = heap.neighbor, heap.min_dist
+    _fast_linkage.generic_init(D, work.keys, nonneg, *heap)
+    state = LoopState(k=0, heap_size=0 if tournament else n - 1)
     Z = np.empty((n - 1, 4))
     for stop in _chunks(n - 1, bar):
-        _generic.generic_steps(work.D, work.keys, nonneg, code, size, cluster_id, log, neighbor,
-                               min_dist, heap_values, key_by_index, index_by_key, state, Z, n,
-                               stop, work.original, fault, tournament)
-        _rows.raise_fault(fault, method.name, D.dtype)
-        k = int(state[0])
+        _fast_linkage.generic_steps(work.D, work.keys, nonneg, code, size, cluster_id, log,
+                                    *heap, state.array, Z, n, stop, work.original, fault,
+                                    tournament)
+        _lazy_matrix.raise_fault(fault, method.name, D.dtype)
+        k = state["k"]
         if k < n - 1 and work.due(n - k):
             had_cache = work.original < n - 1  # the original last slot has no neighbour cache
             live, new_slot = work.compact(size, k, log, code)
@@ -287,8 +327,8 @@ def _run_generic(D, nonneg, method: Method, bar, tournament: bool) -> np.ndarray
             cached = np.minimum(live, n - 2)
             neighbor[:m] = np.where(had_cache[live], neighbor[cached], -1)
             min_dist[:m] = np.where(had_cache[live], min_dist[cached], np.inf)
-            _generic.renumber(new_slot, neighbor[:m], int(state[1]), key_by_index,
-                              index_by_key)
+            _fast_linkage.renumber(new_slot, neighbor[:m], state["heap_size"],
+                                   heap.key_by_index, heap.index_by_key)
     return Z
 
 

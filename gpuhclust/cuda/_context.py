@@ -21,7 +21,8 @@ from .._memory import available_bytes
 from .._sim import _counters as _sim_counters
 from ._kernels import FAMILIES, defines, kernel_dir, nvrtc_options, source
 
-__all__ = ["DeviceContext", "CupyContext", "SimContext", "cuda_usable", "cuda_unusable_reason"]
+__all__ = ["DeviceContext", "CupyContext", "SimContext", "cuda_usable", "cuda_unusable_reason",
+           "grid_blocks", "metric_arrays"]
 
 
 class Graph:
@@ -94,6 +95,22 @@ class DeviceContext:
 #: it is far cheaper than importing CuPy (which backend='auto' would otherwise do on every
 #: machine with CuPy installed and no GPU, before every first linkage).
 _DRIVER_LIBRARIES = {"linux": ("libcuda.so.1", "libcuda.so"), "win32": ("nvcuda.dll",)}
+
+
+def grid_blocks(ctx: DeviceContext, count: int) -> int:
+    """Blocks of a grid-stride launch over `count` items on `ctx`: one per ``ctx.threads``
+    items, at most ``ctx.max_blocks``."""
+    return max(1, min(ctx.max_blocks, -(-count // ctx.threads)))
+
+
+def metric_arrays(ctx: DeviceContext, metric) -> tuple:
+    """What the distance kernels take for a prepared metric (``gpuhclust._metrics``), on the
+    device of `ctx`: ``(X, d, code, p, aux, weights, vi)``."""
+    xp = ctx.xp
+    return (xp.asarray(metric.X), np.int32(metric.X.shape[1]), np.int32(metric.code),
+            np.float64(metric.p), xp.asarray(np.ascontiguousarray(metric.aux)),
+            xp.asarray(np.ascontiguousarray(metric.weights)),
+            xp.asarray(np.ascontiguousarray(metric.vi)))
 
 
 def _missing_driver() -> str:

@@ -6,7 +6,7 @@ through CuPy ('cuda') and on the CPU kernel simulator ('cuda-sim').
 
 Same Z as the Numba shards, bit for bit: the kernels do the Numba shards' float64 arithmetic in
 the same order (compiled without FMA contraction), rows replay the merge log lazily in log
-order exactly as ``gpuhclust.cpu._rows.replay`` does, and every argmin takes the lowest index
+order exactly as ``gpuhclust.cpu._lazy_matrix.replay`` does, and every argmin takes the lowest index
 among equal distances. Array-module operations are used only for copies, comparisons and
 integer bookkeeping (never for distance arithmetic, which CuPy's own kernels might contract).
 
@@ -22,7 +22,7 @@ import os
 import numpy as np
 
 from .._memory import check_fits
-from ._context import CupyContext, SimContext
+from ._context import CupyContext, SimContext, grid_blocks, metric_arrays
 from ._kernels import STORAGE_TYPES
 
 __all__ = ["DeviceRows"]
@@ -51,8 +51,6 @@ class DeviceRows:
     """
 
     def __init__(self, compute: str, r0: int, r1: int, n: int, dtype):
-        from .backend import CudaBackend  # the backend imports this module for its rounds
-
         if compute == "cuda":
             ctx = CupyContext()
         else:
@@ -63,17 +61,16 @@ class DeviceRows:
                    f"rows {r0}:{r1} of the {n} x {n} {dtype.name} distance matrix",
                    "add workers, pass dtype=numpy.float32, or shard_compute='cpu'",
                    available=ctx.free_bytes(), where=f"{ctx.name} device memory of this worker")
-        launcher = CudaBackend(ctx)  # its launch helpers and metric arrays
         with _on_device(ctx):
             D = ctx.xp.empty((m, n), dtype=dtype)
-        self._hold(compute, launcher, r0, D)
+        self._hold(compute, ctx, r0, D)
 
     @classmethod
     def whole(cls, backend, D) -> "DeviceRows":
         """All rows of the square matrix `D` (+inf on the diagonal), already on the device of
         `backend` (a ``CudaBackend``); `D` is taken over."""
         rows = cls.__new__(cls)
-        rows._hold(backend.name, backend, 0, D)
+        rows._hold(backend.name, backend.ctx, 0, D)
         return rows
 
     @staticmethod
@@ -82,11 +79,9 @@ class DeviceRows:
         merge positions (n each), replay positions and the Boruvka cache (m each)."""
         return 8 * (5 * max(n - 1, 1) + 3 * n + 3 * m)
 
-    def _hold(self, name: str, launcher, r0: int, D) -> None:
-        ctx = launcher.ctx
+    def _hold(self, name: str, ctx, r0: int, D) -> None:
         self.name = name
         self.ctx, self.xp = ctx, ctx.xp
-        self.launcher = launcher
         m, n = D.shape
         self.r0, self.r1, self.n, self.m = r0, r0 + m, n, m
         self.ctype = STORAGE_TYPES[np.dtype(D.dtype).name]
@@ -125,8 +120,8 @@ class DeviceRows:
     # -- filling ----------------------------------------------------------------------------
     def fill_observations(self, metric) -> None:
         with self._device():
-            X, d, code, p, aux, weights, vi = self.launcher._metric_arrays(metric)
-            self._launch("shard_fill_rows", self.launcher._grid_blocks(self.m * self.n), X,
+            X, d, code, p, aux, weights, vi = metric_arrays(self.ctx, metric)
+            self._launch("shard_fill_rows", grid_blocks(self.ctx, self.m * self.n), X,
                          _i64(self.n), d, code, p, aux, weights, vi, _i64(self.r0),
                          _i64(self.m), self.D)
 
@@ -156,7 +151,7 @@ class DeviceRows:
             if not check:
                 return negative, (-1, -1)
             first = self.xp.full(1, _NO_INDEX, dtype=np.uint64)
-            self._launch("shard_first_non_finite", self.launcher._grid_blocks(self.m * self.n),
+            self._launch("shard_first_non_finite", grid_blocks(self.ctx, self.m * self.n),
                          self.D, _i64(self.n), _i64(self.r0), _i64(self.m), first)
             idx = int(self.ctx.asnumpy(first)[0])
         if idx == int(_NO_INDEX):
@@ -184,7 +179,7 @@ class DeviceRows:
         xp = self.xp
         with self._device():
             rows = xp.asarray(xs)
-            self._launch("shard_replay", self.launcher._grid_blocks(len(xs)), *self._shape(),
+            self._launch("shard_replay", grid_blocks(self.ctx, len(xs)), *self._shape(),
                          *self._log_args(code), rows, _i64(len(xs)), xp.asarray(ks))
             out = self.D[(rows - self.r0)[:, None], xp.asarray(cols)[None, :]]
             return self.ctx.asnumpy(out)
@@ -205,10 +200,10 @@ class DeviceRows:
                 local_x = pos[held - k0] < 0
                 replay = np.concatenate((ys[held - k0], xs[held - k0][local_x]))
                 upto = np.concatenate((held, held[local_x]))
-                self._launch("shard_replay", self.launcher._grid_blocks(len(replay)),
+                self._launch("shard_replay", grid_blocks(self.ctx, len(replay)),
                              *self._shape(), *self._log_args(code), xp.asarray(replay),
                              _i64(len(replay)), xp.asarray(upto))
-                self._launch("shard_merge", self.launcher._grid_blocks(len(held) * self.n),
+                self._launch("shard_merge", grid_blocks(self.ctx, len(held) * self.n),
                              *self._shape(), *self._log_args(code), _i64(k0), xp.asarray(held),
                              _i64(len(held)), self.entry_of, xp.asarray(foreign),
                              xp.asarray(pos))

@@ -51,10 +51,11 @@ from .._metrics import PreparedMetric
 from .._progress import chunk_ends, progress_bar
 from .._validation import LinkageInput, raise_non_finite, validate_computed
 from ..cpu._mst import COMPACT_EVERY  # the same compaction rule as the CPU centroids
-from ..cpu._rows import raise_fault
+from ..cpu._lazy_matrix import raise_fault
 from ..cpu.backend import raise_computed
 from ._centroid_rows import DeviceCentroidRows
-from ._context import CupyContext, DeviceContext, SimContext, cuda_unusable_reason
+from ._context import (CupyContext, DeviceContext, SimContext, cuda_unusable_reason, grid_blocks,
+                       metric_arrays)
 from ._device_rows import DeviceRows
 from ._kernels import STORAGE_TYPES, TILE, VECTOR_PHASES, VECTOR_STATE
 from ._round_rows import DeviceRoundRows
@@ -104,22 +105,15 @@ class CudaBackend(Backend):
         self.ctx.kernel(family, name)(grid, block, args)
 
     def _grid_blocks(self, n: int) -> int:
-        return max(1, min(self.ctx.max_blocks, -(-n // self.ctx.threads)))
+        return grid_blocks(self.ctx, n)
 
     def _check_fits(self, needed: int, what: str, dtype) -> None:
         check_fits(needed, what, smaller_storage_hint(dtype), available=self.ctx.free_bytes(),
                    where=f"{self.ctx.name} device memory")
 
-    def _metric_arrays(self, metric: PreparedMetric):
-        xp = self.xp
-        return (xp.asarray(metric.X), np.int32(metric.X.shape[1]), np.int32(metric.code),
-                np.float64(metric.p), xp.asarray(np.ascontiguousarray(metric.aux)),
-                xp.asarray(np.ascontiguousarray(metric.weights)),
-                xp.asarray(np.ascontiguousarray(metric.vi)))
-
     def _pairwise(self, metric: PreparedMetric, out, condensed: bool) -> None:
         n = metric.X.shape[0]
-        X, d, code, p, aux, weights, vi = self._metric_arrays(metric)
+        X, d, code, p, aux, weights, vi = metric_arrays(self.ctx, metric)
         tiles = -(-n // TILE)
         ctype = STORAGE_TYPES[np.dtype(out.dtype).name]
         self._launch("distances", f"pairwise_tiles<{ctype}>", (tiles, tiles), (TILE, TILE),
@@ -246,7 +240,7 @@ class CudaBackend(Backend):
         state, fault, bad = status[:2], status[2:7], status[7:].view(np.uint64)
         common = (state, best, in_tree, part_value, part_index, ticket, merges, fault)
         if metric is not None:
-            X, d, code, p, aux, weights, vi = self._metric_arrays(metric)
+            X, d, code, p, aux, weights, vi = metric_arrays(self.ctx, metric)
             step = self.ctx.kernel("mst", "prim_step_observations")
             args = (X, _i64(n), d, code, p, aux, weights, vi, *common, bad)
         else:

@@ -19,7 +19,7 @@ import numba
 import numpy as np
 
 from ..cpu._lance_williams import merge_rows
-from ..cpu._rows import first_argmin, replay
+from ..cpu._lazy_matrix import first_argmin, replay
 
 __all__ = ["ShardStore", "apply_merges", "export_rows", "rescan_rows"]
 

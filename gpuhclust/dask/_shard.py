@@ -23,7 +23,7 @@ import numba
 import numpy as np
 
 from ..cpu._distances import BLOCK, block_distances, row_start
-from ..cpu._rows import new_merge_log
+from ..cpu._lazy_matrix import new_merge_log
 from . import _boruvka, _rounds
 
 __all__ = ["Shard", "StaleShard", "CpuRows", "SHARD_COMPUTES", "ShardComputeUnavailable",

@@ -32,7 +32,7 @@ created on its worker, and the fill calls report what it uses, see ``last_run['s
 
 * ``'cpu'``: the CPU backend's Numba kernels (distances of ``gpuhclust.cpu._distances``,
   Lance-Williams of ``gpuhclust.cpu._lance_williams``, the lazy row replay of
-  ``gpuhclust.cpu._rows``); one thread per shard call.
+  ``gpuhclust.cpu._lazy_matrix``); one thread per shard call.
 * ``'cuda'``: the rows in the worker's GPU memory and the kernels of ``kernels/shard.cu``
   (``gpuhclust.cuda._device_rows``), e.g. one worker per GPU under
   ``dask_cuda.LocalCUDACluster``. Same arithmetic in the same order, no FMA contraction, same

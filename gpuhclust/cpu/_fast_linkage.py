@@ -12,16 +12,16 @@ so no merges can be batched). Two ways to find it, with the same cache and arith
   tie-free data, and on tied data the same Z as the CUDA backend. A winner at +inf (no finite
   distance left) is a fault, never a merge.
  Rows are brought up to date lazily
-through the merge log (see ``_rows``); the one column SciPy reads (distances to the new cluster
-y) is read from row y instead, which holds the same values by symmetry.
+through the merge log (see ``_lazy_matrix``); the one column SciPy reads (distances to the new
+cluster y) is read from row y instead, which holds the same values by symmetry.
 """
 from __future__ import annotations
 
 import numba
 import numpy as np
 
-from ._heap import change_value, heapify, sift_down, swap
-from ._rows import NO_CANDIDATE, OVERFLOW, first_argmin, merge_and_log, replay, set_fault
+from ._heap import change_value, heapify, remove_min
+from ._lazy_matrix import NO_CANDIDATE, OVERFLOW, first_argmin, merge_and_log, replay, set_fault
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -59,8 +59,8 @@ def generic_steps(D, keys, nonneg, code, size, cluster_id, log, neighbor, min_di
     (``original[slot]``), when the minimum has no finite distance left or a merge's update
     overflows.
     Writes Z rows directly (ids, height, size) in merge order, as SciPy does for these methods.
-    The matrix may have been compacted (``_rows.Compactor``): slots are its rows, `cluster_id`
-    names the cluster in each."""
+    The matrix may have been compacted (``_lazy_matrix.Compactor``): slots are its rows,
+    `cluster_id` names the cluster in each."""
     n = D.shape[0]
     k = state[0]
     heap_size = state[1]
@@ -91,10 +91,8 @@ def generic_steps(D, keys, nonneg, code, size, cluster_id, log, neighbor, min_di
         if y < 0:
             set_fault(fault, NO_CANDIDATE, k, original[x], -1, -1)
             break
-        if not tournament:  # remove_min
-            swap(heap_values, key_by_index, index_by_key, 0, heap_size - 1)
-            heap_size -= 1
-            sift_down(heap_values, key_by_index, index_by_key, heap_size, np.int64(0))
+        if not tournament:
+            heap_size = remove_min(heap_values, key_by_index, index_by_key, heap_size)
 
         replay(D, y, k, log, size[y], code)
         id_x = cluster_id[x]

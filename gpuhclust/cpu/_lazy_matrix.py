@@ -1,5 +1,5 @@
-"""Row primitives shared by the CPU matrix algorithms: the tie-breaking argmin, the merge log, and
-the compaction of dead slots.
+"""The lazy matrix of the CPU matrix algorithms: the merge log and its replay, the tie-breaking
+argmin, the compaction of dead slots, and the merge loops' faults.
 
 The working matrix is square with +inf on the diagonal and in the columns of dead clusters.
 Instead of writing the new distances into every row's column at each merge (scattered writes that
@@ -12,8 +12,8 @@ Two things keep the replay and the scans cheap:
 
 * A long replay first reads the row once in order, one load per cache line. The replay's reads
   and writes land at random positions of the row; done from memory each waits on its own, done
-  after the sequential pass they hit the cache (this halves the average-linkage loop at
-  n = 20000). LLVM's prefetch instruction, tried first, was dropped by the processor.
+  after the sequential pass they hit the cache. (LLVM's prefetch instruction, tried first, was
+  dropped by the processor.)
 * Once half the slots of the matrix are dead, the live rows and columns are gathered into a
   smaller square matrix in the same buffer (``compact``). Slots keep their relative order, so
   "lowest index wins" and "the merged cluster takes the larger slot" mean what they meant, and
@@ -106,10 +106,8 @@ def replay(D, i, upto, log, size_i, code):
     start = log.last[i]
     if upto - start > TOUCH_MIN_ENTRIES:
         log.touched[i] = _touch(row)
-    # One loop per method, the code a constant in each, as merge_rows does. Measured at
-    # n = 20000: the complete-linkage loop took 3.7 s with the code read per entry and 2.8-3.1 s
-    # this way (weighted 1.7 s either way, on the same number of entries; why complete stays
-    # slower is not established).
+    # One loop per method, the code a constant in each, as merge_rows does: the method is
+    # chosen once per replay instead of once per entry.
     if code == COMPLETE:
         _replay_entries(COMPLETE, row, log, start, upto, size_i)
     elif code == AVERAGE:
