@@ -7,6 +7,7 @@ exact sift rules, so that the same values give the same heap and the same winner
 from __future__ import annotations
 
 import numba
+import numpy as np
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
@@ -60,7 +61,7 @@ def remove_min(values, key_by_index, index_by_key, size):
     ``size - 1``); returns the new size."""
     swap(values, key_by_index, index_by_key, 0, size - 1)
     size -= 1
-    sift_down(values, key_by_index, index_by_key, size, 0)
+    sift_down(values, key_by_index, index_by_key, size, np.int64(0))  # not a literal: one variant
     return size
 
 
