@@ -124,3 +124,16 @@ def test_reported_linkage_time_leaves_compilation_out(monkeypatch):
     monkeypatch.setattr(gpuhclust, "linkage", compiling_linkage)
     run = _demo.timed_linkage(np.zeros((3, 2)), "single", backend="cpu", warm_up=False)
     assert run.seconds == 2.0
+
+
+def test_importing_the_package_leaves_numba_and_the_backends_for_first_use():
+    """``import gpuhclust`` (the command line's --help, a script that only plots) pays for
+    neither Numba nor the backends' modules; the first linkage imports them."""
+    code = ("import sys, numpy as np, gpuhclust\n"
+            "before = sorted(m for m in sys.modules if m == 'numba' or m.startswith(("
+            "'gpuhclust.cpu', 'gpuhclust.cuda')))\n"
+            "gpuhclust.linkage(np.arange(6.0).reshape(3, 2), 'single')\n"
+            "print(before, 'numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["[]", "True"], out
