@@ -28,6 +28,9 @@ import math
 import numba
 import numpy as np
 
+from .._centroid_rounds import overflow_error
+from .._engines import centroid_frame, check_vector_scale
+from .._progress import chunk_ends
 from ._distances import BLOCK, SQEUCLIDEAN, block_distances_cols
 from ._heap import change_value, heapify, sift_down, swap
 from ._lance_williams import MEDIAN, WARD
@@ -378,3 +381,160 @@ def generic_steps(Ct, sz, slot, pos_of, vals, acc, chunk_pos, code, cluster_id, 
     state[1] = heap_size
     state[2] = m
     state[3] = dead
+
+
+# -- centroid, median: the tournament ----------------------------------------------------------
+# The generic algorithm's nearest-neighbour cache kept exact: after every merge of x into y, each
+# live slot z holds (min_dist[z], neighbor[z]) = the least (squared distance, slot) over the live
+# slots above z (+inf and -1 when none is finite). The rows that pointed at x or y are rescanned,
+# the others take y where it is nearer (or as near and a lower slot), and y gets its own nearest
+# higher neighbour. The merge is then the least (min_dist, slot) over the live slots: the global
+# minimum pair, the lowest slot x winning a tie (a tournament argmin on the GPU,
+# kernels/vector.cu). Every rule is a total order, so the result does not depend on how the work
+# is split: this loop and the CUDA kernels give the same Z, ties included, and SciPy's on
+# tie-free data (its heap finds the same global minimum each step).
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _nearest_above(Ct, sz, cq, lo, m, acc):
+    """The least (squared distance, position) from the centroid ``cq[0]`` over the live positions
+    ``lo:m``; (-1, +inf) when none is finite (NaN never wins)."""
+    best = np.inf
+    arg = -1
+    for b0 in range(lo, m, BLOCK):
+        b1 = min(m, b0 + BLOCK)
+        _sq_block(Ct, cq, b0, b1, acc)
+        for jj in range(b1 - b0):
+            if sz[b0 + jj] > 0.0 and acc[jj] < best:
+                best = acc[jj]
+                arg = b0 + jj
+    return arg, best
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _rescan(Ct, sz, slot, pos_of, neighbor, min_dist, z, m, acc, cq):
+    p = pos_of[z]
+    for t in range(Ct.shape[0]):
+        cq[0, t] = Ct[t, p]
+    q, value = _nearest_above(Ct, sz, cq, p + 1, m, acc)
+    neighbor[z] = slot[q] if q >= 0 else -1
+    min_dist[z] = value
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def tournament_init(Ct, sz, slot, pos_of, neighbor, min_dist):
+    """Every slot's nearest higher neighbour (all live; slots == positions)."""
+    n = Ct.shape[1]
+    for t in numba.prange(n):
+        acc = np.empty(BLOCK)
+        cq = np.empty((1, Ct.shape[0]))
+        _rescan(Ct, sz, slot, pos_of, neighbor, min_dist, np.int64(t), n, acc, cq)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _tournament_top(sz, slot, min_dist, m):
+    """The live position whose slot has the least (min_dist, slot); -1 when none is finite."""
+    best = np.inf
+    arg = -1
+    for p in range(m):
+        if sz[p] > 0.0 and min_dist[slot[p]] < best:
+            best = min_dist[slot[p]]
+            arg = p
+    return arg
+
+
+@numba.njit(cache=True, error_model="numpy")
+def tournament_steps(Ct, sz, slot, pos_of, code, cluster_id, neighbor, min_dist, rescans, state,
+                     Z, k_stop):
+    """Merges ``state[0]`` .. `k_stop` - 1; ``state = [k, m, dead, rows rescanned]`` (the last a
+    counter). Writes Z rows (ids, height, size) in merge order. Returns False, with
+    ``state[0]`` the merge that found none, when no finite dissimilarity is left."""
+    n = cluster_id.shape[0]
+    d = Ct.shape[0]
+    acc = np.empty(BLOCK)
+    cq = np.empty((1, d))
+    k = state[0]
+    m = state[1]
+    dead = state[2]
+    ok = True
+    while k < k_stop:
+        px = _tournament_top(sz, slot, min_dist, m)
+        if px < 0:
+            ok = False
+            break
+        x = slot[px]
+        y = neighbor[x]
+        dist = min_dist[x]
+        py = pos_of[y]
+        nx = sz[px]
+        ny = sz[py]
+        id_x = cluster_id[x]
+        id_y = cluster_id[y]
+        Z[k, 0] = min(id_x, id_y)
+        Z[k, 1] = max(id_x, id_y)
+        Z[k, 2] = math.sqrt(dist)
+        Z[k, 3] = nx + ny
+        _merge_centroids(Ct, px, py, nx, ny, code)
+        sz[py] = nx + ny
+        sz[px] = 0.0
+        cluster_id[y] = n + k
+        dead += 1
+        k += 1
+        # the rows that pointed at x or y, before any row changes (the GPU's collect)
+        count = 0
+        for p in range(py):
+            if sz[p] > 0.0 and (neighbor[slot[p]] == x or neighbor[slot[p]] == y):
+                rescans[count] = slot[p]
+                count += 1
+        # distances from the new y: below it, the others' cache; above it, its own neighbour
+        for t in range(d):
+            cq[0, t] = Ct[t, py]
+        for b0 in range(0, py, BLOCK):
+            b1 = min(py, b0 + BLOCK)
+            _sq_block(Ct, cq, b0, b1, acc)
+            for jj in range(b1 - b0):
+                p = b0 + jj
+                if sz[p] > 0.0:
+                    z = slot[p]
+                    nz = neighbor[z]
+                    s = acc[jj]
+                    if nz != x and nz != y and (s < min_dist[z] or (s == min_dist[z] and y < nz)):
+                        neighbor[z] = y
+                        min_dist[z] = s
+        q, value = _nearest_above(Ct, sz, cq, py + 1, m, acc)
+        neighbor[y] = slot[q] if q >= 0 else -1
+        min_dist[y] = value
+        for i in range(count):
+            _rescan(Ct, sz, slot, pos_of, neighbor, min_dist, rescans[i], m, acc, cq)
+        state[3] += count
+        if dead * COMPACT_EVERY >= m and dead >= 8:
+            m = _compact(Ct, sz, slot, pos_of, m)
+            dead = 0
+    state[0] = k
+    state[1] = m
+    state[2] = dead
+    return ok
+
+
+def run_tournament(X: np.ndarray, code: int, bar, stats: dict) -> np.ndarray:
+    """Centroid or median linkage of the observations `X` by the tournament (Z in merge order);
+    `stats` receives the rows rescanned per merge. ValueError when no finite dissimilarity is
+    left (centroids that overflow)."""
+    n = X.shape[0]
+    check_vector_scale(X)
+    Ct, sz, slot, pos_of = new_state(centroid_frame(X), 1)[:4]
+    neighbor = np.full(n, -1, dtype=np.int64)
+    min_dist = np.full(n, np.inf)
+    tournament_init(Ct, sz, slot, pos_of, neighbor, min_dist)
+    cluster_id = np.arange(n, dtype=np.int64)
+    rescans = np.zeros(n, dtype=np.int64)
+    state = np.array([0, n, 0, 0], dtype=np.int64)
+    Z = np.empty((n - 1, 4))
+    for stop in chunk_ends(n - 1, bar):
+        if not tournament_steps(Ct, sz, slot, pos_of, code, cluster_id, neighbor, min_dist,
+                                rescans, state, Z, stop):
+            raise overflow_error()
+    stats.clear()
+    stats.update(n=n, algorithm="tournament", engine="vector",
+                 rescans_per_merge=float(state[3]) / max(n - 1, 1))
+    return Z

@@ -56,7 +56,7 @@ from ..cpu.backend import raise_computed
 from ._centroid_rows import DeviceCentroidRows
 from ._context import CupyContext, DeviceContext, SimContext, cuda_unusable_reason
 from ._device_rows import DeviceRows
-from ._kernels import STORAGE_TYPES, TILE, VECTOR_PHASES, VECTOR_STATE
+from ._kernels import STORAGE_TYPES, TILE, VECTOR_PHASES, VECTOR_QUERIES, VECTOR_STATE
 from ._round_rows import DeviceRoundRows
 
 _NO_PAIR = np.uint64(np.iinfo(np.uint64).max)
@@ -77,7 +77,7 @@ class CudaBackend(Backend):
 
     name = "cuda"
     algorithms = {"matrix": ("mst", "nn_chain", "generic", "rounds", "tournament"),
-                  "vector": ("mst", "nn_chain", "generic", "rounds")}
+                  "vector": ("mst", "nn_chain", "generic", "rounds", "tournament")}
 
     def __init__(self, context: DeviceContext | None = None):
         self.ctx = context if context is not None else CupyContext()
@@ -215,6 +215,8 @@ class CudaBackend(Backend):
                     return self._mst(None, metric, n, bar)
                 if plan.algorithm == "rounds":
                     return self._vector_ward_rounds(metric.X, method, bar)
+                if plan.algorithm == "tournament":
+                    return self._vector_tournament(metric.X, method, bar)
                 return self._vector(metric.X, method, bar)
             D = self.square_matrix(data, metric, plan.dtype)
             if plan.algorithm == "mst":
@@ -421,6 +423,59 @@ class CudaBackend(Backend):
             return self._vector_ward(n, cluster, sz, slot, pos_of, parts, prev_value, bar)
         return self._vector_generic(n, method.code, cluster, sz, slot, pos_of, parts,
                                     prev_value, bar)
+
+    def _vector_tournament(self, X: np.ndarray, method: Method, bar) -> np.ndarray:
+        """Centroid or median by the tournament (kernels/vector.cu): a first pass gives every
+        slot's nearest higher neighbour and the first merge, then each merge is two graph
+        nodes; the host launches one graph per progress chunk, reads the state once after it
+        and compacts the centroids between chunks."""
+        n, d = X.shape
+        self._vector_checks(X, method)
+        track, xp = self.ctx.track, self.xp
+        C = self.ctx.device_array(np.ascontiguousarray(centroid_frame(X).T))
+        sz = track(xp.ones(n))
+        slot, pos_of, cluster_id = (track(xp.arange(n, dtype=np.int64)) for _ in range(3))
+        neighbor = track(xp.full(n, -1, dtype=np.int64))
+        min_dist = track(xp.full(n, np.inf))
+        queries = track(xp.arange(n, dtype=np.int64))  # the first pass: every slot
+        blocks = self._grid_blocks(n)
+        width = max(n, VECTOR_QUERIES * blocks)
+        parts = (track(xp.empty(width)), track(xp.empty(width, dtype=np.int64)),
+                 track(xp.empty(blocks)), track(xp.empty(blocks, dtype=np.int64)))
+        ticket = track(xp.zeros(1, dtype=np.uint32))
+        Z = track(xp.empty((n - 1) * 4))
+        state = self._vector_state(phase="rescan", live_end=n, queries=n)
+        collect = self.ctx.kernel("vector", "vector_tournament_collect")
+        step = self.ctx.kernel("vector", "vector_tournament_pass")
+        grid, block = (blocks,), (self.ctx.threads,)
+        step_args = (C, np.int64(n), np.int32(d), np.int64(n), np.int32(method.code), sz, slot,
+                     pos_of, cluster_id, neighbor, min_dist, state, queries, *parts, ticket, Z)
+        collect_args = (sz, slot, neighbor, state, queries)
+
+        def steps(count):
+            for _ in range(count):
+                collect(grid, block, collect_args)
+                step(grid, block, step_args)
+
+        step(grid, block, step_args)  # the first merge
+        graphs = {}
+        for stop in chunk_ends(n - 1, bar):
+            host = self.ctx.asnumpy(state)
+            if host[_VS["phase"]] == _VP["no_pair"]:
+                raise centroid_rounds.overflow_error()
+            k, live_end, dead = (int(host[_VS[name]]) for name in ("k", "live_end", "dead"))
+            if k < stop:
+                if dead >= 8 and dead * COMPACT_EVERY >= live_end:
+                    self._compact(state, live_end, C, sz, slot, pos_of)
+                if stop - k not in graphs:  # every step merges once: a chunk is its merges
+                    graphs[stop - k] = self.ctx.capture(lambda: steps(stop - k))
+                graphs[stop - k].launch()
+        host = self.ctx.asnumpy(state)
+        if host[_VS["phase"]] == _VP["no_pair"]:
+            raise centroid_rounds.overflow_error()
+        if host[_VS["k"]] != n - 1:
+            raise RuntimeError("gpuhclust: the vector engine's kernels made no progress")
+        return self.ctx.asnumpy(Z).reshape(n - 1, 4)
 
     def _vector_state(self, **values):
         state = np.zeros(len(VECTOR_STATE), dtype=np.int64)
