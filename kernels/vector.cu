@@ -534,40 +534,45 @@ extern "C" __global__ void vector_gather(const double* C, long long ld, int d, c
 }
 
 // -- centroid, median by the tournament (algorithm='tournament', the default) ------------------
-// The CPU twin is tournament_steps in gpuhclust/cpu/_vector.py. The cache is exact: every live
-// slot z holds (min_dist[z], neighbor[z]) = the least (squared distance, slot) over the live
-// slots above it (+inf and -1 when none is finite). A merge is the least (min_dist, slot) over
-// the live slots: the global minimum pair, the LOWEST SLOT x WINNING A TIE (y = neighbor[x],
-// itself the lowest slot among x's nearest), so SciPy's merge on tie-free data. After x merges
-// into y, the rows that pointed at x or y are rescanned, the others take y where it is nearer
-// (or as near and a lower slot than their neighbour), and y gets its own nearest higher
-// neighbour. Every rule is a total order: how the work is split never changes the result.
+// The CPU twin is tournament_steps in gpuhclust/cpu/_vector.py, whose comment states the
+// algorithm: the generic algorithm's nearest-neighbour cache, each row exact or stale (a lower
+// bound), the merge the least (min_dist, slot) over the live rows when that row is exact, THE
+// LOWEST SLOT WINNING A TIE; else every stale row below the least exact one is rescanned at
+// once. Every rule is a total order: how the work is split never changes the result.
 //
 // A step is two graph nodes with arguments that never change (the host captures a chunk of
 // steps as one CUDA graph and reads the state once per chunk):
-//   vector_tournament_collect: lists the rows to rescan after queries[0] = y;
+//   vector_tournament_collect: in phase 'rescan', lists the stale rows to rescan;
 //   vector_tournament_pass: one tiled pass over the live centroids for all the queries at once
-//     (each centroid is read once per tile of GH_VECTOR_QUERIES queries), the cache updates from
-//     y, the tournament, and in the last block to finish (argmin.cuh) the merge of the winner.
-// State: GH_VS_* (k, phase, live_end, dead, x, y, queries). The host starts with phase 'rescan'
-// and every slot in queries (the first nearest higher neighbours: the same tiled pass); the
-// pass leaves phase 'update' after a merge, 'done' after the last and 'no_pair' when no finite
-// dissimilarity is left (no merge then: the host raises a ValueError).
+//     (each centroid is read once per tile of GH_VECTOR_QUERIES queries): in phase 'update'
+//     the one query is the merged cluster y, whose distances update the other rows' cache; in
+//     phase 'rescan' the listed rows. Then the tournament, and in the last block to finish
+//     (argmin.cuh) the next merge, or phase 'rescan' when the least row is stale.
+// State: GH_VS_* (k, phase, live_end, dead, x, y, queries, limit_value, limit_slot). The host
+// starts in phase 'rescan' with every row stale at +inf, every slot listed and the limit
+// (+inf, the largest slot): the first pass scans every row. 'done' after the last merge,
+// 'no_pair' when no finite dissimilarity is left (no merge then: the host raises a ValueError).
 
-// The rows whose cached neighbour is the merged-away x or the merged y join the queries.
+// A stale row is rescanned when (bound, slot) comes before the limit.
+__device__ __forceinline__ bool below_limit(double bound, long long z, double limit_value,
+                                            long long limit_slot) {
+    return bound < limit_value || (bound == limit_value && z < limit_slot);
+}
+
+// Phase 'rescan': the stale live rows below the limit join the queries.
 extern "C" __global__ void vector_tournament_collect(const double* sz, const long long* slot,
-                                                     const long long* neighbor,
+                                                     const double* min_dist,
+                                                     const unsigned char* stale,
                                                      long long* state, long long* queries) {
-    if (state[GH_VS_PHASE] != GH_VP_UPDATE) return;
+    if (state[GH_VS_PHASE] != GH_VP_RESCAN) return;
     const long long m = state[GH_VS_LIVE_END];
-    const long long x = state[GH_VS_X];
-    const long long y = state[GH_VS_Y];
+    const double limit_value = __longlong_as_double(state[GH_VS_LIMIT_VALUE]);
+    const long long limit_slot = state[GH_VS_LIMIT_SLOT];
     for (long long p = blockIdx.x * (long long)blockDim.x + threadIdx.x; p < m;
          p += (long long)gridDim.x * blockDim.x) {
         if (!(sz[p] > 0.0)) continue;
         const long long z = slot[p];
-        const long long nz = neighbor[z];
-        if (z != y && (nz == x || nz == y)) {
+        if (stale[z] && below_limit(min_dist[z], z, limit_value, limit_slot)) {
             // the list's order varies from run to run; each row's result does not depend on it
             const unsigned long long at =
                 atomicAdd((unsigned long long*)&state[GH_VS_QUERIES], 1ull);
@@ -577,22 +582,23 @@ extern "C" __global__ void vector_tournament_collect(const double* sz, const lon
 }
 
 // The pass. Work items are (tile of queries, range of positions): `splits` ranges, so that
-// tile 0's ranges are the first blocks' own (block b < splits takes range b of tile 0). With
-// phase 'update', query 0 is y, and the block that holds range b of tile 0 also updates the
-// cache of the rows in it below y that are not queries, and enters every such row, and every
-// row above y, in the tournament; the queried rows enter it in the last block, after their
-// ranges' minima are reduced. Launch with blockDim.x a multiple of 32, at most 1024;
-// part_value/part_index hold max(n, GH_VECTOR_QUERIES * gridDim.x) entries, top_* gridDim.x.
+// tile 0's ranges are the first blocks' own (block b < splits takes range b of tile 0). The
+// block that holds range b of tile 0 also, in phase 'update', updates the cache of the rows in
+// it below y from y's distances, and enters every row of its range that is not a query in the
+// tournament (two argmins: every row, the exact rows); the queried rows enter it in the last
+// block, after their ranges' minima are reduced. Launch with blockDim.x a multiple of 32, at
+// most 1024; part_value/part_index hold max(n, GH_VECTOR_QUERIES * gridDim.x) entries,
+// top_value/top_index 2 gridDim.x.
 extern "C" __global__ void vector_tournament_pass(double* C, long long ld, int d, long long n,
                                                   int method, double* sz,
                                                   const long long* slot,
                                                   const long long* pos_of,
                                                   long long* cluster_id, long long* neighbor,
-                                                  double* min_dist, long long* state,
-                                                  long long* queries, double* part_value,
-                                                  long long* part_index, double* top_value,
-                                                  long long* top_index, unsigned int* ticket,
-                                                  double* Z) {
+                                                  double* min_dist, unsigned char* stale,
+                                                  long long* state, long long* queries,
+                                                  double* part_value, long long* part_index,
+                                                  double* top_value, long long* top_index,
+                                                  unsigned int* ticket, double* Z) {
     __shared__ double s_query[GH_VECTOR_QUERIES * GH_VR_FEATURES];
     __shared__ long long s_pos[GH_VECTOR_QUERIES];
     __shared__ double s_best_value[32 * GH_VECTOR_QUERIES];  // [warp][query]
@@ -607,6 +613,8 @@ extern "C" __global__ void vector_tournament_pass(double* C, long long ld, int d
     const long long x = state[GH_VS_X];
     const long long y = state[GH_VS_Y];
     const long long k = state[GH_VS_K];
+    const double limit_value = __longlong_as_double(state[GH_VS_LIMIT_VALUE]);
+    const long long limit_slot = state[GH_VS_LIMIT_SLOT];
     const bool update = phase == GH_VP_UPDATE;
     const int lane = threadIdx.x & 31;
     const int warp = threadIdx.x >> 5;
@@ -615,7 +623,8 @@ extern "C" __global__ void vector_tournament_pass(double* C, long long ld, int d
     const long long splits = tiles >= gridDim.x ? 1 : gridDim.x / tiles;
     const long long span = (m + splits - 1) / splits;
     const bool resident = d <= GH_VR_FEATURES;
-    ArgMin top = argmin_none();
+    ArgMin top = argmin_none();    // every row: (bound, slot)
+    ArgMin exact = argmin_none();  // the exact rows
     for (long long item = blockIdx.x; item < tiles * splits; item += gridDim.x) {
         const long long tile = item / splits;
         const long long split = item % splits;
@@ -637,7 +646,7 @@ extern "C" __global__ void vector_tournament_pass(double* C, long long ld, int d
             }
             __syncthreads();
         }
-        const long long py = update && tile == 0 ? s_pos[0] : -1;  // the cache updates: y's
+        const long long py = update ? s_pos[0] : -1;  // phase 'update': the one query is y
         const long long lo = split * span;
         const long long hi = lo + span < m ? lo + span : m;
         for (long long base = lo; base < hi; base += blockDim.x) {  // the same in every thread
@@ -669,21 +678,32 @@ extern "C" __global__ void vector_tournament_pass(double* C, long long ld, int d
                     }
                 }
             }
-            if (py >= 0 && mine && p != py) {
+            if (tile == 0 && mine) {  // the row is this thread's alone unless it is a query
                 const long long z = slot[p];
-                if (p > py) {
-                    argmin_take(top, min_dist[z], p);
-                } else {
+                double bound = min_dist[z];
+                bool is_stale = stale[z];
+                bool listed = !update && is_stale && below_limit(bound, z, limit_value, limit_slot);
+                if (update && p == py) listed = true;
+                if (update && p < py) {
+                    const double s = acc[0];
                     const long long nz = neighbor[z];
-                    if (nz != x && nz != y) {  // not a query: the row is this thread's alone
-                        double bound = min_dist[z];
-                        if (acc[0] < bound || (acc[0] == bound && y < nz)) {
+                    if (is_stale || nz == x || nz == y) {
+                        is_stale = !(s < bound);  // y strictly nearer than the bound: exact
+                        if (!is_stale) {
                             neighbor[z] = y;
-                            min_dist[z] = acc[0];
-                            bound = acc[0];
+                            min_dist[z] = s;
+                            bound = s;
                         }
-                        argmin_take(top, bound, p);
+                        stale[z] = is_stale;
+                    } else if (s < bound || (s == bound && y < nz)) {
+                        neighbor[z] = y;
+                        min_dist[z] = s;
+                        bound = s;
                     }
+                }
+                if (!listed) {
+                    argmin_take(top, bound, z);
+                    if (!is_stale) argmin_take(exact, bound, z);
                 }
             }
 #pragma unroll
@@ -715,11 +735,13 @@ extern "C" __global__ void vector_tournament_pass(double* C, long long ld, int d
         }
     }
     publish_candidate(block_argmin(top), top_value, top_index);
+    publish_candidate(block_argmin(exact), top_value + gridDim.x, top_index + gridDim.x);
     if (!grid_last_block(ticket)) return;
     // The last block: the queried rows' nearest higher neighbours, then the tournament.
     const volatile double* values = part_value;  // other blocks' results, never from L1
     const volatile long long* indices = part_index;
     top = argmin_none();
+    exact = argmin_none();
     for (long long q = threadIdx.x; q < nq; q += blockDim.x) {
         ArgMin a = argmin_none();
         for (long long s = 0; s < splits; ++s) {
@@ -728,22 +750,31 @@ extern "C" __global__ void vector_tournament_pass(double* C, long long ld, int d
         const long long z = queries[q];
         neighbor[z] = a.index >= 0 ? slot[a.index] : -1;
         min_dist[z] = a.value;
-        argmin_take(top, a.value, pos_of[z]);
+        stale[z] = 0;
+        argmin_take(top, a.value, z);
+        argmin_take(exact, a.value, z);
     }
     const volatile double* top_values = top_value;
     const volatile long long* top_indices = top_index;
     for (long long b = threadIdx.x; b < gridDim.x; b += blockDim.x) {
         argmin_take(top, top_values[b], top_indices[b]);
+        argmin_take(exact, top_values[gridDim.x + b], top_indices[gridDim.x + b]);
     }
     top = block_argmin(top);
+    exact = block_argmin(exact);
     if (threadIdx.x == 0) {
         s_merge = 0;
         if (top.index < 0) {
             state[GH_VS_PHASE] = GH_VP_NO_PAIR;  // every dissimilarity overflowed to +inf
+        } else if (stale[top.index]) {  // rescan the stale rows below the least exact one
+            state[GH_VS_LIMIT_VALUE] = __double_as_longlong(exact.value);
+            state[GH_VS_LIMIT_SLOT] = exact.index;
+            state[GH_VS_QUERIES] = 0;
+            state[GH_VS_PHASE] = GH_VP_RESCAN;
         } else {
-            const long long wx = slot[top.index];
+            const long long wx = top.index;
             const long long wy = neighbor[wx];
-            s_px = top.index;
+            s_px = pos_of[wx];
             s_py = pos_of[wy];
             s_nx = sz[s_px];
             s_ny = sz[s_py];

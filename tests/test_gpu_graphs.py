@@ -294,18 +294,22 @@ def test_vector_tournament_launches_nothing_per_merge():
         np.testing.assert_array_equal(Z, _vector(X, "median", "cpu"))
         step = c.kernels["vector_tournament_pass"]
         collect = c.kernels["vector_tournament_collect"]
-        # the first pass (every slot's neighbour, the first merge) is the one host launch
-        assert step.launches == n - 1 and step.graph_nodes == n - 2
-        assert collect.launches == collect.graph_nodes == n - 2
+        # the first pass (every slot's neighbour, the first merge) is the one host launch; then
+        # per merge a step, and a step of rescans before some merges (a graph may end with
+        # steps that do nothing once the merges are done)
+        assert step.launches == step.graph_nodes + 1
+        assert collect.launches == collect.graph_nodes == step.graph_nodes
+        assert n - 2 <= step.graph_nodes <= 2 * (n - 2) + 2
         assert not {"vector_scan", "generic_step", "vector_nearest_higher"} & set(c.kernels)
         counts[n] = c
     for n, c in counts.items():
         chunks = _chunks(n)
-        # per chunk a graph and a read (none for a first chunk of one merge); per call the
-        # first pass, and the final reads of the state and of Z
-        assert chunks - 1 <= c.graph_launches <= chunks
+        # per chunk at most a graph and a read, again when the chunk's rescans left it short
+        # (a graph of the first chunk's steps may run past a short chunk); per call the first
+        # pass, its read and the read of Z
+        assert 0 < c.graph_launches <= 2 * chunks
         assert c.host_launches == c.graph_launches + 1
-        assert c.host_syncs <= chunks + 2
+        assert c.host_syncs == c.graph_launches + 2
     # about one host launch per chunk, whatever n: none per merge
     assert counts[250].host_launches < 1.5 * counts[120].host_launches
 

@@ -234,8 +234,9 @@ def test_centroid_methods_by_the_tournament_and_by_scipys_heap(method, algorithm
     Z = vector(X, method, algorithm=algorithm)
     assert_same_as_scipy(Z, sch.linkage(X, method), rtol=1e-10)
     if algorithm in (None, "tournament"):
-        rescans = cpu_backend.last_run["rescans_per_merge"]
-        assert cpu_backend.last_run["algorithm"] == "tournament" and 0.5 < rescans < 10
+        run = cpu_backend.last_run
+        assert run["algorithm"] == "tournament" and 0.5 < run["rescans_per_merge"] < 10
+        assert 0.0 < run["rescan_passes_per_merge"] < 1.0  # the rescans go in groups
 
 
 def test_centroid_frame_is_a_shifted_copy_that_keeps_integers_exact():

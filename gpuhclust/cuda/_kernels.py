@@ -43,6 +43,8 @@ VECTOR_STATE = (
     "y",             # centroid/median: the slot that received the last merge
     "attempts",      # centroid/median: rescans since the last merge (a guard)
     "queries",       # centroid/median tournament: slots listed in the queries array
+    "limit_value",   # tournament: stale rows below (limit_value's bits, limit_slot) are rescanned
+    "limit_slot",
 )
 # Phases (GH_VP_<NAME>): 'top' (no scan: examine the heap), 'query' (ward: nearest neighbour of
 # center), 'rescan' (nearest higher neighbour of center), 'update' (after a merge into center:

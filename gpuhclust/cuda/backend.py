@@ -26,7 +26,10 @@ vector engine with a warning (decided by the plan, ``gpuhclust._plan``).
 On the vector engine ward runs the same rounds by default (the driver over the device
 centroids of ``_centroid_rows``: nearest neighbours as tiled products over every SM, one host
 read per round), or the nearest-neighbour chain (a grid-wide scan and a one-block step per
-query) on request.
+query) on request. Centroid and median run the tournament over centroids there by default (two
+graph nodes per merge: the rows to rescan collected, then one tiled pass for the merged cluster
+and every rescan, the tournament and the next merge; one host read per chunk), or SciPy's heap
+in one block ('generic').
 
 The host splits each loop into chunks of merges for progress and Ctrl-C. An interrupted run
 (KeyboardInterrupt, or any error) drops its device arrays and hands the memory back to the
@@ -426,9 +429,10 @@ class CudaBackend(Backend):
 
     def _vector_tournament(self, X: np.ndarray, method: Method, bar) -> np.ndarray:
         """Centroid or median by the tournament (kernels/vector.cu): a first pass gives every
-        slot's nearest higher neighbour and the first merge, then each merge is two graph
-        nodes; the host launches one graph per progress chunk, reads the state once after it
-        and compacts the centroids between chunks."""
+        slot's nearest higher neighbour and the first merge, then every step is two graph
+        nodes (a merge, or the rescans before one); the host launches one graph per progress
+        chunk (again when its rescans left it short), reads the state after it and compacts
+        the centroids between graphs."""
         n, d = X.shape
         self._vector_checks(X, method)
         track, xp = self.ctx.track, self.xp
@@ -437,44 +441,51 @@ class CudaBackend(Backend):
         slot, pos_of, cluster_id = (track(xp.arange(n, dtype=np.int64)) for _ in range(3))
         neighbor = track(xp.full(n, -1, dtype=np.int64))
         min_dist = track(xp.full(n, np.inf))
-        queries = track(xp.arange(n, dtype=np.int64))  # the first pass: every slot
+        stale = track(xp.ones(n, dtype=np.uint8))  # the first pass: every row, every slot
+        queries = track(xp.arange(n, dtype=np.int64))
         blocks = self._grid_blocks(n)
         width = max(n, VECTOR_QUERIES * blocks)
         parts = (track(xp.empty(width)), track(xp.empty(width, dtype=np.int64)),
-                 track(xp.empty(blocks)), track(xp.empty(blocks, dtype=np.int64)))
+                 track(xp.empty(2 * blocks)), track(xp.empty(2 * blocks, dtype=np.int64)))
         ticket = track(xp.zeros(1, dtype=np.uint32))
         Z = track(xp.empty((n - 1) * 4))
-        state = self._vector_state(phase="rescan", live_end=n, queries=n)
+        state = self._vector_state(phase="rescan", live_end=n, queries=n,
+                                   limit_value=np.float64(np.inf).view(np.int64),
+                                   limit_slot=np.iinfo(np.int64).max)
         collect = self.ctx.kernel("vector", "vector_tournament_collect")
         step = self.ctx.kernel("vector", "vector_tournament_pass")
         grid, block = (blocks,), (self.ctx.threads,)
         step_args = (C, np.int64(n), np.int32(d), np.int64(n), np.int32(method.code), sz, slot,
-                     pos_of, cluster_id, neighbor, min_dist, state, queries, *parts, ticket, Z)
-        collect_args = (sz, slot, neighbor, state, queries)
+                     pos_of, cluster_id, neighbor, min_dist, stale, state, queries, *parts,
+                     ticket, Z)
+        collect_args = (sz, slot, min_dist, stale, state, queries)
 
         def steps(count):
             for _ in range(count):
                 collect(grid, block, collect_args)
                 step(grid, block, step_args)
 
-        step(grid, block, step_args)  # the first merge
-        graphs = {}
-        for stop in chunk_ends(n - 1, bar):
+        def read():
             host = self.ctx.asnumpy(state)
             if host[_VS["phase"]] == _VP["no_pair"]:
                 raise centroid_rounds.overflow_error()
-            k, live_end, dead = (int(host[_VS[name]]) for name in ("k", "live_end", "dead"))
-            if k < stop:
+            return host
+
+        step(grid, block, step_args)  # the first merge
+        host = read()
+        graph, size = None, 0
+        for stop in chunk_ends(n - 1, bar):
+            while host[_VS["k"]] < stop:
+                k, live_end, dead = (int(host[_VS[q]]) for q in ("k", "live_end", "dead"))
                 if dead >= 8 and dead * COMPACT_EVERY >= live_end:
                     self._compact(state, live_end, C, sz, slot, pos_of)
-                if stop - k not in graphs:  # every step merges once: a chunk is its merges
-                    graphs[stop - k] = self.ctx.capture(lambda: steps(stop - k))
-                graphs[stop - k].launch()
-        host = self.ctx.asnumpy(state)
-        if host[_VS["phase"]] == _VP["no_pair"]:
-            raise centroid_rounds.overflow_error()
-        if host[_VS["k"]] != n - 1:
-            raise RuntimeError("gpuhclust: the vector engine's kernels made no progress")
+                if graph is None:  # the first chunk's merges: at most one chunk's steps too many
+                    size = max(2, stop - k)
+                    graph = self.ctx.capture(lambda: steps(size))
+                graph.launch()
+                host = read()
+                if host[_VS["k"]] == k:  # two steps make at least one merge
+                    raise RuntimeError("gpuhclust: the vector engine's kernels made no progress")
         return self.ctx.asnumpy(Z).reshape(n - 1, 4)
 
     def _vector_state(self, **values):
