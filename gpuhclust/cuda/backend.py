@@ -430,9 +430,9 @@ class CudaBackend(Backend):
     def _vector_tournament(self, X: np.ndarray, method: Method, bar) -> np.ndarray:
         """Centroid or median by the tournament (kernels/vector.cu): a first pass gives every
         slot's nearest higher neighbour and the first merge, then every step is two graph
-        nodes (a merge, or the rescans before one); the host launches one graph per progress
-        chunk (again when its rescans left it short), reads the state after it and compacts
-        the centroids between graphs."""
+        nodes (a merge, or the rescans before one); the host launches about one graph per
+        progress chunk (again when its rescans left it short), reads the state after each and
+        compacts the centroids between graphs."""
         n, d = X.shape
         self._vector_checks(X, method)
         track, xp = self.ctx.track, self.xp
@@ -473,16 +473,19 @@ class CudaBackend(Backend):
 
         step(grid, block, step_args)  # the first merge
         host = read()
-        graph, size = None, 0
+        graphs, start = {}, 0
         for stop in chunk_ends(n - 1, bar):
+            # a graph per chunk length (a few): 3 steps per 2 merges, as rescans go (a graph
+            # may run into the next chunk, and past the last merge as steps that do nothing)
+            size = max(2, -(-3 * (stop - start) // 2))
+            start = stop
             while host[_VS["k"]] < stop:
                 k, live_end, dead = (int(host[_VS[q]]) for q in ("k", "live_end", "dead"))
                 if dead >= 8 and dead * COMPACT_EVERY >= live_end:
                     self._compact(state, live_end, C, sz, slot, pos_of)
-                if graph is None:  # the first chunk's merges: at most one chunk's steps too many
-                    size = max(2, stop - k)
-                    graph = self.ctx.capture(lambda: steps(size))
-                graph.launch()
+                if size not in graphs:
+                    graphs[size] = self.ctx.capture(lambda: steps(size))
+                graphs[size].launch()
                 host = read()
                 if host[_VS["k"]] == k:  # two steps make at least one merge
                     raise RuntimeError("gpuhclust: the vector engine's kernels made no progress")
