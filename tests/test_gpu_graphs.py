@@ -262,8 +262,8 @@ def test_vector_tournament_is_the_default_and_scipys_on_tie_free_data(cuda_sched
 
 @pytest.mark.parametrize("method", GENERIC_METHODS)
 def test_vector_tournament_ties_go_the_same_way_on_cpu_and_gpu(cuda_schedule_backend, method):
-    # equal distances everywhere; with 600 points on 9 sites many rows point at each merged
-    # pair (rescanned in one pass, in several tiles of queries): the lowest slot wins on both
+    # equal distances everywhere (600 points on 9 sites; the first pass queries every row, in
+    # several tiles of queries per block): the lowest slot wins on both
     for n, seed in ((90, 22), (600, 23)):
         X = tie_heavy(n, 2, seed=seed)
         Z = _vector(X, method, cuda_schedule_backend)
