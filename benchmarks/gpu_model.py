@@ -76,6 +76,7 @@ ALGORITHMS = {
     ("vector", "nn_chain"): ("vector_chain", {"algorithm": "nn_chain"}),
     ("vector", "rounds"): ("vector_rounds", {"algorithm": "rounds"}),
     ("vector", "generic"): ("vector_generic", {"algorithm": "generic"}),
+    ("vector", "tournament"): ("vector_tournament", {"algorithm": "tournament"}),
 }
 # Per engine: dimension, sizes estimated, dtypes reported, and which dtypes need their own
 # measurement (the vector engine works in float64 whatever the dtype).
@@ -91,7 +92,7 @@ QUICK_SIZES = (101, 151, 201)
 # grows slowly with n (about log n per merge), which a few n <= 251 cannot tell from n^2; the
 # tournament's rescans per merge (each one more graph node) likewise.
 EXTRA_SIZES = {"generic": (501, 1001), "vector_generic": (501, 1001), "rounds": (501,),
-               "tournament": (501, 1001)}
+               "tournament": (501, 1001), "vector_tournament": (501, 1001)}
 HOLDOUT_SLACK = 0.05
 QUICK = (("average", "matrix", "nn_chain", "float32"), ("average", "matrix", "rounds", "float32"),
          ("single", "vector", "mst", "float64"))

@@ -101,10 +101,9 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
         The merge algorithm.
 
         * None (default): 'mst' (Prim's minimum spanning tree) for single, 'rounds' for
-          complete, average, weighted and ward, 'tournament' for centroid and median. Ward on
-          ``engine='vector'`` has no rounds yet: its default is 'nn_chain'; centroid and
-          median there have no tournament: their default is 'generic'.
-        * 'tournament' (centroid, median; matrix engine, backends 'cpu' and 'cuda'): the
+          complete, average, weighted and ward, 'tournament' for centroid and median (on
+          both engines).
+        * 'tournament' (centroid, median; backends 'cpu' and 'cuda', both engines): the
           generic algorithm with the global minimum taken by an argmin over the
           nearest-neighbour cache, the lowest slot winning a tie, instead of SciPy's heap:
           SciPy's Z bit for bit on tie-free data, and the same Z on CPU and GPU, ties

@@ -27,9 +27,7 @@ ENGINES = ("auto", "matrix", "vector")
 #: The default algorithm a backend runs when it lacks the method table's default.
 #: ``'rounds' -> 'nn_chain'``: for a backend whose engine offers no rounds (the built-in
 #: backends run them on both engines, ward's vector engine included).
-#: ``'tournament' -> 'generic'``: the vector engine's centroid and median keep SciPy's heap over
-#: centroids (on any backend).
-FALLBACK = {"rounds": "nn_chain", "tournament": "generic"}
+FALLBACK = {"rounds": "nn_chain"}
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,11 @@
 //   the height is its root times sqrt 2). The chain starts at the lowest live slot, the
 //   previous chain element wins a tie, else the lowest slot; the merged cluster takes the
 //   higher slot.
-// - centroid, median: SciPy's fast_linkage (the generic algorithm) on ||c_A - c_B||^2: a cached
-//   nearest higher neighbour per slot in SciPy's heap (heap.cuh), a global minimum per merge.
+// - centroid, median: the generic algorithm on ||c_A - c_B||^2 with an exact cache of every
+//   slot's nearest higher neighbour and the global minimum by a tournament argmin over it (the
+//   default, 'tournament': the kernels at the end of this file, every step two grid-wide graph
+//   nodes), or SciPy's fast_linkage with the cache in SciPy's heap (heap.cuh) run by one block
+//   ('generic').
 //
 // Layout. C holds the centroids features first: C[k * ld + p] is feature k of the cluster at
 // position p, so the threads of a warp read consecutive addresses. Positions [0, live_end) hold
@@ -26,6 +29,7 @@
 // into state (layout: VECTOR_STATE in gpuhclust/cuda/_kernels.py, GH_VS_* here). A pair of
 // launches makes at most one merge, so the host launches as many pairs as merges remain, with no
 // host round trip per merge.
+#include "argmin.cuh"
 #include "heap.cuh"
 
 // Squared Euclidean distance between the centroids at positions a and b, features summed in
@@ -527,4 +531,273 @@ extern "C" __global__ void vector_gather(const double* C, long long ld, int d, c
         C_out[k * ld + i] = C[k * ld + keep[i]];
         if (k == 0) sz_out[i] = sz[keep[i]];
     }
+}
+
+// -- centroid, median by the tournament (algorithm='tournament', the default) ------------------
+// The CPU twin is tournament_steps in gpuhclust/cpu/_vector.py, whose comment states the
+// algorithm: the generic algorithm's nearest-neighbour cache, each row exact or stale (a lower
+// bound), the merge the least (min_dist, slot) over the live rows when that row is exact, THE
+// LOWEST SLOT WINNING A TIE; else every stale row below the least exact one is rescanned at
+// once. Every rule is a total order: how the work is split never changes the result.
+//
+// A step is two graph nodes with arguments that never change (the host captures a chunk of
+// steps as one CUDA graph and reads the state once per chunk):
+//   vector_tournament_collect: in phase 'rescan', lists the stale rows to rescan;
+//   vector_tournament_pass: one tiled pass over the live centroids for all the queries at once
+//     (each centroid is read once per tile of GH_VECTOR_QUERIES queries): in phase 'update'
+//     the one query is the merged cluster y, whose distances update the other rows' cache; in
+//     phase 'rescan' the listed rows. Then the tournament, and in the last block to finish
+//     (argmin.cuh) the next merge, or phase 'rescan' when the least row is stale.
+// State: GH_VS_* (k, phase, live_end, dead, x, y, queries, limit_value, limit_slot). The host
+// starts in phase 'rescan' with every row stale at +inf, every slot listed and the limit
+// (+inf, the largest slot): the first pass scans every row. 'done' after the last merge,
+// 'no_pair' when no finite dissimilarity is left (no merge then: the host raises a ValueError).
+
+// A stale row is rescanned when (bound, slot) comes before the limit.
+__device__ __forceinline__ bool below_limit(double bound, long long z, double limit_value,
+                                            long long limit_slot) {
+    return bound < limit_value || (bound == limit_value && z < limit_slot);
+}
+
+// Phase 'rescan': the stale live rows below the limit join the queries.
+extern "C" __global__ void vector_tournament_collect(const double* sz, const long long* slot,
+                                                     const double* min_dist,
+                                                     const unsigned char* stale,
+                                                     long long* state, long long* queries) {
+    if (state[GH_VS_PHASE] != GH_VP_RESCAN) return;
+    const long long m = state[GH_VS_LIVE_END];
+    const double limit_value = __longlong_as_double(state[GH_VS_LIMIT_VALUE]);
+    const long long limit_slot = state[GH_VS_LIMIT_SLOT];
+    for (long long p = blockIdx.x * (long long)blockDim.x + threadIdx.x; p < m;
+         p += (long long)gridDim.x * blockDim.x) {
+        if (!(sz[p] > 0.0)) continue;
+        const long long z = slot[p];
+        if (stale[z] && below_limit(min_dist[z], z, limit_value, limit_slot)) {
+            // the list's order varies from run to run; each row's result does not depend on it
+            const unsigned long long at =
+                atomicAdd((unsigned long long*)&state[GH_VS_QUERIES], 1ull);
+            queries[at] = z;
+        }
+    }
+}
+
+// The pass. Work items are (tile of queries, range of positions): `splits` ranges, so that
+// tile 0's ranges are the first blocks' own (block b < splits takes range b of tile 0). The
+// block that holds range b of tile 0 also, in phase 'update', updates the cache of the rows in
+// it below y from y's distances, and enters every row of its range that is not a query in the
+// tournament (two argmins: every row, the exact rows); the queried rows enter it in the last
+// block, after their ranges' minima are reduced. Launch with blockDim.x a multiple of 32, at
+// most 1024; part_value/part_index hold max(n, GH_VECTOR_QUERIES * gridDim.x) entries,
+// top_value/top_index 2 gridDim.x.
+extern "C" __global__ void vector_tournament_pass(double* C, long long ld, int d, long long n,
+                                                  int method, double* sz,
+                                                  const long long* slot,
+                                                  const long long* pos_of,
+                                                  long long* cluster_id, long long* neighbor,
+                                                  double* min_dist, unsigned char* stale,
+                                                  long long* state, long long* queries,
+                                                  double* part_value, long long* part_index,
+                                                  double* top_value, long long* top_index,
+                                                  unsigned int* ticket, double* Z) {
+    __shared__ double s_query[GH_VECTOR_QUERIES * GH_VR_FEATURES];
+    __shared__ long long s_pos[GH_VECTOR_QUERIES];
+    __shared__ double s_best_value[32 * GH_VECTOR_QUERIES];  // [warp][query]
+    __shared__ long long s_best_index[32 * GH_VECTOR_QUERIES];
+    __shared__ int s_merge;
+    __shared__ long long s_px, s_py;
+    __shared__ double s_nx, s_ny;
+    const long long phase = state[GH_VS_PHASE];
+    if (phase != GH_VP_UPDATE && phase != GH_VP_RESCAN) return;  // every block: no ticket
+    const long long m = state[GH_VS_LIVE_END];
+    const long long nq = state[GH_VS_QUERIES];
+    const long long x = state[GH_VS_X];
+    const long long y = state[GH_VS_Y];
+    const long long k = state[GH_VS_K];
+    const double limit_value = __longlong_as_double(state[GH_VS_LIMIT_VALUE]);
+    const long long limit_slot = state[GH_VS_LIMIT_SLOT];
+    const bool update = phase == GH_VP_UPDATE;
+    const int lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5;
+    const int nwarps = blockDim.x >> 5;
+    const long long tiles = (nq + GH_VECTOR_QUERIES - 1) / GH_VECTOR_QUERIES;
+    const long long splits = tiles >= gridDim.x ? 1 : gridDim.x / tiles;
+    const long long span = (m + splits - 1) / splits;
+    const bool resident = d <= GH_VR_FEATURES;
+    ArgMin top = argmin_none();    // every row: (bound, slot)
+    ArgMin exact = argmin_none();  // the exact rows
+    for (long long item = blockIdx.x; item < tiles * splits; item += gridDim.x) {
+        const long long tile = item / splits;
+        const long long split = item % splits;
+        const long long q0 = tile * GH_VECTOR_QUERIES;
+        const int held = nq - q0 < GH_VECTOR_QUERIES ? (int)(nq - q0) : GH_VECTOR_QUERIES;
+        __syncthreads();  // the previous item is done with the shared arrays
+        if (threadIdx.x < GH_VECTOR_QUERIES) {
+            s_pos[threadIdx.x] = threadIdx.x < held ? pos_of[queries[q0 + threadIdx.x]] : -1;
+        }
+        for (int e = threadIdx.x; e < nwarps * GH_VECTOR_QUERIES; e += blockDim.x) {
+            s_best_value[e] = gh_inf();
+            s_best_index[e] = -1;
+        }
+        __syncthreads();
+        if (resident) {
+            for (int e = threadIdx.x; e < held * d; e += blockDim.x) {
+                const int q = e / d;
+                s_query[q * GH_VR_FEATURES + e % d] = C[(e % d) * ld + s_pos[q]];
+            }
+            __syncthreads();
+        }
+        const long long py = update ? s_pos[0] : -1;  // phase 'update': the one query is y
+        const long long lo = split * span;
+        const long long hi = lo + span < m ? lo + span : m;
+        for (long long base = lo; base < hi; base += blockDim.x) {  // the same in every thread
+            const long long p = base + threadIdx.x;
+            const bool mine = p < hi && sz[p] > 0.0;
+            double acc[GH_VECTOR_QUERIES];  // registers: every index below is a constant
+#pragma unroll
+            for (int q = 0; q < GH_VECTOR_QUERIES; ++q) acc[q] = 0.0;
+            for (int k0 = 0; k0 < d; k0 += GH_VR_FEATURES) {
+                const int kn = d - k0 < GH_VR_FEATURES ? d - k0 : GH_VR_FEATURES;
+                if (!resident) {
+                    __syncthreads();
+                    for (int e = threadIdx.x; e < held * kn; e += blockDim.x) {
+                        const int q = e / kn;
+                        s_query[q * GH_VR_FEATURES + e % kn] = C[(k0 + e % kn) * ld + s_pos[q]];
+                    }
+                    __syncthreads();
+                }
+                if (mine) {
+                    for (int f = 0; f < kn; ++f) {
+                        const double c = C[(k0 + f) * ld + p];
+#pragma unroll
+                        for (int q = 0; q < GH_VECTOR_QUERIES; ++q) {
+                            if (q < held) {  // the same in every thread (unrolled, predicated)
+                                const double t = s_query[q * GH_VR_FEATURES + f] - c;
+                                acc[q] += t * t;
+                            }
+                        }
+                    }
+                }
+            }
+            if (tile == 0 && mine) {  // the row is this thread's alone unless it is a query
+                const long long z = slot[p];
+                double bound = min_dist[z];
+                bool is_stale = stale[z];
+                bool listed = !update && is_stale && below_limit(bound, z, limit_value, limit_slot);
+                if (update && p == py) listed = true;
+                if (update && p < py) {
+                    const double s = acc[0];
+                    const long long nz = neighbor[z];
+                    if (is_stale || nz == x || nz == y) {
+                        is_stale = !(s < bound);  // y strictly nearer than the bound: exact
+                        if (!is_stale) {
+                            neighbor[z] = y;
+                            min_dist[z] = s;
+                            bound = s;
+                        }
+                        stale[z] = is_stale;
+                    } else if (s < bound || (s == bound && y < nz)) {
+                        neighbor[z] = y;
+                        min_dist[z] = s;
+                        bound = s;
+                    }
+                }
+                if (!listed) {
+                    argmin_take(top, bound, z);
+                    if (!is_stale) argmin_take(exact, bound, z);
+                }
+            }
+#pragma unroll
+            for (int q = 0; q < GH_VECTOR_QUERIES; ++q) {
+                if (q >= held) continue;  // the same in every thread: the shuffles are safe
+                ArgMin a = argmin_none();
+                if (mine && p > s_pos[q]) argmin_take(a, acc[q], p);
+                a = warp_argmin(a);
+                if (lane == 0) {
+                    ArgMin b;
+                    b.value = s_best_value[warp * GH_VECTOR_QUERIES + q];
+                    b.index = s_best_index[warp * GH_VECTOR_QUERIES + q];
+                    argmin_take(b, a.value, a.index);
+                    s_best_value[warp * GH_VECTOR_QUERIES + q] = b.value;
+                    s_best_index[warp * GH_VECTOR_QUERIES + q] = b.index;
+                }
+            }
+        }
+        __syncthreads();
+        if (threadIdx.x < held) {
+            const int q = threadIdx.x;
+            ArgMin best = argmin_none();
+            for (int w = 0; w < nwarps; ++w) {
+                argmin_take(best, s_best_value[w * GH_VECTOR_QUERIES + q],
+                            s_best_index[w * GH_VECTOR_QUERIES + q]);
+            }
+            part_value[(q0 + q) * splits + split] = best.value;
+            part_index[(q0 + q) * splits + split] = best.index;
+        }
+    }
+    publish_candidate(block_argmin(top), top_value, top_index);
+    publish_candidate(block_argmin(exact), top_value + gridDim.x, top_index + gridDim.x);
+    if (!grid_last_block(ticket)) return;
+    // The last block: the queried rows' nearest higher neighbours, then the tournament.
+    const volatile double* values = part_value;  // other blocks' results, never from L1
+    const volatile long long* indices = part_index;
+    top = argmin_none();
+    exact = argmin_none();
+    for (long long q = threadIdx.x; q < nq; q += blockDim.x) {
+        ArgMin a = argmin_none();
+        for (long long s = 0; s < splits; ++s) {
+            argmin_take(a, values[q * splits + s], indices[q * splits + s]);
+        }
+        const long long z = queries[q];
+        neighbor[z] = a.index >= 0 ? slot[a.index] : -1;
+        min_dist[z] = a.value;
+        stale[z] = 0;
+        argmin_take(top, a.value, z);
+        argmin_take(exact, a.value, z);
+    }
+    const volatile double* top_values = top_value;
+    const volatile long long* top_indices = top_index;
+    for (long long b = threadIdx.x; b < gridDim.x; b += blockDim.x) {
+        argmin_take(top, top_values[b], top_indices[b]);
+        argmin_take(exact, top_values[gridDim.x + b], top_indices[gridDim.x + b]);
+    }
+    top = block_argmin(top);
+    exact = block_argmin(exact);
+    if (threadIdx.x == 0) {
+        s_merge = 0;
+        if (top.index < 0) {
+            state[GH_VS_PHASE] = GH_VP_NO_PAIR;  // every dissimilarity overflowed to +inf
+        } else if (stale[top.index]) {  // rescan the stale rows below the least exact one
+            state[GH_VS_LIMIT_VALUE] = __double_as_longlong(exact.value);
+            state[GH_VS_LIMIT_SLOT] = exact.index;
+            state[GH_VS_QUERIES] = 0;
+            state[GH_VS_PHASE] = GH_VP_RESCAN;
+        } else {
+            const long long wx = top.index;
+            const long long wy = neighbor[wx];
+            s_px = pos_of[wx];
+            s_py = pos_of[wy];
+            s_nx = sz[s_px];
+            s_ny = sz[s_py];
+            const long long id_x = cluster_id[wx];
+            const long long id_y = cluster_id[wy];
+            Z[4 * k] = (double)(id_x < id_y ? id_x : id_y);
+            Z[4 * k + 1] = (double)(id_x < id_y ? id_y : id_x);
+            Z[4 * k + 2] = sqrt(top.value);
+            Z[4 * k + 3] = s_nx + s_ny;
+            cluster_id[wy] = n + k;
+            sz[s_py] = s_nx + s_ny;
+            sz[s_px] = 0.0;
+            queries[0] = wy;
+            state[GH_VS_QUERIES] = 1;
+            state[GH_VS_K] = k + 1;
+            state[GH_VS_DEAD] += 1;
+            state[GH_VS_X] = wx;
+            state[GH_VS_Y] = wy;
+            state[GH_VS_PHASE] = k + 1 >= n - 1 ? GH_VP_DONE : GH_VP_UPDATE;
+            s_merge = 1;
+        }
+    }
+    __syncthreads();
+    if (s_merge) merge_centroids(C, ld, d, s_px, s_py, s_nx, s_ny, method);
+    grid_step_done(ticket);
 }

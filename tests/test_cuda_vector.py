@@ -207,7 +207,8 @@ backend = SimBackend(SimContext(schedule="threads", threads=32, max_blocks=2))
 for family, name in [("vector", "vector_scan"), ("generic", "generic_heapify")]:
     backend.ctx.kernel(family, name)  # load every module first: TSan symbolises only those
 X = np.random.default_rng(0).integers(0, 4, (16, 2)).astype(float)
-out = {m: gpuhclust.linkage(X, m, backend=backend, engine="vector") for m in METHODS}
+out = {f"{m}-{a}": gpuhclust.linkage(X, m, backend=backend, engine="vector", algorithm=a)
+       for m, a in CASES}
 np.savez(OUT, **out)
 """
 
@@ -215,16 +216,19 @@ np.savez(OUT, **out)
 @pytest.mark.slow
 def test_vector_kernels_are_race_free_under_thread_sanitizer(tmp_path):
     # every CUDA thread a real thread: the scan's candidate lists, the one-block steps' shared
-    # state and the centroid merges under ThreadSanitizer (CPU comparison outside: Numba's
-    # OpenMP pool is not instrumented)
+    # state, the tournament's tiled pass, collected rescans and last block, and the centroid
+    # merges under ThreadSanitizer (CPU comparison outside: Numba's OpenMP pool is not
+    # instrumented)
     if _sim.tsan_runtime() is None:
         pytest.skip("the C++ compiler ships no ThreadSanitizer runtime")
     out = tmp_path / "z.npz"
-    methods = ("ward", "centroid")  # every kernel of the family (median shares centroid's)
-    code = f"METHODS = {methods!r}\nOUT = {str(out)!r}\n" + _TSAN_SNIPPET
+    # every kernel of the family (median shares centroid's); tied data
+    cases = (("ward", None), ("centroid", None), ("centroid", "generic"))
+    code = f"CASES = {cases!r}\nOUT = {str(out)!r}\n" + _TSAN_SNIPPET
     result = _sim.run_under_tsan(code, timeout=600, env={"NUMBA_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-4000:]
     Z = np.load(out)
     X = np.random.default_rng(0).integers(0, 4, (16, 2)).astype(float)
-    for method in methods:
-        np.testing.assert_array_equal(Z[method], cpu_vector(X, method))
+    for method, algorithm in cases:
+        np.testing.assert_array_equal(Z[f"{method}-{algorithm}"],
+                                      cpu_vector(X, method, algorithm=algorithm))

@@ -19,7 +19,7 @@ from gpuhclust._validation import MergeOverflowError
 from gpuhclust.cuda._context import SimContext
 from gpuhclust.cuda.backend import SimBackend
 
-from _helpers import assert_valid_merges, blobs, tie_heavy
+from _helpers import assert_same_as_scipy, assert_valid_merges, blobs, tie_heavy
 
 pytestmark = pytest.mark.skipif(not _sim.compiler_available(),
                                 reason="no C++ compiler for the kernel simulator")
@@ -244,14 +244,95 @@ def test_tournament_without_a_finite_distance_sets_the_fault(dtype):
     assert errors[0][1] == n - 2 and "no finite distance" in errors[0][0]
 
 
-def test_vector_engine_keeps_the_heap():
-    # the vector engine's centroid and median have no tournament: the plan falls back to SciPy's
-    # generic algorithm there, and refuses an explicit 'tournament'
-    X = blobs(40, 3, seed=5)
-    for backend in ("cpu", SimBackend(SimContext())):
-        np.testing.assert_allclose(gpuhclust.linkage(X, "median", backend=backend,
-                                                     engine="vector"),
-                                   sch.linkage(X, "median"), rtol=1e-12)
-        with pytest.raises(ValueError, match="'tournament' is not available for median"):
-            gpuhclust.linkage(X, "median", backend=backend, engine="vector",
-                              algorithm="tournament")
+# -- the vector engine's centroid and median: the tournament over centroids ----------------------
+def _vector(X, method, backend, **kwargs):
+    return gpuhclust.linkage(X, method, backend=backend, engine="vector", **kwargs)
+
+
+@pytest.mark.parametrize("method", GENERIC_METHODS)
+def test_vector_tournament_is_the_default_and_scipys_on_tie_free_data(cuda_schedule_backend,
+                                                                      method):
+    # 200 merges: the host compacts the centroids between chunks, the CPU inside them
+    X = blobs(200, 3, seed=21)
+    Z = _vector(X, method, cuda_schedule_backend)
+    np.testing.assert_array_equal(Z, _vector(X, method, "cpu"))
+    np.testing.assert_array_equal(Z, _vector(X, method, "cpu", algorithm="tournament"))
+    assert_same_as_scipy(Z, sch.linkage(X, method), rtol=1e-10)
+    # on tie-free data SciPy's heap finds the same merges
+    np.testing.assert_array_equal(Z, _vector(X, method, "cpu", algorithm="generic"))
+
+
+@pytest.mark.parametrize("method", GENERIC_METHODS)
+def test_vector_tournament_ties_go_the_same_way_on_cpu_and_gpu(cuda_schedule_backend, method):
+    # equal distances everywhere (600 points on 9 sites; the first pass queries every row, in
+    # several tiles of queries per block): the lowest slot wins on both
+    for n, seed in ((90, 22), (600, 23)):
+        X = tie_heavy(n, 2, seed=seed)
+        Z = _vector(X, method, cuda_schedule_backend)
+        np.testing.assert_array_equal(Z, _vector(X, method, "cpu"))
+        assert_valid_merges(Z, ssd.pdist(X), method)  # a valid resolution of every tie
+
+
+@pytest.mark.parametrize("method", GENERIC_METHODS)
+def test_vector_tournament_ties_differ_from_the_heap_and_generic_stays_scipys(method):
+    backend = SimBackend(SimContext())
+    differ = 0
+    for seed in range(4):
+        X = tie_heavy(60, 2, seed=seed)
+        ref = _vector(X, method, "cpu", algorithm="generic")
+        assert_same_as_scipy(ref, sch.linkage(X, method), rtol=1e-10)
+        for algorithm in ("generic", "scipy"):
+            np.testing.assert_array_equal(_vector(X, method, backend, algorithm=algorithm), ref)
+        differ += not np.array_equal(_vector(X, method, backend), ref)
+    assert differ > 0  # the default is not SciPy's heap under another name
+
+
+def test_vector_tournament_launches_nothing_per_merge():
+    counts = {}
+    for n in (120, 250):
+        X = blobs(n, 3, seed=n)
+        with _sim.counting() as c:
+            Z = _vector(X, "median", SimBackend(SimContext()))
+        np.testing.assert_array_equal(Z, _vector(X, "median", "cpu"))
+        step = c.kernels["vector_tournament_pass"]
+        collect = c.kernels["vector_tournament_collect"]
+        # the first pass (every slot's neighbour, the first merge) is the one host launch; then
+        # per merge a step, and a step of rescans before some merges (a graph may end with
+        # steps that do nothing once the merges are done)
+        assert step.launches == step.graph_nodes + 1
+        assert collect.launches == collect.graph_nodes == step.graph_nodes
+        assert n - 2 <= step.graph_nodes <= 2 * (n - 2) + 2
+        assert not {"vector_scan", "generic_step", "vector_nearest_higher"} & set(c.kernels)
+        counts[n] = c
+    for n, c in counts.items():
+        chunks = _chunks(n)
+        # per chunk a graph and a read, again when the chunk's rescans left it short (none when
+        # the last graph ran past the chunk); per call the first pass, its read and Z's
+        assert chunks // 2 <= c.graph_launches <= 2 * chunks
+        assert c.host_launches == c.graph_launches + 1
+        assert c.host_syncs == c.graph_launches + 2
+    # about one host launch per chunk, whatever n: none per merge
+    assert counts[250].host_launches < 1.5 * counts[120].host_launches
+
+
+@pytest.mark.parametrize("row", ["nan", "inf", "huge"])
+def test_vector_tournament_without_a_finite_dissimilarity_raises(monkeypatch, row):
+    # centroids whose squared distances are NaN or +inf (input validation and the scale check
+    # refuse such observations, so they are bypassed here): the merges that stay finite, then
+    # a ValueError from the kernels' flag, the same on both backends, never a crash
+    from gpuhclust.cpu import _vector as cpu_vector
+    from gpuhclust.cuda import backend as cuda_backend
+
+    monkeypatch.setattr(cpu_vector, "check_vector_scale", lambda X: None)
+    monkeypatch.setattr(cuda_backend, "check_vector_scale", lambda X: None)
+    X = blobs(40, 3, seed=24)
+    if row == "huge":
+        X = X * 1e200  # every squared distance overflows: not even a first merge
+    else:
+        X[7] = float(row)
+    method = gpuhclust._methods.METHODS["centroid"]
+    with pytest.raises(ValueError, match="every remaining dissimilarity overflowed") as gpu:
+        SimBackend(SimContext(max_blocks=3))._vector_tournament(X, method, _NoBar())
+    with pytest.raises(ValueError) as cpu:
+        cpu_vector.run_tournament(X, method.code, _NoBar(), {})
+    assert str(gpu.value) == str(cpu.value)

@@ -201,6 +201,7 @@ def _forbid_vector_engine(monkeypatch):
         raise AssertionError("engine='auto' ran the vector engine")
     for name in ("_run_vector_ward", "_run_vector_generic"):
         monkeypatch.setattr(cpu_backend, name, refuse)
+    monkeypatch.setattr(cpu_backend._vector, "run_tournament", refuse)
 
 
 @pytest.mark.parametrize("method", ["ward", "centroid", "median"])
@@ -221,6 +222,21 @@ def test_centroids_far_from_the_origin_keep_their_digits(method, offset):
     rng = np.random.default_rng(3)
     X = offset + 0.01 * rng.standard_normal((800, 2))
     assert_same_as_scipy(vector(X, method), sch.linkage(X, method))
+
+
+@pytest.mark.parametrize("method", ["centroid", "median"])
+@pytest.mark.parametrize("algorithm", [None, "tournament", "generic", "scipy"])
+def test_centroid_methods_by_the_tournament_and_by_scipys_heap(method, algorithm):
+    # the default (the tournament over an exact nearest-neighbour cache) and SciPy's heap find
+    # the same merges on tie-free data, past many compactions; every row rescanned is counted
+    X = blobs(1500, 3, seed=4)
+    cpu_backend.last_run.clear()
+    Z = vector(X, method, algorithm=algorithm)
+    assert_same_as_scipy(Z, sch.linkage(X, method), rtol=1e-10)
+    if algorithm in (None, "tournament"):
+        run = cpu_backend.last_run
+        assert run["algorithm"] == "tournament" and 0.5 < run["rescans_per_merge"] < 10
+        assert 0.0 < run["rescan_passes_per_merge"] < 1.0  # the rescans go in groups
 
 
 def test_centroid_frame_is_a_shifted_copy_that_keeps_integers_exact():

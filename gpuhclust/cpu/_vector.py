@@ -11,9 +11,11 @@ needed from them:
 Ward is reducible, so it runs the nearest-neighbour chain with SciPy's tie rules (the chain starts
 at the lowest live slot, the previous chain element wins a tie, else the lowest slot; the merged
 cluster takes the higher slot). Centroid and median are not (inversions): they take the global
-minimum at every step with a nearest-neighbour cache over the higher slots and SciPy's binary
-heap, which is SciPy's ``fast_linkage`` (Muellner's generic algorithm) with distances computed
-from centroids instead of read from a matrix.
+minimum at every step with a nearest-neighbour cache over the higher slots, by default kept
+exact and searched by a tournament (the lowest slot wins a tie; the section at the end, the
+CUDA backend's twin), or with SciPy's binary heap ('generic'), which is SciPy's
+``fast_linkage`` (Muellner's generic algorithm) with distances computed from centroids instead
+of read from a matrix.
 
 Comparisons use squared quantities (``||c_A - c_B||^2``, ward's ``|A||B|/(|A|+|B|) *
 ||c_A - c_B||^2``), computed symmetrically so that d(a, b) and d(b, a) are the same bits; heights
@@ -28,6 +30,9 @@ import math
 import numba
 import numpy as np
 
+from .._centroid_rounds import overflow_error
+from .._engines import centroid_frame, check_vector_scale
+from .._progress import chunk_ends
 from ._distances import BLOCK, SQEUCLIDEAN, block_distances_cols
 from ._heap import change_value, heapify, sift_down, swap
 from ._lance_williams import MEDIAN, WARD
@@ -378,3 +383,185 @@ def generic_steps(Ct, sz, slot, pos_of, vals, acc, chunk_pos, code, cluster_id, 
     state[1] = heap_size
     state[2] = m
     state[3] = dead
+
+
+# -- centroid, median: the tournament ----------------------------------------------------------
+# The generic algorithm's nearest-neighbour cache with the global minimum found by a tournament
+# (the CUDA backend's twin: kernels/vector.cu). Every live slot z holds (min_dist[z],
+# neighbor[z]) over the live slots above it, either EXACT (the least (squared distance, slot):
+# the lowest slot wins a tie; +inf and -1 when none is finite) or STALE (min_dist[z] only a lower
+# bound). After x merges into y: a row pointing at x or y, or stale, takes y if y is strictly
+# nearer than its bound (then exact: every other slot is at least the bound away), else it is
+# stale; an exact row takes y where it is nearer, or as near and a lower slot; y's own row is
+# scanned. The merge is the least (min_dist, slot) over the live slots when that row is exact;
+# when it is stale, every stale row below the least exact one, (min_dist, slot) < (v, s), is
+# rescanned at once (one pass over the centroids for all of them on the GPU), and then the least
+# row is exact. So each merge is the global minimum pair, the lowest slot x winning a tie (y the
+# lowest among x's nearest): SciPy's merge on tie-free data (its heap finds the same global
+# minimum), and the same Z on CPU and GPU, ties included, however the work is split.
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _nearest_above(Ct, sz, cq, lo, m, acc):
+    """The least (squared distance, position) from the centroid ``cq[0]`` over the live positions
+    ``lo:m``; (-1, +inf) when none is finite (NaN never wins)."""
+    best = np.inf
+    arg = -1
+    for b0 in range(lo, m, BLOCK):
+        b1 = min(m, b0 + BLOCK)
+        _sq_block(Ct, cq, b0, b1, acc)
+        for jj in range(b1 - b0):
+            if sz[b0 + jj] > 0.0 and acc[jj] < best:
+                best = acc[jj]
+                arg = b0 + jj
+    return arg, best
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _rescan(Ct, sz, slot, pos_of, neighbor, min_dist, stale, z, m, acc, cq):
+    p = pos_of[z]
+    for t in range(Ct.shape[0]):
+        cq[0, t] = Ct[t, p]
+    q, value = _nearest_above(Ct, sz, cq, p + 1, m, acc)
+    neighbor[z] = slot[q] if q >= 0 else -1
+    min_dist[z] = value
+    stale[z] = 0
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def tournament_init(Ct, sz, slot, pos_of, neighbor, min_dist, stale):
+    """Every slot's nearest higher neighbour, exact (all live; slots == positions)."""
+    n = Ct.shape[1]
+    for t in numba.prange(n):
+        acc = np.empty(BLOCK)
+        cq = np.empty((1, Ct.shape[0]))
+        _rescan(Ct, sz, slot, pos_of, neighbor, min_dist, stale, np.int64(t), n, acc, cq)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _tournament(sz, slot, min_dist, stale, m):
+    """Slots of the least (min_dist, slot) over the live rows and over the exact ones; -1 when
+    none is finite."""
+    best = np.inf
+    top = -1
+    best_exact = np.inf
+    top_exact = -1
+    for p in range(m):
+        if sz[p] > 0.0:
+            z = slot[p]
+            if min_dist[z] < best:
+                best = min_dist[z]
+                top = z
+            if stale[z] == 0 and min_dist[z] < best_exact:
+                best_exact = min_dist[z]
+                top_exact = z
+    return top, top_exact
+
+
+@numba.njit(cache=True, error_model="numpy")
+def tournament_steps(Ct, sz, slot, pos_of, code, cluster_id, neighbor, min_dist, stale, state,
+                     Z, k_stop):
+    """Merges ``state[0]`` .. `k_stop` - 1; ``state = [k, m, dead, rows rescanned, passes of
+    rescans]`` (the last two counters). Writes Z rows (ids, height, size) in merge order.
+    Returns False, with ``state[0]`` the merge that found none, when no finite dissimilarity is
+    left."""
+    n = cluster_id.shape[0]
+    d = Ct.shape[0]
+    acc = np.empty(BLOCK)
+    cq = np.empty((1, d))
+    k = state[0]
+    m = state[1]
+    dead = state[2]
+    ok = True
+    while k < k_stop:
+        x, exact = _tournament(sz, slot, min_dist, stale, m)
+        if x >= 0 and stale[x]:
+            # the stale rows that could come before the least exact one: rescanned together
+            v = min_dist[exact] if exact >= 0 else np.inf
+            for p in range(m):
+                z = slot[p]
+                below = min_dist[z] < v or (min_dist[z] == v and z < exact)
+                if sz[p] > 0.0 and stale[z] and below:
+                    _rescan(Ct, sz, slot, pos_of, neighbor, min_dist, stale, z, m, acc, cq)
+                    state[3] += 1
+            state[4] += 1
+            x, exact = _tournament(sz, slot, min_dist, stale, m)
+        if x < 0:
+            ok = False
+            break
+        y = neighbor[x]
+        dist = min_dist[x]
+        px = pos_of[x]
+        py = pos_of[y]
+        nx = sz[px]
+        ny = sz[py]
+        id_x = cluster_id[x]
+        id_y = cluster_id[y]
+        Z[k, 0] = min(id_x, id_y)
+        Z[k, 1] = max(id_x, id_y)
+        Z[k, 2] = math.sqrt(dist)
+        Z[k, 3] = nx + ny
+        _merge_centroids(Ct, px, py, nx, ny, code)
+        sz[py] = nx + ny
+        sz[px] = 0.0
+        cluster_id[y] = n + k
+        dead += 1
+        k += 1
+        # distances from the new y: below it, the others' cache; above it, its own neighbour
+        for t in range(d):
+            cq[0, t] = Ct[t, py]
+        for b0 in range(0, py, BLOCK):
+            b1 = min(py, b0 + BLOCK)
+            _sq_block(Ct, cq, b0, b1, acc)
+            for jj in range(b1 - b0):
+                p = b0 + jj
+                if sz[p] > 0.0:
+                    z = slot[p]
+                    nz = neighbor[z]
+                    s = acc[jj]
+                    if stale[z] or nz == x or nz == y:
+                        if s < min_dist[z]:
+                            neighbor[z] = y
+                            min_dist[z] = s
+                            stale[z] = 0
+                        else:
+                            stale[z] = 1
+                    elif s < min_dist[z] or (s == min_dist[z] and y < nz):
+                        neighbor[z] = y
+                        min_dist[z] = s
+        q, value = _nearest_above(Ct, sz, cq, py + 1, m, acc)
+        neighbor[y] = slot[q] if q >= 0 else -1
+        min_dist[y] = value
+        stale[y] = 0
+        if dead * COMPACT_EVERY >= m and dead >= 8:
+            m = _compact(Ct, sz, slot, pos_of, m)
+            dead = 0
+    state[0] = k
+    state[1] = m
+    state[2] = dead
+    return ok
+
+
+def run_tournament(X: np.ndarray, code: int, bar, stats: dict) -> np.ndarray:
+    """Centroid or median linkage of the observations `X` by the tournament (Z in merge order);
+    `stats` receives the rows rescanned and the passes of rescans, per merge. ValueError when
+    no finite dissimilarity is left (centroids that overflow)."""
+    n = X.shape[0]
+    check_vector_scale(X)
+    Ct, sz, slot, pos_of = new_state(centroid_frame(X), 1)[:4]
+    neighbor = np.full(n, -1, dtype=np.int64)
+    min_dist = np.full(n, np.inf)
+    stale = np.zeros(n, dtype=np.uint8)
+    tournament_init(Ct, sz, slot, pos_of, neighbor, min_dist, stale)
+    cluster_id = np.arange(n, dtype=np.int64)
+    state = np.array([0, n, 0, 0, 0], dtype=np.int64)
+    Z = np.empty((n - 1, 4))
+    for stop in chunk_ends(n - 1, bar):
+        if not tournament_steps(Ct, sz, slot, pos_of, code, cluster_id, neighbor, min_dist,
+                                stale, state, Z, stop):
+            raise overflow_error()
+    stats.clear()
+    stats.update(n=n, algorithm="tournament", engine="vector",
+                 rescans_per_merge=float(state[3]) / max(n - 1, 1),
+                 rescan_passes_per_merge=float(state[4]) / max(n - 1, 1))
+    return Z

@@ -46,7 +46,7 @@ class CPUBackend(Backend):
 
     name = "cpu"
     algorithms = {"matrix": ("mst", "nn_chain", "generic", "rounds", "tournament"),
-                  "vector": ("mst", "nn_chain", "generic", "rounds")}
+                  "vector": ("mst", "nn_chain", "generic", "rounds", "tournament")}
 
     def pdist(self, metric: PreparedMetric, dtype) -> np.ndarray:
         n = metric.X.shape[0]
@@ -111,6 +111,8 @@ class CPUBackend(Backend):
                     return _run_vector_ward_rounds(metric.X, bar)
                 if algorithm == "nn_chain":
                     return _run_vector_ward(metric.X, bar)
+                if algorithm == "tournament":
+                    return _vector.run_tournament(metric.X, method.code, bar, last_run)
                 return _run_vector_generic(metric.X, method.code, bar)
             D, nonneg = self.square_matrix(data, metric, plan.dtype)
             if algorithm == "mst":

@@ -42,11 +42,15 @@ VECTOR_STATE = (
     "x",             # centroid/median: the slot rescanned, or merged away
     "y",             # centroid/median: the slot that received the last merge
     "attempts",      # centroid/median: rescans since the last merge (a guard)
+    "queries",       # centroid/median tournament: slots listed in the queries array
+    "limit_value",   # tournament: stale rows below (limit_value's bits, limit_slot) are rescanned
+    "limit_slot",
 )
 # Phases (GH_VP_<NAME>): 'top' (no scan: examine the heap), 'query' (ward: nearest neighbour of
 # center), 'rescan' (nearest higher neighbour of center), 'update' (after a merge into center:
-# the cached neighbours below it, its nearest above it), 'no_pair' (no finite minimum: stop).
-VECTOR_PHASES = ("top", "query", "rescan", "update", "no_pair")
+# the cached neighbours below it, its nearest above it), 'no_pair' (no finite minimum: stop),
+# 'done' (the tournament: every merge made).
+VECTOR_PHASES = ("top", "query", "rescan", "update", "no_pair", "done")
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,8 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
            ("generic_heapify",)),
     Family("vector", (), ("vector_scan", "vector_nearest_higher", "ward_step", "generic_step",
                           "vector_round_merge", "vector_round_nearest", "vector_round_pick",
-                          "vector_gather")),
+                          "vector_gather", "vector_tournament_collect",
+                          "vector_tournament_pass")),
     Family("shard", ("shard_fill_rows", "shard_unpack_condensed", "shard_first_non_finite",
                      "shard_replay", "shard_rescan", "shard_merge", "shard_boruvka")),
 )}

@@ -26,7 +26,10 @@ vector engine with a warning (decided by the plan, ``gpuhclust._plan``).
 On the vector engine ward runs the same rounds by default (the driver over the device
 centroids of ``_centroid_rows``: nearest neighbours as tiled products over every SM, one host
 read per round), or the nearest-neighbour chain (a grid-wide scan and a one-block step per
-query) on request.
+query) on request. Centroid and median run the tournament over centroids there by default (two
+graph nodes per merge: the rows to rescan collected, then one tiled pass for the merged cluster
+and every rescan, the tournament and the next merge; one host read per chunk), or SciPy's heap
+in one block ('generic').
 
 The host splits each loop into chunks of merges for progress and Ctrl-C. An interrupted run
 (KeyboardInterrupt, or any error) drops its device arrays and hands the memory back to the
@@ -57,7 +60,7 @@ from ._centroid_rows import DeviceCentroidRows
 from ._context import (CupyContext, DeviceContext, SimContext, cuda_unusable_reason, grid_blocks,
                        metric_arrays)
 from ._device_rows import DeviceRows
-from ._kernels import STORAGE_TYPES, TILE, VECTOR_PHASES, VECTOR_STATE
+from ._kernels import STORAGE_TYPES, TILE, VECTOR_PHASES, VECTOR_QUERIES, VECTOR_STATE
 from ._round_rows import DeviceRoundRows
 
 _NO_PAIR = np.uint64(np.iinfo(np.uint64).max)
@@ -78,7 +81,7 @@ class CudaBackend(Backend):
 
     name = "cuda"
     algorithms = {"matrix": ("mst", "nn_chain", "generic", "rounds", "tournament"),
-                  "vector": ("mst", "nn_chain", "generic", "rounds")}
+                  "vector": ("mst", "nn_chain", "generic", "rounds", "tournament")}
 
     def __init__(self, context: DeviceContext | None = None):
         self.ctx = context if context is not None else CupyContext()
@@ -209,6 +212,8 @@ class CudaBackend(Backend):
                     return self._mst(None, metric, n, bar)
                 if plan.algorithm == "rounds":
                     return self._vector_ward_rounds(metric.X, method, bar)
+                if plan.algorithm == "tournament":
+                    return self._vector_tournament(metric.X, method, bar)
                 return self._vector(metric.X, method, bar)
             D = self.square_matrix(data, metric, plan.dtype)
             if plan.algorithm == "mst":
@@ -415,6 +420,70 @@ class CudaBackend(Backend):
             return self._vector_ward(n, cluster, sz, slot, pos_of, parts, prev_value, bar)
         return self._vector_generic(n, method.code, cluster, sz, slot, pos_of, parts,
                                     prev_value, bar)
+
+    def _vector_tournament(self, X: np.ndarray, method: Method, bar) -> np.ndarray:
+        """Centroid or median by the tournament (kernels/vector.cu): a first pass gives every
+        slot's nearest higher neighbour and the first merge, then every step is two graph
+        nodes (a merge, or the rescans before one); the host launches about one graph per
+        progress chunk (again when its rescans left it short), reads the state after each and
+        compacts the centroids between graphs."""
+        n, d = X.shape
+        self._vector_checks(X, method)
+        track, xp = self.ctx.track, self.xp
+        C = self.ctx.device_array(np.ascontiguousarray(centroid_frame(X).T))
+        sz = track(xp.ones(n))
+        slot, pos_of, cluster_id = (track(xp.arange(n, dtype=np.int64)) for _ in range(3))
+        neighbor = track(xp.full(n, -1, dtype=np.int64))
+        min_dist = track(xp.full(n, np.inf))
+        stale = track(xp.ones(n, dtype=np.uint8))  # the first pass: every row, every slot
+        queries = track(xp.arange(n, dtype=np.int64))
+        blocks = self._grid_blocks(n)
+        width = max(n, VECTOR_QUERIES * blocks)
+        parts = (track(xp.empty(width)), track(xp.empty(width, dtype=np.int64)),
+                 track(xp.empty(2 * blocks)), track(xp.empty(2 * blocks, dtype=np.int64)))
+        ticket = track(xp.zeros(1, dtype=np.uint32))
+        Z = track(xp.empty((n - 1) * 4))
+        state = self._vector_state(phase="rescan", live_end=n, queries=n,
+                                   limit_value=np.float64(np.inf).view(np.int64),
+                                   limit_slot=np.iinfo(np.int64).max)
+        collect = self.ctx.kernel("vector", "vector_tournament_collect")
+        step = self.ctx.kernel("vector", "vector_tournament_pass")
+        grid, block = (blocks,), (self.ctx.threads,)
+        step_args = (C, np.int64(n), np.int32(d), np.int64(n), np.int32(method.code), sz, slot,
+                     pos_of, cluster_id, neighbor, min_dist, stale, state, queries, *parts,
+                     ticket, Z)
+        collect_args = (sz, slot, min_dist, stale, state, queries)
+
+        def steps(count):
+            for _ in range(count):
+                collect(grid, block, collect_args)
+                step(grid, block, step_args)
+
+        def read():
+            host = self.ctx.asnumpy(state)
+            if host[_VS["phase"]] == _VP["no_pair"]:
+                raise centroid_rounds.overflow_error()
+            return host
+
+        step(grid, block, step_args)  # the first merge
+        host = read()
+        graphs, start = {}, 0
+        for stop in chunk_ends(n - 1, bar):
+            # a graph per chunk length (a few): 3 steps per 2 merges, as rescans go (a graph
+            # may run into the next chunk, and past the last merge as steps that do nothing)
+            size = max(2, -(-3 * (stop - start) // 2))
+            start = stop
+            while host[_VS["k"]] < stop:
+                k, live_end, dead = (int(host[_VS[q]]) for q in ("k", "live_end", "dead"))
+                if dead >= 8 and dead * COMPACT_EVERY >= live_end:
+                    self._compact(state, live_end, C, sz, slot, pos_of)
+                if size not in graphs:
+                    graphs[size] = self.ctx.capture(lambda: steps(size))
+                graphs[size].launch()
+                host = read()
+                if host[_VS["k"]] == k:  # two steps make at least one merge
+                    raise RuntimeError("gpuhclust: the vector engine's kernels made no progress")
+        return self.ctx.asnumpy(Z).reshape(n - 1, 4)
 
     def _vector_state(self, **values):
         state = np.zeros(len(VECTOR_STATE), dtype=np.int64)
