@@ -49,6 +49,8 @@ class ExecutorSpec:
     metric_methods : tuple of str
         The methods the metric tests run (each metric is one compiled function, whatever the
         method: a few methods suffice).
+    slow : bool
+        Its cases run in the slow lane only (``pytest -m slow``; .ci/run runs both lanes).
     """
 
     name: str
@@ -65,11 +67,12 @@ class ExecutorSpec:
     ties_n: int = 40
     tie_seeds: tuple = (1,)
     metric_methods: tuple = ("single", "average")
+    slow: bool = False
 
     @property
     def marks(self):
         on_gpu = self.backend == "gpu" or self.shard_compute == "cuda"
-        return [pytest.mark.gpu] if on_gpu else []
+        return [pytest.mark.gpu] * on_gpu + [pytest.mark.slow] * self.slow
 
     @property
     def metrics(self) -> tuple:
@@ -126,8 +129,9 @@ EXECUTORS = (
                  reference="cpu-matrix", ties_n=120, tie_seeds=(1, 2, 3),
                  metric_methods=("single", "average"),
                  unreferenced=("single",)),  # Boruvka's tree, not Prim's, among equal edges
+    # the simulated CUDA shards also run in test_dask_cuda.py's default-lane tests
     ExecutorSpec("dask-sim", "dask", shard_compute="cuda-sim", methods=REDUCIBLE, sizes=(48,),
-                 reference="dask", metric_methods=("average",)),
+                 reference="dask", metric_methods=("average",), slow=True),
     ExecutorSpec("dask-gpu", "dask", shard_compute="cuda", methods=REDUCIBLE, sizes=(48, 400),
                  reference="dask", ties_n=400),
 )

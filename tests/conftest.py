@@ -51,12 +51,12 @@ def sim_or_gpu_backend(request):
     return sim_backend(request.param.split("-")[1])
 
 
-@pytest.fixture(params=["forward", "reverse", "random",
+@pytest.fixture(params=["forward", "reverse", pytest.param("random", marks=pytest.mark.slow),
                         pytest.param("gpu", marks=pytest.mark.gpu)])
 def cuda_schedule_backend(request):
     """The CUDA backend on the kernel simulator under each thread schedule (forward, reverse,
-    and shuffled with launch shapes unlike the device's), and on a real GPU when one is present
-    (marked ``gpu``)."""
+    and, in the slow lane, shuffled with launch shapes unlike the device's), and on a real GPU
+    when one is present (marked ``gpu``)."""
     return gpu_backend() if request.param == "gpu" else sim_backend(request.param)
 
 

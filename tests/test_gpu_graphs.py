@@ -287,6 +287,7 @@ def test_vector_tournament_ties_differ_from_the_heap_and_generic_stays_scipys(me
     assert differ > 0  # the default is not SciPy's heap under another name
 
 
+@pytest.mark.slow  # counting simulations
 def test_vector_tournament_launches_nothing_per_merge():
     counts = {}
     for n in (120, 250):
