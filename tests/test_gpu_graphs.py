@@ -262,15 +262,16 @@ def test_vector_tournament_is_the_default_and_scipys_on_tie_free_data(cuda_sched
     np.testing.assert_array_equal(Z, _vector(X, method, "cpu", algorithm="generic"))
 
 
+@pytest.mark.parametrize("n,seed", [(90, 22), pytest.param(600, 23, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("method", GENERIC_METHODS)
-def test_vector_tournament_ties_go_the_same_way_on_cpu_and_gpu(cuda_schedule_backend, method):
-    # equal distances everywhere (600 points on 9 sites; the first pass queries every row, in
+def test_vector_tournament_ties_go_the_same_way_on_cpu_and_gpu(cuda_schedule_backend, method, n,
+                                                               seed):
+    # equal distances everywhere (600 points on 9 sites: the first pass queries every row, in
     # several tiles of queries per block): the lowest slot wins on both
-    for n, seed in ((90, 22), (600, 23)):
-        X = tie_heavy(n, 2, seed=seed)
-        Z = _vector(X, method, cuda_schedule_backend)
-        np.testing.assert_array_equal(Z, _vector(X, method, "cpu"))
-        assert_valid_merges(Z, ssd.pdist(X), method)  # a valid resolution of every tie
+    X = tie_heavy(n, 2, seed=seed)
+    Z = _vector(X, method, cuda_schedule_backend)
+    np.testing.assert_array_equal(Z, _vector(X, method, "cpu"))
+    assert_valid_merges(Z, ssd.pdist(X), method)  # a valid resolution of every tie
 
 
 @pytest.mark.parametrize("method", GENERIC_METHODS)
