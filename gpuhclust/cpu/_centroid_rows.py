@@ -4,7 +4,7 @@ one float64 array, a round's rescans spread over threads with Numba's ``prange``
 
 A rescan computes w from each query centroid to every live centroid. The queries go in tiles of
 :data:`QUERY_TILE`, and each block of ``BLOCK`` candidate columns is read from memory once per tile
-(the chain's own ``_sq_block`` computes the squared distances of each query of the tile in
+(the chain's own ``sq_block`` computes the squared distances of each query of the tile in
 turn, while the block's columns stay in cache). The work items are (query tile, candidate
 chunk) pairs, so that a round with few queries still fills the threads; each item keeps its
 first minimum, and the chunks are combined in position order with a strict '<': the lowest
@@ -17,7 +17,7 @@ import numpy as np
 
 from .._centroid_rounds import CentroidSlots
 from ._distances import BLOCK
-from ._vector import WARD, _merge_centroids, _sq_block
+from ._vector import WARD, merge_centroids, sq_block
 
 __all__ = ["CentroidRows", "QUERY_TILE"]
 
@@ -36,7 +36,7 @@ def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p):
     ``best_p[:q1-q0]`` (+inf and -1 when none is finite)."""
     d = Ct.shape[0]
     nq = q1 - q0
-    cq = np.empty((nq, 1, d))  # cq[q]: a (1, d) array, as _sq_block takes it
+    cq = np.empty((nq, 1, d))  # cq[q]: a (1, d) array, as sq_block takes it
     nx = np.empty(nq)
     for q in range(nq):
         p = queries[q0 + q]
@@ -50,7 +50,7 @@ def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p):
         b1 = min(j1, b0 + BLOCK)
         m = b1 - b0
         for q in range(nq):  # the block's columns stay in cache for the whole tile
-            _sq_block(Ct, cq[q], b0, b1, acc[q])
+            sq_block(Ct, cq[q], b0, b1, acc[q])
         for q in range(nq):
             own = queries[q0 + q]
             n_q = nx[q]
@@ -104,7 +104,7 @@ def _combine(part_w, part_p, nq, nn, dist):
 def merge_pairs(Ct, sz, px, py, na, nb):
     """A round's merges (disjoint pairs): the centroid of y becomes the union's, x dies."""
     for t in range(px.shape[0]):
-        _merge_centroids(Ct, px[t], py[t], na[t], nb[t], WARD)
+        merge_centroids(Ct, px[t], py[t], na[t], nb[t], WARD)
         sz[py[t]] = na[t] + nb[t]
         sz[px[t]] = 0.0
 

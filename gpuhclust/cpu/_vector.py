@@ -45,7 +45,7 @@ from ._lazy_matrix import first_argmin
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
-def _sq_block(Ct, cx, b0, b1, acc):
+def sq_block(Ct, cx, b0, b1, acc):
     """Squared distances from the centroid ``cx[0]`` (shape (1, d)) to columns ``b0:b1`` of
     `Ct` into `acc`, summed in feature order (the pdist kernel)."""
     # Arguments typed as the matrix engine types them (plain int64, writable arrays), so the
@@ -66,7 +66,7 @@ def _scan_range(Ct, sz, cx, nx, ward, skip, j0, j1, acc, vals, keys):
         return -1
     for b0 in range(j0, j1, BLOCK):
         b1 = min(j1, b0 + BLOCK)
-        _sq_block(Ct, cx, b0, b1, acc)
+        sq_block(Ct, cx, b0, b1, acc)
         if ward:
             for jj in range(b1 - b0):
                 s = sz[b0 + jj]
@@ -107,7 +107,7 @@ def _scan(Ct, sz, cx, nx, ward, skip, j0, j1, acc, vals, keys, chunk_pos, live):
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
-def _merge_centroids(Ct, pa, pb, na, nb, code):
+def merge_centroids(Ct, pa, pb, na, nb, code):
     """The merged cluster's centroid into column `pb`."""
     for k in range(Ct.shape[0]):
         if code == MEDIAN:
@@ -200,7 +200,7 @@ def ward_steps(Ct, sz, slot, pos_of, vals, acc, chunk_pos, chain, state, merges,
         merges[k, 0] = a
         merges[k, 1] = b
         merges[k, 2] = math.sqrt(2.0 * wmin)
-        _merge_centroids(Ct, pa, pb, na, nb, WARD)
+        merge_centroids(Ct, pa, pb, na, nb, WARD)
         sz[pb] = na + nb
         sz[pa] = 0.0
         dead += 1
@@ -225,7 +225,7 @@ def _init_range(Ct, sz, x, acc, neighbor, min_dist, cx):
     arg = -1
     for b0 in range(x + 1, n, BLOCK):
         b1 = min(n, b0 + BLOCK)
-        _sq_block(Ct, cx, b0, b1, acc)
+        sq_block(Ct, cx, b0, b1, acc)
         for jj in range(b1 - b0):
             if acc[jj] < best:
                 best = acc[jj]
@@ -256,7 +256,7 @@ def _update_range(Ct, sz, slot, cy, x, y, neighbor, min_dist, j0, j1, acc, cand)
     cnt = 0
     for b0 in range(j0, j1, BLOCK):
         b1 = min(j1, b0 + BLOCK)
-        _sq_block(Ct, cy, b0, b1, acc)
+        sq_block(Ct, cy, b0, b1, acc)
         for jj in range(b1 - b0):
             p = b0 + jj
             if sz[p] > 0.0:
@@ -345,7 +345,7 @@ def generic_steps(Ct, sz, slot, pos_of, vals, acc, chunk_pos, code, cluster_id, 
         Z[k, 1] = id_y
         Z[k, 2] = math.sqrt(dist)
         Z[k, 3] = nx + ny
-        _merge_centroids(Ct, px, py, nx, ny, code)
+        merge_centroids(Ct, px, py, nx, ny, code)
         sz[py] = nx + ny
         sz[px] = 0.0
         dead += 1
@@ -409,7 +409,7 @@ def _nearest_above(Ct, sz, cq, lo, m, acc):
     arg = -1
     for b0 in range(lo, m, BLOCK):
         b1 = min(m, b0 + BLOCK)
-        _sq_block(Ct, cq, b0, b1, acc)
+        sq_block(Ct, cq, b0, b1, acc)
         for jj in range(b1 - b0):
             if sz[b0 + jj] > 0.0 and acc[jj] < best:
                 best = acc[jj]
@@ -501,7 +501,7 @@ def tournament_steps(Ct, sz, slot, pos_of, code, cluster_id, neighbor, min_dist,
         Z[k, 1] = max(id_x, id_y)
         Z[k, 2] = math.sqrt(dist)
         Z[k, 3] = nx + ny
-        _merge_centroids(Ct, px, py, nx, ny, code)
+        merge_centroids(Ct, px, py, nx, ny, code)
         sz[py] = nx + ny
         sz[px] = 0.0
         cluster_id[y] = n + k
@@ -512,7 +512,7 @@ def tournament_steps(Ct, sz, slot, pos_of, code, cluster_id, neighbor, min_dist,
             cq[0, t] = Ct[t, py]
         for b0 in range(0, py, BLOCK):
             b1 = min(py, b0 + BLOCK)
-            _sq_block(Ct, cq, b0, b1, acc)
+            sq_block(Ct, cq, b0, b1, acc)
             for jj in range(b1 - b0):
                 p = b0 + jj
                 if sz[p] > 0.0:
