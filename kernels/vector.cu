@@ -387,6 +387,42 @@ extern "C" __global__ void vector_round_merge(double* C, long long ld, int d, do
     }
 }
 
+// Tiles of queries (vector_round_nearest, vector_tournament_pass): each warp keeps its best
+// candidate per query in shared memory, [warp][query]. One query's candidate `a` of this lane
+// joins its warp's best (lowest position among equal values). Every lane must call it.
+__device__ __forceinline__ void fold_warp_candidate(ArgMin a, double* s_best_value,
+                                                    long long* s_best_index, int warp, int lane,
+                                                    int q) {
+    a = warp_argmin(a);
+    if (lane == 0) {
+        const int e = warp * GH_VECTOR_QUERIES + q;
+        ArgMin b;
+        b.value = s_best_value[e];
+        b.index = s_best_index[e];
+        argmin_take(b, a.value, a.index);
+        s_best_value[e] = b.value;
+        s_best_index[e] = b.index;
+    }
+}
+
+// After a barrier: thread q < held writes query q's best over the warps as this block's part
+// (split `split` of `splits`) of query q0 + q.
+__device__ __forceinline__ void write_query_minima(const double* s_best_value,
+                                                   const long long* s_best_index, int nwarps,
+                                                   int held, long long q0, long long splits,
+                                                   long long split, double* part_value,
+                                                   long long* part_index) {
+    if (threadIdx.x >= held) return;
+    const int q = threadIdx.x;
+    ArgMin best = argmin_none();
+    for (int w = 0; w < nwarps; ++w) {
+        argmin_take(best, s_best_value[w * GH_VECTOR_QUERIES + q],
+                    s_best_index[w * GH_VECTOR_QUERIES + q]);
+    }
+    part_value[(q0 + q) * splits + split] = best.value;
+    part_index[(q0 + q) * splits + split] = best.index;
+}
+
 // Nearest live neighbour of each query position queries[0:nq), as tiled products: a work item is
 // a tile of GH_VECTOR_QUERIES queries and one of `splits` ranges of `span` candidate positions.
 // The block stages the tile's centroids in shared memory (all of them when d <= GH_VR_FEATURES,
@@ -477,28 +513,12 @@ extern "C" __global__ void vector_round_nearest(const double* C, long long ld, i
                     const double size_q = s_size[q];
                     argmin_take(a, acc[q] * (size_q * size_p / (size_q + size_p)), p);
                 }
-                a = warp_argmin(a);
-                if (lane == 0) {
-                    ArgMin b;
-                    b.value = s_best_value[warp * GH_VECTOR_QUERIES + q];
-                    b.index = s_best_index[warp * GH_VECTOR_QUERIES + q];
-                    argmin_take(b, a.value, a.index);
-                    s_best_value[warp * GH_VECTOR_QUERIES + q] = b.value;
-                    s_best_index[warp * GH_VECTOR_QUERIES + q] = b.index;
-                }
+                fold_warp_candidate(a, s_best_value, s_best_index, warp, lane, q);
             }
         }
         __syncthreads();
-        if (threadIdx.x < held) {
-            const int q = threadIdx.x;
-            ArgMin best = argmin_none();
-            for (int w = 0; w < nwarps; ++w) {
-                argmin_take(best, s_best_value[w * GH_VECTOR_QUERIES + q],
-                            s_best_index[w * GH_VECTOR_QUERIES + q]);
-            }
-            part_value[(q0 + q) * splits + split] = best.value;
-            part_index[(q0 + q) * splits + split] = best.index;
-        }
+        write_query_minima(s_best_value, s_best_index, nwarps, held, q0, splits, split,
+                           part_value, part_index);
     }
 }
 
@@ -711,28 +731,12 @@ extern "C" __global__ void vector_tournament_pass(double* C, long long ld, int d
                 if (q >= held) continue;  // the same in every thread: the shuffles are safe
                 ArgMin a = argmin_none();
                 if (mine && p > s_pos[q]) argmin_take(a, acc[q], p);
-                a = warp_argmin(a);
-                if (lane == 0) {
-                    ArgMin b;
-                    b.value = s_best_value[warp * GH_VECTOR_QUERIES + q];
-                    b.index = s_best_index[warp * GH_VECTOR_QUERIES + q];
-                    argmin_take(b, a.value, a.index);
-                    s_best_value[warp * GH_VECTOR_QUERIES + q] = b.value;
-                    s_best_index[warp * GH_VECTOR_QUERIES + q] = b.index;
-                }
+                fold_warp_candidate(a, s_best_value, s_best_index, warp, lane, q);
             }
         }
         __syncthreads();
-        if (threadIdx.x < held) {
-            const int q = threadIdx.x;
-            ArgMin best = argmin_none();
-            for (int w = 0; w < nwarps; ++w) {
-                argmin_take(best, s_best_value[w * GH_VECTOR_QUERIES + q],
-                            s_best_index[w * GH_VECTOR_QUERIES + q]);
-            }
-            part_value[(q0 + q) * splits + split] = best.value;
-            part_index[(q0 + q) * splits + split] = best.index;
-        }
+        write_query_minima(s_best_value, s_best_index, nwarps, held, q0, splits, split,
+                           part_value, part_index);
     }
     publish_candidate(block_argmin(top), top_value, top_index);
     publish_candidate(block_argmin(exact), top_value + gridDim.x, top_index + gridDim.x);

@@ -21,7 +21,8 @@ import numba
 import numpy as np
 
 from ._heap import change_value, heapify, remove_min
-from ._lazy_matrix import NO_CANDIDATE, OVERFLOW, first_argmin, merge_and_log, replay, set_fault
+from ._lazy_matrix import (NO_CANDIDATE, OVERFLOW, first_argmin, merge_and_log, replay,
+                           set_fault, write_z_row)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -99,12 +100,7 @@ def generic_steps(D, keys, nonneg, code, size, cluster_id, log, neighbor, min_di
         id_y = cluster_id[y]
         nx = size[x]
         ny = size[y]
-        if id_x > id_y:
-            id_x, id_y = id_y, id_x
-        Z[k, 0] = id_x
-        Z[k, 1] = id_y
-        Z[k, 2] = dist
-        Z[k, 3] = nx + ny
+        write_z_row(Z, k, id_x, id_y, dist, np.float64(nx + ny))
         over = merge_and_log(D, code, x, y, dist, size, k, log)
         cluster_id[y] = n_obs + k
         k += 1

@@ -145,6 +145,16 @@ def merge_and_log(D, code, x, y, height, size, k, log):
     return over
 
 
+@numba.njit(cache=True, error_model="numpy")
+def write_z_row(Z, k, id_x, id_y, height, size):
+    """Row `k` of SciPy's Z as the generic algorithms write it: the smaller cluster id first,
+    the height, the merged cluster's size (a float64, as Z holds it)."""
+    Z[k, 0] = min(id_x, id_y)
+    Z[k, 1] = max(id_x, id_y)
+    Z[k, 2] = height
+    Z[k, 3] = size
+
+
 @numba.njit(cache=True, error_model="numpy", parallel=True)
 def replay_rows(D, rows, upto, log, size, code):
     """Bring every row in `rows` up to date (rows are independent: one thread each)."""

@@ -34,10 +34,10 @@ from .._centroid_rounds import overflow_error
 from .._engines import centroid_frame, check_vector_scale
 from .._progress import chunk_ends
 from ._distances import BLOCK, SQEUCLIDEAN, block_distances_cols
-from ._heap import change_value, heapify, sift_down, swap
+from ._heap import change_value, heapify, remove_min
 from ._lance_williams import MEDIAN, WARD
 from ._mst import COMPACT_EVERY, PARALLEL_MIN, compact_columns
-from ._lazy_matrix import first_argmin
+from ._lazy_matrix import first_argmin, write_z_row
 
 
 
@@ -328,10 +328,7 @@ def generic_steps(Ct, sz, slot, pos_of, vals, acc, chunk_pos, code, cluster_id, 
             neighbor[x] = y
             min_dist[x] = dist
             change_value(heap_values, key_by_index, index_by_key, heap_size, x, dist)
-        # remove_min
-        swap(heap_values, key_by_index, index_by_key, 0, heap_size - 1)
-        heap_size -= 1
-        sift_down(heap_values, key_by_index, index_by_key, heap_size, np.int64(0))
+        heap_size = remove_min(heap_values, key_by_index, index_by_key, heap_size)
 
         px = pos_of[x]
         py = pos_of[y]
@@ -339,12 +336,7 @@ def generic_steps(Ct, sz, slot, pos_of, vals, acc, chunk_pos, code, cluster_id, 
         ny = sz[py]
         id_x = cluster_id[x]
         id_y = cluster_id[y]
-        if id_x > id_y:
-            id_x, id_y = id_y, id_x
-        Z[k, 0] = id_x
-        Z[k, 1] = id_y
-        Z[k, 2] = math.sqrt(dist)
-        Z[k, 3] = nx + ny
+        write_z_row(Z, k, id_x, id_y, math.sqrt(dist), np.float64(nx + ny))
         merge_centroids(Ct, px, py, nx, ny, code)
         sz[py] = nx + ny
         sz[px] = 0.0
@@ -497,10 +489,7 @@ def tournament_steps(Ct, sz, slot, pos_of, code, cluster_id, neighbor, min_dist,
         ny = sz[py]
         id_x = cluster_id[x]
         id_y = cluster_id[y]
-        Z[k, 0] = min(id_x, id_y)
-        Z[k, 1] = max(id_x, id_y)
-        Z[k, 2] = math.sqrt(dist)
-        Z[k, 3] = nx + ny
+        write_z_row(Z, k, id_x, id_y, math.sqrt(dist), np.float64(nx + ny))
         merge_centroids(Ct, px, py, nx, ny, code)
         sz[py] = nx + ny
         sz[px] = 0.0
