@@ -387,6 +387,59 @@ extern "C" __global__ void vector_round_merge(double* C, long long ld, int d, do
     }
 }
 
+// Each warp's best candidate per query starts empty ([warp][query] in shared memory).
+__device__ __forceinline__ void clear_warp_candidates(double* s_best_value,
+                                                      long long* s_best_index, int nwarps) {
+    for (int e = threadIdx.x; e < nwarps * GH_VECTOR_QUERIES; e += blockDim.x) {
+        s_best_value[e] = gh_inf();
+        s_best_index[e] = -1;
+    }
+}
+
+// Features k0:k0+kn of the queries' centroids (columns s_pos[0:held]) into shared memory.
+__device__ __forceinline__ void load_queries(const double* C, long long ld,
+                                             const long long* s_pos, int held, int k0, int kn,
+                                             double* s_query) {
+    for (int e = threadIdx.x; e < held * kn; e += blockDim.x) {
+        const int q = e / kn;
+        const int k = e % kn;
+        s_query[q * GH_VR_FEATURES + k] = C[(k0 + k) * ld + s_pos[q]];
+    }
+}
+
+// acc[q]: the squared distance from centroid p to query q (features summed in order, as the
+// CPU does), for the threads with a centroid (`mine`). With `resident` the queries' features
+// are all in shared memory already; otherwise they come in chunks of GH_VR_FEATURES and every
+// thread of the block must call it (it synchronises).
+__device__ __forceinline__ void tile_distances(const double* C, long long ld, int d,
+                                               bool resident, const long long* s_pos,
+                                               int held, bool mine, long long p,
+                                               double* s_query,
+                                               double (&acc)[GH_VECTOR_QUERIES]) {
+#pragma unroll
+    for (int q = 0; q < GH_VECTOR_QUERIES; ++q) acc[q] = 0.0;
+    for (int k0 = 0; k0 < d; k0 += GH_VR_FEATURES) {
+        const int kn = d - k0 < GH_VR_FEATURES ? d - k0 : GH_VR_FEATURES;
+        if (!resident) {
+            __syncthreads();
+            load_queries(C, ld, s_pos, held, k0, kn, s_query);
+            __syncthreads();
+        }
+        if (mine) {
+            for (int k = 0; k < kn; ++k) {
+                const double c = C[(k0 + k) * ld + p];
+#pragma unroll
+                for (int q = 0; q < GH_VECTOR_QUERIES; ++q) {
+                    if (q < held) {  // the same in every thread (unrolled, predicated)
+                        const double t = s_query[q * GH_VR_FEATURES + k] - c;
+                        acc[q] += t * t;
+                    }
+                }
+            }
+        }
+    }
+}
+
 // Tiles of queries (vector_round_nearest, vector_tournament_pass): each warp keeps its best
 // candidate per query in shared memory, [warp][query]. One query's candidate `a` of this lane
 // joins its warp's best (lowest position among equal values). Every lane must call it.
@@ -459,17 +512,10 @@ extern "C" __global__ void vector_round_nearest(const double* C, long long ld, i
             s_pos[threadIdx.x] = p;
             s_size[threadIdx.x] = p >= 0 ? sz[p] : 0.0;
         }
-        for (int e = threadIdx.x; e < nwarps * GH_VECTOR_QUERIES; e += blockDim.x) {
-            s_best_value[e] = gh_inf();
-            s_best_index[e] = -1;
-        }
+        clear_warp_candidates(s_best_value, s_best_index, nwarps);
         __syncthreads();
         if (resident) {
-            for (int e = threadIdx.x; e < held * d; e += blockDim.x) {
-                const int q = e / d;
-                const int k = e % d;
-                s_query[q * GH_VR_FEATURES + k] = C[k * ld + s_pos[q]];
-            }
+            load_queries(C, ld, s_pos, held, 0, d, s_query);
             __syncthreads();
         }
         const long long lo = split * span;
@@ -478,32 +524,7 @@ extern "C" __global__ void vector_round_nearest(const double* C, long long ld, i
             const long long p = base + threadIdx.x;
             const bool mine = p < hi;
             double acc[GH_VECTOR_QUERIES];  // registers: every index below is a constant
-#pragma unroll
-            for (int q = 0; q < GH_VECTOR_QUERIES; ++q) acc[q] = 0.0;
-            for (int k0 = 0; k0 < d; k0 += GH_VR_FEATURES) {
-                const int kn = d - k0 < GH_VR_FEATURES ? d - k0 : GH_VR_FEATURES;
-                if (!resident) {
-                    __syncthreads();
-                    for (int e = threadIdx.x; e < held * kn; e += blockDim.x) {
-                        const int q = e / kn;
-                        const int k = e % kn;
-                        s_query[q * GH_VR_FEATURES + k] = C[(k0 + k) * ld + s_pos[q]];
-                    }
-                    __syncthreads();
-                }
-                if (mine) {
-                    for (int k = 0; k < kn; ++k) {
-                        const double c = C[(k0 + k) * ld + p];
-#pragma unroll
-                        for (int q = 0; q < GH_VECTOR_QUERIES; ++q) {
-                            if (q < held) {  // the same in every thread (unrolled, predicated)
-                                const double t = s_query[q * GH_VR_FEATURES + k] - c;
-                                acc[q] += t * t;
-                            }
-                        }
-                    }
-                }
-            }
+            tile_distances(C, ld, d, resident, s_pos, held, mine, p, s_query, acc);
             const double size_p = mine ? sz[p] : 0.0;
 #pragma unroll
             for (int q = 0; q < GH_VECTOR_QUERIES; ++q) {
@@ -654,16 +675,10 @@ extern "C" __global__ void vector_tournament_pass(double* C, long long ld, int d
         if (threadIdx.x < GH_VECTOR_QUERIES) {
             s_pos[threadIdx.x] = threadIdx.x < held ? pos_of[queries[q0 + threadIdx.x]] : -1;
         }
-        for (int e = threadIdx.x; e < nwarps * GH_VECTOR_QUERIES; e += blockDim.x) {
-            s_best_value[e] = gh_inf();
-            s_best_index[e] = -1;
-        }
+        clear_warp_candidates(s_best_value, s_best_index, nwarps);
         __syncthreads();
         if (resident) {
-            for (int e = threadIdx.x; e < held * d; e += blockDim.x) {
-                const int q = e / d;
-                s_query[q * GH_VR_FEATURES + e % d] = C[(e % d) * ld + s_pos[q]];
-            }
+            load_queries(C, ld, s_pos, held, 0, d, s_query);
             __syncthreads();
         }
         const long long py = update ? s_pos[0] : -1;  // phase 'update': the one query is y
@@ -673,31 +688,7 @@ extern "C" __global__ void vector_tournament_pass(double* C, long long ld, int d
             const long long p = base + threadIdx.x;
             const bool mine = p < hi && sz[p] > 0.0;
             double acc[GH_VECTOR_QUERIES];  // registers: every index below is a constant
-#pragma unroll
-            for (int q = 0; q < GH_VECTOR_QUERIES; ++q) acc[q] = 0.0;
-            for (int k0 = 0; k0 < d; k0 += GH_VR_FEATURES) {
-                const int kn = d - k0 < GH_VR_FEATURES ? d - k0 : GH_VR_FEATURES;
-                if (!resident) {
-                    __syncthreads();
-                    for (int e = threadIdx.x; e < held * kn; e += blockDim.x) {
-                        const int q = e / kn;
-                        s_query[q * GH_VR_FEATURES + e % kn] = C[(k0 + e % kn) * ld + s_pos[q]];
-                    }
-                    __syncthreads();
-                }
-                if (mine) {
-                    for (int f = 0; f < kn; ++f) {
-                        const double c = C[(k0 + f) * ld + p];
-#pragma unroll
-                        for (int q = 0; q < GH_VECTOR_QUERIES; ++q) {
-                            if (q < held) {  // the same in every thread (unrolled, predicated)
-                                const double t = s_query[q * GH_VR_FEATURES + f] - c;
-                                acc[q] += t * t;
-                            }
-                        }
-                    }
-                }
-            }
+            tile_distances(C, ld, d, resident, s_pos, held, mine, p, s_query, acc);
             if (tile == 0 && mine) {  // the row is this thread's alone unless it is a query
                 const long long z = slot[p];
                 double bound = min_dist[z];

@@ -106,6 +106,21 @@ def _scan(Ct, sz, cx, nx, ward, skip, j0, j1, acc, vals, keys, chunk_pos, live):
     return _scan_range(Ct, sz, cx, nx, ward, skip, j0, j1, acc[0], vals, keys)
 
 
+@numba.njit(cache=True, error_model="numpy")
+def _merge_step(Z, k, Ct, sz, pos_of, cluster_id, x, y, dist, n, code):
+    """Merge k of the loops over centroids: cluster x (slot) into y at squared distance
+    `dist`: Z's row, the merged centroid and size in y's column, x's column dead."""
+    px = pos_of[x]
+    py = pos_of[y]
+    nx = sz[px]
+    ny = sz[py]
+    write_z_row(Z, k, cluster_id[x], cluster_id[y], math.sqrt(dist), np.float64(nx + ny))
+    merge_centroids(Ct, px, py, nx, ny, code)
+    sz[py] = nx + ny
+    sz[px] = 0.0
+    cluster_id[y] = n + k
+
+
 @numba.njit(cache=True, error_model="numpy", inline="always")
 def merge_centroids(Ct, pa, pb, na, nb, code):
     """The merged cluster's centroid into column `pb`."""
@@ -330,18 +345,9 @@ def generic_steps(Ct, sz, slot, pos_of, vals, acc, chunk_pos, code, cluster_id, 
             change_value(heap_values, key_by_index, index_by_key, heap_size, x, dist)
         heap_size = remove_min(heap_values, key_by_index, index_by_key, heap_size)
 
-        px = pos_of[x]
-        py = pos_of[y]
-        nx = sz[px]
-        ny = sz[py]
-        id_x = cluster_id[x]
-        id_y = cluster_id[y]
-        write_z_row(Z, k, id_x, id_y, math.sqrt(dist), np.float64(nx + ny))
-        merge_centroids(Ct, px, py, nx, ny, code)
-        sz[py] = nx + ny
-        sz[px] = 0.0
+        _merge_step(Z, k, Ct, sz, pos_of, cluster_id, x, y, dist, n, code)
+        py = pos_of[y]  # the merged cluster's column
         dead += 1
-        cluster_id[y] = n + k
         k += 1
 
         for t in range(d):
@@ -483,17 +489,8 @@ def tournament_steps(Ct, sz, slot, pos_of, code, cluster_id, neighbor, min_dist,
             break
         y = neighbor[x]
         dist = min_dist[x]
-        px = pos_of[x]
-        py = pos_of[y]
-        nx = sz[px]
-        ny = sz[py]
-        id_x = cluster_id[x]
-        id_y = cluster_id[y]
-        write_z_row(Z, k, id_x, id_y, math.sqrt(dist), np.float64(nx + ny))
-        merge_centroids(Ct, px, py, nx, ny, code)
-        sz[py] = nx + ny
-        sz[px] = 0.0
-        cluster_id[y] = n + k
+        _merge_step(Z, k, Ct, sz, pos_of, cluster_id, x, y, dist, n, code)
+        py = pos_of[y]  # the merged cluster's column
         dead += 1
         k += 1
         # distances from the new y: below it, the others' cache; above it, its own neighbour
