@@ -133,3 +133,13 @@ __device__ long long block_exclusive_scan(long long value, long long* total) {
     __syncthreads();
     return before;
 }
+
+// SciPy's row k of Z (row-major, 4 columns): the two clusters' ids (lower first), the height
+// and the new cluster's size (cpu/_lazy_matrix.write_z_row).
+__device__ __forceinline__ void write_z_row(double* Z, long long k, long long id_x,
+                                            long long id_y, double height, double size) {
+    Z[4 * k] = (double)(id_x < id_y ? id_x : id_y);
+    Z[4 * k + 1] = (double)(id_x < id_y ? id_y : id_x);
+    Z[4 * k + 2] = height;
+    Z[4 * k + 3] = size;
+}

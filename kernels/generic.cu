@@ -12,15 +12,6 @@
 #include "heap.cuh"
 #include "lance_williams.cuh"
 
-// SciPy's row k of Z: the two clusters' ids (lower first), the height and the new size.
-__device__ __forceinline__ void write_z_row(double* Z, long long k, long long id_x,
-                                            long long id_y, double dist, long long size) {
-    Z[4 * k] = (double)(id_x < id_y ? id_x : id_y);
-    Z[4 * k + 1] = (double)(id_x < id_y ? id_y : id_x);
-    Z[4 * k + 2] = dist;
-    Z[4 * k + 3] = (double)size;
-}
-
 // The nearest higher neighbour of every slot x < n-1: one block per row (grid-stride).
 template <typename T>
 __global__ void generic_neighbours(const T* D, long long n, long long* neighbor,

@@ -316,19 +316,12 @@ extern "C" __global__ void generic_step(double* C, long long ld, int d, long lon
                 state[GH_VS_CENTER] = x;
                 state[GH_VS_PHASE] = GH_VP_RESCAN;
             } else {
-                heap_swap(h, 0, heap_size - 1);  // remove the minimum
-                heap_size -= 1;
-                heap_sift_down(h, heap_size, 0);
+                heap_size = heap_remove_min(h, heap_size);
                 s_px = pos_of[x];
                 s_py = pos_of[y];
                 s_nx = sz[s_px];
                 s_ny = sz[s_py];
-                const long long id_x = cluster_id[x];
-                const long long id_y = cluster_id[y];
-                Z[4 * k] = (double)(id_x < id_y ? id_x : id_y);
-                Z[4 * k + 1] = (double)(id_x < id_y ? id_y : id_x);
-                Z[4 * k + 2] = sqrt(dist);
-                Z[4 * k + 3] = s_nx + s_ny;
+                write_z_row(Z, k, cluster_id[x], cluster_id[y], sqrt(dist), s_nx + s_ny);
                 cluster_id[y] = n + k;
                 state[GH_VS_K] = k + 1;
                 state[GH_VS_DEAD] += 1;
@@ -773,12 +766,7 @@ extern "C" __global__ void vector_tournament_pass(double* C, long long ld, int d
             s_py = pos_of[wy];
             s_nx = sz[s_px];
             s_ny = sz[s_py];
-            const long long id_x = cluster_id[wx];
-            const long long id_y = cluster_id[wy];
-            Z[4 * k] = (double)(id_x < id_y ? id_x : id_y);
-            Z[4 * k + 1] = (double)(id_x < id_y ? id_y : id_x);
-            Z[4 * k + 2] = sqrt(top.value);
-            Z[4 * k + 3] = s_nx + s_ny;
+            write_z_row(Z, k, cluster_id[wx], cluster_id[wy], sqrt(top.value), s_nx + s_ny);
             cluster_id[wy] = n + k;
             sz[s_py] = s_nx + s_ny;
             sz[s_px] = 0.0;
