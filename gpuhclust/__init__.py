@@ -31,7 +31,8 @@ with _ctrl_c_exits_quietly():  # `python -m gpuhclust`: a Ctrl-C while importing
     # nor the kernel sources (the CPU package announces Numba's compilations once imported:
     # gpuhclust.cpu)
     register_deferred_backend("cpu", "gpuhclust.cpu.backend", auto_priority=0)
-    register_deferred_backend("cuda", "gpuhclust.cuda.backend", auto_priority=10)
+    register_deferred_backend("cuda", "gpuhclust.cuda.backend", auto_priority=10,
+                              probe="gpuhclust.cuda._context:cuda_unusable_reason")
     register_deferred_backend("cuda-sim", "gpuhclust.cuda.backend", auto_priority=-10)
     _register_dask()  # backend 'dask', imported (with Dask) only when asked for
 

@@ -96,10 +96,12 @@ def register_backend(name: str, factory: Callable[[], Backend], auto_priority: i
 class _Deferred:
     """Registry entry of a backend whose module is imported when the backend is first asked
     for (so that ``import gpuhclust`` does not import Numba or the kernel sources): the
-    module's own :func:`register_backend` call replaces this entry."""
+    module's own :func:`register_backend` call replaces this entry. `probe` ("module:function",
+    a light module) says why the backend cannot run without importing it: on a machine without
+    CuPy, 'auto' then never imports the CUDA backend."""
 
-    def __init__(self, name: str, module: str):
-        self.name, self.module = name, module
+    def __init__(self, name: str, module: str, probe: str | None = None):
+        self.name, self.module, self.probe = name, module, probe
 
     def load(self) -> Callable[[], Backend]:
         importlib.import_module(self.module)
@@ -109,17 +111,24 @@ class _Deferred:
         return factory
 
     def unusable_reason(self) -> str:
+        if self.probe is not None:
+            module, function = self.probe.split(":")
+            reason = getattr(importlib.import_module(module), function)()
+            if reason:
+                return reason
         return _unusable_reason(self.load())
 
     def __call__(self) -> Backend:
         return self.load()()
 
 
-def register_deferred_backend(name: str, module: str, auto_priority: int = 0) -> None:
+def register_deferred_backend(name: str, module: str, auto_priority: int = 0,
+                              probe: str | None = None) -> None:
     """Make ``backend=name`` import `module` (which registers the backend) on first use; a
-    backend registered already stays."""
+    backend registered already stays. `probe` ("module:function") returns why the backend
+    cannot run ('' if it may), without importing `module`."""
     if name not in _REGISTRY:
-        register_backend(name, _Deferred(name, module), auto_priority)
+        register_backend(name, _Deferred(name, module, probe), auto_priority)
 
 
 def _unusable_reason(factory) -> str:

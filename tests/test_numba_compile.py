@@ -137,3 +137,18 @@ def test_importing_the_package_leaves_numba_and_the_backends_for_first_use():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["[]", "True"], out
+
+
+def test_auto_leaves_the_cuda_backend_unimported_where_cuda_cannot_run():
+    """Where CuPy or the driver is missing, backend='auto' learns it from the light probe in
+    ``gpuhclust.cuda._context`` and never imports the CUDA backend's modules."""
+    from gpuhclust.cuda._context import cuda_unusable_reason
+
+    if not cuda_unusable_reason():
+        pytest.skip("CUDA is usable here: 'auto' picks it")
+    code = ("import sys, numpy as np, gpuhclust\n"
+            "gpuhclust.linkage(np.arange(6.0).reshape(3, 2), 'average')\n"
+            "print('gpuhclust.cuda.backend' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False"], out
