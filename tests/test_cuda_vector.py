@@ -22,7 +22,9 @@ import scipy.spatial.distance as ssd
 import gpuhclust
 from gpuhclust import _sim
 from gpuhclust.cuda import backend as cuda_backend
+from gpuhclust.cpu import backend as cpu_backend
 from gpuhclust.cuda._context import SimContext
+from gpuhclust.cuda._kernels import VECTOR_QUERIES
 from gpuhclust.cuda.backend import CudaBackend, SimBackend
 from _helpers import EUCLIDEAN_ONLY, VECTOR_METHODS, assert_same_as_scipy, blobs
 
@@ -36,6 +38,32 @@ def vector(X, method, backend, metric="euclidean", **kwargs):
 
 def cpu_vector(X, method, metric="euclidean", **kwargs):
     return vector(X, method, "cpu", metric, **kwargs)
+
+
+def _star(d: int) -> np.ndarray:
+    """2d arms (+-e_k, each stretched by its own tiny amount: tie-free), then a centre and a
+    point just beside it: the arms' nearest higher neighbours are the last two points."""
+    arms = np.vstack([np.eye(d), -np.eye(d)]) * (1 + 1e-6 * np.arange(1, 2 * d + 1))[:, None]
+    centre = np.zeros((1, d))
+    beside = centre.copy()
+    beside[0, 0] = 1e-3
+    return np.vstack([arms, centre, beside])
+
+
+@pytest.mark.parametrize("method", CENTROID_METHODS)
+def test_tournament_rescan_pass_wider_than_a_tile_of_queries(cuda_schedule_backend, method):
+    # The first merge is the centre with the point beside it. The merged centroid is farther
+    # from every arm than the arm's cached neighbour was, so all 2d = 48 arms turn stale and
+    # the next step rescans them in one pass: more queries than one tile of VECTOR_QUERIES
+    d = 24
+    X = _star(d)
+    Z = vector(X, method, cuda_schedule_backend)
+    ref = cpu_vector(X, method)
+    stats = cpu_backend.last_run
+    assert Z[0, :2].tolist() == [2 * d, 2 * d + 1]
+    assert stats["rescans_per_merge"] * (len(X) - 1) >= 2 * d > VECTOR_QUERIES
+    np.testing.assert_array_equal(Z, ref)
+    assert_same_as_scipy(Z, sch.linkage(X, method), rtol=1e-10)
 
 
 # -- parity --------------------------------------------------------------------------------
