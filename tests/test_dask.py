@@ -234,7 +234,9 @@ def test_killed_worker(dask_process_client, monkeypatch, method):
                           client=dask_process_client)
     monkeypatch.undo()
     assert dask_process_client.submit(sum, [1, 2]).result() == 3  # the client still works
-    dask_process_client.wait_for_workers(2, timeout=60)
+    # the nanny restarts the killed worker: a new process that imports Dask, NumPy and Numba,
+    # which takes long on a loaded machine (CI runs the tests on every core)
+    dask_process_client.wait_for_workers(2, timeout=240)
     X = blobs(200, 3, seed=4)
     assert_same_as_scipy(gpuhclust.linkage(X, method, backend="dask", client=dask_process_client),
                          sch.linkage(X, method))
