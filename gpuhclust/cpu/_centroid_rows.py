@@ -16,6 +16,7 @@ import numba
 import numpy as np
 
 from .._centroid_rounds import CentroidSlots
+from ._centroid_screen import screen_pays, screened_nearest
 from ._distances import BLOCK
 from ._vector import WARD, merge_centroids, sq_block
 
@@ -143,12 +144,19 @@ class CentroidRows:
         self.slots = CentroidSlots(n)
         self.threads = threads
         self.compactions = 0
-        self.pairs = 0  # (query, position) dissimilarities computed
+        self.pairs = 0  # exact (query, position) dissimilarities computed
+        self.screened = 0  # (query, position) pairs the screen bounded
 
     def _nearest(self, slots: np.ndarray):
-        self.pairs += len(slots) * self.slots.width
-        nn, dist = nearest(self.Ct, self.sz, self.slots.width, self.slots.positions(slots),
-                           self.threads)
+        width = self.slots.width
+        positions = self.slots.positions(slots)
+        if screen_pays(self.Ct.shape[0], len(positions), width):
+            nn, dist, exact = screened_nearest(self.Ct, self.sz, width, positions, self.threads)
+            self.screened += len(positions) * width
+        else:
+            nn, dist = nearest(self.Ct, self.sz, width, positions, self.threads)
+            exact = len(positions) * width
+        self.pairs += exact
         return self.slots.slots(nn), dist
 
     def scan_all(self):

@@ -236,7 +236,7 @@ def _run_vector_ward_rounds(X: np.ndarray, bar) -> np.ndarray:
     features_first = np.array(centroid_frame(X).T, dtype=np.float64, order="C")
     store = _centroid_rows.CentroidRows(features_first, _threads())
     merges = centroid_rounds.ward_rounds(store, n, bar, last_run, threads=_threads())
-    last_run.update(compactions=store.compactions, pairs=store.pairs)
+    last_run.update(compactions=store.compactions, pairs=store.pairs, screened=store.screened)
     return merges
 
 
