@@ -36,7 +36,7 @@ def centroids(kind: str, n: int, d: int, rng) -> np.ndarray:
         X = rng.standard_normal((max(1, n // 8), d))[rng.integers(0, max(1, n // 8), n)]
     elif kind == "near-ties":  # far from the origin against their spread: the approximate sq
         # is off by a good part of its value, the bounds are wide, the order is decided exactly
-        X = 1.0 + 1e-6 * rng.standard_normal((n, d))
+        X = 1.0 + 3e-7 * rng.standard_normal((n, d))
     elif kind == "huge":  # products near and past overflow: screened, unscreened, w = inf
         X = rng.standard_normal((n, d)) * 10.0 ** rng.choice([150, 152, 153, 154], (n, 1))
     elif kind == "tiny":  # products that underflow to subnormals and to zero
