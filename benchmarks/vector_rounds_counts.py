@@ -48,7 +48,7 @@ def main(argv=None) -> int:
         print(f"{n:>7d} {run['rounds']:>7d} {run['rescans_per_merge']:>14.2f} "
               f"{run['screened'] / m:>15.0f} {run['pairs'] / m:>12.1f} {queries / m:>20.2f} "
               f"{chain_pairs / m:>18.0f} "
-              f"{run['pairs'] / chain_pairs:>12.2f}")
+              f"{run['pairs'] / chain_pairs:>12.2e}")
     return 0
 
 

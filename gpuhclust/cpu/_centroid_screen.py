@@ -60,8 +60,9 @@ __all__ = ["screened_nearest", "screen_pays", "bound_terms", "TILE_ELEMENTS"]
 TILE_ELEMENTS = 1 << 19
 #: Positions per block of the per-query passes (a block's bounds stay in L1).
 SCREEN_BLOCK = 128
-#: The fewest queries in a tile (BLAS's and the threads' share).
-MIN_TILE = 16
+#: The fewest queries in a tile (work for the threads; G's size then grows with width: 32 MB
+#: at a million positions).
+MIN_TILE = 4
 #: The screen runs from this many features (fewer: the exact sq costs about what the screen's
 #: bounds cost) ...
 SCREEN_MIN_FEATURES = 8
