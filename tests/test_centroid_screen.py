@@ -177,6 +177,13 @@ def test_screened_rounds_equal_the_chain_and_count_their_pairs(make, n, d):
         assert_valid_merges(Z, ssd.pdist(X), "ward", rtol=1e-9)
 
 
+def test_few_features_keep_the_exact_scan():
+    X = blobs(300, 3, 2)
+    gpuhclust.linkage(X, "ward", backend="cpu", engine="vector")
+    assert cpu_backend.last_run["screened"] == 0
+    assert cpu_backend.last_run["pairs"] >= 300 * 299  # the first scan alone
+
+
 def test_screened_rounds_equal_the_simulator_bit_for_bit(cuda_schedule_backend):
     # tie-heavy data in 12 features: the CPU screens, the simulated kernels scan everything
     X = tie_heavy(90, 12, 8)

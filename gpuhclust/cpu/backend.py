@@ -11,7 +11,8 @@ over the centroids of ``_centroid_rows``) or SciPy's chain over centroids. The p
 between the engines.
 
 :data:`last_run` holds the statistics of the last rounds run in this process (rounds, rescans
-per merge, compactions).
+per merge, compactions; ward on the vector engine adds `pairs`, the exact centroid
+dissimilarities computed, and `screened`, the pairs its BLAS screen bounded).
 """
 from __future__ import annotations
 
