@@ -58,8 +58,8 @@ def sizes(kind: str, n: int, rng) -> np.ndarray:
     raise AssertionError(kind)
 
 
-def assert_screen_equals_exact_scan(Ct, sz, width, queries, threads):
-    nn, w, exact = screen.screened_nearest(Ct, sz, width, queries, threads)
+def assert_screen_equals_exact_scan(Ct, sz, width, queries, threads, gram=screen.GRAM):
+    nn, w, exact, _ = screen.screened_nearest(Ct, sz, width, queries, threads, gram)
     ref_nn, ref_w = nearest(Ct, sz, width, queries, threads)
     np.testing.assert_array_equal(nn, ref_nn)
     assert_same_bits(w, ref_w, "w")
@@ -67,6 +67,7 @@ def assert_screen_equals_exact_scan(Ct, sz, width, queries, threads):
     return exact
 
 
+@pytest.mark.parametrize("gram", [np.float32, np.float64])
 @pytest.mark.parametrize("threads", THREADS)
 @pytest.mark.parametrize("size_kind", ["ones", "mixed"])
 @pytest.mark.parametrize("kind, d", [("normal", 1), ("normal", 2), ("normal", 16),
@@ -74,7 +75,7 @@ def assert_screen_equals_exact_scan(Ct, sz, width, queries, threads):
                                      ("duplicates", 3), ("duplicates", 16), ("near-ties", 16),
                                      ("near-ties", 40), ("huge", 16),
                                      ("tiny", 16), ("tiny", 3), ("non-finite", 16)])
-def test_screen_equals_the_exact_scan(kind, d, size_kind, threads):
+def test_screen_equals_the_exact_scan(kind, d, size_kind, threads, gram):
     rng = np.random.default_rng(zlib.crc32(f"{kind} {d} {size_kind}".encode()))
     n = 700
     Ct = centroids(kind, n, d, rng)
@@ -83,7 +84,7 @@ def test_screen_equals_the_exact_scan(kind, d, size_kind, threads):
     sz[width:] = rng.choice([0.0, 1.0], n - width)
     live = np.flatnonzero(sz[:width] > 0)
     queries = rng.permutation(live)[: max(2, len(live) // 3)]  # any order
-    assert_screen_equals_exact_scan(Ct, sz, width, queries, threads)
+    assert_screen_equals_exact_scan(Ct, sz, width, queries, threads, gram)
 
 
 @pytest.mark.parametrize("threads", THREADS)
@@ -113,7 +114,7 @@ def test_equal_w_at_several_positions_the_lowest_wins(threads):
         Ct[:, j] = near
     sz = np.ones(n)
     sz[90] = 2.0  # same sq, larger w: not a minimum
-    nn, w, _ = screen.screened_nearest(Ct, sz, n, np.array([0, 91]), threads)
+    nn, w, *_ = screen.screened_nearest(Ct, sz, n, np.array([0, 91]), threads)
     ref_nn, ref_w = nearest(Ct, sz, n, np.array([0, 91]), threads)
     np.testing.assert_array_equal(nn, ref_nn)
     assert_same_bits(w, ref_w)
@@ -135,22 +136,23 @@ def test_a_query_without_a_finite_candidate(others, threads):
     else:  # every other centroid overflows: w is inf everywhere
         Ct[:, 1:] = np.inf
         queries = np.array([0])
-    nn, w, _ = screen.screened_nearest(Ct, sz, n, queries, threads)
+    nn, w, *_ = screen.screened_nearest(Ct, sz, n, queries, threads)
     ref_nn, ref_w = nearest(Ct, sz, n, queries, threads)
     np.testing.assert_array_equal(nn, ref_nn)
     assert_same_bits(w, ref_w)
     assert nn[0] == -1 and w[0] == np.inf
 
 
+@pytest.mark.parametrize("gram", [np.float32, np.float64])
 @pytest.mark.parametrize("d", [16, 40])
-def test_the_screen_computes_few_exact_dissimilarities(d):
+def test_the_screen_computes_few_exact_dissimilarities(d, gram):
     # standard normal data: each query's exact check is down to a handful of positions
     rng = np.random.default_rng(d)
     n = 2000
     Ct = np.ascontiguousarray(rng.standard_normal((n, d)).T)
     sz = np.ones(n)
     queries = np.arange(n)
-    exact = assert_screen_equals_exact_scan(Ct, sz, n, queries, 2)
+    exact = assert_screen_equals_exact_scan(Ct, sz, n, queries, 2, gram)
     assert exact < 4 * n  # against n * n for the exact scan
 
 
@@ -175,6 +177,21 @@ def test_screened_rounds_equal_the_chain_and_count_their_pairs(make, n, d):
         assert run["pairs"] < run["screened"] / 4
     else:
         assert_valid_merges(Z, ssd.pdist(X), "ward", rtol=1e-9)
+
+
+@pytest.mark.parametrize("offset, gram", [(20.0, "float32"), (1000.0, "float64")])
+def test_tight_clusters_far_apart_move_the_screen_to_float64(offset, gram):
+    # two clusters: after centring one sits `offset` from the origin, and float32's bounds
+    # (~1e-5 of the squared norms) exceed its squared distances when that is far
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((400, 16))
+    X[200:] += offset
+    Z = gpuhclust.linkage(X, "ward", backend="cpu", engine="vector", algorithm="rounds")
+    run = dict(cpu_backend.last_run)
+    assert run["screen_gram"] == gram
+    assert run["pairs"] < run["screened"] / 4
+    np.testing.assert_array_equal(Z, gpuhclust.linkage(X, "ward", backend="cpu",
+                                                       engine="vector", algorithm="nn_chain"))
 
 
 def test_few_features_keep_the_exact_scan():

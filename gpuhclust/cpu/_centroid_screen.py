@@ -13,21 +13,27 @@ summed in feature order by ``_vector.sq_block``; -1 and +inf when no w is finite
 infinities and NaN included: every w it compares is computed by that same code and expression,
 in position order, and a position it skips provably has a larger w than the one it returns.
 
-The screen. With G = Cq^T C from NumPy's matmul (BLAS) and the squared norms N_p, N_j of the
-centroids (any summation order), the approximation ``a = (N_p + N_j) - 2 G[p, j]`` of sq is
-within E = K (N_p + N_j) + TAU of the exact scan's sq, K = 20 (d + 2) u, u = 2^-53, TAU = 8 (d +
-2) 2^-1022, whenever both norms are at most NORM_MAX (= 2^1019, so that no intermediate
-overflows):
+The screen. With G = Cq^T C from NumPy's matmul (BLAS) in the type :data:`GRAM` (unit
+roundoff u_g: 2^-24 for float32, u = 2^-53 for float64; the coordinates rounded to it) and the
+squared norms N_p, N_j of the centroids in float64 (any summation order), the approximation
+``a = (N_p + N_j) - 2 G[p, j]`` (float64) of sq is within E = K (N_p + N_j) + TAU of the exact
+scan's sq, K = (5 u_g + 17 u) (d + 2), TAU = 8 (d + 2) times G's smallest normal number,
+whenever both norms are at most NORM_MAX (2^-4 of G's largest power of two: 2^124, 2^1020), so
+that no product, sum or bound overflows:
 
-* |a - sq_true| <= 2 gamma_{d+2} (|p|^2 + |c_j|^2): the dot product's error (any order, FMA
-  or not) is at most gamma_d sum |p_k c_jk| <= gamma_d (|p|^2 + |c_j|^2) / 2, each norm's
-  gamma_d times itself, and the two roundings of `a` at most 3u (N_p + N_j);
-* |sq_ref - sq_true| <= gamma_{d+2} sq_true <= 2 gamma_{d+2} (|p|^2 + |c_j|^2) (each term is
-  the square of a rounded difference, summed in order);
-* gamma_m = m u / (1 - m u) <= 1.01 m u, so the total is at most 4.04 (d + 2) u (N_p + N_j):
-  K is four times that, with room left for the roundings of ``a - E`` and ``a + E`` (at most
-  u |a| + u E, |a| <= 2.1 (N_p + N_j)); TAU covers products that underflow (at most 2^-1075 each
-  with gradual underflow, 2^-1022 flushed), 5 d of them.
+* |2 G - 2 p.c_j| <= 1.02 (d + 2) u_g (N_p + N_j): rounding the coordinates to G's type costs
+  (2 u_g + u_g^2) |p_k c_jk| per term, the dot product (any order, FMA or not) gamma^g_d
+  sum |p_k c_jk|, and sum |p_k c_jk| <= (N_p + N_j) / 2;
+* the norms are within gamma_d of theirs, and the two roundings of `a` cost at most
+  3u (N_p + N_j);
+* |sq_ref - sq_true| <= gamma_{d+2} sq_true <= 2 gamma_{d+2} (N_p + N_j) (each term is the
+  square of a rounded difference, summed in order);
+* gamma_m = m u / (1 - m u) <= 1.01 m u, so the total is at most (1.02 u_g + 4.04 u) (d + 2)
+  (N_p + N_j): K is four times that or more, with room for the roundings of ``a - E`` and
+  ``a + E`` (at most u |a| + u E, |a| <= 2.1 (N_p + N_j)); TAU covers what underflows (at most
+  G's smallest normal per product, flushed or not; coordinates rounded below it err by at
+  most half G's smallest subnormal, eta_g, which adds at most 2 eta_g sqrt(d) (N_p + N_j + 2)
+  to the error, shared between K and TAU).
 
 So ``lo = a - E <= sq_ref <= hi = a + E`` as computed (IEEE double, round to nearest, no
 flush of subnormal inputs to zero in BLAS). Rounding is monotone and the size factor f_c =
@@ -56,21 +62,21 @@ from ._vector import sq_block
 
 __all__ = ["screened_nearest", "screen_pays", "bound_terms", "TILE_ELEMENTS"]
 
-#: Entries of one tile's product G (queries x width, float64): a few MB, read back from cache.
+#: Entries of one tile's product G (queries x width): a few MB, read back from cache.
 TILE_ELEMENTS = 1 << 19
 #: Positions per block of the per-query passes (a block's bounds stay in L1).
 SCREEN_BLOCK = 128
-#: The fewest queries in a tile (work for the threads; G's size then grows with width: 32 MB
-#: at a million positions).
+#: The fewest queries in a tile (work for the threads; G's size then grows with the width: 16
+#: MB of float32 at a million positions).
 MIN_TILE = 4
 #: The screen runs from this many features (fewer: the exact sq costs about what the screen's
 #: bounds cost) ...
 SCREEN_MIN_FEATURES = 8
 #: ... and this many (query, position) pairs in a call (the norms cost one pass over width).
 SCREEN_MIN_PAIRS = 1 << 12
-#: A centroid whose squared norm exceeds this is checked exactly, never screened: two such norms
-#: sum to at most 2^1020, and no product, sum or bound of the screen overflows.
-NORM_MAX = 2.0 ** 1019
+#: The type of G: float32 halves BLAS's work and G's bytes, for bounds 2^29 times wider
+#: (still far below the gaps between neighbours on ordinary data); float64 is the alternative.
+GRAM = np.float32
 #: Bounds above this are clear of underflow when multiplied by a size factor (>= 1/2).
 TINY = 2.0 ** -960
 #: U' = U * MARGIN in the division-free test: covers its roundings and the size factor's with
@@ -78,10 +84,16 @@ TINY = 2.0 ** -960
 MARGIN = 1.0 + 2.0 ** -47
 
 
-def bound_terms(d: int) -> tuple[float, float]:
-    """(K, TAU) of the screen's error bound E = K (N_p + N_j) + TAU for `d` features (module
-    docstring)."""
-    return 20.0 * (d + 2) * 2.0 ** -53, 8.0 * (d + 2) * 2.0 ** -1022
+def bound_terms(d: int, gram=GRAM) -> tuple[float, float, float]:
+    """(K, TAU, NORM_MAX) of the screen's error bound E = K (N_p + N_j) + TAU for `d`
+    features and G of type `gram` (module docstring)."""
+    info = np.finfo(gram)
+    u_g = float(info.eps) / 2
+    K = (5.0 * u_g + 17.0 * 2.0 ** -53) * (d + 2)
+    # two norms up to NORM_MAX sum to 2^-3 of G's largest power of two: no product, sum or
+    # bound overflows
+    norm_max = 2.0 ** (info.maxexp - 4)
+    return K, 8.0 * (d + 2) * float(info.smallest_normal), norm_max
 
 
 def screen_pays(d: int, queries: int, width: int) -> bool:
@@ -90,7 +102,7 @@ def screen_pays(d: int, queries: int, width: int) -> bool:
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _column_terms(Ct, sz, width, terms):
+def _column_terms(Ct, sz, width, norm_max, terms):
     """Per position, the rows of `terms`: the squared norm, 1/s (0 when dead), and the
     penalties added to hi (0 when the position may bound the minimum, else +inf) and to lo (0:
     screened, -inf: never skipped, +inf: dead)."""
@@ -103,7 +115,7 @@ def _column_terms(Ct, sz, width, terms):
             nc2[j] += row[j] * row[j]
     for j in range(width):
         s = sz[j]
-        bounded = nc2[j] <= NORM_MAX  # False for NaN
+        bounded = nc2[j] <= norm_max  # False for NaN
         inv_sz[j] = 1.0 / s if s > 0.0 else 0.0
         hpen[j] = 0.0 if s > 0.0 and bounded else np.inf
         lpen[j] = np.inf if s <= 0.0 else (0.0 if bounded else -np.inf)
@@ -166,13 +178,14 @@ def _kept(g, nc2, lpen, inv_sz, nq2, K, tau, Up, iq):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _screen_query(g, Ct, cq, acc, buf, sz, terms, p, width, K, tau, out_p, out_w, exact, i):
+def _screen_query(g, Ct, cq, acc, buf, sz, terms, p, width, K, tau, norm_max, out_p, out_w,
+                  exact, i):
     """Query position `p` (row `g` of G, centroid ``cq[0]``): the exact scan's first minimum
     into ``out_p[i]``, ``out_w[i]``; the exact dissimilarities it computed into ``exact[i]``."""
     nc2, inv_sz, hpen, lpen = terms[0], terms[1], terms[2], terms[3]
     nq2 = nc2[p]
     n_q = sz[p]
-    screened = nq2 <= NORM_MAX  # False for NaN
+    screened = nq2 <= norm_max  # False for NaN
     U = np.inf
     if screened:
         hi, m = _least_upper(g, nc2, hpen, nq2, K, tau, p, width, buf)
@@ -213,23 +226,28 @@ def _screen_query(g, Ct, cq, acc, buf, sz, terms, p, width, K, tau, out_p, out_w
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def _tile_parallel(G, Ct, cq, acc, buf, sz, terms, pos, width, K, tau, out_p, out_w, exact):
+def _tile_parallel(G, Ct, cq, acc, buf, sz, terms, pos, width, K, tau, norm_max, out_p, out_w,
+                   exact):
     for i in numba.prange(pos.shape[0]):
-        _screen_query(G[i], Ct, cq[i], acc[i], buf[i], sz, terms, pos[i], width, K, tau, out_p,
-                      out_w, exact, np.int64(i))
+        _screen_query(G[i], Ct, cq[i], acc[i], buf[i], sz, terms, pos[i], width, K, tau,
+                      norm_max, out_p, out_w, exact, np.int64(i))
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _tile_serial(G, Ct, cq, acc, buf, sz, terms, pos, width, K, tau, out_p, out_w, exact):
+def _tile_serial(G, Ct, cq, acc, buf, sz, terms, pos, width, K, tau, norm_max, out_p, out_w,
+                 exact):
     for i in range(pos.shape[0]):
-        _screen_query(G[i], Ct, cq[i], acc[i], buf[i], sz, terms, pos[i], width, K, tau, out_p,
-                      out_w, exact, np.int64(i))
+        _screen_query(G[i], Ct, cq[i], acc[i], buf[i], sz, terms, pos[i], width, K, tau,
+                      norm_max, out_p, out_w, exact, np.int64(i))
 
 
 def screened_nearest(Ct: np.ndarray, sz: np.ndarray, width: int, queries: np.ndarray,
-                     threads: int):
-    """The exact scan's (position, w) for each query position (module docstring), and the
-    number of exact dissimilarities computed.
+                     threads: int, gram=GRAM):
+    """The exact scan's (position, w) for each query position (module docstring), the number
+    of exact dissimilarities computed, and G's type at the end: `gram` (float32 or float64),
+    float64 from the first tile whose queries needed more than :func:`too_many_exact` exact
+    dissimilarities in float32 (the answer is the same in either type; float64's narrower
+    bounds leave less exact work on tight clusters far from the origin).
 
     The queries go in tiles of at least :data:`MIN_TILE`, sized so that G holds about
     :data:`TILE_ELEMENTS`; BLAS computes a tile's G (its own threads), then the tile's queries
@@ -239,10 +257,8 @@ def screened_nearest(Ct: np.ndarray, sz: np.ndarray, width: int, queries: np.nda
     width = int(width)
     queries = np.ascontiguousarray(queries, dtype=np.int64)
     nq = len(queries)
-    K, tau = bound_terms(d)
     terms = np.empty((4, width))
-    _column_terms(Ct, sz, np.int64(width), terms)
-    C = Ct[:, :width]
+    K, tau, norm_max, C = _gram_terms(Ct, sz, width, gram, terms)
     tile = max(MIN_TILE, TILE_ELEMENTS // max(width, 1))
     nn = np.empty(nq, dtype=np.int64)
     dist = np.empty(nq)
@@ -253,7 +269,25 @@ def screened_nearest(Ct: np.ndarray, sz: np.ndarray, width: int, queries: np.nda
         t = len(pos)
         cq = np.ascontiguousarray(Ct[:, pos].T).reshape(t, 1, d)  # cq[i]: (1, d), as sq_block
         with np.errstate(all="ignore"):  # overflowing or non-finite centroids: never screened
-            G = np.matmul(cq[:, 0, :], C)
+            G = np.matmul(np.ascontiguousarray(C[:, pos].T), C)
         run(G, Ct, cq, np.empty((t, 1)), np.empty((t, SCREEN_BLOCK)), sz, terms, pos,
-            np.int64(width), K, tau, nn[q0:q0 + t], dist[q0:q0 + t], exact[q0:q0 + t])
-    return nn, dist, int(exact.sum())
+            np.int64(width), K, tau, norm_max, nn[q0:q0 + t], dist[q0:q0 + t],
+            exact[q0:q0 + t])
+        if gram != np.float64 and exact[q0:q0 + t].sum() > too_many_exact(t, width):
+            gram = np.float64
+            K, tau, norm_max, C = _gram_terms(Ct, sz, width, gram, terms)
+    return nn, dist, int(exact.sum()), gram
+
+
+def too_many_exact(queries: int, width: int) -> int:
+    """Exact dissimilarities past which a tile's queries move G to float64."""
+    return queries * max(8, width // 32)
+
+
+def _gram_terms(Ct, sz, width, gram, terms):
+    """The bound's terms for G of type `gram`, the per-position terms, and the centroids in
+    that type."""
+    K, tau, norm_max = bound_terms(Ct.shape[0], gram)
+    _column_terms(Ct, sz, np.int64(width), norm_max, terms)
+    with np.errstate(all="ignore"):  # centroids out of G's range: never screened
+        return K, tau, norm_max, np.asarray(Ct[:, :width], dtype=gram)
