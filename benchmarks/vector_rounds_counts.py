@@ -2,10 +2,10 @@
 
 For each n: the rounds' rounds, rows rescanned per merge, (query, centroid) pairs the BLAS
 screen bounded per merge (``cpu._centroid_screen``) and exact dissimilarities computed per
-merge; the chain's queries per merge and dissimilarities per merge. An exact dissimilarity
-costs the same in both (d subtractions, products and sums), so the last ratio is the rounds'
-exact work against the chain's, before the threads share it; a screened pair costs a share of
-a BLAS product (2 d flops, vectorised) and a few comparisons.
+merge; the chain's queries per merge and dissimilarities per merge; the type the screen's
+products ended in. An exact dissimilarity costs the same in both (d subtractions, products and
+sums), so the pairs ratio is the rounds' exact work against the chain's; a screened pair costs
+a share of a BLAS product (2 d flops, vectorised) and a few comparisons.
 
     python benchmarks/vector_rounds_counts.py [--d 16] [--sizes 2000 5000 10000 20000]
 """
@@ -38,7 +38,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     print(f"{'n':>7s} {'rounds':>7s} {'rescans/merge':>14s} {'screened/merge':>15s} "
           f"{'exact/merge':>12s} "
-          f"{'chain queries/merge':>20s} {'chain pairs/merge':>18s} {'pairs ratio':>12s}")
+          f"{'chain queries/merge':>20s} {'chain pairs/merge':>18s} {'pairs ratio':>12s} "
+          f"{'G':>8s}")
     for n in args.sizes:
         X = np.random.default_rng(n).standard_normal((n, args.d))
         gpuhclust.linkage(X, "ward", engine="vector")
@@ -48,7 +49,7 @@ def main(argv=None) -> int:
         print(f"{n:>7d} {run['rounds']:>7d} {run['rescans_per_merge']:>14.2f} "
               f"{run['screened'] / m:>15.0f} {run['pairs'] / m:>12.1f} {queries / m:>20.2f} "
               f"{chain_pairs / m:>18.0f} "
-              f"{run['pairs'] / chain_pairs:>12.2e}")
+              f"{run['pairs'] / chain_pairs:>12.2e} {run['screen_gram']:>8s}")
     return 0
 
 
