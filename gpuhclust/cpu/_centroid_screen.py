@@ -18,8 +18,8 @@ roundoff u_g: 2^-24 for float32, u = 2^-53 for float64; the coordinates rounded 
 squared norms N_p, N_j of the centroids in float64 (any summation order), the approximation
 ``a = (N_p + N_j) - 2 G[p, j]`` (float64) of sq is within E = K (N_p + N_j) + TAU of the exact
 scan's sq, K = (5 u_g + 17 u) (d + 2), TAU = 8 (d + 2) times G's smallest normal number,
-whenever both norms are at most NORM_MAX (2^-4 of G's largest power of two: 2^124, 2^1020), so
-that no product, sum or bound overflows:
+whenever both norms are at most NORM_MAX (2^124 for float32, 2^1020 for float64: two of them sum
+to an eighth of G's overflow threshold), so that no product, sum or bound overflows:
 
 * |2 G - 2 p.c_j| <= 1.02 (d + 2) u_g (N_p + N_j): rounding the coordinates to G's type costs
   (2 u_g + u_g^2) |p_k c_jk| per term, the dot product (any order, FMA or not) gamma^g_d
@@ -90,8 +90,8 @@ def bound_terms(d: int, gram=GRAM) -> tuple[float, float, float]:
     info = np.finfo(gram)
     u_g = float(info.eps) / 2
     K = (5.0 * u_g + 17.0 * 2.0 ** -53) * (d + 2)
-    # two norms up to NORM_MAX sum to 2^-3 of G's largest power of two: no product, sum or
-    # bound overflows
+    # two norms up to NORM_MAX sum to an eighth of G's overflow threshold 2^maxexp: no
+    # product, sum or bound overflows
     norm_max = 2.0 ** (info.maxexp - 4)
     return K, 8.0 * (d + 2) * float(info.smallest_normal), norm_max
 
