@@ -9,7 +9,9 @@ Its parity with SciPy on every method, metric and tied data is checked in test_p
 from __future__ import annotations
 
 import warnings
+from types import SimpleNamespace
 
+import numba
 import numpy as np
 import pytest
 import scipy.cluster.hierarchy as sch
@@ -17,10 +19,13 @@ import scipy.spatial.distance as ssd
 
 import gpuhclust
 from gpuhclust import _memory
+from gpuhclust._methods import METHODS
 from gpuhclust._backends import Backend
 from gpuhclust._engines import centroid_frame
+from gpuhclust.cpu import _vector
 from gpuhclust.cpu import backend as cpu_backend
-from _helpers import VECTOR_METHODS, assert_same_as_scipy, assert_valid_merges, blobs
+from _helpers import (VECTOR_METHODS, assert_same_as_scipy, assert_valid_merges, blobs,
+                      tie_heavy)
 
 fastcluster = pytest.importorskip("fastcluster")
 
@@ -237,6 +242,32 @@ def test_centroid_methods_by_the_tournament_and_by_scipys_heap(method, algorithm
         run = cpu_backend.last_run
         assert run["algorithm"] == "tournament" and 0.5 < run["rescans_per_merge"] < 10
         assert 0.0 < run["rescan_passes_per_merge"] < 1.0  # the rescans go in groups
+
+
+@pytest.mark.parametrize("method", ["centroid", "median"])
+@pytest.mark.parametrize("make,d", [(tie_heavy, 2), (blobs, 3)])
+def test_tournament_z_is_the_same_in_any_number_of_chunks_and_threads(method, make, d):
+    # every merge's pass and every pass of rescans split into chunks from the first merge on
+    # (parallel_min=1), on 1 and 2 threads: each chunk's first minima, combined in chunk order,
+    # give the one-chunk Z, ties included (9 sites: equal distances and equal bounds across
+    # chunk boundaries), and the same rows rescanned
+    X = make(700, d, 31)
+    code = METHODS[method].code
+    bar = SimpleNamespace(update=lambda _: None)
+    one_chunk = {}
+    Z = _vector.run_tournament(X, code, bar, one_chunk, chunks=1)
+    np.testing.assert_array_equal(Z, vector(X, method))
+    before = numba.get_num_threads()
+    try:
+        for threads in range(1, min(2, numba.config.NUMBA_NUM_THREADS) + 1):
+            numba.set_num_threads(threads)
+            for chunks in (2, 3, 8):
+                stats = {}
+                np.testing.assert_array_equal(
+                    _vector.run_tournament(X, code, bar, stats, chunks=chunks, parallel_min=1), Z)
+                assert stats == one_chunk
+    finally:
+        numba.set_num_threads(before)
 
 
 def test_centroid_frame_is_a_shifted_copy_that_keeps_integers_exact():
