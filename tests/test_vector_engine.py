@@ -9,9 +9,7 @@ Its parity with SciPy on every method, metric and tied data is checked in test_p
 from __future__ import annotations
 
 import warnings
-from types import SimpleNamespace
 
-import numba
 import numpy as np
 import pytest
 import scipy.cluster.hierarchy as sch
@@ -19,13 +17,10 @@ import scipy.spatial.distance as ssd
 
 import gpuhclust
 from gpuhclust import _memory
-from gpuhclust._methods import METHODS
 from gpuhclust._backends import Backend
 from gpuhclust._engines import centroid_frame
-from gpuhclust.cpu import _vector
 from gpuhclust.cpu import backend as cpu_backend
-from _helpers import (VECTOR_METHODS, assert_same_as_scipy, assert_valid_merges, blobs,
-                      tie_heavy)
+from _helpers import VECTOR_METHODS, assert_same_as_scipy, assert_valid_merges, blobs
 
 fastcluster = pytest.importorskip("fastcluster")
 
@@ -242,38 +237,6 @@ def test_centroid_methods_by_the_tournament_and_by_scipys_heap(method, algorithm
         run = cpu_backend.last_run
         assert run["algorithm"] == "tournament" and 0.5 < run["rescans_per_merge"] < 10
         assert 0.0 < run["rescan_passes_per_merge"] < 1.0  # the rescans go in groups
-
-
-def _integer_grid(n, d, seed):
-    """Points on a 30 x 30 integer grid: equal distances and bounds between many clusters,
-    and more stale rows rescanned than on ``tie_heavy``'s 9 sites."""
-    return np.random.default_rng(seed).integers(0, 30, size=(n, d)).astype(np.float64)
-
-
-@pytest.mark.parametrize("method", ["centroid", "median"])
-@pytest.mark.parametrize("make", [tie_heavy, _integer_grid, blobs])
-def test_tournament_z_is_the_same_in_any_number_of_chunks_and_threads(method, make):
-    # every merge's pass and every pass of rescans split into chunks from the first merge on
-    # (parallel_min=1), on 1 and 2 threads: each chunk's first minima, combined in chunk order,
-    # give the one-chunk Z, ties included (equal distances and bounds across chunk
-    # boundaries), and the same rows rescanned
-    X = make(700, 2, 31)
-    code = METHODS[method].code
-    bar = SimpleNamespace(update=lambda _: None)
-    one_chunk = {}
-    Z = _vector.run_tournament(X, code, bar, one_chunk, chunks=1)
-    np.testing.assert_array_equal(Z, vector(X, method))
-    before = numba.get_num_threads()
-    try:
-        for threads in range(1, min(2, numba.config.NUMBA_NUM_THREADS) + 1):
-            numba.set_num_threads(threads)
-            for chunks in (2, 3, 8):
-                stats = {}
-                np.testing.assert_array_equal(
-                    _vector.run_tournament(X, code, bar, stats, chunks=chunks, parallel_min=1), Z)
-                assert stats == one_chunk
-    finally:
-        numba.set_num_threads(before)
 
 
 def test_centroid_frame_is_a_shifted_copy_that_keeps_integers_exact():
