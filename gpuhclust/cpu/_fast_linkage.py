@@ -6,11 +6,12 @@ so no merges can be batched). Two ways to find it, with the same cache and arith
 
 * ``'generic'``: the bounds kept in a binary heap with SciPy's exact sift rules: the same heap on
   the same values gives SciPy's merges, ties included;
-* ``'tournament'``: the lowest bound over the live slots by a scan, the lowest slot winning a tie
-  (the CPU mirror of the CUDA backend's tournament argmin, ``kernels/generic.cu``, whose every
-  step is parallel): the same winners as the heap when no two bounds tie, so SciPy's Z on
-  tie-free data, and on tied data the same Z as the CUDA backend. A winner at +inf (no finite
-  distance left) is a fault, never a merge.
+* ``'tournament'``: the lowest bound over the live slots, the lowest slot winning a tie, from
+  the tops of blocks of slots that a merge's pass (in chunks over the threads) and a rescan
+  keep up to date (the CPU mirror of the CUDA backend's tournament argmin,
+  ``kernels/generic.cu``, whose every step is parallel): the same winners as the heap when
+  no two bounds tie, so SciPy's Z on tie-free data, and on tied data the same Z as the CUDA
+  backend. A winner at +inf (no finite distance left) is a fault, never a merge.
  Rows are brought up to date lazily
 through the merge log (see ``_lazy_matrix``); the one column SciPy reads (distances to the new
 cluster y) is read from row y instead, which holds the same values by symmetry.
