@@ -411,44 +411,45 @@ def generic_steps(Ct, sz, slot, pos_of, vals, acc, chunk_pos, code, cluster_id, 
 # is the least of the rows rescanned and the least exact one, with no other pass.
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _nearest_above(Ct, sz, cq, lo, m, acc):
-    """The least (squared distance, position) from the centroid ``cq[0]`` over the live positions
-    ``lo:m``; (-1, +inf) when none is finite (NaN never wins)."""
-    best = np.inf
-    arg = -1
-    for b0 in range(lo, m, BLOCK):
-        b1 = min(m, b0 + BLOCK)
-        sq_block(Ct, cq, b0, b1, acc)
-        for jj in range(b1 - b0):
-            if sz[b0 + jj] > 0.0 and acc[jj] < best:
-                best = acc[jj]
-                arg = b0 + jj
-    return arg, best
+INIT_ROWS = 8  # rows per pass over the columns at the start: each block is read once for them
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _rescan(Ct, sz, slot, pos_of, neighbor, min_dist, stale, z, m, acc, cq):
-    p = pos_of[z]
-    for t in range(Ct.shape[0]):
-        cq[0, t] = Ct[t, p]
-    q, value = _nearest_above(Ct, sz, cq, p + 1, m, acc)
-    neighbor[z] = slot[q] if q >= 0 else -1
-    min_dist[z] = value
-    stale[z] = 0
+def _rescan_tile(Ct, sz, slot, neighbor, min_dist, stale, p0, p1, m, acc):
+    """The rows at positions ``p0:p1`` exact, in one pass over the columns above them."""
+    nrows = p1 - p0
+    d = Ct.shape[0]
+    rows_pos = np.arange(p0, p1)
+    cq = np.empty((nrows, 1, d))
+    for i in range(nrows):
+        for t in range(d):
+            cq[i, 0, t] = Ct[t, p0 + i]
+    found_p = np.empty((nrows, 1), dtype=np.int64)
+    found_v = np.empty((nrows, 1))
+    _rescan_columns(Ct, sz, cq, rows_pos, p0 + 1, m, acc, found_p, found_v, np.int64(0))
+    for i in range(nrows):
+        z = slot[p0 + i]
+        q = found_p[i, 0]
+        neighbor[z] = slot[q] if q >= 0 else -1
+        min_dist[z] = found_v[i, 0]
+        stale[z] = 0
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def tournament_init(Ct, sz, slot, pos_of, neighbor, min_dist, stale):
+def tournament_init(Ct, sz, slot, neighbor, min_dist, stale):
     """Every slot's nearest higher neighbour, exact (all live; slots == positions)."""
     n = Ct.shape[1]
-    # slots t and n-1-t together: every iteration scans about n columns
-    for t in numba.prange((n + 1) // 2):
+    tiles = (n + INIT_ROWS - 1) // INIT_ROWS
+    # tiles t and tiles-1-t together: every iteration scans about as many pairs
+    for i in numba.prange((tiles + 1) // 2):
         acc = np.empty(BLOCK)
-        cq = np.empty((1, Ct.shape[0]))
-        _rescan(Ct, sz, slot, pos_of, neighbor, min_dist, stale, np.int64(t), n, acc, cq)
-        if n - 1 - t != t:
-            _rescan(Ct, sz, slot, pos_of, neighbor, min_dist, stale, n - 1 - t, n, acc, cq)
+        t = np.int64(i)  # a signed index: one compiled variant of _rescan_tile
+        u = tiles - 1 - t
+        _rescan_tile(Ct, sz, slot, neighbor, min_dist, stale, t * INIT_ROWS,
+                     min(n, (t + 1) * INIT_ROWS), n, acc)
+        if u != t:
+            _rescan_tile(Ct, sz, slot, neighbor, min_dist, stale, u * INIT_ROWS,
+                         min(n, (u + 1) * INIT_ROWS), n, acc)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -755,7 +756,7 @@ def run_tournament(X: np.ndarray, code: int, bar, stats: dict, chunks: int | Non
     neighbor = np.full(n, -1, dtype=np.int64)
     min_dist = np.full(n, np.inf)
     stale = np.zeros(n, dtype=np.uint8)
-    tournament_init(Ct, sz, slot, pos_of, neighbor, min_dist, stale)
+    tournament_init(Ct, sz, slot, neighbor, min_dist, stale)
     cluster_id = np.arange(n, dtype=np.int64)
     state = np.array([0, n, 0, 0, 0], dtype=np.int64)
     Z = np.empty((n - 1, 4))
