@@ -397,112 +397,87 @@ def generic_steps(Ct, sz, slot, pos_of, vals, acc, chunk_pos, code, cluster_id, 
 # row is exact. So each merge is the global minimum pair, the lowest slot x winning a tie (y the
 # lowest among x's nearest): SciPy's merge on tie-free data (its heap finds the same global
 # minimum), and the same Z on CPU and GPU, ties included, however the work is split.
+#
+# On the CPU, each merge is one pass over the live positions, split into chunks of positions
+# over the threads from PARALLEL_MIN live clusters on (the generic algorithm's rule for its
+# per-merge pass: below it a parallel region costs more than the pass): y's squared distance to
+# every one, the rows below y updated, y's nearest above it, and the next tournament over the
+# updated rows. Each chunk keeps its first minima and the chunks are combined in order with a
+# strict '<': positions are in slot order, so the lowest slot wins a tie however many chunks
+# there are. The pass also lists the stale rows that come before the least exact row seen so
+# far in their chunk: the rows a rescan needs are among them (the least exact row over all
+# is no later than any chunk's). A pass's rescans are independent: every chunk takes a range
+# of columns (about as many pairs each) for all the rows at once; and afterwards the least row
+# is the least of the rows rescanned and the least exact one, with no other pass.
+
+
+INIT_ROWS = 8  # rows per pass over the columns at the start: each block is read once for them
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _nearest_above(Ct, sz, cq, lo, m, acc):
-    """The least (squared distance, position) from the centroid ``cq[0]`` over the live positions
-    ``lo:m``; (-1, +inf) when none is finite (NaN never wins)."""
-    best = np.inf
-    arg = -1
-    for b0 in range(lo, m, BLOCK):
-        b1 = min(m, b0 + BLOCK)
-        sq_block(Ct, cq, b0, b1, acc)
-        for jj in range(b1 - b0):
-            if sz[b0 + jj] > 0.0 and acc[jj] < best:
-                best = acc[jj]
-                arg = b0 + jj
-    return arg, best
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _rescan(Ct, sz, slot, pos_of, neighbor, min_dist, stale, z, m, acc, cq):
-    p = pos_of[z]
-    for t in range(Ct.shape[0]):
-        cq[0, t] = Ct[t, p]
-    q, value = _nearest_above(Ct, sz, cq, p + 1, m, acc)
-    neighbor[z] = slot[q] if q >= 0 else -1
-    min_dist[z] = value
-    stale[z] = 0
+def _rescan_tile(Ct, sz, slot, neighbor, min_dist, stale, p0, p1, m, acc):
+    """The rows at positions ``p0:p1`` exact, in one pass over the columns above them."""
+    nrows = p1 - p0
+    d = Ct.shape[0]
+    rows_pos = np.arange(p0, p1)
+    cq = np.empty((nrows, 1, d))
+    for i in range(nrows):
+        for t in range(d):
+            cq[i, 0, t] = Ct[t, p0 + i]
+    found_p = np.empty((nrows, 1), dtype=np.int64)
+    found_v = np.empty((nrows, 1))
+    _rescan_columns(Ct, sz, cq, rows_pos, p0 + 1, m, acc, found_p, found_v, np.int64(0))
+    for i in range(nrows):
+        z = slot[p0 + i]
+        q = found_p[i, 0]
+        neighbor[z] = slot[q] if q >= 0 else -1
+        min_dist[z] = found_v[i, 0]
+        stale[z] = 0
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def tournament_init(Ct, sz, slot, pos_of, neighbor, min_dist, stale):
+def tournament_init(Ct, sz, slot, neighbor, min_dist, stale):
     """Every slot's nearest higher neighbour, exact (all live; slots == positions)."""
     n = Ct.shape[1]
-    for t in numba.prange(n):
+    tiles = (n + INIT_ROWS - 1) // INIT_ROWS
+    # tiles t and tiles-1-t together: every iteration scans about as many pairs
+    for i in numba.prange((tiles + 1) // 2):
         acc = np.empty(BLOCK)
-        cq = np.empty((1, Ct.shape[0]))
-        _rescan(Ct, sz, slot, pos_of, neighbor, min_dist, stale, np.int64(t), n, acc, cq)
+        t = np.int64(i)  # a signed index: one compiled variant of _rescan_tile
+        u = tiles - 1 - t
+        _rescan_tile(Ct, sz, slot, neighbor, min_dist, stale, t * INIT_ROWS,
+                     min(n, (t + 1) * INIT_ROWS), n, acc)
+        if u != t:
+            _rescan_tile(Ct, sz, slot, neighbor, min_dist, stale, u * INIT_ROWS,
+                         min(n, (u + 1) * INIT_ROWS), n, acc)
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _tournament(sz, slot, min_dist, stale, m):
-    """Slots of the least (min_dist, slot) over the live rows and over the exact ones; -1 when
-    none is finite."""
-    best = np.inf
+def _pass_range(Ct, sz, slot, neighbor, min_dist, stale, cq, x, y, py, j0, j1, acc, listed,
+                part_p, part_v, c):
+    """Chunk `c` of a merge's pass: the live positions ``j0:j1`` but `py` (where x merged into y;
+    `py` = -1: no merge, the tournament alone). Below py, a row's cache takes y's squared
+    distance ``cq[0]`` to it; above, y's first nearest, ``part_p[c, 0]`` (position) and
+    ``part_v[c, 0]``; over all, after the update, the least (min_dist, slot) row and the least
+    exact row (slots ``part_p[c, 1]``, ``part_p[c, 2]``, values ``part_v[c, 1]``, ``part_v[c, 2]``)
+    and the stale rows below the least exact row before them: ``part_p[c, 3]`` slots from
+    ``listed[j0]`` on (``part_p[c, 4]`` = j0)."""
+    near = -1
+    near_v = np.inf
     top = -1
-    best_exact = np.inf
-    top_exact = -1
-    for p in range(m):
-        if sz[p] > 0.0:
-            z = slot[p]
-            if min_dist[z] < best:
-                best = min_dist[z]
-                top = z
-            if stale[z] == 0 and min_dist[z] < best_exact:
-                best_exact = min_dist[z]
-                top_exact = z
-    return top, top_exact
-
-
-@numba.njit(cache=True, error_model="numpy")
-def tournament_steps(Ct, sz, slot, pos_of, code, cluster_id, neighbor, min_dist, stale, state,
-                     Z, k_stop):
-    """Merges ``state[0]`` .. `k_stop` - 1; ``state = [k, m, dead, rows rescanned, passes of
-    rescans]`` (the last two counters). Writes Z rows (ids, height, size) in merge order.
-    Returns False, with ``state[0]`` the merge that found none, when no finite dissimilarity is
-    left."""
-    n = cluster_id.shape[0]
-    d = Ct.shape[0]
-    acc = np.empty(BLOCK)
-    cq = np.empty((1, d))
-    k = state[0]
-    m = state[1]
-    dead = state[2]
-    ok = True
-    while k < k_stop:
-        x, exact = _tournament(sz, slot, min_dist, stale, m)
-        if x >= 0 and stale[x]:
-            # the stale rows that could come before the least exact one: rescanned together
-            v = min_dist[exact] if exact >= 0 else np.inf
-            for p in range(m):
-                z = slot[p]
-                below = min_dist[z] < v or (min_dist[z] == v and z < exact)
-                if sz[p] > 0.0 and stale[z] and below:
-                    _rescan(Ct, sz, slot, pos_of, neighbor, min_dist, stale, z, m, acc, cq)
-                    state[3] += 1
-            state[4] += 1
-            x, exact = _tournament(sz, slot, min_dist, stale, m)
-        if x < 0:
-            ok = False
-            break
-        y = neighbor[x]
-        dist = min_dist[x]
-        _merge_step(Z, k, Ct, sz, pos_of, cluster_id, x, y, dist, n, code)
-        py = pos_of[y]  # the merged cluster's column
-        dead += 1
-        k += 1
-        # distances from the new y: below it, the others' cache; above it, its own neighbour
-        for t in range(d):
-            cq[0, t] = Ct[t, py]
-        for b0 in range(0, py, BLOCK):
-            b1 = min(py, b0 + BLOCK)
+    top_v = np.inf
+    exact = -1
+    exact_v = np.inf
+    count = 0
+    for b0 in range(j0, j1, BLOCK):
+        b1 = min(j1, b0 + BLOCK)
+        if py >= 0:
             sq_block(Ct, cq, b0, b1, acc)
-            for jj in range(b1 - b0):
-                p = b0 + jj
-                if sz[p] > 0.0:
-                    z = slot[p]
+        for jj in range(b1 - b0):
+            p = b0 + jj
+            if sz[p] > 0.0 and p != py:
+                z = slot[p]
+                if p < py:
                     nz = neighbor[z]
                     s = acc[jj]
                     if stale[z] or nz == x or nz == y:
@@ -515,10 +490,249 @@ def tournament_steps(Ct, sz, slot, pos_of, code, cluster_id, neighbor, min_dist,
                     elif s < min_dist[z] or (s == min_dist[z] and y < nz):
                         neighbor[z] = y
                         min_dist[z] = s
-        q, value = _nearest_above(Ct, sz, cq, py + 1, m, acc)
-        neighbor[y] = slot[q] if q >= 0 else -1
-        min_dist[y] = value
+                elif py >= 0 and acc[jj] < near_v:
+                    near_v = acc[jj]
+                    near = p
+                v = min_dist[z]
+                if v < top_v:
+                    top_v = v
+                    top = z
+                if stale[z] == 0:
+                    if v < exact_v:
+                        exact_v = v
+                        exact = z
+                elif v < exact_v:
+                    listed[j0 + count] = z
+                    count += 1
+    part_p[c, 0] = near
+    part_v[c, 0] = near_v
+    part_p[c, 1] = top
+    part_v[c, 1] = top_v
+    part_p[c, 2] = exact
+    part_v[c, 2] = exact_v
+    part_p[c, 3] = count
+    part_p[c, 4] = j0
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _pass_parallel(Ct, sz, slot, neighbor, min_dist, stale, cq, x, y, py, m, acc, listed,
+                   part_p, part_v):
+    nchunks = part_p.shape[0]
+    step = (m + nchunks - 1) // nchunks
+    step = (step + BLOCK - 1) // BLOCK * BLOCK
+    for c in numba.prange(nchunks):
+        j0 = min(m, c * step)
+        _pass_range(Ct, sz, slot, neighbor, min_dist, stale, cq, x, y, py, j0, min(m, j0 + step),
+                    acc[c], listed, part_p, part_v, np.int64(c))
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _merge_pass(Ct, sz, slot, neighbor, min_dist, stale, cq, x, y, py, m, acc, listed, part_p,
+                part_v, parallel):
+    """The pass after x merged into y at position `py` (-1: none), in chunks over the threads
+    when `parallel`: the cache updated, y's own row, and the slots of the least (min_dist, slot)
+    row over the live ones and over the exact ones (-1 when none is finite)."""
+    if parallel:
+        _pass_parallel(Ct, sz, slot, neighbor, min_dist, stale, cq, x, y, py, m, acc, listed,
+                       part_p, part_v)
+    else:
+        _pass_range(Ct, sz, slot, neighbor, min_dist, stale, cq, x, y, py, np.int64(0), m,
+                    acc[0], listed, part_p, part_v, np.int64(0))
+        for c in range(1, part_p.shape[0]):
+            part_p[c, 3] = 0
+    near = -1
+    near_v = np.inf
+    top = -1
+    top_v = np.inf
+    exact = -1
+    exact_v = np.inf
+    for c in range(part_p.shape[0] if parallel else 1):  # in position order: first minima
+        if part_v[c, 0] < near_v:
+            near_v = part_v[c, 0]
+            near = part_p[c, 0]
+        if part_v[c, 1] < top_v:
+            top_v = part_v[c, 1]
+            top = part_p[c, 1]
+        if part_v[c, 2] < exact_v:
+            exact_v = part_v[c, 2]
+            exact = part_p[c, 2]
+    if py >= 0:  # y's row, exact, in its place in slot order
+        neighbor[y] = slot[near] if near >= 0 else -1
+        min_dist[y] = near_v
         stale[y] = 0
+        if near_v < top_v or (near_v == top_v and y < top):
+            top = y
+        if near_v < exact_v or (near_v == exact_v and y < exact):
+            exact = y
+    return top, exact
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _pairs_before(rows_pos, j):
+    """How many (row, column) pairs with a column below j the rescans of the rows at positions
+    `rows_pos` scan (each row the columns above it)."""
+    total = 0
+    for i in range(rows_pos.shape[0]):
+        if j > rows_pos[i] + 1:
+            total += j - rows_pos[i] - 1
+    return total
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _split_columns(rows_pos, m, bounds):
+    """Column bounds ``bounds[c]:bounds[c+1]`` of the chunks of a pass of rescans, each chunk
+    about as many pairs (`rows_pos` ascending)."""
+    nchunks = bounds.shape[0] - 1
+    total = _pairs_before(rows_pos, m)
+    bounds[0] = rows_pos[0] + 1
+    bounds[nchunks] = m
+    for c in range(1, nchunks):
+        target = total * c // nchunks
+        lo = bounds[c - 1]
+        hi = m
+        while lo < hi:  # the first column with `target` pairs before it
+            mid = (lo + hi) // 2
+            if _pairs_before(rows_pos, mid) >= target:
+                hi = mid
+            else:
+                lo = mid + 1
+        bounds[c] = lo
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _rescan_columns(Ct, sz, cq, rows_pos, j0, j1, acc, part_p, part_v, c):
+    """For every row i of a pass of rescans (position ``rows_pos[i]``, centroid ``cq[i]``): its
+    first nearest among the live positions above it within ``j0:j1`` into ``part_p[i, c]``,
+    ``part_v[i, c]`` (-1, +inf when none is finite). Every block of columns is read once for
+    all the rows."""
+    nrows = rows_pos.shape[0]
+    for i in range(nrows):
+        part_p[i, c] = -1
+        part_v[i, c] = np.inf
+    for b0 in range(j0, j1, BLOCK):
+        b1 = min(j1, b0 + BLOCK)
+        for i in range(nrows):
+            lo = max(b0, rows_pos[i] + 1)
+            if lo < b1:
+                sq_block(Ct, cq[i], lo, b1, acc)
+                best = part_v[i, c]
+                arg = part_p[i, c]
+                for jj in range(b1 - lo):
+                    if sz[lo + jj] > 0.0 and acc[jj] < best:
+                        best = acc[jj]
+                        arg = lo + jj
+                part_v[i, c] = best
+                part_p[i, c] = arg
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _rescan_parallel(Ct, sz, cq, rows_pos, bounds, acc, part_p, part_v):
+    for c in numba.prange(bounds.shape[0] - 1):
+        _rescan_columns(Ct, sz, cq, rows_pos, bounds[c], bounds[c + 1], acc[c], part_p, part_v,
+                        np.int64(c))
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _rescan_below(Ct, sz, slot, pos_of, neighbor, min_dist, stale, m, exact, listed, part_p,
+                  acc, parallel_min, state):
+    """Rescan the listed stale rows below the least exact row `exact` (-1: none), in chunks of
+    columns over the threads when they scan at least `parallel_min` pairs; returns the slot of
+    the least (min_dist, slot) row after (-1 when none is finite)."""
+    v = min_dist[exact] if exact >= 0 else np.inf
+    nrows = 0
+    for c in range(part_p.shape[0]):  # the listed rows below, in slot order, to the front
+        start = part_p[c, 4]
+        for i in range(part_p[c, 3]):
+            z = listed[start + i]
+            if min_dist[z] < v or (min_dist[z] == v and z < exact):
+                listed[nrows] = z
+                nrows += 1
+    state[3] += nrows
+    state[4] += 1
+    x = -1
+    x_v = np.inf
+    if nrows > 0:
+        d = Ct.shape[0]
+        rows_pos = np.empty(nrows, dtype=np.int64)
+        cq = np.empty((nrows, 1, d))
+        for i in range(nrows):
+            p = pos_of[listed[i]]
+            rows_pos[i] = p
+            for t in range(d):
+                cq[i, 0, t] = Ct[t, p]
+        nchunks = acc.shape[0]
+        if nchunks < 2 or _pairs_before(rows_pos, m) < parallel_min:
+            nchunks = 1
+        found_p = np.empty((nrows, nchunks), dtype=np.int64)
+        found_v = np.empty((nrows, nchunks))
+        if nchunks > 1:
+            bounds = np.empty(nchunks + 1, dtype=np.int64)
+            _split_columns(rows_pos, m, bounds)
+            _rescan_parallel(Ct, sz, cq, rows_pos, bounds, acc, found_p, found_v)
+        else:
+            _rescan_columns(Ct, sz, cq, rows_pos, rows_pos[0] + 1, m, acc[0], found_p, found_v,
+                            np.int64(0))
+        for i in range(nrows):
+            q = -1
+            value = np.inf
+            for c in range(nchunks):  # in column order: the first minimum
+                if found_v[i, c] < value:
+                    value = found_v[i, c]
+                    q = found_p[i, c]
+            z = listed[i]
+            neighbor[z] = slot[q] if q >= 0 else -1
+            min_dist[z] = value
+            stale[z] = 0
+            if value < x_v:
+                x_v = value
+                x = z
+    # every row not rescanned is (v, exact) or after it
+    if v < x_v or (v == x_v and exact < x):
+        x = exact
+    return x
+
+
+@numba.njit(cache=True, error_model="numpy")
+def tournament_steps(Ct, sz, slot, pos_of, code, cluster_id, neighbor, min_dist, stale, state,
+                     Z, k_stop, nchunks, parallel_min):
+    """Merges ``state[0]`` .. `k_stop` - 1; ``state = [k, m, dead, rows rescanned, passes of
+    rescans]`` (the last two counters). Writes Z rows (ids, height, size) in merge order. Each
+    merge's pass runs in `nchunks` chunks of positions over the threads from `parallel_min` live
+    clusters on (the same Z whatever `nchunks`). Returns False, with ``state[0]`` the merge
+    that found none, when no finite dissimilarity is left."""
+    n = cluster_id.shape[0]
+    d = Ct.shape[0]
+    nchunks = max(1, nchunks)
+    acc = np.empty((nchunks, BLOCK))
+    cq = np.empty((1, d))
+    listed = np.empty(Ct.shape[1], dtype=np.int64)
+    part_p = np.zeros((nchunks, 5), dtype=np.int64)
+    part_v = np.empty((nchunks, 3))
+    k = state[0]
+    m = state[1]
+    dead = state[2]
+    ok = True
+    none = np.int64(-1)
+    top, exact = _merge_pass(Ct, sz, slot, neighbor, min_dist, stale, cq, none, none, none, m,
+                             acc, listed, part_p, part_v, nchunks > 1 and m - dead >= parallel_min)
+    while k < k_stop:
+        x = top
+        if x >= 0 and stale[x]:
+            x = _rescan_below(Ct, sz, slot, pos_of, neighbor, min_dist, stale, m, exact, listed,
+                              part_p, acc, parallel_min, state)
+        if x < 0:
+            ok = False
+            break
+        y = neighbor[x]
+        dist = min_dist[x]
+        _merge_step(Z, k, Ct, sz, pos_of, cluster_id, x, y, dist, n, code)
+        py = pos_of[y]  # the merged cluster's column
+        dead += 1
+        k += 1
+        for t in range(d):
+            cq[0, t] = Ct[t, py]
+        top, exact = _merge_pass(Ct, sz, slot, neighbor, min_dist, stale, cq, x, y, py, m, acc,
+                                 listed, part_p, part_v, nchunks > 1 and m - dead >= parallel_min)
         if dead * COMPACT_EVERY >= m and dead >= 8:
             m = _compact(Ct, sz, slot, pos_of, m)
             dead = 0
@@ -528,23 +742,28 @@ def tournament_steps(Ct, sz, slot, pos_of, code, cluster_id, neighbor, min_dist,
     return ok
 
 
-def run_tournament(X: np.ndarray, code: int, bar, stats: dict) -> np.ndarray:
+def run_tournament(X: np.ndarray, code: int, bar, stats: dict, chunks: int | None = None,
+                   parallel_min: int = PARALLEL_MIN) -> np.ndarray:
     """Centroid or median linkage of the observations `X` by the tournament (Z in merge order);
     `stats` receives the rows rescanned and the passes of rescans, per merge. ValueError when
-    no finite dissimilarity is left (centroids that overflow)."""
+    no finite dissimilarity is left (centroids that overflow).
+
+    Each merge's pass is split into `chunks` (default: Numba's thread count) from
+    `parallel_min` live clusters on; Z is the same whatever the two."""
     n = X.shape[0]
     check_vector_scale(X)
     Ct, sz, slot, pos_of = new_state(centroid_frame(X), 1)[:4]
     neighbor = np.full(n, -1, dtype=np.int64)
     min_dist = np.full(n, np.inf)
     stale = np.zeros(n, dtype=np.uint8)
-    tournament_init(Ct, sz, slot, pos_of, neighbor, min_dist, stale)
+    tournament_init(Ct, sz, slot, neighbor, min_dist, stale)
     cluster_id = np.arange(n, dtype=np.int64)
     state = np.array([0, n, 0, 0, 0], dtype=np.int64)
     Z = np.empty((n - 1, 4))
+    nchunks = numba.get_num_threads() if chunks is None else chunks
     for stop in chunk_ends(n - 1, bar):
         if not tournament_steps(Ct, sz, slot, pos_of, code, cluster_id, neighbor, min_dist,
-                                stale, state, Z, stop):
+                                stale, state, Z, stop, nchunks, parallel_min):
             raise overflow_error()
     stats.clear()
     stats.update(n=n, algorithm="tournament", engine="vector",

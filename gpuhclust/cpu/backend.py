@@ -305,7 +305,11 @@ def _run_rounds(D, nonneg, method: Method, bar) -> np.ndarray:
     return merges
 
 
-def _run_generic(D, nonneg, method: Method, bar, tournament: bool) -> np.ndarray:
+def _run_generic(D, nonneg, method: Method, bar, tournament: bool, chunks: int | None = None,
+                 parallel_min: int = _mst.PARALLEL_MIN) -> np.ndarray:
+    """The generic algorithm on the matrix, by SciPy's heap or by the tournament (whose
+    per-merge pass runs in `chunks`, default the thread count, from `parallel_min` rows on:
+    the same Z whatever the two)."""
     n = D.shape[0]
     code = method.code
     fault = _lazy_matrix.new_fault()
@@ -321,7 +325,8 @@ def _run_generic(D, nonneg, method: Method, bar, tournament: bool) -> np.ndarray
     for stop in _chunks(n - 1, bar):
         _fast_linkage.generic_steps(work.D, work.keys, nonneg, code, size, cluster_id, log,
                                     *heap, state.array, Z, n, stop, work.original, fault,
-                                    tournament)
+                                    tournament, _threads() if chunks is None else chunks,
+                                    parallel_min)
         _lazy_matrix.raise_fault(fault, method.name, D.dtype)
         k = state["k"]
         if k < n - 1 and work.due(n - k):
