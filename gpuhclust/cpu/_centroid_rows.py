@@ -9,15 +9,6 @@ turn, while the block's columns stay in cache). The work items are (query tile, 
 chunk) pairs, so that a round with few queries still fills the threads; each item keeps its
 first minimum, and the chunks are combined in position order with a strict '<': the lowest
 position among equal values wins, whatever the chunks and the threads.
-
-That exact scan (:func:`nearest`) is the reference. A rescan with enough features and pairs
-(``_centroid_screen.screen_pays``) runs the screen instead (``_centroid_screen``): BLAS bounds
-every w, and only the positions that could be the first minimum get their exact w, by the same
-code, so the answer is the exact scan's bit for bit. The screen's G is float32 until a tile of
-queries leaves too much exact work (``_centroid_screen.too_many_exact``), float64 from then on
-in this store. The
-store counts the exact dissimilarities computed (`pairs`) and the (query, position) pairs the
-screen bounded (`screened`).
 """
 from __future__ import annotations
 
@@ -25,7 +16,6 @@ import numba
 import numpy as np
 
 from .._centroid_rounds import CentroidSlots
-from ._centroid_screen import GRAM, screen_pays, screened_nearest
 from ._distances import BLOCK
 from ._vector import WARD, merge_centroids, sq_block
 
@@ -153,21 +143,12 @@ class CentroidRows:
         self.slots = CentroidSlots(n)
         self.threads = threads
         self.compactions = 0
-        self.pairs = 0  # exact (query, position) dissimilarities computed
-        self.screened = 0  # (query, position) pairs the screen bounded
-        self.gram = GRAM  # G's type (float64 once float32's bounds left too much exact work)
+        self.pairs = 0  # (query, position) dissimilarities computed
 
     def _nearest(self, slots: np.ndarray):
-        width = self.slots.width
-        positions = self.slots.positions(slots)
-        if screen_pays(self.Ct.shape[0], len(positions), width):
-            nn, dist, exact, self.gram = screened_nearest(self.Ct, self.sz, width, positions,
-                                                          self.threads, self.gram)
-            self.screened += len(positions) * width
-        else:
-            nn, dist = nearest(self.Ct, self.sz, width, positions, self.threads)
-            exact = len(positions) * width
-        self.pairs += exact
+        self.pairs += len(slots) * self.slots.width
+        nn, dist = nearest(self.Ct, self.sz, self.slots.width, self.slots.positions(slots),
+                           self.threads)
         return self.slots.slots(nn), dist
 
     def scan_all(self):

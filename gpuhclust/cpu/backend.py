@@ -11,9 +11,7 @@ over the centroids of ``_centroid_rows``) or SciPy's chain over centroids. The p
 between the engines.
 
 :data:`last_run` holds the statistics of the last rounds run in this process (rounds, rescans
-per merge, compactions; ward on the vector engine adds `pairs`, the exact centroid
-dissimilarities computed, `screened`, the pairs its BLAS screen bounded, and `screen_gram`,
-the type its products ended in).
+per merge, compactions).
 """
 from __future__ import annotations
 
@@ -238,8 +236,7 @@ def _run_vector_ward_rounds(X: np.ndarray, bar) -> np.ndarray:
     features_first = np.array(centroid_frame(X).T, dtype=np.float64, order="C")
     store = _centroid_rows.CentroidRows(features_first, _threads())
     merges = centroid_rounds.ward_rounds(store, n, bar, last_run, threads=_threads())
-    last_run.update(compactions=store.compactions, pairs=store.pairs, screened=store.screened,
-                    screen_gram=np.dtype(store.gram).name)
+    last_run.update(compactions=store.compactions, pairs=store.pairs)
     return merges
 
 
