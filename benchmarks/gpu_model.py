@@ -443,13 +443,20 @@ def latest_results() -> Path:
     return files[-1]
 
 
+def default_label(method: str, engine: str) -> str:
+    """The label (as in the results) of the algorithm `method` runs by default on `engine`."""
+    return ALGORITHMS[engine, METHODS[method].default_algorithm][0]
+
+
 def readme_table(result: dict, source: str) -> str:
-    """Markdown: method x engine x dtype rows, the target sizes as columns."""
+    """Markdown: method x engine x dtype rows of the default algorithms (the others stay in the
+    results file and docs/gpu.md), the target sizes as columns."""
     sizes = sorted({e["n"] for e in result["estimates"]})
     seconds = {(e["method"], e["engine"], e["algorithm"], e["dtype"], e["n"]): e["seconds"]
                for e in result["estimates"]}
     rows = sorted({(e["method"], e["engine"], e["algorithm"], e["dtype"])
-                   for e in result["estimates"]},
+                   for e in result["estimates"]
+                   if e["algorithm"] == default_label(e["method"], e["engine"])},
                   key=lambda r: (list(METHODS).index(r[0]), r[1], r[2], r[3]))
     head = ("| method | engine (algorithm) | dtype | "
             + " | ".join(f"n = {n:,}" for n in sizes) + " |")
@@ -468,7 +475,8 @@ def readme_table(result: dict, source: str) -> str:
             extra.setdefault(", ".join(map(str, more)), set()).add(m["algorithm"])
     also = "".join(f" ({', '.join(sorted(algs))} also at n = {ns})" for ns, algs in extra.items())
     out.append("")
-    out.append(f"Model estimates for one {result['device']['name']}, not measurements: no GPU has "
+    out.append("Each method's default algorithm; SciPy's sequential ones are in the results file. "
+               f"Model estimates for one {result['device']['name']}, not measurements: no GPU has "
                f"run gpuhclust yet. Counts of what each kernel does (memory sectors, barriers, "
                f"serial accesses, launches, host syncs) measured on the kernel simulator at "
                f"n = {', '.join(map(str, result['sizes']))}{also}, fitted against n, n log n, n^2 "

@@ -124,8 +124,11 @@ def test_readme_table_comes_from_the_results(quick):
     result, _ = quick
     table = gpu_model.readme_table(result, "x.json")
     assert "estimate" in table.lower() and "x.json" in table
-    e = next(e for e in result["estimates"] if e["method"] == "average" and e["n"] == 100_000)
+    e = next(e for e in result["estimates"] if e["method"] == "average" and e["n"] == 100_000
+             and e["algorithm"] == "rounds")
     assert f"~{e['seconds']:.3g} s" in table
+    assert "average | matrix (rounds)" in table
+    assert "(nn_chain)" not in table and "(generic)" not in table  # defaults only
 
 
 def test_session_scripts_check_without_a_gpu():
