@@ -540,22 +540,15 @@ def _merge_pass(Ct, sz, slot, neighbor, min_dist, stale, cq, x, y, py, m, acc, l
                     acc[0], listed, part_p, part_v, np.int64(0))
         for c in range(1, part_p.shape[0]):
             part_p[c, 3] = 0
-    near = -1
-    near_v = np.inf
-    top = -1
-    top_v = np.inf
-    exact = -1
-    exact_v = np.inf
-    for c in range(part_p.shape[0] if parallel else 1):  # in position order: first minima
-        if part_v[c, 0] < near_v:
-            near_v = part_v[c, 0]
-            near = part_p[c, 0]
-        if part_v[c, 1] < top_v:
-            top_v = part_v[c, 1]
-            top = part_p[c, 1]
-        if part_v[c, 2] < exact_v:
-            exact_v = part_v[c, 2]
-            exact = part_p[c, 2]
+    # the later chunks' minima folded into chunk 0's, in position order: first minima
+    for c in range(1, part_p.shape[0] if parallel else 1):
+        for k in range(3):  # y's nearest above it, the least row, the least exact row
+            if part_v[c, k] < part_v[0, k]:
+                part_v[0, k] = part_v[c, k]
+                part_p[0, k] = part_p[c, k]
+    near, near_v = part_p[0, 0], part_v[0, 0]
+    top, top_v = part_p[0, 1], part_v[0, 1]
+    exact, exact_v = part_p[0, 2], part_v[0, 2]
     if py >= 0:  # y's row, exact, in its place in slot order
         neighbor[y] = slot[near] if near >= 0 else -1
         min_dist[y] = near_v
