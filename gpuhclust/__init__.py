@@ -30,7 +30,10 @@ with _ctrl_c_exits_quietly():  # `python -m gpuhclust`: a Ctrl-C while importing
     # Backends are imported when first asked for: importing gpuhclust imports neither Numba
     # nor the kernel sources (the CPU package announces Numba's compilations once imported:
     # gpuhclust.cpu)
-    register_deferred_backend("cpu", "gpuhclust.cpu.backend", auto_priority=0)
+    register_deferred_backend("cpu", "gpuhclust.cpu.backend", auto_priority=0,
+                              always_usable=True)
+    register_deferred_backend("numpy", "gpuhclust.numpy_only.backend", auto_priority=-5,
+                              always_usable=True)
     register_deferred_backend("cuda", "gpuhclust.cuda.backend", auto_priority=10,
                               probe="gpuhclust.cuda._context:cuda_unusable_reason")
     register_deferred_backend("cuda-sim", "gpuhclust.cuda.backend", auto_priority=-10)

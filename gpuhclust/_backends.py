@@ -15,7 +15,7 @@ from ._metrics import PreparedMetric
 from ._validation import LinkageInput
 
 __all__ = ["Backend", "register_backend", "register_deferred_backend", "get_backend",
-           "available_backends"]
+           "auto_backend_name", "available_backends"]
 
 
 class Backend(ABC):
@@ -53,6 +53,11 @@ class Backend(ABC):
 
     def cannot_run(self, method: Method) -> str:
         """Why the backend does not compute `method` at all ('' when it does)."""
+        return ""
+
+    def refusal(self, data: LinkageInput, metric: PreparedMetric | None, dtype) -> str:
+        """Why the backend does not take this input, metric or storage dtype ('' when it
+        does)."""
         return ""
 
     def matrix_bytes(self, data: LinkageInput, metric: PreparedMetric | None, dtype) -> int:
@@ -98,10 +103,13 @@ class _Deferred:
     for (so that ``import gpuhclust`` does not import Numba or the kernel sources): the
     module's own :func:`register_backend` call replaces this entry. `probe` ("module:function",
     a light module) says why the backend cannot run without importing it: on a machine without
-    CuPy, 'auto' then never imports the CUDA backend."""
+    CuPy, 'auto' then never imports the CUDA backend; with `always_usable` nothing is asked
+    (the CPU backends: 'auto' then imports Numba only if the CPU backend runs)."""
 
-    def __init__(self, name: str, module: str, probe: str | None = None):
+    def __init__(self, name: str, module: str, probe: str | None = None,
+                 always_usable: bool = False):
         self.name, self.module, self.probe = name, module, probe
+        self.always_usable = always_usable
 
     def load(self) -> Callable[[], Backend]:
         importlib.import_module(self.module)
@@ -111,6 +119,8 @@ class _Deferred:
         return factory
 
     def unusable_reason(self) -> str:
+        if self.always_usable:
+            return ""
         if self.probe is not None:
             module, function = self.probe.split(":")
             reason = getattr(importlib.import_module(module), function)()
@@ -123,12 +133,13 @@ class _Deferred:
 
 
 def register_deferred_backend(name: str, module: str, auto_priority: int = 0,
-                              probe: str | None = None) -> None:
+                              probe: str | None = None, always_usable: bool = False) -> None:
     """Make ``backend=name`` import `module` (which registers the backend) on first use; a
     backend registered already stays. `probe` ("module:function") returns why the backend
-    cannot run ('' if it may), without importing `module`."""
+    cannot run ('' if it may), without importing `module`; `always_usable`: it runs
+    everywhere (nothing to ask)."""
     if name not in _REGISTRY:
-        register_backend(name, _Deferred(name, module, probe), auto_priority)
+        register_backend(name, _Deferred(name, module, probe, always_usable), auto_priority)
 
 
 def _unusable_reason(factory) -> str:
@@ -145,15 +156,21 @@ def available_backends() -> list[str]:
                   if not _unusable_reason(factory))
 
 
+def auto_backend_name() -> str:
+    """The backend 'auto' stands for: the usable one with the highest priority (found without
+    importing a deferred backend that is always usable, or whose probe rules it out)."""
+    for candidate, (factory, _) in sorted(_REGISTRY.items(), key=lambda kv: -kv[1][1]):
+        if not _unusable_reason(factory):
+            return candidate
+    raise RuntimeError("no usable backend is registered")
+
+
 def get_backend(name: str | Backend) -> Backend:
     """The backend called `name`; 'auto' is the usable one with the highest priority."""
     if isinstance(name, Backend):
         return name
     if name == "auto":
-        for candidate, (factory, _) in sorted(_REGISTRY.items(), key=lambda kv: -kv[1][1]):
-            if not _unusable_reason(factory):
-                return factory()
-        raise RuntimeError("no usable backend is registered")
+        return _REGISTRY[auto_backend_name()][0]()
     try:
         factory, _ = _REGISTRY[name]
     except (KeyError, TypeError):

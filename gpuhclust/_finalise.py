@@ -7,39 +7,41 @@ merge order and are left as they are.
 """
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-from . import _compile_notice
 from ._methods import Method
 
-__all__ = ["finalise"]
+__all__ = ["finalise", "label", "compiled_label"]
 
-_compile_notice.install()  # this module compiles too, whichever backend ran
-
-
-@numba.njit(cache=True, error_model="numpy", inline="always")
-def _find(parent, x):
-    """Root of x, compressing the path (as SciPy's LinkageUnionFind does)."""
-    root = x
-    while parent[root] != root:
-        root = parent[root]
-    while parent[x] != root:
-        nxt = parent[x]
-        parent[x] = root
-        x = nxt
-    return root
+#: Up to this many observations the union-find runs in the interpreter (milliseconds): a
+#: first ``linkage`` on small input then needs no Numba at all (backend 'numpy'); above it,
+#: the same function compiled.
+INTERPRETED_MAX_N = 4096
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _label(Z, n):
-    """SciPy's ``label``: rename slot numbers to cluster ids, lower id first, and fill sizes."""
+def label(Z, n):
+    """SciPy's ``label``: rename slot numbers to cluster ids, lower id first, and fill sizes.
+
+    Plain Python that Numba compiles unchanged (:func:`compiled_label`); the union-find
+    compresses paths as SciPy's ``LinkageUnionFind`` does.
+    """
     parent = np.arange(2 * n - 1)
     sizes = np.ones(2 * n - 1, dtype=np.int64)
+    roots = np.empty(2, dtype=np.int64)
     next_label = n
     for i in range(n - 1):
-        root_x = _find(parent, int(Z[i, 0]))
-        root_y = _find(parent, int(Z[i, 1]))
+        for side in range(2):
+            x = int(Z[i, side])
+            root = x
+            while parent[root] != root:
+                root = parent[root]
+            while parent[x] != root:
+                nxt = parent[x]
+                parent[x] = root
+                x = nxt
+            roots[side] = root
+        root_x = roots[0]
+        root_y = roots[1]
         Z[i, 0] = min(root_x, root_y)
         Z[i, 1] = max(root_x, root_y)
         parent[root_x] = next_label
@@ -47,6 +49,22 @@ def _label(Z, n):
         sizes[next_label] = sizes[root_x] + sizes[root_y]
         Z[i, 3] = sizes[next_label]
         next_label += 1
+
+
+_compiled = []
+
+
+def compiled_label():
+    """:func:`label` compiled (and cached) by Numba, announced once like the CPU backend's
+    compilations."""
+    if not _compiled:
+        import numba
+
+        from . import _compile_notice
+
+        _compile_notice.install()
+        _compiled.append(numba.njit(cache=True, error_model="numpy")(label))
+    return _compiled[0]
 
 
 def finalise(raw: np.ndarray, n: int, method: Method) -> np.ndarray:
@@ -72,5 +90,5 @@ def finalise(raw: np.ndarray, n: int, method: Method) -> np.ndarray:
     order = np.argsort(raw[:, 2], kind="mergesort")
     Z = np.zeros((n - 1, 4), dtype=np.float64)
     Z[:, :3] = raw[order, :3]
-    _label(Z, n)
+    (label if n <= INTERPRETED_MAX_N else compiled_label())(Z, n)
     return Z

@@ -9,7 +9,7 @@ from scipy.cluster.hierarchy import optimal_leaf_ordering
 from ._backends import get_backend
 from ._methods import get_method
 from ._metrics import canonical_metric, prepare_metric
-from ._plan import ENGINES, check_algorithm, check_client, make_plan
+from ._plan import ENGINES, check_algorithm, check_client, plan_for
 from ._validation import LinkageInput, as_array, check_linkage_input
 
 __all__ = ["linkage", "pdist"]
@@ -182,9 +182,12 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
         raise ValueError(f"engine must be one of 'auto', 'matrix', 'vector'; got {engine!r}")
     check_algorithm(algorithm)
     metric_name = canonical_metric(metric)
-    be = get_backend(backend)
+    # 'auto' is resolved by the plan, which knows the input (small input may go to backend
+    # 'numpy', and the CPU backend, with Numba, is then never imported); it is never
+    # distributed and takes the input as it is
+    be = backend if isinstance(backend, str) and backend == "auto" else get_backend(backend)
     check_client(be, client)
-    y = _from_dask(y, be.distributed, client)
+    y = _from_dask(y, not isinstance(be, str) and be.distributed, client)
     data = (y if isinstance(y, LinkageInput)  # a condensed dask array for backend='dask'
             else check_linkage_input(as_array(y), method_, metric_name, work_dtype))
     prepared = None
@@ -193,9 +196,11 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
     elif metric_kwargs:
         raise TypeError("metric options (" + ", ".join(sorted(metric_kwargs)) + ") apply only "
                         "to observations, not to a condensed distance matrix")
-    data = be.check_input(data, method_, work_dtype, client)
-    plan = make_plan(be, data, prepared, method_, work_dtype, engine, algorithm, client)
+    if not isinstance(be, str):
+        data = be.check_input(data, method_, work_dtype, client)
+    plan = plan_for(be, data, prepared, method_, work_dtype, engine, algorithm, client)
     _LAST_PLAN.set(plan)
+    be = plan.backend
     raw = be.run(plan, data, prepared, progress)
     from ._finalise import finalise  # Numba: imported with the first linkage
 

@@ -23,6 +23,13 @@ from dataclasses import dataclass
 
 __all__ = ["Method", "METHODS", "ALGORITHMS", "get_method"]
 
+#: Centroid, median and ward square their Euclidean operands in the Lance-Williams update: where
+#: the largest operand is below SQRT_TINY (the square root of float64's smallest normal, so a
+#: square would be subnormal) or a square overflows past DBL_MAX, the update is evaluated on
+#: scaled operands (``gpuhclust.cpu._lance_williams``, ``gpuhclust.numpy_only``).
+SQRT_TINY = 1.4916681462400413e-154
+DBL_MAX = 1.7976931348623157e308
+
 #: Every algorithm name ``linkage(..., algorithm=...)`` accepts besides None and 'scipy'.
 ALGORITHMS = ("mst", "nn_chain", "generic", "rounds", "tournament")
 

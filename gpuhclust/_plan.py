@@ -14,13 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._backends import Backend
+from ._backends import Backend, auto_backend_name, get_backend
 from ._engines import choose_engine
 from ._methods import ALGORITHMS, Method
 from ._metrics import PreparedMetric
 from ._validation import LinkageInput
 
-__all__ = ["Plan", "make_plan", "check_client", "check_algorithm", "ENGINES", "FALLBACK"]
+__all__ = ["Plan", "make_plan", "plan_for", "check_client", "check_algorithm", "ENGINES",
+           "FALLBACK", "SMALL_INPUT_N"]
 
 ENGINES = ("auto", "matrix", "vector")
 
@@ -28,6 +29,12 @@ ENGINES = ("auto", "matrix", "vector")
 #: ``'rounds' -> 'nn_chain'``: for a backend whose engine offers no rounds (the built-in
 #: backends run them on both engines, ward's vector engine included).
 FALLBACK = {"rounds": "nn_chain"}
+
+#: With backend='auto', input of at most this many observations that the CPU backend would
+#: run goes to backend 'numpy' where it takes it (``gpuhclust.numpy_only``): the same Z, and
+#: at this size the whole run takes less time than Numba needs to load its compiled code
+#: (and a first run on a fresh install compiles nothing).
+SMALL_INPUT_N = 2000
 
 
 @dataclass(frozen=True)
@@ -64,10 +71,12 @@ class Plan:
     client: object = None
 
 
-def check_client(backend: Backend, client) -> None:
-    """ValueError for ``client=`` with a backend that does not take one."""
-    if client is not None and not backend.distributed:
-        raise ValueError(f"client= is used only by backend='dask', not backend={backend.name!r}")
+def check_client(backend: Backend | str, client) -> None:
+    """ValueError for ``client=`` with a backend that does not take one ('auto' never
+    chooses a distributed backend)."""
+    name = backend if isinstance(backend, str) else backend.name
+    if client is not None and (isinstance(backend, str) or not backend.distributed):
+        raise ValueError(f"client= is used only by backend='dask', not backend={name!r}")
 
 
 def check_algorithm(algorithm) -> None:
@@ -92,7 +101,8 @@ def _engine(backend: Backend, engine: str, data: LinkageInput, metric, method: M
                          matrix_bytes=lambda: backend.matrix_bytes(data, metric, dtype),
                          vector_bytes=lambda: backend.vector_bytes(*data.observations.shape,
                                                                    method),
-                         available=available, where=backend.memory_where, stacklevel=5)
+                         available=available, where=backend.memory_where,
+                         stacklevel=6)  # the caller of linkage: via plan_for, make_plan
 
 
 def _algorithm(backend: Backend, engine: str, method: Method, algorithm) -> str:
@@ -145,6 +155,9 @@ def make_plan(backend: Backend, data: LinkageInput, metric: PreparedMetric | Non
     refusal = backend.cannot_run(method)
     if refusal:
         raise NotImplementedError(refusal)
+    refusal = backend.refusal(data, metric, dtype)
+    if refusal:
+        raise ValueError(refusal)
     engine_ = _engine(backend, engine, data, metric, method, dtype)
     algorithm_ = _algorithm(backend, engine_, method, algorithm)
     if engine_ == "vector":
@@ -153,3 +166,24 @@ def make_plan(backend: Backend, data: LinkageInput, metric: PreparedMetric | Non
         needed = backend.matrix_bytes(data, metric, dtype)
     return Plan(backend, method, engine_, algorithm_, np.dtype(dtype), needed,
                 backend.available_bytes() if needed else None, client)
+
+
+
+def plan_for(requested: Backend | str, data: LinkageInput, metric: PreparedMetric | None,
+             method: Method, dtype, engine: str = "auto", algorithm=None,
+             client=None) -> Plan:
+    """:func:`make_plan` for the backend `requested` (a name or a backend); 'auto' is
+    ``get_backend('auto')``, except that small input the CPU backend would run goes to
+    backend 'numpy' (see :data:`SMALL_INPUT_N`) unless that backend refuses it."""
+    if isinstance(requested, str) and requested == "auto":
+        requested = auto_backend_name()
+        if requested == "cpu" and data.n <= SMALL_INPUT_N:
+            try:
+                plan = make_plan(get_backend("numpy"), data, metric, method, dtype, engine,
+                                 algorithm, client)
+            except (ValueError, NotImplementedError, MemoryError):
+                plan = None  # what it does not take, the CPU backend runs (or explains)
+            if plan is not None and plan.needed_bytes <= plan.available_bytes:
+                return plan
+    return make_plan(get_backend(requested), data, metric, method, dtype, engine, algorithm,
+                     client)

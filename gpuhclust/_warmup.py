@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _compile_notice
+from . import _compile_notice, _finalise
 from ._backends import get_backend
 from ._engines import VECTOR_METHODS
 from ._linkage import linkage, pdist
@@ -49,4 +49,7 @@ def warmup(backend: str = "cpu") -> float:
             linkage(y, method.name, backend=backend, algorithm=algorithm)
             linkage(y.astype(np.float32), method.name, backend=backend, dtype=np.float32,
                     algorithm=algorithm)
+    # the union-find of the finalisation runs compiled only beyond this warm-up's size
+    Z = np.array([[0.0, 1.0, 1.0, 0.0]])
+    _finalise.compiled_label()(Z, 2)
     return _compile_notice.compile_seconds() - before

@@ -22,7 +22,7 @@ class ExecutorSpec:
     name : str
         The test id.
     backend : str
-        'cpu', 'sim' (the CUDA backend on the kernel simulator), 'gpu' or 'dask'.
+        'cpu', 'numpy', 'sim' (the CUDA backend on the kernel simulator), 'gpu' or 'dask'.
     engine : str
         'matrix' or 'vector' (``linkage(..., engine=)``).
     schedule : str
@@ -51,6 +51,11 @@ class ExecutorSpec:
         method: a few methods suffice).
     slow : bool
         Its cases run in the slow lane only (``pytest -m slow``; .ci/run runs both lanes).
+    metric_cases : tuple of str or None
+        The cases of ``METRICS`` it computes (None: all its engine computes; the boolean
+        metrics too).
+    float32 : bool
+        It stores distances in float32 on request.
     """
 
     name: str
@@ -68,6 +73,8 @@ class ExecutorSpec:
     tie_seeds: tuple = (1,)
     metric_methods: tuple = ("single", "average")
     slow: bool = False
+    metric_cases: tuple | None = None
+    float32: bool = True
 
     @property
     def marks(self):
@@ -78,7 +85,8 @@ class ExecutorSpec:
     def metrics(self) -> tuple:
         """The cases of ``METRICS`` it computes (the vector engine computes the distances
         itself, with the compiled metrics only)."""
-        return tuple(m for m in METRICS if self.engine == "matrix" or METRICS[m][2])
+        return tuple(m for m in METRICS if (self.engine == "matrix" or METRICS[m][2])
+                     and (self.metric_cases is None or m in self.metric_cases))
 
 
 def _root_cityblock(u, v):
@@ -107,6 +115,13 @@ EXECUTORS = (
     ExecutorSpec("cpu-matrix", "cpu", sizes=(2, 3, 17, 150), scipy_algorithm=True, ties_n=150,
                  tie_seeds=(1, 2, 3),
                  metric_methods=("single", "complete", "average", "weighted")),
+    # NumPy alone, for small input: the CPU backend's Z bit for bit
+    ExecutorSpec("numpy", "numpy", sizes=(2, 3, 17, 150), reference="cpu-matrix", ties_n=150,
+                 tie_seeds=(1, 2, 3),
+                 metric_methods=("single", "complete", "average", "weighted"),
+                 metric_cases=("euclidean", "sqeuclidean", "cityblock", "chebyshev",
+                               "jensenshannon", "minkowski-weighted", "callable"),
+                 float32=False),
     ExecutorSpec("cpu-vector", "cpu", sizes=(2, 3, 17, 150), ties_n=150, tie_seeds=(1, 2, 3),
                  **_VECTOR),
     ExecutorSpec("sim-forward", "sim", schedule="forward", sizes=(2, 45),
@@ -148,8 +163,8 @@ class Executor:
         self.name = spec.name
         self.engine = spec.engine
         self.client = None
-        if spec.backend == "cpu":
-            self.backend = "cpu"
+        if spec.backend in ("cpu", "numpy"):
+            self.backend = spec.backend
         elif spec.backend == "sim":
             self.backend = sim_backend(spec.schedule)
         elif spec.backend == "gpu":

@@ -11,6 +11,9 @@ only in a whole Z.
 - argmin (``_lazy_matrix.first_argmin`` / ``argmin.cuh``, ``common.cuh``): ties go to the lowest
   index, all-+inf rows have none, in one block and across a grid;
 - heap (``_heap.py`` / ``heap.cuh``): sequences of changes, sifts and removals of the top.
+
+Backend 'numpy' mirrors the CPU's blocks in turn (``gpuhclust/numpy_only``): its row update
+and its argmin are compared with the compiled ones on the same cases.
 """
 from __future__ import annotations
 
@@ -26,6 +29,8 @@ from gpuhclust.cpu import _heap
 from gpuhclust.cpu._distances import condensed_distances, pair_distance
 from gpuhclust.cpu._lance_williams import lance_williams, merge_rows
 from gpuhclust.cpu._lazy_matrix import first_argmin, int_keys
+from gpuhclust.numpy_only._lance_williams import update_row
+from gpuhclust.numpy_only._loops import first_minima
 
 KERNEL = Path(__file__).parent / "sim_kernels" / "building_blocks.cu"
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -94,6 +99,18 @@ def test_lance_williams_matches_header_bit_for_bit(blocks, method, dtype):
     assert_same_bits(out, expected, f"{method} {dtype.__name__}")
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_numpy_update_matches_compiled_bit_for_bit(method):
+    """Backend 'numpy''s array update, one element at a time: every branch, huge sizes."""
+    code = METHOD_TABLE[method].code
+    d_xi, d_yi, d_xy, (size_x, size_y, size_i) = _lance_williams_cases(np.float64)
+    got = np.array([update_row(code, d_xi[t:t + 1], d_yi[t:t + 1], d_xy[t], size_x[t],
+                               size_y[t], size_i[t:t + 1])[0] for t in range(d_xi.size)])
+    expected = np.array([lance_williams(code, d_xi[t], d_yi[t], d_xy[t], size_x[t], size_y[t],
+                                        size_i[t]) for t in range(d_xi.size)])
+    assert_same_bits(got, expected, method)
+
+
 # Scales of the distances: ordinary, squares subnormal, squares beyond float64 (the scaled
 # pass), near float32's and near float64's largest (updates overflow).
 SCALES = (1.0, 1e-160, 1e200, 3e37, 2e307)
@@ -142,6 +159,21 @@ def test_row_merge_matches_merge_into(blocks, method, dtype, scale):
     live = np.flatnonzero((size > 0) & (np.arange(n) != x) & (np.arange(n) != y))
     assert_same_bits(device[y, live], row_y[live], f"{method} row y")
     assert int(overflow[0]) == first
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("scale", SCALES)
+def test_numpy_row_update_matches_merge_rows(method, scale):
+    """Backend 'numpy' updates a whole row (with ward's sizes per column, a dead cluster and
+    NaN from distorted distances) as merge_rows does."""
+    code = METHOD_TABLE[method].code
+    D, size = _square(150, np.float64, scale)
+    x, y = 3, 70
+    row_y = D[y].copy()
+    merge_rows(code, D[x].copy(), row_y, D[x, y], size[x], size[y], size, x, y)
+    got = update_row(code, D[x], D[y], D[x, y], size[x], size[y], size)
+    live = np.flatnonzero((size > 0) & (np.arange(150) != x) & (np.arange(150) != y))
+    assert_same_bits(got[live], row_y[live], method)
 
 
 # -- metrics ---------------------------------------------------------------------------------
@@ -213,6 +245,16 @@ def _first_argmin(row, start):
         positive = np.where(np.isnan(row), np.abs(row), row)  # NaN's sign cleared, as merges do
         assert first_argmin(positive, int_keys(positive), start, True) == by_float
     return by_float
+
+
+@pytest.mark.parametrize("row_name", sorted(_argmin_rows(np.float64)))
+def test_numpy_first_minima_match_compiled_argmin(row_name):
+    row = _argmin_rows(np.float64)[row_name]
+    for start in (0, 1, 40, 299):
+        (index,), (value,) = first_minima(row[None, start:])
+        expected = _first_argmin(row, start)
+        assert (index + start if index >= 0 else -1) == expected
+        assert value == (row[expected] if expected >= 0 else np.inf)
 
 
 @pytest.mark.parametrize("schedule", SCHEDULES)

@@ -38,7 +38,7 @@ def count_compactions(compactions, monkeypatch):
 @pytest.mark.parametrize("method", MATRIX_METHODS)
 def test_ties_identical_to_scipy_through_compactions(method, count_compactions):
     y = ssd.pdist(tie_heavy(300, 2, seed=5))
-    Z = gpuhclust.linkage(y, method, engine="matrix", algorithm="scipy")
+    Z = gpuhclust.linkage(y, method, engine="matrix", backend="cpu", algorithm="scipy")
     np.testing.assert_array_equal(Z, sch.linkage(y, method))
     assert len(count_compactions) >= 4  # 300 -> 150 -> 75 -> ... -> 8
 
@@ -49,16 +49,17 @@ def test_compaction_changes_nothing(method, dtype, monkeypatch):
     """Bit for bit the Z of the run without compaction, ties and float32 rounding included."""
     y = ssd.pdist(tie_heavy(300, 2, seed=6))
     monkeypatch.setattr(_lazy_matrix, "COMPACT_MIN_WIDTH", 10**9)
-    Z_plain = gpuhclust.linkage(y, method, dtype=dtype, engine="matrix")
+    Z_plain = gpuhclust.linkage(y, method, dtype=dtype, engine="matrix", backend="cpu")
     monkeypatch.setattr(_lazy_matrix, "COMPACT_MIN_WIDTH", 8)
-    np.testing.assert_array_equal(gpuhclust.linkage(y, method, dtype=dtype, engine="matrix"),
+    np.testing.assert_array_equal(gpuhclust.linkage(y, method, dtype=dtype, engine="matrix",
+                                                    backend="cpu"),
                                   Z_plain)
 
 
 @pytest.mark.parametrize("method", MATRIX_METHODS)
 def test_tie_free_equals_scipy_through_compactions(method, count_compactions):
     X = blobs(257, 6, seed=11)
-    Z = gpuhclust.linkage(X, method, engine="matrix")
+    Z = gpuhclust.linkage(X, method, engine="matrix", backend="cpu")
     assert_same_as_scipy(Z, sch.linkage(X, method))
     assert count_compactions
 
@@ -67,7 +68,7 @@ def test_tie_free_equals_scipy_through_compactions(method, count_compactions):
 def test_default_threshold_compacts_wide_matrices(method, compactions):
     """With the shipped threshold a matrix of 1100 slots is compacted (twice) and Z is SciPy's."""
     X = blobs(1100, 4, seed=2)
-    Z = gpuhclust.linkage(X, method, engine="matrix", algorithm="scipy")
+    Z = gpuhclust.linkage(X, method, engine="matrix", backend="cpu", algorithm="scipy")
     assert_same_as_scipy(Z, sch.linkage(X, method))
     assert compactions[0] == 1100 and len(compactions) == 2
 

@@ -70,6 +70,7 @@ def test_one_dimension_far_from_the_origin(executor, method):
     _assert_same_as_reference(executor, Z, X, method)
 
 
+@pytest.mark.executor_cases(only=lambda spec: spec.float32)
 def test_float32_storage(executor, method, kind):
     """dtype=float32 stores the distances in float32 (the vector engine stores none): Z stays
     float64, the merges are valid on the float32-rounded distances, the heights SciPy's to
@@ -147,7 +148,8 @@ def test_metrics_same_z_as_scipy(executor, method, metric):
         _assert_same_as_reference(executor, Z, X, method, metric, **kwargs)
 
 
-@pytest.mark.executor_cases(metric=True, kinds=("observations",))
+@pytest.mark.executor_cases(metric=True, kinds=("observations",),
+                            only=lambda spec: spec.metric_cases is None)
 @pytest.mark.parametrize("boolean_metric", BOOLEAN_METRICS)
 def test_boolean_metrics_valid_merges(executor, method, boolean_metric):
     # boolean data has many equal distances: SciPy's exact choice among ties is reproduced
@@ -210,7 +212,9 @@ def test_a_few_thousand_points(method):
 def test_property_valid_and_scipy_equal(n, d, levels, method, seed):
     X = np.random.default_rng(seed).integers(0, levels, size=(n, d)).astype(float)
     y = ssd.pdist(X)
-    assert_valid_merges(gpuhclust.linkage(y, method), y, method)
-    Z = gpuhclust.linkage(y, method, algorithm="scipy")
+    Z = gpuhclust.linkage(y, method, backend="cpu")
+    assert_valid_merges(Z, y, method)
+    assert gpuhclust.linkage(y, method, backend="numpy").tobytes() == Z.tobytes()
+    Z = gpuhclust.linkage(y, method, algorithm="scipy", backend="cpu")
     assert_valid_merges(Z, y, method)
     np.testing.assert_array_equal(Z, sch.linkage(y, method))

@@ -37,7 +37,7 @@ def test_default_tie_free_is_scipys_hierarchy(method, n, kind):
 @pytest.mark.parametrize("method", ROUNDS_METHODS)
 def test_rounds_merge_many_pairs_at_once(method):
     n = 1000
-    Z = gpuhclust.linkage(blobs(n, 3, seed=4), method)
+    Z = gpuhclust.linkage(blobs(n, 3, seed=4), method, backend="cpu")
     stats = _stats()
     assert stats["method"] == method and stats["n"] == n and stats["merges"] == n - 1
     assert stats["rounds"] < n // 5  # one round per merge would be the chain
@@ -69,7 +69,7 @@ def test_same_z_on_one_and_two_threads(method, dtype, monkeypatch):
         out = []
         for threads in (1, 2):
             numba.set_num_threads(threads)
-            out.append(gpuhclust.linkage(y, method, dtype=dtype))
+            out.append(gpuhclust.linkage(y, method, dtype=dtype, backend="cpu"))
             assert _stats()["threads"] == threads
     finally:
         numba.set_num_threads(before)

@@ -17,7 +17,7 @@ import math
 import numba
 import numpy as np
 
-from .._methods import METHODS
+from .._methods import DBL_MAX, METHODS, SQRT_TINY
 
 # Method codes from the one method table (compile-time constants to Numba).
 SINGLE, COMPLETE, AVERAGE, CENTROID, MEDIAN, WARD, WEIGHTED = (
@@ -33,9 +33,6 @@ def _positive_nan(r):
     return abs(r) if r != r else r
 
 
-#: Below this, the square of a distance is subnormal (or 0): sqrt of float64's smallest normal.
-SQRT_TINY = 1.4916681462400413e-154
-DBL_MAX = 1.7976931348623157e308
 
 
 @numba.njit(cache=True, error_model="numpy")
