@@ -18,7 +18,8 @@ case runs for each tree in turn, so that a busy machine slows them alike.
 Usage::
 
     python benchmarks/cold_start.py [--n 500] [--repeat 3] [--alone average,ward]
-                                    [--tree PATH ...] [--json PATH]
+                                    [--backend auto --backend cpu] [--tree PATH ...]
+                                    [--json PATH]
 """
 from __future__ import annotations
 
@@ -45,25 +46,46 @@ t0 = time.perf_counter()
 lib = sys.argv[1]
 compiled = []
 if lib != "scipy":
-    from numba.core import event
+    # listen to Numba's compilations from the moment Numba is imported, without importing it
+    # (backend 'numpy' never does)
+    import importlib.abc
+    import importlib.util
 
-    class Compiles(event.Listener):
-        def __init__(self):
-            self.stack = []
+    def listen(event):
+        class Compiles(event.Listener):
+            def __init__(self):
+                self.stack = []
 
-        def on_start(self, ev):
-            self.stack.append([time.perf_counter(), 0.0])
+            def on_start(self, ev):
+                self.stack.append([time.perf_counter(), 0.0])
 
-        def on_end(self, ev):
-            start, inner = self.stack.pop()
-            seconds = time.perf_counter() - start
-            if self.stack:
-                self.stack[-1][1] += seconds
-            f = getattr(ev.data.get("dispatcher"), "py_func", None)
-            name = f"{f.__module__}.{f.__qualname__}" if f else "?"
-            compiled.append((name, str(ev.data.get("args")), seconds - inner))
+            def on_end(self, ev):
+                start, inner = self.stack.pop()
+                seconds = time.perf_counter() - start
+                if self.stack:
+                    self.stack[-1][1] += seconds
+                f = getattr(ev.data.get("dispatcher"), "py_func", None)
+                name = f"{f.__module__}.{f.__qualname__}" if f else "?"
+                compiled.append((name, str(ev.data.get("args")), seconds - inner))
 
-    event.register("numba:compile", Compiles())
+        event.register("numba:compile", Compiles())
+
+    class WhenNumbaLoads(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name != "numba.core.event":
+                return None
+            sys.meta_path.remove(self)
+            spec = importlib.util.find_spec(name)
+            run = spec.loader.exec_module
+
+            def exec_module(module):
+                run(module)
+                listen(module)
+
+            spec.loader.exec_module = exec_module
+            return spec
+
+    sys.meta_path.insert(0, WhenNumbaLoads())
 import numpy as np
 if lib == "scipy":
     from scipy.cluster.hierarchy import linkage
@@ -74,14 +96,16 @@ else:
     where = gpuhclust.__file__
 n = int(sys.argv[2])
 X = np.random.default_rng(0).normal(size=(n, 4))
+kwargs = {} if lib == "scipy" else {"backend": sys.argv[4]}
 for method in sys.argv[3].split(","):
-    linkage(X, method)
+    linkage(X, method, **kwargs)
 print(json.dumps({"seconds": time.perf_counter() - t0, "module": where,
-                  "compiled": compiled}))
+                  "compiled": compiled, "numba": "numba" in sys.modules}))
 """
 
 
-def _run(lib: str, n: int, methods: str, cache: str, tree: Path | None) -> dict:
+def _run(lib: str, n: int, methods: str, cache: str, tree: Path | None,
+         backend: str = "auto") -> dict:
     """The child's report, with ``cpu_s``: the CPU seconds (user + sys) of the child."""
     env = {**os.environ, "NUMBA_CACHE_DIR": cache}
     if tree is not None:
@@ -89,7 +113,7 @@ def _run(lib: str, n: int, methods: str, cache: str, tree: Path | None) -> dict:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     # run in the cache folder: `python -c` puts the working directory first on sys.path, and
     # a checkout there would shadow the tree
-    out = subprocess.run([sys.executable, "-c", CHILD, lib, str(n), methods], env=env,
+    out = subprocess.run([sys.executable, "-c", CHILD, lib, str(n), methods, backend], env=env,
                          cwd=cache, check=True, capture_output=True, text=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     report = json.loads(out.stdout.strip().splitlines()[-1])
@@ -132,6 +156,10 @@ def main(argv=None) -> int:
                     help="the methods run alone, cold and warm (default: --methods)")
     ap.add_argument("--tree", type=Path, action="append", default=None,
                     help="a gpuhclust source tree to run (repeatable; default: the installed)")
+    ap.add_argument("--backend", action="append", default=None,
+                    help="gpuhclust's backend (repeatable; default: 'auto', which takes small "
+                         "input to backend 'numpy' on a machine without a GPU; 'cpu' times "
+                         "Numba's compilation)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     methods = args.methods.split(",")
@@ -140,21 +168,26 @@ def main(argv=None) -> int:
     labels = {tree: _describe(tree) for tree in trees}
     rows = []
 
-    def record(case, lib, names, caches, repeat):
+    backends = args.backend or ["auto"]
+
+    def record(case, lib, names, caches, repeat, backend="auto"):
         order = trees[::-1] if len(rows) % 2 else trees  # neither tree always runs first
         for tree in order if lib != "scipy" else [None]:
-            runs = [_run(lib, args.n, names, caches[tree], tree) for _ in range(repeat)]
+            runs = [_run(lib, args.n, names, caches[tree], tree, backend)
+                    for _ in range(repeat)]
             wall = statistics.median(r["seconds"] for r in runs)
             cpu = statistics.median(r["cpu_s"] for r in runs)
             version = labels[tree] if lib != "scipy" else ""
             row = {"case": case, "library": lib, "version": version, "methods": names,
+                   "backend": backend if lib != "scipy" else "",
+                   "numba_imported": runs[0].get("numba", False),
                    "wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "runs": len(runs)}
             if case.startswith("cold"):
                 row["slowest_compiles"] = _slowest(runs[0]["compiled"])
             rows.append(row)
             save()
-            print(f"{case:<18} {lib:<9} {version:<16} {names:<52} wall {wall:6.2f} s  "
-                  f"cpu {cpu:6.2f} s", flush=True)
+            print(f"{case:<18} {lib:<9} {row['backend']:<6} {version:<16} {names:<52} "
+                  f"wall {wall:6.2f} s  cpu {cpu:6.2f} s", flush=True)
 
     def save():  # after every case, so that an interrupted run keeps what it measured
         if args.json:
@@ -168,13 +201,14 @@ def main(argv=None) -> int:
         def fresh():
             return {tree: tempfile.mkdtemp(dir=tmp) for tree in trees}
 
-        every = fresh()
-        record("cold, all methods", "gpuhclust", ",".join(methods), every, 1)
-        for m in alone:  # the caches `every` now hold everything
-            record("warm, one method", "gpuhclust", m, every, args.repeat)
-            record("warm, one method", "scipy", m, {None: every[trees[0]]}, args.repeat)
-        for m in alone:  # cold, one method per fresh cache
-            record("cold, one method", "gpuhclust", m, fresh(), 1)
+        for backend in backends:
+            every = fresh()
+            record("cold, all methods", "gpuhclust", ",".join(methods), every, 1, backend)
+            for m in alone:  # the caches `every` now hold everything
+                record("warm, one method", "gpuhclust", m, every, args.repeat, backend)
+                record("warm, one method", "scipy", m, {None: every[trees[0]]}, args.repeat)
+            for m in alone:  # cold, one method per fresh cache
+                record("cold, one method", "gpuhclust", m, fresh(), 1, backend)
     return 0
 
 
