@@ -15,7 +15,7 @@ from ._metrics import PreparedMetric
 from ._validation import LinkageInput
 
 __all__ = ["Backend", "register_backend", "register_deferred_backend", "get_backend",
-           "auto_backend_name", "available_backends"]
+           "auto_backend_name", "available_backends", "registered_backends"]
 
 
 class Backend(ABC):
@@ -147,6 +147,12 @@ def _unusable_reason(factory) -> str:
     if reason is not None:
         return reason()
     return "" if getattr(factory, "usable", lambda: True)() else "not usable"
+
+
+def registered_backends() -> list[str]:
+    """Names of every registered backend, usable here or not (asks nothing, imports
+    nothing)."""
+    return sorted(_REGISTRY)
 
 
 def available_backends() -> list[str]:

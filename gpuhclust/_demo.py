@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ class LinkageRun:
     seconds: float
     engine: str
     algorithm: str | None = None
+    backend: str | None = None
 
 
 def timed_linkage(X, method: str, *, backend: str, warm_up: bool = True,
@@ -85,21 +87,28 @@ def timed_linkage(X, method: str, *, backend: str, warm_up: bool = True,
     from . import linkage
     from ._linkage import last_plan
 
-    from ._compile_notice import compile_seconds
-
     if warm_up:
         _warm_up(linkage, method, backend, kwargs)
     # The warm-up on 8 points does not reach every kernel (compaction, parallel branches):
     # what the timed call still compiles is not clustering time.
-    compiled = compile_seconds()
+    compiled = _compile_seconds()
     start = time.perf_counter()
     Z = linkage(X, method, backend=backend, **kwargs)
     seconds = time.perf_counter() - start
-    seconds = max(0.0, seconds - (compile_seconds() - compiled))
+    seconds = max(0.0, seconds - (_compile_seconds() - compiled))
     plan = last_plan()
     if plan is None:  # a stand-in for linkage (tests) made no plan
         return LinkageRun(Z, seconds, engine="unknown")
-    return LinkageRun(Z, seconds, engine=plan.engine, algorithm=plan.algorithm)
+    return LinkageRun(Z, seconds, engine=plan.engine, algorithm=plan.algorithm,
+                      backend=plan.backend.name)
+
+
+def _compile_seconds() -> float:
+    """Numba's compile time so far in this process: 0 until gpuhclust's compiled code is
+    loaded (which installs the listener before anything compiles; backend 'numpy' never
+    does, and asking must not import Numba)."""
+    notice = sys.modules.get("gpuhclust._compile_notice")
+    return notice.compile_seconds() if notice is not None else 0.0
 
 
 def _warm_up(linkage, method: str, backend, kwargs: dict) -> None:
@@ -159,15 +168,13 @@ def run_demo(out_dir=".", *, n: int = 300, method: str = "ward", backend: str = 
         the files written.
     """
     from . import fcluster, whiten
-    from ._backends import get_backend
     from ._plots import cut_height, plot_clusters, plot_dendrogram
 
     if n < 3:
         raise ValueError(f"--n must be at least 3 (three blobs), got {n}")
-    backend_name = get_backend(backend).name
     blobs, _ = make_blobs(n, seed)
     X = whiten(blobs)
-    run = timed_linkage(X, method, backend=backend_name)
+    run = timed_linkage(X, method, backend=backend)
     Z = run.Z
     labels = fcluster(Z, 3, "maxclust")
 
@@ -180,4 +187,4 @@ def run_demo(out_dir=".", *, n: int = 300, method: str = "ward", backend: str = 
                         title=f"{method} linkage, n = {n}", labels=labels,
                         cut=cut_height(Z, 3)),
     ]
-    return DemoResult(n, method, backend_name, run, labels, paths)
+    return DemoResult(n, method, run.backend or backend, run, labels, paths)

@@ -10,6 +10,7 @@ default, :data:`FALLBACK` names what runs instead.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,10 +32,11 @@ ENGINES = ("auto", "matrix", "vector")
 FALLBACK = {"rounds": "nn_chain"}
 
 #: With backend='auto', input of at most this many observations that the CPU backend would
-#: run goes to backend 'numpy' where it takes it (``gpuhclust.numpy_only``): the same Z, and
-#: at this size the whole run takes less time than Numba needs to load its compiled code
-#: (and a first run on a fresh install compiles nothing).
-SMALL_INPUT_N = 2000
+#: run goes to backend 'numpy' where it takes it (``gpuhclust.numpy_only``), until the CPU
+#: backend is loaded in the process: the same Z, and at this size the whole run takes about
+#: as long as Numba needs to load the compiled code (a first run on a fresh install compiles
+#: nothing); once loaded, the compiled code is the faster.
+SMALL_INPUT_N = 1500
 
 
 @dataclass(frozen=True)
@@ -169,15 +171,21 @@ def make_plan(backend: Backend, data: LinkageInput, metric: PreparedMetric | Non
 
 
 
+def cpu_backend_loaded() -> bool:
+    """Whether this process has imported the CPU backend (and Numba with it)."""
+    return "gpuhclust.cpu.backend" in sys.modules
+
+
 def plan_for(requested: Backend | str, data: LinkageInput, metric: PreparedMetric | None,
              method: Method, dtype, engine: str = "auto", algorithm=None,
              client=None) -> Plan:
     """:func:`make_plan` for the backend `requested` (a name or a backend); 'auto' is
     ``get_backend('auto')``, except that small input the CPU backend would run goes to
-    backend 'numpy' (see :data:`SMALL_INPUT_N`) unless that backend refuses it."""
+    backend 'numpy' (see :data:`SMALL_INPUT_N`) unless that backend refuses it or the CPU
+    backend is loaded already."""
     if isinstance(requested, str) and requested == "auto":
         requested = auto_backend_name()
-        if requested == "cpu" and data.n <= SMALL_INPUT_N:
+        if requested == "cpu" and data.n <= SMALL_INPUT_N and not cpu_backend_loaded():
             try:
                 plan = make_plan(get_backend("numpy"), data, metric, method, dtype, engine,
                                  algorithm, client)

@@ -52,10 +52,13 @@ def _delimiter(text: str) -> str:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from . import METHODS, __version__, available_backends
+    from . import METHODS, __version__
+    from ._backends import registered_backends
 
     methods = sorted(METHODS)
-    backends = ", ".join(["auto"] + available_backends())
+    # the registered names: asking each whether it runs here would import them all (Numba,
+    # Dask) on every invocation; an unusable one is refused with its reason when asked for
+    backends = ", ".join(["auto"] + registered_backends())
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Exact hierarchical clustering on CUDA GPUs and fast CPUs; the linkage "
@@ -149,8 +152,12 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _resolve_backend(name: str) -> str:
+    """`name` checked ('auto' stays: the plan chooses, knowing the input; the summary
+    reports the backend that ran)."""
     from ._backends import get_backend
 
+    if name == "auto":
+        return name
     try:
         return get_backend(name).name
     except (ValueError, RuntimeError) as exc:
@@ -419,7 +426,8 @@ def _cmd_cluster(args) -> int:
     rows = [("input", obs.path), ("n", n), ("d", d)]
     if args.columns or args.exclude or args.label_column:
         rows.append(("columns", ", ".join(obs.columns)))
-    rows += [("method", args.method), ("metric", args.metric), ("backend", backend),
+    rows += [("method", args.method), ("metric", args.metric),
+             ("backend", run.backend or backend),
              *_run_rows(run, args.engine), *_label_rows(obs, labels)]
     _print_summary(rows, labels)
     written = []

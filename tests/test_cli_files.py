@@ -166,7 +166,7 @@ sys.meta_path.insert(0, CtrlC())
 
 
 @pytest.mark.parametrize("route", ["gpuhclust", "python -m gpuhclust"])
-@pytest.mark.parametrize("module", ["numpy", "scipy", "numba", "gpuhclust.cli"])
+@pytest.mark.parametrize("module", ["numpy", "scipy", "gpuhclust.cli"])  # no Numba at start-up
 def test_ctrl_c_during_start_up_is_one_line_and_exit_130(module, route, tmp_path):
     import subprocess
     import sys

@@ -129,7 +129,8 @@ def test_reported_linkage_time_leaves_compilation_out(monkeypatch):
 def test_importing_the_package_leaves_numba_and_the_backends_for_first_use():
     """``import gpuhclust`` (the command line's --help, a script that only plots) pays for
     neither Numba nor the backends' modules; a first linkage on small input (backend 'auto'
-    without a GPU: backend 'numpy') does not import Numba either; the CPU backend does."""
+    without a GPU: backend 'numpy') does not import Numba either; the CPU backend does, and
+    'auto' then uses it."""
     code = ("import sys, numpy as np, gpuhclust\n"
             "def loaded(): return sorted(m for m in sys.modules if m == 'numba' or "
             "m.startswith(('gpuhclust.cpu', 'gpuhclust.cuda.backend')))\n"
@@ -138,7 +139,9 @@ def test_importing_the_package_leaves_numba_and_the_backends_for_first_use():
             "method)\n"
             "small = loaded()\n"
             "gpuhclust.linkage(np.arange(8.0).reshape(4, 2), 'ward', backend='cpu')\n"
-            "print(before, small, 'numba' in sys.modules)")
+            "gpuhclust.linkage(np.arange(8.0).reshape(4, 2), 'ward')\n"
+            "print(before, small, 'numba' in sys.modules, "
+            "gpuhclust._linkage.last_plan().backend.name)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     if out[1] != "[]":
@@ -146,7 +149,7 @@ def test_importing_the_package_leaves_numba_and_the_backends_for_first_use():
 
         if not cuda_unusable_reason():
             pytest.skip("CUDA is usable here: 'auto' picks it")
-    assert out == ["[]", "[]", "True"], out
+    assert out == ["[]", "[]", "True", "cpu"], out
 
 
 def test_auto_leaves_the_cuda_backend_unimported_where_cuda_cannot_run():

@@ -24,8 +24,9 @@ def _backend_of(y, method="average", **kwargs) -> str:
 
 @pytest.fixture
 def no_gpu(monkeypatch):
-    """backend='auto' as on a machine without a GPU."""
+    """backend='auto' as in a fresh process on a machine without a GPU."""
     monkeypatch.setattr(_plan, "auto_backend_name", lambda: "cpu")
+    monkeypatch.setattr(_plan, "cpu_backend_loaded", lambda: False)
 
 
 @pytest.fixture
@@ -56,6 +57,11 @@ def test_auto_takes_small_input_to_numpy(no_gpu, X, method):
 def test_auto_leaves_to_the_cpu_what_numpy_does_not_take(no_gpu, X, kwargs, why):
     kwargs = {"method": "average", **kwargs}
     assert _backend_of(X, **kwargs) == "cpu", why
+
+
+def test_auto_takes_small_input_to_the_cpu_once_it_is_loaded(no_gpu, X, monkeypatch):
+    monkeypatch.setattr(_plan, "cpu_backend_loaded", lambda: True)
+    assert _backend_of(X) == "cpu"
 
 
 def test_auto_takes_large_input_to_the_cpu(no_gpu, X, monkeypatch):
