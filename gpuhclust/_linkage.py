@@ -59,8 +59,10 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
     optimal_ordering : bool
         Reorder Z with ``scipy.cluster.hierarchy.optimal_leaf_ordering`` (slow for large n).
     backend : str
-        'auto' (the fastest usable backend), or a name from
-        ``gpuhclust.available_backends()`` such as 'cpu'. 'dask' spreads the distance matrix
+        'auto' (the fastest usable backend: 'cuda' where it runs, else 'cpu', and for input of
+        at most ``gpuhclust._plan.SMALL_INPUT_N`` observations 'numpy', until the CPU backend
+        is loaded in the process: the CPU's Z bit for bit, computed by NumPy with nothing to
+        compile), or a name from ``gpuhclust.available_backends()`` such as 'cpu'. 'dask' spreads the distance matrix
         over the workers of a ``distributed`` cluster (never chosen by 'auto'; see
         ``gpuhclust.dask.backend``).
     dtype : None, numpy.float64 or numpy.float32
