@@ -17,21 +17,22 @@
 // mark[j] is the log entry that merged cluster j (as either end), -1 before any: entries
 // k0..k0+count-1 are the round being applied, smaller ones past rounds' (so it is never reset).
 // size[j] is cluster j's size (0: dead); a dead cluster's row is never read again and its
-// column is +inf in every live row, so it is skipped.
+// column is +inf in every live row, so it is skipped. Both are 32-bit (n x n elements fit in
+// memory, so n < 2^31): every thread of a merge reads them, and they are half its reads.
 #include "lance_williams.cuh"
 
 // The round's pairs take their marks and their sizes after the round (the merge reads the
 // round's own sizes from the entries, and only other clusters' from `size`).
-extern "C" __global__ void round_mark(long long* mark, long long* size, long long k0,
+extern "C" __global__ void round_mark(int* mark, int* size, long long k0,
                                       const long long* xs, const long long* ys,
                                       const long long* nas, const long long* nbs,
                                       long long count) {
     for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < count;
          t += (long long)gridDim.x * blockDim.x) {
-        mark[xs[t]] = k0 + t;
-        mark[ys[t]] = k0 + t;
+        mark[xs[t]] = (int)(k0 + t);
+        mark[ys[t]] = (int)(k0 + t);
         size[xs[t]] = 0;
-        size[ys[t]] = nas[t] + nbs[t];
+        size[ys[t]] = (int)(nas[t] + nbs[t]);
     }
 }
 
@@ -58,17 +59,17 @@ __device__ void merge_two_pairs(T* D, long long n, int method, long long x, long
 // the round gets row y's value in row y and column y, +inf in column x; j = y_u of a later
 // pair u of the round takes the 2 x 2 block of pairs t and u; j = y_t marks x dead in row y.
 template <typename T>
-__global__ void round_merge(T* D, long long n, int method, const long long* size,
-                            const long long* mark, long long k0, const long long* xs,
-                            const long long* ys, const double* hs, const long long* nas,
-                            const long long* nbs, long long count) {
+__global__ void round_merge(T* D, long long n, int method, const int* size, const int* mark,
+                            long long k0, const long long* xs, const long long* ys,
+                            const double* hs, const long long* nas, const long long* nbs,
+                            long long count) {
     for (long long idx = blockIdx.x * (long long)blockDim.x + threadIdx.x; idx < count * n;
          idx += (long long)gridDim.x * blockDim.x) {
         const long long t = idx / n;
         const long long j = idx % n;
         const long long x = xs[t];
         const long long y = ys[t];
-        const long long u = mark[j] - k0;
+        const long long u = (long long)mark[j] - k0;
         if (u >= 0 && u < count) {  // j is one end of a pair of this round
             if (j != ys[u] || u < t) continue;  // the block of pairs t, u is thread (t, y_u)'s
             if (u == t) {
@@ -79,7 +80,7 @@ __global__ void round_merge(T* D, long long n, int method, const long long* size
             }
             continue;
         }
-        const long long size_j = size[j];
+        const long long size_j = (long long)size[j];
         if (size_j == 0) continue;
         const T value = (T)lance_williams(method, (double)D[x * n + j], (double)D[y * n + j],
                                           hs[t], nas[t], nbs[t], size_j);

@@ -55,8 +55,8 @@ class DeviceRoundRows:
         n = D.shape[0]
         self.n = n
         self.ctype = STORAGE_TYPES[np.dtype(D.dtype).name]
-        self.size = self.xp.ones(n, dtype=np.int64)
-        self.mark = self.xp.full(n, -1, dtype=np.int64)
+        self.size = self.xp.ones(n, dtype=np.int32)  # 32-bit: see kernels/rounds.cu
+        self.mark = self.xp.full(n, -1, dtype=np.int32)
         self.original = np.arange(n, dtype=np.int64)  # slot -> driver's row
         self.slot = np.arange(n, dtype=np.int64)  # driver's row -> slot (-1: dead)
         self.host_size = np.ones(n, dtype=np.int64)  # by slot
@@ -68,9 +68,9 @@ class DeviceRoundRows:
 
     @staticmethod
     def state_bytes(n: int) -> int:
-        """Device memory beside the matrix: sizes and marks (n each) and one round's upload
-        (its entries and the rows to rescan, at most 6 n)."""
-        return 8 * 8 * n
+        """Device memory beside the matrix: sizes and marks (n 32-bit each) and one round's
+        upload (its entries and the rows to rescan, at most 6 n 64-bit)."""
+        return 8 * (6 + 1) * n
 
     def _launch(self, name: str, blocks: int, *args) -> None:
         self.ctx.kernel("rounds", name)((blocks,), (self.ctx.threads,), args)
@@ -127,8 +127,8 @@ class DeviceRoundRows:
                      np.int64(self.width), xp.asarray(live), np.int64(m), D)
         self.D = D
         self.host_size = self.host_size[live]
-        self.size = xp.asarray(self.host_size)
-        self.mark = xp.full(m, -1, dtype=np.int64)
+        self.size = xp.asarray(self.host_size.astype(np.int32))
+        self.mark = xp.full(m, -1, dtype=np.int32)
         self.original = self.original[live]
         self.slot[self.original] = np.arange(m)
         self.compactions += 1
