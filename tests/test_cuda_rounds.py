@@ -116,3 +116,21 @@ def test_rows_kept_up_to_date_equal_the_lazy_rows(sim_or_gpu_backend, method, dt
     # and Z is the CPU rounds' bit for bit
     Z = gpuhclust.linkage(X, method, backend=sim_or_gpu_backend, dtype=dtype)
     assert Z.tobytes() == gpuhclust.linkage(X, method, backend="cpu", dtype=dtype).tobytes()
+
+
+def test_rows_stay_wide_without_room_for_the_gather(simulator, compact_narrow, monkeypatch):
+    X = tie_heavy(40, 2, 5)
+    D = ssd.squareform(ssd.pdist(X))
+    np.fill_diagonal(D, np.inf)
+
+    def run(backend):
+        store = DeviceRoundRows(backend, backend.ctx.xp.array(D), METHODS["ward"].code)
+        merges = _rounds.rnn_rounds(store, len(X), _NoBar(), _rounds.RoundStats(), "ward")
+        return store, merges
+
+    full = SimBackend(SimContext())
+    monkeypatch.setattr(full.ctx, "free_bytes", lambda: 0)
+    wide, merges_wide = run(full)
+    gathered, merges = run(SimBackend(SimContext()))
+    assert wide.compactions == 0 and wide.width == len(X) and gathered.compactions >= 3
+    assert merges_wide.tobytes() == merges.tobytes()
