@@ -9,7 +9,8 @@ nearest-neighbour chain's; sorted by height it is SciPy's Z (docs/exactness.md).
 The driver holds O(n) state, in the original row numbers: every row's nearest neighbour and
 distance, cluster sizes, the merge log. The distances live in a *row store*, which executes a
 round (:class:`RowStore`): the local CPU rows (``gpuhclust.cpu._round_rows``, all rows in one
-process, rows in parallel over threads) or the Dask shards (``gpuhclust.dask._rounds``). A round:
+process, rows in parallel over threads), the local GPU rows (``gpuhclust.cuda._round_rows``) or
+the Dask shards (``gpuhclust.dask._rounds``). A round:
 
 1. the driver finds the reciprocal pairs ``x < y = nn[x]`` with ``nn[y] == x``, in increasing
    ``x``, and appends them to the log in that order (the merged cluster keeps slot y, as in
@@ -18,7 +19,8 @@ process, rows in parallel over threads) or the Dask shards (``gpuhclust.dask._ro
    becomes the Lance-Williams combination of rows x and y, both brought up to entry k (every
    earlier entry applied, those of this round included), with the cluster sizes as they are
    after entries ``< k``; every other row stays lazy (it replays the log when next read,
-   ``gpuhclust.cpu._lazy_matrix.replay``);
+   ``gpuhclust.cpu._lazy_matrix.replay``), or, in the local GPU store
+   (``gpuhclust.cuda._round_rows``), takes the replayed values at once (the same values);
 3. the store replays and rescans the rows whose nearest neighbour took part in a merge (the new
    rows among them) and returns their nearest neighbours; the other rows keep theirs, which is
    still a nearest one by reducibility.

@@ -1,7 +1,8 @@
 """Reciprocal-nearest-neighbour rounds on the CUDA backend (the shared driver
 ``gpuhclust._rounds`` over the device rows of ``gpuhclust.cuda._round_rows``): one host sync per
-round, several pairs per round, and no finite distance left is an error. Their Z (the CPU
-rounds', bit for bit, ties included, in every simulator schedule) is checked in test_parity.py."""
+round, several pairs per round, the rows kept up to date at merge time equal to the lazy rows
+replayed, and no finite distance left is an error. Their Z (the CPU rounds', bit for bit, ties
+included, in every simulator schedule) is checked in test_parity.py too."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,14 +10,24 @@ import pytest
 import scipy.spatial.distance as ssd
 
 import gpuhclust
-from _helpers import ROUNDS_METHODS, blobs
-from gpuhclust import _sim
+from _helpers import ROUNDS_METHODS, assert_same_bits, blobs, tie_heavy
+from gpuhclust import _rounds, _sim
+from gpuhclust._methods import METHODS
 from gpuhclust.cuda import backend as cuda_backend
 from gpuhclust.cuda._context import SimContext
+from gpuhclust.cuda._device_rows import DeviceRows
+from gpuhclust.cuda import _round_rows
+from gpuhclust.cuda._round_rows import DeviceRoundRows
 from gpuhclust.cuda.backend import SimBackend
 
+@pytest.fixture
+def compact_narrow(monkeypatch):
+    """The device rows gathered as clusters die even when narrow (as wide ones are)."""
+    monkeypatch.setattr(_round_rows, "COMPACT_MIN_WIDTH", 2)
+
+
 @pytest.mark.parametrize("method", ROUNDS_METHODS)
-def test_one_host_sync_per_round(method):
+def test_one_host_sync_per_round(method, compact_narrow):
     # condensed input: filling the matrix reads nothing back, so every sync is the rounds'
     y = ssd.pdist(blobs(60, 3, seed=8))
     with _sim.counting() as counts:
@@ -26,7 +37,9 @@ def test_one_host_sync_per_round(method):
     assert stats["rounds"] < 30  # several pairs per round: not the chain in disguise
     # one read for the first scan, one per round (and per full rescan): nothing per merge
     assert counts.host_syncs == 1 + stats["rounds"] + stats["full_rescans"]
-    assert counts.launches == 2 + 3 * stats["rounds"]  # fill, first scan; replay, merge, rescan
+    # fill, first scan; per round mark, merge, rescan; a gather per compaction
+    assert counts.launches == 2 + 3 * stats["rounds"] + stats["compactions"]
+    assert stats["compactions"] >= 3  # halving from 60 rows
 
 
 def test_no_finite_distance_left_is_an_error():
@@ -35,3 +48,89 @@ def test_no_finite_distance_left_is_an_error():
     y = np.array([1e308, 1e308, 1.7e308])
     with pytest.raises(gpuhclust.MergeOverflowError, match="no finite distance"):
         gpuhclust.linkage(y, "average", backend=SimBackend(SimContext()))
+
+
+class _NoBar:
+    def update(self, _):
+        pass
+
+
+class _EagerAgainstLazy:
+    """A row store that runs every round on the up-to-date rows (``DeviceRoundRows``) and on
+    the lazy rows of the Dask shards' kernels (``DeviceRows`` holding every row), and checks
+    after each round that every live row of the first equals the second's replayed, bit for
+    bit, and that both find the same neighbours."""
+
+    def __init__(self, backend, D, code):
+        self.name = "eager and lazy rows"
+        self.ctx, self.code = backend.ctx, code
+        self.eager = DeviceRoundRows(backend, backend.ctx.xp.array(D), code)
+        self.lazy = DeviceRows.whole(backend, backend.ctx.xp.array(D))  # copies
+        self.alive = np.ones(D.shape[0], dtype=bool)
+        self.rounds_with_pairs = 0
+        self.widths = set()
+
+    def scan_all(self):
+        return self._same(self.eager.scan_all(),
+                          self.lazy.rescan(np.arange(len(self.alive)), True, self.code, 0))
+
+    def run_round(self, entries, k0, rescan):
+        count = len(entries[0])
+        got = self.eager.run_round(entries, k0, rescan)
+        if count:
+            self.lazy.record(entries, k0)
+            self.lazy.apply_merges(k0, k0 + count, np.empty((0, 0)),
+                                   np.full(count, -1, dtype=np.int64), self.code)
+        want = self.lazy.rescan(np.asarray(rescan, dtype=np.int64), True, self.code, k0 + count)
+        self.alive[entries[0]] = False
+        self.rounds_with_pairs += count > 1
+        live = np.flatnonzero(self.alive)
+        self.lazy.rescan(live, True, self.code, k0 + count)  # every live row replayed
+        slots = self.eager.slot[live]  # the eager rows are gathered as clusters die
+        self.widths.add(self.eager.width)
+        assert_same_bits(self.ctx.asnumpy(self.eager.D)[np.ix_(slots, slots)],
+                         self.ctx.asnumpy(self.lazy.D)[np.ix_(live, live)],
+                         f"live rows after entry {k0}")
+        return self._same(got, want)
+
+    @staticmethod
+    def _same(got, want):
+        np.testing.assert_array_equal(got[0], want[0])
+        assert_same_bits(got[1], want[1], "nearest distances")
+        return got
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("method", ROUNDS_METHODS)
+def test_rows_kept_up_to_date_equal_the_lazy_rows(sim_or_gpu_backend, method, dtype,
+                                                  compact_narrow):
+    # integer grid points: equal distances everywhere and several pairs per round, so the
+    # round's own 2 x 2 blocks (pairs merged in one round) and ward's sizes are exercised
+    X = tie_heavy(40, 2, 5)
+    D = ssd.squareform(ssd.pdist(X)).astype(dtype)
+    np.fill_diagonal(D, np.inf)
+    store = _EagerAgainstLazy(sim_or_gpu_backend, D, METHODS[method].code)
+    stats = _rounds.RoundStats()
+    _rounds.rnn_rounds(store, len(X), _NoBar(), stats, method, np.dtype(dtype))
+    assert store.rounds_with_pairs >= 3 and len(store.widths) >= 3  # compacted twice at least
+    # and Z is the CPU rounds' bit for bit
+    Z = gpuhclust.linkage(X, method, backend=sim_or_gpu_backend, dtype=dtype)
+    assert Z.tobytes() == gpuhclust.linkage(X, method, backend="cpu", dtype=dtype).tobytes()
+
+
+def test_rows_stay_wide_without_room_for_the_gather(simulator, compact_narrow, monkeypatch):
+    X = tie_heavy(40, 2, 5)
+    D = ssd.squareform(ssd.pdist(X))
+    np.fill_diagonal(D, np.inf)
+
+    def run(backend):
+        store = DeviceRoundRows(backend, backend.ctx.xp.array(D), METHODS["ward"].code)
+        merges = _rounds.rnn_rounds(store, len(X), _NoBar(), _rounds.RoundStats(), "ward")
+        return store, merges
+
+    full = SimBackend(SimContext())
+    monkeypatch.setattr(full.ctx, "free_bytes", lambda: 0)
+    wide, merges_wide = run(full)
+    gathered, merges = run(SimBackend(SimContext()))
+    assert wide.compactions == 0 and wide.width == len(X) and gathered.compactions >= 3
+    assert merges_wide.tobytes() == merges.tobytes()

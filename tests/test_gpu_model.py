@@ -74,9 +74,9 @@ def test_quick_estimates_are_sane(quick):
     rounds = by["average", "matrix", "rounds", "float32", 100_000]
     # every round's merges and rescans spread over the device's blocks: far below the chain
     assert rounds["seconds"] < chain[2]["seconds"] / 5
-    for name in ("shard_merge<float>", "shard_rescan<float>"):
+    for name in ("round_merge<float>", "round_rescan<float>"):
         assert rounds["kernels"][name]["blocks_per_launch"] == device["max_blocks"], name
-    # one host sync per round and three launches (replay, merge, rescan): none per merge; the
+    # one host sync per round and three launches (mark, merge, rescan): none per merge; the
     # rounds from the power law fitted to the counts (far fewer than merges)
     assert rounds["host_syncs"] == pytest.approx(rounds["rounds"], abs=2)
     assert rounds["rounds"] < 100_000 / 20

@@ -1,7 +1,8 @@
 """Rows of the square distance matrix on a device, with the kernels of ``kernels/shard.cu``:
 a Dask shard's rows on its worker's GPU (the methods of ``gpuhclust.dask._shard.CpuRows``), or
-all rows at once as the local GPU rounds' row store (``_round_rows``). Everything goes through
-the CUDA backend's device seam (``gpuhclust.cuda._context``), so the same code runs on a GPU
+all rows at once (:meth:`DeviceRows.whole`: the lazy rows that the local GPU rounds' store,
+``_round_rows``, which keeps its rows up to date instead, is tested against). Everything goes
+through the CUDA backend's device seam (``gpuhclust.cuda._context``), so the same code runs on a GPU
 through CuPy ('cuda') and on the CPU kernel simulator ('cuda-sim').
 
 Same Z as the Numba shards, bit for bit: the kernels do the Numba shards' float64 arithmetic in

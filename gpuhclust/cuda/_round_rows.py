@@ -1,20 +1,26 @@
 """The local GPU row store of the rounds driver (``gpuhclust._rounds``: the algorithm, the round
-order and the tie rule are stated there): the whole square matrix on one device, as a single
-"shard" of ``_device_rows.DeviceRows`` holding every row, so the kernels are the Dask shards'
-(``kernels/shard.cu``) and so is the arithmetic, bit for bit.
+order and the tie rule are stated there): the whole square matrix on one device, every live row
+kept up to date at merge time by the kernels of ``kernels/rounds.cu``.
 
-A round is a handful of launches and one read back:
+The Dask shards keep their rows lazy (a shard does not hold the other shards' columns, so a row
+replays the merge log when it is read, ``kernels/shard.cu``). Here all columns are at hand: a
+merge writes its row y into column y as well, and +inf into column x, which is the replay done
+at once, for every row in parallel instead of one serial chain per row when read. The values are
+the lazy rows' bit for bit (the argument is at the top of ``kernels/rounds.cu``), so Z is the CPU
+rows' and the Dask shards'.
 
-1. the round's log entries go to the device; ``shard_replay`` brings both rows of each pair up
-   to its entry (one thread per row), then ``shard_merge`` applies them, one thread per
-   (pair, column) over the whole grid (pairs are disjoint, so no two threads write the same
-   element), ward reading each column's size as it is after the entries before it, exactly as
-   the CPU rows (``gpuhclust.cpu._round_rows``) do;
-2. ``shard_rescan`` replays and rescans the rows the driver asks for, one block per row
-   (grid-stride beyond the device's block cap), lowest index among equal distances, -1 where
-   no finite distance is left;
-3. their neighbours and distances come back in one device-to-host read: the round's only host
-   sync.
+A round is three launches and one read back:
+
+1. the round's log entries and the rows to rescan go to the device in one copy;
+   ``round_mark`` marks the round's clusters and sets their sizes after the round;
+2. ``round_merge`` applies the entries, one thread per (pair, column) over the whole grid:
+   elements outside the round's own rows and columns depend on one entry each, and the 2 x 2
+   block between two pairs of the round is one thread's, which applies both entries in log
+   order;
+3. ``round_rescan`` finds the nearest neighbours of the rows the driver asks for, one block per
+   row (grid-stride beyond the device's block cap), lowest index among equal distances, -1
+   where no finite distance is left; they come back in one device-to-host read: the round's
+   only host sync.
 
 No merge waits for the host, and the host holds O(n) (the driver's state).
 """
@@ -22,30 +28,107 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._device_rows import DeviceRows
+from ..cpu._lazy_matrix import COMPACT_MIN_WIDTH  # the CPU rows' rule: narrow ones stay
+from ._context import grid_blocks
+from ._kernels import STORAGE_TYPES
 
 __all__ = ["DeviceRoundRows"]
 
 
 class DeviceRoundRows:
     """The square working matrix `D` (+inf on the diagonal, on `backend`'s device; taken over)
-    as a ``gpuhclust._rounds.RowStore``."""
+    as a ``gpuhclust._rounds.RowStore``.
+
+    The matrix is indexed by slots: once half of them hold dead clusters (and it is at least
+    ``COMPACT_MIN_WIDTH`` wide, as the CPU rows), the live rows and columns are gathered into
+    a smaller matrix (``round_gather``), in their order, so later rounds merge and rescan only
+    live columns. That takes a second allocation: where the device
+    lacks the memory, the matrix stays as it is (the same values, more of them read). The host
+    keeps the maps between slots and the driver's row numbers, and the sizes (O(n)).
+    """
 
     def __init__(self, backend, D, code: int):
         self.name = f"backend={backend.name!r} (rounds)"
-        self.code = code
-        self.rows = DeviceRows.whole(backend, D)
+        self.code = np.int32(code)
+        self.ctx, self.xp = backend.ctx, backend.ctx.xp
+        self.D = D
+        n = D.shape[0]
+        self.n = n
+        self.ctype = STORAGE_TYPES[np.dtype(D.dtype).name]
+        self.size = self.xp.ones(n, dtype=np.int32)  # 32-bit: see kernels/rounds.cu
+        self.mark = self.xp.full(n, -1, dtype=np.int32)
+        self.original = np.arange(n, dtype=np.int64)  # slot -> driver's row
+        self.slot = np.arange(n, dtype=np.int64)  # driver's row -> slot (-1: dead)
+        self.host_size = np.ones(n, dtype=np.int64)  # by slot
+        self.compactions = 0
 
-    # ``nonneg`` (True below) only speeds up the CPU rows' comparisons; the kernels ignore it.
+    @property
+    def width(self) -> int:
+        return self.D.shape[0]
+
+    @staticmethod
+    def state_bytes(n: int) -> int:
+        """Device memory beside the matrix: sizes and marks (n 32-bit each) and one round's
+        upload (its entries and the rows to rescan, at most 6 n 64-bit)."""
+        return 8 * (6 + 1) * n
+
+    def _launch(self, name: str, blocks: int, *args) -> None:
+        self.ctx.kernel("rounds", name)((blocks,), (self.ctx.threads,), args)
 
     def scan_all(self):
-        return self.rows.rescan(np.arange(self.rows.n, dtype=np.int64), True, self.code, 0)
+        return self._rescan(self.xp.arange(self.n, dtype=np.int64))
 
     def run_round(self, entries, k0: int, rescan: np.ndarray):
-        rows = self.rows
-        count = len(entries[0])
+        self._compact_if_due()
+        xs, ys, hs, nas, nbs = entries
+        count = len(xs)
+        sx, sy = self.slot[xs], self.slot[ys]
+        batch = np.concatenate([sx, sy] + [np.asarray(a, dtype=np.int64) for a in (nas, nbs)]
+                               + [np.asarray(hs, dtype=np.float64).view(np.int64),
+                                  self.slot[np.asarray(rescan, dtype=np.int64)]])
+        dev = self.xp.asarray(batch)  # the round's one host-to-device copy
         if count:
-            rows.record(entries, k0)
-            rows.apply_merges(k0, k0 + count, np.empty((0, 0)),  # no foreign row: x is local
-                              np.full(count, -1, dtype=np.int64), self.code)
-        return rows.rescan(np.asarray(rescan, dtype=np.int64), True, self.code, k0 + count)
+            d_xs, d_ys, d_nas, d_nbs = (dev[i * count:(i + 1) * count] for i in range(4))
+            d_hs = dev[4 * count:5 * count].view(np.float64)
+            width, k0 = np.int64(self.width), np.int64(k0)
+            self._launch("round_mark", grid_blocks(self.ctx, count), self.mark, self.size, k0,
+                         d_xs, d_ys, d_nas, d_nbs, np.int64(count))
+            self._launch(f"round_merge<{self.ctype}>", grid_blocks(self.ctx, count * self.width),
+                         self.D, width, self.code, self.size, self.mark, k0, d_xs, d_ys, d_hs,
+                         d_nas, d_nbs, np.int64(count))
+            self.host_size[sy] = np.asarray(nas) + np.asarray(nbs)
+            self.host_size[sx] = 0
+            self.slot[xs] = -1
+        return self._rescan(dev[5 * count:])
+
+    def _rescan(self, rows):
+        count = len(rows)
+        if count == 0:
+            return np.empty(0, dtype=np.int64), np.empty(0)
+        found = self.xp.empty(2 * count, dtype=np.int64)  # one read back: neighbours, distances
+        self._launch(f"round_rescan<{self.ctype}>", max(1, min(self.ctx.max_blocks, count)),
+                     self.D, np.int64(self.width), rows, np.int64(count), found[:count],
+                     found[count:].view(np.float64))
+        host = self.ctx.asnumpy(found)
+        nn = host[:count]
+        rows_found = np.where(nn >= 0, self.original[np.maximum(nn, 0)], -1)
+        return rows_found, host[count:].view(np.float64)
+
+    def _compact_if_due(self) -> None:
+        live = np.flatnonzero(self.host_size > 0)
+        m = len(live)
+        if self.width < COMPACT_MIN_WIDTH or 2 * m > self.width or m == 0:
+            return
+        if self.D.dtype.itemsize * m * m + 16 * m > self.ctx.free_bytes():
+            return  # no room for the smaller copy: keep the wide one
+        xp = self.xp
+        D = xp.empty((m, m), dtype=self.D.dtype)
+        self._launch(f"round_gather<{self.ctype}>", grid_blocks(self.ctx, m * m), self.D,
+                     np.int64(self.width), xp.asarray(live), np.int64(m), D)
+        self.D = D
+        self.host_size = self.host_size[live]
+        self.size = xp.asarray(self.host_size.astype(np.int32))
+        self.mark = xp.full(m, -1, dtype=np.int32)
+        self.original = self.original[live]
+        self.slot[self.original] = np.arange(m)
+        self.compactions += 1

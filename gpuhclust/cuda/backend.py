@@ -59,7 +59,6 @@ from ..cpu.backend import raise_computed
 from ._centroid_rows import DeviceCentroidRows
 from ._context import (CupyContext, DeviceContext, SimContext, cuda_unusable_reason, grid_blocks,
                        metric_arrays)
-from ._device_rows import DeviceRows
 from ._kernels import STORAGE_TYPES, TILE, VECTOR_PHASES, VECTOR_QUERIES, VECTOR_STATE
 from ._round_rows import DeviceRoundRows
 
@@ -215,11 +214,11 @@ class CudaBackend(Backend):
                 if plan.algorithm == "tournament":
                     return self._vector_tournament(metric.X, method, bar)
                 return self._vector(metric.X, method, bar)
+            if plan.algorithm == "rounds":  # the store alone holds the matrix (it compacts it)
+                return self._rounds(self.square_matrix(data, metric, plan.dtype), method, bar)
             D = self.square_matrix(data, metric, plan.dtype)
             if plan.algorithm == "mst":
                 return self._mst(D, None, n, bar)
-            if plan.algorithm == "rounds":
-                return self._rounds(D, method, bar)
             if plan.algorithm == "nn_chain":
                 return self._nn_chain(D, method, bar)
             if plan.algorithm == "tournament":
@@ -291,14 +290,17 @@ class CudaBackend(Backend):
 
     def _rounds(self, D, method: Method, bar) -> np.ndarray:
         n = D.shape[0]
-        self._check_fits(DeviceRows.state_bytes(n, n), "the rounds' merge log and row state",
+        self._check_fits(DeviceRoundRows.state_bytes(n), "the rounds' sizes and round state",
                          np.float64)
         store = DeviceRoundRows(self, D, method.code)
+        dtype = D.dtype
+        del D  # the store's now: it gathers the live rows into a smaller matrix as they die
         stats = rounds_driver.RoundStats()
-        merges = rounds_driver.rnn_rounds(store, n, bar, stats, method.name, D.dtype)
+        merges = rounds_driver.rnn_rounds(store, n, bar, stats, method.name, dtype)
         last_run.clear()
         last_run.update(asdict(stats), n=n, method=method.name, backend=self.name,
-                        rescans_per_merge=stats.rescans_per_merge)
+                        rescans_per_merge=stats.rescans_per_merge,
+                        compactions=store.compactions)
         return merges
 
     def _nn_chain(self, D, method: Method, bar) -> np.ndarray:
