@@ -449,24 +449,26 @@ def default_label(method: str, engine: str) -> str:
 
 
 def readme_table(result: dict, source: str) -> str:
-    """Markdown: method x engine x dtype rows of the default algorithms (the others stay in the
-    results file and docs/gpu.md), the target sizes as columns."""
+    """Markdown: method x engine rows of the default algorithms (the others stay in the results
+    file and docs/gpu.md), the target sizes as columns, float32 / float64 in each cell."""
     sizes = sorted({e["n"] for e in result["estimates"]})
+    dtypes = sorted({e["dtype"] for e in result["estimates"]})
     seconds = {(e["method"], e["engine"], e["algorithm"], e["dtype"], e["n"]): e["seconds"]
                for e in result["estimates"]}
-    rows = sorted({(e["method"], e["engine"], e["algorithm"], e["dtype"])
+    rows = sorted({(e["method"], e["engine"], e["algorithm"])
                    for e in result["estimates"]
                    if e["algorithm"] == default_label(e["method"], e["engine"])},
-                  key=lambda r: (list(METHODS).index(r[0]), r[1], r[2], r[3]))
-    head = ("| method | engine (algorithm) | dtype | "
+                  key=lambda r: (list(METHODS).index(r[0]), r[1], r[2]))
+    head = ("| method | engine (algorithm) | "
             + " | ".join(f"n = {n:,}" for n in sizes) + " |")
-    out = [head, "|" + "---|" * (3 + len(sizes))]
-    for method, engine, algorithm, dtype in rows:
+    out = [head, "|" + "---|" * (2 + len(sizes))]
+    for method, engine, algorithm in rows:
         cells = []
         for n in sizes:
-            s = seconds.get((method, engine, algorithm, dtype, n))
-            cells.append("" if s is None else f"~{s:.3g} s")
-        out.append(f"| {method} | {engine} ({algorithm}) | {dtype} | " + " | ".join(cells) + " |")
+            found = [seconds.get((method, engine, algorithm, dt, n)) for dt in dtypes]
+            cells.append("" if all(s is None for s in found) else " / ".join(
+                "-" if s is None else f"~{s:.3g} s" for s in found))
+        out.append(f"| {method} | {engine} ({algorithm}) | " + " | ".join(cells) + " |")
     d = {e["engine"]: e["d"] for e in result["estimates"]}
     extra = {}
     for m in result.get("measured", ()):
@@ -475,7 +477,8 @@ def readme_table(result: dict, source: str) -> str:
             extra.setdefault(", ".join(map(str, more)), set()).add(m["algorithm"])
     also = "".join(f" ({', '.join(sorted(algs))} also at n = {ns})" for ns, algs in extra.items())
     out.append("")
-    out.append("Each method's default algorithm; SciPy's sequential ones are in the results file. "
+    out.append(f"Each cell: {' / '.join(dtypes)} storage. "
+               "Each method's default algorithm; SciPy's sequential ones are in the results file. "
                f"Model estimates for one {result['device']['name']}, not measurements: no GPU has "
                f"run gpuhclust yet. Counts of what each kernel does (memory sectors, barriers, "
                f"serial accesses, launches, host syncs) measured on the kernel simulator at "
