@@ -21,7 +21,9 @@ def warmup(backend: str = "cpu") -> float:
 
     Numba compiles on first use and caches the machine code on disk, so this is needed once
     per install (and after an upgrade); later processes load the code in a fraction of a
-    second. Without it the first call of each method compiles what it needs.
+    second. Without it the first call of each method compiles what it needs. Distances are
+    compiled per metric: this prepares the default, Euclidean; another metric compiles its own
+    kernels on its first use.
 
     Parameters
     ----------
