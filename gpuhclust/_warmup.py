@@ -51,4 +51,11 @@ def warmup(backend: str = "cpu") -> float:
             linkage(y, method.name, backend=backend, algorithm=algorithm)
             linkage(y.astype(np.float32), method.name, backend=backend, dtype=np.float32,
                     algorithm=algorithm)
+    if backend == "cpu":
+        # the minimum spanning tree relaxes in parallel from PARALLEL_MIN candidates on (a
+        # variant of its own, compiled only where it runs)
+        from .cpu._mst import PARALLEL_MIN
+
+        many = np.random.default_rng(1).normal(size=(PARALLEL_MIN + 1, 3))
+        linkage(many, "single", backend=backend, engine="vector", algorithm="mst")
     return _compile_notice.compile_seconds() - before

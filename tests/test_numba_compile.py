@@ -101,10 +101,14 @@ EVERY_METHOD = """
 import numpy as np
 import gpuhclust
 from gpuhclust import _compile_notice
+from gpuhclust.cpu._mst import PARALLEL_MIN
 X = np.random.default_rng(1).normal(size=(700, 3))
 for method in gpuhclust.METHODS:
     gpuhclust.linkage(X, method, backend="cpu")
     gpuhclust.linkage(gpuhclust.pdist(X), method, backend="cpu")
+# enough candidates for the minimum spanning tree's parallel relaxation
+many = np.random.default_rng(2).normal(size=(PARALLEL_MIN + 100, 3))
+gpuhclust.linkage(many, "single", backend="cpu", engine="vector")
 print(_compile_notice.compile_seconds())
 """
 
