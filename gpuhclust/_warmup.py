@@ -21,7 +21,9 @@ def warmup(backend: str = "cpu") -> float:
 
     Numba compiles on first use and caches the machine code on disk, so this is needed once
     per install (and after an upgrade); later processes load the code in a fraction of a
-    second. Without it the first call of each method compiles what it needs.
+    second. Without it the first call of each method compiles what it needs. Distances are
+    compiled per metric: this prepares the default, Euclidean; another metric compiles its own
+    kernels on its first use.
 
     Parameters
     ----------
@@ -52,4 +54,11 @@ def warmup(backend: str = "cpu") -> float:
     # the union-find of the finalisation runs compiled only beyond this warm-up's size
     Z = np.array([[0.0, 1.0, 1.0, 0.0]])
     _finalise.compiled_label()(Z, 2)
+    if backend == "cpu":
+        # the minimum spanning tree relaxes in parallel from PARALLEL_MIN candidates on (a
+        # variant of its own, compiled only where it runs)
+        from .cpu._mst import PARALLEL_MIN
+
+        many = np.random.default_rng(1).normal(size=(PARALLEL_MIN + 1, 3))
+        linkage(many, "single", backend=backend, engine="vector", algorithm="mst")
     return _compile_notice.compile_seconds() - before

@@ -6,16 +6,20 @@ it); these tests keep the properties that bound it.
 from __future__ import annotations
 
 import gc
+import json
 import os
 import subprocess
 import sys
 
+import numba
 import numpy as np
 import pytest
+from numba.core import types
 from numba.core.registry import CPUDispatcher
 
 import gpuhclust
 from gpuhclust._engines import VECTOR_METHODS
+from gpuhclust._metrics import METRIC_CODES
 
 CHILD = """
 import sys
@@ -60,7 +64,7 @@ def test_kernels_compile_one_variant_per_argument_type():
     for obj in gc.get_objects():
         if isinstance(obj, CPUDispatcher) and obj.py_func.__module__.startswith("gpuhclust"):
             name = f"{obj.py_func.__module__}.{obj.py_func.__name__}"
-            kinds = {tuple(t if k == 0 and name in PER_METHOD else _plain(t)
+            kinds = {tuple(t if k == PER_CODE.get(name) else _plain(t)
                            for k, t in enumerate(sig)) for sig in obj.signatures}
             if len(kinds) < len(obj.signatures):
                 offenders.append(f"{obj.py_func.__module__}.{obj.py_func.__name__}: "
@@ -68,10 +72,20 @@ def test_kernels_compile_one_variant_per_argument_type():
     assert not offenders, "\n".join(offenders)
 
 
-# Compiled once per method code on purpose: the code (first argument) is a literal there, so
-# each method's loop has no branch on it per element.
-PER_METHOD = {"gpuhclust.cpu._lance_williams._simple_loop",
-              "gpuhclust.cpu._lance_williams._squared_loop"}
+# The drivers between the host's entry points (``_distances.for_metric``, ``_mst``, the Dask
+# shard) and the kernels that branch on the metric, with the position of their metric code.
+METRIC_DRIVERS = {"_distances": {"block_distances": 0, "_condensed_row": 3, "_square_row": 3,
+                                 "_condensed_distances": 1, "_square_from_observations": 1},
+                  "_mst": {"_relax_block_range": 4, "_relax_parallel": 4}}
+# Compiled once per method or metric code on purpose (name: the position of the code): the code
+# is a literal there, so each method's loop has no branch on it per element, and each metric
+# compiles its own arithmetic only.
+PER_CODE = {"gpuhclust.cpu._lance_williams._simple_loop": 0,
+            "gpuhclust.cpu._lance_williams._squared_loop": 0,
+            "gpuhclust.dask._shard._fill_rows": 3}
+PER_CODE.update({f"gpuhclust.cpu.{module}.{name}": position
+                 for module, drivers in METRIC_DRIVERS.items()
+                 for name, position in drivers.items()})
 
 
 def _plain(numba_type) -> str:
@@ -87,10 +101,14 @@ EVERY_METHOD = """
 import numpy as np
 import gpuhclust
 from gpuhclust import _compile_notice
+from gpuhclust.cpu._mst import PARALLEL_MIN
 X = np.random.default_rng(1).normal(size=(700, 3))
 for method in gpuhclust.METHODS:
     gpuhclust.linkage(X, method, backend="cpu")
     gpuhclust.linkage(gpuhclust.pdist(X), method, backend="cpu")
+# enough candidates for the minimum spanning tree's parallel relaxation
+many = np.random.default_rng(2).normal(size=(PARALLEL_MIN + 100, 3))
+gpuhclust.linkage(many, "single", backend="cpu", engine="vector")
 print(_compile_notice.compile_seconds())
 """
 
@@ -165,3 +183,76 @@ def test_auto_leaves_the_cuda_backend_unimported_where_cuda_cannot_run():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["False"], out
+
+
+# -- one metric compiled at a time ------------------------------------------------------------
+def test_metric_kernels_refuse_a_run_time_code():
+    """A kernel reached with a run-time code is a typing error, not a silent compilation of
+    every metric."""
+    from numba.core.errors import TypingError
+
+    from gpuhclust.cpu._distances import pair_distance
+
+    @numba.njit
+    def with_run_time_code(code, X):
+        return pair_distance(code, X, 0, X, 1, 2.0, 0.0, 0.0, X[0], X)
+
+    with pytest.raises(TypingError, match="must be a compile-time constant"):
+        with_run_time_code(METRIC_CODES["cityblock"], np.zeros((2, 2)))
+
+
+COMPILED_FOR_A_METRIC = """
+import json, sys
+import numpy as np
+from numba.core import event
+import gpuhclust
+
+compiled = []
+
+class Compiles(event.Listener):
+    def on_start(self, ev):
+        f = getattr(ev.data.get("dispatcher"), "py_func", None)
+        if f is not None and f.__module__.startswith("gpuhclust"):
+            cells = dict(zip(f.__code__.co_freevars, f.__closure__ or ()))
+            metric = cells["metric"].cell_contents if "metric" in cells else None
+            compiled.append([f.__module__, f.__name__, [str(t) for t in ev.data["args"]],
+                             metric])
+
+    def on_end(self, ev):
+        pass
+
+event.register("numba:compile", Compiles())
+X = np.random.default_rng(0).normal(size=(60, 3))
+gpuhclust.pdist(X, metric=sys.argv[1], backend="cpu")
+gpuhclust.linkage(X, "average", metric=sys.argv[1], backend="cpu")
+gpuhclust.linkage(X, "single", metric=sys.argv[1], backend="cpu", engine="vector")
+print(json.dumps(compiled))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("metric", ["cityblock", "euclidean"])
+def test_a_fresh_install_compiles_the_metric_in_use_only(tmp_path, metric):
+    """In a new process with an empty cache, computing distances of one metric (pdist, the
+    square matrix, the minimum spanning tree from the observations) compiles that metric's
+    kernels and no other's: the drivers above them get the metric code as a literal (an int64
+    code would compile every metric's loops for the one in use)."""
+    out = subprocess.run([sys.executable, "-c", COMPILED_FOR_A_METRIC, metric],
+                         capture_output=True, text=True, check=True,
+                         env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)})
+    compiled = json.loads(out.stdout.strip().splitlines()[-1])
+    kernels = [(name, code) for _, name, _, code in compiled if name.endswith("_of_metric")]
+    # the scans of the Euclidean minimum spanning tree compute squared distances
+    codes = {METRIC_CODES[metric]} | ({METRIC_CODES["sqeuclidean"]} if metric == "euclidean"
+                                      else set())
+    assert kernels and {code for _, code in kernels} == codes, kernels
+    drivers = {f"gpuhclust.cpu.{module}.{name}": position
+               for module, names in METRIC_DRIVERS.items() for name, position in names.items()}
+    seen = set()
+    for module, name, args, _ in compiled:
+        position = drivers.get(f"{module}.{name}")
+        if position is not None:
+            assert args[position].startswith("Literal[int]("), (name, args)
+            seen.add(name)
+    # the parallel relaxation only runs (and compiles) from PARALLEL_MIN observations on
+    assert seen == set().union(*METRIC_DRIVERS.values()) - {"_relax_parallel"}

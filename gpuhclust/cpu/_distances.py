@@ -5,13 +5,24 @@ chebyshev) or to a few ulps (the others).
 Every metric is one branch of :func:`pair_distance`; the metric code comes from
 ``gpuhclust._metrics``. ``aux`` holds one float per observation (a norm for cosine/correlation),
 ``weights`` one per feature (the variances V for seuclidean), ``vi`` the inverse covariance (mahalanobis).
+
+Each metric compiles on its own: the two functions that branch on the metric
+(:func:`pair_distance`, :func:`block_distances_cols`) are Numba overloads that take the code as
+a compile-time constant (a literal) and compile that metric's branch only, and the drivers above
+them pass the literal on. The host enters through :func:`for_metric`, whose compiled entry points
+hold the code as a constant. (With a run-time code every one of the metrics' loops compiled, and
+was optimised, for the one in use: seconds of a newcomer's first call.)
 """
 from __future__ import annotations
 
+import functools
 import math
+from typing import Any, NamedTuple
 
 import numba
 import numpy as np
+from numba.core import errors, types
+from numba.extending import overload
 
 from .._metrics import METRIC_CODES
 from .._validation import condensed_row_start
@@ -43,102 +54,124 @@ def _boolean_counts(X, i, Y, j):
     return float(ntt), float(ntf), float(nft), float(nff)
 
 
-@numba.njit(cache=True, error_model="numpy")
+_JIT = {"error_model": "numpy"}
+
+
+def _constant_code(code, function: str) -> int:
+    """The metric code an overload of `function` compiles for: `code` must be a literal."""
+    if not isinstance(code, types.IntegerLiteral):
+        raise errors.TypingError(
+            f"{function}: the metric code must be a compile-time constant (a literal int, "
+            f"passed down from an entry point of for_metric), got {code}")
+    return code.literal_value
+
+
 def pair_distance(code, X, i, Y, j, p, aux_u, aux_v, weights, vi):
     """Distance between observations ``X[i]`` and ``Y[j]`` (float64) under metric `code`.
 
     Rows are indexed, never sliced: a slice per pair costs a reference count update, which two
-    threads then fight over.
+    threads then fight over. In compiled code `code` must be a constant; from Python this runs
+    the compiled kernel of that metric.
     """
-    d = X.shape[1]
-    if code == EUCLIDEAN or code == SQEUCLIDEAN:
-        s = 0.0
-        for k in range(d):
-            t = X[i, k] - Y[j, k]
-            s += t * t
-        return math.sqrt(s) if code == EUCLIDEAN else s
-    if code == CITYBLOCK:
-        s = 0.0
-        for k in range(d):
-            s += abs(X[i, k] - Y[j, k])
-        return s
-    if code == CHEBYSHEV:
-        s = 0.0
-        for k in range(d):
-            t = abs(X[i, k] - Y[j, k])
-            if t > s:
-                s = t
-        return s
-    if code == MINKOWSKI:
-        s = 0.0
-        for k in range(d):
-            s += abs(X[i, k] - Y[j, k]) ** p
-        return s ** (1.0 / p)
-    if code == COSINE:
-        s = 0.0
-        for k in range(d):
-            s += X[i, k] * Y[j, k]
-        c = s / (aux_u * aux_v)
-        if abs(c) > 1.0:
-            c = math.copysign(1.0, c)
-        return 1.0 - c
-    if code == CANBERRA:
-        s = 0.0
-        for k in range(d):
-            den = abs(X[i, k]) + abs(Y[j, k])
-            if den > 0.0:
-                s += abs(X[i, k] - Y[j, k]) / den
-        return s
-    if code == BRAYCURTIS:
-        num = 0.0
-        den = 0.0
-        for k in range(d):
-            num += abs(X[i, k] - Y[j, k])
-            den += abs(X[i, k] + Y[j, k])
-        return num / den
-    if code == SEUCLIDEAN:
-        s = 0.0
-        for k in range(d):
-            t = X[i, k] - Y[j, k]
-            s += t * t / weights[k]
-        return math.sqrt(s)
-    if code == MAHALANOBIS:
-        s = 0.0
-        for a in range(d):
-            t = 0.0
-            for b in range(d):
-                t += vi[a, b] * (X[i, b] - Y[j, b])
-            s += (X[i, a] - Y[j, a]) * t
-        return math.sqrt(s)
-    if code == HAMMING:
-        s = 0.0
-        for k in range(d):
-            s += X[i, k] != Y[j, k]
-        return s / d
-    if code == JACCARD:
-        num = 0.0
-        den = 0.0
-        for k in range(d):
-            nz = X[i, k] != 0.0 or Y[j, k] != 0.0
-            den += nz
-            num += nz and X[i, k] != Y[j, k]
-        return num / den if den != 0.0 else 0.0
-    ntt, ntf, nft, nff = _boolean_counts(X, i, Y, j)
-    if code == DICE:
-        return (ntf + nft) / (2.0 * ntt + ntf + nft)
-    if code == ROGERSTANIMOTO:
-        r = 2.0 * (ntf + nft)
-        return r / (ntt + nff + r)
-    if code == RUSSELLRAO:
-        return (d - ntt) / d
-    if code == SOKALSNEATH:
-        r = 2.0 * (ntf + nft)
-        return r / (ntt + r)
-    # YULE
-    half_r = ntf * nft
-    if half_r == 0.0:
-        return 0.0
-    return 2.0 * half_r / (ntt * nff + half_r)
+    return for_metric(code).pair(X, i, Y, j, p, aux_u, aux_v, weights, vi)
+
+
+@overload(pair_distance, prefer_literal=True, jit_options=_JIT)
+def _pair_distance(code, X, i, Y, j, p, aux_u, aux_v, weights, vi):
+    metric = _constant_code(code, "pair_distance")  # a constant below: one branch compiles
+
+    def pair_distance_of_metric(code, X, i, Y, j, p, aux_u, aux_v, weights, vi):
+        d = X.shape[1]
+        if metric == EUCLIDEAN or metric == SQEUCLIDEAN:
+            s = 0.0
+            for k in range(d):
+                t = X[i, k] - Y[j, k]
+                s += t * t
+            return math.sqrt(s) if metric == EUCLIDEAN else s
+        if metric == CITYBLOCK:
+            s = 0.0
+            for k in range(d):
+                s += abs(X[i, k] - Y[j, k])
+            return s
+        if metric == CHEBYSHEV:
+            s = 0.0
+            for k in range(d):
+                t = abs(X[i, k] - Y[j, k])
+                if t > s:
+                    s = t
+            return s
+        if metric == MINKOWSKI:
+            s = 0.0
+            for k in range(d):
+                s += abs(X[i, k] - Y[j, k]) ** p
+            return s ** (1.0 / p)
+        if metric == COSINE:
+            s = 0.0
+            for k in range(d):
+                s += X[i, k] * Y[j, k]
+            c = s / (aux_u * aux_v)
+            if abs(c) > 1.0:
+                c = math.copysign(1.0, c)
+            return 1.0 - c
+        if metric == CANBERRA:
+            s = 0.0
+            for k in range(d):
+                den = abs(X[i, k]) + abs(Y[j, k])
+                if den > 0.0:
+                    s += abs(X[i, k] - Y[j, k]) / den
+            return s
+        if metric == BRAYCURTIS:
+            num = 0.0
+            den = 0.0
+            for k in range(d):
+                num += abs(X[i, k] - Y[j, k])
+                den += abs(X[i, k] + Y[j, k])
+            return num / den
+        if metric == SEUCLIDEAN:
+            s = 0.0
+            for k in range(d):
+                t = X[i, k] - Y[j, k]
+                s += t * t / weights[k]
+            return math.sqrt(s)
+        if metric == MAHALANOBIS:
+            s = 0.0
+            for a in range(d):
+                t = 0.0
+                for b in range(d):
+                    t += vi[a, b] * (X[i, b] - Y[j, b])
+                s += (X[i, a] - Y[j, a]) * t
+            return math.sqrt(s)
+        if metric == HAMMING:
+            s = 0.0
+            for k in range(d):
+                s += X[i, k] != Y[j, k]
+            return s / d
+        if metric == JACCARD:
+            num = 0.0
+            den = 0.0
+            for k in range(d):
+                nz = X[i, k] != 0.0 or Y[j, k] != 0.0
+                den += nz
+                num += nz and X[i, k] != Y[j, k]
+            return num / den if den != 0.0 else 0.0
+        ntt, ntf, nft, nff = _boolean_counts(X, i, Y, j)
+        if metric == DICE:
+            return (ntf + nft) / (2.0 * ntt + ntf + nft)
+        if metric == ROGERSTANIMOTO:
+            r = 2.0 * (ntf + nft)
+            return r / (ntt + nff + r)
+        if metric == RUSSELLRAO:
+            return (d - ntt) / d
+        if metric == SOKALSNEATH:
+            r = 2.0 * (ntf + nft)
+            return r / (ntt + r)
+        # YULE
+        half_r = ntf * nft
+        if half_r == 0.0:
+            return 0.0
+        return 2.0 * half_r / (ntt * nff + half_r)
+
+    return pair_distance_of_metric
 
 
 BLOCK = 256  # columns per block: the accumulators stay in L1
@@ -158,7 +191,6 @@ def block_distances(code, X, i, Xt, j0, j1, acc, p, aux, weights, vi):
     block_distances_cols(code, X, i, Xt, aux, no_rows, j0, j1, acc, p, aux, weights, vi)
 
 
-@numba.njit(cache=True, error_model="numpy")
 def block_distances_cols(code, X, i, Ct, auxc, rows, j0, j1, acc, p, aux, weights, vi):
     """Distances from ``X[i]`` to the candidates in columns ``j0:j1`` of `Ct` into
     ``acc[:j1-j0]``: the arithmetic of :func:`pair_distance`, bit for bit.
@@ -166,100 +198,114 @@ def block_distances_cols(code, X, i, Ct, auxc, rows, j0, j1, acc, p, aux, weight
     `Ct` holds candidate observations features first (``X.T`` itself, or a compacted copy of some
     of its columns); ``auxc[j]`` is the `aux` value of column j. Metrics without a vectorised
     branch read the candidate's row of `X`: row ``rows[j]``, or row j when `rows` is empty.
+
+    Compiled code only, `code` a constant.
     """
-    m = j1 - j0
-    d = X.shape[1]
-    a = acc[:m]  # 1-D slices (not 2-D indexing) let LLVM vectorise these loops
-    if code == EUCLIDEAN or code == SQEUCLIDEAN or code == CITYBLOCK or code == COSINE:
-        a[:] = 0.0
-        k = 0
-        while k + 4 <= d:  # four features per pass over acc, still summed in feature order
-            x0 = X[i, k]
-            x1 = X[i, k + 1]
-            x2 = X[i, k + 2]
-            x3 = X[i, k + 3]
-            r0 = Ct[k, j0:j1]
-            r1 = Ct[k + 1, j0:j1]
-            r2 = Ct[k + 2, j0:j1]
-            r3 = Ct[k + 3, j0:j1]
-            if code == CITYBLOCK:
+    raise TypeError("block_distances_cols runs in compiled code only")
+
+
+@overload(block_distances_cols, prefer_literal=True, jit_options=_JIT)
+def _block_distances_cols(code, X, i, Ct, auxc, rows, j0, j1, acc, p, aux, weights, vi):
+    metric = _constant_code(code, "block_distances_cols")
+
+    def block_distances_cols_of_metric(code, X, i, Ct, auxc, rows, j0, j1, acc, p, aux,
+                                       weights, vi):
+        m = j1 - j0
+        d = X.shape[1]
+        a = acc[:m]  # 1-D slices (not 2-D indexing) let LLVM vectorise these loops
+        if (metric == EUCLIDEAN or metric == SQEUCLIDEAN or metric == CITYBLOCK
+                or metric == COSINE):
+            a[:] = 0.0
+            k = 0
+            while k + 4 <= d:  # four features per pass over acc, still summed in feature order
+                x0 = X[i, k]
+                x1 = X[i, k + 1]
+                x2 = X[i, k + 2]
+                x3 = X[i, k + 3]
+                r0 = Ct[k, j0:j1]
+                r1 = Ct[k + 1, j0:j1]
+                r2 = Ct[k + 2, j0:j1]
+                r3 = Ct[k + 3, j0:j1]
+                if metric == CITYBLOCK:
+                    for jj in range(m):
+                        s = a[jj]
+                        s += abs(x0 - r0[jj])
+                        s += abs(x1 - r1[jj])
+                        s += abs(x2 - r2[jj])
+                        s += abs(x3 - r3[jj])
+                        a[jj] = s
+                elif metric == COSINE:
+                    for jj in range(m):
+                        s = a[jj]
+                        s += x0 * r0[jj]
+                        s += x1 * r1[jj]
+                        s += x2 * r2[jj]
+                        s += x3 * r3[jj]
+                        a[jj] = s
+                else:
+                    for jj in range(m):
+                        s = a[jj]
+                        t = x0 - r0[jj]
+                        s += t * t
+                        t = x1 - r1[jj]
+                        s += t * t
+                        t = x2 - r2[jj]
+                        s += t * t
+                        t = x3 - r3[jj]
+                        s += t * t
+                        a[jj] = s
+                k += 4
+            while k < d:
+                xik = X[i, k]
+                row = Ct[k, j0:j1]
+                if metric == CITYBLOCK:
+                    for jj in range(m):
+                        a[jj] += abs(xik - row[jj])
+                elif metric == COSINE:
+                    for jj in range(m):
+                        a[jj] += xik * row[jj]
+                else:
+                    for jj in range(m):
+                        t = xik - row[jj]
+                        a[jj] += t * t
+                k += 1
+            if metric == EUCLIDEAN:
                 for jj in range(m):
-                    s = a[jj]
-                    s += abs(x0 - r0[jj])
-                    s += abs(x1 - r1[jj])
-                    s += abs(x2 - r2[jj])
-                    s += abs(x3 - r3[jj])
-                    a[jj] = s
-            elif code == COSINE:
+                    a[jj] = math.sqrt(a[jj])
+            elif metric == COSINE:
+                aux_i = aux[i]
+                ac = auxc[j0:j1]
                 for jj in range(m):
-                    s = a[jj]
-                    s += x0 * r0[jj]
-                    s += x1 * r1[jj]
-                    s += x2 * r2[jj]
-                    s += x3 * r3[jj]
-                    a[jj] = s
-            else:
-                for jj in range(m):
-                    s = a[jj]
-                    t = x0 - r0[jj]
-                    s += t * t
-                    t = x1 - r1[jj]
-                    s += t * t
-                    t = x2 - r2[jj]
-                    s += t * t
-                    t = x3 - r3[jj]
-                    s += t * t
-                    a[jj] = s
-            k += 4
-        while k < d:
-            xik = X[i, k]
-            row = Ct[k, j0:j1]
-            if code == CITYBLOCK:
-                for jj in range(m):
-                    a[jj] += abs(xik - row[jj])
-            elif code == COSINE:
-                for jj in range(m):
-                    a[jj] += xik * row[jj]
-            else:
+                    c = a[jj] / (aux_i * ac[jj])
+                    if abs(c) > 1.0:
+                        c = math.copysign(1.0, c)
+                    a[jj] = 1.0 - c
+        elif metric == SEUCLIDEAN:
+            a[:] = 0.0
+            for k in range(d):
+                xik = X[i, k]
+                vk = weights[k]
+                row = Ct[k, j0:j1]
                 for jj in range(m):
                     t = xik - row[jj]
-                    a[jj] += t * t
-            k += 1
-        if code == EUCLIDEAN:
+                    a[jj] += t * t / vk
             for jj in range(m):
                 a[jj] = math.sqrt(a[jj])
-        elif code == COSINE:
-            aux_i = aux[i]
-            ac = auxc[j0:j1]
+        elif metric == CHEBYSHEV:
+            a[:] = 0.0
+            for k in range(d):
+                xik = X[i, k]
+                row = Ct[k, j0:j1]
+                for jj in range(m):
+                    t = abs(xik - row[jj])
+                    a[jj] = t if t > a[jj] else a[jj]
+        else:
+            mapped = rows.shape[0] > 0
             for jj in range(m):
-                c = a[jj] / (aux_i * ac[jj])
-                if abs(c) > 1.0:
-                    c = math.copysign(1.0, c)
-                a[jj] = 1.0 - c
-    elif code == SEUCLIDEAN:
-        a[:] = 0.0
-        for k in range(d):
-            xik = X[i, k]
-            vk = weights[k]
-            row = Ct[k, j0:j1]
-            for jj in range(m):
-                t = xik - row[jj]
-                a[jj] += t * t / vk
-        for jj in range(m):
-            a[jj] = math.sqrt(a[jj])
-    elif code == CHEBYSHEV:
-        a[:] = 0.0
-        for k in range(d):
-            xik = X[i, k]
-            row = Ct[k, j0:j1]
-            for jj in range(m):
-                t = abs(xik - row[jj])
-                a[jj] = t if t > a[jj] else a[jj]
-    else:
-        mapped = rows.shape[0] > 0
-        for jj in range(m):
-            j = rows[j0 + jj] if mapped else j0 + jj
-            acc[jj] = pair_distance(code, X, i, X, j, p, aux[i], aux[j], weights, vi)
+                j = rows[j0 + jj] if mapped else j0 + jj
+                acc[jj] = pair_distance(metric, X, i, X, j, p, aux[i], aux[j], weights, vi)
+
+    return block_distances_cols_of_metric
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -284,12 +330,16 @@ def _square_row(X, Xt, i, code, p, aux, weights, vi, out, acc):
             out[i, j] = acc[j - j0]
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
 def condensed_distances(X, code, p, aux, weights, vi, out):
     """Fill `out` (length n(n-1)/2, SciPy's order) with the distances between rows of `X`.
 
     Rows are processed in pairs (t, n-1-t) so that both threads get the same triangle area.
     """
+    for_metric(code).condensed(X, p, aux, weights, vi, out)
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _condensed_distances(X, code, p, aux, weights, vi, out):
     n = X.shape[0]
     Xt = np.ascontiguousarray(X.T)
     for t in numba.prange((n + 1) // 2):
@@ -299,12 +349,16 @@ def condensed_distances(X, code, p, aux, weights, vi, out):
             _condensed_row(X, Xt, n - 1 - t, code, p, aux, weights, vi, out, acc)
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
 def square_from_observations(X, code, p, aux, weights, vi, out):
     """Fill the square matrix `out` (n, n) with distances, the diagonal with +inf.
 
     The upper triangle is computed row by row; `mirror_upper` copies it below the diagonal.
     """
+    for_metric(code).square(X, p, aux, weights, vi, out)
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _square_from_observations(X, code, p, aux, weights, vi, out):
     n = X.shape[0]
     Xt = np.ascontiguousarray(X.T)
     for t in numba.prange((n + 1) // 2):
@@ -313,6 +367,47 @@ def square_from_observations(X, code, p, aux, weights, vi, out):
         if n - 1 - t != t:
             _square_row(X, Xt, n - 1 - t, code, p, aux, weights, vi, out, acc)
     mirror_upper(out)
+
+
+class MetricKernels(NamedTuple):
+    """The compiled entry points of one metric for the host (see :func:`for_metric`); each
+    takes the arguments of the function it names less `code`."""
+
+    pair: Any  # pair_distance
+    block: Any  # block_distances
+    condensed: Any  # condensed_distances
+    square: Any  # square_from_observations
+
+
+@functools.cache
+def for_metric(code: int) -> MetricKernels:
+    """The entry points of metric `code` (``gpuhclust._metrics.METRIC_CODES``).
+
+    The code is a constant of each (a closure variable, which Numba's cache key includes):
+    the kernels below them get it as a literal and compile this metric's arithmetic only. Each
+    compiles on its first call.
+    """
+    if code not in METRIC_CODES.values():
+        raise ValueError(f"no compiled metric has code {code}")
+    code = int(code)
+
+    @numba.njit(cache=True, error_model="numpy")
+    def pair(X, i, Y, j, p, aux_u, aux_v, weights, vi):
+        return pair_distance(code, X, i, Y, j, p, aux_u, aux_v, weights, vi)
+
+    @numba.njit(cache=True, error_model="numpy")
+    def block(X, i, Xt, j0, j1, acc, p, aux, weights, vi):
+        block_distances(code, X, i, Xt, j0, j1, acc, p, aux, weights, vi)
+
+    @numba.njit(cache=True, error_model="numpy")
+    def condensed(X, p, aux, weights, vi, out):
+        _condensed_distances(X, code, p, aux, weights, vi, out)
+
+    @numba.njit(cache=True, error_model="numpy")
+    def square(X, p, aux, weights, vi, out):
+        _square_from_observations(X, code, p, aux, weights, vi, out)
+
+    return MetricKernels(pair, block, condensed, square)
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)

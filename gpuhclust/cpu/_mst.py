@@ -12,6 +12,7 @@ out once they are 1/32 of the candidates.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numba
@@ -133,7 +134,6 @@ def compact_columns(keep, m, Ct, vectors):
     return w
 
 
-@numba.njit(cache=True, error_model="numpy")
 def mst_steps_observations(X, code, p, aux, weights, vi, Ct, auxc, rows, best, state, merges,
                            k_stop, nchunks, check, bad_pair):
     """Prim's steps computing distances from the observations `X` (float64) on the fly.
@@ -147,74 +147,93 @@ def mst_steps_observations(X, code, p, aux, weights, vi, Ct, auxc, rows, best, s
     the tree is the same, and a step picks, as SciPy does, the first candidate whose distance
     (the root) is the minimum: the first one whose square is at most the largest double with
     that root (found through the per-block minima)."""
-    keys = best.view(np.int64)
-    squared = code == EUCLIDEAN
-    scan_code = SQEUCLIDEAN if squared else code  # the metric the scans compute
-    blockmin = np.empty((best.shape[0] + BLOCK - 1) // BLOCK + 1, dtype=np.int64)
-    bits = np.empty(1)
-    bits_key = bits.view(np.int64)
-    nthreads = max(1, nchunks)
-    acc = np.empty((nthreads, BLOCK))
-    chunk_pos = np.empty(nthreads, dtype=np.int64)
-    keep = np.empty(best.shape[0], dtype=np.uint8)
-    k = state[0]
-    x = state[1]
-    m = state[2]
-    dead = state[3]
-    while k < k_stop and bad_pair[0] < 0:
-        if nthreads > 1 and m - dead >= PARALLEL_MIN:
-            _relax_parallel(X, Ct, auxc, rows, scan_code, p, aux, weights, vi, x, best, keys, m,
-                            acc, check, bad_pair, chunk_pos, blockmin)
-            y = -1
-            for c in range(nthreads):
-                q = chunk_pos[c]
-                if q >= 0 and (y < 0 or best[q] < best[y]):
-                    y = q
-        else:
-            y = _relax_block_range(X, Ct, auxc, rows, scan_code, p, aux, weights, vi, x, best, keys,
-                                   np.int64(0), m, acc[0], check, bad_pair, blockmin)
-        if bad_pair[0] >= 0:
-            break
-        if y < 0:  # every distance is +inf (overflow): refuse, as for NaN
-            bad_pair[0] = x
-            for j in range(m):
-                if best[j] == best[j]:
-                    bad_pair[1] = rows[j]
-                    break
-            break
-        height = best[y]
-        if squared:
-            height = math.sqrt(height)
-            hi = best[y]  # the largest square with the same root
-            while True:
-                t = np.nextafter(hi, np.inf)
-                if math.sqrt(t) != height:
-                    break
-                hi = t
-            if hi != best[y]:
-                bits[0] = hi
-                key_hi = bits_key[0]
-                for b in range(y // BLOCK + 1):
-                    if blockmin[b] <= key_hi:
-                        for j in range(b * BLOCK, y + 1):
-                            if keys[j] <= key_hi:
-                                y = j
-                                break
+    parallel = bool(nchunks > 1 and state[2] - state[3] >= PARALLEL_MIN)
+    _steps_for(code, parallel)(X, p, aux, weights, vi, Ct, auxc, rows, best, state, merges,
+                               k_stop, nchunks, check, bad_pair)
+
+
+@functools.cache
+def _steps_for(code: int, parallel: bool):
+    """:func:`mst_steps_observations` less `code`, compiled for metric `code` only: the metric
+    the scans compute (a literal to the distance kernels, see ``_distances.for_metric``),
+    whether heights are roots of it, and whether to relax in parallel while enough candidates
+    are left are constants, so Numba compiles none of the branches not taken (the parallel
+    relaxation, a slow compilation, is never needed below PARALLEL_MIN observations)."""
+    squared = bool(code == EUCLIDEAN)
+    scan_code = SQEUCLIDEAN if squared else int(code)
+    parallel = bool(parallel)
+
+    @numba.njit(cache=True, error_model="numpy")
+    def steps(X, p, aux, weights, vi, Ct, auxc, rows, best, state, merges, k_stop, nchunks,
+              check, bad_pair):
+        keys = best.view(np.int64)
+        blockmin = np.empty((best.shape[0] + BLOCK - 1) // BLOCK + 1, dtype=np.int64)
+        bits = np.empty(1)
+        bits_key = bits.view(np.int64)
+        nthreads = max(1, nchunks)
+        acc = np.empty((nthreads, BLOCK))
+        chunk_pos = np.empty(nthreads, dtype=np.int64)
+        keep = np.empty(best.shape[0], dtype=np.uint8)
+        k = state[0]
+        x = state[1]
+        m = state[2]
+        dead = state[3]
+        while k < k_stop and bad_pair[0] < 0:
+            if parallel and m - dead >= PARALLEL_MIN:
+                _relax_parallel(X, Ct, auxc, rows, scan_code, p, aux, weights, vi, x, best, keys, m,
+                                acc, check, bad_pair, chunk_pos, blockmin)
+                y = -1
+                for c in range(nthreads):
+                    q = chunk_pos[c]
+                    if q >= 0 and (y < 0 or best[q] < best[y]):
+                        y = q
+            else:
+                y = _relax_block_range(X, Ct, auxc, rows, scan_code, p, aux, weights, vi, x, best,
+                                       keys, np.int64(0), m, acc[0], check, bad_pair, blockmin)
+            if bad_pair[0] >= 0:
+                break
+            if y < 0:  # every distance is +inf (overflow): refuse, as for NaN
+                bad_pair[0] = x
+                for j in range(m):
+                    if best[j] == best[j]:
+                        bad_pair[1] = rows[j]
                         break
-        merges[k, 0] = x
-        merges[k, 1] = rows[y]
-        merges[k, 2] = height
-        x = rows[y]
-        best[y] = np.nan
-        dead += 1
-        k += 1
-        if dead * COMPACT_EVERY >= m and dead >= 8:
-            for j in range(m):
-                keep[j] = best[j] == best[j]
-            m = compact_columns(keep, m, Ct, (best, auxc))
-            compact_columns(keep, m + dead, Ct[:0], (rows,))
-            dead = 0
-    state[0] = k
-    state[1] = x
-    state[2] = m
-    state[3] = dead
+                break
+            height = best[y]
+            if squared:
+                height = math.sqrt(height)
+                hi = best[y]  # the largest square with the same root
+                while True:
+                    t = np.nextafter(hi, np.inf)
+                    if math.sqrt(t) != height:
+                        break
+                    hi = t
+                if hi != best[y]:
+                    bits[0] = hi
+                    key_hi = bits_key[0]
+                    for b in range(y // BLOCK + 1):
+                        if blockmin[b] <= key_hi:
+                            for j in range(b * BLOCK, y + 1):
+                                if keys[j] <= key_hi:
+                                    y = j
+                                    break
+                            break
+            merges[k, 0] = x
+            merges[k, 1] = rows[y]
+            merges[k, 2] = height
+            x = rows[y]
+            best[y] = np.nan
+            dead += 1
+            k += 1
+            if dead * COMPACT_EVERY >= m and dead >= 8:
+                for j in range(m):
+                    keep[j] = best[j] == best[j]
+                m = compact_columns(keep, m, Ct, (best, auxc))
+                compact_columns(keep, m + dead, Ct[:0], (rows,))
+                dead = 0
+        state[0] = k
+        state[1] = x
+        state[2] = m
+        state[3] = dead
+
+    return steps

@@ -48,12 +48,12 @@ from ._lazy_matrix import first_argmin, write_z_row
 def sq_block(Ct, cx, b0, b1, acc):
     """Squared distances from the centroid ``cx[0]`` (shape (1, d)) to columns ``b0:b1`` of
     `Ct` into `acc`, summed in feature order (the pdist kernel)."""
-    # Arguments typed as the matrix engine types them (plain int64, writable arrays), so the
-    # shared kernel compiles once: a global array is a read-only constant to Numba and a module
-    # constant a literal int, each a variant of its own. Empty views of `acc` and `Ct` cost
-    # no allocation.
+    # Arguments typed as the minimum spanning tree's Euclidean scans type them (the metric a
+    # literal, plain int64 indices, writable arrays), so the shared kernel compiles once: a
+    # global array is a read-only constant to Numba, a variant of its own. Empty views of `acc`
+    # and `Ct` cost no allocation.
     empty = acc[:0]
-    block_distances_cols(np.int64(SQEUCLIDEAN), cx, np.int64(0), Ct, empty,
+    block_distances_cols(SQEUCLIDEAN, cx, np.int64(0), Ct, empty,
                          np.empty(0, dtype=np.int64), b0, b1, acc, 2.0, empty, empty, Ct[:0])
 
 

@@ -128,8 +128,8 @@ def pair_value(metric: PreparedMetric, i: int, j: int) -> float:
     """The float64 distance between observations i and j (for messages)."""
     X = np.ascontiguousarray(metric.X[:max(i, j) + 1])
     acc = np.empty(_distances.BLOCK)
-    _distances.block_distances(metric.code, X, i, np.ascontiguousarray(X.T), j, j + 1, acc,
-                               *metric.kernel_args[1:])
+    _distances.for_metric(metric.code).block(X, i, np.ascontiguousarray(X.T), j, j + 1, acc,
+                                             *metric.kernel_args[1:])
     return float(acc[0])
 
 

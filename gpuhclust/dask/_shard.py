@@ -19,6 +19,8 @@ order (:func:`scipy_rows`, on the host). A condensed matrix arrives in pieces pa
 """
 from __future__ import annotations
 
+import functools
+
 import numba
 import numpy as np
 
@@ -36,6 +38,19 @@ class StaleShard(RuntimeError):
 
 
 # -- distances --------------------------------------------------------------------------------
+@functools.cache
+def _fill_rows_for(code: int):
+    """:func:`_fill_rows` less `code`, compiled for metric `code` only (the code a constant, as
+    in ``cpu._distances.for_metric``)."""
+    code = int(code)
+
+    @numba.njit(cache=True, error_model="numpy")
+    def fill_rows(X, Xt, r0, p, aux, weights, vi, D):
+        _fill_rows(X, Xt, r0, code, p, aux, weights, vi, D)
+
+    return fill_rows
+
+
 @numba.njit(cache=True, error_model="numpy")
 def _fill_rows(X, Xt, r0, code, p, aux, weights, vi, D):
     """Rows ``r0:r0+len(D)`` of the square distance matrix of `X`, diagonal +inf."""
@@ -174,7 +189,8 @@ class CpuRows:
 
     def fill_observations(self, metric) -> None:
         X = metric.X
-        _fill_rows(X, np.ascontiguousarray(X.T), self.r0, *metric.kernel_args, self.D)
+        _fill_rows_for(metric.code)(X, np.ascontiguousarray(X.T), self.r0,
+                                    *metric.kernel_args[1:], self.D)
 
     def set_rows(self, rows: np.ndarray) -> None:
         self.D[...] = rows
