@@ -51,14 +51,14 @@ def _record_engines() -> list:
         from gpuhclust import _linkage
     except ImportError:
         return chosen
-    make_plan = _linkage.make_plan
+    plan_for = _linkage.plan_for
 
     def recording(*args, **kwargs):
-        plan = make_plan(*args, **kwargs)
+        plan = plan_for(*args, **kwargs)
         chosen.append(plan.engine)
         return plan
 
-    _linkage.make_plan = recording
+    _linkage.plan_for = recording
     return chosen
 
 
