@@ -62,9 +62,9 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
         'auto' (the fastest usable backend: 'cuda' where it runs, else 'cpu', and for input of
         at most ``gpuhclust._plan.SMALL_INPUT_N`` observations 'numpy', until the CPU backend
         is loaded in the process: the CPU's Z bit for bit, computed by NumPy with nothing to
-        compile), or a name from ``gpuhclust.available_backends()`` such as 'cpu'. 'dask' spreads the distance matrix
-        over the workers of a ``distributed`` cluster (never chosen by 'auto'; see
-        ``gpuhclust.dask.backend``).
+        compile), or a name from ``gpuhclust.available_backends()`` such as 'cpu'. 'dask'
+        spreads the distance matrix over the workers of a ``distributed`` cluster (never
+        chosen by 'auto'; see ``gpuhclust.dask.backend``).
     dtype : None, numpy.float64 or numpy.float32
         Storage of the distances while clustering (arithmetic is float64 either way). float32
         halves the memory; heights are then rounded to float32, and near-ties (distances that

@@ -29,8 +29,8 @@ def first_minima(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each row of `rows` (2-D): the index of its first minimum and the value there; -1 and
     +inf when every entry is +inf or NaN (NaN never wins), as ``_lazy_matrix.first_argmin``."""
     values = np.where(np.isnan(rows), np.inf, rows)
-    j = np.argmin(values, axis=1) if values.shape[1] else np.zeros(len(values), np.int64)
-    best = values[np.arange(len(values)), j] if values.shape[1] else np.full(len(values), np.inf)
+    j = np.argmin(values, axis=1)
+    best = values[np.arange(len(values)), j]
     found = best < np.inf
     return np.where(found, j, -1).astype(np.int64), np.where(found, best, np.inf)
 
@@ -147,8 +147,7 @@ def tournament(D: np.ndarray, method, bar) -> np.ndarray:
             if z >= 0:
                 neighbor[y] = z + y + 1
                 min_dist[y] = d
-        below = np.arange(y)
-        below = below[size[:y] > 0]
+        below = np.flatnonzero(size[:y] > 0)  # the live slots below y (x is dead now)
         neighbor[below[neighbor[below] == x]] = y
         nearer = below[row_y[below] < min_dist[below]]
         neighbor[nearer] = y

@@ -69,7 +69,8 @@ class NumPyBackend(Backend):
         if y is None:
             y = self.pdist(metric, np.float64)
             validate_computed(y, n, np.float64)
-        D = ssd.squareform(np.asarray(y, dtype=np.float64) + 0.0, checks=False)
+        D = ssd.squareform(np.asarray(y, dtype=np.float64), checks=False)  # a new array
+        D += 0.0  # -0.0 becomes +0.0, as the CPU's square_from_condensed makes it
         np.fill_diagonal(D, np.inf)
         return D
 
