@@ -11,8 +11,9 @@ import scipy.spatial.distance as ssd
 
 import gpuhclust
 from _helpers import ROUNDS_METHODS, assert_same_as_scipy, assert_valid_merges, blobs, tie_heavy
-from gpuhclust.cpu import _lazy_matrix
+from gpuhclust.cpu import _lazy_matrix, _round_rows
 from gpuhclust.cpu import backend as cpu_backend
+from gpuhclust.numpy_only._lance_williams import update_row
 
 EXACT_HEIGHTS = ("single", "complete")  # min and max do not round
 
@@ -74,6 +75,63 @@ def test_same_z_on_one_and_two_threads(method, dtype, monkeypatch):
     finally:
         numba.set_num_threads(before)
     np.testing.assert_array_equal(out[0], out[1])
+
+
+@pytest.mark.parametrize("method", ROUNDS_METHODS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("data", ["ties", "blobs"])
+def test_kept_entries_answer_as_a_scan_would(method, dtype, data, monkeypatch):
+    # a row settled by its kept entries gets the first minimum a scan finds: the same Z as
+    # with every asked row scanned (no kept entries), compactions included
+    monkeypatch.setattr(_lazy_matrix, "COMPACT_MIN_WIDTH", 8)
+    X = tie_heavy(500, 2, seed=5) if data == "ties" else blobs(500, 3, seed=5)
+    y = ssd.pdist(X)
+    Z = gpuhclust.linkage(y, method, dtype=dtype, backend="cpu")
+    stats = _stats()
+    assert stats["settled_by_kept"] > 0
+    assert stats["scans_per_merge"] < stats["rescans_per_merge"]
+    monkeypatch.setattr(_round_rows, "KeptEntries", lambda n, dtype: None)
+    np.testing.assert_array_equal(gpuhclust.linkage(y, method, dtype=dtype, backend="cpu"), Z)
+    assert _stats()["settled_by_kept"] == 0
+
+
+@pytest.mark.parametrize("method", ROUNDS_METHODS)
+def test_an_update_lands_at_most_the_slack_below_its_nearer_part(method):
+    # what the kept entries' lowered bound assumes (gpuhclust.cpu._round_rows): parts equal
+    # or a few units apart, at every magnitude; average does land below its parts
+    code = gpuhclust.METHODS[method].code
+    rng = np.random.default_rng(1)
+    worst = 0.0
+    for _ in range(300):
+        size_x, size_y = (int(v) for v in rng.integers(1, 10 ** rng.integers(1, 7, 2)))
+        base = np.exp(rng.uniform(-300, 300))
+        d_xi = base * (1 + rng.integers(0, 4, 500) * 2.0 ** -52)
+        d_yi = base * np.where(rng.random(500) < 0.5, 1.0, np.exp(rng.uniform(0, 3, 500)))
+        d_xy = base * rng.uniform(0, 1)  # x and y are each other's nearest
+        size_i = rng.integers(1, 10 ** 6, 500)
+        nearer = np.minimum(d_xi, d_yi)
+        v = update_row(code, d_xi, d_yi, d_xy, size_x, size_y, size_i)
+        worst = max(worst, float(np.max((nearer - v) / nearer)) / 2.0 ** -53)
+    assert worst <= _round_rows.BOUND_SLACK
+    if method == "average":  # the slack is needed
+        assert worst > 0
+
+
+@pytest.mark.parametrize("width", [1, 3, _round_rows.KEPT + 1, 64, 65, 300])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_smallest_keys_in_first_minimum_order(width, dtype):
+    rng = np.random.default_rng(width)
+    row = rng.integers(0, 6, width).astype(dtype)  # many equal values
+    row[rng.random(width) < 0.2] = np.inf
+    keys = _lazy_matrix.int_keys(row)
+    kept_keys = np.empty(_round_rows.KEPT + 1, dtype=np.int64)
+    kept_cols = np.empty(_round_rows.KEPT + 1, dtype=np.int64)
+    _round_rows.smallest_keys(keys, kept_keys, kept_cols)
+    order = np.lexsort((np.arange(width), row))[:_round_rows.KEPT + 1]  # value, then index
+    found = kept_cols >= 0
+    np.testing.assert_array_equal(kept_cols[found], order)
+    np.testing.assert_array_equal(kept_keys[found], keys[order])
+    assert np.count_nonzero(found) == min(width, _round_rows.KEPT + 1)
 
 
 @pytest.mark.parametrize("algorithm", ["scipy", "nn_chain"])

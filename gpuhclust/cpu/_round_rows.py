@@ -12,6 +12,20 @@ A round has two parallel steps, over disjoint rows (no two threads write the sam
    expression (``_lance_williams.lance_williams``): the same values, bit for bit;
 2. the rescans: each row the driver asks for replays the round and finds its first minimum.
 
+Kept entries (non-negative distances, the usual case): a full scan also keeps the row's
+:data:`KEPT` smallest entries (first minima first, as ``first_argmin`` orders them) and the
+next smallest value, the *bound*. Every round the host brings the kept entries up to date (an
+entry whose cluster merged becomes the union, its distance read from the union's new row, which
+holds the very value a replay would compute). A row the driver asks for whose smallest kept
+entry lies below the bound then has that entry as its first minimum, which a scan would find:
+every other entry was at least the bound when the row was scanned, and a merge never brings a
+union closer than the nearer of its parts (reducibility). In floating point an update may land
+a few units in the last place below the nearer part, so the bound is lowered by
+:data:`BOUND_SLACK` units of float64's roundoff per merge since the scan (storage in float32
+rounds such drops back up); a row whose entries come closer to the bound than that is scanned
+as before. So the answer is the scan's, bit for bit, and most rows whose neighbour merged need
+neither a replay nor a scan.
+
 Slots and rows: the store works in slots of a ``_lazy_matrix.Compactor``, which gathers the live
 rows and columns into a smaller matrix once half the slots are dead, so late rounds scan only live
 rows; slots keep the relative order of the original rows (so "lowest index wins" means the same)
@@ -31,6 +45,15 @@ from ._lazy_matrix import (OVERFLOW, Compactor, first_argmin, new_fault, new_mer
 __all__ = ["LocalRows"]
 
 _NOT_MERGED = np.iinfo(np.int64).max
+
+#: Smallest entries a full scan keeps per row (see the module docstring).
+KEPT = 8
+#: Units of float64's roundoff (2**-53) by which one Lance-Williams update of complete,
+#: average, weighted or ward may land below the nearer of its two operands: a few roundings
+#: each (ward's radicand is at least half its positive terms, so its subtraction does not
+#: amplify them), with a wide margin.
+BOUND_SLACK = 64
+_NO_KEY = np.iinfo(np.int64).max
 
 #: A round that touches fewer matrix entries than this runs on one thread: waking the other
 #: threads twice per round costs more than the work (late rounds rescan a handful of rows), and
@@ -130,6 +153,149 @@ def rescan_rows(D, keys, nonneg, code, size, log, upto, rows, nn, dist):
         nn[t], dist[t] = _rescan_row(D, keys, nonneg, code, size, log, upto, rows[t])
 
 
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _insert_kept(kept_keys, kept_cols, key, col):
+    """Insert (key, col) into the sorted kept list, behind the equal keys (found earlier)."""
+    j = kept_keys.shape[0] - 1
+    while j > 0 and kept_keys[j - 1] > key:
+        kept_keys[j] = kept_keys[j - 1]
+        kept_cols[j] = kept_cols[j - 1]
+        j -= 1
+    kept_keys[j] = key
+    kept_cols[j] = col
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def smallest_keys(keys, kept_keys, kept_cols):
+    """The ``len(kept_keys)`` smallest entries of `keys` in increasing (key, index) order
+    (``kept_cols`` -1 and ``kept_keys`` :data:`_NO_KEY` where the row has fewer). Chunks whose
+    minimum cannot enter the list are skipped after a vectorised minimum."""
+    kept_keys[:] = _NO_KEY
+    kept_cols[:] = -1
+    last = kept_keys.shape[0] - 1
+    n = keys.shape[0]
+    chunk = 64
+    for c0 in range(0, n, chunk):
+        c1 = min(n, c0 + chunk)
+        m = np.int64(keys[c0])
+        for i in range(c0 + 1, c1):
+            k = np.int64(keys[i])
+            m = k if k < m else m
+        if m >= kept_keys[last]:
+            continue
+        for i in range(c0, c1):
+            k = np.int64(keys[i])
+            if k < kept_keys[last]:
+                _insert_kept(kept_keys, kept_cols, k, i)
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _kept_scan(row, keys, kept_keys, kept_cols):
+    """Like ``first_argmin`` (non-negative rows): the first minimum or -1, found with the
+    row's ``len(kept_keys)`` smallest entries."""
+    smallest_keys(keys, kept_keys, kept_cols)
+    j = kept_cols[0]
+    return j if j >= 0 and row[j] < np.inf else -1
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def scan_rows_kept(D, keys, nn, dist, kept_keys, kept_cols):
+    """``scan_rows`` for non-negative rows, keeping each row's smallest entries (the last
+    column of `kept_keys` / `kept_cols` is the bound's)."""
+    for i in numba.prange(D.shape[0]):
+        j = _kept_scan(D[i], keys[i], kept_keys[i], kept_cols[i])
+        nn[i] = j
+        dist[i] = D[i, j] if j >= 0 else np.inf
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _rescan_row_kept(D, keys, code, size, log, upto, i, kept_keys, kept_cols):
+    replay(D, i, upto, log, size[i], code)
+    j = _kept_scan(D[i], keys[i], kept_keys, kept_cols)
+    return j, (D[i, j] if j >= 0 else np.inf)
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def rescan_rows_kept(D, keys, code, size, log, upto, rows, nn, dist, kept_keys, kept_cols):
+    """``rescan_rows`` for non-negative rows, keeping each row's smallest entries."""
+    for t in numba.prange(rows.shape[0]):
+        nn[t], dist[t] = _rescan_row_kept(D, keys, code, size, log, upto, rows[t],
+                                          kept_keys[t], kept_cols[t])
+
+
+def _kept_buffers(rows: int):
+    """Scratch (keys, columns) for the kernels: :data:`KEPT` entries and the bound per row."""
+    return (np.empty((rows, KEPT + 1), dtype=np.int64),
+            np.empty((rows, KEPT + 1), dtype=np.int64))
+
+
+class KeptEntries:
+    """Every row's :data:`KEPT` smallest entries and bound from its last full scan, kept up to
+    date from round to round, in original row numbers (see the module docstring)."""
+
+    def __init__(self, n: int, dtype):
+        self.cols = np.full((n, KEPT), -1, dtype=np.int64)
+        self.keys = np.full((n, KEPT), _NO_KEY, dtype=np.int64)
+        self.bound = np.full(n, _NO_KEY, dtype=np.int64)
+        self.scanned_at = np.zeros(n, dtype=np.int64)
+        self.float64 = np.dtype(dtype) == np.float64
+        self.storage = np.dtype(dtype)
+        self.key_type = np.int64 if self.float64 else np.int32
+        self.inf_key = int(np.array(np.inf, dtype=self.storage).view(self.key_type))
+        self.settled = 0
+
+    def values(self, keys: np.ndarray) -> np.ndarray:
+        """The float64 distances whose storage keys are `keys`."""
+        return keys.astype(self.key_type).view(self.storage).astype(np.float64)
+
+    def record(self, rows, keys, cols, k: int) -> None:
+        """Rows `rows` were scanned after log entry k - 1: their smallest entries (original
+        numbers, -1 for none) and, in the last column, their bound."""
+        self.keys[rows] = keys[:, :KEPT]
+        self.cols[rows] = cols[:, :KEPT]
+        self.bound[rows] = keys[:, KEPT]
+        self.scanned_at[rows] = k
+
+    def follow_merges(self, D, slot, xs, ys, live_rows) -> None:
+        """After a round's merges (slots in `slot`, merged rows not yet dropped): entries of
+        x or y become y, with the distance from y's new row. `live_rows`: the rows to follow
+        (alive, not merged in the round)."""
+        n = self.cols.shape[0]
+        union = np.full(n + 1, -1, dtype=np.int64)  # index -1 (no entry) hits the last
+        union[xs] = ys
+        union[ys] = ys
+        cols = self.cols[live_rows]
+        hit_r, hit_k = np.nonzero(union[cols] >= 0)
+        if len(hit_r) == 0:
+            return
+        rows = live_rows[hit_r]
+        new = union[cols[hit_r, hit_k]]
+        values = D[slot[new], slot[rows]]
+        self.cols[rows, hit_k] = new
+        self.keys[rows, hit_k] = values.view(self.key_type).astype(np.int64)
+
+    def first_minima(self, rows, k: int):
+        """For `rows`: (taken, first minimum, its key) where the kept entries settle it (see
+        the module docstring); `taken` marks those rows."""
+        keys, cols = self.keys[rows], self.cols[rows]
+        low = keys.min(axis=1)
+        first = np.where(keys == low[:, None], cols, np.iinfo(np.int64).max).min(axis=1)
+        taken = (low < self._lowered_bound(rows, k)) & (low < self.inf_key) & (first >= 0)
+        self.settled += int(np.count_nonzero(taken))
+        return taken, first, low
+
+    def _lowered_bound(self, rows, k: int) -> np.ndarray:
+        bound = self.bound[rows]
+        if not self.float64:  # float32 storage rounds float64's small drops back up
+            return bound
+        inf_key = np.float64(np.inf).view(np.int64)
+        finite = bound < inf_key
+        values = np.where(finite, bound, 0).view(np.float64)
+        slack = BOUND_SLACK * np.ldexp(1.0, -53) * (k - self.scanned_at[rows] + 1)
+        lowered = (values * (1.0 - slack)).view(np.int64)
+        return np.where(finite, lowered, np.minimum(bound, inf_key))
+
+
 class LocalRows:
     """The square working matrix `D` (+inf on the diagonal; taken over, compacted in place) as
     a ``gpuhclust._rounds.RowStore``."""
@@ -145,6 +311,7 @@ class LocalRows:
         self.slot = np.arange(n, dtype=np.int64)    # original row -> slot (-1: merged away)
         self.rank = np.full(n, _NOT_MERGED, dtype=np.int64)
         self.compactions = 0
+        self.kept = KeptEntries(n, D.dtype) if nonneg else None
 
     def _original(self, nn: np.ndarray) -> np.ndarray:
         return np.where(nn >= 0, self.work.original[np.maximum(nn, 0)], -1)
@@ -153,7 +320,12 @@ class LocalRows:
         n = self.work.width
         nn = np.empty(n, dtype=np.int64)
         dist = np.empty(n)
-        scan_rows(self.work.D, self.work.keys, self.nonneg, nn, dist)
+        if self.kept is None:
+            scan_rows(self.work.D, self.work.keys, self.nonneg, nn, dist)
+        else:
+            keys, cols = _kept_buffers(n)
+            scan_rows_kept(self.work.D, self.work.keys, nn, dist, keys, cols)
+            self.kept.record(np.arange(n), keys, self._original(cols), 0)
         return self._original(nn), dist
 
     def run_round(self, entries, k0: int, rescan: np.ndarray):
@@ -172,27 +344,57 @@ class LocalRows:
         size_after[b] = log.na[k0:k1] + log.nb[k0:k1]
         self.rank[a] = self.rank[b] = np.arange(k1 - k0)
         over = np.empty(k1 - k0, dtype=np.int64)
-        nn = np.empty(len(rescan), dtype=np.int64)
-        dist = np.empty(len(rescan))
         D, keys = self.work.D, self.work.keys
-        with _threads_for((len(rescan) + 2 * len(xs)) * self.work.width):
+        with _threads_for(2 * len(xs) * self.work.width):
             merge_pairs(D, self.code, self.size, size_after, self.rank, log, k0, over)
-            self.rank[a] = self.rank[b] = _NOT_MERGED
-            self.size = size_after
-            bad = np.flatnonzero(over >= 0)
-            if len(bad):  # the round's first pair whose update overflowed
-                t = int(bad[0])
-                fault = new_fault()
-                fault[:] = (OVERFLOW, k0 + t, a[t], b[t], over[t])
-                raise_fault(fault, self.method_name, D.dtype, self.work.original)
-            rescan_rows(D, keys, self.nonneg, self.code, self.size, log, k1,
-                        self.slot[rescan], nn, dist)
+        self.rank[a] = self.rank[b] = _NOT_MERGED
+        self.size = size_after
+        bad = np.flatnonzero(over >= 0)
+        if len(bad):  # the round's first pair whose update overflowed
+            t = int(bad[0])
+            fault = new_fault()
+            fault[:] = (OVERFLOW, k0 + t, a[t], b[t], over[t])
+            raise_fault(fault, self.method_name, D.dtype, self.work.original)
+        found = np.empty(len(rescan), dtype=np.int64)
+        dist = np.empty(len(rescan))
+        full = np.ones(len(rescan), dtype=bool)
+        if self.kept is not None:
+            full = self._settled_by_kept(xs, ys, k1, rescan, found, dist)
+        rows = rescan[full]
+        nn = np.empty(len(rows), dtype=np.int64)
+        row_dist = np.empty(len(rows))
+        with _threads_for(len(rows) * self.work.width):
+            if self.kept is None:
+                rescan_rows(D, keys, self.nonneg, self.code, self.size, log, k1,
+                            self.slot[rows], nn, row_dist)
+            else:
+                kept_keys, kept_cols = _kept_buffers(len(rows))
+                rescan_rows_kept(D, keys, self.code, self.size, log, k1, self.slot[rows], nn,
+                                 row_dist, kept_keys, kept_cols)
+                self.kept.record(rows, kept_keys, self._original(kept_cols), k1)
+        found[full] = self._original(nn)
+        dist[full] = row_dist
         self.slot[xs] = -1
-        found = self._original(nn)
         width = self.work.width
         if self.work.due(width - int(np.count_nonzero(self.size[:width] == 0))):
             self._compact(k1)
         return found, dist
+
+    def _settled_by_kept(self, xs, ys, k1, rescan, found, dist) -> np.ndarray:
+        """Bring the kept entries up to date after the round's merges and answer the rows of
+        `rescan` they settle (into `found`, `dist`); returns the mask of those still to scan."""
+        follow = self.slot >= 0
+        follow[xs] = False
+        follow[ys] = False
+        self.kept.follow_merges(self.work.D, self.slot, xs, ys, np.flatnonzero(follow))
+        candidates = follow[rescan]
+        taken, first, low = self.kept.first_minima(rescan[candidates], k1)
+        full = np.ones(len(rescan), dtype=bool)
+        where = np.flatnonzero(candidates)[taken]
+        full[where] = False
+        found[where] = first[taken]
+        dist[where] = self.kept.values(low[taken])
+        return full
 
     def _compact(self, k: int) -> None:
         live, new_slot = self.work.compact(self.size, k, self.log, self.code)

@@ -296,9 +296,11 @@ def _run_rounds(D, nonneg, method: Method, bar) -> np.ndarray:
     stats = rounds_driver.RoundStats()
     merges = rounds_driver.rnn_rounds(store, n, bar, stats, method.name, D.dtype)
     last_run.clear()
+    settled = store.kept.settled if store.kept is not None else 0
     last_run.update(asdict(stats), n=n, method=method.name, threads=_threads(),
                     compactions=store.compactions,
-                    rescans_per_merge=stats.rescans_per_merge)
+                    rescans_per_merge=stats.rescans_per_merge, settled_by_kept=settled,
+                    scans_per_merge=(stats.rescans - settled) / max(stats.merges, 1))
     return merges
 
 
