@@ -155,14 +155,6 @@ def write_z_row(Z, k, id_x, id_y, height, size):
     Z[k, 3] = size
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
-def replay_rows(D, rows, upto, log, size, code):
-    """Bring every row in `rows` up to date (rows are independent: one thread each)."""
-    for t in numba.prange(rows.shape[0]):
-        i = rows[t]
-        replay(D, i, upto, log, size[i], code)
-
-
 @numba.njit(cache=True, error_model="numpy", inline="always")
 def _gather_row(flat, width, live, r):
     m = live.shape[0]
@@ -173,23 +165,35 @@ def _gather_row(flat, width, live, r):
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def gather_square(flat, width, live):
-    """Move rows and columns `live` (ascending) of the ``width`` x ``width`` matrix stored in
-    `flat` to a ``m`` x ``m`` matrix at the start of `flat` (m = len(live)), in place.
+def replay_and_gather(flat, width, live, upto, log, size, code):
+    """Bring rows `live` (ascending) of the ``width`` x ``width`` matrix stored in `flat` up to
+    log entry `upto`, and move them and their columns to a ``m`` x ``m`` matrix at the start of
+    `flat` (m = len(live)), in place. Each row is replayed right before it is moved, while it
+    is in cache.
 
     Entry (r, c) is read from ``live[r] * width + live[c]``. Rows go in waves ``r0:r1``, the
-    rows of a wave in parallel: a wave writes below ``r1 * m`` and reads from
+    rows of a wave in parallel: a wave writes below ``r1 * m`` and reads (and replays) from
     ``live[r0] * width >= r0 * width`` up, so with ``r1 <= r0 * width / m`` it overwrites
     nothing it or a later wave still reads (waves double when half the slots are dead). Within
     a row ``live[r] >= r`` and ``live[c] >= c``, so no entry is overwritten before it is read.
     """
     m = live.shape[0]
+    D = flat[:width * width].reshape((width, width))
     r0 = 0
     while r0 < m:
         r1 = min(m, max(r0 + 1, (r0 * width) // m))
         for r in numba.prange(r0, r1):
+            i = live[r]
+            replay(D, i, upto, log, size[i], code)
             _gather_row(flat, width, live, r)
         r0 = r1
+
+
+def gather_square(flat, width, live) -> None:
+    """:func:`replay_and_gather` with nothing to replay."""
+    n = max(width, 1)
+    replay_and_gather(flat, width, live, 0, new_merge_log(n), np.ones(n, dtype=np.int64),
+                      np.int64(AVERAGE))
 
 
 class Compactor:
@@ -214,8 +218,7 @@ class Compactor:
         """Bring the live rows up to date, gather them, and return ``(live, new_slot)``: the old
         slots kept (ascending) and the new slot of every old one (-1 for the dead)."""
         live = np.flatnonzero(size[:self.width] > 0).astype(np.int64)
-        replay_rows(self.D, live, k, log, size, code)
-        gather_square(self.flat, self.width, live)
+        replay_and_gather(self.flat, self.width, live, k, log, size, code)
         m = live.shape[0]
         new_slot = np.full(self.width, -1, dtype=np.int64)
         new_slot[live] = np.arange(m)
