@@ -29,6 +29,7 @@ from gpuhclust.cpu import _heap
 from gpuhclust.cpu._distances import condensed_distances, pair_distance
 from gpuhclust.cpu._lance_williams import lance_williams, merge_rows
 from gpuhclust.cpu._lazy_matrix import first_argmin, int_keys
+from gpuhclust.cpu._round_rows import _merge_in_round
 from gpuhclust.numpy_only._lance_williams import update_row
 from gpuhclust.numpy_only._loops import first_minima
 
@@ -161,16 +162,41 @@ def test_row_merge_matches_merge_into(blocks, method, dtype, scale):
     assert int(overflow[0]) == first
 
 
+def _round_sizes(size, x, y, seed=0):
+    """Sizes and ranks for x and y as pair t = 5 of a round (``cpu._round_rows``): clusters of
+    the pairs before it (rank < t) have merged, into their new size or 0; those of later pairs
+    and the others have not."""
+    rng = np.random.default_rng(seed)
+    n, t, m = size.shape[0], 5, 60
+    rank = np.full(n, np.iinfo(np.int64).max)
+    merged = rng.choice(np.setdiff1d(np.arange(n - 2), [x, y]), size=m, replace=False)
+    rank[merged] = rng.integers(0, 2 * t, size=m)
+    rank[[x, y]] = t
+    size_after = size.copy()
+    size_after[merged] = np.where(rng.random(m) < 0.3, 0, size[merged] + rng.integers(1, 9, m))
+    size_after[x], size_after[y] = 0, size[x] + size[y]
+    return size_after, rank, t
+
+
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("scale", SCALES)
-def test_numpy_row_update_matches_merge_rows(method, scale):
+@pytest.mark.parametrize("in_round", [False, True], ids=["merge_rows", "merge_in_round"])
+def test_numpy_row_update_matches_merge_rows(method, scale, in_round):
     """Backend 'numpy' updates a whole row (with ward's sizes per column, a dead cluster and
-    NaN from distorted distances) as merge_rows does."""
+    NaN from distorted distances) as merge_rows does, and as the rounds' merge of pair t does
+    with ward's sizes as they are after the pairs before t (backend 'numpy' merges a round's
+    pairs one by one)."""
     code = METHOD_TABLE[method].code
     D, size = _square(150, np.float64, scale)
     x, y = 3, 70
     row_y = D[y].copy()
-    merge_rows(code, D[x].copy(), row_y, D[x, y], size[x], size[y], size, x, y)
+    if in_round:
+        size_after, rank, t = _round_sizes(size, x, y)
+        _merge_in_round(code, D[x].copy(), row_y, D[x, y], size[x], size[y], size, size_after,
+                        rank, t, x, y)
+        size = np.where(rank < t, size_after, size)
+    else:
+        merge_rows(code, D[x].copy(), row_y, D[x, y], size[x], size[y], size, x, y)
     got = update_row(code, D[x], D[y], D[x, y], size[x], size[y], size)
     live = np.flatnonzero((size > 0) & (np.arange(150) != x) & (np.arange(150) != y))
     assert_same_bits(got[live], row_y[live], method)

@@ -20,10 +20,12 @@ import sys
 import numpy as np
 import pytest
 import scipy.cluster.hierarchy as sch
+import scipy.spatial.distance as ssd
 
 import gpuhclust
-from _helpers import assert_same_as_scipy, assert_valid_merges
+from _helpers import assert_same_as_scipy, assert_same_bits, assert_valid_merges, blobs, tie_heavy
 from gpuhclust import DistanceError, MergeOverflowError
+from gpuhclust.cpu import backend as cpu_backend
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:Couldn't detect a suitable IP address:RuntimeWarning"),
@@ -167,6 +169,23 @@ def test_squares_beyond_float64(backend, method, scale, request):
     _assert_valid(Z, 5)
     np.testing.assert_array_equal(Z[:, [0, 1, 3]], expected[:, [0, 1, 3]])
     np.testing.assert_allclose(Z[:, 2] / scale, expected[:, 2], rtol=1e-14)
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e-200])
+@pytest.mark.parametrize("data", ["tie_free", "ties"])
+def test_ward_rounds_beyond_float64_same_z_as_numpy(scale, data):
+    """Ward's rounds on the CPU merge a round's pairs at once, each reading the sizes as they
+    are after the pairs before it, in the scaled pass too: the Z of backend 'numpy''s rounds,
+    which merges them one by one, bit for bit; on tie-free data SciPy's merges."""
+    X = blobs(300, 3, seed=2) if data == "tie_free" else tie_heavy(150, 2, seed=1)
+    y = ssd.pdist(X) * scale
+    Z = gpuhclust.linkage(y, "ward", backend="cpu")
+    assert cpu_backend.last_run["rounds"] < len(Z) // 3  # rounds of several pairs
+    assert_same_bits(Z, gpuhclust.linkage(y, "ward", backend="numpy"), "ward")
+    if data == "tie_free":
+        expected = sch.linkage(y / scale, "ward")
+        np.testing.assert_array_equal(Z[:, [0, 1, 3]], expected[:, [0, 1, 3]])
+        np.testing.assert_allclose(Z[:, 2] / scale, expected[:, 2], rtol=1e-13)
 
 
 @backend_method(["average", "weighted", "ward"])

@@ -119,6 +119,17 @@ def lance_williams(code, dxi, dyi, dxy, size_x, size_y, size_i):
 
 
 @numba.njit(cache=True, error_model="numpy")
+def _third_size(sizes, size_after, rank, t, i):
+    """Ward's size of cluster i: `sizes[i]`, or within a round of the rounds driver (`rank`
+    given, see ``_round_rows``) `size_after[i]` where ``rank[i] < t``."""
+    if rank is None:
+        return sizes[i]
+    before = sizes[i]
+    after = size_after[i]  # both loaded: a select, not a branch, so the loop vectorises
+    return after if rank[i] < t else before
+
+
+@numba.njit(cache=True, error_model="numpy")
 def _is_marked(v):
     return math.copysign(1.0, v) < 0.0
 
@@ -128,12 +139,14 @@ def _is_marked(v):
 # that became +inf from a finite `row_x` entry: overflows, or entry y itself (row_x[y] is d_xy,
 # row_y[y] the diagonal's +inf), which `first_overflow` tells apart.
 @numba.njit(cache=True, error_model="numpy")
-def _squared_loop(code, row_x, row_y, d_xy, size_x, size_y, sizes):
-    """Centroid, median, ward. The vectorised loop computes the unscaled expression only
-    (computing the scaled one too for every entry would double its divisions and roots). An
-    entry that needs scaling keeps its operand as a mark for the pass below: negated, or -inf
-    for a zero (-0.0 would not be told from +0.0). Results here are never negative (these
-    methods refuse negative input: method.euclidean_only; sqrt gives +0 and _positive_nan)."""
+def _squared_loop(code, row_x, row_y, d_xy, size_x, size_y, sizes, size_after=None, rank=None,
+                  t=0):
+    """Centroid, median, ward (its sizes as :func:`_third_size` has them). The vectorised loop
+    computes the unscaled expression only (computing the scaled one too for every entry would
+    double its divisions and roots). An entry that needs scaling keeps its operand as a mark
+    for the pass below: negated, or -inf for a zero (-0.0 would not be told from +0.0).
+    Results here are never negative (these methods refuse negative input:
+    method.euclidean_only; sqrt gives +0 and _positive_nan)."""
     suspects = 0
     n = row_y.shape[0]
     plain_code = np.int64(code)
@@ -142,8 +155,8 @@ def _squared_loop(code, row_x, row_y, d_xy, size_x, size_y, sizes):
     for i in range(n):
         a = np.float64(row_x[i])
         b = row_y[i]
-        q = _radicand(plain_code, a, np.float64(b), dxy, size_x, size_y,
-                      sizes[i] if code == WARD else np.int64(0))
+        size_i = _third_size(sizes, size_after, rank, t, i) if code == WARD else np.int64(0)
+        q = _radicand(plain_code, a, np.float64(b), dxy, size_x, size_y, size_i)
         scale = _needs_scaling(q, _largest(a, np.float64(b), dxy))
         marked += scale
         row_y[i] = (-b if b != 0 else -np.inf) if scale else _positive_nan(math.sqrt(q))
@@ -152,9 +165,9 @@ def _squared_loop(code, row_x, row_y, d_xy, size_x, size_y, sizes):
         for i in range(n):
             v = row_y[i]
             if _is_marked(v):
+                size_i = _third_size(sizes, size_after, rank, t, i) if code == WARD else 0
                 row_y[i] = lance_williams(code, row_x[i], 0.0 if v == -np.inf else -v,
-                                          d_xy, size_x, size_y,
-                                          sizes[i] if code == WARD else 0)
+                                          d_xy, size_x, size_y, size_i)
                 suspects += 1  # let first_overflow look
     return suspects
 
@@ -182,9 +195,12 @@ def first_overflow(row_x, row_y, x, y):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def merge_rows(code, row_x, row_y, d_xy, size_x, size_y, sizes, x, y):
+def merge_rows(code, row_x, row_y, d_xy, size_x, size_y, sizes, x, y, size_after=None,
+               rank=None, t=0):
     """Overwrite `row_y` with the distances of the union of x and y to every cluster; returns
-    :func:`first_overflow` (-1 when nothing overflowed).
+    :func:`first_overflow` (-1 when nothing overflowed). Ward reads cluster i's size as
+    :func:`_third_size` has it (`size_after`, `rank` and `t`: within a round of the rounds
+    driver); the other methods do not read the third cluster's size.
 
     One loop per method so that each compiles to a tight vectorisable loop (the method branch
     is taken once, not per element). Entries of dead clusters hold +inf and stay +inf.
@@ -200,7 +216,8 @@ def merge_rows(code, row_x, row_y, d_xy, size_x, size_y, sizes, x, y):
     elif code == MEDIAN:
         suspects = _squared_loop(MEDIAN, row_x, row_y, d_xy, size_x, size_y, sizes)
     elif code == WARD:
-        suspects = _squared_loop(WARD, row_x, row_y, d_xy, size_x, size_y, sizes)
+        suspects = _squared_loop(WARD, row_x, row_y, d_xy, size_x, size_y, sizes, size_after,
+                                 rank, t)
     else:
         suspects = _simple_loop(WEIGHTED, row_x, row_y, d_xy, size_x, size_y)
     if suspects == 0:

@@ -81,15 +81,7 @@ def _merge_in_round(code, row_x, row_y, d_xy, size_x, size_y, size, size_after, 
                     x, y):
     """``merge_rows`` for pair t of a round (see the module docstring for the sizes): the
     first cluster whose distance to the union overflowed, or -1."""
-    if code != WARD:  # the other methods do not read the third cluster's size
-        return merge_rows(code, row_x, row_y, d_xy, size_x, size_y, size, x, y)
-    suspects = 0
-    for i in range(row_y.shape[0]):
-        s = size_after[i] if rank[i] < t else size[i]
-        a = row_x[i]
-        row_y[i] = lance_williams(WARD, a, row_y[i], d_xy, size_x, size_y, s)
-        suspects += (row_y[i] == np.inf) & (a < np.inf)
-    return first_overflow(row_x, row_y, x, y) if suspects > 0 else -1
+    return merge_rows(code, row_x, row_y, d_xy, size_x, size_y, size, x, y, size_after, rank, t)
 
 
 # The prange bodies below call these two (not inlined): Numba 0.68 drops the writes that an
