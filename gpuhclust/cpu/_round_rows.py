@@ -38,7 +38,7 @@ from contextlib import contextmanager
 import numba
 import numpy as np
 
-from ._lance_williams import WARD, first_overflow, lance_williams, merge_rows
+from ._lance_williams import merge_rows
 from ._lazy_matrix import (OVERFLOW, Compactor, first_argmin, new_fault, new_merge_log,
                            raise_fault, replay)
 
