@@ -1,4 +1,5 @@
-"""gpuhclust.pdist against scipy.spatial.distance.pdist."""
+"""gpuhclust.pdist, and the CPU backend's square distance matrix, against
+scipy.spatial.distance.pdist."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,6 +7,9 @@ import pytest
 import scipy.spatial.distance as ssd
 
 import gpuhclust
+from _helpers import assert_same_bits
+from gpuhclust._metrics import prepare_metric
+from gpuhclust.cpu._distances import condensed_distances, square_from_observations
 
 # metrics whose compiled kernels sum in SciPy's order: equal to the last bit
 BIT_EXACT = ["euclidean", "sqeuclidean", "cityblock", "chebyshev"]
@@ -83,3 +87,35 @@ def test_pdist_needs_2d():
 def test_bad_minkowski_p(X):
     with pytest.raises(ValueError, match="p must be greater than 0"):
         gpuhclust.pdist(X, "minkowski", p=0)
+
+
+# Sizes on both sides of the square fill's tiles of rows and blocks of columns: one row, a
+# partial tile, one tile and a bit, several blocks with partial ones at the end.
+SQUARE_SIZES = [1, 2, 31, 33, 63, 65, 257, 300]
+# (metric, storage): bit-exact metrics against SciPy, cosine (a few ulps from SciPy) against
+# the condensed kernel, which the square fill must equal bit for bit all the same
+SQUARE_CASES = [("euclidean", np.float64), ("chebyshev", np.float64), ("cosine", np.float64),
+                ("euclidean", np.float32)]
+
+
+@pytest.mark.parametrize("metric,dtype", SQUARE_CASES,
+                         ids=[f"{m}-{np.dtype(t).name}" for m, t in SQUARE_CASES])
+@pytest.mark.parametrize("n", SQUARE_SIZES)
+def test_square_from_observations_is_squareform(metric, dtype, n):
+    """Every entry of the square matrix is the condensed distance of its pair (SciPy's, for the
+    bit-exact metrics), both triangles bit for bit, +inf on the diagonal."""
+    X = np.random.default_rng(n).standard_normal((n, 5))
+    if n > 8:
+        X[7] = X[3]  # a zero distance
+    prepared = prepare_metric(X, metric, {})
+    if metric in BIT_EXACT:
+        y = ssd.pdist(X, metric)
+    else:
+        y = np.empty(n * (n - 1) // 2)
+        condensed_distances(prepared.X, *prepared.kernel_args, y)
+    expected = ssd.squareform(y).astype(dtype)
+    np.fill_diagonal(expected, np.inf)
+    D = np.full((n, n), -1.0, dtype)  # an invalid distance wherever the fill misses
+    square_from_observations(prepared.X, *prepared.kernel_args, D)
+    assert_same_bits(D, expected, f"{metric} n={n}")
+    assert_same_bits(np.tril(D, -1), np.tril(D.T, -1), "lower triangle vs transposed upper")

@@ -319,17 +319,6 @@ def _condensed_row(X, Xt, i, code, p, aux, weights, vi, out, acc):
             out[base + j] = acc[j - j0]
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _square_row(X, Xt, i, code, p, aux, weights, vi, out, acc):
-    n = X.shape[0]
-    out[i, i] = np.inf
-    for j0 in range(i + 1, n, BLOCK):
-        j1 = min(n, j0 + BLOCK)
-        block_distances(code, X, i, Xt, j0, j1, acc, p, aux, weights, vi)
-        for j in range(j0, j1):
-            out[i, j] = acc[j - j0]
-
-
 def condensed_distances(X, code, p, aux, weights, vi, out):
     """Fill `out` (length n(n-1)/2, SciPy's order) with the distances between rows of `X`.
 
@@ -352,21 +341,69 @@ def _condensed_distances(X, code, p, aux, weights, vi, out):
 def square_from_observations(X, code, p, aux, weights, vi, out):
     """Fill the square matrix `out` (n, n) with distances, the diagonal with +inf.
 
-    The upper triangle is computed row by row; `mirror_upper` copies it below the diagonal.
+    Each distance is computed once and stored at (i, j) and (j, i) in the same pass: see
+    :func:`_square_column_block`.
     """
     for_metric(code).square(X, p, aux, weights, vi, out)
+
+
+SQUARE_TILE = 32  # rows per tile of the square fill (see _square_column_block)
+# The tile buffer's row length: BLOCK columns plus one cache line, so that a column of the
+# buffer (read for the transposed stores) spans different cache sets instead of a few.
+_TILE_STRIDE = BLOCK + 8
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _square_column_block(X, Xt, j0, j1, code, p, aux, weights, vi, out, acc, tile):
+    """Columns ``j0:j1`` of the upper triangle of `out` and, transposed, rows ``j0:j1`` of the
+    lower one; the diagonal entries of these rows become +inf.
+
+    Why tiles: filling the upper triangle row by row and then copying it below the diagonal is a
+    second pass over the matrix that walks down its columns, about as costly as the distances.
+    Here tiles of SQUARE_TILE rows ``i0:i1`` meet the block, top to bottom: each row's distances
+    (one ``block_distances`` call per row and block, as for the condensed matrix: the same bits)
+    go to ``out[i, j0:j1]`` and into `tile`, which stays in cache; from it ``out[j, i0:i1]`` is
+    written for each column j. Every store runs along a row of `out`, each value is stored twice
+    while it is in cache, and since the tiles go down in order, each row j of the block is
+    written left to right, a stream, as ``out[i, j0:j1]`` is within one tile.
+
+    `out` and `tile` are indexed, never sliced: a view of `out` costs a reference count update
+    on the array both threads share.
+    """
+    for j in range(j0, j1):
+        out[j, j] = np.inf
+    for i0 in range(0, j1 - 1, SQUARE_TILE):  # the last tile holds the block's own triangle
+        i1 = min(j1 - 1, i0 + SQUARE_TILE)
+        for i in range(i0, i1):
+            start = max(j0, i + 1)
+            block_distances(code, X, i, Xt, start, j1, acc, p, aux, weights, vi)
+            for j in range(start, j1):
+                value = acc[j - start]
+                out[i, j] = value
+                tile[i - i0, j - j0] = value
+        for j in range(max(j0, i0 + 1), j1):
+            for i in range(i0, min(i1, j)):  # the tile's rows above the diagonal of column j
+                out[j, i] = tile[i - i0, j - j0]
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
 def _square_from_observations(X, code, p, aux, weights, vi, out):
     n = X.shape[0]
     Xt = np.ascontiguousarray(X.T)
-    for t in numba.prange((n + 1) // 2):
+    blocks = (n + BLOCK - 1) // BLOCK
+    # Block b's columns meet about (b + 1/2) BLOCK rows: blocks b and blocks-1-b together are
+    # about the same work for every b, so equal shares of pairs are equal shares of work.
+    for b in numba.prange((blocks + 1) // 2):
         acc = np.empty(BLOCK)
-        _square_row(X, Xt, np.int64(t), code, p, aux, weights, vi, out, acc)
-        if n - 1 - t != t:
-            _square_row(X, Xt, n - 1 - t, code, p, aux, weights, vi, out, acc)
-    mirror_upper(out)
+        tile = np.empty((SQUARE_TILE, _TILE_STRIDE))
+        j0 = np.int64(b) * BLOCK
+        _square_column_block(X, Xt, j0, min(n, j0 + BLOCK), code, p, aux, weights, vi, out, acc,
+                             tile)
+        c = blocks - 1 - b
+        if c != b:
+            j0 = c * BLOCK
+            _square_column_block(X, Xt, j0, min(n, j0 + BLOCK), code, p, aux, weights, vi, out,
+                                 acc, tile)
 
 
 class MetricKernels(NamedTuple):
