@@ -39,6 +39,7 @@ seconds = time.perf_counter() - t
 print(json.dumps({"seconds": seconds, "z_sha1": hashlib.sha1(Z.tobytes()).hexdigest(),
                   "rounds": backend.last_run.get("rounds"),
                   "rescans_per_merge": backend.last_run.get("rescans_per_merge"),
+                  "scans_per_merge": backend.last_run.get("scans_per_merge"),
                   "threads": backend.last_run.get("threads")}))
 """
 
@@ -71,11 +72,13 @@ def main(argv=None) -> int:
                "ratio_2_over_1": t2 / t1, "same_z_on_1_and_2_threads": same_z,
                "rounds": runs[2][0]["rounds"],
                "rescans_per_merge": runs[2][0]["rescans_per_merge"],
+               "scans_per_merge": runs[2][0]["scans_per_merge"],
                "runs": {str(k): v for k, v in runs.items()}}
         rows.append(row)
         print(f"{method:<9} 1 thread {t1:6.2f} s   2 threads {t2:6.2f} s   "
               f"2/1 = {t2 / t1:.2f}   rounds {row['rounds']}   "
-              f"rescans/merge {row['rescans_per_merge']:.2f}   same Z: {same_z}", flush=True)
+              f"rows asked/merge {row['rescans_per_merge']:.2f}   "
+              f"scanned/merge {row['scans_per_merge']:.2f}   same Z: {same_z}", flush=True)
     result = {"n": args.n, "d": args.d, "repeat": args.repeat, "date": time.strftime("%Y-%m-%d"),
               "cpus": os.cpu_count(), "python": platform.python_version(),
               "load_average_1min_at_end": os.getloadavg()[0], "rows": rows}
