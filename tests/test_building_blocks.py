@@ -29,7 +29,6 @@ from gpuhclust.cpu import _heap
 from gpuhclust.cpu._distances import condensed_distances, pair_distance
 from gpuhclust.cpu._lance_williams import lance_williams, merge_rows
 from gpuhclust.cpu._lazy_matrix import first_argmin, int_keys
-from gpuhclust.cpu._round_rows import _merge_in_round
 from gpuhclust.numpy_only._lance_williams import update_row
 from gpuhclust.numpy_only._loops import first_minima
 
@@ -192,8 +191,8 @@ def test_numpy_row_update_matches_merge_rows(method, scale, in_round):
     row_y = D[y].copy()
     if in_round:
         size_after, rank, t = _round_sizes(size, x, y)
-        _merge_in_round(code, D[x].copy(), row_y, D[x, y], size[x], size[y], size, size_after,
-                        rank, t, x, y)
+        merge_rows(code, D[x].copy(), row_y, D[x, y], size[x], size[y], size, x, y,
+                   size_after, rank, t)
         size = np.where(rank < t, size_after, size)
     else:
         merge_rows(code, D[x].copy(), row_y, D[x, y], size[x], size[y], size, x, y)

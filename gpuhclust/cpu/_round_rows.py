@@ -76,14 +76,6 @@ def _threads_for(entries: int):
         numba.set_num_threads(before)
 
 
-@numba.njit(cache=True, error_model="numpy", inline="always")
-def _merge_in_round(code, row_x, row_y, d_xy, size_x, size_y, size, size_after, rank, t,
-                    x, y):
-    """``merge_rows`` for pair t of a round (see the module docstring for the sizes): the
-    first cluster whose distance to the union overflowed, or -1."""
-    return merge_rows(code, row_x, row_y, d_xy, size_x, size_y, size, x, y, size_after, rank, t)
-
-
 # The prange bodies below call these two (not inlined): Numba 0.68 drops the writes that an
 # inlined function makes, inside a prange loop, to an array reached through a namedtuple
 # (``log.last[i] = ...`` in ``replay``), while a call keeps them.
@@ -97,29 +89,11 @@ def _merge_pair(D, code, size, size_after, rank, log, k, t):
     ny = log.nb[k]
     replay(D, x, k, log, nx, code)
     replay(D, y, k, log, ny, code)
-    over = _merge_in_round(code, D[x], D[y], log.h[k], nx, ny, size, size_after, rank, t,
-                           x, y)
+    over = merge_rows(code, D[x], D[y], log.h[k], nx, ny, size, x, y, size_after, rank, t)
     D[y, x] = np.inf
     D[y, y] = np.inf
     log.last[y] = k + 1
     return over
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _rescan_row(D, keys, nonneg, code, size, log, upto, i):
-    """Row i replayed up to `upto`: (its first minimum or -1, the distance there)."""
-    replay(D, i, upto, log, size[i], code)
-    j = first_argmin(D[i], keys[i], 0, nonneg)
-    return j, (D[i, j] if j >= 0 else np.inf)
-
-
-@numba.njit(cache=True, error_model="numpy", parallel=True)
-def scan_rows(D, keys, nonneg, nn, dist):
-    """Nearest neighbour (first minimum, -1 when none) and its distance of every row."""
-    for i in numba.prange(D.shape[0]):
-        j = first_argmin(D[i], keys[i], 0, nonneg)
-        nn[i] = j
-        dist[i] = D[i, j] if j >= 0 else np.inf
 
 
 # The two parallel steps of a round are kernels of their own, called from the host: Numba
@@ -135,14 +109,6 @@ def merge_pairs(D, code, size, size_after, rank, log, k0, over):
     for t in numba.prange(over.shape[0]):
         pair = np.int64(t)  # prange counts unsigned: one compiled variant, not two
         over[pair] = _merge_pair(D, code, size, size_after, rank, log, k0 + pair, pair)
-
-
-@numba.njit(cache=True, error_model="numpy", parallel=True)
-def rescan_rows(D, keys, nonneg, code, size, log, upto, rows, nn, dist):
-    """Replay `rows` (slots) up to `upto` and rescan them: ``nn[t], dist[t]`` for
-    ``rows[t]``."""
-    for t in numba.prange(rows.shape[0]):
-        nn[t], dist[t] = _rescan_row(D, keys, nonneg, code, size, log, upto, rows[t])
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
@@ -182,37 +148,41 @@ def smallest_keys(keys, kept_keys, kept_cols):
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
-def _kept_scan(row, keys, kept_keys, kept_cols):
-    """Like ``first_argmin`` (non-negative rows): the first minimum or -1, found with the
-    row's ``len(kept_keys)`` smallest entries."""
+def _first_minimum(row, keys, nonneg, kept_keys, kept_cols):
+    """``first_argmin`` of the row; for non-negative rows found with, and leaving in
+    `kept_keys` / `kept_cols`, the row's ``len(kept_keys)`` smallest entries."""
+    if not nonneg:
+        return first_argmin(row, keys, 0, nonneg)
     smallest_keys(keys, kept_keys, kept_cols)
     j = kept_cols[0]
     return j if j >= 0 and row[j] < np.inf else -1
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def scan_rows_kept(D, keys, nn, dist, kept_keys, kept_cols):
-    """``scan_rows`` for non-negative rows, keeping each row's smallest entries (the last
-    column of `kept_keys` / `kept_cols` is the bound's)."""
+def scan_rows(D, keys, nonneg, nn, dist, kept_keys, kept_cols):
+    """Nearest neighbour (first minimum, -1 when none) and its distance of every row; for
+    non-negative rows their smallest entries too (the last column is the bound's)."""
     for i in numba.prange(D.shape[0]):
-        j = _kept_scan(D[i], keys[i], kept_keys[i], kept_cols[i])
+        j = _first_minimum(D[i], keys[i], nonneg, kept_keys[i], kept_cols[i])
         nn[i] = j
         dist[i] = D[i, j] if j >= 0 else np.inf
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _rescan_row_kept(D, keys, code, size, log, upto, i, kept_keys, kept_cols):
+def _rescan_row(D, keys, nonneg, code, size, log, upto, i, kept_keys, kept_cols):
+    """Row i replayed up to `upto`: (its first minimum or -1, the distance there)."""
     replay(D, i, upto, log, size[i], code)
-    j = _kept_scan(D[i], keys[i], kept_keys, kept_cols)
+    j = _first_minimum(D[i], keys[i], nonneg, kept_keys, kept_cols)
     return j, (D[i, j] if j >= 0 else np.inf)
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def rescan_rows_kept(D, keys, code, size, log, upto, rows, nn, dist, kept_keys, kept_cols):
-    """``rescan_rows`` for non-negative rows, keeping each row's smallest entries."""
+def rescan_rows(D, keys, nonneg, code, size, log, upto, rows, nn, dist, kept_keys, kept_cols):
+    """Replay `rows` (slots) up to `upto` and rescan them: ``nn[t], dist[t]`` for
+    ``rows[t]``, and their smallest entries as :func:`scan_rows` keeps them."""
     for t in numba.prange(rows.shape[0]):
-        nn[t], dist[t] = _rescan_row_kept(D, keys, code, size, log, upto, rows[t],
-                                          kept_keys[t], kept_cols[t])
+        nn[t], dist[t] = _rescan_row(D, keys, nonneg, code, size, log, upto, rows[t],
+                                     kept_keys[t], kept_cols[t])
 
 
 def _kept_buffers(rows: int):
@@ -280,12 +250,11 @@ class KeptEntries:
         bound = self.bound[rows]
         if not self.float64:  # float32 storage rounds float64's small drops back up
             return bound
-        inf_key = np.float64(np.inf).view(np.int64)
-        finite = bound < inf_key
+        finite = bound < self.inf_key
         values = np.where(finite, bound, 0).view(np.float64)
         slack = BOUND_SLACK * np.ldexp(1.0, -53) * (k - self.scanned_at[rows] + 1)
         lowered = (values * (1.0 - slack)).view(np.int64)
-        return np.where(finite, lowered, np.minimum(bound, inf_key))
+        return np.where(finite, lowered, np.minimum(bound, self.inf_key))
 
 
 class LocalRows:
@@ -312,11 +281,9 @@ class LocalRows:
         n = self.work.width
         nn = np.empty(n, dtype=np.int64)
         dist = np.empty(n)
-        if self.kept is None:
-            scan_rows(self.work.D, self.work.keys, self.nonneg, nn, dist)
-        else:
-            keys, cols = _kept_buffers(n)
-            scan_rows_kept(self.work.D, self.work.keys, nn, dist, keys, cols)
+        keys, cols = _kept_buffers(n)
+        scan_rows(self.work.D, self.work.keys, self.nonneg, nn, dist, keys, cols)
+        if self.kept is not None:
             self.kept.record(np.arange(n), keys, self._original(cols), 0)
         return self._original(nn), dist
 
@@ -355,15 +322,12 @@ class LocalRows:
         rows = rescan[full]
         nn = np.empty(len(rows), dtype=np.int64)
         row_dist = np.empty(len(rows))
+        kept_keys, kept_cols = _kept_buffers(len(rows))
         with _threads_for(len(rows) * self.work.width):
-            if self.kept is None:
-                rescan_rows(D, keys, self.nonneg, self.code, self.size, log, k1,
-                            self.slot[rows], nn, row_dist)
-            else:
-                kept_keys, kept_cols = _kept_buffers(len(rows))
-                rescan_rows_kept(D, keys, self.code, self.size, log, k1, self.slot[rows], nn,
-                                 row_dist, kept_keys, kept_cols)
-                self.kept.record(rows, kept_keys, self._original(kept_cols), k1)
+            rescan_rows(D, keys, self.nonneg, self.code, self.size, log, k1, self.slot[rows], nn,
+                        row_dist, kept_keys, kept_cols)
+        if self.kept is not None:
+            self.kept.record(rows, kept_keys, self._original(kept_cols), k1)
         found[full] = self._original(nn)
         dist[full] = row_dist
         self.slot[xs] = -1
