@@ -180,22 +180,25 @@ def _round_sizes(size, x, y, seed=0):
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("scale", SCALES)
 @pytest.mark.parametrize("in_round", [False, True], ids=["merge_rows", "merge_in_round"])
-def test_numpy_row_update_matches_merge_rows(method, scale, in_round):
+@pytest.mark.parametrize("sizes_as", [np.int64, np.float64], ids=["int64", "float64"])
+def test_numpy_row_update_matches_merge_rows(method, scale, in_round, sizes_as):
     """Backend 'numpy' updates a whole row (with ward's sizes per column, a dead cluster and
     NaN from distorted distances) as merge_rows does, and as the rounds' merge of pair t does
     with ward's sizes as they are after the pairs before t (backend 'numpy' merges a round's
-    pairs one by one)."""
+    pairs one by one); merge_rows given the sizes as float64 (as the CPU rounds give them)
+    gives the same bits."""
     code = METHOD_TABLE[method].code
     D, size = _square(150, np.float64, scale)
     x, y = 3, 70
     row_y = D[y].copy()
     if in_round:
         size_after, rank, t = _round_sizes(size, x, y)
-        merge_rows(code, D[x].copy(), row_y, D[x, y], size[x], size[y], size, x, y,
-                   size_after, rank, t)
+        merge_rows(code, D[x].copy(), row_y, D[x, y], size[x], size[y], size.astype(sizes_as),
+                   x, y, size_after.astype(sizes_as), rank, t)
         size = np.where(rank < t, size_after, size)
     else:
-        merge_rows(code, D[x].copy(), row_y, D[x, y], size[x], size[y], size, x, y)
+        merge_rows(code, D[x].copy(), row_y, D[x, y], size[x], size[y], size.astype(sizes_as),
+                   x, y)
     got = update_row(code, D[x], D[y], D[x, y], size[x], size[y], size)
     live = np.flatnonzero((size > 0) & (np.arange(150) != x) & (np.arange(150) != y))
     assert_same_bits(got[live], row_y[live], method)

@@ -33,8 +33,6 @@ def _positive_nan(r):
     return abs(r) if r != r else r
 
 
-
-
 @numba.njit(cache=True, error_model="numpy")
 def _centroid_radicand(d_xi, d_yi, d_xy, size_x, size_y):
     return ((((size_x * d_xi * d_xi) + (size_y * d_yi * d_yi))
@@ -159,8 +157,9 @@ def _squared_loop(code, row_x, row_y, d_xy, size_x, size_y, sizes, size_after=No
         q = _radicand(plain_code, a, np.float64(b), dxy, size_x, size_y, size_i)
         scale = _needs_scaling(q, _largest(a, np.float64(b), dxy))
         marked += scale
-        row_y[i] = (-b if b != 0 else -np.inf) if scale else _positive_nan(math.sqrt(q))
-        suspects += (row_y[i] == np.inf) & (a < np.inf)
+        out = (-b if b != 0 else -np.inf) if scale else _positive_nan(math.sqrt(q))
+        row_y[i] = out
+        suspects += (out == np.inf) & (a < np.inf)
     if marked > 0:
         for i in range(n):
             v = row_y[i]
@@ -200,7 +199,10 @@ def merge_rows(code, row_x, row_y, d_xy, size_x, size_y, sizes, x, y, size_after
     """Overwrite `row_y` with the distances of the union of x and y to every cluster; returns
     :func:`first_overflow` (-1 when nothing overflowed). Ward reads cluster i's size as
     :func:`_third_size` has it (`size_after`, `rank` and `t`: within a round of the rounds
-    driver); the other methods do not read the third cluster's size.
+    driver); the other methods do not read the third cluster's size. `sizes` (and
+    `size_after`) may hold the sizes as int64 or as float64, with the same result (integers
+    below 2**53 are exact in float64, and so are their sums); float64 lets ward's loop
+    vectorise, as AVX2 has no vector conversion from int64 to float64.
 
     One loop per method so that each compiles to a tight vectorisable loop (the method branch
     is taken once, not per element). Entries of dead clusters hold +inf and stay +inf.

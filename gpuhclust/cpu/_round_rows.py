@@ -105,7 +105,7 @@ def _merge_pair(D, code, size, size_after, rank, log, k, t):
 def merge_pairs(D, code, size, size_after, rank, log, k0, over):
     """Apply log entries ``k0:k0+len(over)`` (slots) to `D`: ``over[t]`` is the first cluster
     whose distance to pair t's union overflowed, or -1. `size_after` and `rank` as in the
-    module docstring."""
+    module docstring; the sizes as float64 (see ``_lance_williams.merge_rows``)."""
     for t in numba.prange(over.shape[0]):
         pair = np.int64(t)  # prange counts unsigned: one compiled variant, not two
         over[pair] = _merge_pair(D, code, size, size_after, rank, log, k0 + pair, pair)
@@ -305,7 +305,8 @@ class LocalRows:
         over = np.empty(k1 - k0, dtype=np.int64)
         D, keys = self.work.D, self.work.keys
         with _threads_for(2 * len(xs) * self.work.width):
-            merge_pairs(D, self.code, self.size, size_after, self.rank, log, k0, over)
+            merge_pairs(D, self.code, self.size.astype(np.float64),
+                        size_after.astype(np.float64), self.rank, log, k0, over)
         self.rank[a] = self.rank[b] = _NOT_MERGED
         self.size = size_after
         bad = np.flatnonzero(over >= 0)
