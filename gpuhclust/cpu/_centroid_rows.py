@@ -33,7 +33,12 @@ MIN_CHUNK = 4 * BLOCK
 def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p):
     """For the query positions ``queries[q0:q1]``: the first minimum of w over the live
     positions ``j0:j1`` other than the query itself, into ``best_w[:q1-q0]``,
-    ``best_p[:q1-q0]`` (+inf and -1 when none is finite)."""
+    ``best_p[:q1-q0]`` (+inf and -1 when none is finite).
+
+    Per query and block, w goes into `vals` (+inf where the column is dead or the query
+    itself), a loop without branches that vectorises, and the block's first minimum is found
+    on the same bits read as integers (w >= 0, see ``_lazy_matrix.first_argmin``); a block
+    replaces the minimum so far only when strictly smaller, so the lowest position wins."""
     d = Ct.shape[0]
     nq = q1 - q0
     cq = np.empty((nq, 1, d))  # cq[q]: a (1, d) array, as sq_block takes it
@@ -46,22 +51,33 @@ def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p):
         best_w[q] = np.inf
         best_p[q] = -1
     acc = np.empty((nq, BLOCK))
+    vals = np.empty(BLOCK)
+    keys = vals.view(np.int64)
     for b0 in range(j0, j1, BLOCK):
         b1 = min(j1, b0 + BLOCK)
         m = b1 - b0
         for q in range(nq):  # the block's columns stay in cache for the whole tile
             sq_block(Ct, cq[q], b0, b1, acc[q])
         for q in range(nq):
-            own = queries[q0 + q]
             n_q = nx[q]
             a = acc[q]
             for jj in range(m):
                 s = sz[b0 + jj]
-                if s > 0.0 and b0 + jj != own:
-                    w = a[jj] * (n_q * s / (n_q + s))
-                    if w < best_w[q]:
-                        best_w[q] = w
-                        best_p[q] = b0 + jj
+                w = a[jj] * (n_q * s / (n_q + s))
+                vals[jj] = w if s > 0.0 else np.inf
+            own = queries[q0 + q] - b0
+            if 0 <= own < m:
+                vals[own] = np.inf
+            low = keys[0]
+            for jj in range(1, m):
+                key = keys[jj]
+                low = key if key < low else low
+            first = 0
+            while keys[first] != low:
+                first += 1
+            if vals[first] < best_w[q]:
+                best_w[q] = vals[first]
+                best_p[q] = b0 + first
 
 
 @numba.njit(cache=True, error_model="numpy")
