@@ -199,3 +199,18 @@ def test_cpu_nearest_over_candidate_chunks_takes_the_first_minimum(queries):
         ref[sz == 0] = np.inf
         ref[p] = np.inf
         assert nn[i] == np.argmin(ref) and w[i] == ref.min()
+
+
+@pytest.mark.parametrize("width", [1, 2, 300, 700])
+def test_cpu_first_scan_computing_each_pair_once_equals_a_scan_per_query(width):
+    # the first scan takes w(i, j) for w(j, i) across tiles of BLOCK positions; integer
+    # coordinates (many exact ties) and sizes other than 1 check the tie rule and the symmetry
+    from gpuhclust.cpu._centroid_rows import nearest, nearest_all
+
+    rng = np.random.default_rng(width)
+    Ct = rng.integers(0, 4, size=(3, width)).astype(np.float64)
+    sz = rng.integers(1, 5, size=width).astype(np.float64)
+    nn, w = nearest_all(Ct, sz)
+    ref_nn, ref_w = nearest(Ct, sz, width, np.arange(width), threads=2)
+    np.testing.assert_array_equal(nn, ref_nn)
+    np.testing.assert_array_equal(w, ref_w)

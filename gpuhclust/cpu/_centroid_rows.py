@@ -29,6 +29,20 @@ SERIAL_MAX_PAIRS = 1 << 16
 MIN_CHUNK = 4 * BLOCK
 
 
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _first_minimum(keys, m):
+    """Position of the first minimum of ``keys[:m]`` (m >= 1): the integer keys of
+    non-negative dissimilarities, whose order is theirs (``_lazy_matrix.first_argmin``)."""
+    low = keys[0]
+    for jj in range(1, m):
+        key = keys[jj]
+        low = key if key < low else low
+    first = 0
+    while keys[first] != low:
+        first += 1
+    return first
+
+
 @numba.njit(cache=True, error_model="numpy")
 def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p):
     """For the query positions ``queries[q0:q1]``: the first minimum of w over the live
@@ -68,13 +82,7 @@ def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p):
             own = queries[q0 + q] - b0
             if 0 <= own < m:
                 vals[own] = np.inf
-            low = keys[0]
-            for jj in range(1, m):
-                key = keys[jj]
-                low = key if key < low else low
-            first = 0
-            while keys[first] != low:
-                first += 1
+            first = _first_minimum(keys, m)
             if vals[first] < best_w[q]:
                 best_w[q] = vals[first]
                 best_p[q] = b0 + first
@@ -114,6 +122,83 @@ def _combine(part_w, part_p, nq, nn, dist):
                 arg = part_p[tile, c, q]
         nn[i] = arg
         dist[i] = best
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _tile_pair(Ct, sz, tile_i, tile_j, part_w, part_p):
+    """Tiles ``tile_i <= tile_j`` of the first scan (:func:`nearest_all`): w for every pair
+    (i, j), i in tile_i, j in tile_j, i != j, computed once; the first minimum of each row i
+    over tile_j goes to ``part_[wp][i, tile_j]``, and of each row j over tile_i (in increasing
+    i, a strict '<': the lowest position wins) to ``part_[wp][j, tile_i]``."""
+    n = Ct.shape[1]
+    d = Ct.shape[0]
+    i0 = tile_i * BLOCK
+    i1 = min(n, i0 + BLOCK)
+    j0 = tile_j * BLOCK
+    j1 = min(n, j0 + BLOCK)
+    m = j1 - j0
+    cq = np.empty((1, d))
+    vals = np.empty(BLOCK)
+    keys = vals.view(np.int64)
+    col_w = np.full(BLOCK, np.inf)
+    col_p = np.full(BLOCK, -1, dtype=np.int64)
+    for i in range(i0, i1):
+        for k in range(d):
+            cq[0, k] = Ct[k, i]
+        sq_block(Ct, cq, j0, j1, vals)
+        n_i = sz[i]
+        for jj in range(m):
+            s = sz[j0 + jj]
+            vals[jj] = vals[jj] * (n_i * s / (n_i + s))
+        if j0 <= i < j1:
+            vals[i - j0] = np.inf
+        first = _first_minimum(keys, m)
+        part_w[i, tile_j] = vals[first]
+        part_p[i, tile_j] = j0 + first if vals[first] < np.inf else -1
+        if tile_i < tile_j:
+            for jj in range(m):
+                better = vals[jj] < col_w[jj]
+                col_w[jj] = vals[jj] if better else col_w[jj]
+                col_p[jj] = i if better else col_p[jj]
+    if tile_i < tile_j:
+        for jj in range(m):
+            part_w[j0 + jj, tile_i] = col_w[jj]
+            part_p[j0 + jj, tile_i] = col_p[jj]
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _tile_pairs(Ct, sz, tiles_i, tiles_j, part_w, part_p):
+    for t in numba.prange(tiles_i.shape[0]):
+        _tile_pair(Ct, sz, tiles_i[t], tiles_j[t], part_w, part_p)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _combine_tiles(part_w, part_p, nn, dist):
+    """Per row, the tiles' minima in position order: strict '<', the lowest position wins."""
+    for i in range(part_w.shape[0]):
+        best, arg = np.inf, -1
+        for c in range(part_w.shape[1]):
+            if part_w[i, c] < best:
+                best = part_w[i, c]
+                arg = part_p[i, c]
+        nn[i] = arg
+        dist[i] = best
+
+
+def nearest_all(Ct: np.ndarray, sz: np.ndarray):
+    """Nearest centroid (position, -1 when none is finite) and w of every position, all of
+    them live: :func:`nearest` for every query, with each pair's w computed once instead of
+    twice (w is symmetric bit for bit: ``gpuhclust._centroid_rounds``)."""
+    n = Ct.shape[1]
+    tiles = -(-n // BLOCK)
+    tiles_i, tiles_j = np.triu_indices(tiles)
+    part_w = np.empty((n, tiles))
+    part_p = np.empty((n, tiles), dtype=np.int64)
+    _tile_pairs(Ct, sz, tiles_i.astype(np.int64), tiles_j.astype(np.int64), part_w, part_p)
+    nn = np.empty(n, dtype=np.int64)
+    dist = np.empty(n)
+    _combine_tiles(part_w, part_p, nn, dist)
+    return nn, dist
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -168,7 +253,9 @@ class CentroidRows:
         return self.slots.slots(nn), dist
 
     def scan_all(self):
-        return self._nearest(np.arange(self.Ct.shape[1], dtype=np.int64))
+        n = self.Ct.shape[1]
+        self.pairs += n * (n + 1) // 2
+        return nearest_all(self.Ct, self.sz)
 
     def run_round(self, entries, k0: int, rescan: np.ndarray):
         if len(entries[0]):
