@@ -214,3 +214,16 @@ def test_cpu_first_scan_computing_each_pair_once_equals_a_scan_per_query(width):
     ref_nn, ref_w = nearest(Ct, sz, width, np.arange(width), threads=2)
     np.testing.assert_array_equal(nn, ref_nn)
     np.testing.assert_array_equal(w, ref_w)
+
+
+def test_first_scan_beyond_its_memory_cap_scans_per_query(monkeypatch):
+    # past FIRST_SCAN_MAX_BYTES the per-tile minima would grow as n**2: the first scan is then
+    # a scan per query (counted: n**2 pairs instead of n(n+1)/2), with the same Z, ties included
+    from gpuhclust.cpu import _centroid_rows
+
+    X = tie_heavy(600, 2, 4)
+    Z = vector(X)
+    pairs = cpu_backend.last_run["pairs"]
+    monkeypatch.setattr(_centroid_rows, "FIRST_SCAN_MAX_BYTES", 0)
+    np.testing.assert_array_equal(vector(X), Z)
+    assert cpu_backend.last_run["pairs"] - pairs == 600 * 600 - 600 * 601 // 2

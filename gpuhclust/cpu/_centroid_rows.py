@@ -27,6 +27,10 @@ QUERY_TILE = 8
 SERIAL_MAX_PAIRS = 1 << 16
 #: The fewest candidate columns a chunk of a work item takes.
 MIN_CHUNK = 4 * BLOCK
+#: The most memory the first scan's per-tile minima (:func:`nearest_all`, 16 bytes per position
+#: and tile of BLOCK positions, so growing as n**2) may take; beyond it (n above about 32,000)
+#: the first scan is a scan per query, and the engine's memory stays O(n*d).
+FIRST_SCAN_MAX_BYTES = 64 << 20
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
@@ -254,6 +258,8 @@ class CentroidRows:
 
     def scan_all(self):
         n = self.Ct.shape[1]
+        if 16 * n * -(-n // BLOCK) > FIRST_SCAN_MAX_BYTES:
+            return self._nearest(np.arange(n, dtype=np.int64))
         self.pairs += n * (n + 1) // 2
         return nearest_all(self.Ct, self.sz)
 
