@@ -227,3 +227,63 @@ def test_first_scan_beyond_its_memory_cap_scans_per_query(monkeypatch):
     monkeypatch.setattr(_centroid_rows, "FIRST_SCAN_MAX_BYTES", 0)
     np.testing.assert_array_equal(vector(X), Z)
     assert cpu_backend.last_run["pairs"] - pairs == 600 * 600 - 600 * 601 // 2
+
+
+@pytest.mark.parametrize("make", [tie_heavy, blobs])
+def test_cpu_kept_entries_settle_rows_and_leave_z_unchanged(make, monkeypatch):
+    # the kept entries answer as a scan would: the same Z (ties included) with and without
+    from gpuhclust.cpu import _centroid_rows
+
+    X = make(700, 3, 6)
+    Z = vector(X)
+    assert cpu_backend.last_run["settled_by_kept"] > 0
+    assert cpu_backend.last_run["scans_per_merge"] < cpu_backend.last_run["rescans_per_merge"]
+    plain = _centroid_rows.CentroidRows.__init__
+
+    def without_kept(self, Ct, threads, kept=True):
+        plain(self, Ct, threads, kept=False)
+
+    monkeypatch.setattr(_centroid_rows.CentroidRows, "__init__", without_kept)
+    np.testing.assert_array_equal(vector(X), Z)
+    assert cpu_backend.last_run["settled_by_kept"] == 0
+
+
+def test_centroid_bound_lowering_covers_merges_far_from_the_origin():
+    # a merged pair's union, its centroid rounded, must not come closer to a third cluster
+    # than the lowered bound allows. Tight cases: three clusters of one size at the corners of
+    # an almost equilateral triangle (there Lance-Williams gives the union exactly the parts'
+    # distance), 1e-6 across at coordinates ~1e3, where rounding the centroid moves w by
+    # ~1e-7 relative (the delta term)
+    from gpuhclust.cpu._centroid_rows import CentroidKept, pair_dissimilarities
+    from gpuhclust.cpu._vector import WARD, merge_centroids
+
+    rng = np.random.default_rng(0)
+    d, checked = 4, 0
+    corners = np.zeros((3, d))
+    corners[1, 0] = 1.0
+    corners[2, :2] = 0.5, np.sqrt(3) / 2
+    for _ in range(3000):
+        rotation = np.linalg.qr(rng.normal(size=(d, d)))[0]
+        shape = (corners + 1e-9 * rng.normal(size=(3, d))) @ rotation
+        pts = rng.uniform(-1e3, 1e3, size=d) + 10.0 ** rng.uniform(-6, 0) * shape
+        Ct = np.ascontiguousarray(pts.T)
+        sz = np.full(3, float(rng.integers(1, 50)))
+
+        def w(r, c):
+            out = np.empty(1)
+            pair_dissimilarities(Ct, sz, np.array([r]), np.array([c]), out)
+            return out[0]
+
+        w_ra, w_rb, w_ab, w_ba = w(0, 1), w(0, 2), w(1, 2), w(2, 1)
+        if not (w_ab <= w(1, 0) and w_ba <= w(2, 0)):
+            continue  # rounds merge reciprocal nearest neighbours only
+        kept = CentroidKept(3, d, float(np.abs(Ct).max()))
+        kept.bound[0] = np.float64(min(w_ra, w_rb)).view(np.int64)
+        kept.valid[0] = True
+        kept.row_size[0] = sz[0]
+        lowered = kept._lowered_bound(np.array([0]), 0)[0]  # one merge since the scan
+        merge_centroids(Ct, 1, 2, sz[1], sz[2], WARD)
+        sz[2], sz[1] = sz[1] + sz[2], 0.0
+        assert np.float64(w(0, 2)).view(np.int64) >= lowered
+        checked += 1
+    assert checked > 500

@@ -9,6 +9,12 @@ turn, while the block's columns stay in cache). The work items are (query tile, 
 chunk) pairs, so that a round with few queries still fills the threads; each item keeps its
 first minimum, and the chunks are combined in position order with a strict '<': the lowest
 position among equal values wins, whatever the chunks and the threads.
+
+The first scan computes each pair once (:func:`nearest_all`). Later, a rescan also keeps each
+row's :data:`KEPT` smallest dissimilarities and the next one, the bound (as the matrix rounds
+do, ``_round_rows``); a row asked for whose smallest kept entry lies below the bound, lowered
+for the rounding of merged centroids (:class:`CentroidKept`), has that entry as its first
+minimum without a rescan: the same answer, so Z is unchanged.
 """
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ import numpy as np
 
 from .._centroid_rounds import CentroidSlots
 from ._distances import BLOCK
+from ._round_rows import KEPT, NO_KEY, KeptEntries, _insert_kept
 from ._vector import WARD, merge_centroids, sq_block
 
 __all__ = ["CentroidRows", "QUERY_TILE"]
@@ -31,6 +38,10 @@ MIN_CHUNK = 4 * BLOCK
 #: and tile of BLOCK positions, so growing as n**2) may take; beyond it (n above about 32,000)
 #: the first scan is a scan per query, and the engine's memory stays O(n*d).
 FIRST_SCAN_MAX_BYTES = 64 << 20
+#: Memory of the kept entries per observation, for the plan: each row's entries and bound
+#: (:class:`CentroidKept`, about 160 bytes) and a round's scratch for as many queries
+#: (:func:`nearest`, 288 bytes per query, every row in the worst case).
+KEPT_BYTES_PER_ROW = 160 + 288
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
@@ -48,7 +59,7 @@ def _first_minimum(keys, m):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p):
+def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p, kept_keys, kept_pos):
     """For the query positions ``queries[q0:q1]``: the first minimum of w over the live
     positions ``j0:j1`` other than the query itself, into ``best_w[:q1-q0]``,
     ``best_p[:q1-q0]`` (+inf and -1 when none is finite).
@@ -56,7 +67,9 @@ def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p):
     Per query and block, w goes into `vals` (+inf where the column is dead or the query
     itself), a loop without branches that vectorises, and the block's first minimum is found
     on the same bits read as integers (w >= 0, see ``_lazy_matrix.first_argmin``); a block
-    replaces the minimum so far only when strictly smaller, so the lowest position wins."""
+    replaces the minimum so far only when strictly smaller, so the lowest position wins. Each
+    query's ``KEPT + 1`` smallest (key, position) go to ``kept_keys[q]``, ``kept_pos[q]``
+    (``_round_rows.smallest_keys``' order: blocks in position order, equal keys behind)."""
     d = Ct.shape[0]
     nq = q1 - q0
     cq = np.empty((nq, 1, d))  # cq[q]: a (1, d) array, as sq_block takes it
@@ -68,6 +81,8 @@ def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p):
             cq[q, 0, k] = Ct[k, p]
         best_w[q] = np.inf
         best_p[q] = -1
+        kept_keys[q, :] = NO_KEY
+        kept_pos[q, :] = -1
     acc = np.empty((nq, BLOCK))
     vals = np.empty(BLOCK)
     keys = vals.view(np.int64)
@@ -90,40 +105,51 @@ def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p):
             if vals[first] < best_w[q]:
                 best_w[q] = vals[first]
                 best_p[q] = b0 + first
+            if keys[first] < kept_keys[q, KEPT]:
+                for jj in range(m):
+                    if keys[jj] < kept_keys[q, KEPT]:
+                        _insert_kept(kept_keys[q], kept_pos[q], keys[jj], b0 + jj)
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _item(Ct, sz, queries, width, chunk, t, part_w, part_p):
+def _item(Ct, sz, queries, width, chunk, t, part_w, part_p, part_k, part_kp):
     nchunks = part_w.shape[1]
     tile, c = t // nchunks, t % nchunks
     q0 = tile * QUERY_TILE
     q1 = min(queries.shape[0], q0 + QUERY_TILE)
     _nearest(Ct, sz, queries, q0, q1, min(width, c * chunk), min(width, (c + 1) * chunk),
-             part_w[tile, c], part_p[tile, c])
+             part_w[tile, c], part_p[tile, c], part_k[tile, c], part_kp[tile, c])
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def _items_parallel(Ct, sz, queries, width, chunk, part_w, part_p):
+def _items_parallel(Ct, sz, queries, width, chunk, part_w, part_p, part_k, part_kp):
     for t in numba.prange(part_w.shape[0] * part_w.shape[1]):
-        _item(Ct, sz, queries, width, chunk, np.int64(t), part_w, part_p)
+        _item(Ct, sz, queries, width, chunk, np.int64(t), part_w, part_p, part_k, part_kp)
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _items_serial(Ct, sz, queries, width, chunk, part_w, part_p):
+def _items_serial(Ct, sz, queries, width, chunk, part_w, part_p, part_k, part_kp):
     for t in range(part_w.shape[0] * part_w.shape[1]):
-        _item(Ct, sz, queries, width, chunk, np.int64(t), part_w, part_p)
+        _item(Ct, sz, queries, width, chunk, np.int64(t), part_w, part_p, part_k, part_kp)
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _combine(part_w, part_p, nq, nn, dist):
-    """Per query, the chunks' minima in position order: strict '<', the lowest position wins."""
+def _combine(part_w, part_p, part_k, part_kp, nq, nn, dist, kept_keys, kept_pos):
+    """Per query, the chunks' minima in position order: strict '<', the lowest position wins;
+    and the chunks' smallest entries merged the same way (equal keys behind)."""
     for i in range(nq):
         tile, q = i // QUERY_TILE, i % QUERY_TILE
         best, arg = np.inf, -1
+        kept_keys[i, :] = NO_KEY
+        kept_pos[i, :] = -1
         for c in range(part_w.shape[1]):
             if part_w[tile, c, q] < best:
                 best = part_w[tile, c, q]
                 arg = part_p[tile, c, q]
+            for e in range(KEPT + 1):
+                key = part_k[tile, c, q, e]
+                if key < kept_keys[i, KEPT]:
+                    _insert_kept(kept_keys[i], kept_pos[i], key, part_kp[tile, c, q, e])
         nn[i] = arg
         dist[i] = best
 
@@ -214,9 +240,12 @@ def merge_pairs(Ct, sz, px, py, na, nb):
         sz[px[t]] = 0.0
 
 
-def nearest(Ct: np.ndarray, sz: np.ndarray, width: int, queries: np.ndarray, threads: int):
+def nearest(Ct: np.ndarray, sz: np.ndarray, width: int, queries: np.ndarray, threads: int,
+            kept=None):
     """Nearest live centroid (position, -1 when none is finite) and w for each query position
-    (any order), over positions ``[0, width)``."""
+    (any order), over positions ``[0, width)``. `kept`: None, or ``(keys, positions)`` arrays
+    of shape ``(len(queries), KEPT + 1)`` to receive each query's smallest entries (the keys
+    of w, ``_round_rows.smallest_keys``' order; the last column is the bound's)."""
     nq = len(queries)
     tiles = -(-nq // QUERY_TILE)
     # enough items for every thread; the results do not depend on the chunks
@@ -224,15 +253,91 @@ def nearest(Ct: np.ndarray, sz: np.ndarray, width: int, queries: np.ndarray, thr
     chunk = -(-width // nchunks)
     part_w = np.empty((tiles, nchunks, QUERY_TILE))
     part_p = np.empty((tiles, nchunks, QUERY_TILE), dtype=np.int64)
+    part_k = np.empty((tiles, nchunks, QUERY_TILE, KEPT + 1), dtype=np.int64)
+    part_kp = np.empty((tiles, nchunks, QUERY_TILE, KEPT + 1), dtype=np.int64)
     queries = np.ascontiguousarray(queries, dtype=np.int64)
+    args = (Ct, sz, queries, np.int64(width), np.int64(chunk), part_w, part_p, part_k, part_kp)
     if threads > 1 and nq * width >= SERIAL_MAX_PAIRS:
-        _items_parallel(Ct, sz, queries, np.int64(width), np.int64(chunk), part_w, part_p)
+        _items_parallel(*args)
     else:
-        _items_serial(Ct, sz, queries, np.int64(width), np.int64(chunk), part_w, part_p)
+        _items_serial(*args)
     nn = np.empty(nq, dtype=np.int64)
     dist = np.empty(nq)
-    _combine(part_w, part_p, nq, nn, dist)
+    if kept is None:
+        kept = (np.empty((nq, KEPT + 1), dtype=np.int64),
+                np.empty((nq, KEPT + 1), dtype=np.int64))
+    _combine(part_w, part_p, part_k, part_kp, nq, nn, dist, *kept)
     return nn, dist
+
+
+@numba.njit(cache=True, error_model="numpy")
+def pair_dissimilarities(Ct, sz, rows, cols, out):
+    """``out[t]`` = w from the centroid at position ``rows[t]`` (the query) to the one at
+    ``cols[t]``: the arithmetic of a scan (``sq_block``, then the size factor), bit for bit."""
+    for t in range(rows.shape[0]):
+        r = rows[t]
+        c = cols[t]
+        acc = 0.0
+        for k in range(Ct.shape[0]):
+            diff = Ct[k, r] - Ct[k, c]
+            acc += diff * diff
+        n_q = sz[r]
+        s = sz[c]
+        out[t] = acc * (n_q * s / (n_q + s))
+
+
+class CentroidKept(KeptEntries):
+    """Every row's :data:`KEPT` smallest dissimilarities and bound from its last scan (the
+    first scan keeps none), kept up to date from round to round in original slots, as
+    ``_round_rows.KeptEntries`` keeps them for the matrix; an entry whose cluster merged takes
+    the union, its w computed afresh (:func:`pair_dissimilarities`).
+
+    The bound is lowered otherwise, because here a union's centroid is computed, not its
+    distances. A row r whose smallest kept w is below the lowered bound has it as its first
+    minimum, by this argument (W: w in exact arithmetic on the stored centroids; eps = 2**-53;
+    M bounds every coordinate of every centroid; F = r's size):
+
+    * evaluating w (d squares of rounded differences summed, one size factor) is within
+      ``g = (d + 6) eps`` of W, relatively (all terms are positive);
+    * a merged pair (a, b) were each other's nearest on computed w, so
+      ``W(a, b) <= (1 + g) / (1 - g) * min(W(r, a), W(r, b))``, and Lance-Williams for the exact
+      mean u' of the stored centroids gives ``W(r, u') >= (1 - 2.01 g) min(W(r, a), W(r, b))``;
+    * the stored union u differs from u' by at most ``4 eps M`` per coordinate (one product
+      each, a sum, a division), ``delta = 4 eps M sqrt(d)`` in all, which moves W by at most
+      ``2 delta sqrt(W F) + F delta**2``;
+    * the clusters not kept at the scan had ``W >= bound / (1 + g)``; each merge since then
+      lowers that as above (compounded over every merge since the scan, a cluster taking part
+      in a few of them at most), and their computed w is at least ``(1 - g)`` of it.
+
+    The constants carry a margin of 2 (g, delta) besides.
+    """
+
+    def __init__(self, n: int, d: int, max_coordinate: float):
+        super().__init__(n, np.float64)
+        self.valid = np.zeros(n, dtype=bool)
+        eps = np.ldexp(1.0, -53)
+        self.g = 2 * (d + 6) * eps
+        self.delta = 2 * 4 * eps * 2 * max_coordinate * np.sqrt(d)
+        self.row_size = np.ones(n)
+
+    def record(self, rows, keys, cols, k: int) -> None:
+        super().record(rows, keys, cols, k)
+        self.valid[rows] = True
+
+    def _lowered_bound(self, rows, k: int) -> np.ndarray:
+        bound = self.bound[rows]
+        finite = bound < self.inf_key
+        B = np.where(finite, bound, 0).view(np.float64)
+        merges = (k - self.scanned_at[rows] + 1).astype(np.float64)
+        F = self.row_size[rows]
+        g, delta = self.g, self.delta
+        low = B / (1 + g)
+        low = (low * np.exp(merges * np.log1p(-2.01 * g))
+               - merges * (2 * delta * np.sqrt(low * F) + F * delta * delta))
+        low = low * (1 - g)
+        keys = np.where(low > 0, np.maximum(low, 0).view(np.int64), -1)
+        keys = np.where(finite, keys, np.minimum(bound, self.inf_key))
+        return np.where(self.valid[rows], keys, -1)
 
 
 class CentroidRows:
@@ -241,7 +346,7 @@ class CentroidRows:
 
     name = "backend='cpu' engine='vector' (rounds)"
 
-    def __init__(self, Ct: np.ndarray, threads: int):
+    def __init__(self, Ct: np.ndarray, threads: int, kept: bool = True):
         n = Ct.shape[1]
         self.Ct = Ct
         self.sz = np.ones(n)
@@ -249,11 +354,19 @@ class CentroidRows:
         self.threads = threads
         self.compactions = 0
         self.pairs = 0  # (query, position) dissimilarities computed
+        self.kept = None
+        if kept:
+            largest = float(np.abs(Ct).max()) if Ct.size else 0.0
+            self.kept = CentroidKept(n, Ct.shape[0], largest)
 
-    def _nearest(self, slots: np.ndarray):
+    def _nearest(self, slots: np.ndarray, k: int = 0):
         self.pairs += len(slots) * self.slots.width
+        keys = np.empty((len(slots), KEPT + 1), dtype=np.int64)
+        pos = np.empty((len(slots), KEPT + 1), dtype=np.int64)
         nn, dist = nearest(self.Ct, self.sz, self.slots.width, self.slots.positions(slots),
-                           self.threads)
+                           self.threads, (keys, pos))
+        if self.kept is not None:
+            self.kept.record(slots, keys, self.slots.slots(pos), k)
         return self.slots.slots(nn), dist
 
     def scan_all(self):
@@ -264,7 +377,9 @@ class CentroidRows:
         return nearest_all(self.Ct, self.sz)
 
     def run_round(self, entries, k0: int, rescan: np.ndarray):
-        if len(entries[0]):
+        xs, ys = entries[0], entries[1]
+        k1 = k0 + len(xs)
+        if len(xs):
             merge_pairs(self.Ct, self.sz, *self.slots.merge(entries))
         keep = self.slots.compaction()
         if keep is not None:
@@ -273,4 +388,35 @@ class CentroidRows:
             self.sz[:w] = self.sz[keep]
             self.sz[w:] = 0.0
             self.compactions += 1
-        return self._nearest(rescan)
+        if self.kept is None:
+            return self._nearest(rescan, k1)
+        found = np.empty(len(rescan), dtype=np.int64)
+        dist = np.empty(len(rescan))
+        full = self._settled_by_kept(xs, ys, k1, rescan, found, dist)
+        found[full], dist[full] = self._nearest(rescan[full], k1)
+        return found, dist
+
+    def _settled_by_kept(self, xs, ys, k1, rescan, found, dist) -> np.ndarray:
+        """As ``_round_rows.LocalRows._settled_by_kept``: the kept entries follow the round's
+        merges and answer the rows of `rescan` they settle; returns the mask of the others."""
+        follow = self.slots.position >= 0  # x of this round already -1
+        follow[ys] = False
+        kept = self.kept
+
+        def union_w(new, rows):
+            out = np.empty(len(rows))
+            pair_dissimilarities(self.Ct, self.sz, self.slots.positions(rows),
+                                 self.slots.positions(new), out)
+            return out
+
+        kept.follow_merges(xs, ys, np.flatnonzero(follow), union_w)
+        candidates = follow[rescan]
+        rows = rescan[candidates]
+        kept.row_size[rows] = self.sz[self.slots.positions(rows)]
+        taken, first, low = kept.first_minima(rows, k1)
+        full = np.ones(len(rescan), dtype=bool)
+        where = np.flatnonzero(candidates)[taken]
+        full[where] = False
+        found[where] = first[taken]
+        dist[where] = kept.values(low[taken])
+        return full

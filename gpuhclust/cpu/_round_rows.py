@@ -53,7 +53,7 @@ KEPT = 8
 #: each (ward's radicand is at least half its positive terms, so its subtraction does not
 #: amplify them), with a wide margin.
 BOUND_SLACK = 64
-_NO_KEY = np.iinfo(np.int64).max
+NO_KEY = np.iinfo(np.int64).max
 
 #: A round that touches fewer matrix entries than this runs on one thread: waking the other
 #: threads twice per round costs more than the work (late rounds rescan a handful of rows), and
@@ -126,9 +126,9 @@ def _insert_kept(kept_keys, kept_cols, key, col):
 @numba.njit(cache=True, error_model="numpy", inline="always")
 def smallest_keys(keys, kept_keys, kept_cols):
     """The ``len(kept_keys)`` smallest entries of `keys` in increasing (key, index) order
-    (``kept_cols`` -1 and ``kept_keys`` :data:`_NO_KEY` where the row has fewer). Chunks whose
+    (``kept_cols`` -1 and ``kept_keys`` :data:`NO_KEY` where the row has fewer). Chunks whose
     minimum cannot enter the list are skipped after a vectorised minimum."""
-    kept_keys[:] = _NO_KEY
+    kept_keys[:] = NO_KEY
     kept_cols[:] = -1
     last = kept_keys.shape[0] - 1
     n = keys.shape[0]
@@ -197,8 +197,8 @@ class KeptEntries:
 
     def __init__(self, n: int, dtype):
         self.cols = np.full((n, KEPT), -1, dtype=np.int64)
-        self.keys = np.full((n, KEPT), _NO_KEY, dtype=np.int64)
-        self.bound = np.full(n, _NO_KEY, dtype=np.int64)
+        self.keys = np.full((n, KEPT), NO_KEY, dtype=np.int64)
+        self.bound = np.full(n, NO_KEY, dtype=np.int64)
         self.scanned_at = np.zeros(n, dtype=np.int64)
         self.float64 = np.dtype(dtype) == np.float64
         self.storage = np.dtype(dtype)
@@ -218,10 +218,10 @@ class KeptEntries:
         self.bound[rows] = keys[:, KEPT]
         self.scanned_at[rows] = k
 
-    def follow_merges(self, D, slot, xs, ys, live_rows) -> None:
-        """After a round's merges (slots in `slot`, merged rows not yet dropped): entries of
-        x or y become y, with the distance from y's new row. `live_rows`: the rows to follow
-        (alive, not merged in the round)."""
+    def follow_merges(self, xs, ys, live_rows, distances) -> None:
+        """After a round's merges: entries of x or y become y, with the distance
+        ``distances(new, rows)`` from each row to its entry's union (the very value a scan
+        would compute). `live_rows`: the rows to follow (alive, not merged in the round)."""
         n = self.cols.shape[0]
         union = np.full(n + 1, -1, dtype=np.int64)  # index -1 (no entry) hits the last
         union[xs] = ys
@@ -232,7 +232,7 @@ class KeptEntries:
             return
         rows = live_rows[hit_r]
         new = union[cols[hit_r, hit_k]]
-        values = D[slot[new], slot[rows]]
+        values = distances(new, rows)
         self.cols[rows, hit_k] = new
         self.keys[rows, hit_k] = values.view(self.key_type).astype(np.int64)
 
@@ -343,7 +343,9 @@ class LocalRows:
         follow = self.slot >= 0
         follow[xs] = False
         follow[ys] = False
-        self.kept.follow_merges(self.work.D, self.slot, xs, ys, np.flatnonzero(follow))
+        D, slot = self.work.D, self.slot
+        self.kept.follow_merges(xs, ys, np.flatnonzero(follow),
+                                lambda new, rows: D[slot[new], slot[rows]])
         candidates = follow[rescan]
         taken, first, low = self.kept.first_minima(rescan[candidates], k1)
         full = np.ones(len(rescan), dtype=bool)

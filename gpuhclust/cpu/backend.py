@@ -65,7 +65,8 @@ class CPUBackend(Backend):
         return _memory.available_bytes()
 
     def vector_bytes(self, n: int, d: int, method: Method) -> int:
-        return vector_bytes(n, d)
+        kept = _centroid_rows.KEPT_BYTES_PER_ROW * n if method.name == "ward" else 0
+        return vector_bytes(n, d) + kept
 
     @staticmethod
     def matrix_bytes(data: LinkageInput, metric: PreparedMetric | None, dtype) -> int:
@@ -236,7 +237,9 @@ def _run_vector_ward_rounds(X: np.ndarray, bar) -> np.ndarray:
     features_first = np.array(centroid_frame(X).T, dtype=np.float64, order="C")
     store = _centroid_rows.CentroidRows(features_first, _threads())
     merges = centroid_rounds.ward_rounds(store, n, bar, last_run, threads=_threads())
-    last_run.update(compactions=store.compactions, pairs=store.pairs)
+    settled = store.kept.settled if store.kept is not None else 0
+    last_run.update(compactions=store.compactions, pairs=store.pairs, settled_by_kept=settled,
+                    scans_per_merge=(last_run["rescans"] - settled) / max(n - 1, 1))
     return merges
 
 
