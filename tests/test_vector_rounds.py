@@ -205,15 +205,26 @@ def test_cpu_nearest_over_candidate_chunks_takes_the_first_minimum(queries):
 def test_cpu_first_scan_computing_each_pair_once_equals_a_scan_per_query(width):
     # the first scan takes w(i, j) for w(j, i) across tiles of BLOCK positions; integer
     # coordinates (many exact ties) and sizes other than 1 check the tie rule and the symmetry
-    from gpuhclust.cpu._centroid_rows import nearest, nearest_all
+    from gpuhclust.cpu._centroid_rows import KEPT, nearest, nearest_all
 
     rng = np.random.default_rng(width)
     Ct = rng.integers(0, 4, size=(3, width)).astype(np.float64)
     sz = rng.integers(1, 5, size=width).astype(np.float64)
-    nn, w = nearest_all(Ct, sz)
+    keys = np.empty((width, KEPT + 1), dtype=np.int64)
+    pos = np.empty((width, KEPT + 1), dtype=np.int64)
+    nn, w = nearest_all(Ct, sz, (keys, pos))
     ref_nn, ref_w = nearest(Ct, sz, width, np.arange(width), threads=2)
     np.testing.assert_array_equal(nn, ref_nn)
     np.testing.assert_array_equal(w, ref_w)
+    # its kept entries: true values, every entry left out at least the bound
+    for i in range(width):
+        ref = ((Ct - Ct[:, [i]]) ** 2).sum(axis=0) * (sz[i] * sz / (sz[i] + sz))
+        ref[i] = np.inf
+        held = pos[i, :KEPT][pos[i, :KEPT] >= 0]
+        np.testing.assert_array_equal(keys[i, :len(held)], ref[held].view(np.int64))
+        assert np.all(np.diff(keys[i, :len(held)]) >= 0)
+        rest = np.setdiff1d(np.arange(width), np.append(held, i))
+        assert np.all(ref[rest].view(np.int64) >= keys[i, KEPT])
 
 
 def test_first_scan_beyond_its_memory_cap_scans_per_query(monkeypatch):

@@ -34,8 +34,8 @@ QUERY_TILE = 8
 SERIAL_MAX_PAIRS = 1 << 16
 #: The fewest candidate columns a chunk of a work item takes.
 MIN_CHUNK = 4 * BLOCK
-#: The most memory the first scan's per-tile minima (:func:`nearest_all`, 16 bytes per position
-#: and tile of BLOCK positions, so growing as n**2) may take; beyond it (n above about 32,000)
+#: The most memory the first scan's per-tile minima (:func:`nearest_all`, 24 bytes per position
+#: and tile of BLOCK positions, so growing as n**2) may take; beyond it (n above about 26,000)
 #: the first scan is a scan per query, and the engine's memory stays O(n*d).
 FIRST_SCAN_MAX_BYTES = 64 << 20
 #: Memory of the kept entries per observation, for the plan: each row's entries and bound
@@ -155,11 +155,12 @@ def _combine(part_w, part_p, part_k, part_kp, nq, nn, dist, kept_keys, kept_pos)
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _tile_pair(Ct, sz, tile_i, tile_j, part_w, part_p):
+def _tile_pair(Ct, sz, tile_i, tile_j, part_w, part_p, part_k2):
     """Tiles ``tile_i <= tile_j`` of the first scan (:func:`nearest_all`): w for every pair
     (i, j), i in tile_i, j in tile_j, i != j, computed once; the first minimum of each row i
     over tile_j goes to ``part_[wp][i, tile_j]``, and of each row j over tile_i (in increasing
-    i, a strict '<': the lowest position wins) to ``part_[wp][j, tile_i]``."""
+    i, a strict '<': the lowest position wins) to ``part_[wp][j, tile_i]``; `part_k2` gets
+    the key of the second smallest (``NO_KEY`` when the tile has no other entry)."""
     n = Ct.shape[1]
     d = Ct.shape[0]
     i0 = tile_i * BLOCK
@@ -171,7 +172,9 @@ def _tile_pair(Ct, sz, tile_i, tile_j, part_w, part_p):
     vals = np.empty(BLOCK)
     keys = vals.view(np.int64)
     col_w = np.full(BLOCK, np.inf)
+    col_k = col_w.view(np.int64)
     col_p = np.full(BLOCK, -1, dtype=np.int64)
+    col_k2 = np.full(BLOCK, NO_KEY, dtype=np.int64)
     for i in range(i0, i1):
         for k in range(d):
             cq[0, k] = Ct[k, i]
@@ -182,52 +185,81 @@ def _tile_pair(Ct, sz, tile_i, tile_j, part_w, part_p):
             vals[jj] = vals[jj] * (n_i * s / (n_i + s))
         if j0 <= i < j1:
             vals[i - j0] = np.inf
+        if tile_i < tile_j:
+            for jj in range(m):
+                key = keys[jj]
+                best = col_k[jj]
+                better = key < best
+                second = col_k2[jj]
+                col_k2[jj] = best if better else (key if key < second else second)
+                col_k[jj] = key if better else best
+                col_p[jj] = i if better else col_p[jj]
         first = _first_minimum(keys, m)
         part_w[i, tile_j] = vals[first]
         part_p[i, tile_j] = j0 + first if vals[first] < np.inf else -1
-        if tile_i < tile_j:
-            for jj in range(m):
-                better = vals[jj] < col_w[jj]
-                col_w[jj] = vals[jj] if better else col_w[jj]
-                col_p[jj] = i if better else col_p[jj]
+        low = keys[first]
+        keys[first] = NO_KEY
+        part_k2[i, tile_j] = keys[_first_minimum(keys, m)]
+        keys[first] = low
     if tile_i < tile_j:
         for jj in range(m):
             part_w[j0 + jj, tile_i] = col_w[jj]
-            part_p[j0 + jj, tile_i] = col_p[jj]
+            part_p[j0 + jj, tile_i] = col_p[jj] if col_w[jj] < np.inf else -1
+            part_k2[j0 + jj, tile_i] = col_k2[jj]
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def _tile_pairs(Ct, sz, tiles_i, tiles_j, part_w, part_p):
+def _tile_pairs(Ct, sz, tiles_i, tiles_j, part_w, part_p, part_k2):
     for t in numba.prange(tiles_i.shape[0]):
-        _tile_pair(Ct, sz, tiles_i[t], tiles_j[t], part_w, part_p)
+        _tile_pair(Ct, sz, tiles_i[t], tiles_j[t], part_w, part_p, part_k2)
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _combine_tiles(part_w, part_p, nn, dist):
-    """Per row, the tiles' minima in position order: strict '<', the lowest position wins."""
+def _combine_tiles(part_w, part_p, part_k2, nn, dist, kept_keys, kept_pos):
+    """Per row, the tiles' minima in position order: strict '<', the lowest position wins.
+    And kept entries: every other entry of a tile is at least its second smallest, so below
+    the least of those (the bound) only tile minima lie; they are kept (up to KEPT, in
+    ``smallest_keys``' order), and the bound is lowered to the first one left out."""
+    part_k = part_w.view(np.int64)
     for i in range(part_w.shape[0]):
         best, arg = np.inf, -1
+        bound = NO_KEY
         for c in range(part_w.shape[1]):
             if part_w[i, c] < best:
                 best = part_w[i, c]
                 arg = part_p[i, c]
+            bound = min(bound, part_k2[i, c])
         nn[i] = arg
         dist[i] = best
+        kept_keys[i, :] = NO_KEY
+        kept_pos[i, :] = -1
+        for c in range(part_w.shape[1]):
+            key = part_k[i, c]
+            if key < bound and key < kept_keys[i, KEPT]:
+                _insert_kept(kept_keys[i], kept_pos[i], key, part_p[i, c])
+        kept_keys[i, KEPT] = min(kept_keys[i, KEPT], bound)
 
 
-def nearest_all(Ct: np.ndarray, sz: np.ndarray):
+def nearest_all(Ct: np.ndarray, sz: np.ndarray, kept=None):
     """Nearest centroid (position, -1 when none is finite) and w of every position, all of
     them live: :func:`nearest` for every query, with each pair's w computed once instead of
-    twice (w is symmetric bit for bit: ``gpuhclust._centroid_rounds``)."""
+    twice (w is symmetric bit for bit: ``gpuhclust._centroid_rounds``). `kept`: as for
+    :func:`nearest`, except that fewer than KEPT entries may be kept, with a lower bound
+    (:func:`_combine_tiles`)."""
     n = Ct.shape[1]
     tiles = -(-n // BLOCK)
     tiles_i, tiles_j = np.triu_indices(tiles)
     part_w = np.empty((n, tiles))
     part_p = np.empty((n, tiles), dtype=np.int64)
-    _tile_pairs(Ct, sz, tiles_i.astype(np.int64), tiles_j.astype(np.int64), part_w, part_p)
+    part_k2 = np.empty((n, tiles), dtype=np.int64)
+    _tile_pairs(Ct, sz, tiles_i.astype(np.int64), tiles_j.astype(np.int64), part_w, part_p,
+                part_k2)
     nn = np.empty(n, dtype=np.int64)
     dist = np.empty(n)
-    _combine_tiles(part_w, part_p, nn, dist)
+    if kept is None:
+        kept = (np.empty((n, KEPT + 1), dtype=np.int64),
+                np.empty((n, KEPT + 1), dtype=np.int64))
+    _combine_tiles(part_w, part_p, part_k2, nn, dist, *kept)
     return nn, dist
 
 
@@ -371,10 +403,15 @@ class CentroidRows:
 
     def scan_all(self):
         n = self.Ct.shape[1]
-        if 16 * n * -(-n // BLOCK) > FIRST_SCAN_MAX_BYTES:
+        if 24 * n * -(-n // BLOCK) > FIRST_SCAN_MAX_BYTES:
             return self._nearest(np.arange(n, dtype=np.int64))
         self.pairs += n * (n + 1) // 2
-        return nearest_all(self.Ct, self.sz)
+        keys = np.empty((n, KEPT + 1), dtype=np.int64)
+        pos = np.empty((n, KEPT + 1), dtype=np.int64)
+        nn, dist = nearest_all(self.Ct, self.sz, (keys, pos))
+        if self.kept is not None:
+            self.kept.record(np.arange(n), keys, self.slots.slots(pos), 0)
+        return nn, dist
 
     def run_round(self, entries, k0: int, rescan: np.ndarray):
         xs, ys = entries[0], entries[1]
