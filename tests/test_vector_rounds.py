@@ -298,3 +298,35 @@ def test_centroid_bound_lowering_covers_merges_far_from_the_origin():
         assert np.float64(w(0, 2)).view(np.int64) >= lowered
         checked += 1
     assert checked > 500
+
+
+def _tight_blobs(n, d, seed):
+    # three blobs of standard deviation 1e-4 about 5 apart: centroids close to each other
+    # compared with their coordinates, where rounding them matters most
+    rng = np.random.default_rng(seed)
+    centers = 5.0 * rng.normal(size=(3, d))
+    return centers[rng.integers(0, 3, size=n)] + 1e-4 * rng.normal(size=(n, d))
+
+
+@pytest.mark.parametrize("make", [tie_heavy, _tight_blobs])
+def test_cpu_kept_entries_settle_a_row_as_its_rescan_would(make, monkeypatch):
+    # each row the kept entries settle gets what a rescan of it would return, bit for bit
+    from gpuhclust.cpu import _centroid_rows
+
+    settle = _centroid_rows.CentroidRows._settled_by_kept
+    checked = []
+
+    def settle_and_check(self, xs, ys, k1, rescan, found, dist):
+        full = settle(self, xs, ys, k1, rescan, found, dist)
+        rows = rescan[~full]
+        if len(rows):
+            nn, w = _centroid_rows.nearest(self.Ct, self.sz, self.slots.width,
+                                           self.slots.positions(rows), 2)
+            np.testing.assert_array_equal(found[~full], self.slots.slots(nn))
+            np.testing.assert_array_equal(dist[~full], w)
+            checked.append(len(rows))
+        return full
+
+    monkeypatch.setattr(_centroid_rows.CentroidRows, "_settled_by_kept", settle_and_check)
+    vector(make(600, 3, 8))
+    assert sum(checked) > 100

@@ -10,9 +10,9 @@ chunk) pairs, so that a round with few queries still fills the threads; each ite
 first minimum, and the chunks are combined in position order with a strict '<': the lowest
 position among equal values wins, whatever the chunks and the threads.
 
-The first scan computes each pair once (:func:`nearest_all`). Later, a rescan also keeps each
+The first scan computes each pair once (:func:`nearest_all`). Every scan also keeps each
 row's :data:`KEPT` smallest dissimilarities and the next one, the bound (as the matrix rounds
-do, ``_round_rows``); a row asked for whose smallest kept entry lies below the bound, lowered
+do, ``_round_rows``; the first scan may keep fewer, with a lower bound); a row asked for whose smallest kept entry lies below the bound, lowered
 for the rounding of merged centroids (:class:`CentroidKept`), has that entry as its first
 minimum without a rescan: the same answer, so Z is unchanged.
 """
@@ -40,8 +40,16 @@ MIN_CHUNK = 4 * BLOCK
 FIRST_SCAN_MAX_BYTES = 64 << 20
 #: Memory of the kept entries per observation, for the plan: each row's entries and bound
 #: (:class:`CentroidKept`, about 160 bytes) and a round's scratch for as many queries
-#: (:func:`nearest`, 288 bytes per query, every row in the worst case).
-KEPT_BYTES_PER_ROW = 160 + 288
+#: (:func:`nearest` and the slots of its answer, about 512 bytes per query, every row in the
+#: worst case).
+KEPT_BYTES_PER_ROW = 160 + 512
+
+
+def first_scan_bytes(n: int) -> int:
+    """Scratch of :func:`nearest_all` on n positions (24 bytes per position and tile), or 0
+    when that passes :data:`FIRST_SCAN_MAX_BYTES` and the first scan is a scan per query."""
+    needed = 24 * n * -(-n // BLOCK)
+    return needed if needed <= FIRST_SCAN_MAX_BYTES else 0
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
@@ -319,8 +327,8 @@ def pair_dissimilarities(Ct, sz, rows, cols, out):
 
 
 class CentroidKept(KeptEntries):
-    """Every row's :data:`KEPT` smallest dissimilarities and bound from its last scan (the
-    first scan keeps none), kept up to date from round to round in original slots, as
+    """Every row's :data:`KEPT` smallest dissimilarities and bound from its last scan, kept
+    up to date from round to round in original slots, as
     ``_round_rows.KeptEntries`` keeps them for the matrix; an entry whose cluster merged takes
     the union, its w computed afresh (:func:`pair_dissimilarities`).
 
@@ -331,17 +339,23 @@ class CentroidKept(KeptEntries):
 
     * evaluating w (d squares of rounded differences summed, one size factor) is within
       ``g = (d + 6) eps`` of W, relatively (all terms are positive);
-    * a merged pair (a, b) were each other's nearest on computed w, so
-      ``W(a, b) <= (1 + g) / (1 - g) * min(W(r, a), W(r, b))``, and Lance-Williams for the exact
-      mean u' of the stored centroids gives ``W(r, u') >= (1 - 2.01 g) min(W(r, a), W(r, b))``;
+    * a merged pair (a, b) were each other's nearest on computed w when each was last scanned,
+      so ``W(a, b) <= (1 + g) / (1 - g) * min(W(r, a), W(r, b))`` for every r that existed
+      then, and Lance-Williams for the exact mean u' of the stored centroids gives
+      ``W(r, u') >= (1 - 2.01 g) min(W(r, a), W(r, b))``;
     * the stored union u differs from u' by at most ``4 eps M`` per coordinate (one product
       each, a sum, a division), ``delta = 4 eps M sqrt(d)`` in all, which moves W by at most
-      ``2 delta sqrt(W F) + F delta**2``;
-    * the clusters not kept at the scan had ``W >= bound / (1 + g)``; each merge since then
-      lowers that as above (compounded over every merge since the scan, a cluster taking part
-      in a few of them at most), and their computed w is at least ``(1 - g)`` of it.
+      ``2 delta sqrt(W F) + F delta**2`` (F bounds the size factor: r's size);
+    * the clusters not kept at the scan had ``W >= bound / (1 + g)``; each merge lowers that
+      by at most one such step, and their computed w is at least ``(1 - g)`` of it.
 
-    The constants carry a margin of 2 (g, delta) besides.
+    The steps are compounded over every merge of the run so far, twice: once for the rounding
+    of the union itself, once because r may have formed after a or b was last scanned (then the
+    pair's relation to r holds only up to the drops of r's own merges). A drop compounding
+    through several such stale relations in a row is covered by the margins alone: the
+    constants carry a factor of 2 (g) and 4 (delta) besides, and the drops they bound are
+    rare worst cases of rounding. ``test_vector_rounds`` checks a settled answer against a
+    rescan of the same row on tie-heavy data and on clusters far from the origin.
     """
 
     def __init__(self, n: int, d: int, max_coordinate: float):
@@ -349,6 +363,8 @@ class CentroidKept(KeptEntries):
         self.valid = np.zeros(n, dtype=bool)
         eps = np.ldexp(1.0, -53)
         self.g = 2 * (d + 6) * eps
+        # 4 eps M sqrt(d), a factor of 2 on M (a rounded centroid may lie a little outside
+        # the observations' range) and a margin of 2
         self.delta = 2 * 4 * eps * 2 * max_coordinate * np.sqrt(d)
         self.row_size = np.ones(n)
 
@@ -360,7 +376,7 @@ class CentroidKept(KeptEntries):
         bound = self.bound[rows]
         finite = bound < self.inf_key
         B = np.where(finite, bound, 0).view(np.float64)
-        merges = (k - self.scanned_at[rows] + 1).astype(np.float64)
+        merges = np.full(len(rows), 2.0 * (k + 1))  # every merge so far, twice (above)
         F = self.row_size[rows]
         g, delta = self.g, self.delta
         low = B / (1 + g)
@@ -403,7 +419,7 @@ class CentroidRows:
 
     def scan_all(self):
         n = self.Ct.shape[1]
-        if 24 * n * -(-n // BLOCK) > FIRST_SCAN_MAX_BYTES:
+        if not first_scan_bytes(n):
             return self._nearest(np.arange(n, dtype=np.int64))
         self.pairs += n * (n + 1) // 2
         keys = np.empty((n, KEPT + 1), dtype=np.int64)

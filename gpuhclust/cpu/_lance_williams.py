@@ -157,9 +157,8 @@ def _squared_loop(code, row_x, row_y, d_xy, size_x, size_y, sizes, size_after=No
         q = _radicand(plain_code, a, np.float64(b), dxy, size_x, size_y, size_i)
         scale = _needs_scaling(q, _largest(a, np.float64(b), dxy))
         marked += scale
-        out = (-b if b != 0 else -np.inf) if scale else _positive_nan(math.sqrt(q))
-        row_y[i] = out
-        suspects += (out == np.inf) & (a < np.inf)
+        row_y[i] = (-b if b != 0 else -np.inf) if scale else _positive_nan(math.sqrt(q))
+        suspects += (row_y[i] == np.inf) & (a < np.inf)  # as stored: float32 may overflow
     if marked > 0:
         for i in range(n):
             v = row_y[i]

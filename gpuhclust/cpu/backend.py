@@ -65,7 +65,9 @@ class CPUBackend(Backend):
         return _memory.available_bytes()
 
     def vector_bytes(self, n: int, d: int, method: Method) -> int:
-        kept = _centroid_rows.KEPT_BYTES_PER_ROW * n if method.name == "ward" else 0
+        kept = 0
+        if method.name == "ward":  # the rounds' kept entries and the first scan's scratch
+            kept = _centroid_rows.KEPT_BYTES_PER_ROW * n + _centroid_rows.first_scan_bytes(n)
         return vector_bytes(n, d) + kept
 
     @staticmethod
