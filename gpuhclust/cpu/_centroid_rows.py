@@ -12,9 +12,10 @@ position among equal values wins, whatever the chunks and the threads.
 
 The first scan computes each pair once (:func:`nearest_all`). Every scan also keeps each
 row's :data:`KEPT` smallest dissimilarities and the next one, the bound (as the matrix rounds
-do, ``_round_rows``; the first scan may keep fewer, with a lower bound); a row asked for whose smallest kept entry lies below the bound, lowered
-for the rounding of merged centroids (:class:`CentroidKept`), has that entry as its first
-minimum without a rescan: the same answer, so Z is unchanged.
+do, ``_round_rows``; the first scan may keep fewer, with a lower bound); a row asked for whose
+smallest kept entry lies below the bound, lowered for the rounding of merged centroids
+(:class:`CentroidKept`), has that entry as its first minimum without a rescan: the same
+answer, so Z is unchanged.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import numpy as np
 
 from .._centroid_rounds import CentroidSlots
 from ._distances import BLOCK
+from ._lazy_matrix import first_min_key
 from ._round_rows import KEPT, NO_KEY, KeptEntries, _insert_kept
 from ._vector import WARD, merge_centroids, sq_block
 
@@ -50,20 +52,6 @@ def first_scan_bytes(n: int) -> int:
     when that passes :data:`FIRST_SCAN_MAX_BYTES` and the first scan is a scan per query."""
     needed = 24 * n * -(-n // BLOCK)
     return needed if needed <= FIRST_SCAN_MAX_BYTES else 0
-
-
-@numba.njit(cache=True, error_model="numpy", inline="always")
-def _first_minimum(keys, m):
-    """Position of the first minimum of ``keys[:m]`` (m >= 1): the integer keys of
-    non-negative dissimilarities, whose order is theirs (``_lazy_matrix.first_argmin``)."""
-    low = keys[0]
-    for jj in range(1, m):
-        key = keys[jj]
-        low = key if key < low else low
-    first = 0
-    while keys[first] != low:
-        first += 1
-    return first
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -109,7 +97,7 @@ def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p, kept_keys, kept_po
             own = queries[q0 + q] - b0
             if 0 <= own < m:
                 vals[own] = np.inf
-            first = _first_minimum(keys, m)
+            first = first_min_key(keys, 0, m)
             if vals[first] < best_w[q]:
                 best_w[q] = vals[first]
                 best_p[q] = b0 + first
@@ -202,12 +190,12 @@ def _tile_pair(Ct, sz, tile_i, tile_j, part_w, part_p, part_k2):
                 col_k2[jj] = best if better else (key if key < second else second)
                 col_k[jj] = key if better else best
                 col_p[jj] = i if better else col_p[jj]
-        first = _first_minimum(keys, m)
+        first = first_min_key(keys, 0, m)
         part_w[i, tile_j] = vals[first]
         part_p[i, tile_j] = j0 + first if vals[first] < np.inf else -1
         low = keys[first]
         keys[first] = NO_KEY
-        part_k2[i, tile_j] = keys[_first_minimum(keys, m)]
+        part_k2[i, tile_j] = keys[first_min_key(keys, 0, m)]
         keys[first] = low
     if tile_i < tile_j:
         for jj in range(m):
@@ -454,7 +442,6 @@ class CentroidRows:
         merges and answer the rows of `rescan` they settle; returns the mask of the others."""
         follow = self.slots.position >= 0  # x of this round already -1
         follow[ys] = False
-        kept = self.kept
 
         def union_w(new, rows):
             out = np.empty(len(rows))
@@ -462,14 +449,5 @@ class CentroidRows:
                                  self.slots.positions(new), out)
             return out
 
-        kept.follow_merges(xs, ys, np.flatnonzero(follow), union_w)
-        candidates = follow[rescan]
-        rows = rescan[candidates]
-        kept.row_size[rows] = self.sz[self.slots.positions(rows)]
-        taken, first, low = kept.first_minima(rows, k1)
-        full = np.ones(len(rescan), dtype=bool)
-        where = np.flatnonzero(candidates)[taken]
-        full[where] = False
-        found[where] = first[taken]
-        dist[where] = kept.values(low[taken])
-        return full
+        self.kept.row_size[rescan] = self.sz[self.slots.positions(rescan)]
+        return self.kept.settle(xs, ys, follow, rescan, k1, union_w, found, dist)

@@ -48,6 +48,20 @@ def new_merge_log(n: int) -> MergeLog:
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
+def first_min_key(keys, start, stop):
+    """Index of the first minimum of ``keys[start:stop]`` (``start < stop``): a min reduction
+    that vectorises, then the first index holding it."""
+    m = keys[start]
+    for i in range(start + 1, stop):
+        k = keys[i]
+        m = k if k < m else m
+    i = start
+    while keys[i] != m:
+        i += 1
+    return i
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def first_argmin(row, keys, start, nonneg):
     """Index of the first minimum of ``row[start:]`` (NaN never wins), or -1 when all are +inf/NaN.
 
@@ -60,14 +74,8 @@ def first_argmin(row, keys, start, nonneg):
     if start >= n:
         return -1
     if nonneg:
-        m = keys[start]
-        for i in range(start + 1, n):
-            k = keys[i]
-            m = k if k < m else m
-        for i in range(start, n):
-            if keys[i] == m:
-                return i if row[i] < np.inf else -1
-        return -1
+        i = first_min_key(keys, start, n)
+        return i if row[i] < np.inf else -1
     best = np.inf
     idx = -1
     for i in range(start, n):

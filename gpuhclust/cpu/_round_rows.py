@@ -236,6 +236,20 @@ class KeptEntries:
         self.cols[rows, hit_k] = new
         self.keys[rows, hit_k] = values.view(self.key_type).astype(np.int64)
 
+    def settle(self, xs, ys, follow, rescan, k: int, distances, found, dist) -> np.ndarray:
+        """After a round's merges (log entries up to k - 1): follow them (:meth:`follow_merges`,
+        `follow` marks the rows to follow) and answer the rows of `rescan` the kept entries
+        settle, into `found`, `dist`; returns the mask of those still to scan."""
+        self.follow_merges(xs, ys, np.flatnonzero(follow), distances)
+        candidates = follow[rescan]
+        taken, first, low = self.first_minima(rescan[candidates], k)
+        full = np.ones(len(rescan), dtype=bool)
+        where = np.flatnonzero(candidates)[taken]
+        full[where] = False
+        found[where] = first[taken]
+        dist[where] = self.values(low[taken])
+        return full
+
     def first_minima(self, rows, k: int):
         """For `rows`: (taken, first minimum, its key) where the kept entries settle it (see
         the module docstring); `taken` marks those rows."""
@@ -344,16 +358,8 @@ class LocalRows:
         follow[xs] = False
         follow[ys] = False
         D, slot = self.work.D, self.slot
-        self.kept.follow_merges(xs, ys, np.flatnonzero(follow),
-                                lambda new, rows: D[slot[new], slot[rows]])
-        candidates = follow[rescan]
-        taken, first, low = self.kept.first_minima(rescan[candidates], k1)
-        full = np.ones(len(rescan), dtype=bool)
-        where = np.flatnonzero(candidates)[taken]
-        full[where] = False
-        found[where] = first[taken]
-        dist[where] = self.kept.values(low[taken])
-        return full
+        return self.kept.settle(xs, ys, follow, rescan, k1,
+                                lambda new, rows: D[slot[new], slot[rows]], found, dist)
 
     def _compact(self, k: int) -> None:
         live, new_slot = self.work.compact(self.size, k, self.log, self.code)
