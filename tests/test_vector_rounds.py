@@ -22,7 +22,8 @@ from gpuhclust.cpu import backend as cpu_backend
 from gpuhclust.cuda import backend as cuda_backend
 from gpuhclust.cuda._context import SimContext
 from gpuhclust.cuda.backend import SimBackend
-from _helpers import assert_same_as_scipy, assert_valid_merges, blobs, tie_heavy
+from _helpers import (assert_same_as_scipy, assert_same_bits, assert_valid_merges, blobs,
+                      tie_heavy)
 
 
 def vector(X, backend="cpu", **kwargs):
@@ -201,15 +202,18 @@ def test_cpu_nearest_over_candidate_chunks_takes_the_first_minimum(queries):
         assert nn[i] == np.argmin(ref) and w[i] == ref.min()
 
 
+@pytest.mark.parametrize("d", [3, 6])
+@pytest.mark.parametrize("unit", [True, False], ids=["sizes-1", "sizes-1-to-4"])
 @pytest.mark.parametrize("width", [1, 2, 300, 700])
-def test_cpu_first_scan_computing_each_pair_once_equals_a_scan_per_query(width):
-    # the first scan takes w(i, j) for w(j, i) across tiles of BLOCK positions; integer
-    # coordinates (many exact ties) and sizes other than 1 check the tie rule and the symmetry
+def test_cpu_first_scan_computing_each_pair_once_equals_a_scan_per_query(width, unit, d):
+    # the first scan takes w(i, j) for w(j, i) across tiles of BLOCK positions, two rows per
+    # pass (an odd row left over); integer coordinates (many exact ties) check the tie rule
+    # and the symmetry, sizes 1 the first scan's own factor and other sizes the general one
     from gpuhclust.cpu._centroid_rows import KEPT, nearest, nearest_all
 
     rng = np.random.default_rng(width)
-    Ct = rng.integers(0, 4, size=(3, width)).astype(np.float64)
-    sz = rng.integers(1, 5, size=width).astype(np.float64)
+    Ct = rng.integers(0, 4, size=(d, width)).astype(np.float64)
+    sz = np.ones(width) if unit else rng.integers(1, 5, size=width).astype(np.float64)
     keys = np.empty((width, KEPT + 1), dtype=np.int64)
     pos = np.empty((width, KEPT + 1), dtype=np.int64)
     nn, w = nearest_all(Ct, sz, (keys, pos))
@@ -225,6 +229,24 @@ def test_cpu_first_scan_computing_each_pair_once_equals_a_scan_per_query(width):
         assert np.all(np.diff(keys[i, :len(held)]) >= 0)
         rest = np.setdiff1d(np.arange(width), np.append(held, i))
         assert np.all(ref[rest].view(np.int64) >= keys[i, KEPT])
+
+
+@pytest.mark.parametrize("d", [1, 3, 4, 6, 16, 17])
+def test_two_centroid_squared_distances_equal_one_at_a_time(d):
+    # the rounds' scans compute two queries per pass over a block: the same bits as the pdist
+    # kernel's one query at a time (features summed in the same order)
+    from gpuhclust.cpu._vector import sq_block, sq_block_pair
+
+    rng = np.random.default_rng(d)
+    Ct = rng.normal(size=(d, 300)) * np.logspace(-3, 3, d)[:, None]
+    x, y = Ct[:, 7].copy(), Ct[:, 123].copy()
+    pair = np.empty((2, 300))
+    sq_block_pair(Ct, x, y, 5, 290, pair[0], pair[1])
+    for row, q in zip(pair, (x, y)):
+        one = np.empty(300)
+        sq_block(Ct, q[None, :], 5, 290, one)
+        assert_same_bits(row[:285], one[:285])
+    assert pair[0, 2] == 0.0 and pair[1, 118] == 0.0
 
 
 def test_first_scan_beyond_its_memory_cap_scans_per_query(monkeypatch):

@@ -26,7 +26,7 @@ from .._centroid_rounds import CentroidSlots
 from ._distances import BLOCK
 from ._lazy_matrix import first_min_key
 from ._round_rows import KEPT, NO_KEY, KeptEntries, _insert_kept
-from ._vector import WARD, merge_centroids, sq_block
+from ._vector import WARD, merge_centroids, sq_block, sq_block_pair
 
 __all__ = ["CentroidRows", "QUERY_TILE"]
 
@@ -79,14 +79,18 @@ def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p, kept_keys, kept_po
         best_p[q] = -1
         kept_keys[q, :] = NO_KEY
         kept_pos[q, :] = -1
+    best_keys = best_w.view(np.int64)  # w >= 0: the integer order is the float order
     acc = np.empty((nq, BLOCK))
     vals = np.empty(BLOCK)
     keys = vals.view(np.int64)
     for b0 in range(j0, j1, BLOCK):
         b1 = min(j1, b0 + BLOCK)
         m = b1 - b0
-        for q in range(nq):  # the block's columns stay in cache for the whole tile
-            sq_block(Ct, cq[q], b0, b1, acc[q])
+        # the block's columns stay in cache for the whole tile, and each load serves two queries
+        for q in range(0, nq - 1, 2):
+            sq_block_pair(Ct, cq[q, 0], cq[q + 1, 0], b0, b1, acc[q], acc[q + 1])
+        if nq % 2:
+            sq_block(Ct, cq[nq - 1], b0, b1, acc[nq - 1])
         for q in range(nq):
             n_q = nx[q]
             a = acc[q]
@@ -97,11 +101,19 @@ def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p, kept_keys, kept_po
             own = queries[q0 + q] - b0
             if 0 <= own < m:
                 vals[own] = np.inf
-            first = first_min_key(keys, 0, m)
-            if vals[first] < best_w[q]:
+            low = keys[0]
+            for jj in range(1, m):
+                key = keys[jj]
+                low = key if key < low else low
+            # the search for its first position only where the block improves on the
+            # minimum so far (a few blocks per query)
+            if low < best_keys[q]:
+                first = 0
+                while keys[first] != low:
+                    first += 1
                 best_w[q] = vals[first]
                 best_p[q] = b0 + first
-            if keys[first] < kept_keys[q, KEPT]:
+            if low < kept_keys[q, KEPT]:
                 for jj in range(m):
                     if keys[jj] < kept_keys[q, KEPT]:
                         _insert_kept(kept_keys[q], kept_pos[q], keys[jj], b0 + jj)
@@ -150,6 +162,45 @@ def _combine(part_w, part_p, part_k, part_kp, nq, nn, dist, kept_keys, kept_pos)
         dist[i] = best
 
 
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _tile_row(sz, unit, i, tile_i, tile_j, j0, m, vals, col_k, col_p, col_k2, part_w, part_p,
+              part_k2):
+    """Row i's part of :func:`_tile_pair`, its squared distances in `vals`: w, the column
+    minima of the tile (in increasing i), and the row's first minimum and second smallest."""
+    keys = vals.view(np.int64)
+    n_i = sz[i]
+    if unit:  # 1 * 1 / (1 + 1) is 0.5 exactly: the same bits without a division per pair
+        for jj in range(m):
+            vals[jj] = vals[jj] * 0.5
+    else:
+        for jj in range(m):
+            s = sz[j0 + jj]
+            vals[jj] = vals[jj] * (n_i * s / (n_i + s))
+    if j0 <= i < j0 + m:
+        vals[i - j0] = np.inf
+    if tile_i < tile_j:
+        for jj in range(m):  # every load before the stores, so that the loop vectorises
+            key = keys[jj]
+            best = col_k[jj]
+            second = col_k2[jj]
+            at = col_p[jj]
+            better = key < best
+            col_k2[jj] = best if better else (key if key < second else second)
+            col_k[jj] = key if better else best
+            col_p[jj] = i if better else at
+    first = first_min_key(keys, 0, m)
+    part_w[i, tile_j] = vals[first]
+    part_p[i, tile_j] = j0 + first if vals[first] < np.inf else -1
+    low = keys[first]
+    keys[first] = NO_KEY
+    second = NO_KEY  # only its key is needed: a min reduction, no search
+    for jj in range(m):
+        key = keys[jj]
+        second = key if key < second else second
+    part_k2[i, tile_j] = second
+    keys[first] = low
+
+
 @numba.njit(cache=True, error_model="numpy")
 def _tile_pair(Ct, sz, tile_i, tile_j, part_w, part_p, part_k2):
     """Tiles ``tile_i <= tile_j`` of the first scan (:func:`nearest_all`): w for every pair
@@ -164,39 +215,29 @@ def _tile_pair(Ct, sz, tile_i, tile_j, part_w, part_p, part_k2):
     j0 = tile_j * BLOCK
     j1 = min(n, j0 + BLOCK)
     m = j1 - j0
-    cq = np.empty((1, d))
-    vals = np.empty(BLOCK)
-    keys = vals.view(np.int64)
+    unit = True  # every size 1, as in the first scan proper
+    for i in range(i0, i1):
+        unit = unit and sz[i] == 1.0
+    for j in range(j0, j1):
+        unit = unit and sz[j] == 1.0
+    cq = np.empty((2, d))
+    vals = np.empty((2, BLOCK))
     col_w = np.full(BLOCK, np.inf)
     col_k = col_w.view(np.int64)
     col_p = np.full(BLOCK, -1, dtype=np.int64)
     col_k2 = np.full(BLOCK, NO_KEY, dtype=np.int64)
-    for i in range(i0, i1):
-        for k in range(d):
-            cq[0, k] = Ct[k, i]
-        sq_block(Ct, cq, j0, j1, vals)
-        n_i = sz[i]
-        for jj in range(m):
-            s = sz[j0 + jj]
-            vals[jj] = vals[jj] * (n_i * s / (n_i + s))
-        if j0 <= i < j1:
-            vals[i - j0] = np.inf
-        if tile_i < tile_j:
-            for jj in range(m):
-                key = keys[jj]
-                best = col_k[jj]
-                better = key < best
-                second = col_k2[jj]
-                col_k2[jj] = best if better else (key if key < second else second)
-                col_k[jj] = key if better else best
-                col_p[jj] = i if better else col_p[jj]
-        first = first_min_key(keys, 0, m)
-        part_w[i, tile_j] = vals[first]
-        part_p[i, tile_j] = j0 + first if vals[first] < np.inf else -1
-        low = keys[first]
-        keys[first] = NO_KEY
-        part_k2[i, tile_j] = keys[first_min_key(keys, 0, m)]
-        keys[first] = low
+    for i in range(i0, i1, 2):
+        pair = i + 1 < i1  # two rows per pass over the tile's columns
+        for r in range(2 if pair else 1):
+            for k in range(d):
+                cq[r, k] = Ct[k, i + r]
+        if pair:
+            sq_block_pair(Ct, cq[0], cq[1], j0, j1, vals[0], vals[1])
+        else:
+            sq_block(Ct, cq[:1], j0, j1, vals[0])
+        for r in range(2 if pair else 1):
+            _tile_row(sz, unit, i + r, tile_i, tile_j, j0, m, vals[r], col_k, col_p, col_k2,
+                      part_w, part_p, part_k2)
     if tile_i < tile_j:
         for jj in range(m):
             part_w[j0 + jj, tile_i] = col_w[jj]
