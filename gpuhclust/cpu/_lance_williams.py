@@ -221,6 +221,10 @@ def merge_rows(code, row_x, row_y, d_xy, size_x, size_y, sizes, x, y, size_after
                                  rank, t)
     else:
         suspects = _simple_loop(WEIGHTED, row_x, row_y, d_xy, size_x, size_y)
-    if suspects == 0:
+    # entries x and y are never reported (row_x[y] is d_xy, row_y[y] the diagonal's +inf: every
+    # merge counts y): scan only when some other entry is suspect
+    suspects -= (((row_y[x] == np.inf) & (row_x[x] < np.inf))
+                 + ((row_y[y] == np.inf) & (row_x[y] < np.inf)))
+    if suspects <= 0:
         return -1
     return first_overflow(row_x, row_y, x, y)

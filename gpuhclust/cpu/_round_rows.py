@@ -136,7 +136,7 @@ def smallest_keys(keys, kept_keys, kept_cols):
     for c0 in range(0, n, chunk):
         c1 = min(n, c0 + chunk)
         m = np.int64(keys[c0])
-        for i in range(c0 + 1, c1):
+        for i in range(c0, c1):  # 64 iterations, not 63: no scalar remainder
             k = np.int64(keys[i])
             m = k if k < m else m
         if m >= kept_keys[last]:
