@@ -132,6 +132,8 @@ def test_output_through_a_symlink_replaces_its_target(folder, capsys):
 _CTRL_C_DURING_IMPORT = """
 import importlib.metadata, os, signal, sys
 
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as at a terminal (see below)
+
 class CtrlC:
     def __init__(self, module):
         self.module = module
@@ -150,9 +152,13 @@ sys.exit(entry.load()())
 
 
 # The same hook for ``python -m gpuhclust``, installed by a ``sitecustomize`` module (imported at
-# interpreter start-up, before ``-m`` imports the package).
+# interpreter start-up, before ``-m`` imports the package). Both first give SIGINT Python's
+# default handler, as a process started at a terminal has it: one started by a test runner that
+# was itself started in the background inherits SIGINT ignored, and then no Ctrl-C arrives.
 _CTRL_C_HOOK = """
 import os, signal, sys
+
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 class CtrlC:
     def find_spec(self, name, path=None, target=None):
