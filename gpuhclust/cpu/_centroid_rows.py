@@ -4,8 +4,8 @@ one float64 array, a round's rescans spread over threads with Numba's ``prange``
 
 A rescan computes w from each query centroid to every live centroid. The queries go in tiles of
 :data:`QUERY_TILE`, and each block of ``BLOCK`` candidate columns is read from memory once per tile
-(the chain's own ``sq_block`` computes the squared distances of each query of the tile in
-turn, while the block's columns stay in cache). The work items are (query tile, candidate
+(``_vector.sq_block_pair`` computes the squared distances of two queries of the tile per pass,
+in the chain's own ``sq_block`` order, while the block's columns stay in cache). The work items are (query tile, candidate
 chunk) pairs, so that a round with few queries still fills the threads; each item keeps its
 first minimum, and the chunks are combined in position order with a strict '<': the lowest
 position among equal values wins, whatever the chunks and the threads.
@@ -61,9 +61,10 @@ def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p, kept_keys, kept_po
     ``best_p[:q1-q0]`` (+inf and -1 when none is finite).
 
     Per query and block, w goes into `vals` (+inf where the column is dead or the query
-    itself), a loop without branches that vectorises, and the block's first minimum is found
-    on the same bits read as integers (w >= 0, see ``_lazy_matrix.first_argmin``); a block
-    replaces the minimum so far only when strictly smaller, so the lowest position wins. Each
+    itself), a loop without branches that vectorises, and the block's minimum is found on the
+    same bits read as integers (w >= 0, see ``_lazy_matrix.first_argmin``); a block replaces
+    the minimum so far only when strictly smaller, with its first position holding it, so the
+    lowest position wins. Each
     query's ``KEPT + 1`` smallest (key, position) go to ``kept_keys[q]``, ``kept_pos[q]``
     (``_round_rows.smallest_keys``' order: blocks in position order, equal keys behind)."""
     d = Ct.shape[0]
