@@ -4,11 +4,12 @@ one float64 array, a round's rescans spread over threads with Numba's ``prange``
 
 A rescan computes w from each query centroid to every live centroid. The queries go in tiles of
 :data:`QUERY_TILE`, and each block of ``BLOCK`` candidate columns is read from memory once per tile
-(``_vector.sq_block_pair`` computes the squared distances of two queries of the tile per pass,
-in the chain's own ``sq_block`` order, while the block's columns stay in cache). The work items are (query tile, candidate
-chunk) pairs, so that a round with few queries still fills the threads; each item keeps its
-first minimum, and the chunks are combined in position order with a strict '<': the lowest
-position among equal values wins, whatever the chunks and the threads.
+(``_vector.sq_block_pair`` computes the squared distances of two queries of the tile per
+pass, in the chain's own ``sq_block`` order, while the block's columns stay in cache). The work
+items are (query tile, candidate chunk) pairs, so that a round with few queries still fills the
+threads; each item keeps its first minimum, and the chunks are combined in position order with
+a strict '<': the lowest position among equal values wins, whatever the chunks and the
+threads.
 
 The first scan computes each pair once (:func:`nearest_all`). Every scan also keeps each
 row's :data:`KEPT` smallest dissimilarities and the next one, the bound (as the matrix rounds
@@ -24,7 +25,7 @@ import numpy as np
 
 from .._centroid_rounds import CentroidSlots
 from ._distances import BLOCK
-from ._lazy_matrix import first_min_key
+from ._lazy_matrix import first_at, first_min_key, min_key
 from ._round_rows import KEPT, NO_KEY, KeptEntries, _insert_kept
 from ._vector import WARD, merge_centroids, sq_block, sq_block_pair
 
@@ -64,9 +65,9 @@ def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p, kept_keys, kept_po
     itself), a loop without branches that vectorises, and the block's minimum is found on the
     same bits read as integers (w >= 0, see ``_lazy_matrix.first_argmin``); a block replaces
     the minimum so far only when strictly smaller, with its first position holding it, so the
-    lowest position wins. Each
-    query's ``KEPT + 1`` smallest (key, position) go to ``kept_keys[q]``, ``kept_pos[q]``
-    (``_round_rows.smallest_keys``' order: blocks in position order, equal keys behind)."""
+    lowest position wins. Each query's ``KEPT + 1`` smallest (key, position) go to
+    ``kept_keys[q]``, ``kept_pos[q]`` (``_round_rows.smallest_keys``' order: blocks in position
+    order, equal keys behind)."""
     d = Ct.shape[0]
     nq = q1 - q0
     cq = np.empty((nq, 1, d))  # cq[q]: a (1, d) array, as sq_block takes it
@@ -102,16 +103,11 @@ def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p, kept_keys, kept_po
             own = queries[q0 + q] - b0
             if 0 <= own < m:
                 vals[own] = np.inf
-            low = keys[0]
-            for jj in range(1, m):
-                key = keys[jj]
-                low = key if key < low else low
+            low = min_key(keys, 0, m)
             # the search for its first position only where the block improves on the
             # minimum so far (a few blocks per query)
             if low < best_keys[q]:
-                first = 0
-                while keys[first] != low:
-                    first += 1
+                first = first_at(keys, 0, low)
                 best_w[q] = vals[first]
                 best_p[q] = b0 + first
             if low < kept_keys[q, KEPT]:
@@ -194,11 +190,7 @@ def _tile_row(sz, unit, i, tile_i, tile_j, j0, m, vals, col_k, col_p, col_k2, pa
     part_p[i, tile_j] = j0 + first if vals[first] < np.inf else -1
     low = keys[first]
     keys[first] = NO_KEY
-    second = NO_KEY  # only its key is needed: a min reduction, no search
-    for jj in range(m):
-        key = keys[jj]
-        second = key if key < second else second
-    part_k2[i, tile_j] = second
+    part_k2[i, tile_j] = min_key(keys, 0, m)  # only its key is needed: no search
     keys[first] = low
 
 

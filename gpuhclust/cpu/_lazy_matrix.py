@@ -48,17 +48,29 @@ def new_merge_log(n: int) -> MergeLog:
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
-def first_min_key(keys, start, stop):
-    """Index of the first minimum of ``keys[start:stop]`` (``start < stop``): a min reduction
-    that vectorises, then the first index holding it."""
+def min_key(keys, start, stop):
+    """The least of ``keys[start:stop]`` (``start < stop``): a min reduction that vectorises."""
     m = keys[start]
     for i in range(start + 1, stop):
         k = keys[i]
         m = k if k < m else m
+    return m
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def first_at(keys, start, key):
+    """The first index from `start` on holding `key` (which must occur)."""
     i = start
-    while keys[i] != m:
+    while keys[i] != key:
         i += 1
     return i
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def first_min_key(keys, start, stop):
+    """Index of the first minimum of ``keys[start:stop]`` (``start < stop``): a min reduction
+    that vectorises, then the first index holding it."""
+    return first_at(keys, start, min_key(keys, start, stop))
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")

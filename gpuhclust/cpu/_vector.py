@@ -57,6 +57,16 @@ def sq_block(Ct, cx, b0, b1, acc):
                          np.empty(0, dtype=np.int64), b0, b1, acc, 2.0, empty, empty, Ct[:0])
 
 
+@numba.njit(cache=True, error_model="numpy")
+def _add_squares(s, t0, t1, t2, t3):
+    """``s`` plus the four squares, added one at a time in this order (no FMA)."""
+    s += t0 * t0
+    s += t1 * t1
+    s += t2 * t2
+    s += t3 * t3
+    return s
+
+
 @numba.njit(cache=True, error_model="numpy", inline="always")
 def sq_block_pair(Ct, x, y, b0, b1, acc_x, acc_y):
     """:func:`sq_block` for two centroids `x` and `y` (shape (d,)) at once, into `acc_x` and
@@ -78,26 +88,8 @@ def sq_block_pair(Ct, x, y, b0, b1, acc_x, acc_y):
         r3 = Ct[k + 3, b0:b1]
         for jj in range(m):
             v0, v1, v2, v3 = r0[jj], r1[jj], r2[jj], r3[jj]
-            s = a[jj]
-            t = x0 - v0
-            s += t * t
-            t = x1 - v1
-            s += t * t
-            t = x2 - v2
-            s += t * t
-            t = x3 - v3
-            s += t * t
-            a[jj] = s
-            u = c[jj]
-            t = y0 - v0
-            u += t * t
-            t = y1 - v1
-            u += t * t
-            t = y2 - v2
-            u += t * t
-            t = y3 - v3
-            u += t * t
-            c[jj] = u
+            a[jj] = _add_squares(a[jj], x0 - v0, x1 - v1, x2 - v2, x3 - v3)
+            c[jj] = _add_squares(c[jj], y0 - v0, y1 - v1, y2 - v2, y3 - v3)
         k += 4
     while k < d:
         xk = x[k]
