@@ -1,12 +1,15 @@
 """Memory planning: say before allocating whether a working set fits in the memory present."""
 from __future__ import annotations
 
+import ctypes
 import mmap
 import os
+import sys
+import threading
 
 import numpy as np
 
-__all__ = ["available_bytes", "check_fits", "format_bytes", "empty_large"]
+__all__ = ["available_bytes", "check_fits", "format_bytes", "empty_large", "release_large"]
 
 #: Arrays from this size up come from their own anonymous mapping (see :func:`empty_large`).
 LARGE_BYTES = 64 << 20
@@ -93,3 +96,45 @@ def empty_large(shape: tuple[int, ...], dtype) -> np.ndarray:
     if hasattr(mmap, "MADV_NOHUGEPAGE"):
         buf.madvise(mmap.MADV_NOHUGEPAGE)
     return np.frombuffer(buf, dtype=dtype).reshape(shape)
+
+
+def _own_mapping(array: np.ndarray) -> mmap.mmap | None:
+    """The mapping :func:`empty_large` made for `array` (through its views), or None."""
+    owner = array
+    while isinstance(owner, (np.ndarray, memoryview)):
+        owner = owner.base if isinstance(owner, np.ndarray) else owner.obj
+    return owner if isinstance(owner, mmap.mmap) else None
+
+
+def release_large(array: np.ndarray, threads: int) -> None:
+    """Give the pages of an array from :func:`empty_large` back to the system now, the work
+    split over `threads`; its contents are lost (it reads as zeros afterwards).
+
+    Freeing a multi-GB mapping is a single-threaded walk over every page in the kernel
+    (``munmap``). ``madvise(MADV_DONTNEED)`` on disjoint parts does the same work and holds
+    the address space's lock only for reading, so threads run it side by side; the mapping
+    itself is still unmapped when the array is freed, by then with nothing left to free.
+    ctypes releases the GIL during the call. Does nothing for arrays NumPy allocated, on one
+    thread, or where the call is not available (Linux only: elsewhere MADV_DONTNEED may keep
+    the pages).
+    """
+    mapping = _own_mapping(array)
+    if (threads < 2 or mapping is None or not sys.platform.startswith("linux")
+            or not array.flags.c_contiguous or array.nbytes != len(mapping)):
+        return  # only a whole mapping, from its start (page-aligned)
+    try:
+        madvise = ctypes.CDLL(None, use_errno=True).madvise
+    except (OSError, AttributeError):
+        return
+    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    madvise.restype = ctypes.c_int
+    start, nbytes = array.ctypes.data, array.nbytes
+    page = mmap.PAGESIZE
+    share = -(-nbytes // threads // page) * page  # whole pages: the mapping starts on one
+    parts = [(start + i, min(share, nbytes - i)) for i in range(0, nbytes, share)]
+    workers = [threading.Thread(target=madvise, args=(a, n, mmap.MADV_DONTNEED))
+               for a, n in parts]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()

@@ -118,13 +118,17 @@ class CPUBackend(Backend):
                     return _vector.run_tournament(metric.X, method.code, bar, last_run)
                 return _run_vector_generic(metric.X, method.code, bar)
             D, nonneg = self.square_matrix(data, metric, plan.dtype)
-            if algorithm == "mst":
-                return _run_mst_matrix(D, nonneg, bar)
-            if algorithm == "rounds":
-                return _run_rounds(D, nonneg, method, bar)
-            if algorithm == "nn_chain":
-                return _run_nn_chain(D, nonneg, method, bar)
-            return _run_generic(D, nonneg, method, bar, tournament=algorithm == "tournament")
+            try:
+                if algorithm == "mst":
+                    return _run_mst_matrix(D, nonneg, bar)
+                if algorithm == "rounds":
+                    return _run_rounds(D, nonneg, method, bar)
+                if algorithm == "nn_chain":
+                    return _run_nn_chain(D, nonneg, method, bar)
+                return _run_generic(D, nonneg, method, bar,
+                                    tournament=algorithm == "tournament")
+            finally:  # the matrix never leaves this method: free it on every thread
+                _memory.release_large(D, _threads())
 
 
 def pair_value(metric: PreparedMetric, i: int, j: int) -> float:
