@@ -132,9 +132,14 @@ def release_large(array: np.ndarray, threads: int) -> None:
     page = mmap.PAGESIZE
     share = -(-nbytes // threads // page) * page  # whole pages: the mapping starts on one
     parts = [(start + i, min(share, nbytes - i)) for i in range(0, nbytes, share)]
-    workers = [threading.Thread(target=madvise, args=(a, n, mmap.MADV_DONTNEED))
-               for a, n in parts]
+    # Each worker holds the array, so the mapping cannot be unmapped (and its addresses reused)
+    # while a call is still running, even if the join below is interrupted.
+    workers = [threading.Thread(target=_advise, args=(madvise, array, a, n)) for a, n in parts]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
+
+
+def _advise(madvise, array: np.ndarray, start: int, nbytes: int) -> None:
+    madvise(start, nbytes, mmap.MADV_DONTNEED)
