@@ -114,7 +114,8 @@ def release_large(array: np.ndarray, threads: int) -> None:
     (``munmap``). ``madvise(MADV_DONTNEED)`` on disjoint parts does the same work and holds
     the address space's lock only for reading, so threads run it side by side; the mapping
     itself is still unmapped when the array is freed, by then with nothing left to free.
-    ctypes releases the GIL during the call. Does nothing for arrays NumPy allocated, on one
+    ctypes releases the GIL during the call (``mmap.madvise`` holds it, so its calls from
+    threads run one after the other). Does nothing for arrays NumPy allocated, on one
     thread, or where the call is not available (Linux only: elsewhere MADV_DONTNEED may keep
     the pages).
     """

@@ -12,26 +12,19 @@ from gpuhclust import _memory
 from _helpers import assert_same_as_scipy
 
 
-def _owner(a):
-    """The object that owns an array's memory (through views and memoryviews)."""
-    while isinstance(a, (np.ndarray, memoryview)):
-        a = a.base if isinstance(a, np.ndarray) else a.obj
-    return a
-
-
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_large_arrays_get_their_own_writable_mapping(dtype):
     rows = _memory.LARGE_BYTES // (np.dtype(dtype).itemsize * 512) + 1
     a = _memory.empty_large((rows, 512), dtype)
     assert a.shape == (rows, 512) and a.dtype == dtype and a.flags.c_contiguous
-    assert isinstance(_owner(a), mmap.mmap)
+    assert isinstance(_memory._own_mapping(a), mmap.mmap)
     a[-1, -1] = 3.0  # writable up to the last byte
     assert a[-1, -1] == 3.0
 
 
 def test_small_arrays_stay_numpy_allocations():
     a = _memory.empty_large((4, 4), np.float64)
-    assert _owner(a) is None and a.shape == (4, 4)
+    assert _memory._own_mapping(a) is None and a.shape == (4, 4)
 
 
 @pytest.mark.parametrize("method", ["average", "ward", "centroid", "single"])
@@ -68,7 +61,8 @@ def _mapped(value):
     return a
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="MADV_DONTNEED frees at once on Linux")
+@pytest.mark.skipif(not sys.platform.startswith("linux"),
+                    reason="MADV_DONTNEED frees at once on Linux")
 @pytest.mark.parametrize("threads", [2, 3])
 def test_release_large_gives_every_page_back(threads):
     a = _mapped(2.0)
