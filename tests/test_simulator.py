@@ -324,6 +324,21 @@ def test_argument_count_and_readonly(atomics_mod):
         atomics_mod.get_function("nope")
 
 
+def test_modules_on_one_library_keep_their_own_ctypes_functions(atomics_mod):
+    # Modules built from the same source share one loaded library. Their kernels must not
+    # share ctypes function objects: each sets argtypes on its own, and a shared one set from
+    # another thread (Dask workers in one process) freed the converters of a call in flight.
+    other = _load("atomics.cu", schedule="random", seed=11)
+    assert other._lib is atomics_mod._lib
+    mine, theirs = atomics_mod.get_function("count_all"), other.get_function("count_all")
+    assert mine._launch is not theirs._launch
+    theirs._launch.argtypes = None  # what a second module may do to its own function
+    assert mine._launch.argtypes is not None
+    c, ci, cf = np.zeros(1, np.uint64), np.zeros(1, np.int32), np.zeros(1, np.float32)
+    mine((2,), (32,), (c, ci, cf))
+    assert c[0] == 64 and ci[0] == 64 and cf[0] == 64.0
+
+
 def test_compile_error_is_reported(tmp_path, monkeypatch):
     monkeypatch.setenv("GPUHCLUST_SIM_CACHE", str(tmp_path))
     with pytest.raises(SimulatorCompileError, match="broken.cu:2"):

@@ -231,11 +231,15 @@ class SimKernel:
         self.module = module
         self.name = name
         lib = module._lib
-        self._launch = getattr(lib, f"gpusim_launch_{index}")
+        # lib[name] makes a function object of our own; lib.name would return the one the
+        # library caches and shares with every module built from the same source. Setting
+        # argtypes on a shared one from another thread (Dask workers in one process) frees the
+        # converters a running call still reads.
+        self._launch = lib[f"gpusim_launch_{index}"]
         self._launch.restype = ctypes.c_int
         self._launch.argtypes = [ctypes.POINTER(_LaunchConfig), ctypes.POINTER(ctypes.c_void_p),
                                  ctypes.c_char_p, ctypes.c_size_t]
-        sig = getattr(lib, f"gpusim_sig_{index}")
+        sig = lib[f"gpusim_sig_{index}"]
         sig.restype = ctypes.c_int
         sig.argtypes = [ctypes.POINTER(_ParamInfo), ctypes.c_int]
         n = sig(None, 0)
