@@ -1,18 +1,37 @@
-"""Where the matrix engine's time goes, phase by phase, for the speed issue's profile.
+"""Where the matrix engine's time goes, phase by phase, against the floor of its layout.
 
-    python benchmarks/profile_matrix.py --n 20000 --d 16 --methods average,ward,centroid
+    python benchmarks/profile_matrix.py --n 20000 --d 16 --methods complete,average,weighted,ward
 
-Phases, each timed on its own (wall and process CPU seconds):
+Every phase is timed --repeat times in one process, the phases taking turns (the host is noisy
+and its memory costs depend on what ran just before), and the median is reported (wall and
+process CPU seconds):
 
-* ``first_touch``: writing once to a fresh n x n float64 array, allocated as the engine does
-  (``gpuhclust._memory.empty_large``: ordinary pages); page faults, 1.7-2.5 s for 3.2 GB here;
-* ``distances``: the square Euclidean matrix from the observations (Numba, all threads);
-* ``loop``: the merge loop alone on a copy of that matrix, the method's default algorithm
-  (reciprocal-nearest-neighbour rounds on all threads for complete, average, weighted and
-  ward; the generic algorithm on one thread, except the compactions, for centroid and median);
-* ``scipy_pdist``, ``fastcluster``: the peers' figures for the same data in the same process.
+* ``first_write``: writing once to a fresh n x n float64 array allocated as the engine does
+  (``gpuhclust._memory.empty_large``), which then frees it as the engine does (``release``);
+* ``first_write_condensed``: the same for the n (n - 1) / 2 float64 entries of a condensed
+  matrix, the layout fastcluster and SciPy use, for comparison;
+* ``distances``: the square Euclidean matrix from the observations into written memory
+  (Numba, all threads);
+* ``one_pass``: one full scan of that matrix (``scan_rows``, all threads), the first step of
+  the rounds and the least any algorithm must read;
+* ``row_scans_square`` / ``row_scans_condensed``: the minimum of --scan-rows random rows
+  (all threads), read from the square matrix and from a condensed one, where half of each
+  row runs down a column: what every rescan and merge of a row would pay in that layout
+  (``scan_ns_per_entry``);
+* ``loop_<method>``: the merge loop alone on a copy of the matrix, the method's default
+  algorithm;
+* ``gpuhclust_<method>``: ``gpuhclust.linkage`` end to end from the observations;
+* ``fastcluster_<method>``, ``scipy_pdist``: the peers, same data, same process.
 
-The JSON goes to benchmarks/results/profile-matrix-n<n>-d<d>-<date>.json.
+The floor of the square layout is ``first_write + distances + one_pass``: no engine that
+keeps the square float64 matrix can beat it. ``fastcluster / floor`` is therefore the best
+ratio to fastcluster the layout allows here, and ``gpuhclust - floor`` is what the engine
+spends beyond it.
+
+The condensed layout halves the first write, but its rows cost several times as much to
+read; ``scan_ns_per_entry`` and the scans per merge of the runs (``scans``) size that trade.
+
+The JSON goes to benchmarks/results/profile-matrix-n<n>-d<d>-<date>.json (--out: another folder).
 """
 from __future__ import annotations
 
@@ -20,19 +39,22 @@ import argparse
 import datetime as dt
 import json
 import os
+import statistics
 import time
 from pathlib import Path
 
+import numba
 import numpy as np
 import scipy.spatial.distance as ssd
 
 import gpuhclust
-from gpuhclust._memory import empty_large
+from gpuhclust._memory import empty_large, release_large
 from gpuhclust._methods import get_method
 from gpuhclust._metrics import prepare_metric
 from gpuhclust._progress import progress_bar
-from gpuhclust.cpu import _distances
+from gpuhclust.cpu import _distances, _round_rows
 from gpuhclust.cpu import backend as cpu_backend
+from gpuhclust.cpu._lazy_matrix import int_keys
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -43,11 +65,62 @@ def _timed(fn):
     return out, {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
 
 
-def _fresh_matrix(n):
-    """A fresh n x n matrix written once, allocated as the matrix engine allocates its own."""
-    D = empty_large((n, n), np.float64)
+def _first_write(shape, record):
+    """A fresh matrix of `shape` written once and freed, allocated and freed as the matrix
+    engine does its own; the two timed into `record` ('first_write...' and 'release')."""
+    square = len(shape) == 2
+    wall, cpu = time.perf_counter(), time.process_time()
+    D = empty_large(shape, np.float64)
     D.fill(0.0)
-    return D
+    record("first_write" if square else "first_write_condensed",
+           {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu})
+    if square:
+        wall, cpu = time.perf_counter(), time.process_time()
+        release_large(D, cpu_backend._threads())
+        del D  # the last reference: the mapping is unmapped here
+        record("release", {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu})
+
+
+def _one_pass(D):
+    n = D.shape[0]
+    keys, cols = _round_rows._kept_buffers(n)
+    nn, dist = np.empty(n, dtype=np.int64), np.empty(n)
+    _round_rows.scan_rows(D, int_keys(D), True, nn, dist, keys, cols)
+
+
+@numba.njit(parallel=True, cache=True)
+def _scan_square(D, rows, out):
+    for t in numba.prange(rows.shape[0]):
+        r, low = rows[t], np.inf
+        for j in range(D.shape[1]):
+            low = min(low, D[r, j])
+        out[t] = low
+
+
+@numba.njit(parallel=True, cache=True)
+def _scan_condensed(C, n, rows, out):
+    """Row minima of SciPy's condensed matrix: entry (j, r), j < r, is at
+    ``n j - j (j + 1) / 2 + r - j - 1``, one column step apart per j; the rest of the row is
+    contiguous."""
+    for t in numba.prange(rows.shape[0]):
+        r, low = rows[t], np.inf
+        at = r - 1
+        for j in range(r):
+            low = min(low, C[at])
+            at += n - j - 2
+        start = n * r - r * (r + 1) // 2
+        for j in range(n - r - 1):
+            low = min(low, C[start + j])
+        out[t] = low
+
+
+def _row_scans(D, condensed, rows, record):
+    out = np.empty(len(rows))
+    record("row_scans_square", _timed(lambda: _scan_square(D, rows, out))[1])
+    square = out.copy()
+    record("row_scans_condensed", _timed(lambda: _scan_condensed(condensed, D.shape[0], rows, out))[1])
+    if not np.array_equal(square, out):
+        raise AssertionError("the two layouts' row minima differ")
 
 
 def _loop(D, method):
@@ -59,41 +132,98 @@ def _loop(D, method):
         return run[method.default_algorithm](D, True, method, bar)
 
 
+def _median(samples: list[dict]) -> dict:
+    return {k: statistics.median(s[k] for s in samples) for k in samples[0]}
+
+
+def floor_table(phases: dict, methods: list[str]) -> list[dict]:
+    """Per method: gpuhclust and fastcluster end to end, the square layout's floor, and the
+    ratios (see the module docstring)."""
+    floor = sum(phases[p]["wall_s"] for p in ("first_write", "distances", "one_pass"))
+    rows = []
+    for m in methods:
+        ours = phases[f"gpuhclust_{m}"]["wall_s"]
+        peer = phases.get(f"fastcluster_{m}", {}).get("wall_s")
+        rows.append({"method": m, "gpuhclust_s": ours, "fastcluster_s": peer, "floor_s": floor,
+                     "ratio": peer / ours if peer else None,
+                     "best_ratio_at_floor": peer / floor if peer else None,
+                     "beyond_floor_s": ours - floor})
+    return rows
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=20000)
     ap.add_argument("--d", type=int, default=16)
-    ap.add_argument("--methods", default="average,ward,centroid")
+    ap.add_argument("--methods", default="complete,average,weighted,ward")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--scan-rows", type=int, default=4000)
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
-    n, d = args.n, args.d
+    n, d, methods = args.n, args.d, args.methods.split(",")
     X = np.random.default_rng(0).standard_normal((n, d))
-    gpuhclust.linkage(X[:300], "average")  # Numba cache load, not timed below
-    for m in args.methods.split(","):
+    for m in methods:  # Numba cache loads, not timed below
         gpuhclust.linkage(X[:300], m)
-    prepared = prepare_metric(X, "euclidean", {})
-    phases = {}
-    D, phases["first_touch"] = _timed(lambda: _fresh_matrix(n))
-    _, phases["distances"] = _timed(
-        lambda: _distances.square_from_observations(prepared.X, *prepared.kernel_args, D))
-    work = _fresh_matrix(n)
-    for name in args.methods.split(","):
-        work[:] = D
-        _, phases[f"loop_{name}"] = _timed(lambda: _loop(work, get_method(name)))
-    del work, D
-    _, phases["scipy_pdist"] = _timed(lambda: ssd.pdist(X))
+    small = ssd.squareform(ssd.pdist(X[:8]))
+    np.fill_diagonal(small, np.inf)  # as the engine's matrix
+    _row_scans(small, ssd.pdist(X[:8]), np.arange(8), lambda *_: None)
     try:
         import fastcluster
     except ImportError:
         fastcluster = None
-    if fastcluster is not None:
-        for name in args.methods.split(","):
-            _, phases[f"fastcluster_{name}"] = _timed(lambda: fastcluster.linkage(X, name))
-    result = {"n": n, "d": d, "date": dt.datetime.now().isoformat(timespec="seconds"),
-              "cpus": os.cpu_count(), "load_average_1min": os.getloadavg()[0],
-              "phases": phases}
+    prepared = prepare_metric(X, "euclidean", {})
+    samples: dict[str, list[dict]] = {}
+    scans: dict[str, dict] = {}
+    rows = np.random.default_rng(1).integers(0, n, args.scan_rows)
+
+    def record(name, t):
+        samples.setdefault(name, []).append(t)
+
+    for _ in range(args.repeat):
+        _first_write((n, n), record)
+        _first_write((n * (n - 1) // 2,), record)
+        D = empty_large((n, n), np.float64)
+        D.fill(0.0)
+        _, t = _timed(lambda: _distances.square_from_observations(prepared.X, *prepared.kernel_args, D))
+        record("distances", t)
+        record("one_pass", _timed(lambda: _one_pass(D))[1])
+        condensed = ssd.squareform(D, checks=False, force="tovector")
+        _row_scans(D, condensed, rows, record)
+        del condensed
+        work = np.empty_like(D)
+        for m in methods:
+            work[:] = D
+            record(f"loop_{m}", _timed(lambda: _loop(work, get_method(m)))[1])
+        del work, D
+        for m in methods:
+            record(f"gpuhclust_{m}", _timed(lambda: gpuhclust.linkage(X, m))[1])
+            run = cpu_backend.last_run
+            scans[m] = {"merges": run.get("merges"), "scans_per_merge": run.get("scans_per_merge")}
+            if fastcluster is not None:
+                record(f"fastcluster_{m}", _timed(lambda: fastcluster.linkage(X, m))[1])
+        record("scipy_pdist", _timed(lambda: ssd.pdist(X))[1])
+    phases = {name: _median(s) for name, s in samples.items()}
+    table = floor_table(phases, methods)
+    result = {"n": n, "d": d, "repeat": args.repeat,
+              "date": dt.datetime.now().isoformat(timespec="seconds"),
+              "cpus": os.cpu_count(), "threads": cpu_backend._threads(),
+              "load_average_1min": os.getloadavg()[0], "phases": phases,
+              "samples_wall_s": {k: [s["wall_s"] for s in v] for k, v in samples.items()},
+              "floor": table, "scans": scans,
+              "scan_ns_per_entry": {layout: phases[f"row_scans_{layout}"]["wall_s"] * 1e9 / (len(rows) * n)
+                                    for layout in ("square", "condensed")}}
     for key, value in phases.items():
         print(f"{key:24s} wall {value['wall_s']:7.2f} s   cpu {value['cpu_s']:7.2f} s")
+    print(f"\nfloor of the square layout (first_write + distances + one_pass): {table[0]['floor_s']:.2f} s")
+    for row in table:
+        peer = row["fastcluster_s"]
+        print(f"{row['method']:9s} gpuhclust {row['gpuhclust_s']:5.2f} s  "
+              + (f"fastcluster {peer:6.2f} s  ratio {row['ratio']:4.1f}x  "
+                 f"best at the floor {row['best_ratio_at_floor']:4.1f}x  " if peer else "")
+              + f"beyond the floor {row['beyond_floor_s']:5.2f} s")
+    per_entry = result["scan_ns_per_entry"]
+    print(f"a row scan costs {per_entry['square']:.2f} ns per entry in the square matrix, "
+          f"{per_entry['condensed']:.2f} in the condensed one")
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"profile-matrix-n{n}-d{d}-{dt.date.today().isoformat()}.json"
     path.write_text(json.dumps(result, indent=1))

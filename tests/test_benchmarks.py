@@ -130,3 +130,21 @@ def test_snapshot_of_a_commit(tmp_path, monkeypatch):
     monkeypatch.setattr(suite.tempfile, "gettempdir", lambda: str(tmp_path))
     src = suite.snapshot("HEAD")
     assert (Path(src["path"]) / "gpuhclust" / "__init__.py").exists() and src["commit"]
+
+
+def test_profile_matrix_reports_the_floor_of_its_phases(tmp_path):
+    import profile_matrix
+
+    pytest.importorskip("fastcluster")
+    result = profile_matrix.main(["--n", "300", "--d", "4", "--methods", "complete,ward",
+                                  "--repeat", "2", "--out", str(tmp_path)])
+    phases = result["phases"]
+    floor = sum(phases[p]["wall_s"] for p in ("first_write", "distances", "one_pass"))
+    assert [row["method"] for row in result["floor"]] == ["complete", "ward"]
+    for row in result["floor"]:
+        m = row["method"]
+        assert row["floor_s"] == pytest.approx(floor)
+        assert row["beyond_floor_s"] == pytest.approx(phases[f"gpuhclust_{m}"]["wall_s"] - floor)
+        assert row["best_ratio_at_floor"] == pytest.approx(phases[f"fastcluster_{m}"]["wall_s"] / floor)
+        assert len(result["samples_wall_s"][f"gpuhclust_{m}"]) == 2
+    assert json.loads(next(tmp_path.glob("profile-matrix-n300-d4-*.json")).read_text())["floor"] == result["floor"]
