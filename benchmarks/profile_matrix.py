@@ -29,7 +29,9 @@ ratio to fastcluster the layout allows here, and ``gpuhclust - floor`` is what t
 spends beyond it.
 
 The condensed layout halves the first write, but its rows cost several times as much to
-read; ``scan_ns_per_entry`` and the scans per merge of the runs (``scans``) size that trade.
+read; ``scan_ns_per_entry`` and the entries the rounds read along rows (``scans``) size that
+trade for an engine that reads rows as this one does (an engine built around passes over the
+triangle would pay differently).
 
 The JSON goes to benchmarks/results/profile-matrix-n<n>-d<d>-<date>.json (--out: another folder).
 """
@@ -198,7 +200,7 @@ def main(argv=None) -> dict:
         for m in methods:
             record(f"gpuhclust_{m}", _timed(lambda: gpuhclust.linkage(X, m))[1])
             run = cpu_backend.last_run
-            scans[m] = {"merges": run.get("merges"), "scans_per_merge": run.get("scans_per_merge")}
+            scans[m] = {key: run.get(key) for key in ("merges", "scans_per_merge", "entries_read")}
             if fastcluster is not None:
                 record(f"fastcluster_{m}", _timed(lambda: fastcluster.linkage(X, m))[1])
         record("scipy_pdist", _timed(lambda: ssd.pdist(X))[1])
@@ -224,6 +226,13 @@ def main(argv=None) -> dict:
     per_entry = result["scan_ns_per_entry"]
     print(f"a row scan costs {per_entry['square']:.2f} ns per entry in the square matrix, "
           f"{per_entry['condensed']:.2f} in the condensed one")
+    saved = phases["first_write"]["wall_s"] - phases["first_write_condensed"]["wall_s"]
+    for m, run in scans.items():
+        if run["entries_read"]:
+            extra = (run["entries_read"] - n * n) * (per_entry["condensed"] - per_entry["square"]) * 1e-9
+            print(f"{m:9s} rows read: {run['entries_read'] / n**2:.2f} n^2 entries; read from the condensed "
+                  f"layout the rows after the first scan would cost {extra:.2f} s more, against "
+                  f"{saved:.2f} s saved by its first write")
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"profile-matrix-n{n}-d{d}-{dt.date.today().isoformat()}.json"
     path.write_text(json.dumps(result, indent=1))

@@ -147,4 +147,6 @@ def test_profile_matrix_reports_the_floor_of_its_phases(tmp_path):
         assert row["beyond_floor_s"] == pytest.approx(phases[f"gpuhclust_{m}"]["wall_s"] - floor)
         assert row["best_ratio_at_floor"] == pytest.approx(phases[f"fastcluster_{m}"]["wall_s"] / floor)
         assert len(result["samples_wall_s"][f"gpuhclust_{m}"]) == 2
+        # the first scan reads every entry, each merge two more rows
+        assert result["scans"][m]["entries_read"] >= 300 * 300 + 2 * 299 * 2
     assert json.loads(next(tmp_path.glob("profile-matrix-n300-d4-*.json")).read_text())["floor"] == result["floor"]

@@ -286,6 +286,8 @@ class LocalRows:
         self.slot = np.arange(n, dtype=np.int64)    # original row -> slot (-1: merged away)
         self.rank = np.full(n, _NOT_MERGED, dtype=np.int64)
         self.compactions = 0
+        #: matrix entries read along rows: the scans, and rows x and y of each merge
+        self.entries_read = 0
         self.kept = KeptEntries(n, D.dtype) if nonneg else None
 
     def _original(self, nn: np.ndarray) -> np.ndarray:
@@ -297,6 +299,7 @@ class LocalRows:
         dist = np.empty(n)
         keys, cols = _kept_buffers(n)
         scan_rows(self.work.D, self.work.keys, self.nonneg, nn, dist, keys, cols)
+        self.entries_read += n * n
         if self.kept is not None:
             self.kept.record(np.arange(n), keys, self._original(cols), 0)
         return self._original(nn), dist
@@ -318,6 +321,7 @@ class LocalRows:
         self.rank[a] = self.rank[b] = np.arange(k1 - k0)
         over = np.empty(k1 - k0, dtype=np.int64)
         D, keys = self.work.D, self.work.keys
+        self.entries_read += 2 * len(xs) * self.work.width
         with _threads_for(2 * len(xs) * self.work.width):
             merge_pairs(D, self.code, self.size.astype(np.float64),
                         size_after.astype(np.float64), self.rank, log, k0, over)
@@ -338,6 +342,7 @@ class LocalRows:
         nn = np.empty(len(rows), dtype=np.int64)
         row_dist = np.empty(len(rows))
         kept_keys, kept_cols = _kept_buffers(len(rows))
+        self.entries_read += len(rows) * self.work.width
         with _threads_for(len(rows) * self.work.width):
             rescan_rows(D, keys, self.nonneg, self.code, self.size, log, k1, self.slot[rows], nn,
                         row_dist, kept_keys, kept_cols)

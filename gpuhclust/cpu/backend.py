@@ -307,7 +307,7 @@ def _run_rounds(D, nonneg, method: Method, bar) -> np.ndarray:
     last_run.clear()
     settled = store.kept.settled if store.kept is not None else 0
     last_run.update(asdict(stats), n=n, method=method.name, threads=_threads(),
-                    compactions=store.compactions,
+                    compactions=store.compactions, entries_read=store.entries_read,
                     rescans_per_merge=stats.rescans_per_merge, settled_by_kept=settled,
                     scans_per_merge=(stats.rescans - settled) / max(stats.merges, 1))
     return merges
