@@ -84,7 +84,10 @@ def empty_large(shape: tuple[int, ...], dtype) -> np.ndarray:
     (``madvise(MADV_HUGEPAGE)``). Where the kernel's THP defrag policy is 'madvise' (a common
     default), each first write to such memory may stall in synchronous memory compaction, so
     filling a fresh multi-GB matrix can take several times as long as with ordinary pages,
-    while the merge loops gain nothing from huge pages.
+    while the merge loops gain nothing from huge pages. In a virtual machine whose balloon
+    device reports free memory to the host, a huge page also comes from the blocks the host has
+    taken back (only such blocks are reported), so its first write faults on the host as well,
+    where ordinary pages come from smaller free blocks the host still backs.
     Arrays of at least :data:`LARGE_BYTES` therefore get their own anonymous mapping with huge
     pages declined; it is unmapped when the array is freed.
     """
