@@ -336,13 +336,13 @@ class SimKernel:
         for i, (a, p) in enumerate(zip(args, self.params)):
             ptrs[i] = self._convert(i, a, p, keep)
         mod = self.module
-        if mod.counting:
-            _set_ranges(mod._lib, args)
         cfg = _LaunchConfig()
         cfg.grid[:] = g
         cfg.block[:] = b
         cfg.schedule = SCHEDULES[mod.schedule]
-        with mod._lock:
+        with mod._lock:  # one launch at a time per library: its counters and ranges are global
+            if mod.counting:
+                _set_ranges(mod._lib, args)
             # A fresh, reproducible stream of random decisions per launch.
             digest = hashlib.blake2b(f"{mod.seed}:{mod._launches}".encode(), digest_size=8).digest()
             cfg.seed = int.from_bytes(digest, "little")
