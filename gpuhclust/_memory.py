@@ -85,7 +85,7 @@ def empty_large(shape: tuple[int, ...], dtype) -> np.ndarray:
     default), each first write to such memory may stall in synchronous memory compaction, so
     filling a fresh multi-GB matrix can take several times as long as with ordinary pages,
     while the merge loops gain nothing from huge pages. In a virtual machine whose balloon
-    device reports free memory to the host, a huge page also comes from the blocks the host has
+    device reports free memory to the host, a huge page likely comes from the blocks the host has
     taken back (only such blocks are reported), so its first write faults on the host as well,
     where ordinary pages come from smaller free blocks the host still backs.
     Arrays of at least :data:`LARGE_BYTES` therefore get their own anonymous mapping with huge

@@ -139,8 +139,10 @@ def test_profile_matrix_reports_the_floor_of_its_phases(tmp_path):
     result = profile_matrix.main(["--n", "300", "--d", "4", "--methods", "complete,ward",
                                   "--repeat", "2", "--out", str(tmp_path)])
     phases = result["phases"]
-    floor = sum(phases[p]["wall_s"] for p in ("first_write", "distances", "one_pass"))
+    floor = sum(phases[p]["wall_s"] for p in ("distances_fresh", "one_pass"))
     assert [row["method"] for row in result["floor"]] == ["complete", "ward"]
+    assert result["condensed_floor_s"] == pytest.approx(phases["condensed_fresh"]["wall_s"]
+                                                        + phases["one_pass"]["wall_s"] / 2)
     for row in result["floor"]:
         m = row["method"]
         assert row["floor_s"] == pytest.approx(floor)
