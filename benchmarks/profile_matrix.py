@@ -60,7 +60,6 @@ from gpuhclust._metrics import prepare_metric
 from gpuhclust._progress import progress_bar
 from gpuhclust.cpu import _distances, _round_rows
 from gpuhclust.cpu import backend as cpu_backend
-from gpuhclust.cpu._lazy_matrix import int_keys
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -97,19 +96,19 @@ def _fresh_distances(prepared, n, record):
     y, t = _timed(condensed)
     record("condensed_fresh", t)
     del y
-    D, t = _timed(square)
+    held, t = _timed(lambda: [square()])
     record("distances_fresh", t)
-    wall, cpu = time.perf_counter(), time.process_time()
-    release_large(D, cpu_backend._threads())
-    del D  # the last reference: the mapping is unmapped here
-    record("release", {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu})
+
+    def release():
+        release_large(held[0], cpu_backend._threads())
+        held.clear()  # the last reference: the mapping is unmapped here
+
+    record("release", _timed(release)[1])
 
 
 def _one_pass(D):
-    n = D.shape[0]
-    keys, cols = _round_rows._kept_buffers(n)
-    nn, dist = np.empty(n, dtype=np.int64), np.empty(n)
-    _round_rows.scan_rows(D, int_keys(D), True, nn, dist, keys, cols)
+    """The rounds' first scan of the matrix (``LocalRows.scan_all``)."""
+    _round_rows.LocalRows(D, True, get_method("complete")).scan_all()
 
 
 @numba.njit(parallel=True, cache=True)

@@ -321,8 +321,9 @@ class LocalRows:
         self.rank[a] = self.rank[b] = np.arange(k1 - k0)
         over = np.empty(k1 - k0, dtype=np.int64)
         D, keys = self.work.D, self.work.keys
-        self.entries_read += 2 * len(xs) * self.work.width
-        with _threads_for(2 * len(xs) * self.work.width):
+        merged = 2 * len(xs) * self.work.width  # rows x and y of every pair
+        self.entries_read += merged
+        with _threads_for(merged):
             merge_pairs(D, self.code, self.size.astype(np.float64),
                         size_after.astype(np.float64), self.rank, log, k0, over)
         self.rank[a] = self.rank[b] = _NOT_MERGED
@@ -342,8 +343,9 @@ class LocalRows:
         nn = np.empty(len(rows), dtype=np.int64)
         row_dist = np.empty(len(rows))
         kept_keys, kept_cols = _kept_buffers(len(rows))
-        self.entries_read += len(rows) * self.work.width
-        with _threads_for(len(rows) * self.work.width):
+        scanned = len(rows) * self.work.width
+        self.entries_read += scanned
+        with _threads_for(scanned):
             rescan_rows(D, keys, self.nonneg, self.code, self.size, log, k1, self.slot[rows], nn,
                         row_dist, kept_keys, kept_cols)
         if self.kept is not None:
