@@ -24,6 +24,8 @@ import numba
 import numpy as np
 
 from .._centroid_rounds import CentroidSlots
+from ._centroid_filter import (FILTER_GROUP, column_terms, dot_block_pair, filter_constants, gaps,
+                               line, no_filter)
 from ._distances import BLOCK
 from ._lazy_matrix import first_at, first_min_key, min_key
 from ._round_rows import KEPT, NO_KEY, KeptEntries, _insert_kept
@@ -55,8 +57,39 @@ def first_scan_bytes(n: int) -> int:
     return needed if needed <= FIRST_SCAN_MAX_BYTES else 0
 
 
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _exact_candidates(Ct, sz, cq, n_q, own, b0, g0, g1, gap_keys, best_w, best_p, best_keys,
+                      kept_keys, kept_pos, one):
+    """Columns ``b0 + g0 : b0 + g1`` that the filter lets through (``gap_keys`` at most 0, see
+    ``_centroid_filter.gaps``), in position order, taken as the exact scan takes them: w with
+    a scan's arithmetic (``sq_block``'s sum in feature order, then the size factor), the first
+    minimum so far replaced only when strictly smaller, and the kept entries."""
+    d = Ct.shape[0]
+    for jj in range(g0, g1):
+        j = b0 + jj
+        if gap_keys[jj] > 0:
+            continue
+        s = sz[j]
+        if s > 0.0 and jj != own:
+            acc = 0.0
+            for k in range(d):
+                t = cq[k] - Ct[k, j]
+                acc += t * t
+            w = acc * (n_q * s / (n_q + s))
+        else:
+            w = np.inf
+        one[0] = w
+        key = one.view(np.int64)[0]
+        if key < best_keys[0]:
+            best_w[0] = w
+            best_p[0] = j
+        if key < kept_keys[KEPT]:
+            _insert_kept(kept_keys, kept_pos, key, j)
+
+
 @numba.njit(cache=True, error_model="numpy")
-def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p, kept_keys, kept_pos):
+def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p, kept_keys, kept_pos, C32, terms,
+             constants):
     """For the query positions ``queries[q0:q1]``: the first minimum of w over the live
     positions ``j0:j1`` other than the query itself, into ``best_w[:q1-q0]``,
     ``best_p[:q1-q0]`` (+inf and -1 when none is finite).
@@ -67,27 +100,67 @@ def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p, kept_keys, kept_po
     the minimum so far only when strictly smaller, with its first position holding it, so the
     lowest position wins. Each query's ``KEPT + 1`` smallest (key, position) go to
     ``kept_keys[q]``, ``kept_pos[q]`` (``_round_rows.smallest_keys``' order: blocks in position
-    order, equal keys behind)."""
+    order, equal keys behind).
+
+    The filter (``gpuhclust.cpu._centroid_filter``; `C32`, `terms` and `constants` from there,
+    ``constants[0] > 0`` where it runs): once every query of the tile has a finite bound (its
+    KEPT + 1 smallest so far), a block is first measured in float32, and only the columns the
+    filter cannot rule out are computed exactly (:func:`_exact_candidates`); the others lie
+    above the bound, so neither the minimum nor the kept entries would take them. The answer
+    is the same, bit for bit."""
     d = Ct.shape[0]
     nq = q1 - q0
+    filtering = constants[0] > 0.0
     cq = np.empty((nq, 1, d))  # cq[q]: a (1, d) array, as sq_block takes it
+    cq32 = np.empty((nq + 1, d), dtype=np.float32)
     nx = np.empty(nq)
     for q in range(nq):
         p = queries[q0 + q]
         nx[q] = sz[p]
         for k in range(d):
             cq[q, 0, k] = Ct[k, p]
+            cq32[q, k] = C32[k, p] if filtering else 0.0
         best_w[q] = np.inf
         best_p[q] = -1
         kept_keys[q, :] = NO_KEY
         kept_pos[q, :] = -1
+    cq32[nq, :] = 0.0  # the partner of an odd tile's last query
     best_keys = best_w.view(np.int64)  # w >= 0: the integer order is the float order
     acc = np.empty((nq, BLOCK))
+    acc32 = np.empty((nq + 1, BLOCK), dtype=np.float32)
+    gap = np.empty(BLOCK, dtype=np.float32)
+    gap_keys = gap.view(np.int32)
     vals = np.empty(BLOCK)
     keys = vals.view(np.int64)
+    one = np.empty(1)  # a float64 read as its integer key, and back
+    one[0] = np.inf
+    finite = one.view(np.int64)[0]
     for b0 in range(j0, j1, BLOCK):
         b1 = min(j1, b0 + BLOCK)
         m = b1 - b0
+        bounded = filtering
+        for q in range(nq):
+            bounded = bounded and kept_keys[q, KEPT] < finite
+        if bounded:
+            for q in range(0, nq, 2):
+                dot_block_pair(C32, cq32[q], cq32[q + 1], b0, b1, acc32[q], acc32[q + 1])
+            for q in range(nq):
+                n_q = nx[q]
+                p = queries[q0 + q]
+                norm_q = terms[0, p]
+                one.view(np.int64)[0] = kept_keys[q, KEPT]
+                slope, base = line(one[0], n_q, norm_q, constants)
+                gaps(acc32[q], norm_q, terms[0, b0:b1], terms[1, b0:b1], terms[2, b0:b1], slope,
+                     base, m, gap)
+                if min_key(gap_keys, 0, m) > 0:
+                    continue
+                for g0 in range(0, m, FILTER_GROUP):
+                    g1 = min(m, g0 + FILTER_GROUP)
+                    if min_key(gap_keys, g0, g1) <= 0:
+                        _exact_candidates(Ct, sz, cq[q, 0], n_q, p - b0, b0, g0, g1, gap_keys,
+                                          best_w[q:q + 1], best_p[q:q + 1], best_keys[q:q + 1],
+                                          kept_keys[q], kept_pos[q], one)
+            continue
         # the block's columns stay in cache for the whole tile, and each load serves two queries
         for q in range(0, nq - 1, 2):
             sq_block_pair(Ct, cq[q, 0], cq[q + 1, 0], b0, b1, acc[q], acc[q + 1])
@@ -117,25 +190,31 @@ def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p, kept_keys, kept_po
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _item(Ct, sz, queries, width, chunk, t, part_w, part_p, part_k, part_kp):
+def _item(Ct, sz, queries, width, chunk, t, part_w, part_p, part_k, part_kp, C32, terms,
+          constants):
     nchunks = part_w.shape[1]
     tile, c = t // nchunks, t % nchunks
     q0 = tile * QUERY_TILE
     q1 = min(queries.shape[0], q0 + QUERY_TILE)
     _nearest(Ct, sz, queries, q0, q1, min(width, c * chunk), min(width, (c + 1) * chunk),
-             part_w[tile, c], part_p[tile, c], part_k[tile, c], part_kp[tile, c])
+             part_w[tile, c], part_p[tile, c], part_k[tile, c], part_kp[tile, c], C32, terms,
+             constants)
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def _items_parallel(Ct, sz, queries, width, chunk, part_w, part_p, part_k, part_kp):
+def _items_parallel(Ct, sz, queries, width, chunk, part_w, part_p, part_k, part_kp, C32,
+                    terms, constants):
     for t in numba.prange(part_w.shape[0] * part_w.shape[1]):
-        _item(Ct, sz, queries, width, chunk, np.int64(t), part_w, part_p, part_k, part_kp)
+        _item(Ct, sz, queries, width, chunk, np.int64(t), part_w, part_p, part_k, part_kp, C32,
+              terms, constants)
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _items_serial(Ct, sz, queries, width, chunk, part_w, part_p, part_k, part_kp):
+def _items_serial(Ct, sz, queries, width, chunk, part_w, part_p, part_k, part_kp, C32, terms,
+                  constants):
     for t in range(part_w.shape[0] * part_w.shape[1]):
-        _item(Ct, sz, queries, width, chunk, np.int64(t), part_w, part_p, part_k, part_kp)
+        _item(Ct, sz, queries, width, chunk, np.int64(t), part_w, part_p, part_k, part_kp, C32,
+              terms, constants)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -294,20 +373,26 @@ def nearest_all(Ct: np.ndarray, sz: np.ndarray, kept=None):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def merge_pairs(Ct, sz, px, py, na, nb):
-    """A round's merges (disjoint pairs): the centroid of y becomes the union's, x dies."""
+def merge_pairs(Ct, sz, px, py, na, nb, C32):
+    """A round's merges (disjoint pairs): the centroid of y becomes the union's, x dies; and
+    its float32 copy in `C32` when the filter runs (`C32` has columns)."""
     for t in range(px.shape[0]):
         merge_centroids(Ct, px[t], py[t], na[t], nb[t], WARD)
         sz[py[t]] = na[t] + nb[t]
         sz[px[t]] = 0.0
+        if C32.shape[1] > 0:
+            for k in range(Ct.shape[0]):
+                C32[k, py[t]] = np.float32(Ct[k, py[t]])
 
 
 def nearest(Ct: np.ndarray, sz: np.ndarray, width: int, queries: np.ndarray, threads: int,
-            kept=None):
+            kept=None, filtered=None):
     """Nearest live centroid (position, -1 when none is finite) and w for each query position
     (any order), over positions ``[0, width)``. `kept`: None, or ``(keys, positions)`` arrays
     of shape ``(len(queries), KEPT + 1)`` to receive each query's smallest entries (the keys
-    of w, ``_round_rows.smallest_keys``' order; the last column is the bound's)."""
+    of w, ``_round_rows.smallest_keys``' order; the last column is the bound's). `filtered`:
+    None, or ``(C32, constants)``: the centroids rounded to float32 and
+    ``_centroid_filter.filter_constants`` (the same answer, computed faster)."""
     nq = len(queries)
     tiles = -(-nq // QUERY_TILE)
     # enough items for every thread; the results do not depend on the chunks
@@ -318,7 +403,13 @@ def nearest(Ct: np.ndarray, sz: np.ndarray, width: int, queries: np.ndarray, thr
     part_k = np.empty((tiles, nchunks, QUERY_TILE, KEPT + 1), dtype=np.int64)
     part_kp = np.empty((tiles, nchunks, QUERY_TILE, KEPT + 1), dtype=np.int64)
     queries = np.ascontiguousarray(queries, dtype=np.int64)
-    args = (Ct, sz, queries, np.int64(width), np.int64(chunk), part_w, part_p, part_k, part_kp)
+    if filtered is None or not filtered[1][0] > 0:
+        C32, terms, constants = no_filter(Ct.shape[0])
+    else:
+        C32, constants = filtered
+        terms = column_terms(C32, sz, width, constants)
+    args = (Ct, sz, queries, np.int64(width), np.int64(chunk), part_w, part_p, part_k, part_kp,
+            C32, terms, constants)
     if threads > 1 and nq * width >= SERIAL_MAX_PAIRS:
         _items_parallel(*args)
     else:
@@ -416,7 +507,7 @@ class CentroidRows:
 
     name = "backend='cpu' engine='vector' (rounds)"
 
-    def __init__(self, Ct: np.ndarray, threads: int, kept: bool = True):
+    def __init__(self, Ct: np.ndarray, threads: int, kept: bool = True, filtered: bool = True):
         n = Ct.shape[1]
         self.Ct = Ct
         self.sz = np.ones(n)
@@ -425,16 +516,21 @@ class CentroidRows:
         self.compactions = 0
         self.pairs = 0  # (query, position) dissimilarities computed
         self.kept = None
+        largest = float(np.abs(Ct).max()) if Ct.size else 0.0
         if kept:
-            largest = float(np.abs(Ct).max()) if Ct.size else 0.0
             self.kept = CentroidKept(n, Ct.shape[0], largest)
+        #: the float32 filter of the rescans (``_centroid_filter``): its constants and the
+        #: centroids rounded to float32 (no columns when it does not run)
+        constants = filter_constants(Ct.shape[0], largest) if filtered else np.zeros(3)
+        self.C32 = Ct.astype(np.float32) if constants[0] > 0 else no_filter(Ct.shape[0])[0]
+        self.filtered = (self.C32, constants)
 
     def _nearest(self, slots: np.ndarray, k: int = 0):
         self.pairs += len(slots) * self.slots.width
         keys = np.empty((len(slots), KEPT + 1), dtype=np.int64)
         pos = np.empty((len(slots), KEPT + 1), dtype=np.int64)
         nn, dist = nearest(self.Ct, self.sz, self.slots.width, self.slots.positions(slots),
-                           self.threads, (keys, pos))
+                           self.threads, (keys, pos), self.filtered)
         if self.kept is not None:
             self.kept.record(slots, keys, self.slots.slots(pos), k)
         return self.slots.slots(nn), dist
@@ -455,11 +551,13 @@ class CentroidRows:
         xs, ys = entries[0], entries[1]
         k1 = k0 + len(xs)
         if len(xs):
-            merge_pairs(self.Ct, self.sz, *self.slots.merge(entries))
+            merge_pairs(self.Ct, self.sz, *self.slots.merge(entries), self.C32)
         keep = self.slots.compaction()
         if keep is not None:
             w = len(keep)
             self.Ct[:, :w] = self.Ct[:, keep]
+            if self.C32.shape[1]:
+                self.C32[:, :w] = self.C32[:, keep]
             self.sz[:w] = self.sz[keep]
             self.sz[w:] = 0.0
             self.compactions += 1

@@ -34,8 +34,8 @@ from .._progress import chunk_ends as _chunks
 from .._progress import progress_bar
 from .._validation import (LinkageInput, float32_range_error, raise_non_finite, read_only,
                            validate_computed)
-from . import (_centroid_rows, _distances, _fast_linkage, _lazy_matrix, _mst, _nn_chain,
-               _round_rows, _vector)
+from . import (_centroid_filter, _centroid_rows, _distances, _fast_linkage, _lazy_matrix, _mst,
+               _nn_chain, _round_rows, _vector)
 
 #: Statistics of the last rounds run in this process (see ``gpuhclust._rounds.RoundStats``).
 last_run: dict = {}
@@ -66,8 +66,9 @@ class CPUBackend(Backend):
 
     def vector_bytes(self, n: int, d: int, method: Method) -> int:
         kept = 0
-        if method.name == "ward":  # the rounds' kept entries and the first scan's scratch
-            kept = _centroid_rows.KEPT_BYTES_PER_ROW * n + _centroid_rows.first_scan_bytes(n)
+        if method.name == "ward":  # the rounds' kept entries, first scan's scratch and filter
+            kept = (_centroid_rows.KEPT_BYTES_PER_ROW * n + _centroid_rows.first_scan_bytes(n)
+                    + _centroid_filter.filter_bytes(n, d))
         return vector_bytes(n, d) + kept
 
     @staticmethod

@@ -1,0 +1,176 @@
+"""A float32 filter for the rescans of ward's rounds over centroids (``_centroid_rows``): it rules
+out, with a proof rather than a tolerance, the columns whose exact w lies above a query's bound,
+so that only the few others are computed exactly. The answer is the exact scan's, bit for bit.
+
+A scan keeps each query's KEPT + 1 smallest w so far; the last of them is the *bound*. A
+column whose w is above the bound is neither kept nor a minimum. Once a query has a finite
+bound, each block of columns is first measured in float32 as a Gram product,
+``S32 = |a|^2 + |b|^2 - 2 a.b`` (one fused multiply-add per feature, eight lanes per vector,
+where the exact sum of squared differences costs three float64 operations on four lanes), and
+a column is ruled out when ``S32`` lies above the *line* ``slope / n_j + e_j + base``
+(:func:`line`, :func:`column_terms`), which :func:`filter_constants` proves to put the exact
+w above the bound. The rest of the block is computed exactly, in position order.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = ["FILTER_GROUP", "filter_constants", "column_terms", "dot_block_pair", "line", "gaps",
+           "no_filter", "filter_bytes"]
+
+#: Largest centroid coordinate (after ``_engines.centroid_frame``'s shift) for which the filter
+#: runs: its squares and sums then stay far inside float32's range.
+FILTER_MAX_COORDINATE = 1e15
+#: Columns per group: a group with a column the filter cannot rule out has its columns looked
+#: at one by one.
+FILTER_GROUP = 32
+#: Relative margin by which the line's float32 constants are raised: it covers the line's own
+#: float32 roundings (three, of 2**-24 each, all terms positive) and the float64 ones before.
+FILTER_SLACK = 2.0 ** -18
+#: The least `base` of a line: float32 products that underflow are off by at most 2**-149.
+BASE_FLOOR = 2.0 ** -100
+
+
+def filter_constants(d: int, largest: float) -> np.ndarray:
+    """``[k_bound, k_norm, k_abs]`` (float64) of the filter for d features and coordinates of
+    at most `largest` in magnitude; all zero where it does not run (no features, or
+    coordinates beyond :data:`FILTER_MAX_COORDINATE`, where float32 squares could overflow).
+
+    The proof, with ``u = 2**-24`` (float32's roundoff), a and b two float64 centroids, a' and
+    b' their float32 roundings, ``Q = |a|^2 + |b|^2`` and ``N_a``, ``N_b`` the float32 norms
+    of a' and b' as computed:
+
+    * ``|a' - a| <= u |a|`` coordinate-wise (plus 2**-150 for subnormals), so
+      ``|(a' - b') - (a - b)| <= u (|a| + |b|)``;
+    * the computed ``S32`` (dot product in any order, with or without fused multiply-adds, the
+      norms likewise, then ``N_a + N_b - 2 a.b`` rounded twice) is within
+      ``(2d + 8) u Q'`` of ``|a' - b'|^2`` (``Q'`` as Q for a', b');
+    * with ``(x - y)^2 >= (1 - e) x^2 - y^2 / e`` (``e = 2**-12``), the exact
+      ``S = |a - b|^2 >= (1 - e) S32 - G (N_a + N_b) - k_abs'``, where G bounds
+      ``(1 - e) (2d + 8) u`` plus ``4 u^2 / e``, times what turns ``N_a + N_b`` into an upper
+      bound of Q and Q';
+    * the exact scan's w (float64, feature-order sum, size factor) is at least
+      ``S n_q n_j / (n_q + n_j) (1 - (2d + 4) 2**-53)``.
+
+    So a column with ``S32 > k_bound B (1 / n_j + 1 / n_q) + k_norm (N_a + N_b) + k_abs`` has a
+    computed w above B, for ``k_bound = (1 + (2d + 8) 2**-53) / (1 - e)``,
+    ``k_norm = G / (1 - e)`` and ``k_abs = k_abs' / (1 - e)``, each raised by 2**-30 for their
+    own rounding. :func:`line` and :func:`column_terms` evaluate that in float32, rounding up.
+    """
+    M = float(largest)
+    if d < 1 or not M <= FILTER_MAX_COORDINATE:
+        return np.zeros(3)
+    u = 2.0 ** -24
+    e = 2.0 ** -12
+    up = 1 + 2.0 ** -30
+    # N_a + N_b is within (d + 1) u of |a'|^2 + |b'|^2, and those within (1 + u)^2 of Q
+    to_q = (1 + (d + 4) * u) * up
+    G = ((1 - e) * (2 * d + 8) * u * (1 + u) ** 2 + 4 * u * u / e) * to_q
+    k_bound = (1 + (2 * d + 8) * 2.0 ** -53) / (1 - e) * up
+    k_norm = G / (1 - e) * up
+    k_abs = 4 * (d + 1) * 2.0 ** -140 / (1 - e)  # subnormal roundings, with a wide margin
+    return np.array([k_bound, k_norm, k_abs])
+
+
+def filter_bytes(n: int, d: int) -> int:
+    """Memory the filter adds for n centroids in d features: their float32 copy and the
+    column terms (:func:`column_terms`)."""
+    return 4 * n * d + 12 * n
+
+
+def no_filter(d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(C32, terms, constants)`` that turn the filter off."""
+    return (np.zeros((d, 0), dtype=np.float32), np.zeros((3, 0), dtype=np.float32),
+            np.zeros(3))
+
+
+def _up32(values: np.ndarray) -> np.ndarray:
+    """float64 values (non-negative) as float32 at or above them."""
+    out = values.astype(np.float32)
+    low = out.astype(np.float64) < values
+    out[low] = np.nextafter(out[low], np.float32(np.inf))
+    return out
+
+
+def column_terms(C32: np.ndarray, sz: np.ndarray, width: int, constants: np.ndarray) -> np.ndarray:
+    """Per position of ``[0, width)``, in float32: the norm ``N_j`` of its float32 centroid,
+    ``1 / n_j`` rounded up (0 for a dead position: the exact scan never keeps one either)
+    and ``k_norm N_j`` raised by :data:`FILTER_SLACK`, rounded up; shape (3, width)."""
+    terms = np.empty((3, width), dtype=np.float32)
+    C = C32[:, :width]
+    norms = np.einsum("kj,kj->j", C, C)
+    terms[0] = norms
+    live = sz[:width] > 0
+    inv = np.zeros(width)
+    np.divide(1.0, sz[:width], out=inv, where=live)
+    terms[1] = _up32(inv)
+    terms[2] = _up32(constants[1] * norms.astype(np.float64) * (1 + FILTER_SLACK))
+    return terms
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+def dot_block_pair(C32, x, y, b0, b1, acc_x, acc_y):
+    """Dot products of `x` and `y` (float32, shape (d,)) with columns ``b0:b1`` of `C32` into
+    `acc_x` and `acc_y` (fused multiply-adds where the processor has them: the filter's bound
+    holds either way); each column is loaded once for both."""
+    m = b1 - b0
+    d = C32.shape[0]
+    a = acc_x[:m]
+    c = acc_y[:m]
+    a[:] = 0.0
+    c[:] = 0.0
+    k = 0
+    while k + 4 <= d:
+        x0, x1, x2, x3 = x[k], x[k + 1], x[k + 2], x[k + 3]
+        y0, y1, y2, y3 = y[k], y[k + 1], y[k + 2], y[k + 3]
+        r0 = C32[k, b0:b1]
+        r1 = C32[k + 1, b0:b1]
+        r2 = C32[k + 2, b0:b1]
+        r3 = C32[k + 3, b0:b1]
+        for jj in range(m):
+            v0, v1, v2, v3 = r0[jj], r1[jj], r2[jj], r3[jj]
+            a[jj] = a[jj] + x0 * v0 + x1 * v1 + x2 * v2 + x3 * v3
+            c[jj] = c[jj] + y0 * v0 + y1 * v1 + y2 * v2 + y3 * v3
+        k += 4
+    while k < d:
+        xk = x[k]
+        yk = y[k]
+        row = C32[k, b0:b1]
+        for jj in range(m):
+            a[jj] += xk * row[jj]
+            c[jj] += yk * row[jj]
+        k += 1
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _float32_above(value):
+    """The least float32 at or above the float64 `value` (+inf beyond float32's range)."""
+    t = np.float32(value)
+    if np.float64(t) < value:
+        t = np.nextafter(t, np.float32(np.inf))
+    return t
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def line(bound, n_q, norm_q, constants):
+    """``(slope, base)`` in float32 of a query of size `n_q` and float32 norm `norm_q` whose
+    bound is `bound`: :func:`filter_constants`' inequality with its constants raised by
+    :data:`FILTER_SLACK` and `base` at least :data:`BASE_FLOOR`."""
+    k_bound = constants[0]
+    slope = _float32_above(k_bound * bound * (1.0 + FILTER_SLACK))
+    base = _float32_above((k_bound * bound / n_q + constants[1] * np.float64(norm_q)
+                           + constants[2]) * (1.0 + FILTER_SLACK))
+    return slope, max(base, np.float32(BASE_FLOOR))
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def gaps(dots, norm_q, norms, inverse_sizes, errors, slope, base, m, out):
+    """``out[:m]``: each column's float32 squared distance (from the query's dot product with
+    it) less its line; a column passes the filter where that is not positive, i.e. where its
+    integer key (``out.view(np.int32)``) is at most 0 (-0.0 is the least int32). The column
+    terms as 1-D slices of the block (a loop without branches that vectorises)."""
+    two = np.float32(2.0)
+    for jj in range(m):
+        s32 = (norm_q + norms[jj]) - two * dots[jj]
+        out[jj] = s32 - ((slope * inverse_sizes[jj] + errors[jj]) + base)

@@ -1,0 +1,141 @@
+"""The float32 filter of ward's rescans on the vector engine (``gpuhclust.cpu._centroid_filter``):
+it never rules out a column whose exact w is at or below the bound, it rules out most columns on
+ordinary data, and scans and Z are the same with and without it, bit for bit."""
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+
+from gpuhclust._centroid_rounds import ward_rounds
+from gpuhclust._engines import centroid_frame
+from gpuhclust.cpu import _centroid_filter as filt
+from gpuhclust.cpu._centroid_rows import (KEPT, CentroidRows, nearest, pair_dissimilarities)
+from _helpers import blobs, tie_heavy
+
+
+@numba.njit(cache=True)
+def _gaps_of_query(C32, terms, constants, p, n_q, bounds, out):
+    """The filter's gap of every column for query position p, each column against its own
+    bound ``bounds[j]`` (as a scan would meet it with that bound)."""
+    width = C32.shape[1]
+    d = C32.shape[0]
+    x = np.empty(d, dtype=np.float32)
+    for k in range(d):
+        x[k] = C32[k, p]
+    dots = np.empty(width, dtype=np.float32)
+    unused = np.empty(width, dtype=np.float32)
+    filt.dot_block_pair(C32, x, x, 0, width, dots, unused)
+    gap = np.empty(1, dtype=np.float32)
+    for j in range(width):
+        slope, base = filt.line(bounds[j], n_q, terms[0, p], constants)
+        filt.gaps(dots[j:j + 1], terms[0, p], terms[0, j:j + 1], terms[1, j:j + 1],
+                  terms[2, j:j + 1], slope, base, 1, gap)
+        out[j] = gap[0]
+
+
+def _far_from_the_origin(n, d, seed):
+    # a spread of 1e-3 at 1e4 from the origin: the Gram form cancels ten digits there
+    rng = np.random.default_rng(seed)
+    return 1e4 + 1e-3 * rng.normal(size=(n, d))
+
+
+def _tiny(n, d, seed):
+    # coordinates about 1e-25: float32 squares reach its subnormal range
+    return 1e-25 * np.random.default_rng(seed).normal(size=(n, d))
+
+
+def _state(X, sizes_seed=None):
+    """Centroids features first and sizes (1, or 1 to 50 with a few dead positions)."""
+    Ct = np.ascontiguousarray(X.T, dtype=np.float64)
+    sz = np.ones(Ct.shape[1])
+    if sizes_seed is not None:
+        rng = np.random.default_rng(sizes_seed)
+        sz = rng.integers(1, 51, size=len(sz)).astype(np.float64)
+        sz[rng.choice(len(sz), len(sz) // 10, replace=False)] = 0.0
+    return Ct, sz
+
+
+@pytest.mark.parametrize("sizes", [None, 5], ids=["sizes-1", "sizes-1-to-50"])
+@pytest.mark.parametrize("make, d", [(blobs, 16), (blobs, 3), (tie_heavy, 5), (blobs, 37),
+                                     (_far_from_the_origin, 8), (_tiny, 16)])
+def test_a_column_at_or_below_the_bound_is_never_ruled_out(make, d, sizes):
+    # every column tested against a bound equal to its own exact w, the hardest case: the
+    # filter must let it through (gap <= 0), whatever the cancellation or underflow
+    X = make(400, d, 3)
+    Ct, sz = _state(X, sizes)
+    constants = filt.filter_constants(d, np.abs(Ct).max())
+    assert constants[0] > 0
+    C32 = Ct.astype(np.float32)
+    terms = filt.column_terms(C32, sz, Ct.shape[1], constants)
+    cols = np.arange(Ct.shape[1])
+    out = np.empty(len(cols), dtype=np.float32)
+    for p in np.flatnonzero(sz > 0)[:40]:
+        w = np.empty(len(cols))
+        pair_dissimilarities(Ct, sz, np.full(len(cols), p), cols, w)
+        live = (sz > 0) & (cols != p)
+        _gaps_of_query(C32, terms, constants, p, sz[p], w, out)
+        assert np.all(out[live] <= 0), (p, np.flatnonzero(live & (out > 0)))
+
+
+def test_the_filter_rules_out_most_columns_on_ordinary_data():
+    # the 9th smallest w as the bound: on Gaussian data nearly every column lies well above it
+    X = centroid_frame(np.random.default_rng(0).normal(size=(3000, 16)))
+    Ct, sz = _state(X)
+    constants = filt.filter_constants(16, np.abs(Ct).max())
+    C32 = Ct.astype(np.float32)
+    terms = filt.column_terms(C32, sz, Ct.shape[1], constants)
+    cols = np.arange(Ct.shape[1])
+    out = np.empty(len(cols), dtype=np.float32)
+    through = []
+    for p in range(0, 3000, 100):
+        w = np.empty(len(cols))
+        pair_dissimilarities(Ct, sz, np.full(len(cols), p), cols, w)
+        w[p] = np.inf
+        bound = np.sort(w)[KEPT]
+        _gaps_of_query(C32, terms, constants, p, 1.0, np.full(len(cols), bound), out)
+        through.append(np.count_nonzero(out <= 0))
+    assert np.mean(through) < 0.02 * len(cols)
+
+
+@pytest.mark.parametrize("largest, d", [(1e16, 4), (np.inf, 4), (1.0, 0)])
+def test_the_filter_does_not_run_beyond_float32s_comfort(largest, d):
+    assert not filt.filter_constants(d, largest)[0] > 0
+
+
+@pytest.mark.parametrize("queries", [3, 20, 300])
+@pytest.mark.parametrize("make, d", [(tie_heavy, 3), (blobs, 16), (blobs, 17),
+                                     (_far_from_the_origin, 4), (tie_heavy, 1)])
+def test_filtered_scans_equal_exact_scans(make, d, queries):
+    # several blocks of candidates (the filter starts once a query has a finite bound), dead
+    # positions and sizes up to 50; the minimum, its position and the kept entries all agree
+    X = make(1500, d, queries)
+    Ct, sz = _state(X, sizes_seed=queries)
+    rng = np.random.default_rng(queries)
+    q = np.sort(rng.choice(np.flatnonzero(sz), queries, replace=False))
+    constants = filt.filter_constants(d, np.abs(Ct).max())
+    answers = []
+    for filtered in (None, (Ct.astype(np.float32), constants)):
+        keys = np.empty((queries, KEPT + 1), dtype=np.int64)
+        pos = np.empty((queries, KEPT + 1), dtype=np.int64)
+        nn, w = nearest(Ct, sz, Ct.shape[1], q, 2, (keys, pos), filtered)
+        answers.append((nn, w, keys, pos))
+    for exact, fast in zip(*answers):
+        np.testing.assert_array_equal(exact, fast)
+
+
+def _ward_merges(X, filtered):
+    class Bar:
+        def update(self, k):
+            pass
+
+    Ct = np.array(centroid_frame(X).T, dtype=np.float64, order="C")
+    store = CentroidRows(Ct, 2, filtered=filtered)
+    return ward_rounds(store, X.shape[0], Bar(), {})
+
+
+@pytest.mark.parametrize("make, n, d", [(tie_heavy, 1200, 3), (blobs, 1500, 16),
+                                        (_far_from_the_origin, 900, 5)])
+def test_ward_on_the_vector_engine_is_the_same_with_and_without_the_filter(make, n, d):
+    np.testing.assert_array_equal(_ward_merges(make(n, d, 1), True),
+                                  _ward_merges(make(n, d, 1), False))
