@@ -17,7 +17,8 @@ import numba
 import numpy as np
 
 __all__ = ["FILTER_GROUP", "filter_constants", "column_terms", "dot_block_pair", "line", "gaps",
-           "no_filter", "filter_bytes"]
+           "count_through", "no_filter", "filter_bytes", "FILTER_MOST",
+           "FILTER_PAUSE"]
 
 #: Largest centroid coordinate (after ``_engines.centroid_frame``'s shift) for which the filter
 #: runs: its squares and sums then stay far inside float32's range.
@@ -25,6 +26,12 @@ FILTER_MAX_COORDINATE = 1e15
 #: Columns per group: a group with a column the filter cannot rule out has its columns looked
 #: at one by one.
 FILTER_GROUP = 32
+#: More columns of a block than this let through (a bound still loose), and the block is
+#: computed exactly as a whole (one vectorised pass) rather than column by column.
+FILTER_MOST = 16
+#: Blocks a tile of queries scans without the filter after one where it let through more
+#: than :data:`FILTER_MOST` columns per query on average (then it did not pay).
+FILTER_PAUSE = 8
 #: Relative margin by which the line's float32 constants are raised: it covers the line's own
 #: float32 roundings (three, of 2**-24 each, all terms positive) and the float64 ones before.
 FILTER_SLACK = 2.0 ** -18
@@ -174,3 +181,13 @@ def gaps(dots, norm_q, norms, inverse_sizes, errors, slope, base, m, out):
     for jj in range(m):
         s32 = (norm_q + norms[jj]) - two * dots[jj]
         out[jj] = s32 - ((slope * inverse_sizes[jj] + errors[jj]) + base)
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def count_through(gap_keys, m):
+    """How many of the block's columns pass (``gap_keys[:m]`` at most 0, see :func:`gaps`): a
+    loop without branches that vectorises."""
+    through = 0
+    for jj in range(m):
+        through += gap_keys[jj] <= 0
+    return through

@@ -24,8 +24,9 @@ import numba
 import numpy as np
 
 from .._centroid_rounds import CentroidSlots
-from ._centroid_filter import (FILTER_GROUP, column_terms, dot_block_pair, filter_constants, gaps,
-                               line, no_filter)
+from ._centroid_filter import (FILTER_GROUP, FILTER_MOST, FILTER_PAUSE, column_terms,
+                               count_through, dot_block_pair, filter_constants, gaps, line,
+                               no_filter)
 from ._distances import BLOCK
 from ._lazy_matrix import first_at, first_min_key, min_key
 from ._round_rows import KEPT, NO_KEY, KeptEntries, _insert_kept
@@ -87,6 +88,34 @@ def _exact_candidates(Ct, sz, cq, n_q, own, b0, g0, g1, gap_keys, best_w, best_p
             _insert_kept(kept_keys, kept_pos, key, j)
 
 
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _take_block(a, sz, n_q, own, b0, m, vals, best_w, best_p, kept_keys, kept_pos):
+    """A query's exact squared distances `a` to the block at `b0` (``sq_block``'s): w into
+    `vals` (+inf where the column is dead or the query itself, position `own` of the block),
+    a loop without branches that vectorises; the block's minimum, found on the same bits read
+    as integers (w >= 0, see ``_lazy_matrix.first_argmin``), replaces ``best_w[0]`` only when
+    strictly smaller, with its first position; the kept entries take the block's smaller
+    ones in position order."""
+    keys = vals.view(np.int64)
+    for jj in range(m):
+        s = sz[b0 + jj]
+        w = a[jj] * (n_q * s / (n_q + s))
+        vals[jj] = w if s > 0.0 else np.inf
+    if 0 <= own < m:
+        vals[own] = np.inf
+    low = min_key(keys, 0, m)
+    # the search for its first position only where the block improves on the minimum so far
+    # (a few blocks per query)
+    if low < best_w.view(np.int64)[0]:
+        first = first_at(keys, 0, low)
+        best_w[0] = vals[first]
+        best_p[0] = b0 + first
+    if low < kept_keys[KEPT]:
+        for jj in range(m):
+            if keys[jj] < kept_keys[KEPT]:
+                _insert_kept(kept_keys, kept_pos, keys[jj], b0 + jj)
+
+
 @numba.njit(cache=True, error_model="numpy")
 def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p, kept_keys, kept_pos, C32, terms,
              constants):
@@ -107,7 +136,9 @@ def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p, kept_keys, kept_po
     KEPT + 1 smallest so far), a block is first measured in float32, and only the columns the
     filter cannot rule out are computed exactly (:func:`_exact_candidates`); the others lie
     above the bound, so neither the minimum nor the kept entries would take them. The answer
-    is the same, bit for bit."""
+    is the same, bit for bit. A query whose bound is still loose has the block computed
+    exactly as a whole; where that is the tile's usual case (clusters whose spread is tiny
+    against their distance from the origin), the filter pauses for FILTER_PAUSE blocks."""
     d = Ct.shape[0]
     nq = q1 - q0
     filtering = constants[0] > 0.0
@@ -131,17 +162,18 @@ def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p, kept_keys, kept_po
     gap = np.empty(BLOCK, dtype=np.float32)
     gap_keys = gap.view(np.int32)
     vals = np.empty(BLOCK)
-    keys = vals.view(np.int64)
     one = np.empty(1)  # a float64 read as its integer key, and back
     one[0] = np.inf
     finite = one.view(np.int64)[0]
+    resume = j0  # the first block where the filter may run
     for b0 in range(j0, j1, BLOCK):
         b1 = min(j1, b0 + BLOCK)
         m = b1 - b0
-        bounded = filtering
+        bounded = filtering and b0 >= resume
         for q in range(nq):
             bounded = bounded and kept_keys[q, KEPT] < finite
         if bounded:
+            through_tile = 0
             for q in range(0, nq, 2):
                 dot_block_pair(C32, cq32[q], cq32[q + 1], b0, b1, acc32[q], acc32[q + 1])
             for q in range(nq):
@@ -152,7 +184,14 @@ def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p, kept_keys, kept_po
                 slope, base = line(one[0], n_q, norm_q, constants)
                 gaps(acc32[q], norm_q, terms[0, b0:b1], terms[1, b0:b1], terms[2, b0:b1], slope,
                      base, m, gap)
-                if min_key(gap_keys, 0, m) > 0:
+                through = count_through(gap_keys, m)
+                through_tile += through
+                if through == 0:
+                    continue
+                if through > FILTER_MOST:  # a loose bound yet: the whole block, exactly
+                    sq_block(Ct, cq[q], b0, b1, acc[q])
+                    _take_block(acc[q], sz, n_q, p - b0, b0, m, vals, best_w[q:q + 1],
+                                best_p[q:q + 1], kept_keys[q], kept_pos[q])
                     continue
                 for g0 in range(0, m, FILTER_GROUP):
                     g1 = min(m, g0 + FILTER_GROUP)
@@ -160,6 +199,8 @@ def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p, kept_keys, kept_po
                         _exact_candidates(Ct, sz, cq[q, 0], n_q, p - b0, b0, g0, g1, gap_keys,
                                           best_w[q:q + 1], best_p[q:q + 1], best_keys[q:q + 1],
                                           kept_keys[q], kept_pos[q], one)
+            if through_tile > FILTER_MOST * nq:  # the filter does not pay here: pause it
+                resume = b1 + FILTER_PAUSE * BLOCK
             continue
         # the block's columns stay in cache for the whole tile, and each load serves two queries
         for q in range(0, nq - 1, 2):
@@ -167,26 +208,8 @@ def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p, kept_keys, kept_po
         if nq % 2:
             sq_block(Ct, cq[nq - 1], b0, b1, acc[nq - 1])
         for q in range(nq):
-            n_q = nx[q]
-            a = acc[q]
-            for jj in range(m):
-                s = sz[b0 + jj]
-                w = a[jj] * (n_q * s / (n_q + s))
-                vals[jj] = w if s > 0.0 else np.inf
-            own = queries[q0 + q] - b0
-            if 0 <= own < m:
-                vals[own] = np.inf
-            low = min_key(keys, 0, m)
-            # the search for its first position only where the block improves on the
-            # minimum so far (a few blocks per query)
-            if low < best_keys[q]:
-                first = first_at(keys, 0, low)
-                best_w[q] = vals[first]
-                best_p[q] = b0 + first
-            if low < kept_keys[q, KEPT]:
-                for jj in range(m):
-                    if keys[jj] < kept_keys[q, KEPT]:
-                        _insert_kept(kept_keys[q], kept_pos[q], keys[jj], b0 + jj)
+            _take_block(acc[q], sz, nx[q], queries[q0 + q] - b0, b0, m, vals, best_w[q:q + 1],
+                        best_p[q:q + 1], kept_keys[q], kept_pos[q])
 
 
 @numba.njit(cache=True, error_model="numpy")
