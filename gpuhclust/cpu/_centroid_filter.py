@@ -16,16 +16,13 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["FILTER_GROUP", "filter_constants", "column_terms", "dot_block_pair", "line", "gaps",
+__all__ = ["filter_constants", "column_terms", "dot_block_pair", "line", "gaps",
            "count_through", "no_filter", "filter_bytes", "FILTER_MOST",
            "FILTER_PAUSE"]
 
 #: Largest centroid coordinate (after ``_engines.centroid_frame``'s shift) for which the filter
 #: runs: its squares and sums then stay far inside float32's range.
 FILTER_MAX_COORDINATE = 1e15
-#: Columns per group: a group with a column the filter cannot rule out has its columns looked
-#: at one by one.
-FILTER_GROUP = 32
 #: More columns of a block than this let through (a bound still loose), and the block is
 #: computed exactly as a whole (one vectorised pass) rather than column by column.
 FILTER_MOST = 16

@@ -24,9 +24,8 @@ import numba
 import numpy as np
 
 from .._centroid_rounds import CentroidSlots
-from ._centroid_filter import (FILTER_GROUP, FILTER_MOST, FILTER_PAUSE, column_terms,
-                               count_through, dot_block_pair, filter_constants, gaps, line,
-                               no_filter)
+from ._centroid_filter import (FILTER_MOST, FILTER_PAUSE, column_terms, count_through,
+                               dot_block_pair, filter_constants, gaps, line, no_filter)
 from ._distances import BLOCK
 from ._lazy_matrix import first_at, first_min_key, min_key
 from ._round_rows import KEPT, NO_KEY, KeptEntries, _insert_kept
@@ -59,17 +58,23 @@ def first_scan_bytes(n: int) -> int:
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
-def _exact_candidates(Ct, sz, cq, n_q, own, b0, g0, g1, gap_keys, best_w, best_p, best_keys,
+def _exact_candidates(Ct, sz, cq, n_q, own, b0, m, through, gap_keys, best_w, best_p, best_keys,
                       kept_keys, kept_pos, one):
-    """Columns ``b0 + g0 : b0 + g1`` that the filter lets through (``gap_keys`` at most 0, see
-    ``_centroid_filter.gaps``), in position order, taken as the exact scan takes them: w with
-    a scan's arithmetic (``sq_block``'s sum in feature order, then the size factor), the first
-    minimum so far replaced only when strictly smaller, and the kept entries."""
+    """The `through` columns of the block at `b0` that the filter lets through (``gap_keys``
+    at most 0, see ``_centroid_filter.gaps``), in position order, taken as the exact scan takes
+    them: w with a scan's arithmetic (``sq_block``'s sum in feature order, then the size
+    factor), the first minimum so far replaced only when strictly smaller, and the kept
+    entries. The search stops at the last of them (a few per block: cheaper than looking for
+    them group by group)."""
     d = Ct.shape[0]
-    for jj in range(g0, g1):
-        j = b0 + jj
+    found = 0
+    for jj in range(m):
+        if found == through:
+            break
         if gap_keys[jj] > 0:
             continue
+        found += 1
+        j = b0 + jj
         s = sz[j]
         if s > 0.0 and jj != own:
             acc = 0.0
@@ -193,12 +198,9 @@ def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p, kept_keys, kept_po
                     _take_block(acc[q], sz, n_q, p - b0, b0, m, vals, best_w[q:q + 1],
                                 best_p[q:q + 1], kept_keys[q], kept_pos[q])
                     continue
-                for g0 in range(0, m, FILTER_GROUP):
-                    g1 = min(m, g0 + FILTER_GROUP)
-                    if min_key(gap_keys, g0, g1) <= 0:
-                        _exact_candidates(Ct, sz, cq[q, 0], n_q, p - b0, b0, g0, g1, gap_keys,
-                                          best_w[q:q + 1], best_p[q:q + 1], best_keys[q:q + 1],
-                                          kept_keys[q], kept_pos[q], one)
+                _exact_candidates(Ct, sz, cq[q, 0], n_q, p - b0, b0, m, through, gap_keys,
+                                  best_w[q:q + 1], best_p[q:q + 1], best_keys[q:q + 1],
+                                  kept_keys[q], kept_pos[q], one)
             if through_tile > FILTER_MOST * nq:  # the filter does not pay here: pause it
                 resume = b1 + FILTER_PAUSE * BLOCK
             continue
