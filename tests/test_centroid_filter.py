@@ -124,18 +124,38 @@ def test_filtered_scans_equal_exact_scans(make, d, queries):
         np.testing.assert_array_equal(exact, fast)
 
 
-def _ward_merges(X, filtered):
-    class Bar:
-        def update(self, k):
-            pass
+class _Bar:
+    def update(self, k):
+        pass
 
-    Ct = np.array(centroid_frame(X).T, dtype=np.float64, order="C")
-    store = CentroidRows(Ct, 2, filtered=filtered)
-    return ward_rounds(store, X.shape[0], Bar(), {})
+
+def _store(X, filtered=True):
+    return CentroidRows(np.array(centroid_frame(X).T, dtype=np.float64, order="C"), 2,
+                        filtered=filtered)
 
 
 @pytest.mark.parametrize("make, n, d", [(tie_heavy, 1200, 3), (blobs, 1500, 16),
                                         (_far_from_the_origin, 900, 5)])
 def test_ward_on_the_vector_engine_is_the_same_with_and_without_the_filter(make, n, d):
-    np.testing.assert_array_equal(_ward_merges(make(n, d, 1), True),
-                                  _ward_merges(make(n, d, 1), False))
+    X = make(n, d, 1)
+    store = _store(X)
+    merges = ward_rounds(store, n, _Bar(), {})
+    assert store.filtered[1][0] > 0  # it ran to the end
+    np.testing.assert_array_equal(merges, ward_rounds(_store(X, False), n, _Bar(), {}))
+
+
+def _tight_and_far(n, d, seed):
+    # eight clusters of standard deviation 1e-3 about 1,000 apart
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=1000.0, size=(8, d))
+    return centres[rng.integers(0, 8, n)] + 1e-3 * rng.normal(size=(n, d))
+
+
+@pytest.mark.parametrize("make, on", [(_tight_and_far, False), (blobs, True),
+                                      (tie_heavy, True)])
+def test_the_filter_stays_on_only_where_it_pays(make, on):
+    # its rounding term against the first scan's nearest distances: tight clusters far apart
+    # would pass whole clusters (it turns off); ordinary data and duplicates keep it
+    store = _store(make(1200, 6, 2))
+    store.scan_all()
+    assert (store.filtered[1][0] > 0) == on

@@ -18,7 +18,7 @@ import numpy as np
 
 __all__ = ["filter_constants", "column_terms", "dot_block_pair", "line", "gaps",
            "count_through", "no_filter", "filter_bytes", "FILTER_MOST",
-           "FILTER_PAUSE"]
+           "FILTER_PAUSE", "FILTER_NOISE_MAX"]
 
 #: Largest centroid coordinate (after ``_engines.centroid_frame``'s shift) for which the filter
 #: runs: its squares and sums then stay far inside float32's range.
@@ -29,6 +29,11 @@ FILTER_MOST = 16
 #: Blocks a tile of queries scans without the filter after one where it let through more
 #: than :data:`FILTER_MOST` columns per query on average (then it did not pay).
 FILTER_PAUSE = 8
+#: The filter stays on for a run only where its rounding term for a typical pair (``k_norm``
+#: times twice the median float32 norm) is below this fraction of the median positive squared
+#: distance to a nearest neighbour after the first scan: beyond, it would let whole clusters
+#: through.
+FILTER_NOISE_MAX = 0.25
 #: Relative margin by which the line's float32 constants are raised: it covers the line's own
 #: float32 roundings (three, of 2**-24 each, all terms positive) and the float64 ones before.
 FILTER_SLACK = 2.0 ** -18

@@ -24,8 +24,9 @@ import numba
 import numpy as np
 
 from .._centroid_rounds import CentroidSlots
-from ._centroid_filter import (FILTER_MOST, FILTER_PAUSE, column_terms, count_through,
-                               dot_block_pair, filter_constants, gaps, line, no_filter)
+from ._centroid_filter import (FILTER_MOST, FILTER_NOISE_MAX, FILTER_PAUSE, column_terms,
+                               count_through, dot_block_pair, filter_constants, gaps, line,
+                               no_filter)
 from ._distances import BLOCK
 from ._lazy_matrix import first_at, first_min_key, min_key
 from ._round_rows import KEPT, NO_KEY, KeptEntries, _insert_kept
@@ -563,14 +564,33 @@ class CentroidRows:
     def scan_all(self):
         n = self.Ct.shape[1]
         if not first_scan_bytes(n):
-            return self._nearest(np.arange(n, dtype=np.int64))
+            nn, dist = self._nearest(np.arange(n, dtype=np.int64))
+            self._keep_filter_if_it_pays(dist)
+            return nn, dist
         self.pairs += n * (n + 1) // 2
         keys = np.empty((n, KEPT + 1), dtype=np.int64)
         pos = np.empty((n, KEPT + 1), dtype=np.int64)
         nn, dist = nearest_all(self.Ct, self.sz, (keys, pos))
         if self.kept is not None:
             self.kept.record(np.arange(n), keys, self.slots.slots(pos), 0)
+        self._keep_filter_if_it_pays(dist)
         return nn, dist
+
+    def _keep_filter_if_it_pays(self, dist: np.ndarray) -> None:
+        """After the first scan (every size 1, so a squared distance is 2 w): turn the filter
+        off where its rounding term for a typical pair is not small against a typical positive
+        distance to a nearest neighbour, as for tight clusters far from the data's middle;
+        there it would let whole clusters through, and only cost. (Duplicates, at distance 0,
+        say nothing about that; with nothing but duplicates it stays on: it rules out every
+        other point.)"""
+        C32, constants = self.filtered
+        positive = dist[np.isfinite(dist) & (dist > 0)]
+        if not constants[0] > 0 or not len(positive):
+            return
+        noise = constants[1] * 2 * float(np.median(np.einsum("kj,kj->j", C32, C32)))
+        if not noise < FILTER_NOISE_MAX * 2 * float(np.median(positive)):
+            self.C32 = no_filter(self.Ct.shape[0])[0]
+            self.filtered = (self.C32, np.zeros(3))
 
     def run_round(self, entries, k0: int, rescan: np.ndarray):
         xs, ys = entries[0], entries[1]
