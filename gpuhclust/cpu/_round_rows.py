@@ -191,6 +191,29 @@ def _kept_buffers(rows: int):
             np.empty((rows, KEPT + 1), dtype=np.int64))
 
 
+@numba.njit(cache=True, error_model="numpy")
+def _kept_hits(cols, live_rows, union):
+    """The kept entries of `live_rows` whose cluster merged (``union[col] >= 0``), in row
+    order then entry order: (their rows, entry indices, unions)."""
+    hits = 0
+    for r in live_rows:
+        for k in range(cols.shape[1]):
+            hits += union[cols[r, k]] >= 0
+    rows = np.empty(hits, dtype=np.int64)
+    entry = np.empty(hits, dtype=np.int64)
+    new = np.empty(hits, dtype=np.int64)
+    t = 0
+    for r in live_rows:
+        for k in range(cols.shape[1]):
+            u = union[cols[r, k]]
+            if u >= 0:
+                rows[t] = r
+                entry[t] = k
+                new[t] = u
+                t += 1
+    return rows, entry, new
+
+
 class KeptEntries:
     """Every row's :data:`KEPT` smallest entries and bound from its last full scan, kept up to
     date from round to round, in original row numbers (see the module docstring)."""
@@ -226,12 +249,9 @@ class KeptEntries:
         union = np.full(n + 1, -1, dtype=np.int64)  # index -1 (no entry) hits the last
         union[xs] = ys
         union[ys] = ys
-        cols = self.cols[live_rows]
-        hit_r, hit_k = np.nonzero(union[cols] >= 0)
-        if len(hit_r) == 0:
+        rows, hit_k, new = _kept_hits(self.cols, live_rows, union)
+        if len(rows) == 0:
             return
-        rows = live_rows[hit_r]
-        new = union[cols[hit_r, hit_k]]
         values = distances(new, rows)
         self.cols[rows, hit_k] = new
         self.keys[rows, hit_k] = values.view(self.key_type).astype(np.int64)
