@@ -35,35 +35,43 @@ def _gaps_of_query(C32, terms, constants, p, n_q, bounds, out):
 
 
 def _far_from_the_origin(n, d, seed):
-    # a spread of 1e-3 at 1e4 from the origin: the Gram form cancels ten digits there
+    # a spread of 1e-3 at 1e4 from the origin: the Gram form cancels about fourteen digits
     rng = np.random.default_rng(seed)
     return 1e4 + 1e-3 * rng.normal(size=(n, d))
 
 
 def _tiny(n, d, seed):
-    # coordinates about 1e-25: float32 squares reach its subnormal range
-    return 1e-25 * np.random.default_rng(seed).normal(size=(n, d))
+    # coordinates about 3e-16: squared distances about 1e-30, near the line's floor (2**-100)
+    return 3e-16 * np.random.default_rng(seed).normal(size=(n, d))
 
 
-def _state(X, sizes_seed=None):
-    """Centroids features first and sizes (1, or 1 to 50 with a few dead positions)."""
+def _near_the_coordinate_cap(n, d, seed):
+    # unit spread 5e14 from the origin, just inside FILTER_MAX_COORDINATE
+    return 5e14 + np.random.default_rng(seed).normal(size=(n, d))
+
+
+def _state(X, sizes_seed=None, largest_size=50):
+    """Centroids features first and sizes (1, or 1 to `largest_size` with a few dead
+    positions)."""
     Ct = np.ascontiguousarray(X.T, dtype=np.float64)
     sz = np.ones(Ct.shape[1])
     if sizes_seed is not None:
         rng = np.random.default_rng(sizes_seed)
-        sz = rng.integers(1, 51, size=len(sz)).astype(np.float64)
+        sz = rng.integers(1, largest_size + 1, size=len(sz)).astype(np.float64)
         sz[rng.choice(len(sz), len(sz) // 10, replace=False)] = 0.0
     return Ct, sz
 
 
-@pytest.mark.parametrize("sizes", [None, 5], ids=["sizes-1", "sizes-1-to-50"])
+@pytest.mark.parametrize("sizes, largest_size", [(None, 1), (5, 50), (6, 10 ** 9)],
+                         ids=["sizes-1", "sizes-1-to-50", "sizes-to-1e9"])
 @pytest.mark.parametrize("make, d", [(blobs, 16), (blobs, 3), (tie_heavy, 5), (blobs, 37),
-                                     (_far_from_the_origin, 8), (_tiny, 16)])
-def test_a_column_at_or_below_the_bound_is_never_ruled_out(make, d, sizes):
+                                     (_far_from_the_origin, 8), (_tiny, 16),
+                                     (_near_the_coordinate_cap, 4)])
+def test_a_column_at_or_below_the_bound_is_never_ruled_out(make, d, sizes, largest_size):
     # every column tested against a bound equal to its own exact w, the hardest case: the
-    # filter must let it through (gap <= 0), whatever the cancellation or underflow
+    # filter must let it through (gap <= 0), whatever the cancellation or the magnitudes
     X = make(400, d, 3)
-    Ct, sz = _state(X, sizes)
+    Ct, sz = _state(X, sizes, largest_size)
     constants = filt.filter_constants(d, np.abs(Ct).max())
     assert constants[0] > 0
     C32 = Ct.astype(np.float32)
@@ -98,7 +106,7 @@ def test_the_filter_rules_out_most_columns_on_ordinary_data():
     assert np.mean(through) < 0.02 * len(cols)
 
 
-@pytest.mark.parametrize("largest, d", [(1e16, 4), (np.inf, 4), (1.0, 0)])
+@pytest.mark.parametrize("largest, d", [(1e16, 4), (np.inf, 4), (1.0, 0), (1.0, 5000)])
 def test_the_filter_does_not_run_beyond_float32s_comfort(largest, d):
     assert not filt.filter_constants(d, largest)[0] > 0
 
@@ -156,6 +164,10 @@ def _tight_and_far(n, d, seed):
 def test_the_filter_stays_on_only_where_it_pays(make, on):
     # its rounding term against the first scan's nearest distances: tight clusters far apart
     # would pass whole clusters (it turns off); ordinary data and duplicates keep it
-    store = _store(make(1200, 6, 2))
+    X = make(1200, 6, 2)
+    store = _store(X)
     store.scan_all()
     assert (store.filtered[1][0] > 0) == on
+    # and a run that turns it off after the first scan gives the unfiltered run's Z
+    np.testing.assert_array_equal(ward_rounds(_store(X), 1200, _Bar(), {}),
+                                  ward_rounds(_store(X, False), 1200, _Bar(), {}))

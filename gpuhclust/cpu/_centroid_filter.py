@@ -5,8 +5,8 @@ so that only the few others are computed exactly. The answer is the exact scan's
 A scan keeps each query's KEPT + 1 smallest w so far; the last of them is the *bound*. A
 column whose w is above the bound is neither kept nor a minimum. Once a query has a finite
 bound, each block of columns is first measured in float32 as a Gram product,
-``S32 = |a|^2 + |b|^2 - 2 a.b`` (one fused multiply-add per feature, eight lanes per vector,
-where the exact sum of squared differences costs three float64 operations on four lanes), and
+``S32 = |a|^2 + |b|^2 - 2 a.b`` (one fused multiply-add per feature, eight lanes per AVX2
+vector, where the exact sum of squared differences costs three float64 operations on four), and
 a column is ruled out when ``S32`` lies above the *line* ``slope / n_j + e_j + base``
 (:func:`line`, :func:`column_terms`), which :func:`filter_constants` proves to put the exact
 w above the bound. The rest of the block is computed exactly, in position order.
@@ -23,6 +23,8 @@ __all__ = ["filter_constants", "column_terms", "dot_block_pair", "line", "gaps",
 #: Largest centroid coordinate (after ``_engines.centroid_frame``'s shift) for which the filter
 #: runs: its squares and sums then stay far inside float32's range.
 FILTER_MAX_COORDINATE = 1e15
+#: The most features for which the filter runs: its proof takes ``(d + 4) 2**-24`` as small.
+FILTER_MAX_FEATURES = 4096
 #: More columns of a block than this let through (a bound still loose), and the block is
 #: computed exactly as a whole (one vectorised pass) rather than column by column.
 FILTER_MOST = 16
@@ -43,22 +45,26 @@ BASE_FLOOR = 2.0 ** -100
 
 def filter_constants(d: int, largest: float) -> np.ndarray:
     """``[k_bound, k_norm, k_abs]`` (float64) of the filter for d features and coordinates of
-    at most `largest` in magnitude; all zero where it does not run (no features, or
-    coordinates beyond :data:`FILTER_MAX_COORDINATE`, where float32 squares could overflow).
+    at most `largest` in magnitude; all zero where it does not run (no features, more than
+    :data:`FILTER_MAX_FEATURES`, or coordinates beyond :data:`FILTER_MAX_COORDINATE`, where
+    float32 squares could overflow).
 
     The proof, with ``u = 2**-24`` (float32's roundoff), a and b two float64 centroids, a' and
     b' their float32 roundings, ``Q = |a|^2 + |b|^2`` and ``N_a``, ``N_b`` the float32 norms
-    of a' and b' as computed:
+    of a' and b' as computed; cluster sizes are integers below 2**53, so their products and
+    sums are exact, and ``(d + 4) u`` is small (d at most :data:`FILTER_MAX_FEATURES`):
 
-    * ``|a' - a| <= u |a|`` coordinate-wise (plus 2**-150 for subnormals), so
-      ``|(a' - b') - (a - b)| <= u (|a| + |b|)``;
+    * ``|a' - a| <= u |a|`` coordinate-wise, plus 2**-150 where a' is subnormal, so
+      ``|(a' - b') - (a - b)| <= u (|a| + |b|)`` plus ``2**-149 sqrt(d)`` (in ``k_abs``);
     * the computed ``S32`` (dot product in any order, with or without fused multiply-adds, the
       norms likewise, then ``N_a + N_b - 2 a.b`` rounded twice) is within
       ``(2d + 8) u Q'`` of ``|a' - b'|^2`` (``Q'`` as Q for a', b');
     * with ``(x - y)^2 >= (1 - e) x^2 - y^2 / e`` (``e = 2**-12``), the exact
       ``S = |a - b|^2 >= (1 - e) S32 - G (N_a + N_b) - k_abs'``, where G bounds
-      ``(1 - e) (2d + 8) u`` plus ``4 u^2 / e``, times what turns ``N_a + N_b`` into an upper
-      bound of Q and Q';
+      ``(1 - e) (2d + 8) u`` plus ``4 u^2 / e`` (``2 u^2 Q / e`` would do), each times what
+      turns ``N_a + N_b`` into an upper bound of Q and Q' (the code applies the factors a
+      little differently; the slack of ``2d + 8`` over the ``2d + 3`` roundings needed covers
+      the difference);
     * the exact scan's w (float64, feature-order sum, size factor) is at least
       ``S n_q n_j / (n_q + n_j) (1 - (2d + 4) 2**-53)``.
 
@@ -68,7 +74,7 @@ def filter_constants(d: int, largest: float) -> np.ndarray:
     own rounding. :func:`line` and :func:`column_terms` evaluate that in float32, rounding up.
     """
     M = float(largest)
-    if d < 1 or not M <= FILTER_MAX_COORDINATE:
+    if not 1 <= d <= FILTER_MAX_FEATURES or not M <= FILTER_MAX_COORDINATE:
         return np.zeros(3)
     u = 2.0 ** -24
     e = 2.0 ** -12
@@ -84,8 +90,9 @@ def filter_constants(d: int, largest: float) -> np.ndarray:
 
 def filter_bytes(n: int, d: int) -> int:
     """Memory the filter adds for n centroids in d features: their float32 copy and the
-    column terms (:func:`column_terms`)."""
-    return 4 * n * d + 12 * n
+    column terms (:func:`column_terms`, 12 bytes per position, and its temporaries, up to 52
+    more while it runs)."""
+    return 4 * n * d + 64 * n
 
 
 def no_filter(d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -349,14 +349,15 @@ def _tile_pairs(Ct, sz, tiles_i, tiles_j, part_w, part_p, part_k2):
         _tile_pair(Ct, sz, tiles_i[t], tiles_j[t], part_w, part_p, part_k2)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", parallel=True)
 def _combine_tiles(part_w, part_p, part_k2, nn, dist, kept_keys, kept_pos):
     """Per row, the tiles' minima in position order: strict '<', the lowest position wins.
     And kept entries: every other entry of a tile is at least its second smallest, so below
     the least of those (the bound) only tile minima lie; they are kept (up to KEPT, in
-    ``smallest_keys``' order), and the bound is lowered to the first one left out."""
+    ``smallest_keys``' order), and the bound is lowered to the first one left out. Rows in
+    parallel: each writes its own."""
     part_k = part_w.view(np.int64)
-    for i in range(part_w.shape[0]):
+    for i in numba.prange(part_w.shape[0]):
         best, arg = np.inf, -1
         bound = NO_KEY
         for c in range(part_w.shape[1]):
