@@ -59,8 +59,8 @@ def first_scan_bytes(n: int) -> int:
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
-def _exact_candidates(Ct, sz, cq, n_q, own, b0, m, through, gap_keys, best_w, best_p, best_keys,
-                      kept_keys, kept_pos, one):
+def _exact_candidates(Ct, sz, cq, n_q, own, b0, m, through, gap_keys, best_w, best_p, kept_keys,
+                      kept_pos, one):
     """The `through` columns of the block at `b0` that the filter lets through (``gap_keys``
     at most 0, see ``_centroid_filter.gaps``), in position order, taken as the exact scan takes
     them: w with a scan's arithmetic (``sq_block``'s sum in feature order, then the size
@@ -87,7 +87,7 @@ def _exact_candidates(Ct, sz, cq, n_q, own, b0, m, through, gap_keys, best_w, be
             w = np.inf
         one[0] = w
         key = one.view(np.int64)[0]
-        if key < best_keys[0]:
+        if key < best_w.view(np.int64)[0]:  # w >= 0: the integer order is the float order
             best_w[0] = w
             best_p[0] = j
         if key < kept_keys[KEPT]:
@@ -162,7 +162,6 @@ def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p, kept_keys, kept_po
         kept_keys[q, :] = NO_KEY
         kept_pos[q, :] = -1
     cq32[nq, :] = 0.0  # the partner of an odd tile's last query
-    best_keys = best_w.view(np.int64)  # w >= 0: the integer order is the float order
     acc = np.empty((nq, BLOCK))
     acc32 = np.empty((nq + 1, BLOCK), dtype=np.float32)
     gap = np.empty(BLOCK, dtype=np.float32)
@@ -200,8 +199,8 @@ def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p, kept_keys, kept_po
                                 best_p[q:q + 1], kept_keys[q], kept_pos[q])
                     continue
                 _exact_candidates(Ct, sz, cq[q, 0], n_q, p - b0, b0, m, through, gap_keys,
-                                  best_w[q:q + 1], best_p[q:q + 1], best_keys[q:q + 1],
-                                  kept_keys[q], kept_pos[q], one)
+                                  best_w[q:q + 1], best_p[q:q + 1], kept_keys[q], kept_pos[q],
+                                  one)
             if through_tile > FILTER_MOST * nq:  # the filter does not pay here: pause it
                 resume = b1 + FILTER_PAUSE * BLOCK
             continue
