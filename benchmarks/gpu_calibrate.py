@@ -8,10 +8,14 @@ Subcommands:
   from one SM, host sync, __syncthreads, shuffle, a dependent access, FP32/FP64 rates), written
   as the calibration file ``gpu_model.py --calibration`` reads. Each figure is measured on its
   own; one that fails is reported under "errors" and keeps the table's value.
-- ``time --model FILE --out FILE``: times ``linkage`` at the sizes the model estimates (matrix
-  n = 10k/50k/100k, vector n = 10^6 single and ward), each in its own process with a timeout,
-  next to the model's estimate; one JSON line per run, appended as it finishes.
-- ``one ...``: one timed linkage (used by ``time``), prints one JSON line.
+- ``time --model FILE --out FILE [--budget S]``: times ``linkage`` at the issues' target sizes
+  (matrix n = 100,000, d = 64, every method, float32 and float64; vector n = 10^6, d = 32),
+  after a check group at n = 10,000 that compares Z with backend='cpu'; each group in its own
+  process with a timeout; one JSON line per run, appended as it finishes, then each row gets
+  the model's estimate for the same method, size, dtype and algorithm.
+- ``group NAME --out FILE``: one group's runs in this process (used by ``time``).
+- ``profile METHOD N D ENGINE DTYPE --out FILE``: one linkage taken apart: device time per
+  kernel, host time per function, the run's counters.
 - ``sanitize-target``: a small linkage through every kernel family (run under compute-sanitizer).
 
 Every subcommand takes ``--dry-run``: print the plan, import no CuPy, touch nothing.
@@ -32,10 +36,13 @@ sys.path.insert(0, str(ROOT))
 STREAM_BYTES = 1 << 30        # the array streamed by the bandwidth tests (1 GiB: beyond L2)
 BANDWIDTH_BLOCKS = (1, 2, 4, 8, 16, 32, 64, 128, 264, 1056)
 REPEAT = 2000                 # launches / syncs averaged over
-MATRIX_SIZES = (10_000, 50_000, 100_000)
-MATRIX_METHODS = ("single", "average", "centroid")
-VECTOR_RUNS = (("single", 1_000_000), ("ward", 1_000_000))
-RUN_TIMEOUT = 75              # seconds per timed linkage (the session's step has its own limit)
+CHECK_N = 10_000              # the check group: Z on the GPU against backend='cpu'
+MATRIX_TARGET = (100_000, 64)  # n, d of the matrix targets (issues 13 and 14)
+VECTOR_TARGET = (1_000_000, 32)  # n, d of the vector engine's targets (issue 14)
+MATRIX_METHODS = ("complete", "average", "weighted", "ward", "single", "centroid", "median")
+VECTOR_METHODS = ("ward", "single", "centroid", "median")
+GROUP_TIMEOUT = {"check": 90, "check-vector": 60, "matrix-float32": 60, "matrix-float64": 70,
+                 "vector": 120}
 
 MICRO_SOURCE = r"""
 extern "C" __global__ void empty() {}
@@ -225,61 +232,181 @@ def calibrate(out: Path) -> dict:
 # --------------------------------------------------------------------------- timed linkage
 
 
-def one(method: str, n: int, d: int, engine: str, dtype: str) -> dict:
+def _groups(scale: str):
+    """The timed runs, one process per group, in the order they run: checks at n = 10,000
+    (every method on each engine, Z compared with backend='cpu'), then the issues' targets
+    (matrix n = 100,000, d = 64, float32 then float64; vector n = 10^6, d = 32). When the
+    budget runs out, what is lost is the last groups."""
+    small = scale == "small"
+    check_n, matrix_n, vector_n = ((120, 150, 200) if small
+                                   else (CHECK_N, MATRIX_TARGET[0], VECTOR_TARGET[0]))
+    yield "check", [(m, check_n, 64, "matrix", dt, True) for dt in ("float64", "float32")
+                    for m in MATRIX_METHODS]
+    yield "check-vector", [(m, check_n, 16, "vector", "float64", True) for m in VECTOR_METHODS]
+    for dt in ("float32", "float64"):
+        yield f"matrix-{dt}", [(m, matrix_n, MATRIX_TARGET[1], "matrix", dt, False)
+                               for m in MATRIX_METHODS]
+    yield "vector", [(m, vector_n, VECTOR_TARGET[1], "vector", "float64", False)
+                     for m in VECTOR_METHODS]
+
+
+def _z_difference(Z, ref) -> dict:
     import numpy as np
 
-    import cupy as cp
+    same_tree = bool(np.array_equal(Z[:, [0, 1, 3]], ref[:, [0, 1, 3]]))
+    scale = np.maximum(np.abs(ref[:, 2]), np.finfo(float).tiny)
+    return {"same_z_as_cpu": bool(np.array_equal(Z, ref)), "same_tree_as_cpu": same_tree,
+            "height_rel_diff": float(np.max(np.abs(Z[:, 2] - ref[:, 2]) / scale))}
+
+
+def run_group(runs, backend: str, out: Path) -> None:
+    """Each run of a group in this process: warm-up on 500 observations (compiles the
+    kernels), one timed call, and where asked the same call on backend='cpu' to compare Z."""
+    import hashlib
+
+    import numpy as np
+
     import gpuhclust
+    from gpuhclust._linkage import last_plan
 
-    X = np.random.default_rng(n).standard_normal((n, d))
-    gpuhclust.linkage(X[:500], method, backend="cuda", engine=engine, dtype=np.dtype(dtype))  # compile
-    cp.cuda.Device().synchronize()
-    t = time.perf_counter()
-    gpuhclust.linkage(X, method, backend="cuda", engine=engine, dtype=np.dtype(dtype))
-    cp.cuda.Device().synchronize()
-    return {"method": method, "n": n, "d": d, "engine": engine, "dtype": dtype,
-            "seconds": time.perf_counter() - t}
+    sync = (lambda: None)
+    if backend == "cuda":
+        import cupy as cp
+        sync = cp.cuda.Device().synchronize
+    for method, n, d, engine, dtype, check in runs:
+        row = {"method": method, "n": n, "d": d, "engine": engine, "dtype": dtype,
+               "backend": backend}
+        try:
+            X = np.random.default_rng(n + d).standard_normal((n, d))
+            kw = dict(engine=engine, dtype=np.dtype(dtype))
+            gpuhclust.linkage(X[:500], method, backend=backend, **kw)
+            sync()
+            t = time.perf_counter()
+            Z = gpuhclust.linkage(X, method, backend=backend, **kw)
+            sync()
+            row["seconds"] = time.perf_counter() - t
+            row["algorithm"] = last_plan().algorithm
+            row["z_md5"] = hashlib.md5(np.ascontiguousarray(Z).tobytes()).hexdigest()
+            if check:
+                row.update(_z_difference(Z, gpuhclust.linkage(X, method, backend="cpu", **kw)))
+        except Exception as exc:  # noqa: BLE001 - one failed run must not lose the others
+            row["error"] = f"{type(exc).__name__}: {exc}"[-2000:]
+        with out.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        print(json.dumps(row), flush=True)
 
 
-def _runs():
-    """The smallest matrix size first, then the vector engine, then the larger matrices: when
-    the session's budget runs out, what is lost is the largest runs."""
-    for i, n in enumerate(MATRIX_SIZES):
-        for method in MATRIX_METHODS:
-            yield method, n, 64, "matrix", "float32"
-        if i == 0:
-            for method, m in VECTOR_RUNS:
-                yield method, m, 32, "vector", "float64"
+def _estimate(model: dict | None, row: dict):
+    """The model's seconds for the run of `row` (its label of the algorithm is gpu_model's)."""
+    from gpu_model import ALGORITHMS
 
-
-def _estimate(model: dict | None, method, n, engine, dtype):
+    label = ALGORITHMS.get((row["engine"], row.get("algorithm")), (None,))[0]
     for e in (model or {}).get("estimates", ()):
-        if (e["method"], e["n"], e["engine"], e["dtype"]) == (method, n, engine, dtype):
+        if (all(e.get(k) == row.get(k) for k in ("method", "n", "engine", "dtype"))
+                and e.get("algorithm") == label):
             return e["seconds"]
     return None
 
 
-def time_all(model_path: Path | None, out: Path, dry_run: bool) -> None:
-    model = json.loads(model_path.read_text()) if model_path and model_path.exists() else None
-    for method, n, d, engine, dtype in _runs():
-        cmd = [sys.executable, __file__, "one", method, str(n), str(d), engine, dtype]
+def time_all(model_path: Path | None, out: Path, dry_run: bool, budget: float,
+             backend: str = "cuda", scale: str = "target") -> None:
+    """Run the groups, each in its own process with what is left of `budget` seconds (at most
+    GROUP_TIMEOUT), then add the model's estimate (same method, n, engine, dtype and
+    algorithm) to every row of `out`."""
+    t0 = time.perf_counter()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for name, runs in _groups(scale):
+        left = budget - (time.perf_counter() - t0)
+        limit = min(GROUP_TIMEOUT[name], left)
+        cmd = [sys.executable, __file__, "group", name, "--out", str(out), "--backend", backend,
+               "--scale", scale]
         if dry_run:
-            print(f"[dry-run] timeout {RUN_TIMEOUT}s: {' '.join(cmd[1:])}")
+            print(f"[dry-run] timeout {GROUP_TIMEOUT[name]}s: group {name}: "
+                  + ", ".join(f"{m} {e} n={n} {dt}" for m, n, _, e, dt, _ in runs))
             continue
-        row = {"method": method, "n": n, "d": d, "engine": engine, "dtype": dtype,
-               "model_estimate_s": _estimate(model, method, n, engine, dtype)}
+        if limit < 5:
+            print(f"group {name}: skipped, the budget is spent", flush=True)
+            continue
+        done = len(out.read_text().splitlines()) if out.exists() else 0
         try:
-            res = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT)
-            if res.returncode == 0:
-                row.update(json.loads(res.stdout.strip().splitlines()[-1]))
-            else:
-                row["error"] = res.stderr[-2000:]
+            subprocess.run(cmd, timeout=limit)
         except subprocess.TimeoutExpired:
-            row["error"] = f"timed out after {RUN_TIMEOUT} s"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with out.open("a") as f:
-            f.write(json.dumps(row) + "\n")
-        print(json.dumps(row), flush=True)
+            finished = (len(out.read_text().splitlines()) if out.exists() else 0) - done
+            with out.open("a") as f:
+                for method, n, d, engine, dtype, _ in runs[finished:]:
+                    row = {"method": method, "n": n, "d": d, "engine": engine, "dtype": dtype,
+                           "backend": backend, "error": f"group {name} timed out after {limit:.0f} s"}
+                    f.write(json.dumps(row) + "\n")
+            print(f"group {name}: timed out after {limit:.0f} s", flush=True)
+    if dry_run or not out.exists():
+        return
+    model = json.loads(model_path.read_text()) if model_path and model_path.exists() else None
+    rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    for row in rows:
+        row["model_estimate_s"] = _estimate(model, row)
+    out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def profile(method: str, n: int, d: int, engine: str, dtype: str, top: int = 25) -> dict:
+    """One linkage on the GPU, taken apart: the device time of each kernel (CUDA events around
+    every launch outside a graph capture; a graph's kernels count in the time of its launch),
+    the host's time by function (cProfile: a round's device-to-host read waits for the
+    device, so its time there is device time the host did not hide), and the run's counters
+    (``gpuhclust.cuda.backend.last_run``)."""
+    import cProfile
+    import io
+    import pstats
+    from collections import defaultdict
+
+    import numpy as np
+
+    import cupy as cp
+    import gpuhclust
+    from gpuhclust.cuda import _context, backend as cuda_backend
+
+    events = []
+    plain = _context.CupyContext.kernel
+
+    def timed(self, family, name):
+        fn = plain(self, family, name)
+
+        def launch(grid, block, args):
+            if cp.cuda.get_current_stream().is_capturing():
+                return fn(grid, block, args)
+            start, stop = cp.cuda.Event(), cp.cuda.Event()
+            start.record()
+            fn(grid, block, args)
+            stop.record()
+            events.append((name, start, stop))
+        return launch
+
+    X = np.random.default_rng(n + d).standard_normal((n, d))
+    kw = dict(backend="cuda", engine=engine, dtype=np.dtype(dtype))
+    gpuhclust.linkage(X[:500], method, **kw)  # compiles
+    _context.CupyContext.kernel = timed
+    try:
+        events.clear()
+        cp.cuda.Device().synchronize()
+        prof = cProfile.Profile()
+        t = time.perf_counter()
+        prof.enable()
+        gpuhclust.linkage(X, method, **kw)
+        cp.cuda.Device().synchronize()
+        prof.disable()
+        seconds = time.perf_counter() - t
+    finally:
+        _context.CupyContext.kernel = plain
+    per_kernel = defaultdict(lambda: [0, 0.0])
+    for name, start, stop in events:
+        per_kernel[name][0] += 1
+        per_kernel[name][1] += cp.cuda.get_elapsed_time(start, stop) / 1e3
+    text = io.StringIO()
+    pstats.Stats(prof, stream=text).sort_stats("tottime").print_stats(top)
+    return {"method": method, "n": n, "d": d, "engine": engine, "dtype": dtype,
+            "seconds": seconds, "last_run": dict(cuda_backend.last_run),
+            "kernels": {k: {"launches": c, "seconds": s} for k, (c, s) in
+                        sorted(per_kernel.items(), key=lambda kv: -kv[1][1])},
+            "host_profile": text.getvalue()}
 
 
 def sanitize_target() -> None:
@@ -308,10 +435,18 @@ def main(argv=None) -> int:
     t = sub.add_parser("time")
     t.add_argument("--model", type=Path)
     t.add_argument("--out", type=Path, required=True)
+    t.add_argument("--budget", type=float, default=sum(GROUP_TIMEOUT.values()))
     t.add_argument("--dry-run", action="store_true")
-    o = sub.add_parser("one")
+    for p in (t, g := sub.add_parser("group")):
+        p.add_argument("--backend", default="cuda",
+                       help="'cuda'; 'cuda-sim' with --scale small checks this script without a GPU")
+        p.add_argument("--scale", choices=("target", "small"), default="target")
+    g.add_argument("name", choices=tuple(GROUP_TIMEOUT))
+    g.add_argument("--out", type=Path, required=True)
+    pr = sub.add_parser("profile")
     for name in ("method", "n", "d", "engine", "dtype"):
-        o.add_argument(name)
+        pr.add_argument(name)
+    pr.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
     s = sub.add_parser("sanitize-target")
     s.add_argument("--dry-run", action="store_true")
     args = ap.parse_args(argv)
@@ -324,10 +459,18 @@ def main(argv=None) -> int:
         print(json.dumps({"figures": result["figures"], "errors": result["errors"]}, indent=1))
         return 0
     if args.command == "time":
-        time_all(args.model, args.out, args.dry_run)
+        time_all(None if str(args.model) == "none" else args.model, args.out, args.dry_run,
+                 args.budget, args.backend, args.scale)
         return 0
-    if args.command == "one":
-        print(json.dumps(one(args.method, int(args.n), int(args.d), args.engine, args.dtype)))
+    if args.command == "profile":
+        result = profile(args.method, int(args.n), int(args.d), args.engine, args.dtype)
+        with args.out.open("a") as f:
+            f.write(json.dumps(result, default=str) + "\n")
+        print(result.pop("host_profile"))
+        print(json.dumps(result, indent=1, default=str))
+        return 0
+    if args.command == "group":
+        run_group(dict(_groups(args.scale))[args.name], args.backend, args.out)
         return 0
     if args.dry_run:
         print("[dry-run] linkage n = 96 on backend='cuda': single (matrix, vector), average, "

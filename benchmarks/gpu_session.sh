@@ -1,23 +1,33 @@
 #!/usr/bin/env bash
-# One unattended session on a machine with a CUDA GPU (under 8 minutes on an H200):
-#   1. microbenchmarks of the cost model's device figures -> the calibration file
+# One unattended session on a machine with a CUDA GPU (under 10 minutes on an H200):
+#   1. linkage timed at the issues' target sizes next to the model's estimates, after a check
+#      at n = 10,000 that compares every method's Z with backend='cpu' (this step compiles
+#      every kernel first, so the steps after it find CuPy's and Numba's caches warm)
 #   2. pytest -m gpu
-#   3. compute-sanitizer memcheck and racecheck on a small linkage of every kernel family
-#   4. linkage timed at the model's sizes, next to the model's estimates (with and without the
-#      calibration)
+#   3. microbenchmarks of the cost model's device figures -> the calibration file
+#   4. compute-sanitizer memcheck and racecheck on a small linkage of every kernel family
+#   5. the model re-estimated with the calibration
 # Everything goes to benchmarks/results/gpu-session-<date>/. Every step has its own timeout and
-# the whole session a budget (GPU_SESSION_BUDGET seconds, default 450), so it ends in time even
-# when a step hangs; a step the budget no longer covers is skipped and says so.
+# the whole session a budget (GPU_SESSION_BUDGET seconds, default 560), so it ends in time even
+# when a step hangs; a step the budget no longer covers is skipped and says so. The model is
+# the newest benchmarks/results/gpu-model-*.json by its 'generated' stamp (GPU_MODEL overrides).
 #   bash benchmarks/gpu_session.sh [--dry-run]     (--dry-run: print the plan, run nothing)
 set -u
 cd "$(dirname "$0")/.."
-BUDGET=${GPU_SESSION_BUDGET:-450}
+BUDGET=${GPU_SESSION_BUDGET:-560}
 DRY=0
 [ "${1:-}" = "--dry-run" ] && DRY=1
 PY=${PYTHON:-python}
 DATE=$(date -u +%Y-%m-%d)
 OUT=benchmarks/results/gpu-session-$DATE
-MODEL=$(ls benchmarks/results/gpu-model-*.json 2>/dev/null | tail -n 1)
+NEWEST_MODEL='
+import glob, json
+def stamp(f):
+    m = json.load(open(f))
+    return (m.get("generated") or m.get("date") or "", f)
+files = glob.glob("benchmarks/results/gpu-model-*.json")
+print(max(files, key=stamp) if files else "")'
+MODEL=${GPU_MODEL:-$("$PY" -c "$NEWEST_MODEL")}
 START=$(date +%s)
 [ $DRY = 1 ] || mkdir -p "$OUT"
 
@@ -62,17 +72,23 @@ sanitize() {
 
 echo "gpu session $DATE, budget ${BUDGET}s, results in $OUT, model: ${MODEL:-none}"
 [ $DRY = 1 ] || nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
-step calibrate 75 "$PY" benchmarks/gpu_calibrate.py calibrate --out "$OUT/calibration.json"
-step pytest-gpu 120 "$PY" -m pytest -m gpu -q -x -p no:cacheprovider tests
+# pytest's options for a hang (a kernel that never returns blocks in C: only the thread
+# method ends it) and for the 16 cores, where the plugins are installed
+PYTEST_OPTS="-q -rfE --tb=short -p no:cacheprovider"
+"$PY" -c "import pytest_timeout" 2> /dev/null && PYTEST_OPTS="$PYTEST_OPTS --timeout=90 --timeout-method=thread"
+"$PY" -c "import xdist" 2> /dev/null && PYTEST_OPTS="$PYTEST_OPTS -n 8"
+step timings 330 "$PY" benchmarks/gpu_calibrate.py time --model "${MODEL:-none}" --budget 320 \
+    --out "$OUT/timings.jsonl"
+step pytest-gpu 150 "$PY" -m pytest -m gpu $PYTEST_OPTS tests
+step calibrate 45 "$PY" benchmarks/gpu_calibrate.py calibrate --out "$OUT/calibration.json"
 if [ $DRY = 1 ]; then
-    echo "[dry-run] sanitize: timeout 90s: compute-sanitizer --tool memcheck|racecheck $PY benchmarks/gpu_calibrate.py sanitize-target"
+    echo "[dry-run] sanitize: timeout 60s: compute-sanitizer --tool memcheck|racecheck $PY benchmarks/gpu_calibrate.py sanitize-target"
 else
     export -f sanitize; export PY
-    step sanitize 90 bash -c sanitize
+    step sanitize 60 bash -c sanitize
 fi
-step timings 200 "$PY" benchmarks/gpu_calibrate.py time --model "${MODEL:-none}" --out "$OUT/timings.jsonl"
 if [ -n "$MODEL" ]; then
-    step model-calibrated 30 "$PY" benchmarks/gpu_model.py --counts "$MODEL" \
+    step model-calibrated 20 "$PY" benchmarks/gpu_model.py --counts "$MODEL" \
         --calibration "$OUT/calibration.json" --json "$OUT/gpu-model-calibrated.json"
 fi
 echo "session done in $(( $(date +%s) - START ))s"

@@ -9,7 +9,8 @@
 - ``executor``: every executor that computes Z (``_executors.EXECUTORS``: cpu matrix, cpu
   vector, the simulator in two schedules, a real GPU, Dask with Numba or simulated CUDA
   shards), like SciPy's ``xp`` fixture: a test that asks for it runs on each executor, over the
-  methods (``method``), inputs (``kind``) and tie-free sizes (``n``) that executor takes.
+  methods (``method``), inputs (``kind``) and tie-free sizes (``n``) that executor takes;
+- ``ref``: SciPy's stored reference results (``scipy.cluster.tests.hierarchy_test_data``).
 """
 from __future__ import annotations
 
@@ -107,3 +108,10 @@ def pytest_generate_tests(metafunc):
         marker = metafunc.definition.get_closest_marker("executor_cases")
         names, params = executor_params(metafunc.fixturenames, marker)
         metafunc.parametrize(names, params, indirect=["executor"])
+
+
+@pytest.fixture(scope="session")
+def ref():
+    """SciPy's stored reference data for its hierarchy tests; skips where SciPy is installed
+    without its test folder (some images strip it)."""
+    return pytest.importorskip("scipy.cluster.tests.hierarchy_test_data")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.cluster.hierarchy as sch
-import scipy.cluster.tests.hierarchy_test_data as ref
 import scipy.spatial.distance as ssd
 
 import gpuhclust
@@ -152,7 +151,7 @@ class _DeviceArraysContext(SimContext):
         return a.a if isinstance(a, _DeviceArray) else super().asnumpy(a)
 
 
-def test_optimal_ordering_brings_device_distances_to_the_host(monkeypatch):
+def test_optimal_ordering_brings_device_distances_to_the_host(monkeypatch, ref):
     backend = SimBackend(_DeviceArraysContext())
     real = SimBackend.pdist
     monkeypatch.setattr(SimBackend, "pdist",

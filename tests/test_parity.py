@@ -15,7 +15,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.cluster.hierarchy as sch
-import scipy.cluster.tests.hierarchy_test_data as ref
 import scipy.spatial.distance as ssd
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -170,7 +169,7 @@ def test_boolean_metrics_valid_merges(executor, method, boolean_metric):
 
 # -- SciPy's stored reference results ----------------------------------------------------------
 @pytest.mark.executor_cases(kinds=("observations",))
-def test_scipy_reference_X(executor, method):
+def test_scipy_reference_X(executor, method, ref):
     Z = executor.linkage(ref.X, method)
     assert_same_as_scipy(Z, sch.linkage(ref.X, method))
     stored = getattr(ref, f"linkage_X_{method}", None)
@@ -181,19 +180,19 @@ def test_scipy_reference_X(executor, method):
 
 @pytest.mark.executor_cases(kinds=("condensed",),
                             methods=tuple(m for m in METHODS if m not in EUCLIDEAN_ONLY))
-def test_scipy_reference_ytdist(executor, method):
+def test_scipy_reference_ytdist(executor, method, ref):
     Z = executor.linkage(ref.ytdist, method)
     np.testing.assert_allclose(Z, getattr(ref, f"linkage_ytdist_{method}"), rtol=1e-10)
 
 
 @pytest.mark.executor_cases(methods=("single",), kinds=("condensed",))
-def test_scipy_reference_optimal_ordering_ytdist(executor, method):
+def test_scipy_reference_optimal_ordering_ytdist(executor, method, ref):
     Z = executor.linkage(ref.ytdist, method, optimal_ordering=True)
     np.testing.assert_allclose(Z, ref.linkage_ytdist_single_olo, rtol=1e-10)
 
 
 @pytest.mark.executor_cases(methods=("ward",), kinds=("observations",))
-def test_scipy_reference_optimal_ordering_X(executor, method):
+def test_scipy_reference_optimal_ordering_X(executor, method, ref):
     Z = executor.linkage(ref.X, method, optimal_ordering=True)
     np.testing.assert_allclose(Z, ref.linkage_X_ward_olo, rtol=1e-7)  # stored to 8 digits
 
