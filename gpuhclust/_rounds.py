@@ -96,17 +96,20 @@ def rnn_rounds(store: RowStore, n: int, bar, stats: RoundStats, method_name: str
     nnd = np.asarray(nnd, dtype=np.float64).copy()
     size = np.ones(n, dtype=np.int64)
     alive = np.ones(n, dtype=bool)
+    touched = np.zeros(n, dtype=bool)  # the round's x and y, cleared after it
     merges = np.empty((max(n - 1, 0), 3))
-    ids = np.arange(n)
+    # The live rows, ascending: a round costs the host O(live rows), not O(n), and the late
+    # rounds, which are most of them, have few.
+    live = np.arange(n)
     none = np.zeros(0, dtype=np.int64)
     k = 0
     full_rescan_done = False
     while k < n - 1:
-        lost = np.flatnonzero(alive & (nn < 0))
-        if len(lost):  # an update overflowed to +inf (or gave NaN) for all its distances
-            raise MergeOverflowError.of(False, method_name, dtype, k, int(lost[0]), -1, -1)
-        safe = np.where(nn >= 0, nn, 0)
-        xs = np.flatnonzero(alive & (nn > ids) & (nn[safe] == ids))
+        nn_live = nn[live]
+        if (nn_live < 0).any():  # an update overflowed to +inf (or gave NaN) for all its distances
+            lost = int(live[np.flatnonzero(nn_live < 0)[0]])
+            raise MergeOverflowError.of(False, method_name, dtype, k, lost, -1, -1)
+        xs = live[(nn_live > live) & (nn[nn_live] == live)]
         if len(xs) == 0:  # neighbour pointers in a cycle of equal distances
             if full_rescan_done:  # lowest-index neighbours always hold a reciprocal pair
                 raise RuntimeError(f"{store.name}: no reciprocal pair after rescanning every "
@@ -114,9 +117,8 @@ def rnn_rounds(store: RowStore, n: int, bar, stats: RoundStats, method_name: str
                                    "symmetric matrix): stopped instead of looping")
             full_rescan_done = True
             stats.full_rescans += 1
-            rescan = np.flatnonzero(alive)
-            _rescanned(store.run_round((none, none, np.zeros(0), none, none), k, rescan),
-                       rescan, nn, nnd, stats)
+            _rescanned(store.run_round((none, none, np.zeros(0), none, none), k, live),
+                       live, nn, nnd, stats)
             continue
         full_rescan_done = False
         ys = nn[xs]
@@ -128,10 +130,12 @@ def rnn_rounds(store: RowStore, n: int, bar, stats: RoundStats, method_name: str
         size[ys] += size[xs]
         size[xs] = 0
         alive[xs] = False
-        touched = np.zeros(n, dtype=bool)
+        live = live[alive[live]]
         touched[xs] = True
         touched[ys] = True  # every y is rescanned: its neighbour was x
-        rescan = np.flatnonzero(alive & touched[safe])
+        rescan = live[touched[nn[live]]]
+        touched[xs] = False
+        touched[ys] = False
         _rescanned(store.run_round(entries, k, rescan), rescan, nn, nnd, stats)
         stats.rounds += 1
         stats.merges += K
