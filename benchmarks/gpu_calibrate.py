@@ -259,9 +259,18 @@ def _z_difference(Z, ref) -> dict:
             "height_rel_diff": float(np.max(np.abs(Z[:, 2] - ref[:, 2]) / scale))}
 
 
+def _warm_up(X, method: str, backend: str, kw: dict) -> None:
+    """What a process pays once, left out of the times: the kernels' compilation (or CuPy's
+    cache) and Numba's (the finalisation runs compiled past INTERPRETED_MAX_N observations)."""
+    import gpuhclust
+    from gpuhclust._finalise import INTERPRETED_MAX_N
+
+    gpuhclust.linkage(X[:INTERPRETED_MAX_N + 1], method, backend=backend, **kw)
+
+
 def run_group(runs, backend: str, out: Path) -> None:
-    """Each run of a group in this process: warm-up on 500 observations (compiles the
-    kernels), one timed call, and where asked the same call on backend='cpu' to compare Z."""
+    """Each run of a group in this process: a warm-up (:func:`_warm_up`), one timed call,
+    and where asked the same call on backend='cpu' to compare Z."""
     import hashlib
 
     import numpy as np
@@ -279,7 +288,7 @@ def run_group(runs, backend: str, out: Path) -> None:
         try:
             X = np.random.default_rng(n + d).standard_normal((n, d))
             kw = dict(engine=engine, dtype=np.dtype(dtype))
-            gpuhclust.linkage(X[:500], method, backend=backend, **kw)
+            _warm_up(X, method, backend, kw)
             sync()
             t = time.perf_counter()
             Z = gpuhclust.linkage(X, method, backend=backend, **kw)
@@ -382,7 +391,7 @@ def profile(method: str, n: int, d: int, engine: str, dtype: str, top: int = 25)
 
     X = np.random.default_rng(n + d).standard_normal((n, d))
     kw = dict(backend="cuda", engine=engine, dtype=np.dtype(dtype))
-    gpuhclust.linkage(X[:500], method, **kw)  # compiles
+    _warm_up(X, method, "cuda", kw)
     _context.CupyContext.kernel = timed
     try:
         events.clear()

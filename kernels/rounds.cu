@@ -6,9 +6,11 @@
 // bit for bit: there, row j replays log entry k (x merged into y, height h, sizes na and nb) as
 //     row_j[y] = LW(row_j[x], row_j[y], h, na, nb, size of j),   row_j[x] = +inf,
 // and the merge computes row_y[j] = LW(row_x[j], row_y[j], h, na, nb, size of j) from both rows
-// brought up to entry k. The matrix stays exactly symmetric, so both are the same expression on
-// the same operands: writing the merge's value into column y too (and +inf into column x) is
-// the replay done at once. The entries of a round merge disjoint pairs and apply in log order;
+// brought up to entry k. The live part of the matrix stays exactly symmetric, so both are the
+// same expression on the same operands: writing the merge's value into column y too is the
+// replay done at once. The replay's +inf in column x is not written: a dead cluster's column is
+// skipped by every reader (its size is 0), which saves the merge one of its two scattered
+// (column) writes per element. The entries of a round merge disjoint pairs and apply in log order;
 // entry k reads the columns of the round's other pairs as the entries before k left them. Only
 // the 2 x 2 block of D between two pairs t < u of the round depends on both entries, and on
 // nothing else of the round: one thread computes it, entry t then entry u, as the replay would.
@@ -16,9 +18,10 @@
 //
 // mark[j] is the log entry that merged cluster j (as either end), -1 before any: entries
 // k0..k0+count-1 are the round being applied, smaller ones past rounds' (so it is never reset).
-// size[j] is cluster j's size (0: dead); a dead cluster's row is never read again and its
-// column is +inf in every live row, so it is skipped. Both are 32-bit (n x n elements fit in
-// memory, so n < 2^31): every thread of a merge reads them, and they are half its reads.
+// size[j] is cluster j's size (0: dead); a dead cluster's row and column are never read again
+// (the merge and the rescan skip them; the gather leaves them out). Both are 32-bit (n x n
+// elements fit in memory, so n < 2^31): every thread of a merge reads them, and they are half
+// its reads.
 #include "lance_williams.cuh"
 
 // The round's pairs take their marks and their sizes after the round (the merge reads the
@@ -50,14 +53,12 @@ __device__ void merge_two_pairs(T* D, long long n, int method, long long x, long
     const T c = (T)lance_williams(method, (double)a, (double)b, hu, nau, nbu, na + nb);
     D[y * n + yu] = c;
     D[yu * n + y] = c;
-    D[y * n + xu] = (T)gh_inf();
-    D[yu * n + x] = (T)gh_inf();
 }
 
 // Apply the round's log entries (xs, ys, hs, nas, nbs)[0:count], the first being entry k0,
 // after round_mark. One thread per (pair t, column j), grid-stride over count * n: j outside
-// the round gets row y's value in row y and column y, +inf in column x; j = y_u of a later
-// pair u of the round takes the 2 x 2 block of pairs t and u; j = y_t marks x dead in row y.
+// the round gets row y's value in row y and column y; j = y_u of a later pair u of the round
+// takes the 2 x 2 block of pairs t and u; the round's other columns are dead ones.
 template <typename T>
 __global__ void round_merge(T* D, long long n, int method, const int* size, const int* mark,
                             long long k0, const long long* xs, const long long* ys,
@@ -71,10 +72,8 @@ __global__ void round_merge(T* D, long long n, int method, const int* size, cons
         const long long y = ys[t];
         const long long u = (long long)mark[j] - k0;
         if (u >= 0 && u < count) {  // j is one end of a pair of this round
-            if (j != ys[u] || u < t) continue;  // the block of pairs t, u is thread (t, y_u)'s
-            if (u == t) {
-                D[y * n + x] = (T)gh_inf();
-            } else {
+            // the block of pairs t, u is thread (t, y_u)'s
+            if (j == ys[u] && u > t) {
                 merge_two_pairs(D, n, method, x, y, hs[t], nas[t], nbs[t], xs[u], j, hs[u],
                                 nas[u], nbs[u]);
             }
@@ -86,17 +85,22 @@ __global__ void round_merge(T* D, long long n, int method, const int* size, cons
                                           hs[t], nas[t], nbs[t], size_j);
         D[y * n + j] = value;
         D[j * n + y] = value;
-        D[j * n + x] = (T)gh_inf();
     }
 }
 
-// Rows rows[0:count]: their nearest neighbour (lowest index among equals, -1 when every entry
-// is +inf or NaN) and its distance. One block per row, grid-stride.
+// Rows rows[0:count]: their nearest live neighbour (lowest index among equals, -1 when every
+// live entry is +inf or NaN) and its distance. One block per row, grid-stride; `size` is in
+// L2 for any n whose matrix fits, so skipping the dead columns costs the scan little.
 template <typename T>
-__global__ void round_rescan(const T* D, long long n, const long long* rows, long long count,
-                             long long* nn, double* dist) {
+__global__ void round_rescan(const T* D, long long n, const int* size, const long long* rows,
+                             long long count, long long* nn, double* dist) {
     for (long long t = blockIdx.x; t < count; t += gridDim.x) {
-        const ArgMin best = block_row_argmin(D + rows[t] * n, 0, n);
+        const T* row = D + rows[t] * n;
+        ArgMin a = argmin_none();
+        for (long long j = threadIdx.x; j < n; j += blockDim.x) {
+            if (size[j] != 0) argmin_take(a, (double)row[j], j);
+        }
+        const ArgMin best = block_argmin(a);
         if (threadIdx.x == 0) {
             nn[t] = best.index;
             dist[t] = best.value;  // +inf when index is -1

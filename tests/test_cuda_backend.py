@@ -37,6 +37,27 @@ def test_pdist_same_as_cpu(sim_or_gpu_backend, metric, dtype):
     np.testing.assert_array_equal(out, gpuhclust.pdist(X, metric, backend="cpu", dtype=dtype))
 
 
+# Sizes on both sides of pairwise_tiles' blocks of pairs (PAIR_TILE = 64) and features (16)
+@pytest.mark.parametrize("n,d", [(1, 3), (2, 1), (63, 16), (65, 17), (130, 37)])
+@pytest.mark.parametrize("metric", ["euclidean", "cityblock", "cosine"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_square_matrix_same_as_cpu(sim_or_gpu_backend, metric, dtype, n, d):
+    """The device's working matrix, both triangles and the +inf diagonal, is the CPU's bit for
+    bit (the euclidean path and the any-metric path of pairwise_tiles)."""
+    from gpuhclust._metrics import prepare_metric
+    from gpuhclust._validation import LinkageInput
+    from gpuhclust.cpu._distances import square_from_observations
+
+    X = np.random.default_rng(n + d).standard_normal((n, d))
+    prepared = prepare_metric(X, metric, {})
+    D = sim_or_gpu_backend.ctx.asnumpy(sim_or_gpu_backend.square_matrix(
+        LinkageInput(n, None, X), prepared, dtype))
+    expected = np.full((n, n), -1.0, dtype)
+    square_from_observations(prepared.X, *prepared.kernel_args, expected)
+    assert D.dtype == dtype
+    assert D.tobytes() == expected.tobytes()
+
+
 @pytest.mark.parametrize("method", ["single", "complete"])
 def test_non_finite_metric_values_are_refused(sim_or_gpu_backend, method):
     X = np.random.default_rng(0).random((20, 4))

@@ -65,6 +65,11 @@ class DeviceContext:
     def asnumpy(self, a) -> np.ndarray:
         return np.asarray(a)
 
+    def upload(self, dst, src: np.ndarray) -> None:
+        """Copy host array `src` into device array `dst` of its shape (a buffer kept between
+        uses, where a fresh ``xp.asarray`` would allocate each time)."""
+        dst[...] = src
+
     def synchronize(self) -> None:
         pass
 
@@ -173,6 +178,9 @@ class CupyContext(DeviceContext):
 
     def asnumpy(self, a) -> np.ndarray:
         return self.xp.asnumpy(a)
+
+    def upload(self, dst, src: np.ndarray) -> None:
+        dst.set(src)
 
     def synchronize(self) -> None:
         self.xp.cuda.get_current_stream().synchronize()

@@ -17,10 +17,11 @@ from .._methods import METHODS
 from .._metrics import METRIC_CODES
 
 __all__ = ["FAMILIES", "Family", "kernel_dir", "source", "defines", "nvrtc_options",
-           "STORAGE_TYPES", "TILE", "LOOP_THREADS", "VECTOR_STATE", "VECTOR_PHASES",
+           "STORAGE_TYPES", "TILE", "PAIR_TILE", "LOOP_THREADS", "VECTOR_STATE", "VECTOR_PHASES",
            "VECTOR_QUERIES"]
 
-TILE = 16  # pairwise_tiles: a block computes TILE x TILE pairs with TILE x TILE threads
+TILE = 16  # pairwise_tiles: TILE x TILE threads a block, features staged TILE at a time
+PAIR_TILE = 64  # pairwise_tiles: a block computes PAIR_TILE x PAIR_TILE pairs (a multiple of TILE)
 LOOP_THREADS = 1024  # most threads of the one-block loops (nn_chain_loop, generic_loop)
 #: vector_round_nearest: queries per tile (each candidate centroid is read once per tile)
 VECTOR_QUERIES = 32
@@ -122,6 +123,7 @@ def defines() -> dict[str, str]:
     out = {f"GH_{m.name.upper()}": str(m.code) for m in METHODS.values()}
     out.update({f"GH_{name.upper()}": str(code) for name, code in METRIC_CODES.items()})
     out["GH_TILE"] = str(TILE)
+    out["GH_PAIR_TILE"] = str(PAIR_TILE)
     out["GH_VECTOR_QUERIES"] = str(VECTOR_QUERIES)
     out.update({f"GH_VS_{name.upper()}": str(i) for i, name in enumerate(VECTOR_STATE)})
     out.update({f"GH_VP_{name.upper()}": str(i) for i, name in enumerate(VECTOR_PHASES)})

@@ -4,8 +4,9 @@ kept up to date at merge time by the kernels of ``kernels/rounds.cu``.
 
 The Dask shards keep their rows lazy (a shard does not hold the other shards' columns, so a row
 replays the merge log when it is read, ``kernels/shard.cu``). Here all columns are at hand: a
-merge writes its row y into column y as well, and +inf into column x, which is the replay done
-at once, for every row in parallel instead of one serial chain per row when read. The values are
+merge writes its row y into column y as well, which is the replay done at once, for every row
+in parallel instead of one serial chain per row when read (the replay's +inf in column x is
+left out: the kernels skip dead clusters' columns by their size). The values are
 the lazy rows' bit for bit (the argument is at the top of ``kernels/rounds.cu``), so Z is the CPU
 rows' and the Dask shards'.
 
@@ -17,10 +18,10 @@ A round is three launches and one read back:
    elements outside the round's own rows and columns depend on one entry each, and the 2 x 2
    block between two pairs of the round is one thread's, which applies both entries in log
    order;
-3. ``round_rescan`` finds the nearest neighbours of the rows the driver asks for, one block per
-   row (grid-stride beyond the device's block cap), lowest index among equal distances, -1
-   where no finite distance is left; they come back in one device-to-host read: the round's
-   only host sync.
+3. ``round_rescan`` finds the nearest live neighbours of the rows the driver asks for, one
+   block per row (grid-stride beyond the device's block cap), lowest index among equal
+   distances, -1 where no finite distance is left; they come back in one device-to-host
+   read: the round's only host sync.
 
 No merge waits for the host, and the host holds O(n) (the driver's state).
 """
@@ -61,6 +62,10 @@ class DeviceRoundRows:
         self.slot = np.arange(n, dtype=np.int64)  # driver's row -> slot (-1: dead)
         self.host_size = np.ones(n, dtype=np.int64)  # by slot
         self.compactions = 0
+        # A round's upload and read back go through buffers kept for the run: a round costs
+        # the host no allocation (the late rounds are many and small).
+        self.upload = self.xp.empty(6 * n, dtype=np.int64)
+        self.found = self.xp.empty(2 * n, dtype=np.int64)
 
     @property
     def width(self) -> int:
@@ -68,15 +73,18 @@ class DeviceRoundRows:
 
     @staticmethod
     def state_bytes(n: int) -> int:
-        """Device memory beside the matrix: sizes and marks (n 32-bit each) and one round's
-        upload (its entries and the rows to rescan, at most 6 n 64-bit)."""
-        return 8 * (6 + 1) * n
+        """Device memory beside the matrix: sizes and marks (n 32-bit each), the buffer of a
+        round's upload (its entries and the rows to rescan, at most 6 n 64-bit) and of its
+        read back (2 n 64-bit)."""
+        return 8 * (6 + 2 + 1) * n
 
     def _launch(self, name: str, blocks: int, *args) -> None:
         self.ctx.kernel("rounds", name)((blocks,), (self.ctx.threads,), args)
 
     def scan_all(self):
-        return self._rescan(self.xp.arange(self.n, dtype=np.int64))
+        rows = self.upload[:self.n]
+        self.ctx.upload(rows, np.arange(self.n, dtype=np.int64))
+        return self._rescan(rows)
 
     def run_round(self, entries, k0: int, rescan: np.ndarray):
         self._compact_if_due()
@@ -86,7 +94,8 @@ class DeviceRoundRows:
         batch = np.concatenate([sx, sy] + [np.asarray(a, dtype=np.int64) for a in (nas, nbs)]
                                + [np.asarray(hs, dtype=np.float64).view(np.int64),
                                   self.slot[np.asarray(rescan, dtype=np.int64)]])
-        dev = self.xp.asarray(batch)  # the round's one host-to-device copy
+        dev = self.upload[:len(batch)]
+        self.ctx.upload(dev, batch)  # the round's one host-to-device copy
         if count:
             d_xs, d_ys, d_nas, d_nbs = (dev[i * count:(i + 1) * count] for i in range(4))
             d_hs = dev[4 * count:5 * count].view(np.float64)
@@ -105,9 +114,10 @@ class DeviceRoundRows:
         count = len(rows)
         if count == 0:
             return np.empty(0, dtype=np.int64), np.empty(0)
-        found = self.xp.empty(2 * count, dtype=np.int64)  # one read back: neighbours, distances
+        found = self.found[:2 * count]  # one read back: neighbours, distances
         self._launch(f"round_rescan<{self.ctype}>", max(1, min(self.ctx.max_blocks, count)),
-                     self.D, np.int64(self.width), rows, np.int64(count), found[:count],
+                     self.D, np.int64(self.width), self.size, rows, np.int64(count),
+                     found[:count],
                      found[count:].view(np.float64))
         host = self.ctx.asnumpy(found)
         nn = host[:count]

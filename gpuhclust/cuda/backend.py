@@ -59,7 +59,8 @@ from ..cpu.backend import raise_computed
 from ._centroid_rows import DeviceCentroidRows
 from ._context import (CupyContext, DeviceContext, SimContext, cuda_unusable_reason, grid_blocks,
                        metric_arrays)
-from ._kernels import STORAGE_TYPES, TILE, VECTOR_PHASES, VECTOR_QUERIES, VECTOR_STATE
+from ._kernels import (PAIR_TILE, STORAGE_TYPES, TILE, VECTOR_PHASES, VECTOR_QUERIES,
+                       VECTOR_STATE)
 from ._round_rows import DeviceRoundRows
 
 _NO_PAIR = np.uint64(np.iinfo(np.uint64).max)
@@ -116,7 +117,7 @@ class CudaBackend(Backend):
     def _pairwise(self, metric: PreparedMetric, out, condensed: bool) -> None:
         n = metric.X.shape[0]
         X, d, code, p, aux, weights, vi = metric_arrays(self.ctx, metric)
-        tiles = -(-n // TILE)
+        tiles = -(-n // PAIR_TILE)
         ctype = STORAGE_TYPES[np.dtype(out.dtype).name]
         self._launch("distances", f"pairwise_tiles<{ctype}>", (tiles, tiles), (TILE, TILE),
                      X, _i64(n), d, code, p, aux, weights, vi, out, np.int32(condensed))
