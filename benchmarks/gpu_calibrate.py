@@ -390,7 +390,7 @@ def profile(method: str, n: int, d: int, engine: str, dtype: str, top: int = 25)
         return launch
 
     X = np.random.default_rng(n + d).standard_normal((n, d))
-    kw = dict(backend="cuda", engine=engine, dtype=np.dtype(dtype))
+    kw = dict(engine=engine, dtype=np.dtype(dtype))
     _warm_up(X, method, "cuda", kw)
     _context.CupyContext.kernel = timed
     try:
@@ -399,7 +399,7 @@ def profile(method: str, n: int, d: int, engine: str, dtype: str, top: int = 25)
         prof = cProfile.Profile()
         t = time.perf_counter()
         prof.enable()
-        gpuhclust.linkage(X, method, **kw)
+        gpuhclust.linkage(X, method, backend="cuda", **kw)
         cp.cuda.Device().synchronize()
         prof.disable()
         seconds = time.perf_counter() - t
