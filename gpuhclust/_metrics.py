@@ -152,7 +152,7 @@ def prepare_metric(X: np.ndarray, metric: str | Callable, kwargs: dict) -> Prepa
                     f"mahalanobis: the number of observations ({n}) is too small; the "
                     f"covariance matrix is singular. For observations with {d} dimensions, "
                     f"at least {d + 1} observations are required (or pass VI=)")
-            VI = np.linalg.inv(np.cov(data.T)).T
+            VI = np.linalg.inv(np.atleast_2d(np.cov(data.T))).T  # d = 1: a 0-d cov
         VI = np.asarray(VI, dtype=np.float64)
         if VI.shape != (d, d):
             raise ValueError(f"mahalanobis: VI must have shape ({d}, {d}), got {VI.shape}")

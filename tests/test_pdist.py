@@ -74,6 +74,12 @@ def test_float32_result(X):
     np.testing.assert_array_equal(y, ssd.pdist(X).astype(np.float32))
 
 
+def test_mahalanobis_one_feature():
+    X = np.random.default_rng(3).standard_normal((12, 1))
+    np.testing.assert_allclose(gpuhclust.pdist(X, "mahalanobis"), ssd.pdist(X, "mahalanobis"),
+                               rtol=1e-12)
+
+
 def test_mahalanobis_too_few_observations():
     with pytest.raises(ValueError, match="at least 4 observations"):
         gpuhclust.pdist(np.random.rand(3, 3), "mahalanobis")
