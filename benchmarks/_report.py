@@ -20,20 +20,20 @@ ENGINES = ("gpuhclust-cpu", VECTOR)  # each engine on request, checked too
 FLOAT32 = "gpuhclust-cpu-f32"
 
 
-def replace_region(text: str, body: str) -> str:
+def replace_region(text: str, body: str, begin: str = BEGIN, end: str = END) -> str:
     """`text` with the lines between the begin and end markers replaced by `body`."""
-    if text.count(BEGIN) != 1 or text.count(END) != 1:
-        raise ValueError(f"README must hold exactly one {BEGIN!r}... line and one {END!r}")
-    start = text.index("\n", text.index(BEGIN)) + 1
-    stop = text.index(END)
+    if text.count(begin) != 1 or text.count(end) != 1:
+        raise ValueError(f"README must hold exactly one {begin!r}... line and one {end!r}")
+    start = text.index("\n", text.index(begin)) + 1
+    stop = text.index(end)
     if stop < start:
         raise ValueError("the end marker comes before the begin marker")
     return text[:start] + body.rstrip("\n") + "\n" + text[stop:]
 
 
-def write_readme(readme: Path, body: str) -> None:
+def write_readme(readme: Path, body: str, begin: str = BEGIN, end: str = END) -> None:
     readme = Path(readme)
-    readme.write_text(replace_region(readme.read_text(), body))
+    readme.write_text(replace_region(readme.read_text(), body, begin, end))
 
 
 def _pick(result: dict, n: int | None):

@@ -479,8 +479,8 @@ def readme_table(result: dict, source: str) -> str:
     out.append("")
     out.append(f"Each cell: {' / '.join(dtypes)} storage. "
                "Each method's default algorithm; SciPy's sequential ones are in the results file. "
-               f"Model estimates for one {result['device']['name']}, not measurements: no GPU has "
-               f"run gpuhclust yet. Counts of what each kernel does (memory sectors, barriers, "
+               f"Model estimates for one {result['device']['name']}, not measurements (the "
+               f"measured times are in the table above). Counts of what each kernel does (memory sectors, barriers, "
                f"serial accesses, launches, host syncs) measured on the kernel simulator at "
                f"n = {', '.join(map(str, result['sizes']))}{also}, fitted against n, n log n, n^2 "
                f"and extrapolated (matrix d = {d.get('matrix')}, vector d = {d.get('vector')}; the "
@@ -491,14 +491,11 @@ def readme_table(result: dict, source: str) -> str:
 
 
 def update_readme(results: Path) -> None:
+    from _report import write_readme
+
     result = json.loads(results.read_text())
-    text = README.read_text()
-    start, end = text.find(README_START), text.find(README_END)
-    if start < 0 or end < 0:
-        raise SystemExit(f"README.md lacks the markers {README_START} ... {README_END}")
-    start = text.index("\n", start) + 1
-    body = readme_table(result, results.relative_to(ROOT).as_posix())
-    README.write_text(text[:start] + body + "\n" + text[end:])
+    write_readme(README, readme_table(result, results.relative_to(ROOT).as_posix()),
+                 README_START, README_END)
 
 
 def _merged(paths) -> dict:

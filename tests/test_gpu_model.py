@@ -144,3 +144,23 @@ def test_session_scripts_check_without_a_gpu():
                              timeout=60)
         assert res.returncode == 0 and "[dry-run]" in res.stdout, res.stderr
     assert not (ROOT / "unused.json").exists()
+
+
+def test_measured_readme_table_takes_the_later_run_and_the_model(tmp_path):
+    import gpu_calibrate
+
+    first, later = tmp_path / "a" / "t.jsonl", tmp_path / "b" / "t.jsonl"
+    for path, seconds in ((first, 9.0), (later, 1.5)):
+        path.parent.mkdir()
+        rows = [dict(method="average", n=100_000, d=64, engine="matrix", dtype=dt,
+                     algorithm="rounds", seconds=seconds) for dt in ("float32", "float64")]
+        rows.append(dict(method="ward", n=10_000, d=16, engine="vector", dtype="float64",
+                         algorithm="rounds", seconds=0.5))  # not a target size: left out
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    model = {"estimates": [dict(method="average", n=100_000, engine="matrix", dtype="float32",
+                                algorithm="rounds", seconds=0.25)]}
+    table = gpu_calibrate.readme_table([first, later], model)
+    row = next(line for line in table.splitlines() if line.startswith("| average"))
+    assert "1.5 s / 1.5 s" in row and "9 s" not in row
+    assert "0.25 s / -" in row and "< 0.5 s" in row and "| b |" in row
+    assert "| ward" not in table
