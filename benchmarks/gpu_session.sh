@@ -4,6 +4,7 @@
 #      at n = 10,000 that compares every method's Z with backend='cpu' (this step compiles
 #      every kernel first, so the steps after it find CuPy's and Numba's caches warm)
 #   2. pytest -m gpu
+#   2b. four runs taken apart (gpu_calibrate.py profile: time per kernel, host time per function)
 #   3. microbenchmarks of the cost model's device figures -> the calibration file
 #   4. compute-sanitizer memcheck and racecheck on a small linkage of every kernel family
 #   5. the model re-estimated with the calibration
@@ -80,6 +81,20 @@ PYTEST_OPTS="-q -rfE --tb=short -p no:cacheprovider"
 step timings 330 "$PY" benchmarks/gpu_calibrate.py time --model "${MODEL:-none}" --budget 320 \
     --out "$OUT/timings.jsonl"
 step pytest-gpu 150 "$PY" -m pytest -m gpu $PYTEST_OPTS tests
+profiles() {
+    local run
+    for run in "complete 100000 64 matrix float32" "average 100000 64 matrix float32" \
+               "median 100000 64 matrix float32" "ward 200000 32 vector float64"; do
+        echo "-- $run"
+        "$PY" benchmarks/gpu_calibrate.py profile $run --out "$OUT/profiles.jsonl" || return $?
+    done
+}
+if [ $DRY = 1 ]; then
+    echo "[dry-run] profiles: timeout 90s: $PY benchmarks/gpu_calibrate.py profile ... (complete, average, median at n = 100,000; vector ward at 200,000)"
+else
+    export -f profiles; export PY OUT
+    step profiles 90 bash -c profiles
+fi
 step calibrate 45 "$PY" benchmarks/gpu_calibrate.py calibrate --out "$OUT/calibration.json"
 if [ $DRY = 1 ]; then
     echo "[dry-run] sanitize: timeout 60s: compute-sanitizer --tool memcheck|racecheck $PY benchmarks/gpu_calibrate.py sanitize-target"
