@@ -43,7 +43,7 @@ VECTOR_TARGET = (1_000_000, 32)  # n, d of the vector engine's targets (issue 14
 MATRIX_METHODS = ("complete", "average", "weighted", "ward", "single", "centroid", "median")
 VECTOR_METHODS = ("ward", "single", "centroid", "median")
 GROUP_TIMEOUT = {"check": 90, "check-vector": 60, "matrix-float32": 60, "matrix-float64": 70,
-                 "vector": 120}
+                 "vector": 150}
 
 MICRO_SOURCE = r"""
 extern "C" __global__ void empty() {}

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # One unattended session on a machine with a CUDA GPU (under 10 minutes on an H200):
-#   1. linkage timed at the issues' target sizes next to the model's estimates, after a check
-#      at n = 10,000 that compares every method's Z with backend='cpu' (this step compiles
-#      every kernel first, so the steps after it find CuPy's and Numba's caches warm)
-#   2. pytest -m gpu
-#   2b. four runs taken apart (gpu_calibrate.py profile: time per kernel, host time per function)
-#   3. microbenchmarks of the cost model's device figures -> the calibration file
-#   4. compute-sanitizer memcheck and racecheck on a small linkage of every kernel family
-#   5. the model re-estimated with the calibration
+#   1. pytest -m gpu (its workers compile the kernels and Numba's CPU code first, so the steps
+#      after it find CuPy's and Numba's caches warm)
+#   2. linkage timed at the issues' target sizes next to the model's estimates, after checks
+#      at n = 10,000 that compare every method's Z with backend='cpu'
+#   3. four runs taken apart (gpu_calibrate.py profile: time per kernel, host time per function)
+#   4. microbenchmarks of the cost model's device figures -> the calibration file
+#   5. compute-sanitizer memcheck and racecheck on a small linkage of every kernel family
+#   6. the model re-estimated with the calibration
 # Everything goes to benchmarks/results/gpu-session-<date>/. Every step has its own timeout and
 # the whole session a budget (GPU_SESSION_BUDGET seconds, default 560), so it ends in time even
 # when a step hangs; a step the budget no longer covers is skipped and says so. The model is
@@ -78,9 +78,9 @@ echo "gpu session $DATE, budget ${BUDGET}s, results in $OUT, model: ${MODEL:-non
 PYTEST_OPTS="-q -rfE --tb=short -p no:cacheprovider"
 "$PY" -c "import pytest_timeout" 2> /dev/null && PYTEST_OPTS="$PYTEST_OPTS --timeout=90 --timeout-method=thread"
 "$PY" -c "import xdist" 2> /dev/null && PYTEST_OPTS="$PYTEST_OPTS -n 8"
+step pytest-gpu 150 "$PY" -m pytest -m gpu $PYTEST_OPTS tests
 step timings 330 "$PY" benchmarks/gpu_calibrate.py time --model "${MODEL:-none}" --budget 320 \
     --out "$OUT/timings.jsonl"
-step pytest-gpu 150 "$PY" -m pytest -m gpu $PYTEST_OPTS tests
 profiles() {
     local run
     for run in "complete 100000 64 matrix float32" "average 100000 64 matrix float32" \
