@@ -106,7 +106,7 @@ FITTED = ("launches", "blocks", "threads", "sectors_read", "sectors_written", "w
           "warp_sectors_written", "thread_accesses",
           "shared_accesses", "atomics", "shared_atomics", "warp_ops", "block_barriers",
           "grid_barriers", "serial_accesses", "serial_reads")
-LABEL = "model estimate (H200, no GPU ran)"
+LABEL = "model estimate (H200)"
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,8 @@ def load_device(calibration: str | Path | None = None) -> dict:
                          f"known: {sorted(H200)}")
     device.update(figures)
     device["source"] = f"calibrated: {calibration}"
+    device["name"] = (f"{data.get('device') or 'device'} "
+                      f"(figures measured on it: {Path(calibration).name})")
     return device
 
 
