@@ -151,15 +151,15 @@ __global__ void condensed_to_square(const double* y, long long n, T* D) {
 
 // The first (row-major) entry above the diagonal that is NaN or infinite: its linear index goes
 // to *first (which the host sets to all ones). atomicMin keeps the answer independent of timing.
+// One row per block (grid-stride over rows), its entries right of the diagonal across the
+// threads: only the upper triangle is read, and no 64-bit division splits a linear index.
 template <typename T>
 __global__ void first_non_finite(const T* D, long long n, unsigned long long* first) {
-    const long long total = n * n;
-    for (long long idx = blockIdx.x * (long long)blockDim.x + threadIdx.x; idx < total;
-         idx += (long long)gridDim.x * blockDim.x) {
-        const long long i = idx / n;
-        const long long j = idx - i * n;
-        if (i < j && !(fabs((double)D[idx]) < gh_inf())) {
-            atomicMin(first, (unsigned long long)idx);
+    for (long long i = blockIdx.x; i < n; i += gridDim.x) {
+        for (long long j = i + 1 + threadIdx.x; j < n; j += blockDim.x) {
+            if (!(fabs((double)D[i * n + j]) < gh_inf())) {
+                atomicMin(first, (unsigned long long)(i * n + j));
+            }
         }
     }
 }

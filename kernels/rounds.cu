@@ -56,18 +56,18 @@ __device__ void merge_two_pairs(T* D, long long n, int method, long long x, long
 }
 
 // Apply the round's log entries (xs, ys, hs, nas, nbs)[0:count], the first being entry k0,
-// after round_mark. One thread per (pair t, column j), grid-stride over count * n: j outside
-// the round gets row y's value in row y and column y; j = y_u of a later pair u of the round
-// takes the 2 x 2 block of pairs t and u; the round's other columns are dead ones.
+// after round_mark. One thread per (pair t, column j): pairs over blockIdx.y, columns over
+// blockIdx.x and the threads, both grid-stride (no 64-bit division splits a linear index). j
+// outside the round gets row y's value in row y and column y; j = y_u of a later pair u of the
+// round takes the 2 x 2 block of pairs t and u; the round's other columns are dead ones.
 template <typename T>
 __global__ void round_merge(T* D, long long n, int method, const int* size, const int* mark,
                             long long k0, const long long* xs, const long long* ys,
                             const double* hs, const long long* nas, const long long* nbs,
                             long long count) {
-    for (long long idx = blockIdx.x * (long long)blockDim.x + threadIdx.x; idx < count * n;
-         idx += (long long)gridDim.x * blockDim.x) {
-        const long long t = idx / n;
-        const long long j = idx % n;
+    for (long long t = blockIdx.y; t < count; t += gridDim.y) {
+    for (long long j = blockIdx.x * (long long)blockDim.x + threadIdx.x; j < n;
+         j += (long long)gridDim.x * blockDim.x) {
         const long long x = xs[t];
         const long long y = ys[t];
         const long long u = (long long)mark[j] - k0;
@@ -85,6 +85,7 @@ __global__ void round_merge(T* D, long long n, int method, const int* size, cons
                                           hs[t], nas[t], nbs[t], size_j);
         D[y * n + j] = value;
         D[j * n + y] = value;
+    }
     }
 }
 

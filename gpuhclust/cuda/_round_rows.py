@@ -78,8 +78,16 @@ class DeviceRoundRows:
         read back (2 n 64-bit)."""
         return 8 * (6 + 2 + 1) * n
 
-    def _launch(self, name: str, blocks: int, *args) -> None:
-        self.ctx.kernel("rounds", name)((blocks,), (self.ctx.threads,), args)
+    def _launch(self, name: str, grid, *args) -> None:
+        grid = grid if isinstance(grid, tuple) else (grid,)
+        self.ctx.kernel("rounds", name)(grid, (self.ctx.threads,), args)
+
+    def _merge_grid(self, count: int) -> tuple[int, int]:
+        """round_merge's grid: (blocks along the columns, blocks along the pairs), about the
+        device's block cap in all (at most CUDA's 65,535 along y; both grid-stride)."""
+        pairs = min(count, 65535)
+        columns = -(-self.width // self.ctx.threads)
+        return max(1, min(columns, self.ctx.max_blocks // pairs)), pairs
 
     def scan_all(self):
         rows = self.upload[:self.n]
@@ -102,7 +110,7 @@ class DeviceRoundRows:
             width, k0 = np.int64(self.width), np.int64(k0)
             self._launch("round_mark", grid_blocks(self.ctx, count), self.mark, self.size, k0,
                          d_xs, d_ys, d_nas, d_nbs, np.int64(count))
-            self._launch(f"round_merge<{self.ctype}>", grid_blocks(self.ctx, count * self.width),
+            self._launch(f"round_merge<{self.ctype}>", self._merge_grid(count),
                          self.D, width, self.code, self.size, self.mark, k0, d_xs, d_ys, d_hs,
                          d_nas, d_nbs, np.int64(count))
             self.host_size[sy] = np.asarray(nas) + np.asarray(nbs)

@@ -184,8 +184,9 @@ class CudaBackend(Backend):
         self._pairwise(metric, D, condensed=False)
         if metric.may_give_non_finite or D.dtype == np.float32:  # float32: beyond its range
             first = self.xp.full(1, _NO_PAIR, dtype=np.uint64)
-            self._launch("distances", f"first_non_finite<{ctype}>",
-                         (self._grid_blocks(n * n),), (self.ctx.threads,), D, _i64(n), first)
+            self._launch("distances", f"first_non_finite<{ctype}>",  # a block per row
+                         (max(1, min(self.ctx.max_blocks, n)),), (self.ctx.threads,), D,
+                         _i64(n), first)
             idx = int(self.ctx.asnumpy(first)[0])
             if idx != int(_NO_PAIR):
                 raise_computed(metric, *sorted(divmod(idx, n)))
