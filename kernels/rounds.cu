@@ -66,26 +66,26 @@ __global__ void round_merge(T* D, long long n, int method, const int* size, cons
                             const double* hs, const long long* nas, const long long* nbs,
                             long long count) {
     for (long long t = blockIdx.y; t < count; t += gridDim.y) {
-    for (long long j = blockIdx.x * (long long)blockDim.x + threadIdx.x; j < n;
-         j += (long long)gridDim.x * blockDim.x) {
-        const long long x = xs[t];
-        const long long y = ys[t];
-        const long long u = (long long)mark[j] - k0;
-        if (u >= 0 && u < count) {  // j is one end of a pair of this round
-            // the block of pairs t, u is thread (t, y_u)'s
-            if (j == ys[u] && u > t) {
-                merge_two_pairs(D, n, method, x, y, hs[t], nas[t], nbs[t], xs[u], j, hs[u],
-                                nas[u], nbs[u]);
+        for (long long j = blockIdx.x * (long long)blockDim.x + threadIdx.x; j < n;
+             j += (long long)gridDim.x * blockDim.x) {
+            const long long x = xs[t];
+            const long long y = ys[t];
+            const long long u = (long long)mark[j] - k0;
+            if (u >= 0 && u < count) {  // j is one end of a pair of this round
+                // the block of pairs t, u is thread (t, y_u)'s
+                if (j == ys[u] && u > t) {
+                    merge_two_pairs(D, n, method, x, y, hs[t], nas[t], nbs[t], xs[u], j, hs[u],
+                                    nas[u], nbs[u]);
+                }
+                continue;
             }
-            continue;
+            const long long size_j = (long long)size[j];
+            if (size_j == 0) continue;
+            const T value = (T)lance_williams(method, (double)D[x * n + j], (double)D[y * n + j],
+                                              hs[t], nas[t], nbs[t], size_j);
+            D[y * n + j] = value;
+            D[j * n + y] = value;
         }
-        const long long size_j = (long long)size[j];
-        if (size_j == 0) continue;
-        const T value = (T)lance_williams(method, (double)D[x * n + j], (double)D[y * n + j],
-                                          hs[t], nas[t], nbs[t], size_j);
-        D[y * n + j] = value;
-        D[j * n + y] = value;
-    }
     }
 }
 

@@ -83,9 +83,10 @@ class DeviceRoundRows:
         self.ctx.kernel("rounds", name)(grid, (self.ctx.threads,), args)
 
     def _merge_grid(self, count: int) -> tuple[int, int]:
-        """round_merge's grid: (blocks along the columns, blocks along the pairs), about the
-        device's block cap in all (at most CUDA's 65,535 along y; both grid-stride)."""
-        pairs = min(count, 65535)
+        """round_merge's grid: (blocks along the columns, blocks along the pairs), at most the
+        device's block cap in all, and the cap itself whenever the round has that many pairs
+        or its rows are that wide (both directions grid-stride)."""
+        pairs = min(count, self.ctx.max_blocks)
         columns = -(-self.width // self.ctx.threads)
         return max(1, min(columns, self.ctx.max_blocks // pairs)), pairs
 
