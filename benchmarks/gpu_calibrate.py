@@ -345,7 +345,8 @@ def time_all(model_path: Path | None, out: Path, dry_run: bool, budget: float,
             with out.open("a") as f:
                 for method, n, d, engine, dtype, _ in runs[finished:]:
                     row = {"method": method, "n": n, "d": d, "engine": engine, "dtype": dtype,
-                           "backend": backend, "error": f"group {name} timed out after {limit:.0f} s"}
+                           "backend": backend,
+                           "error": f"group {name} timed out after {limit:.0f} s"}
                     f.write(json.dumps(row) + "\n")
             print(f"group {name}: timed out after {limit:.0f} s", flush=True)
     if dry_run or not out.exists():
@@ -448,7 +449,7 @@ def readme_table(files: list[Path], model: dict | None) -> str:
     for method, engine in keys:
         pair = [runs.get((method, engine, dt)) for dt in ("float32", "float64")]
         first = next(r for r, _ in filter(None, pair))
-        measured = [r["seconds"] if r else None for r, _ in (x or (None, None) for x in pair)]
+        measured = [x[0]["seconds"] if x else None for x in pair]
         modelled = [_estimate(model, dict(first, dtype=dt)) for dt in ("float32", "float64")]
         sources = ", ".join(sorted({src for _, src in filter(None, pair)}))
         out.append(f"| {method} | {engine} ({first['algorithm']}) | {first['n']:,}, "
@@ -494,7 +495,8 @@ def main(argv=None) -> int:
     t.add_argument("--dry-run", action="store_true")
     for p in (t, g := sub.add_parser("group")):
         p.add_argument("--backend", default="cuda",
-                       help="'cuda'; 'cuda-sim' with --scale small checks this script without a GPU")
+                       help="'cuda'; 'cuda-sim' with --scale small checks this script "
+                            "without a GPU")
         p.add_argument("--scale", choices=("target", "small"), default="target")
     g.add_argument("name", choices=tuple(GROUP_TIMEOUT))
     g.add_argument("--out", type=Path, required=True)

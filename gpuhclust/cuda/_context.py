@@ -22,7 +22,7 @@ from .._sim import _counters as _sim_counters
 from ._kernels import FAMILIES, defines, kernel_dir, nvrtc_options, source
 
 __all__ = ["DeviceContext", "CupyContext", "SimContext", "cuda_usable", "cuda_unusable_reason",
-           "grid_blocks", "metric_arrays"]
+           "grid_blocks", "row_blocks", "metric_arrays"]
 
 
 class Graph:
@@ -106,6 +106,12 @@ def grid_blocks(ctx: DeviceContext, count: int) -> int:
     """Blocks of a grid-stride launch over `count` items on `ctx`: one per ``ctx.threads``
     items, at most ``ctx.max_blocks``."""
     return max(1, min(ctx.max_blocks, -(-count // ctx.threads)))
+
+
+def row_blocks(ctx: DeviceContext, count: int) -> int:
+    """Blocks of a launch with one block per row (or item) of `count`: at most
+    ``ctx.max_blocks``, grid-stride beyond."""
+    return max(1, min(ctx.max_blocks, count))
 
 
 def metric_arrays(ctx: DeviceContext, metric) -> tuple:

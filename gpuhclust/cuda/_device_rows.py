@@ -23,7 +23,7 @@ import os
 import numpy as np
 
 from .._memory import check_fits
-from ._context import CupyContext, SimContext, grid_blocks, metric_arrays
+from ._context import CupyContext, SimContext, grid_blocks, metric_arrays, row_blocks
 from ._kernels import STORAGE_TYPES
 
 __all__ = ["DeviceRows"]
@@ -111,10 +111,6 @@ class DeviceRows:
     def _launch(self, name: str, grid: int, *args) -> None:
         self.ctx.kernel("shard", f"{name}<{self.ctype}>")((grid,), (self.ctx.threads,), args)
 
-    def _blocks(self, count: int) -> int:
-        """One block per row (or entry), at most ``max_blocks``, grid-stride beyond."""
-        return max(1, min(self.ctx.max_blocks, count))
-
     def _shape(self):
         return self.D, _i64(self.n), _i64(self.r0)
 
@@ -136,7 +132,7 @@ class DeviceRows:
         offsets = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
         with self._device():
             xp = self.xp
-            self._launch("shard_unpack_condensed", self._blocks(c1 - c0),
+            self._launch("shard_unpack_condensed", row_blocks(self.ctx, c1 - c0),
                          xp.asarray(np.ascontiguousarray(packed, dtype=np.float64)),
                          xp.asarray(offsets), _i64(self.n), _i64(c0), _i64(c1), _i64(self.r0),
                          _i64(self.m), self.D)
@@ -222,7 +218,7 @@ class DeviceRows:
         xp = self.xp
         with self._device():
             found = xp.empty(2 * count, dtype=np.int64)  # one read back: neighbours, distances
-            self._launch("shard_rescan", self._blocks(count), *self._shape(),
+            self._launch("shard_rescan", row_blocks(self.ctx, count), *self._shape(),
                          *self._log_args(code), xp.asarray(rows), _i64(count), _i64(upto),
                          found[:count], found[count:].view(np.float64))
             host = self.ctx.asnumpy(found)
@@ -231,7 +227,7 @@ class DeviceRows:
     # -- Boruvka ----------------------------------------------------------------------------
     def boruvka(self, comp):
         with self._device():
-            self._launch("shard_boruvka", self._blocks(self.m), self.D, _i64(self.n),
+            self._launch("shard_boruvka", row_blocks(self.ctx, self.m), self.D, _i64(self.n),
                          _i64(self.r0), _i64(self.m),
                          self.xp.asarray(np.asarray(comp, dtype=np.int64)), self.best_d,
                          self.best_c)

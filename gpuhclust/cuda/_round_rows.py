@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..cpu._lazy_matrix import COMPACT_MIN_WIDTH  # the CPU rows' rule: narrow ones stay
-from ._context import grid_blocks
+from ._context import grid_blocks, row_blocks
 from ._kernels import STORAGE_TYPES
 
 __all__ = ["DeviceRoundRows"]
@@ -124,9 +124,8 @@ class DeviceRoundRows:
         if count == 0:
             return np.empty(0, dtype=np.int64), np.empty(0)
         found = self.found[:2 * count]  # one read back: neighbours, distances
-        self._launch(f"round_rescan<{self.ctype}>", max(1, min(self.ctx.max_blocks, count)),
-                     self.D, np.int64(self.width), self.size, rows, np.int64(count),
-                     found[:count],
+        self._launch(f"round_rescan<{self.ctype}>", row_blocks(self.ctx, count), self.D,
+                     np.int64(self.width), self.size, rows, np.int64(count), found[:count],
                      found[count:].view(np.float64))
         host = self.ctx.asnumpy(found)
         nn = host[:count]

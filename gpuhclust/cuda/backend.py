@@ -58,7 +58,7 @@ from ..cpu._lazy_matrix import raise_fault
 from ..cpu.backend import raise_computed
 from ._centroid_rows import DeviceCentroidRows
 from ._context import (CupyContext, DeviceContext, SimContext, cuda_unusable_reason, grid_blocks,
-                       metric_arrays)
+                       metric_arrays, row_blocks)
 from ._kernels import (PAIR_TILE, STORAGE_TYPES, TILE, VECTOR_PHASES, VECTOR_QUERIES,
                        VECTOR_STATE)
 from ._round_rows import DeviceRoundRows
@@ -184,9 +184,8 @@ class CudaBackend(Backend):
         self._pairwise(metric, D, condensed=False)
         if metric.may_give_non_finite or D.dtype == np.float32:  # float32: beyond its range
             first = self.xp.full(1, _NO_PAIR, dtype=np.uint64)
-            self._launch("distances", f"first_non_finite<{ctype}>",  # a block per row
-                         (max(1, min(self.ctx.max_blocks, n)),), (self.ctx.threads,), D,
-                         _i64(n), first)
+            self._launch("distances", f"first_non_finite<{ctype}>", (row_blocks(self.ctx, n),),
+                         (self.ctx.threads,), D, _i64(n), first)
             idx = int(self.ctx.asnumpy(first)[0])
             if idx != int(_NO_PAIR):
                 raise_computed(metric, *sorted(divmod(idx, n)))
