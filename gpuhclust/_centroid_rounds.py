@@ -89,14 +89,19 @@ def overflow_error() -> ValueError:
 def ward_rounds(store, n: int, bar, last_run: dict, **about) -> np.ndarray:
     """Run the rounds on a centroid store; raw merges (slot x, slot y, height) for
     ``gpuhclust._finalise.finalise``. `last_run` receives the statistics (rounds, rescans per
-    merge, ...) and `about`."""
+    merge, rows the kept entries settled, scans per merge, pairs computed, compactions) and
+    `about`. The store has ``kept`` (None or a ``CentroidKept``), ``pairs`` and
+    ``compactions``."""
     stats = RoundStats()
     try:
         merges = rnn_rounds(store, n, bar, stats, "ward", np.float64)
     except MergeOverflowError:  # a cluster with no finite dissimilarity left
         raise overflow_error() from None
     merges[:, 2] = np.sqrt(2.0 * merges[:, 2])  # the chain's height: sqrt(2 w), rounded once
+    settled = store.kept.settled if store.kept is not None else 0
     last_run.clear()
     last_run.update(asdict(stats), n=n, method="ward", engine="vector",
-                    rescans_per_merge=stats.rescans_per_merge, **about)
+                    rescans_per_merge=stats.rescans_per_merge, compactions=store.compactions,
+                    pairs=store.pairs, settled_by_kept=settled,
+                    scans_per_merge=(stats.rescans - settled) / max(n - 1, 1), **about)
     return merges

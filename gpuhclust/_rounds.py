@@ -48,7 +48,15 @@ import numpy as np
 
 from ._validation import MergeOverflowError
 
-__all__ = ["RowStore", "RoundStats", "rnn_rounds"]
+__all__ = ["RowStore", "RoundStats", "rnn_rounds", "KEPT", "NO_KEY"]
+
+#: Smallest entries a full scan keeps per row, besides the next one (the bound), where a store
+#: keeps them (``gpuhclust.cpu._round_rows``, ``gpuhclust.cpu._centroid_rows``, and on the GPU
+#: ``vector_round_nearest``): a row whose neighbour merged may then be settled without a rescan.
+KEPT = 8
+#: The key of an empty kept entry: above every distance's key (the bits of a float64 >= +0
+#: as an int64, +inf and NaN included).
+NO_KEY = np.iinfo(np.int64).max
 
 
 class RowStore(Protocol):

@@ -469,26 +469,117 @@ __device__ __forceinline__ void write_query_minima(const double* s_best_value,
     part_index[(q0 + q) * splits + split] = best.index;
 }
 
-// Nearest live neighbour of each query position queries[0:nq), as tiled products: a work item is
-// a tile of GH_VECTOR_QUERIES queries and one of `splits` ranges of `span` candidate positions.
-// The block stages the tile's centroids in shared memory (all of them when d <= GH_VR_FEATURES,
-// else GH_VR_FEATURES features at a time) and streams the range's candidates past it, one per
-// thread, so each candidate centroid is read from global memory once per tile of queries; the
-// accumulators of the tile stay in registers. After each pass, per query, a warp argmin of the
-// warp's candidates updates the warp's running minimum in shared memory (written by lane 0
-// only); the item ends with the argmin over the warps, lowest position among equal values, in
-// part_value/part_index[query * splits + split]; vector_round_pick finishes. Launch with
-// blockDim.x a multiple of 32, at most 1024.
+// The kept lists of vector_round_nearest (gpuhclust/_rounds.py, KEPT): per query the GH_KEPT + 1
+// smallest candidates in increasing (key, position) order, where a candidate's key is the bits of
+// its w as an int64 (w >= +0, so keys order as values; +inf and NaN above every finite w) and
+// an empty entry is (GH_NO_KEY, -1). The first entry is the first minimum when its key is finite.
+#define GH_VR_LIST (GH_KEPT + 1)
+#define GH_VR_WARPS (GH_VR_THREADS / 32)
+
+// (key a, position pa) before (key b, position pb): the lists' total order.
+__device__ __forceinline__ bool kept_before(long long a, long long pa, long long b, long long pb) {
+    return a < b || (a == b && pa < pb);
+}
+
+// (key, pos) joins the sorted list list_key/list_pos[0:GH_VR_LIST) (one thread's).
+__device__ __forceinline__ void kept_insert(long long* list_key, long long* list_pos,
+                                            long long key, long long pos) {
+    int j = GH_VR_LIST - 1;
+    if (!kept_before(key, pos, list_key[j], list_pos[j])) return;
+    while (j > 0 && kept_before(key, pos, list_key[j - 1], list_pos[j - 1])) {
+        list_key[j] = list_key[j - 1];
+        list_pos[j] = list_pos[j - 1];
+        --j;
+    }
+    list_key[j] = key;
+    list_pos[j] = pos;
+}
+
+// Each warp's list per query starts empty ([warp][query][entry] in shared memory).
+__device__ __forceinline__ void clear_kept_lists(long long* s_key, long long* s_pos, int nwarps) {
+    for (int e = threadIdx.x; e < nwarps * GH_VECTOR_QUERIES * GH_VR_LIST; e += blockDim.x) {
+        s_key[e] = GH_NO_KEY;
+        s_pos[e] = -1;
+    }
+}
+
+// One query's candidate (key, p) of every lane joins its warp's list. A warp's candidates come
+// in increasing position (lanes in order, passes in order), so a strict '<' on keys puts a new
+// entry behind the equal ones, in (key, position) order. The lanes whose key lies below the
+// list's last (usually none, once the list has filled) go in one at a time, lane order: lane e
+// < GH_VR_LIST holds entry e in registers and takes its predecessor's (a shuffle up) when the
+// new key goes before it. Every lane must call it.
+__device__ __forceinline__ void fold_kept(long long key, long long p, long long* list_key,
+                                          long long* list_pos, int lane) {
+    unsigned below = __ballot_sync(GH_FULL_MASK, key < list_key[GH_VR_LIST - 1]);
+    if (below == 0) return;  // the same in every lane
+    long long ek = lane < GH_VR_LIST ? list_key[lane] : GH_NO_KEY;
+    long long ep = lane < GH_VR_LIST ? list_pos[lane] : -1;
+    while (below != 0) {
+        const int src = __ffs((int)below) - 1;
+        below &= below - 1;
+        const long long k = __shfl_sync(GH_FULL_MASK, key, src);
+        const long long kp = __shfl_sync(GH_FULL_MASK, p, src);
+        const long long prev_k = __shfl_up_sync(GH_FULL_MASK, ek, 1);
+        const long long prev_p = __shfl_up_sync(GH_FULL_MASK, ep, 1);
+        if (k < ek) {
+            const bool shifted = lane > 0 && k < prev_k;
+            ek = shifted ? prev_k : k;
+            ep = shifted ? prev_p : kp;
+        }
+    }
+    __syncwarp();  // every lane read the last entry before it is rewritten
+    if (lane < GH_VR_LIST) {
+        list_key[lane] = ek;
+        list_pos[lane] = ep;
+    }
+    __syncwarp();
+}
+
+// After a barrier: thread q < held merges query q's lists over the warps into this block's part
+// (split `split` of `splits`) of query q0 + q: part_key/part_pos[((q0 + q) splits + split)
+// GH_VR_LIST + e].
+__device__ __forceinline__ void write_query_lists(const long long* s_key, const long long* s_pos,
+                                                  int nwarps, int held, long long q0,
+                                                  long long splits, long long split,
+                                                  long long* part_key, long long* part_pos) {
+    if (threadIdx.x >= held) return;
+    const int q = threadIdx.x;
+    long long key[GH_VR_LIST], pos[GH_VR_LIST];
+    for (int e = 0; e < GH_VR_LIST; ++e) {
+        key[e] = GH_NO_KEY;
+        pos[e] = -1;
+    }
+    for (int w = 0; w < nwarps; ++w) {
+        const int at = (w * GH_VECTOR_QUERIES + q) * GH_VR_LIST;
+        for (int e = 0; e < GH_VR_LIST; ++e) kept_insert(key, pos, s_key[at + e], s_pos[at + e]);
+    }
+    const long long out = ((q0 + q) * splits + split) * GH_VR_LIST;
+    for (int e = 0; e < GH_VR_LIST; ++e) {
+        part_key[out + e] = key[e];
+        part_pos[out + e] = pos[e];
+    }
+}
+
+// Nearest live neighbours of each query position queries[0:nq), as tiled products, with each
+// query's kept list (above): a work item is a tile of GH_VECTOR_QUERIES queries and one of
+// `splits` ranges of `span` candidate positions. The block stages the tile's centroids in shared
+// memory (all of them when d <= GH_VR_FEATURES, else GH_VR_FEATURES features at a time) and
+// streams the range's candidates past it, one per thread, so each candidate centroid is read
+// from global memory once per tile of queries; the accumulators of the tile stay in registers.
+// After each pass every warp folds its candidates into its lists (fold_kept); the item ends with
+// the lists merged over the warps in part_key/part_pos; vector_round_pick merges the ranges.
+// Launch with blockDim.x a multiple of 32, at most GH_VR_THREADS (the lists' shared memory).
 extern "C" __global__ void vector_round_nearest(const double* C, long long ld, int d,
                                                 const double* sz, const long long* queries,
                                                 long long nq, long long splits, long long span,
-                                                long long width, double* part_value,
-                                                long long* part_index) {
+                                                long long width, long long* part_key,
+                                                long long* part_pos) {
     __shared__ double s_query[GH_VECTOR_QUERIES * GH_VR_FEATURES];
-    __shared__ long long s_pos[GH_VECTOR_QUERIES];
+    __shared__ long long s_qpos[GH_VECTOR_QUERIES];
     __shared__ double s_size[GH_VECTOR_QUERIES];
-    __shared__ double s_best_value[32 * GH_VECTOR_QUERIES];  // [warp][query]
-    __shared__ long long s_best_index[32 * GH_VECTOR_QUERIES];
+    __shared__ long long s_key[GH_VR_WARPS * GH_VECTOR_QUERIES * GH_VR_LIST];  // [warp][query][entry]
+    __shared__ long long s_pos[GH_VR_WARPS * GH_VECTOR_QUERIES * GH_VR_LIST];
     const int lane = threadIdx.x & 31;
     const int warp = threadIdx.x >> 5;
     const int nwarps = blockDim.x >> 5;
@@ -502,13 +593,13 @@ extern "C" __global__ void vector_round_nearest(const double* C, long long ld, i
         __syncthreads();  // the previous item is done with the shared arrays
         if (threadIdx.x < GH_VECTOR_QUERIES) {
             const long long p = threadIdx.x < held ? queries[q0 + threadIdx.x] : -1;
-            s_pos[threadIdx.x] = p;
+            s_qpos[threadIdx.x] = p;
             s_size[threadIdx.x] = p >= 0 ? sz[p] : 0.0;
         }
-        clear_warp_candidates(s_best_value, s_best_index, nwarps);
+        clear_kept_lists(s_key, s_pos, nwarps);
         __syncthreads();
         if (resident) {
-            load_queries(C, ld, s_pos, held, 0, d, s_query);
+            load_queries(C, ld, s_qpos, held, 0, d, s_query);
             __syncthreads();
         }
         const long long lo = split * span;
@@ -517,38 +608,73 @@ extern "C" __global__ void vector_round_nearest(const double* C, long long ld, i
             const long long p = base + threadIdx.x;
             const bool mine = p < hi;
             double acc[GH_VECTOR_QUERIES];  // registers: every index below is a constant
-            tile_distances(C, ld, d, resident, s_pos, held, mine, p, s_query, acc);
+            tile_distances(C, ld, d, resident, s_qpos, held, mine, p, s_query, acc);
             const double size_p = mine ? sz[p] : 0.0;
 #pragma unroll
             for (int q = 0; q < GH_VECTOR_QUERIES; ++q) {
                 if (q >= held) continue;  // the same in every thread: the shuffles are safe
-                ArgMin a = argmin_none();
-                if (size_p > 0.0 && p != s_pos[q]) {
+                long long key = GH_NO_KEY;
+                if (size_p > 0.0 && p != s_qpos[q]) {
                     const double size_q = s_size[q];
-                    argmin_take(a, acc[q] * (size_q * size_p / (size_q + size_p)), p);
+                    key = __double_as_longlong(acc[q] * (size_q * size_p / (size_q + size_p)));
                 }
-                fold_warp_candidate(a, s_best_value, s_best_index, warp, lane, q);
+                const int at = (warp * GH_VECTOR_QUERIES + q) * GH_VR_LIST;
+                fold_kept(key, p, s_key + at, s_pos + at, lane);
             }
         }
         __syncthreads();
-        write_query_minima(s_best_value, s_best_index, nwarps, held, q0, splits, split,
-                           part_value, part_index);
+        write_query_lists(s_key, s_pos, nwarps, held, q0, splits, split, part_key, part_pos);
     }
 }
 
-// Per query, the splits' minima (lowest position among equal values; -1 and +inf when none is
-// finite): found[0:nq) the positions, found[nq:2 nq) the values' bits (one read back).
-extern "C" __global__ void vector_round_pick(const double* part_value,
-                                             const long long* part_index, long long nq,
+// Per query, the splits' lists merged (the lists' order is total, so the result does not depend
+// on the splits): found[0:nq GH_VR_LIST) the keys, found[nq GH_VR_LIST:2 nq GH_VR_LIST) the
+// positions, GH_VR_LIST per query (one read back).
+extern "C" __global__ void vector_round_pick(const long long* part_key,
+                                             const long long* part_pos, long long nq,
                                              long long splits, long long* found) {
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < nq;
          i += (long long)gridDim.x * blockDim.x) {
-        ArgMin best = argmin_none();
-        for (long long s = 0; s < splits; ++s) {
-            argmin_take(best, part_value[i * splits + s], part_index[i * splits + s]);
+        long long key[GH_VR_LIST], pos[GH_VR_LIST];
+        for (int e = 0; e < GH_VR_LIST; ++e) {
+            key[e] = GH_NO_KEY;
+            pos[e] = -1;
         }
-        found[i] = best.index;
-        found[nq + i] = __double_as_longlong(best.value);
+        for (long long s = 0; s < splits; ++s) {
+            const long long at = (i * splits + s) * GH_VR_LIST;
+            for (int e = 0; e < GH_VR_LIST; ++e) {  // a split's list is sorted: stop at the first
+                if (!kept_before(part_key[at + e], part_pos[at + e], key[GH_VR_LIST - 1],
+                                 pos[GH_VR_LIST - 1])) {
+                    break;                          // entry that cannot enter
+                }
+                kept_insert(key, pos, part_key[at + e], part_pos[at + e]);
+            }
+        }
+        for (int e = 0; e < GH_VR_LIST; ++e) {
+            found[i * GH_VR_LIST + e] = key[e];
+            found[(nq + i) * GH_VR_LIST + e] = pos[e];
+        }
+    }
+}
+
+// w from the centroid at position rows[t] (the query) to the one at cols[t], for t < count:
+// a scan's arithmetic (tile_distances, then the size factor), bit for bit. The host's kept
+// entries (gpuhclust.cpu._centroid_rows.CentroidKept) follow merged clusters with it.
+extern "C" __global__ void vector_pair_w(const double* C, long long ld, int d, const double* sz,
+                                         const long long* rows, const long long* cols,
+                                         long long count, double* out) {
+    for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < count;
+         t += (long long)gridDim.x * blockDim.x) {
+        const long long r = rows[t];
+        const long long c = cols[t];
+        double acc = 0.0;
+        for (int k = 0; k < d; ++k) {
+            const double diff = C[k * ld + r] - C[k * ld + c];
+            acc += diff * diff;
+        }
+        const double size_q = sz[r];
+        const double size_p = sz[c];
+        out[t] = acc * (size_q * size_p / (size_q + size_p));
     }
 }
 

@@ -127,9 +127,9 @@ def _short_of_memory(monkeypatch, method, free):
     matrix and vector are what the two engines need for them."""
     X = blobs(N_PLAN, D_PLAN, seed=1)
     matrix = 8 * N_PLAN * N_PLAN + X.nbytes
-    vec = CudaBackend.vector_bytes(N_PLAN, D_PLAN, gpuhclust.METHODS[method])
-    assert vec < matrix
     backend = SimBackend(SimContext())
+    vec = backend.vector_bytes(N_PLAN, D_PLAN, gpuhclust.METHODS[method])
+    assert vec < matrix
     monkeypatch.setattr(backend.ctx, "free_bytes", lambda: free(matrix, vec))
     return X, backend
 

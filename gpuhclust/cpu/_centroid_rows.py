@@ -511,6 +511,18 @@ class CentroidKept(KeptEntries):
         super().record(rows, keys, cols, k)
         self.valid[rows] = True
 
+    def settle_round(self, slots: CentroidSlots, xs, ys, k1: int, rescan, rescan_sizes,
+                     union_w, found, dist) -> np.ndarray:
+        """As ``_round_rows.LocalRows._settled_by_kept``, for a centroid store after a round's
+        merges (log entries up to k1 - 1; `slots` already updated): the kept entries follow
+        the merges (``union_w(new, rows)``: w from each row to its entry's union, a scan's
+        arithmetic) and answer the rows of `rescan` (sizes `rescan_sizes`) they settle, into
+        `found`, `dist`; returns the mask of those still to scan."""
+        follow = slots.position >= 0  # x of this round already -1
+        follow[ys] = False
+        self.row_size[rescan] = rescan_sizes
+        return self.settle(xs, ys, follow, rescan, k1, union_w, found, dist)
+
     def _lowered_bound(self, rows, k: int) -> np.ndarray:
         bound = self.bound[rows]
         finite = bound < self.inf_key
@@ -615,16 +627,14 @@ class CentroidRows:
         return found, dist
 
     def _settled_by_kept(self, xs, ys, k1, rescan, found, dist) -> np.ndarray:
-        """As ``_round_rows.LocalRows._settled_by_kept``: the kept entries follow the round's
-        merges and answer the rows of `rescan` they settle; returns the mask of the others."""
-        follow = self.slots.position >= 0  # x of this round already -1
-        follow[ys] = False
-
+        """The kept entries follow the round's merges and answer the rows of `rescan` they
+        settle (:meth:`CentroidKept.settle_round`); returns the mask of the others."""
         def union_w(new, rows):
             out = np.empty(len(rows))
             pair_dissimilarities(self.Ct, self.sz, self.slots.positions(rows),
                                  self.slots.positions(new), out)
             return out
 
-        self.kept.row_size[rescan] = self.sz[self.slots.positions(rescan)]
-        return self.kept.settle(xs, ys, follow, rescan, k1, union_w, found, dist)
+        return self.kept.settle_round(self.slots, xs, ys, k1, rescan,
+                                      self.sz[self.slots.positions(rescan)], union_w, found,
+                                      dist)

@@ -38,6 +38,7 @@ from contextlib import contextmanager
 import numba
 import numpy as np
 
+from .._rounds import KEPT, NO_KEY
 from ._lance_williams import merge_rows
 from ._lazy_matrix import (OVERFLOW, Compactor, first_argmin, new_fault, new_merge_log,
                            raise_fault, replay)
@@ -46,14 +47,11 @@ __all__ = ["LocalRows"]
 
 _NOT_MERGED = np.iinfo(np.int64).max
 
-#: Smallest entries a full scan keeps per row (see the module docstring).
-KEPT = 8
 #: Units of float64's roundoff (2**-53) by which one Lance-Williams update of complete,
 #: average, weighted or ward may land below the nearer of its two operands: a few roundings
 #: each (ward's radicand is at least half its positive terms, so its subtraction does not
 #: amplify them), with a wide margin.
 BOUND_SLACK = 64
-NO_KEY = np.iinfo(np.int64).max
 
 #: A round that touches fewer matrix entries than this runs on one thread: waking the other
 #: threads twice per round costs more than the work (late rounds rescan a handful of rows), and

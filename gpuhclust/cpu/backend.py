@@ -243,11 +243,7 @@ def _run_vector_ward_rounds(X: np.ndarray, bar) -> np.ndarray:
     check_vector_scale(X)
     features_first = np.array(centroid_frame(X).T, dtype=np.float64, order="C")
     store = _centroid_rows.CentroidRows(features_first, _threads())
-    merges = centroid_rounds.ward_rounds(store, n, bar, last_run, threads=_threads())
-    settled = store.kept.settled if store.kept is not None else 0
-    last_run.update(compactions=store.compactions, pairs=store.pairs, settled_by_kept=settled,
-                    scans_per_merge=(last_run["rescans"] - settled) / max(n - 1, 1))
-    return merges
+    return centroid_rounds.ward_rounds(store, n, bar, last_run, threads=_threads())
 
 
 def _run_vector_generic(X: np.ndarray, code: int, bar) -> np.ndarray:

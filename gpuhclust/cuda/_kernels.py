@@ -15,16 +15,19 @@ from pathlib import Path
 
 from .._methods import METHODS
 from .._metrics import METRIC_CODES
+from .._rounds import KEPT, NO_KEY
 
 __all__ = ["FAMILIES", "Family", "kernel_dir", "source", "defines", "nvrtc_options",
            "STORAGE_TYPES", "TILE", "PAIR_TILE", "LOOP_THREADS", "VECTOR_STATE", "VECTOR_PHASES",
-           "VECTOR_QUERIES"]
+           "VECTOR_QUERIES", "VECTOR_NEAREST_THREADS"]
 
 TILE = 16  # pairwise_tiles: TILE x TILE threads a block, features staged TILE at a time
 PAIR_TILE = 64  # pairwise_tiles: a block computes PAIR_TILE x PAIR_TILE pairs (a multiple of TILE)
 LOOP_THREADS = 1024  # most threads of the one-block loops (nn_chain_loop, generic_loop)
 #: vector_round_nearest: queries per tile (each candidate centroid is read once per tile)
 VECTOR_QUERIES = 32
+#: vector_round_nearest: the most threads a block (its kept lists fill the shared memory)
+VECTOR_NEAREST_THREADS = 256
 STORAGE_TYPES = {"float32": "float", "float64": "double"}
 
 # The vector engine's device state (kernels/vector.cu): one int64 array, these entries in this
@@ -83,7 +86,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
            ("generic_heapify",)),
     Family("vector", (), ("vector_scan", "vector_nearest_higher", "ward_step", "generic_step",
                           "vector_round_merge", "vector_round_nearest", "vector_round_pick",
-                          "vector_gather", "vector_tournament_collect",
+                          "vector_gather", "vector_pair_w", "vector_tournament_collect",
                           "vector_tournament_pass")),
     Family("rounds", ("round_merge", "round_rescan", "round_gather"), ("round_mark",)),
     Family("shard", ("shard_fill_rows", "shard_unpack_condensed", "shard_first_non_finite",
@@ -125,6 +128,9 @@ def defines() -> dict[str, str]:
     out["GH_TILE"] = str(TILE)
     out["GH_PAIR_TILE"] = str(PAIR_TILE)
     out["GH_VECTOR_QUERIES"] = str(VECTOR_QUERIES)
+    out["GH_VR_THREADS"] = str(VECTOR_NEAREST_THREADS)
+    out["GH_KEPT"] = str(KEPT)
+    out["GH_NO_KEY"] = f"{NO_KEY}LL"
     out.update({f"GH_VS_{name.upper()}": str(i) for i, name in enumerate(VECTOR_STATE)})
     out.update({f"GH_VP_{name.upper()}": str(i) for i, name in enumerate(VECTOR_PHASES)})
     return out

@@ -56,7 +56,7 @@ from .._validation import LinkageInput, raise_non_finite, validate_computed
 from ..cpu._mst import COMPACT_EVERY  # the same compaction rule as the CPU centroids
 from ..cpu._lazy_matrix import raise_fault
 from ..cpu.backend import raise_computed
-from ._centroid_rows import DeviceCentroidRows
+from ._centroid_rows import DeviceCentroidRows, kept_device_bytes
 from ._context import (CupyContext, DeviceContext, SimContext, cuda_unusable_reason, grid_blocks,
                        metric_arrays, row_blocks)
 from ._kernels import (PAIR_TILE, STORAGE_TYPES, TILE, VECTOR_PHASES, VECTOR_QUERIES,
@@ -151,15 +151,16 @@ class CudaBackend(Backend):
             extra = metric.X.nbytes
         return np.dtype(dtype).itemsize * n * n + extra
 
-    @staticmethod
-    def vector_bytes(n: int, d: int, method: Method) -> int:
+    def vector_bytes(self, n: int, d: int, method: Method) -> int:
         """Device memory of engine='vector'. single: Prim's state (8 arrays of n) and the
         observations. ward, centroid, median: the centroids twice (compaction gathers the live
         ones into a new array) and up to 18 arrays of n (sizes, slots, positions, the heap and
-        neighbour cache, the merges, compaction's index arrays)."""
+        neighbour cache, the merges, compaction's index arrays); ward's rounds also the kept
+        lists of a scan of every row."""
         if method.name == "single":
             return 64 * n + 8 * n * d
-        return 16 * n * d + 8 * 18 * n
+        kept = kept_device_bytes(n, self.ctx.max_blocks) if method.name == "ward" else 0
+        return 16 * n * d + 8 * 18 * n + kept
 
     def square_matrix(self, data: LinkageInput, metric: PreparedMetric | None, dtype):
         """The working matrix on the device: square, +inf on the diagonal.
@@ -401,9 +402,7 @@ class CudaBackend(Backend):
         n = X.shape[0]
         self._vector_checks(X, method)
         store = DeviceCentroidRows(self, np.ascontiguousarray(centroid_frame(X).T))
-        merges = centroid_rounds.ward_rounds(store, n, bar, last_run, backend=self.name)
-        last_run["compactions"] = store.compactions
-        return merges
+        return centroid_rounds.ward_rounds(store, n, bar, last_run, backend=self.name)
 
     def _vector(self, X: np.ndarray, method: Method, bar) -> np.ndarray:
         n, d = X.shape
