@@ -5,9 +5,11 @@
 #   2. linkage timed at the issues' target sizes next to the model's estimates, after checks
 #      at n = 10,000 that compare every method's Z with backend='cpu'
 #   3. four runs taken apart (gpu_calibrate.py profile: time per kernel, host time per function)
-#   4. microbenchmarks of the cost model's device figures -> the calibration file
-#   5. compute-sanitizer memcheck and racecheck on a small linkage of every kernel family
-#   6. the model re-estimated with the calibration
+#   4. compute-sanitizer memcheck and racecheck on a small linkage of every kernel family
+#   5. Nsight Compute (ncu) on a few launches of the kernels that take most of the time
+#      (speed of light, occupancy, warp stalls: why a kernel is slower than its model says)
+#   6. microbenchmarks of the cost model's device figures -> the calibration file
+#   7. the model re-estimated with the calibration
 # Everything goes to benchmarks/results/gpu-session-<date>/. Every step has its own timeout and
 # the whole session a budget (GPU_SESSION_BUDGET seconds, default 560), so it ends in time even
 # when a step hangs; a step the budget no longer covers is skipped and says so. The model is
@@ -95,13 +97,40 @@ else
     export -f profiles; export PY OUT
     step profiles 90 bash -c profiles
 fi
-step calibrate 45 "$PY" benchmarks/gpu_calibrate.py calibrate --out "$OUT/calibration.json"
 if [ $DRY = 1 ]; then
     echo "[dry-run] sanitize: timeout 60s: compute-sanitizer --tool memcheck|racecheck $PY benchmarks/gpu_calibrate.py sanitize-target"
 else
     export -f sanitize; export PY
     step sanitize 60 bash -c sanitize
 fi
+# ncu_one KERNEL_REGEX SKIP COUNT -- PROFILE_ARGS: a gpu_calibrate.py profile run: COUNT launches of the kernels
+# matching the regex after SKIP of them (past the warm-up's launches), one report section each
+ncu_one() {
+    local regex=$1 skip=$2 count=$3; shift 4
+    echo "-- ncu $regex (skip $skip, count $count): $*"
+    "$NCU" --kernel-name "regex:$regex" --launch-skip "$skip" --launch-count "$count" \
+        --section SpeedOfLight --section Occupancy --section LaunchStats \
+        --section WarpStateStats --section ComputeWorkloadAnalysis \
+        --section MemoryWorkloadAnalysis \
+        "$PY" benchmarks/gpu_calibrate.py profile "$@" --out /dev/null
+}
+nsight() {
+    NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2> /dev/null || true)
+    if [ -z "$NCU" ]; then
+        echo "ncu not found: kernel reports skipped"
+        return 0
+    fi
+    ncu_one '^pairwise_tiles' 1 1 -- complete 20000 64 matrix float32 || return $?
+    ncu_one '^round_(merge|rescan)' 120 4 -- complete 20000 64 matrix float32 || return $?
+    ncu_one '^vector_round_nearest' 60 3 -- ward 50000 32 vector float64 || return $?
+}
+if [ $DRY = 1 ]; then
+    echo "[dry-run] nsight: timeout 100s: ncu on pairwise_tiles, round_merge, round_rescan (complete, n = 20,000), vector_round_nearest (vector ward, n = 50,000)"
+else
+    export -f nsight ncu_one; export PY
+    step nsight 100 bash -c nsight
+fi
+step calibrate 45 "$PY" benchmarks/gpu_calibrate.py calibrate --out "$OUT/calibration.json"
 if [ -n "$MODEL" ]; then
     step model-calibrated 20 "$PY" benchmarks/gpu_model.py --counts "$MODEL" \
         --calibration "$OUT/calibration.json" --json "$OUT/gpu-model-calibrated.json"

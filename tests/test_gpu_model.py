@@ -136,7 +136,7 @@ def test_session_scripts_check_without_a_gpu():
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
     res = subprocess.run(["bash", str(script), "--dry-run"], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
-    for step in ("calibrate", "pytest-gpu", "sanitize", "timings"):
+    for step in ("calibrate", "pytest-gpu", "sanitize", "timings", "nsight"):
         assert f"[dry-run] {step}" in res.stdout
     cal = ROOT / "benchmarks" / "gpu_calibrate.py"
     for sub in (["calibrate", "--out", "unused.json"], ["time", "--out", "unused.jsonl"], ["sanitize-target"]):
