@@ -62,3 +62,21 @@ def test_compile_error_is_reported(monkeypatch):
     monkeypatch.setattr(_compile_check, "source", _kernels.source)
     with pytest.raises(RuntimeError, match="oops"):
         _compile_check.compile_family("mst", "sm_90")
+
+
+def test_grid_barrier_compiles_for_the_device():
+    # kernels/grid.cuh's device side (the simulator runs its own barrier), in the test kernel
+    # that the simulator's tests run
+    from pathlib import Path
+
+    from cupy_backends.cuda.libs import nvrtc
+
+    from gpuhclust.cuda._kernels import kernel_dir
+
+    path = Path(__file__).parent / "sim_kernels" / "grid.cu"
+    program = nvrtc.createProgram(path.read_text(), path.name, [], [])
+    try:
+        nvrtc.compileProgram(program, ["-std=c++17", "-arch=sm_90", f"-I{kernel_dir()}"])
+        assert len(nvrtc.getCUBIN(program)) > 0
+    finally:
+        nvrtc.destroyProgram(program)

@@ -392,6 +392,68 @@ def test_threads_build_runs_correct_kernels():
     assert total[0] == pytest.approx(x[:128].sum(), rel=1e-12)
 
 
+# ----------------------------------------------------------------------------- grid-wide barriers
+
+KERNEL_DIR = Path(__file__).resolve().parent.parent / "kernels"
+
+
+def _grid(**kw):
+    return load_module(_src("grid.cu"), include_dirs=[str(KERNEL_DIR)],
+                       filename=str(KERNELS / "grid.cu"), **kw)
+
+
+@pytest.mark.parametrize("schedule,seed", SCHEDULES)
+@pytest.mark.parametrize("blocks,n", [(1, 50), (3, 150), (4, 256)])
+def test_grid_sync_orders_every_block_in_every_schedule(schedule, seed, blocks, n):
+    # each step moves every value one slot, across blocks: only a barrier of the whole grid
+    # gives out[i] = i - steps; each block's shared memory survives the others' turns
+    mod = _grid(schedule=schedule, seed=seed)
+    steps = 5
+    a = np.full(2 * n, -7, dtype=np.int64)
+    out = np.zeros(n, dtype=np.int64)
+    barrier = np.zeros(2, dtype=np.uint32)
+    mod.get_function("shift")((blocks,), (64,), (a, np.int64(n), np.int32(steps), barrier, out))
+    np.testing.assert_array_equal(out, (np.arange(n) - steps) % n)
+
+
+@pytest.mark.parametrize("skip", [0, 2])
+def test_grid_sync_that_a_block_skips_raises_not_hangs(skip):
+    mod = _grid()
+    with pytest.raises(SimulatorError, match="divergent grid sync"):
+        mod.get_function("skip_barrier")((3,), (32,), (np.int64(skip), np.zeros(2, np.uint32)))
+
+
+def test_grid_sync_against_syncthreads_raises():
+    mod = _grid()
+    with pytest.raises(SimulatorError, match="divergent grid sync.*__syncthreads"):
+        mod.get_function("split_barrier")((2,), (64,), (np.zeros(2, np.uint32),))
+
+
+def test_grid_sync_is_refused_in_the_threads_build():
+    mod = _grid(schedule="threads")
+    with pytest.raises(SimulatorError, match="threads build"):
+        mod.get_function("skip_barrier")((2,), (32,), (np.int64(-1), np.zeros(2, np.uint32)))
+
+
+def test_grid_barriers_are_counted():
+    with _sim.counting() as c:
+        mod = _grid()
+        n = 100
+        mod.get_function("shift")((2,), (64,), (np.zeros(2 * n, np.int64), np.int64(n), np.int32(3),
+                                                np.zeros(2, np.uint32), np.zeros(n, np.int64)))
+    assert c.kernels["shift"].grid_barriers == 1 + 2 * 3
+
+
+def test_an_edited_header_is_a_new_library(tmp_path):
+    # the cache key covers the headers of the include directories, not the source alone
+    source = '#include "value.h"\nextern "C" __global__ void k(int* x) { x[0] = VALUE; }\n'
+    out = np.zeros(1, dtype=np.int32)
+    for value in (1, 2):
+        (tmp_path / "value.h").write_text(f"#define VALUE {value}\n")
+        load_module(source, include_dirs=[str(tmp_path)]).get_function("k")((1,), (1,), (out,))
+        assert out[0] == value
+
+
 _TSAN_PRELUDE = """
 import numpy as np, pathlib
 from gpuhclust._sim import load_module, tsan_active

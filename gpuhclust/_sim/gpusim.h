@@ -36,6 +36,7 @@
 #include <numeric>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #ifdef GPUSIM_THREADS
 #include <condition_variable>
@@ -188,16 +189,19 @@ __forceinline__ T __ldg(const T* p) { return *p; }
 namespace gpusim::count {
 inline void on_atomic(const void* addr);
 inline void on_block_barrier();
+inline void on_grid_barrier();
 inline void on_warp_op();
 inline void on_round_end();
 }
 #define GPUSIM_ON_ATOMIC(addr) ::gpusim::count::on_atomic(addr)
 #define GPUSIM_ON_BLOCK_BARRIER() ::gpusim::count::on_block_barrier()
+#define GPUSIM_ON_GRID_BARRIER() ::gpusim::count::on_grid_barrier()
 #define GPUSIM_ON_WARP_OP() ::gpusim::count::on_warp_op()
 #define GPUSIM_ON_ROUND_END() ::gpusim::count::on_round_end()
 #else
 #define GPUSIM_ON_ATOMIC(addr) ((void)0)
 #define GPUSIM_ON_BLOCK_BARRIER() ((void)0)
+#define GPUSIM_ON_GRID_BARRIER() ((void)0)
 #define GPUSIM_ON_WARP_OP() ((void)0)
 #define GPUSIM_ON_ROUND_END() ((void)0)
 #endif
@@ -310,7 +314,7 @@ struct ParamInfo {
 
 enum OpKind : int {
     OP_NONE = 0, OP_SYNCTHREADS, OP_SHFL_IDX, OP_SHFL_UP, OP_SHFL_DOWN, OP_SHFL_XOR,
-    OP_BALLOT, OP_ANY, OP_ALL, OP_SYNCWARP,
+    OP_BALLOT, OP_ANY, OP_ALL, OP_SYNCWARP, OP_GRID_SYNC,
 };
 inline const char* op_name(int k) {
     switch (k) {
@@ -323,6 +327,7 @@ inline const char* op_name(int k) {
         case OP_ANY: return "__any_sync";
         case OP_ALL: return "__all_sync";
         case OP_SYNCWARP: return "__syncwarp";
+        case OP_GRID_SYNC: return "grid sync";
         default: return "?";
     }
 }
@@ -410,7 +415,9 @@ inline int resolve(Block& b) {
         Thr* w = t + base;
         unsigned handled = 0;
         for (int l = 0; l < nl; ++l) {
-            if (w[l].state != WAITING || w[l].op == OP_SYNCTHREADS || ((handled >> l) & 1u)) continue;
+            if (w[l].state != WAITING || w[l].op == OP_SYNCTHREADS || w[l].op == OP_GRID_SYNC ||
+                ((handled >> l) & 1u))
+                continue;
             const unsigned m = w[l].mask;
             if (!((m >> l) & 1u)) {
                 fmt_tid(who, sizeof who, w[l]);
@@ -485,6 +492,17 @@ inline int resolve(Block& b) {
         fail(b, "divergent __syncthreads: %s waits at %s:%u but %s has exited", who, t[first_bar].file,
              t[first_bar].line, other);
         return 0;
+    }
+    if (first_warp >= 0 && t[first_warp].op == OP_GRID_SYNC) {  // others wait elsewhere
+        const Thr& x = t[first_warp];
+        for (int i = 0; i < n; ++i) {
+            if (t[i].state == DONE || t[i].op == OP_GRID_SYNC) continue;
+            fmt_tid(who, sizeof who, x);
+            fmt_tid(other, sizeof other, t[i]);
+            fail(b, "divergent grid sync: %s waits at the grid sync at %s:%u but %s waits in %s at %s:%u",
+                 who, x.file, x.line, other, op_name(t[i].op), t[i].file, t[i].line);
+            return 0;
+        }
     }
     if (first_warp >= 0) {
         const Thr& x = t[first_warp];
@@ -600,9 +618,8 @@ inline void fatal_in_thread(const char* what) {
     std::abort();
 }
 
-inline bool run_block(Block& b, void (*fn)(void*), void* ctx, const unsigned* bd, int schedule,
-                      unsigned long long& rng) {
-    FiberPool& p = *g_pool;
+// The fibers of block b (pool p) start afresh at the kernel's entry.
+inline void init_block(Block& b, FiberPool& p, void (*fn)(void*), void* ctx, const unsigned* bd) {
     p.fn = fn; p.ctx = ctx;
     b.t = p.t; b.running = b.n;
     for (int i = 0; i < b.n; ++i) {
@@ -615,6 +632,13 @@ inline bool run_block(Block& b, void (*fn)(void*), void* ctx, const unsigned* bd
         x.ctx.uc_link = nullptr;
         makecontext(&x.ctx, fiber_entry, 0);
     }
+}
+
+enum Driven : int { BLOCK_FAILED = -1, BLOCK_DONE = 0, BLOCK_AT_GRID_SYNC = 1 };
+
+// Runs block b's fibers (pool p, which g_pool and g_block name) until every thread has exited
+// or every one waits at a grid sync.
+inline int drive_block(Block& b, FiberPool& p, int schedule, unsigned long long& rng) {
     int* order = p.order;
     for (;;) {
         int m = 0;
@@ -622,10 +646,24 @@ inline bool run_block(Block& b, void (*fn)(void*), void* ctx, const unsigned* bd
             if (p.t[i].state == RUNNABLE) order[m++] = i;
         if (m == 0) {
             GPUSIM_ON_ROUND_END();
-            bool all_done = true;
-            for (int i = 0; i < b.n; ++i) all_done &= p.t[i].state == DONE;
-            if (all_done) return true;
-            if (resolve(b) == 0) return false;
+            int done = 0, at_grid = 0, first_done = -1;
+            for (int i = 0; i < b.n; ++i) {
+                if (p.t[i].state == DONE) { ++done; if (first_done < 0) first_done = i; }
+                else if (p.t[i].op == OP_GRID_SYNC) ++at_grid;
+            }
+            if (done == b.n) return BLOCK_DONE;
+            if (at_grid > 0 && at_grid + done == b.n) {
+                if (done == 0) return BLOCK_AT_GRID_SYNC;
+                char who[96], other[96];
+                int w = 0;
+                while (p.t[w].state == DONE) ++w;
+                fmt_tid(who, sizeof who, p.t[w]);
+                fmt_tid(other, sizeof other, p.t[first_done]);
+                fail(b, "divergent grid sync: %s waits at the grid sync at %s:%u but %s has exited", who,
+                     p.t[w].file, p.t[w].line, other);
+                return BLOCK_FAILED;
+            }
+            if (resolve(b) == 0) return BLOCK_FAILED;
             continue;
         }
         if (schedule == 1) std::reverse(order, order + m);
@@ -636,27 +674,85 @@ inline bool run_block(Block& b, void (*fn)(void*), void* ctx, const unsigned* bd
             p.current = order[k];
             threadIdx = x.tid;
             swapcontext(&p.sched, &x.ctx);
-            if (b.failed) return false;
+            if (b.failed) return BLOCK_FAILED;
         }
     }
 }
 
-inline bool ensure_pool(Block& b) {
-    if (g_pool) return true;
+inline FiberPool* new_pool() {
     FiberPool* p = new (std::nothrow) FiberPool();
-    if (!p) { fail(b, "out of memory"); return false; }
+    if (!p) return nullptr;
     const std::size_t page = 4096;
     char* mem = (char*)mmap(nullptr, (kStack + page) * kMaxThreads, PROT_READ | PROT_WRITE,
                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (mem == MAP_FAILED) { delete p; fail(b, "cannot map fiber stacks"); return false; }
+    if (mem == MAP_FAILED) { delete p; return nullptr; }
     for (int i = 0; i < kMaxThreads; ++i) {
         char* base = mem + i * (kStack + page);
         mprotect(base, page, PROT_NONE);  // guard page: a stack overflow faults instead of corrupting
         p->t[i].stack = base + page;
     }
-    g_pool = p;
+    return p;
+}
+
+// Blocks that wait at a grid sync keep their fibers, each in a pool of its own: pool i for the
+// i-th block to arrive (pool 0 is g_pool's, which every launch without a grid sync uses).
+constexpr int kMaxGridSyncBlocks = 64;
+inline FiberPool* g_pools[kMaxGridSyncBlocks] = {};
+
+inline FiberPool* pool_at(Block& b, int i) {
+    if (i >= kMaxGridSyncBlocks) {
+        fail(b, "a grid sync in a launch of more than %d blocks is not simulated", kMaxGridSyncBlocks);
+        return nullptr;
+    }
+    if (!g_pools[i]) g_pools[i] = i == 0 && g_pool ? g_pool : new_pool();
+    if (!g_pools[i]) fail(b, "cannot map fiber stacks");
+    return g_pools[i];
+}
+
+inline bool run_block(Block& b, void (*fn)(void*), void* ctx, const unsigned* bd, int schedule,
+                      unsigned long long& rng) {
+    init_block(b, *g_pool, fn, ctx, bd);
+    const int r = drive_block(b, *g_pool, schedule, rng);
+    if (r == BLOCK_AT_GRID_SYNC) {
+        fail(b, "grid sync reached outside a grid the simulator runs block by block");
+        return false;
+    }
+    return r == BLOCK_DONE;
+}
+
+inline bool ensure_pool(Block& b) {
+    if (g_pool) return true;
+    g_pool = new_pool();
+    if (!g_pool) { fail(b, "cannot map fiber stacks"); return false; }
     return true;
 }
+
+// The __shared__ sections' contents, kept while a block waits at a grid sync and the others run.
+inline std::size_t shared_bytes(int section) {
+    if (section == 0)
+        return __start_gpusim_shared && __stop_gpusim_shared > __start_gpusim_shared
+                   ? (std::size_t)(__stop_gpusim_shared - __start_gpusim_shared) : 0;
+    return __start_gpusim_shared_tpl && __stop_gpusim_shared_tpl > __start_gpusim_shared_tpl
+               ? (std::size_t)(__stop_gpusim_shared_tpl - __start_gpusim_shared_tpl) : 0;
+}
+inline void save_shared(std::vector<char>& out) {
+    const std::size_t a = shared_bytes(0), t = shared_bytes(1);
+    out.resize(a + t);
+    if (a) std::memcpy(out.data(), __start_gpusim_shared, a);
+    if (t) std::memcpy(out.data() + a, __start_gpusim_shared_tpl, t);
+}
+inline void restore_shared(const std::vector<char>& in) {
+    const std::size_t a = shared_bytes(0), t = shared_bytes(1);
+    if (a) std::memcpy(__start_gpusim_shared, in.data(), a);
+    if (t) std::memcpy(__start_gpusim_shared_tpl, in.data() + a, t);
+}
+
+struct WaitingBlock {
+    Block b;
+    int pool;
+    uint3 idx;
+    std::vector<char> shared;
+};
 #else
 // ================================================================ std::thread build
 #if defined(__SANITIZE_THREAD__)
@@ -854,7 +950,7 @@ namespace gpusim::count {
 // Layout mirrored in loader.py (_Counters).
 struct Counters {
     unsigned long long block_barriers;      // completed __syncthreads, summed over blocks
-    unsigned long long grid_barriers;       // grid-wide syncs (none are simulated yet: always 0)
+    unsigned long long grid_barriers;       // completed grid-wide syncs (__gpusim_grid_sync)
     unsigned long long warp_ops;            // completed warp-level operations (shuffles, votes, __syncwarp)
     unsigned long long atomics;             // atomic operations on the array arguments (per thread)
     unsigned long long shared_atomics;      // atomic operations on __shared__ memory
@@ -981,6 +1077,7 @@ GPUSIM_NOTSAN inline void on_atomic(const void* addr) {
     else if (in_args(a)) ++g_c.atomics;
 }
 GPUSIM_NOTSAN inline void on_block_barrier() { ++g_c.block_barriers; }
+GPUSIM_NOTSAN inline void on_grid_barrier() { ++g_c.grid_barriers; }
 GPUSIM_NOTSAN inline void on_warp_op() { ++g_c.warp_ops; }
 
 }  // namespace gpusim::count
@@ -1047,6 +1144,58 @@ GPUSIM_ATOMICS(64, unsigned long long)
 
 namespace gpusim {
 
+#ifndef GPUSIM_THREADS
+// The blocks run one after another until one reaches a grid sync (__gpusim_grid_sync). From
+// then on every block must reach it: the blocks that arrive wait there with their fibers and
+// __shared__ contents kept aside, and once all have arrived they run again, one after another
+// in the schedule's block order, to the next grid sync or to their end. A block that exits
+// while others wait at a grid sync is an error (on a device the others would wait forever).
+inline int run_waiting_blocks(std::vector<WaitingBlock>& waiting, void (*fn)(void*), int schedule,
+                              unsigned long long& rng, Block& outer) {
+    const std::size_t nb = waiting.size();
+    std::vector<std::size_t> order(nb);
+    for (;;) {
+        const Thr& first = waiting[0].b.t[0];
+        for (auto& w : waiting) {
+            const Thr& x = w.b.t[0];
+            if (x.line != first.line || std::strcmp(x.file, first.file) != 0) {
+                fail(outer, "divergent grid sync: block (%u,%u,%u) waits at %s:%u but block (%u,%u,%u) at %s:%u",
+                     waiting[0].idx.x, waiting[0].idx.y, waiting[0].idx.z, first.file, first.line, w.idx.x,
+                     w.idx.y, w.idx.z, x.file, x.line);
+                return 1;
+            }
+        }
+        GPUSIM_ON_GRID_BARRIER();
+        for (std::size_t k = 0; k < nb; ++k) order[k] = k;
+        if (schedule == 1) std::reverse(order.begin(), order.end());
+        else if (schedule == 2)
+            for (std::size_t i = nb - 1; i > 0; --i) std::swap(order[i], order[splitmix(rng) % (i + 1)]);
+        std::size_t done = 0, first_done = 0;
+        for (std::size_t k = 0; k < nb; ++k) {
+            WaitingBlock& w = waiting[order[k]];
+            FiberPool& p = *g_pools[w.pool];
+            g_pool = &p;
+            g_block = &w.b;
+            blockIdx = w.idx;
+            restore_shared(w.shared);
+            for (int i = 0; i < w.b.n; ++i) { p.t[i].state = RUNNABLE; p.t[i].op = OP_NONE; }
+            w.b.running = w.b.n;
+            const int r = drive_block(w.b, p, schedule, rng);
+            if (r == BLOCK_FAILED) return 1;
+            if (r == BLOCK_DONE) { if (done++ == 0) first_done = order[k]; }
+            else save_shared(w.shared);
+        }
+        if (done == nb) return 0;
+        if (done) {
+            const WaitingBlock& d = waiting[first_done];
+            fail(outer, "divergent grid sync: block (%u,%u,%u) exited while the others wait at a grid sync",
+                 d.idx.x, d.idx.y, d.idx.z);
+            return 1;
+        }
+    }
+}
+#endif
+
 // Runs the whole grid; returns 0 on success, 1 with a message in err otherwise.
 inline int run_grid(const LaunchConfig& cfg, void (*fn)(void*), void* ctx, char* err, std::size_t errlen) {
     Block b;
@@ -1072,6 +1221,12 @@ inline int run_grid(const LaunchConfig& cfg, void (*fn)(void*), void* ctx, char*
         offset = splitmix(rng) % nblocks;
         do { stride = 1 + splitmix(rng) % nblocks; } while (std::gcd(stride, nblocks) != 1);
     }
+#ifndef GPUSIM_THREADS
+    std::vector<WaitingBlock> waiting;  // blocks at the first grid sync, in arrival order
+    FiberPool* const plain = g_pool;
+    unsigned long long finished = 0;
+    int rc = 0;
+#endif
     for (unsigned long long k = 0; k < nblocks; ++k) {
         unsigned long long bid = cfg.schedule == 1 ? nblocks - 1 - k
                                : cfg.schedule == 2 ? (offset + k * stride) % nblocks : k;
@@ -1079,13 +1234,58 @@ inline int run_grid(const LaunchConfig& cfg, void (*fn)(void*), void* ctx, char*
                          (unsigned)(bid / ((unsigned long long)cfg.grid[0] * cfg.grid[1]))};
         poison_shared();
         b.bar_phase = 0;
+#ifdef GPUSIM_THREADS
         if (!run_block(b, fn, ctx, bd, cfg.schedule, rng)) {
             g_block = nullptr;
             return 1;
         }
+#else
+        if (waiting.empty()) {
+            g_pool = plain;
+            g_block = &b;
+            init_block(b, *g_pool, fn, ctx, bd);
+            const int r = drive_block(b, *g_pool, cfg.schedule, rng);
+            if (r == BLOCK_FAILED) { rc = 1; break; }
+            if (r == BLOCK_DONE) { ++finished; continue; }
+            if (finished) {
+                fail(b, "divergent grid sync: %llu block(s) exited before block (%u,%u,%u) reached a grid sync",
+                     finished, blockIdx.x, blockIdx.y, blockIdx.z);
+                rc = 1;
+                break;
+            }
+            waiting.reserve(nblocks);
+            waiting.push_back(WaitingBlock{b, 0, blockIdx, {}});  // plain is pool 0
+            g_pools[0] = plain;
+            save_shared(waiting.back().shared);
+            continue;
+        }
+        FiberPool* p = pool_at(b, (int)waiting.size());
+        if (!p) { rc = 1; break; }
+        waiting.push_back(WaitingBlock{b, (int)waiting.size(), blockIdx, {}});
+        WaitingBlock& w = waiting.back();
+        g_pool = p;
+        g_block = &w.b;
+        init_block(w.b, *p, fn, ctx, bd);
+        const int r = drive_block(w.b, *p, cfg.schedule, rng);
+        if (r == BLOCK_FAILED) { rc = 1; break; }
+        if (r == BLOCK_DONE) {
+            fail(b, "divergent grid sync: block (%u,%u,%u) exited while others wait at a grid sync",
+                 blockIdx.x, blockIdx.y, blockIdx.z);
+            rc = 1;
+            break;
+        }
+        save_shared(w.shared);
+#endif
     }
+#ifndef GPUSIM_THREADS
+    if (rc == 0 && !waiting.empty()) rc = run_waiting_blocks(waiting, fn, cfg.schedule, rng, b);
+    g_pool = plain;
+    g_block = nullptr;
+    return rc;
+#else
     g_block = nullptr;
     return 0;
+#endif
 }
 
 template <class T>
@@ -1160,6 +1360,16 @@ inline int __syncthreads_and(int pred, const char* file = __builtin_FILE(), unsi
 inline void __syncwarp(unsigned mask = 0xffffffffu, const char* file = __builtin_FILE(),
                        unsigned line = __builtin_LINE()) {
     gpusim::wait_op(gpusim::OP_SYNCWARP, mask, 0, 32, 0, file, line);
+}
+// Every thread of the grid waits until every thread of the grid has arrived: the simulator's
+// side of kernels/common.cuh's grid_sync (fiber builds; run_grid says how blocks take turns).
+inline void __gpusim_grid_sync(const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) {
+#ifdef GPUSIM_THREADS
+    (void)file; (void)line;
+    gpusim::fatal_in_thread("a grid sync is not simulated in the threads build (use the fiber schedules)");
+#else
+    gpusim::wait_op(gpusim::OP_GRID_SYNC, 0, 0, 32, 0, file, line);
+#endif
 }
 inline unsigned __ballot_sync(unsigned mask, int pred, const char* file = __builtin_FILE(),
                               unsigned line = __builtin_LINE()) {

@@ -525,6 +525,10 @@ def load_module(code: str, name_expressions=(), include_dirs=(), defines: dict |
     for part in (_HEADER.read_text(), _LINKER_SCRIPT, source, "\0".join(flags), cxx, _compiler_version(cxx)):
         h.update(part.encode())
         h.update(b"\0\1")
+    # the headers the source may include: an edit to one is a new library, never a stale one
+    for d in include_dirs:
+        for header in sorted(p for p in Path(d).glob("*") if p.suffix in (".h", ".cuh", ".hpp")):
+            h.update(header.name.encode() + b"\0" + header.read_bytes() + b"\0\1")
     key = h.hexdigest()[:32]
     with _libs_lock:
         if key not in _libs:
