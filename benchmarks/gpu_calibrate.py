@@ -4,8 +4,9 @@ Subcommands:
 
 - ``calibrate --out FILE``: microbenchmarks of the cost model's device figures
   (``gpuhclust/_sim/cost_model.py``: launch cost, one-block and full-device bandwidth, the blocks
-  needed for full bandwidth, grid barrier through a cooperative launch, scattered sector writes
-  from one SM, host sync, __syncthreads, shuffle, a dependent access, FP32/FP64 rates), written
+  needed for full bandwidth, the grid barrier of kernels/grid.cuh in a cooperative launch,
+  scattered sector writes from one SM, host sync, __syncthreads, shuffle, a dependent access,
+  FP32/FP64 rates), written
   as the calibration file ``gpu_model.py --calibration`` reads. Each figure is measured on its
   own; one that fails is reported under "errors" and keeps the table's value.
 - ``time --model FILE --out FILE [--budget S]``: times ``linkage`` at the issues' target sizes
@@ -93,12 +94,12 @@ template __global__ void arith<float>(int, float*);
 template __global__ void arith<double>(int, double*);
 """
 
+# the barrier the kernels use (kernels/grid.cuh), 512 threads a block as Prim's loop
 GRID_SYNC_SOURCE = r"""
-#include <cooperative_groups.h>
-extern "C" __global__ void grid_sync_loop(int k, int* out) {
-    cooperative_groups::grid_group g = cooperative_groups::this_grid();
-    for (int i = 0; i < k; ++i) g.sync();
-    if (g.thread_rank() == 0) out[0] = k;
+#include "grid.cuh"
+extern "C" __global__ void grid_sync_loop(int k, unsigned int* barrier, int* out) {
+    for (int i = 0; i < k; ++i) grid_sync(barrier);
+    if (blockIdx.x == 0 && threadIdx.x == 0) out[0] = k;
 }
 """
 
@@ -108,7 +109,7 @@ def _plan_calibrate():
         f"launch_host / launch_gap: {REPEAT} empty launches (host submit time; device time by events)",
         f"one_block_bandwidth / hbm_bandwidth: stream {STREAM_BYTES >> 20} MiB with 1 and 1056 blocks",
         f"blocks_for_full_bandwidth: fewest of {BANDWIDTH_BLOCKS} reaching 90% of the full bandwidth",
-        "grid_barrier: 1000 grid.sync() in a cooperative launch of 132 blocks",
+        "grid_barrier: 1000 grid_sync() (kernels/grid.cuh) in a cooperative launch of 132 blocks",
         "scattered_sector_writes_per_sm: one block writes 1M floats in distinct sectors, shuffled",
         f"host_sync: {REPEAT} reads of one scalar back to the host",
         "block_barrier / warp_op: 10^5 __syncthreads / shuffles in one block",
@@ -172,12 +173,16 @@ def calibrate(out: Path) -> dict:
         figures["blocks_for_full_bandwidth"] = min(b for b, v in per.items() if v >= 0.9 * full)
 
     def grid_barrier():
-        gmod = cp.RawModule(code=GRID_SYNC_SOURCE, options=("-std=c++17",), enable_cooperative_groups=True)
+        from gpuhclust.cuda._kernels import kernel_dir
+
+        gmod = cp.RawModule(code=GRID_SYNC_SOURCE, options=("-std=c++17", f"-I{kernel_dir()}"),
+                            enable_cooperative_groups=True)
         fn = gmod.get_function("grid_sync_loop")
         flag = cp.zeros(1, cp.int32)
+        barrier = cp.zeros(2, cp.uint32)
         reps = 1000
-        ms = _events_ms(cp, lambda: fn((sms,), (256,), (cp.int32(reps), flag)))
-        base = _events_ms(cp, lambda: fn((sms,), (256,), (cp.int32(0), flag)))
+        ms = _events_ms(cp, lambda: fn((sms,), (512,), (cp.int32(reps), barrier, flag)))
+        base = _events_ms(cp, lambda: fn((sms,), (512,), (cp.int32(0), barrier, flag)))
         figures["grid_barrier"] = (ms - base) / 1e3 / reps
 
     def scattered():
@@ -378,8 +383,8 @@ def profile(method: str, n: int, d: int, engine: str, dtype: str, top: int = 25)
     events = []
     plain = _context.CupyContext.kernel
 
-    def timed(self, family, name):
-        fn = plain(self, family, name)
+    def timed(self, family, name, cooperative=False):
+        fn = plain(self, family, name, cooperative)
 
         def launch(grid, block, args):
             if cp.cuda.get_current_stream().is_capturing():

@@ -289,6 +289,9 @@ def estimate(config: Config, runs: list[dict], device: dict,
             fits.append({**head, "quantity": f"{name}.{q}", **f})
         kernel_fits[name]["one_block"] = all(p["one_block"] for p in per if p)
         kernel_fits[name]["capped"] = per[-1] is not None and per[-1]["capped"]
+        # a kernel with grid barriers is launched cooperatively: one block per SM on a device
+        # (CupyContext.cooperative_blocks), whatever grid the small simulated n gave it
+        kernel_fits[name]["cooperative"] = any(p["grid_barriers"] > 0 for p in per if p)
     # counts from before graphs (--counts of an older JSON): every kernel run was a host launch
     call_fits = {q: fit(ns, [r.get(q, r["launches"]) for r in runs], calls, measured_rounds)
                  for q in ("host_syncs", "launches", "host_launches")}
@@ -303,7 +306,9 @@ def estimate(config: Config, runs: list[dict], device: dict,
             launches = value["launches"]
             if launches < 0.5:
                 continue
-            if kf["one_block"]:
+            if kf["cooperative"]:
+                blocks = float(device["sms"])
+            elif kf["one_block"]:
                 blocks = 1.0
             elif kf["capped"]:
                 blocks = float(device["max_blocks"])

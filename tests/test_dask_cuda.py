@@ -106,8 +106,8 @@ def test_sim_kernels_ran(dask_client, monkeypatch):
     launched = []
     original = SimContext.kernel
 
-    def kernel(self, family, name):
-        run = original(self, family, name)
+    def kernel(self, family, name, cooperative=False):
+        run = original(self, family, name, cooperative)
 
         def launch(*args):
             launched.append(name.split("<")[0])

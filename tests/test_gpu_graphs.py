@@ -1,5 +1,6 @@
-"""The CUDA backend's device loops as CUDA graphs (issue 14): each merge is graph nodes, never a
-host launch; the host launches one graph and reads the device once per progress chunk.
+"""The CUDA backend's device loops (issue 14): no host launch per merge, and one read of the device
+per progress chunk. The tournament's merges are nodes of a CUDA graph the host launches once per
+chunk; Prim's loop runs in one cooperative launch per chunk, a grid barrier per merge.
 
 On the kernel simulator ('cuda-sim', two thread schedules and a shuffled one, see the fixture
 ``cuda_schedule_backend``), against the CPU backend and SciPy, bit for bit, ties included."""
@@ -62,7 +63,7 @@ def test_sim_graph_records_at_capture_and_runs_at_each_launch():
     assert all(r.graph for r in c.records)
 
 
-# -- single linkage: Prim, one graph node per merge ----------------------------------------------
+# -- single linkage: Prim, its loop on the device, a grid barrier per merge ----------------------------------------------
 @pytest.mark.parametrize("data", ["blobs", "ties"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_single_matrix_is_scipys_bit_for_bit(cuda_schedule_backend, data, dtype):
@@ -88,15 +89,14 @@ def test_single_launches_nothing_per_merge(engine):
         X = blobs(n, 2, seed=n)
         with _sim.counting() as c:
             gpuhclust.linkage(X, "single", backend=SimBackend(SimContext()), engine=engine)
-        step = [name for name in c.kernels if name.startswith("prim_step")]
-        assert len(step) == 1
-        k = c.kernels[step[0]]
+        loop = [name for name in c.kernels if name.startswith("prim_loop")]
+        assert len(loop) == 1
+        k = c.kernels[loop[0]]
         chunks = _chunks(n)
-        # one multi-block node per merge (the last graph may run a few that find nothing to do)
-        assert k.launches == k.graph_nodes
-        assert n - 1 <= k.launches < n - 1 + max(1, (n - 1) // gpuhclust._progress.CHUNKS)
-        assert c.graph_launches == chunks
-        # per call: the distances (matrix engine); per chunk: one graph; per merge: none
+        # one cooperative launch per chunk, a grid barrier per merge
+        assert k.launches == chunks and k.grid_barriers == n - 1
+        assert c.graph_launches == 0
+        # per call: the distances (matrix engine); per chunk: the loop; per merge: none
         assert c.host_launches == chunks + (engine == "matrix")
         assert c.host_syncs == chunks + 1  # the chunk's fault read, then the merges
 
@@ -105,7 +105,7 @@ def test_single_launches_nothing_per_merge(engine):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_single_row_without_finite_distance_sets_the_fault(bad, dtype):
     # vertex 0's row (and column) holds no finite distance: Prim's first step has no candidate
-    backend = SimBackend(SimContext(max_blocks=3))
+    backend = SimBackend(SimContext(max_blocks=3, loop_threads=32))
     n = 50
     D = ssd.squareform(ssd.pdist(blobs(n, 2, seed=1))).astype(dtype)
     D[0, 1:] = D[1:, 0] = bad
@@ -117,10 +117,10 @@ def test_single_row_without_finite_distance_sets_the_fault(bad, dtype):
 
 
 def test_single_fault_stops_every_later_step(monkeypatch):
-    # a finite tree over 0..29, then nothing: the fault is merge 29, and the steps after it in
-    # the same graph (two chunks of 22 merges) do nothing
+    # a finite tree over 0..29, then nothing: the fault is merge 29, in the second of two
+    # chunks of 22 merges, and the loop stops there
     monkeypatch.setattr(gpuhclust._progress, "CHUNKS", 2)
-    backend = SimBackend(SimContext(max_blocks=2))
+    backend = SimBackend(SimContext(max_blocks=2, loop_threads=32))
     n = 45
     D = ssd.squareform(ssd.pdist(blobs(n, 2, seed=2)))
     D[:30, 30:] = D[30:, :30] = np.inf
@@ -128,11 +128,8 @@ def test_single_fault_stops_every_later_step(monkeypatch):
     with _sim.counting() as c, pytest.raises(MergeOverflowError) as e:
         backend._mst(D, None, n, _NoBar())
     assert e.value.step == 29
-    # every block of every later node returned at once: no global memory touched past the checks
-    assert c.graph_launches == 2 and c.launches == 44
-    late = c.records[30:]
-    assert all(r.counters["bytes_written"] == 0 for r in late)
-    assert all(r.counters["bytes_written"] > 0 for r in c.records[:30])
+    assert c.launches == 2
+    assert c.total("grid_barriers") == 30  # steps 0..29, none after the fault
 
 
 # -- centroid, median: the tournament ------------------------------------------------------------

@@ -188,14 +188,16 @@ def test_linkage_counts_launches_and_host_syncs(method, algorithm, loop):
     assert c.total("sectors_written") > 0 and c.kernels[f"{loop}<double>"].serial_accesses > 0
 
 
-def test_linkage_prim_runs_one_graph_node_per_merge():
-    n = 30
+def test_linkage_prim_runs_one_launch_per_chunk_and_a_grid_barrier_per_merge():
+    n = 100
     X = np.random.default_rng(4).standard_normal((n, 2))
     with _sim.counting() as c:
-        gpuhclust.linkage(X, "single", backend=SimBackend(SimContext()), engine="vector")
-    assert c.kernels["prim_step_observations"].launches == n - 1
-    assert c.kernels["prim_step_observations"].graph_nodes == n - 1
-    assert c.host_launches == c.graph_launches == _chunks(n)
+        gpuhclust.linkage(X, "single", backend=SimBackend(SimContext(loop_threads=32)),
+                          engine="vector")
+    loop = c.kernels["prim_loop_observations"]
+    assert loop.launches == c.host_launches == _chunks(n) and c.graph_launches == 0
+    assert loop.grid_barriers == n - 1
+    assert {r.grid for r in c.records} == {(4, 1, 1)}  # every block of the grid at each barrier
 
 
 # ----------------------------------------------------------------------------- the cost model

@@ -429,8 +429,13 @@ def test_grid_sync_against_syncthreads_raises():
         mod.get_function("split_barrier")((2,), (64,), (np.zeros(2, np.uint32),))
 
 
-def test_grid_sync_is_refused_in_the_threads_build():
+def test_threads_build_runs_grid_sync_in_one_block_only():
     mod = _grid(schedule="threads")
+    n = 60
+    out = np.zeros(n, dtype=np.int64)
+    mod.get_function("shift")((1,), (64,), (np.zeros(2 * n, np.int64), np.int64(n), np.int32(3),
+                                            np.zeros(2, np.uint32), out))
+    np.testing.assert_array_equal(out, (np.arange(n) - 3) % n)
     with pytest.raises(SimulatorError, match="threads build"):
         mod.get_function("skip_barrier")((2,), (32,), (np.int64(-1), np.zeros(2, np.uint32)))
 

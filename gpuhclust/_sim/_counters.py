@@ -13,7 +13,7 @@ The host pays for a host launch and for a graph launch alike; a graph node costs
 What is counted per launch (``LAUNCH_COUNTERS``, summed over the blocks):
 
 - ``block_barriers``: completed ``__syncthreads`` (one per block per barrier);
-- ``grid_barriers``: grid-wide barriers (the simulator runs none yet: always 0);
+- ``grid_barriers``: grid-wide barriers (``kernels/grid.cuh``), one per barrier of the grid;
 - ``warp_ops``: completed warp-level operations (shuffles, votes, ``__syncwarp``), one per warp;
 - ``atomics`` / ``shared_atomics``: atomic operations (one per thread) on the kernel's array
   arguments / on ``__shared__`` memory;

@@ -571,6 +571,8 @@ constexpr int kMaxThreads = 1024;
 
 struct FiberPool {
     Thr t[kMaxThreads];
+    char* stacks = nullptr;      // the fibers' stacks, one mapping
+    std::size_t stacks_bytes = 0;
     ucontext_t sched;
     int order[kMaxThreads];
     int current = -1;
@@ -679,23 +681,32 @@ inline int drive_block(Block& b, FiberPool& p, int schedule, unsigned long long&
     }
 }
 
-inline FiberPool* new_pool() {
+// A pool with stacks for `nthreads` fibers (each stack mapping is two kernel VMAs with its guard
+// page: the process has a limited number of them, vm.max_map_count).
+inline FiberPool* new_pool(int nthreads = kMaxThreads) {
     FiberPool* p = new (std::nothrow) FiberPool();
     if (!p) return nullptr;
     const std::size_t page = 4096;
-    char* mem = (char*)mmap(nullptr, (kStack + page) * kMaxThreads, PROT_READ | PROT_WRITE,
+    char* mem = (char*)mmap(nullptr, (kStack + page) * nthreads, PROT_READ | PROT_WRITE,
                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (mem == MAP_FAILED) { delete p; return nullptr; }
-    for (int i = 0; i < kMaxThreads; ++i) {
+    for (int i = 0; i < nthreads; ++i) {
         char* base = mem + i * (kStack + page);
         mprotect(base, page, PROT_NONE);  // guard page: a stack overflow faults instead of corrupting
         p->t[i].stack = base + page;
     }
+    p->stacks = mem;
+    p->stacks_bytes = (kStack + page) * nthreads;
     return p;
 }
 
-// Blocks that wait at a grid sync keep their fibers, each in a pool of its own: pool i for the
-// i-th block to arrive (pool 0 is g_pool's, which every launch without a grid sync uses).
+inline void free_pool(FiberPool* p) {
+    munmap(p->stacks, p->stacks_bytes);
+    delete p;
+}
+
+// Blocks that wait at a grid sync keep their fibers, each in a pool of its own while the launch
+// runs: pool i for the i-th block to arrive (pool 0 is g_pool, which every launch uses).
 constexpr int kMaxGridSyncBlocks = 64;
 inline FiberPool* g_pools[kMaxGridSyncBlocks] = {};
 
@@ -704,9 +715,17 @@ inline FiberPool* pool_at(Block& b, int i) {
         fail(b, "a grid sync in a launch of more than %d blocks is not simulated", kMaxGridSyncBlocks);
         return nullptr;
     }
-    if (!g_pools[i]) g_pools[i] = i == 0 && g_pool ? g_pool : new_pool();
+    if (!g_pools[i]) g_pools[i] = new_pool(b.n);
     if (!g_pools[i]) fail(b, "cannot map fiber stacks");
     return g_pools[i];
+}
+
+// The pools of a launch's waiting blocks but the first (g_pool) go back when it ends.
+inline void release_pools(std::size_t count) {
+    for (std::size_t i = 1; i < count && i < (std::size_t)kMaxGridSyncBlocks; ++i) {
+        if (g_pools[i]) free_pool(g_pools[i]);
+        g_pools[i] = nullptr;
+    }
 }
 
 inline bool run_block(Block& b, void (*fn)(void*), void* ctx, const unsigned* bd, int schedule,
@@ -1279,6 +1298,7 @@ inline int run_grid(const LaunchConfig& cfg, void (*fn)(void*), void* ctx, char*
     }
 #ifndef GPUSIM_THREADS
     if (rc == 0 && !waiting.empty()) rc = run_waiting_blocks(waiting, fn, cfg.schedule, rng, b);
+    release_pools(waiting.size() + 1);
     g_pool = plain;
     g_block = nullptr;
     return rc;
@@ -1365,8 +1385,13 @@ inline void __syncwarp(unsigned mask = 0xffffffffu, const char* file = __builtin
 // side of kernels/common.cuh's grid_sync (fiber builds; run_grid says how blocks take turns).
 inline void __gpusim_grid_sync(const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) {
 #ifdef GPUSIM_THREADS
-    (void)file; (void)line;
-    gpusim::fatal_in_thread("a grid sync is not simulated in the threads build (use the fiber schedules)");
+    // one block: the grid's barrier is the block's
+    if ((unsigned long long)gridDim.x * gridDim.y * gridDim.z == 1) {
+        gpusim::wait_op(gpusim::OP_SYNCTHREADS, 0, 1, 0, 0, file, line);
+        return;
+    }
+    gpusim::fatal_in_thread("a grid sync in a grid of several blocks is not simulated in the threads build "
+                            "(use the fiber schedules)");
 #else
     gpusim::wait_op(gpusim::OP_GRID_SYNC, 0, 0, 32, 0, file, line);
 #endif

@@ -45,6 +45,9 @@ class DeviceContext:
         Threads of the one-block loops (a multiple of 32, at most ``LOOP_THREADS``).
     max_blocks : int
         Most blocks of a grid-stride kernel.
+    cooperative_blocks : int
+        Most blocks of a cooperative launch (a kernel with grid barriers, ``kernels/grid.cuh``):
+        all of them resident at once (one per SM on a device).
     """
 
     name = "?"
@@ -52,10 +55,13 @@ class DeviceContext:
     threads = 256
     loop_threads = 1024
     max_blocks = 1024
+    cooperative_blocks = 1
 
-    def kernel(self, family: str, name: str):
+    def kernel(self, family: str, name: str, cooperative: bool = False):
         """The kernel `name` (a name expression such as ``'nn_chain_loop<float>'``) of
-        ``kernels/<family>.cu``, callable as ``kernel(grid, block, args)``."""
+        ``kernels/<family>.cu``, callable as ``kernel(grid, block, args)``; `cooperative`: for
+        a kernel with grid barriers (launched so that every block is resident at once, at most
+        ``cooperative_blocks`` blocks)."""
         raise NotImplementedError
 
     def free_bytes(self) -> int:
@@ -174,9 +180,11 @@ class CupyContext(DeviceContext):
         self.device = cupy.cuda.Device()
         sms = self.device.attributes["MultiProcessorCount"]
         self.max_blocks = 8 * sms
+        # one block per SM: a grid barrier's cost grows with the blocks that arrive at it
+        self.cooperative_blocks = sms
 
-    def kernel(self, family: str, name: str):
-        return _cupy_module(self.device.id, family).get_function(name)
+    def kernel(self, family: str, name: str, cooperative: bool = False):
+        return _cupy_module(self.device.id, family, cooperative).get_function(name)
 
     def free_bytes(self) -> int:
         free, _ = self.xp.cuda.runtime.memGetInfo()
@@ -219,13 +227,16 @@ class _CupyGraph(Graph):
 
 
 @lru_cache(maxsize=None)
-def _cupy_module(device_id: int, family: str):
-    # One compiled module per device and family; CuPy keeps the binaries in its own disk cache.
+def _cupy_module(device_id: int, family: str, cooperative: bool = False):
+    # One compiled module per device and family (and launch kind: CuPy launches every kernel of a
+    # cooperative module with cuLaunchCooperativeKernel); CuPy keeps the binaries in its own
+    # disk cache.
     import cupy
 
     with cupy.cuda.Device(device_id):
         module = cupy.RawModule(code=source(family), options=nvrtc_options(),
-                                name_expressions=FAMILIES[family].name_expressions)
+                                name_expressions=FAMILIES[family].name_expressions,
+                                enable_cooperative_groups=cooperative)
         module.compile()
     return module
 
@@ -259,10 +270,12 @@ class SimContext(DeviceContext):
         self.threads = threads
         self.loop_threads = loop_threads
         self.max_blocks = max_blocks
+        # the threads build runs a grid barrier in a grid of one block only (gpusim.h)
+        self.cooperative_blocks = 1 if schedule == "threads" else max_blocks
         self._held = 0  # bytes of the tracked arrays alive (NumPy arrays stand in for the device)
         self._recording: list | None = None  # the launches of a capture in progress
 
-    def kernel(self, family: str, name: str):
+    def kernel(self, family: str, name: str, cooperative: bool = False):
         from .. import _sim
 
         module = _sim.load_module(source(family), FAMILIES[family].name_expressions,

@@ -59,8 +59,8 @@ from ..cpu.backend import raise_computed
 from ._centroid_rows import DeviceCentroidRows, kept_device_bytes
 from ._context import (CupyContext, DeviceContext, SimContext, cuda_unusable_reason, grid_blocks,
                        metric_arrays, row_blocks)
-from ._kernels import (PAIR_TILE, STORAGE_TYPES, TILE, VECTOR_PHASES, VECTOR_QUERIES,
-                       VECTOR_STATE)
+from ._kernels import (PAIR_TILE, PRIM_THREADS, STORAGE_TYPES, TILE, VECTOR_PHASES,
+                       VECTOR_QUERIES, VECTOR_STATE)
 from ._round_rows import DeviceRoundRows
 
 _NO_PAIR = np.uint64(np.iinfo(np.uint64).max)
@@ -229,41 +229,46 @@ class CudaBackend(Backend):
 
     # -- the loops -------------------------------------------------------------------------
     def _mst(self, D, metric: PreparedMetric | None, n: int, bar) -> np.ndarray:
+        """Prim on the device (``kernels/mst.cu``): one cooperative launch per progress chunk
+        makes the chunk's steps, a grid barrier per step; the host reads the device once per
+        chunk."""
         xp = self.xp
         self._check_fits(64 * n + (metric.X.nbytes if metric is not None else 0),
                          "the spanning tree's state", np.float64)
-        blocks = self._grid_blocks(n)
+        threads = min(self.ctx.loop_threads, PRIM_THREADS)
+        blocks = max(1, min(self.ctx.cooperative_blocks, -(-n // threads)))
         track = self.ctx.track
         best = track(xp.full(n, np.inf))
         in_tree = track(xp.zeros(n, dtype=np.uint8))
-        part_value = track(xp.empty(blocks))
-        part_index = track(xp.empty(blocks, dtype=np.int64))
-        ticket = track(xp.zeros(1, dtype=np.uint32))
+        part_value = track(xp.empty(2 * blocks))
+        part_index = track(xp.empty(2 * blocks, dtype=np.int64))
+        barrier = track(xp.zeros(2, dtype=np.uint32))
         merges = track(xp.empty((n - 1) * 3))
         # [newest tree vertex, merges done], the fault, and from the observations the first
         # non-finite distance: one array, so that each chunk reads the device once
         status = track(xp.asarray(np.array([0, 0, 0, 0, 0, 0, 0, -1], dtype=np.int64)))
         state, fault, bad = status[:2], status[2:7], status[7:].view(np.uint64)
-        common = (state, best, in_tree, part_value, part_index, ticket, merges, fault)
+        common = (state, best, in_tree, part_value, part_index, barrier, merges, fault)
         if metric is not None:
             X, d, code, p, aux, weights, vi = metric_arrays(self.ctx, metric)
-            step = self.ctx.kernel("mst", "prim_step_observations")
-            args = (X, _i64(n), d, code, p, aux, weights, vi, *common, bad)
+            loop = self.ctx.kernel("mst", "prim_loop_observations", cooperative=True)
+            head, tail = (X, _i64(n), d, code, p, aux, weights, vi), (*common, bad)
         else:
-            step = self.ctx.kernel("mst", f"prim_step_matrix<{STORAGE_TYPES[D.dtype.name]}>")
-            args = (D, _i64(n), *common)
+            loop = self.ctx.kernel("mst", f"prim_loop_matrix<{STORAGE_TYPES[D.dtype.name]}>",
+                                   cooperative=True)
+            head, tail = (D, _i64(n)), common
 
-        def check() -> int:
-            host = self.ctx.asnumpy(status)
+        for stop in chunk_ends(n - 1, bar):
+            loop((blocks,), (threads,), (*head, _i64(stop), *tail))
+            host = self.ctx.asnumpy(status)  # the chunk's one host synchronisation
             key = int(host[7:].view(np.uint64)[0])
             if key != int(_NO_PAIR):
                 k, j = divmod(key, n)
                 x = int(self.ctx.asnumpy(merges[3 * k]))
                 raise_non_finite("NaN or inf", *sorted((x, j)))
             raise_fault(host[2:7], "single", np.float64)
-            return int(host[1])
-
-        self._graph_steps(step, (blocks,), (self.ctx.threads,), args, n, bar, check)
+            if int(host[1]) != stop:
+                raise RuntimeError("gpuhclust: Prim's loop stopped short of its chunk")
         return self.ctx.asnumpy(merges).reshape(n - 1, 3)
 
     def _graph_steps(self, kernel, grid, block, args, n: int, bar, check) -> None:
