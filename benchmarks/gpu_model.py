@@ -282,7 +282,8 @@ def estimate(config: Config, runs: list[dict], device: dict,
         per = [r["kernels"].get(name) for r in runs]
         kernel_fits[name] = {}
         for q in FITTED:
-            per_call = q in ("launches", "threads")
+            # per call, chunk and merge like the launches: the steps of a device loop
+            per_call = q in ("launches", "threads", "grid_barriers")
             f = fit(ns, [p[q] if p else 0 for p in per], calls if per_call else WORK_BASIS,
                     measured_rounds if per_call else None)
             kernel_fits[name][q] = f

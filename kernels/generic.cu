@@ -9,6 +9,7 @@
 // fault as in nn_chain.cu: the loop stops early with it set when the heap's top has no finite
 // neighbour left (its argmin is -1) or a merge's update overflows.
 #include "argmin.cuh"
+#include "grid.cuh"
 #include "heap.cuh"
 #include "lance_williams.cuh"
 
@@ -158,9 +159,7 @@ __global__ void __launch_bounds__(1024) generic_loop(T* D, long long n, int meth
 // algorithm='tournament' (the default for centroid and median): the same nearest-neighbour cache
 // and the same arithmetic as above, but the global minimum is a tournament argmin over the cache
 // (the lowest slot wins a tie) instead of SciPy's heap, so every part of a step is parallel.
-// One step is ONE launch of tournament_step over the whole grid, with arguments that never
-// change, run as a node of a CUDA graph; the last block to finish (argmin.cuh) does the step's
-// sequential part and decides what the next step does:
+// A step does one of:
 //   MERGE (x, y at height state: the tournament's winner and its fresh cached neighbour): every
 //     live z gets the Lance-Williams update of its distance to y (row and column y), then, as
 //     SciPy's loops, z < x with neighbour x takes y, z < y nearer to y than its cached bound
@@ -168,13 +167,27 @@ __global__ void __launch_bounds__(1024) generic_loop(T* D, long long n, int meth
 //   RESCAN (x: the winner, whose cached neighbour is stale): x's nearest higher neighbour;
 //   TOP (the first step): nothing but the tournament.
 // Every step ends with the tournament over the live slots below n-1 (those SciPy's heap holds),
-// each block over its own slots after its own updates; the last block adds the slot it updated
-// itself. On tie-free data the winners are the heap's, so Z is SciPy's bit for bit.
+// each block over its own slots after its own updates, then the slot the step updated. On
+// tie-free data the winners are the heap's, so Z is SciPy's bit for bit; on any data the CPU's
+// (gpuhclust/cpu/_fast_linkage.py).
+//
+// The loop runs on the device: ONE cooperative launch of tournament_loop (every block resident
+// at once) makes the steps of a progress chunk, until k_stop merges are done or the loop ends.
+// Each block publishes its two candidates (y's nearest higher neighbour, the tournament's top),
+// waits at a grid barrier (grid.cuh), then reads all the candidates and takes the step's
+// decisions itself, every block the same; block 0 writes Z, cluster_id, the fault and, at the
+// end, the state. A value that a decision writes after the barrier is written by the thread
+// that owns its slot (slot z belongs to the thread whose grid-stride loop visits z, the one that
+// reads it in the next step), and every block keeps what it needs of it (the merged cluster's
+// size, the updated slot's neighbour and bound) in registers: no block reads another's write
+// before the next barrier. So the candidates alternate between two halves of the parts, and the
+// overflow word between three (the one a step will use is reset two steps ahead).
 //
 // state = [merges done, phase, x, y] (GH_TOURNAMENT_*); *height = the next merge's height;
-// overflow: the lowest slot whose update overflowed (~0: none). fault as in generic_loop: the
-// loop stops with it set when the winner is at +inf (no finite distance left) or an update
-// overflows. The host starts from state = 0 (TOP, no merge done).
+// overflow (3 words, ~0 before the first launch): the lowest slot whose update overflowed (~0:
+// none); parts: 2 gridDim.x each. fault as in generic_loop: the loop stops with it set when the
+// winner is at +inf (no finite distance left) or an update overflows. The host starts from
+// state = 0 (TOP, no merge done).
 
 #define GH_TOURNAMENT_TOP 0
 #define GH_TOURNAMENT_MERGE 1
@@ -182,98 +195,134 @@ __global__ void __launch_bounds__(1024) generic_loop(T* D, long long n, int meth
 #define GH_TOURNAMENT_DONE 3
 
 template <typename T>
-__global__ void tournament_step(T* D, long long n, int method, long long* size,
+__global__ void tournament_loop(T* D, long long n, int method, long long* size,
                                 long long* cluster_id, long long* neighbor, double* min_dist,
                                 long long* state, double* height, double* part_value,
                                 long long* part_index, double* top_value, long long* top_index,
-                                unsigned int* ticket, unsigned long long* overflow, double* Z,
-                                long long* fault) {
-    // Only the last block writes state, height and size, after every block has read them.
-    const long long phase = state[1];
+                                unsigned int* barrier, unsigned long long* overflow, double* Z,
+                                long long* fault, long long k_stop) {
+    long long phase = state[1];
     if (phase == GH_TOURNAMENT_DONE) return;
-    const long long k = state[0];
-    const long long x = state[2];
-    const long long y = state[3];
-    const bool merge = phase == GH_TOURNAMENT_MERGE;
-    const bool rescan = phase == GH_TOURNAMENT_RESCAN;
-    const double dist = *height;
-    const long long size_x = merge ? size[x] : 0;
-    const long long size_y = merge ? size[y] : 0;
+    long long k = state[0];
+    long long x = state[2];
+    long long y = state[3];
+    double dist = *height;
+    long long size_x = phase == GH_TOURNAMENT_MERGE ? size[x] : 0;
+    long long size_y = phase == GH_TOURNAMENT_MERGE ? size[y] : 0;
     const double inf = gh_inf();
-    ArgMin nearest = argmin_none();
-    ArgMin top = argmin_none_or_inf();
-    for (long long z = blockIdx.x * (long long)blockDim.x + threadIdx.x; z < n;
-         z += (long long)gridDim.x * blockDim.x) {
-        const long long size_z = size[z];
-        if (size_z == 0 || ((merge || rescan) && z == x) || (merge && z == y)) continue;
-        if (merge) {
-            const double d_xz = (double)D[x * n + z];
-            const T value = (T)lance_williams(method, d_xz, (double)D[y * n + z], dist, size_x,
-                                              size_y, size_z);
-            if ((double)value == inf && d_xz < inf) atomicMin(overflow, (unsigned long long)z);
-            D[y * n + z] = value;
-            D[z * n + y] = value;
-            if (z < x && neighbor[z] == x) neighbor[z] = y;
-            if (z < y) {
-                if ((double)value < min_dist[z]) {
-                    neighbor[z] = y;
-                    min_dist[z] = (double)value;
+    const bool lead = blockIdx.x == 0 && threadIdx.x == 0;
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    const long long first = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+    for (long long t = 0; phase != GH_TOURNAMENT_DONE && k < k_stop; ++t) {
+        const bool merge = phase == GH_TOURNAMENT_MERGE;
+        const bool rescan = phase == GH_TOURNAMENT_RESCAN;
+        unsigned long long* over = overflow + t % 3;
+        ArgMin nearest = argmin_none();
+        ArgMin top = argmin_none_or_inf();
+        for (long long z = first; z < n; z += stride) {
+            const long long size_z = size[z];
+            if (size_z == 0 || ((merge || rescan) && z == x) || (merge && z == y)) continue;
+            if (merge) {
+                const double d_xz = (double)D[x * n + z];
+                const T value = (T)lance_williams(method, d_xz, (double)D[y * n + z], dist,
+                                                  size_x, size_y, size_z);
+                if ((double)value == inf && d_xz < inf) atomicMin(over, (unsigned long long)z);
+                D[y * n + z] = value;
+                D[z * n + y] = value;
+                if (z < x && neighbor[z] == x) neighbor[z] = y;
+                if (z < y) {
+                    if ((double)value < min_dist[z]) {
+                        neighbor[z] = y;
+                        min_dist[z] = (double)value;
+                    }
+                } else {
+                    argmin_take(nearest, (double)value, z);
                 }
-            } else {
-                argmin_take(nearest, (double)value, z);
+            } else if (rescan && z > x) {
+                argmin_take(nearest, (double)D[x * n + z], z);
             }
-        } else if (rescan && z > x) {
-            argmin_take(nearest, (double)D[x * n + z], z);
+            if (z < n - 1) argmin_take(top, min_dist[z], z);
         }
-        if (z < n - 1) argmin_take(top, min_dist[z], z);
-    }
-    publish_candidate(block_argmin(nearest), part_value, part_index);
-    publish_candidate(block_argmin(top, argmin_none_or_inf()), top_value, top_index);
-    if (!grid_last_block(ticket)) return;
-    nearest = grid_parts_argmin(part_value, part_index, argmin_none());
-    top = grid_parts_argmin(top_value, top_index, argmin_none_or_inf());
-    if (threadIdx.x == 0) {
+        const long long half = (t & 1) * gridDim.x;
+        publish_candidate(block_argmin(nearest), part_value + half, part_index + half);
+        publish_candidate(block_argmin(top, argmin_none_or_inf()), top_value + half,
+                          top_index + half);
+        grid_sync(barrier);
+        nearest = grid_parts_argmin(part_value + half, part_index + half, argmin_none());
+        top = grid_parts_argmin(top_value + half, top_index + half, argmin_none_or_inf());
+        const unsigned long long overflowed = *(volatile unsigned long long*)over;
+        if (lead) overflow[(t + 2) % 3] = ~0ull;  // every block read it two barriers ago
+        // the cache entry of the slot this step updated (y merged, or x rescanned)
+        long long updated = -1, updated_neighbor = -1;
         long long k_next = k;
         bool stop = false;
+        const bool y_owned = y >= first && (y - first) % stride == 0;
+        const bool x_owned = x >= first && (x - first) % stride == 0;
         if (merge) {
-            write_z_row(Z, k, cluster_id[x], cluster_id[y], dist, size_x + size_y);
-            size[x] = 0;
-            size[y] = size_x + size_y;
-            cluster_id[y] = n + k;
+            if (lead) {
+                write_z_row(Z, k, cluster_id[x], cluster_id[y], dist, size_x + size_y);
+                cluster_id[y] = n + k;
+            }
+            if (x_owned) size[x] = 0;
+            if (y_owned) size[y] = size_x + size_y;
             k_next = k + 1;
-            if (*overflow != ~0ull) {
-                set_fault(fault, GH_FAULT_OVERFLOW, k, x, y, (long long)*overflow);
+            if (overflowed != ~0ull) {
+                if (lead) set_fault(fault, GH_FAULT_OVERFLOW, k, x, y, (long long)overflowed);
                 stop = true;
             } else if (y < n - 1) {
+                updated = y;
+                double bound;
                 if (nearest.index >= 0) {
-                    neighbor[y] = nearest.index;
-                    min_dist[y] = nearest.value;
+                    updated_neighbor = nearest.index;
+                    bound = nearest.value;
+                    if (y_owned) {
+                        neighbor[y] = nearest.index;
+                        min_dist[y] = nearest.value;
+                    }
+                } else {  // nothing live above y: its cache stays (nobody writes it now)
+                    updated_neighbor = neighbor[y];
+                    bound = min_dist[y];
                 }
-                argmin_take(top, min_dist[y], y);
+                argmin_take(top, bound, y);
             }
         } else if (rescan) {
-            neighbor[x] = nearest.index;
-            min_dist[x] = nearest.index >= 0 ? nearest.value : inf;
-            argmin_take(top, min_dist[x], x);
+            updated = x;
+            updated_neighbor = nearest.index;
+            const double bound = nearest.index >= 0 ? nearest.value : inf;
+            if (x_owned) {
+                neighbor[x] = nearest.index;
+                min_dist[x] = bound;
+            }
+            argmin_take(top, bound, x);
         }
-        *overflow = ~0ull;
-        state[0] = k_next;
-        if (stop || k_next >= n - 1) {
-            state[1] = GH_TOURNAMENT_DONE;
+        const long long merged = merge ? y : -1;
+        const long long merged_size = size_x + size_y;
+        k = k_next;
+        if (stop || k >= n - 1) {
+            phase = GH_TOURNAMENT_DONE;
         } else if (!(top.value < inf)) {  // every cached bound is +inf: nothing finite is left
-            set_fault(fault, GH_FAULT_NO_CANDIDATE, k_next, top.index, -1, -1);
-            state[1] = GH_TOURNAMENT_DONE;
+            if (lead) set_fault(fault, GH_FAULT_NO_CANDIDATE, k, top.index, -1, -1);
+            phase = GH_TOURNAMENT_DONE;
         } else {
-            const long long next_y = neighbor[top.index];
-            state[2] = top.index;
-            if (next_y >= 0 && top.value == (double)D[top.index * n + next_y]) {
-                state[1] = GH_TOURNAMENT_MERGE;
-                state[3] = next_y;
-                *height = top.value;
+            x = top.index;
+            const long long next_y = x == updated ? updated_neighbor : neighbor[x];
+            if (next_y >= 0 && top.value == (double)D[x * n + next_y]) {
+                phase = GH_TOURNAMENT_MERGE;
+                y = next_y;
+                dist = top.value;
+                // a size written after this barrier is the writer's alone until the next one
+                size_x = x == merged ? merged_size : size[x];
+                size_y = y == merged ? merged_size : size[y];
             } else {
-                state[1] = GH_TOURNAMENT_RESCAN;
+                phase = GH_TOURNAMENT_RESCAN;
             }
         }
     }
-    grid_step_done(ticket);
+    if (lead) {
+        state[0] = k;
+        state[1] = phase;
+        state[2] = x;
+        state[3] = y;
+        *height = dist;
+    }
 }

@@ -1,6 +1,7 @@
 """The CUDA backend's device loops (issue 14): no host launch per merge, and one read of the device
-per progress chunk. The tournament's merges are nodes of a CUDA graph the host launches once per
-chunk; Prim's loop runs in one cooperative launch per chunk, a grid barrier per merge.
+per progress chunk. Prim's loop and the matrix tournament run in one cooperative launch per
+chunk, a grid barrier per step; the vector engine's tournament steps are nodes of a CUDA graph
+the host launches once per chunk.
 
 On the kernel simulator ('cuda-sim', two thread schedules and a shuffled one, see the fixture
 ``cuda_schedule_backend``), against the CPU backend and SciPy, bit for bit, ties included."""
@@ -186,26 +187,23 @@ def test_tournament_cpu_compaction_keeps_the_gpus_ties():
 
 @pytest.mark.slow  # counting or larger simulations
 def test_tournament_launches_nothing_per_merge():
-    counts = {}
     for n in (120, 250):
         X = blobs(n, 2, seed=n)
         with _sim.counting() as c:
-            Z = gpuhclust.linkage(X, "centroid", backend=SimBackend(SimContext()),
+            Z = gpuhclust.linkage(X, "centroid", backend=SimBackend(SimContext(loop_threads=32)),
                                   engine="matrix")
         np.testing.assert_array_equal(Z, sch.linkage(X, "centroid"))
-        step = c.kernels["tournament_step<double>"]
-        assert step.launches == step.graph_nodes >= n - 1  # merges, rescans, the first look
-        assert not any(name.startswith("generic_loop") for name in c.kernels)
-        counts[n] = c
-    for n, c in counts.items():
+        loop = c.kernels["tournament_loop<double>"]
         chunks = _chunks(n)
-        # per call: the distances and the first neighbours; per chunk: a graph and a read,
-        # again when the chunk's rescans left it short
-        assert chunks <= c.graph_launches <= 2 * chunks
-        assert c.host_launches == c.graph_launches + 2
-        assert c.host_syncs == c.graph_launches + 1
-    # about one host launch per chunk, whatever n: none per merge
-    assert counts[250].host_launches < 1.5 * counts[120].host_launches
+        # one cooperative launch per chunk; a grid barrier per step (merges, rescans, the first
+        # look), every block of the grid at each
+        assert loop.launches == chunks and c.graph_launches == 0
+        assert loop.grid_barriers >= n
+        assert {r.grid for r in c.records if r.kernel == "tournament_loop<double>"} == {(4, 1, 1)}
+        assert not any(name.startswith("generic_loop") for name in c.kernels)
+        # per call: the distances and the first neighbours; per chunk: the loop and one read
+        assert c.host_launches == chunks + 2
+        assert c.host_syncs == chunks + 1
 
 
 @pytest.mark.parametrize("method", GENERIC_METHODS)
@@ -232,7 +230,8 @@ def test_tournament_without_a_finite_distance_sets_the_fault(dtype):
     method = gpuhclust._methods.METHODS["centroid"]
     errors = []
     with pytest.raises(MergeOverflowError) as e:
-        SimBackend(SimContext(max_blocks=3))._tournament(D.astype(dtype), method, _NoBar())
+        SimBackend(SimContext(max_blocks=3, loop_threads=32))._tournament(D.astype(dtype), method,
+                                                                         _NoBar())
     errors.append((str(e.value), e.value.step, e.value.observations))
     with pytest.raises(MergeOverflowError) as e:
         cpu_backend._run_generic(D.astype(dtype), False, method, _NoBar(), tournament=True)

@@ -7,12 +7,13 @@ import os
 import pytest
 
 from gpuhclust.cuda import _compile_check
-from gpuhclust.cuda._kernels import FAMILIES, LOOP_THREADS, PRIM_THREADS, TILE
+from gpuhclust.cuda._kernels import FAMILIES, LOOP_THREADS, COOPERATIVE_THREADS, TILE
 
 # the block sizes the host launches each kernel with on a real device (CupyContext)
 _THREADS = {"pairwise_tiles": TILE * TILE, "nn_chain_loop": LOOP_THREADS,
             "generic_loop": LOOP_THREADS, "generic_neighbours": LOOP_THREADS,
-            "prim_loop_matrix": PRIM_THREADS, "prim_loop_observations": PRIM_THREADS}
+            "prim_loop_matrix": COOPERATIVE_THREADS, "prim_loop_observations": COOPERATIVE_THREADS,
+            "tournament_loop": COOPERATIVE_THREADS}
 _DEFAULT_THREADS = 256
 _REGISTERS_PER_SM = 65536
 _SHARED_PER_BLOCK = 48 * 1024

@@ -18,13 +18,14 @@ from .._metrics import METRIC_CODES
 from .._rounds import KEPT, NO_KEY
 
 __all__ = ["FAMILIES", "Family", "kernel_dir", "source", "defines", "nvrtc_options",
-           "STORAGE_TYPES", "TILE", "PAIR_TILE", "LOOP_THREADS", "PRIM_THREADS", "VECTOR_STATE", "VECTOR_PHASES",
+           "STORAGE_TYPES", "TILE", "PAIR_TILE", "LOOP_THREADS", "COOPERATIVE_THREADS", "VECTOR_STATE", "VECTOR_PHASES",
            "VECTOR_QUERIES", "VECTOR_NEAREST_THREADS"]
 
 TILE = 16  # pairwise_tiles: TILE x TILE threads a block, features staged TILE at a time
 PAIR_TILE = 64  # pairwise_tiles: a block computes PAIR_TILE x PAIR_TILE pairs (a multiple of TILE)
 LOOP_THREADS = 1024  # most threads of the one-block loops (nn_chain_loop, generic_loop)
-PRIM_THREADS = 512  # most threads a block of Prim's cooperative loop (prim_loop_*)
+#: most threads a block of the cooperative loops (prim_loop_*, tournament_loop)
+COOPERATIVE_THREADS = 512
 #: vector_round_nearest: queries per tile (each candidate centroid is read once per tile)
 VECTOR_QUERIES = 32
 #: vector_round_nearest: the most threads a block (its kept lists fill the shared memory)
@@ -83,7 +84,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("distances", ("pairwise_tiles", "condensed_to_square", "first_non_finite")),
     Family("mst", ("prim_loop_matrix",), ("prim_loop_observations",)),
     Family("nn_chain", ("nn_chain_loop",)),
-    Family("generic", ("generic_neighbours", "generic_loop", "tournament_step"),
+    Family("generic", ("generic_neighbours", "generic_loop", "tournament_loop"),
            ("generic_heapify",)),
     Family("vector", (), ("vector_scan", "vector_nearest_higher", "ward_step", "generic_step",
                           "vector_round_merge", "vector_round_nearest", "vector_round_pick",

@@ -59,7 +59,7 @@ from ..cpu.backend import raise_computed
 from ._centroid_rows import DeviceCentroidRows, kept_device_bytes
 from ._context import (CupyContext, DeviceContext, SimContext, cuda_unusable_reason, grid_blocks,
                        metric_arrays, row_blocks)
-from ._kernels import (PAIR_TILE, PRIM_THREADS, STORAGE_TYPES, TILE, VECTOR_PHASES,
+from ._kernels import (PAIR_TILE, COOPERATIVE_THREADS, STORAGE_TYPES, TILE, VECTOR_PHASES,
                        VECTOR_QUERIES, VECTOR_STATE)
 from ._round_rows import DeviceRoundRows
 
@@ -235,8 +235,7 @@ class CudaBackend(Backend):
         xp = self.xp
         self._check_fits(64 * n + (metric.X.nbytes if metric is not None else 0),
                          "the spanning tree's state", np.float64)
-        threads = min(self.ctx.loop_threads, PRIM_THREADS)
-        blocks = max(1, min(self.ctx.cooperative_blocks, -(-n // threads)))
+        blocks, threads = self._cooperative_grid(n)
         track = self.ctx.track
         best = track(xp.full(n, np.inf))
         in_tree = track(xp.zeros(n, dtype=np.uint8))
@@ -270,30 +269,6 @@ class CudaBackend(Backend):
             if int(host[1]) != stop:
                 raise RuntimeError("gpuhclust: Prim's loop stopped short of its chunk")
         return self.ctx.asnumpy(merges).reshape(n - 1, 3)
-
-    def _graph_steps(self, kernel, grid, block, args, n: int, bar, check) -> None:
-        """Run launches of `kernel` until the n - 1 merges are done. The kernel's arguments never
-        change (it reads and advances its loop state in device memory, and does nothing once
-        the merges are done or a fault is set), so the launches of one progress chunk are
-        captured once as a CUDA graph and the host launches the graph; `check()` then reads
-        the device (the chunk's one host synchronisation), raises on a fault and returns the
-        merges done. A step may merge nothing (the generic algorithm's rescans): the graph
-        runs again until the chunk is done."""
-        graph = None
-        k = stalled = 0
-        for stop in chunk_ends(n - 1, bar):
-            while k < stop:
-                if graph is None:  # the first chunk's size: at most one chunk's steps too many
-                    size = stop - k
-                    graph = self.ctx.capture(
-                        lambda: [kernel(grid, block, args) for _ in range(size)])
-                graph.launch()
-                k_done = check()
-                # a step without a merge rescans one slot, at most n - k in a row
-                stalled = stalled + 1 if k_done == k else 0
-                if stalled * size > n + 2:
-                    raise RuntimeError("gpuhclust: the merge loop's kernels made no progress")
-                k = k_done
 
     def _rounds(self, D, method: Method, bar) -> np.ndarray:
         n = D.shape[0]
@@ -359,11 +334,19 @@ class CudaBackend(Backend):
             raise_fault(self.ctx.asnumpy(fault), method.name, D.dtype)
         return self.ctx.asnumpy(Z).reshape(n - 1, 4)
 
+    def _cooperative_grid(self, n: int) -> tuple[int, int]:
+        """(blocks, threads) of a cooperative loop over n slots: every block resident at once."""
+        threads = min(self.ctx.loop_threads, COOPERATIVE_THREADS)
+        return max(1, min(self.ctx.cooperative_blocks, -(-n // threads))), threads
+
     def _tournament(self, D, method: Method, bar) -> np.ndarray:
+        """The tournament on the device (``kernels/generic.cu``): one cooperative launch per
+        progress chunk makes the chunk's steps, a grid barrier per step; the host reads the
+        device once per chunk."""
         xp, track = self.xp, self.ctx.track
         n = D.shape[0]
         ctype = STORAGE_TYPES[D.dtype.name]
-        blocks = self._grid_blocks(n)
+        blocks, threads = self._cooperative_grid(n)
         m = max(n - 1, 1)
         size = track(xp.ones(n, dtype=np.int64))
         cluster_id = track(xp.arange(n, dtype=np.int64))
@@ -372,24 +355,23 @@ class CudaBackend(Backend):
         # [merges done, phase (0: the first tournament), x, y] and the fault: one host read
         status = track(xp.zeros(9, dtype=np.int64))
         height = track(xp.zeros(1))
-        parts = tuple(track(xp.empty(blocks, dtype=t))
+        parts = tuple(track(xp.empty(2 * blocks, dtype=t))
                       for t in (np.float64, np.int64, np.float64, np.int64))
-        ticket = track(xp.zeros(1, dtype=np.uint32))
-        overflow = track(xp.full(1, _NO_PAIR, dtype=np.uint64))
+        barrier = track(xp.zeros(2, dtype=np.uint32))
+        overflow = track(xp.full(3, _NO_PAIR, dtype=np.uint64))
         Z = track(xp.empty((n - 1) * 4))
         self._launch("generic", f"generic_neighbours<{ctype}>",
                      (max(1, min(n - 1, self.ctx.max_blocks)),), (self.ctx.loop_threads,),
                      D, _i64(n), neighbor, min_dist)
-        step = self.ctx.kernel("generic", f"tournament_step<{ctype}>")
+        loop = self.ctx.kernel("generic", f"tournament_loop<{ctype}>", cooperative=True)
         args = (D, _i64(n), np.int32(method.code), size, cluster_id, neighbor, min_dist,
-                status[:4], height, *parts, ticket, overflow, Z, status[4:])
-
-        def check() -> int:
-            host = self.ctx.asnumpy(status)
+                status[:4], height, *parts, barrier, overflow, Z, status[4:])
+        for stop in chunk_ends(n - 1, bar):
+            loop((blocks,), (threads,), (*args, _i64(stop)))
+            host = self.ctx.asnumpy(status)  # the chunk's one host synchronisation
             raise_fault(host[4:], method.name, D.dtype)
-            return int(host[0])
-
-        self._graph_steps(step, (blocks,), (self.ctx.threads,), args, n, bar, check)
+            if int(host[0]) != stop:
+                raise RuntimeError("gpuhclust: the tournament's loop stopped short of its chunk")
         return self.ctx.asnumpy(Z).reshape(n - 1, 4)
 
     # -- engine='vector': ward, centroid, median from centroids (kernels/vector.cu) -----------
