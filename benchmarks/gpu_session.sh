@@ -123,12 +123,13 @@ nsight() {
     ncu_one '^pairwise_tiles' 1 1 -- complete 20000 64 matrix float32 || return $?
     ncu_one '^round_(merge|rescan)' 120 4 -- complete 20000 64 matrix float32 || return $?
     ncu_one '^vector_round_nearest' 60 3 -- ward 50000 32 vector float64 || return $?
+    ncu_one '^tournament_loop' 150 1 -- median 20000 64 matrix float32 || return $?
 }
 if [ $DRY = 1 ]; then
-    echo "[dry-run] nsight: timeout 100s: ncu on pairwise_tiles, round_merge, round_rescan (complete, n = 20,000), vector_round_nearest (vector ward, n = 50,000)"
+    echo "[dry-run] nsight: timeout 120s: ncu on pairwise_tiles, round_merge, round_rescan (complete, n = 20,000), vector_round_nearest (vector ward, n = 50,000), tournament_loop (median, n = 20,000)"
 else
     export -f nsight ncu_one; export PY
-    step nsight 100 bash -c nsight
+    step nsight 120 bash -c nsight
 fi
 step calibrate 45 "$PY" benchmarks/gpu_calibrate.py calibrate --out "$OUT/calibration.json"
 if [ -n "$MODEL" ]; then
