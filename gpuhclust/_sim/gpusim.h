@@ -348,7 +348,7 @@ struct Thr {
     unsigned line;
 #ifdef GPUSIM_THREADS
     unsigned epoch;             // number of warp ops this thread started (TSan tokens)
-    unsigned src_epoch[32];     // epochs of the group members, written by resolve()
+    unsigned src_epoch[32];     // the epoch each group member released its token at (resolve())
 #else
     ucontext_t ctx;
     char* stack;
@@ -450,7 +450,8 @@ inline int resolve(Block& b) {
                     default: x.res = shfl_result(w, k, nl); break;
                 }
 #ifdef GPUSIM_THREADS
-                for (int q = 0; q < nl; ++q) x.src_epoch[q] = w[q].epoch;
+                // the epoch each member released its token at: it counted the op on arrival
+                for (int q = 0; q < nl; ++q) x.src_epoch[q] = w[q].epoch - 1u;
 #endif
             }
             for (int k = 0; k < nl; ++k)
