@@ -712,6 +712,7 @@ constexpr int kMaxGridSyncBlocks = 64;
 inline FiberPool* g_pools[kMaxGridSyncBlocks] = {};
 
 inline FiberPool* pool_at(Block& b, int i) {
+    if (i == 0) return g_pool;
     if (i >= kMaxGridSyncBlocks) {
         fail(b, "a grid sync in a launch of more than %d blocks is not simulated", kMaxGridSyncBlocks);
         return nullptr;
@@ -727,17 +728,6 @@ inline void release_pools(std::size_t count) {
         if (g_pools[i]) free_pool(g_pools[i]);
         g_pools[i] = nullptr;
     }
-}
-
-inline bool run_block(Block& b, void (*fn)(void*), void* ctx, const unsigned* bd, int schedule,
-                      unsigned long long& rng) {
-    init_block(b, *g_pool, fn, ctx, bd);
-    const int r = drive_block(b, *g_pool, schedule, rng);
-    if (r == BLOCK_AT_GRID_SYNC) {
-        fail(b, "grid sync reached outside a grid the simulator runs block by block");
-        return false;
-    }
-    return r == BLOCK_DONE;
 }
 
 inline bool ensure_pool(Block& b) {
@@ -1244,6 +1234,7 @@ inline int run_grid(const LaunchConfig& cfg, void (*fn)(void*), void* ctx, char*
 #ifndef GPUSIM_THREADS
     std::vector<WaitingBlock> waiting;  // blocks at the first grid sync, in arrival order
     FiberPool* const plain = g_pool;
+    g_pools[0] = plain;
     unsigned long long finished = 0;
     int rc = 0;
 #endif
@@ -1260,41 +1251,35 @@ inline int run_grid(const LaunchConfig& cfg, void (*fn)(void*), void* ctx, char*
             return 1;
         }
 #else
-        if (waiting.empty()) {
-            g_pool = plain;
-            g_block = &b;
-            init_block(b, *g_pool, fn, ctx, bd);
-            const int r = drive_block(b, *g_pool, cfg.schedule, rng);
-            if (r == BLOCK_FAILED) { rc = 1; break; }
-            if (r == BLOCK_DONE) { ++finished; continue; }
-            if (finished) {
-                fail(b, "divergent grid sync: %llu block(s) exited before block (%u,%u,%u) reached a grid sync",
-                     finished, blockIdx.x, blockIdx.y, blockIdx.z);
-                rc = 1;
-                break;
-            }
-            waiting.reserve(nblocks);
-            waiting.push_back(WaitingBlock{b, 0, blockIdx, {}});  // plain is pool 0
-            g_pools[0] = plain;
-            save_shared(waiting.back().shared);
-            continue;
-        }
-        FiberPool* p = pool_at(b, (int)waiting.size());
+        // pool i for the i-th block to wait at the grid sync: the next one's until it does
+        const int pool = (int)waiting.size();
+        FiberPool* p = pool_at(b, pool);
         if (!p) { rc = 1; break; }
-        waiting.push_back(WaitingBlock{b, (int)waiting.size(), blockIdx, {}});
-        WaitingBlock& w = waiting.back();
+        WaitingBlock w{b, pool, blockIdx, {}};
         g_pool = p;
         g_block = &w.b;
         init_block(w.b, *p, fn, ctx, bd);
         const int r = drive_block(w.b, *p, cfg.schedule, rng);
         if (r == BLOCK_FAILED) { rc = 1; break; }
         if (r == BLOCK_DONE) {
-            fail(b, "divergent grid sync: block (%u,%u,%u) exited while others wait at a grid sync",
-                 blockIdx.x, blockIdx.y, blockIdx.z);
+            if (!waiting.empty()) {
+                fail(b, "divergent grid sync: block (%u,%u,%u) exited while others wait at a grid sync",
+                     blockIdx.x, blockIdx.y, blockIdx.z);
+                rc = 1;
+                break;
+            }
+            ++finished;
+            continue;
+        }
+        if (finished) {
+            fail(b, "divergent grid sync: %llu block(s) exited before block (%u,%u,%u) reached a grid sync",
+                 finished, blockIdx.x, blockIdx.y, blockIdx.z);
             rc = 1;
             break;
         }
+        if (waiting.empty()) waiting.reserve(nblocks);
         save_shared(w.shared);
+        waiting.push_back(std::move(w));
 #endif
     }
 #ifndef GPUSIM_THREADS

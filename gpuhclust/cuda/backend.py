@@ -257,17 +257,19 @@ class CudaBackend(Backend):
                                    cooperative=True)
             head, tail = (D, _i64(n)), common
 
-        for stop in chunk_ends(n - 1, bar):
-            loop((blocks,), (threads,), (*head, _i64(stop), *tail))
-            host = self.ctx.asnumpy(status)  # the chunk's one host synchronisation
+
+        def check() -> int:
+            host = self.ctx.asnumpy(status)
             key = int(host[7:].view(np.uint64)[0])
             if key != int(_NO_PAIR):
                 k, j = divmod(key, n)
                 x = int(self.ctx.asnumpy(merges[3 * k]))
                 raise_non_finite("NaN or inf", *sorted((x, j)))
             raise_fault(host[2:7], "single", np.float64)
-            if int(host[1]) != stop:
-                raise RuntimeError("gpuhclust: Prim's loop stopped short of its chunk")
+            return int(host[1])
+
+        self._device_loop(loop, blocks, threads, lambda stop: (*head, _i64(stop), *tail), n, bar,
+                          check)
         return self.ctx.asnumpy(merges).reshape(n - 1, 3)
 
     def _rounds(self, D, method: Method, bar) -> np.ndarray:
@@ -339,6 +341,17 @@ class CudaBackend(Backend):
         threads = min(self.ctx.loop_threads, COOPERATIVE_THREADS)
         return max(1, min(self.ctx.cooperative_blocks, -(-n // threads))), threads
 
+    @staticmethod
+    def _device_loop(kernel, blocks: int, threads: int, args, n: int, bar, check) -> None:
+        """Run a merge loop that lives on the device (a cooperative kernel with grid barriers)
+        over the n - 1 merges: one launch per progress chunk, ``args(stop)`` its arguments for
+        the chunk that ends at merge `stop`; ``check()`` then reads the device (the chunk's one
+        host synchronisation), raises on a fault and returns the merges done."""
+        for stop in chunk_ends(n - 1, bar):
+            kernel((blocks,), (threads,), args(stop))
+            if check() != stop:
+                raise RuntimeError("gpuhclust: the device's merge loop stopped short of its chunk")
+
     def _tournament(self, D, method: Method, bar) -> np.ndarray:
         """The tournament on the device (``kernels/generic.cu``): one cooperative launch per
         progress chunk makes the chunk's steps, a grid barrier per step; the host reads the
@@ -366,12 +379,13 @@ class CudaBackend(Backend):
         loop = self.ctx.kernel("generic", f"tournament_loop<{ctype}>", cooperative=True)
         args = (D, _i64(n), np.int32(method.code), size, cluster_id, neighbor, min_dist,
                 status[:4], height, *parts, barrier, overflow, Z, status[4:])
-        for stop in chunk_ends(n - 1, bar):
-            loop((blocks,), (threads,), (*args, _i64(stop)))
-            host = self.ctx.asnumpy(status)  # the chunk's one host synchronisation
+
+        def check() -> int:
+            host = self.ctx.asnumpy(status)
             raise_fault(host[4:], method.name, D.dtype)
-            if int(host[0]) != stop:
-                raise RuntimeError("gpuhclust: the tournament's loop stopped short of its chunk")
+            return int(host[0])
+
+        self._device_loop(loop, blocks, threads, lambda stop: (*args, _i64(stop)), n, bar, check)
         return self.ctx.asnumpy(Z).reshape(n - 1, 4)
 
     # -- engine='vector': ward, centroid, median from centroids (kernels/vector.cu) -----------
