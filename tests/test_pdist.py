@@ -9,7 +9,9 @@ import scipy.spatial.distance as ssd
 import gpuhclust
 from _helpers import assert_same_bits
 from gpuhclust._metrics import prepare_metric
-from gpuhclust.cpu._distances import condensed_distances, square_from_observations
+from gpuhclust.cpu._distances import (BLOCK, column_blocks, condensed_distances,
+                                      square_from_observations)
+from gpuhclust.cpu._lazy_matrix import int_keys
 
 # metrics whose compiled kernels sum in SciPy's order: equal to the last bit
 BIT_EXACT = ["euclidean", "sqeuclidean", "cityblock", "chebyshev"]
@@ -97,7 +99,7 @@ def test_bad_minkowski_p(X):
 
 # Sizes on both sides of the square fill's tiles of rows and blocks of columns: one row, a
 # partial tile, one tile and a bit, several blocks with partial ones at the end.
-SQUARE_SIZES = [1, 2, 31, 33, 63, 65, 257, 300]
+SQUARE_SIZES = [1, 2, 31, 33, 63, 65, 257, 300, 600]
 # (metric, storage): bit-exact metrics against SciPy, cosine (a few ulps from SciPy) against
 # the condensed kernel, which the square fill must equal bit for bit all the same
 SQUARE_CASES = [("euclidean", np.float64), ("chebyshev", np.float64), ("cosine", np.float64),
@@ -122,6 +124,11 @@ def test_square_from_observations_is_squareform(metric, dtype, n):
     expected = ssd.squareform(y).astype(dtype)
     np.fill_diagonal(expected, np.inf)
     D = np.full((n, n), -1.0, dtype)  # an invalid distance wherever the fill misses
-    square_from_observations(prepared.X, *prepared.kernel_args, D)
+    block_min = np.empty((n, column_blocks(n)), dtype=np.int64)
+    square_from_observations(prepared.X, *prepared.kernel_args, D, block_min)
     assert_same_bits(D, expected, f"{metric} n={n}")
+    keys = int_keys(expected)
+    for c in range(column_blocks(n)):  # each row's smallest key per block of columns
+        np.testing.assert_array_equal(block_min[:, c],
+                                      keys[:, c * BLOCK:(c + 1) * BLOCK].min(axis=1))
     assert_same_bits(np.tril(D, -1), np.tril(D.T, -1), "lower triangle vs transposed upper")

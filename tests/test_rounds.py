@@ -12,6 +12,7 @@ import scipy.spatial.distance as ssd
 import gpuhclust
 from _helpers import ROUNDS_METHODS, assert_same_as_scipy, assert_valid_merges, blobs, tie_heavy
 from gpuhclust.cpu import _lazy_matrix, _round_rows
+from gpuhclust.cpu._distances import BLOCK
 from gpuhclust.cpu import backend as cpu_backend
 from gpuhclust.numpy_only._lance_williams import update_row
 
@@ -132,6 +133,49 @@ def test_smallest_keys_in_first_minimum_order(width, dtype):
     np.testing.assert_array_equal(kept_cols[found], order)
     np.testing.assert_array_equal(kept_keys[found], keys[order])
     assert np.count_nonzero(found) == min(width, _round_rows.KEPT + 1)
+
+
+def _block_minima(keys):
+    """Each block's smallest key (``_distances.BLOCK`` entries), as the fill records them."""
+    blocks = -(-keys.shape[0] // BLOCK)
+    padded = np.full(blocks * BLOCK, np.iinfo(np.int64).max)
+    padded[:keys.shape[0]] = keys
+    return padded.reshape(blocks, BLOCK).min(axis=1)
+
+
+@pytest.mark.parametrize("width", [3, 2 * BLOCK, (_round_rows.KEPT + 1) * BLOCK + 1, 4000])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("values", [6, 3000])
+def test_smallest_keys_in_blocks_is_the_full_scans_list(width, dtype, values):
+    """Reading only the blocks whose minimum is at most the L-th smallest block minimum gives
+    the full scan's list, ties included (few distinct values: ties across many blocks)."""
+    rng = np.random.default_rng(width + values)
+    row = rng.integers(0, values, width).astype(dtype)
+    row[rng.random(width) < 0.2] = np.inf
+    keys = _lazy_matrix.int_keys(row)
+    expected = [np.empty(_round_rows.KEPT + 1, dtype=np.int64) for _ in range(2)]
+    _round_rows.smallest_keys(keys, *expected)
+    found = [np.empty(_round_rows.KEPT + 1, dtype=np.int64) for _ in range(2)]
+    read = _round_rows.smallest_keys_in_blocks(keys, _block_minima(keys), *found)
+    np.testing.assert_array_equal(found[0], expected[0])
+    np.testing.assert_array_equal(found[1], expected[1])
+    blocks = -(-width // BLOCK)
+    if blocks > _round_rows.KEPT + 1 and values > 6:
+        assert read < width  # it skipped blocks
+    assert read <= width
+
+
+@pytest.mark.parametrize("method", ROUNDS_METHODS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_first_scan_by_block_minima_gives_the_same_z(method, dtype):
+    """From observations the first scan reads only the blocks its block minima allow; from the
+    condensed distances it reads every row whole: the same Z, ties included."""
+    n = (_round_rows.KEPT + 2) * BLOCK
+    X = tie_heavy(n, 3, seed=5)
+    Z = gpuhclust.linkage(X, method, backend="cpu", dtype=dtype)
+    assert _stats()["entries_read"] > 0
+    Z_condensed = gpuhclust.linkage(ssd.pdist(X), method, backend="cpu", dtype=dtype)
+    np.testing.assert_array_equal(Z, Z_condensed)
 
 
 @pytest.mark.parametrize("algorithm", ["scipy", "nn_chain"])

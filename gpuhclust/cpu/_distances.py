@@ -26,6 +26,7 @@ from numba.extending import overload
 
 from .._metrics import METRIC_CODES
 from .._validation import condensed_row_start
+from ._lazy_matrix import int_keys
 
 #: The condensed index where row i starts, compiled: the very function the host code uses.
 row_start = numba.njit(cache=True, inline="always")(condensed_row_start)
@@ -338,23 +339,36 @@ def _condensed_distances(X, code, p, aux, weights, vi, out):
             _condensed_row(X, Xt, n - 1 - t, code, p, aux, weights, vi, out, acc)
 
 
-def square_from_observations(X, code, p, aux, weights, vi, out):
+def square_from_observations(X, code, p, aux, weights, vi, out, block_min=None):
     """Fill the square matrix `out` (n, n) with distances, the diagonal with +inf.
 
     Each distance is computed once and stored at (i, j) and (j, i) in the same pass: see
-    :func:`_square_column_block`.
+    :func:`_square_column_block`. With `block_min` (int64, (n, :func:`column_blocks`)), also
+    the smallest key (``_lazy_matrix.int_keys``) of each row's :data:`BLOCK` columns ``c *
+    BLOCK:(c + 1) * BLOCK`` into ``block_min[i, c]``, taken while the values are in cache: a
+    first scan that reads only the blocks able to hold a row's smallest entries
+    (``_round_rows.smallest_keys_in_blocks``) instead of the whole matrix again.
     """
-    for_metric(code).square(X, p, aux, weights, vi, out)
+    if block_min is None:
+        block_min = np.empty((0, 0), dtype=np.int64)
+    for_metric(code).square(X, p, aux, weights, vi, out, int_keys(out), block_min)
+
+
+def column_blocks(n: int) -> int:
+    """Blocks of :data:`BLOCK` columns in a row of n entries."""
+    return (n + BLOCK - 1) // BLOCK
 
 
 SQUARE_TILE = 32  # rows per tile of the square fill (see _square_column_block)
+assert BLOCK % SQUARE_TILE == 0  # a tile lies in one column block (the block minima)
 # The tile buffer's row length: BLOCK columns plus one cache line, so that a column of the
 # buffer (read for the transposed stores) spans different cache sets instead of a few.
 _TILE_STRIDE = BLOCK + 8
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _square_column_block(X, Xt, j0, j1, code, p, aux, weights, vi, out, acc, tile):
+def _square_column_block(X, Xt, j0, j1, code, p, aux, weights, vi, out, acc, tile, keys,
+                         block_min):
     """Columns ``j0:j1`` of the upper triangle of `out` and, transposed, rows ``j0:j1`` of the
     lower one; the diagonal entries of these rows become +inf.
 
@@ -369,9 +383,18 @@ def _square_column_block(X, Xt, j0, j1, code, p, aux, weights, vi, out, acc, til
 
     `out` and `tile` are indexed, never sliced: a view of `out` costs a reference count update
     on the array both threads share.
+
+    Block minima (when ``block_min`` has rows): the entries of row i in column block c are all
+    stored by the call for the column block ``max(c, i // BLOCK)`` (a tile lies in one block:
+    BLOCK is a multiple of SQUARE_TILE), so each ``block_min[i, c]`` has one writer; its
+    minimum is taken over the keys just stored, read back from L1.
     """
+    minima = block_min.shape[0] > 0
+    c = j0 // BLOCK
     for j in range(j0, j1):
         out[j, j] = np.inf
+        if minima:
+            block_min[j, c] = np.int64(keys[j, j])
     for i0 in range(0, j1 - 1, SQUARE_TILE):  # the last tile holds the block's own triangle
         i1 = min(j1 - 1, i0 + SQUARE_TILE)
         for i in range(i0, i1):
@@ -381,13 +404,32 @@ def _square_column_block(X, Xt, j0, j1, code, p, aux, weights, vi, out, acc, til
                 value = acc[j - start]
                 out[i, j] = value
                 tile[i - i0, j - j0] = value
+            if minima:
+                low = _min_key(keys, i, start, j1)
+                block_min[i, c] = low if i < j0 or low < block_min[i, c] else block_min[i, c]
+        tile_block = i0 // BLOCK
         for j in range(max(j0, i0 + 1), j1):
             for i in range(i0, min(i1, j)):  # the tile's rows above the diagonal of column j
                 out[j, i] = tile[i - i0, j - j0]
+            if minima:
+                low = _min_key(keys, j, i0, min(i1, j))
+                first = i0 == tile_block * BLOCK and tile_block != c  # the block's first tile
+                block_min[j, tile_block] = (low if first or low < block_min[j, tile_block]
+                                            else block_min[j, tile_block])
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _min_key(keys, i, j0, j1):
+    """The smallest of ``keys[i, j0:j1]`` as an int64 (int64's largest when empty)."""
+    low = np.iinfo(np.int64).max
+    for j in range(j0, j1):
+        k = np.int64(keys[i, j])
+        low = k if k < low else low
+    return low
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def _square_from_observations(X, code, p, aux, weights, vi, out):
+def _square_from_observations(X, code, p, aux, weights, vi, out, keys, block_min):
     n = X.shape[0]
     Xt = np.ascontiguousarray(X.T)
     blocks = (n + BLOCK - 1) // BLOCK
@@ -398,12 +440,12 @@ def _square_from_observations(X, code, p, aux, weights, vi, out):
         tile = np.empty((SQUARE_TILE, _TILE_STRIDE))
         j0 = np.int64(b) * BLOCK
         _square_column_block(X, Xt, j0, min(n, j0 + BLOCK), code, p, aux, weights, vi, out, acc,
-                             tile)
+                             tile, keys, block_min)
         c = blocks - 1 - b
         if c != b:
             j0 = c * BLOCK
             _square_column_block(X, Xt, j0, min(n, j0 + BLOCK), code, p, aux, weights, vi, out,
-                                 acc, tile)
+                                 acc, tile, keys, block_min)
 
 
 class MetricKernels(NamedTuple):
@@ -441,8 +483,8 @@ def for_metric(code: int) -> MetricKernels:
         _condensed_distances(X, code, p, aux, weights, vi, out)
 
     @numba.njit(cache=True, error_model="numpy")
-    def square(X, p, aux, weights, vi, out):
-        _square_from_observations(X, code, p, aux, weights, vi, out)
+    def square(X, p, aux, weights, vi, out, keys, block_min):
+        _square_from_observations(X, code, p, aux, weights, vi, out, keys, block_min)
 
     return MetricKernels(pair, block, condensed, square)
 

@@ -26,6 +26,11 @@ rounds such drops back up); a row whose entries come closer to the bound than th
 as before. So the answer is the scan's, bit for bit, and most rows whose neighbour merged need
 neither a replay nor a scan.
 
+The first scan of a matrix filled from observations reads only the blocks of columns that can
+hold a row's kept entries, found from the block minima the fill records while the values are in
+cache (:func:`smallest_keys_in_blocks`): the same lists as a full scan, from a fraction of the
+matrix.
+
 Slots and rows: the store works in slots of a ``_lazy_matrix.Compactor``, which gathers the live
 rows and columns into a smaller matrix once half the slots are dead, so late rounds scan only live
 rows; slots keep the relative order of the original rows (so "lowest index wins" means the same)
@@ -39,6 +44,7 @@ import numba
 import numpy as np
 
 from .._rounds import KEPT, NO_KEY
+from ._distances import BLOCK
 from ._lance_williams import merge_rows
 from ._lazy_matrix import (OVERFLOW, Compactor, first_argmin, new_fault, new_merge_log,
                            raise_fault, replay)
@@ -128,11 +134,47 @@ def smallest_keys(keys, kept_keys, kept_cols):
     minimum cannot enter the list are skipped after a vectorised minimum."""
     kept_keys[:] = NO_KEY
     kept_cols[:] = -1
-    last = kept_keys.shape[0] - 1
+    _keep_smallest(keys, 0, keys.shape[0], kept_keys, kept_cols)
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def smallest_keys_in_blocks(keys, block_min, kept_keys, kept_cols):
+    """:func:`smallest_keys`, the same list, reading only the blocks of ``BLOCK`` entries
+    (``_distances.BLOCK``) that can hold one of its entries: ``block_min[c]`` is the smallest
+    key of block c. With L = ``len(kept_keys)``, the L blocks of the smallest minima hold L
+    entries at or below the L-th smallest minimum, tau, so no entry of the list lies above
+    tau, nor in a block whose minimum does; the others are read in index order, as a full
+    scan reads them. Returns the number of entries read."""
+    kept_keys[:] = NO_KEY
+    kept_cols[:] = -1
+    blocks = block_min.shape[0]
     n = keys.shape[0]
+    if blocks <= kept_keys.shape[0]:
+        _keep_smallest(keys, 0, n, kept_keys, kept_cols)
+        return n
+    # tau: the L-th smallest block minimum, by insertion into the (still empty) kept keys
+    for c in range(blocks):
+        if block_min[c] < kept_keys[kept_keys.shape[0] - 1]:
+            _insert_kept(kept_keys, kept_cols, block_min[c], c)
+    tau = kept_keys[kept_keys.shape[0] - 1]
+    kept_keys[:] = NO_KEY
+    kept_cols[:] = -1
+    read = 0
+    for c in range(blocks):
+        if block_min[c] <= tau:
+            lo, hi = c * BLOCK, min(n, (c + 1) * BLOCK)
+            _keep_smallest(keys, lo, hi, kept_keys, kept_cols)
+            read += hi - lo
+    return read
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _keep_smallest(keys, lo, hi, kept_keys, kept_cols):
+    """Enter the entries ``lo:hi`` of `keys`, in index order, into the sorted kept list."""
+    last = kept_keys.shape[0] - 1
     chunk = 64
-    for c0 in range(0, n, chunk):
-        c1 = min(n, c0 + chunk)
+    for c0 in range(lo, hi, chunk):
+        c1 = min(hi, c0 + chunk)
         m = np.int64(keys[c0])
         for i in range(c0, c1):  # 64 iterations, not 63: no scalar remainder
             k = np.int64(keys[i])
@@ -157,11 +199,20 @@ def _first_minimum(row, keys, nonneg, kept_keys, kept_cols):
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def scan_rows(D, keys, nonneg, nn, dist, kept_keys, kept_cols):
+def scan_rows(D, keys, nonneg, nn, dist, kept_keys, kept_cols, block_min, read):
     """Nearest neighbour (first minimum, -1 when none) and its distance of every row; for
-    non-negative rows their smallest entries too (the last column is the bound's)."""
+    non-negative rows their smallest entries too (the last column is the bound's), found
+    with the rows' block minima where `block_min` has rows (see
+    :func:`smallest_keys_in_blocks`); ``read[i]``: the entries of row i read."""
     for i in numba.prange(D.shape[0]):
-        j = _first_minimum(D[i], keys[i], nonneg, kept_keys[i], kept_cols[i])
+        read[i] = D.shape[1]
+        if nonneg and block_min.shape[0] > 0:
+            read[i] = smallest_keys_in_blocks(keys[i], block_min[i], kept_keys[i],
+                                              kept_cols[i])
+            j = kept_cols[i, 0]
+            j = j if j >= 0 and D[i, j] < np.inf else -1
+        else:
+            j = _first_minimum(D[i], keys[i], nonneg, kept_keys[i], kept_cols[i])
         nn[i] = j
         dist[i] = D[i, j] if j >= 0 else np.inf
 
@@ -295,8 +346,10 @@ class LocalRows:
 
     name = "backend='cpu' (rounds)"
 
-    def __init__(self, D: np.ndarray, nonneg: bool, method):
+    def __init__(self, D: np.ndarray, nonneg: bool, method, block_min: np.ndarray | None = None):
         n = D.shape[0]
+        #: the fill's block minima (``_distances.square_from_observations``), for the first scan
+        self.block_min = np.empty((0, 0), dtype=np.int64) if block_min is None else block_min
         self.work = Compactor(D)
         self.nonneg, self.code, self.method_name = nonneg, method.code, method.name
         self.size = np.ones(n, dtype=np.int64)      # by slot
@@ -316,8 +369,11 @@ class LocalRows:
         nn = np.empty(n, dtype=np.int64)
         dist = np.empty(n)
         keys, cols = _kept_buffers(n)
-        scan_rows(self.work.D, self.work.keys, self.nonneg, nn, dist, keys, cols)
-        self.entries_read += n * n
+        read = np.empty(n, dtype=np.int64)
+        scan_rows(self.work.D, self.work.keys, self.nonneg, nn, dist, keys, cols, self.block_min,
+                  read)
+        self.block_min = None  # the matrix changes from here on
+        self.entries_read += int(read.sum())
         if self.kept is not None:
             self.kept.record(np.arange(n), keys, self._original(cols), 0)
         return self._original(nn), dist

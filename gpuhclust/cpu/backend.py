@@ -73,16 +73,22 @@ class CPUBackend(Backend):
 
     @staticmethod
     def matrix_bytes(data: LinkageInput, metric: PreparedMetric | None, dtype) -> int:
-        """Memory the matrix engine needs: the square matrix (and SciPy's condensed result
-        while the matrix is filled, when SciPy computes the metric)."""
+        """Memory the matrix engine needs: the square matrix, and SciPy's condensed result
+        while the matrix is filled when SciPy computes the metric, or the rows' block minima
+        (1/32 of a float64 matrix) when the compiled metrics do."""
         n = data.n
         extra = 0
         if data.condensed is None and metric.code is None:
             extra = 8 * (n * (n - 1) // 2)  # SciPy's condensed float64 result, freed afterwards
+        elif data.condensed is None:  # the rows' block minima (rounds' first scan)
+            extra = 8 * n * _distances.column_blocks(n)
         return np.dtype(dtype).itemsize * n * n + extra
 
-    def square_matrix(self, data: LinkageInput, metric: PreparedMetric | None, dtype):
-        """The working matrix: square, +inf on the diagonal. Returns (D, nonneg)."""
+    def square_matrix(self, data: LinkageInput, metric: PreparedMetric | None, dtype,
+                      block_minima: bool = False):
+        """The working matrix: square, +inf on the diagonal. Returns (D, nonneg, block_min):
+        with `block_minima`, where the compiled fill computes them, the block minima of its
+        rows (``_distances.square_from_observations``), else None."""
         n = data.n
         check_fits(self.matrix_bytes(data, metric, dtype),
                    f"the {n} x {n} {np.dtype(dtype).name} distance matrix",
@@ -91,18 +97,21 @@ class CPUBackend(Backend):
         if data.condensed is not None:
             condensed = np.ascontiguousarray(data.condensed, dtype=np.float64)
             _distances.square_from_condensed(read_only(condensed), D)
-            return D, not data.has_negative
+            return D, not data.has_negative, None
         if metric.code is None:
             y = ssd.pdist(metric.X, metric.scipy_metric, **metric.scipy_kwargs)
             validate_computed(y, n, dtype)
             _distances.square_from_condensed(read_only(y), D)
-            return D, not bool(y.min() < 0)
-        _distances.square_from_observations(metric.X, *metric.kernel_args, D)
+            return D, not bool(y.min() < 0), None
+        block_min = None
+        if block_minima:
+            block_min = np.empty((n, _distances.column_blocks(n)), dtype=np.int64)
+        _distances.square_from_observations(metric.X, *metric.kernel_args, D, block_min)
         if metric.may_give_non_finite or D.dtype == np.float32:
             i, j = _distances.first_non_finite_upper(D)
             if i >= 0:
                 raise_computed(metric, i, j)
-        return D, True
+        return D, True, block_min
 
     def run(self, plan, data, metric, progress) -> np.ndarray:
         n = data.n
@@ -118,12 +127,13 @@ class CPUBackend(Backend):
                 if algorithm == "tournament":
                     return _vector.run_tournament(metric.X, method.code, bar, last_run)
                 return _run_vector_generic(metric.X, method.code, bar)
-            D, nonneg = self.square_matrix(data, metric, plan.dtype)
+            D, nonneg, block_min = self.square_matrix(data, metric, plan.dtype,
+                                                      block_minima=algorithm == "rounds")
             try:
                 if algorithm == "mst":
                     return _run_mst_matrix(D, nonneg, bar)
                 if algorithm == "rounds":
-                    return _run_rounds(D, nonneg, method, bar)
+                    return _run_rounds(D, nonneg, method, bar, block_min)
                 if algorithm == "nn_chain":
                     return _run_nn_chain(D, nonneg, method, bar)
                 return _run_generic(D, nonneg, method, bar,
@@ -296,9 +306,9 @@ def _run_nn_chain(D, nonneg, method: Method, bar) -> np.ndarray:
     return merges
 
 
-def _run_rounds(D, nonneg, method: Method, bar) -> np.ndarray:
+def _run_rounds(D, nonneg, method: Method, bar, block_min=None) -> np.ndarray:
     n = D.shape[0]
-    store = _round_rows.LocalRows(D, nonneg, method)
+    store = _round_rows.LocalRows(D, nonneg, method, block_min)
     stats = rounds_driver.RoundStats()
     merges = rounds_driver.rnn_rounds(store, n, bar, stats, method.name, D.dtype)
     last_run.clear()
