@@ -176,7 +176,11 @@ __global__ void __launch_bounds__(1024) generic_loop(T* D, long long n, int meth
 // Each block publishes its two candidates (y's nearest higher neighbour, the tournament's top),
 // waits at a grid barrier (grid.cuh), then reads all the candidates and takes the step's
 // decisions itself, every block the same; block 0 writes Z, cluster_id, the fault and, at the
-// end, the state. A value that a decision writes after the barrier is written by the thread
+// end, the state. A step's latency is mostly its reductions, so they are lean (argmin.cuh's
+// step reductions): the block's candidates reach thread 0 with one __syncthreads, and warp 0
+// reduces the parts and shares the winners with one more. A RESCAN step changes one cache
+// entry, so only the block that owns the rescanned slot redoes its top; the others republish
+// the top they kept (thread 0's registers, valid within a launch). A value that a decision writes after the barrier is written by the thread
 // that owns its slot (slot z belongs to the thread whose grid-stride loop visits z, the one that
 // reads it in the next step), and every block keeps what it needs of it (the merged cluster's
 // size, the updated slot's neighbour and bound) in registers: no block reads another's write
