@@ -176,7 +176,11 @@ __global__ void __launch_bounds__(1024) generic_loop(T* D, long long n, int meth
 // Each block publishes its two candidates (y's nearest higher neighbour, the tournament's top),
 // waits at a grid barrier (grid.cuh), then reads all the candidates and takes the step's
 // decisions itself, every block the same; block 0 writes Z, cluster_id, the fault and, at the
-// end, the state. A value that a decision writes after the barrier is written by the thread
+// end, the state. A step's latency is mostly its reductions, so they are lean (argmin.cuh's
+// step reductions): the block's candidates reach thread 0 with one __syncthreads, and warp 0
+// reduces the parts and shares the winners with one more. A RESCAN step changes one cache
+// entry, so only the block that owns the rescanned slot redoes its top; the others republish
+// the top they kept (thread 0's registers, valid within a launch). A value that a decision writes after the barrier is written by the thread
 // that owns its slot (slot z belongs to the thread whose grid-stride loop visits z, the one that
 // reads it in the next step), and every block keeps what it needs of it (the merged cluster's
 // size, the updated slot's neighbour and bound) in registers: no block reads another's write
@@ -193,6 +197,11 @@ __global__ void __launch_bounds__(1024) generic_loop(T* D, long long n, int meth
 #define GH_TOURNAMENT_MERGE 1
 #define GH_TOURNAMENT_RESCAN 2
 #define GH_TOURNAMENT_DONE 3
+
+// Whether slot s is among this block's (a grid-stride loop of `stride` threads visits it).
+__device__ __forceinline__ bool slot_here(long long s, long long stride) {
+    return (s % stride) / blockDim.x == blockIdx.x;
+}
 
 template <typename T>
 __global__ void tournament_loop(T* D, long long n, int method, long long* size,
@@ -213,13 +222,25 @@ __global__ void tournament_loop(T* D, long long n, int method, long long* size,
     const bool lead = blockIdx.x == 0 && threadIdx.x == 0;
     const long long stride = (long long)gridDim.x * blockDim.x;
     const long long first = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+    // the cache entry of the slot the previous step updated (-1: none), every thread's
+    long long updated = -1, updated_neighbor = -1;
+    double updated_bound = inf;
+    // thread 0's: the top this block published at the previous step of this launch
+    ArgMin kept = argmin_none_or_inf();
     for (long long t = 0; phase != GH_TOURNAMENT_DONE && k < k_stop; ++t) {
         const bool merge = phase == GH_TOURNAMENT_MERGE;
         const bool rescan = phase == GH_TOURNAMENT_RESCAN;
         unsigned long long* over = overflow + t % 3;
+        // A RESCAN changes x's cache entry alone, so a block's top is the one it published at
+        // the previous step, with that step's updated slot taken in: unless x is among its
+        // slots (x was its top), when it redoes its part of the tournament. The others only
+        // scan their share of row x, and reduce one candidate instead of two.
+        const bool keep_top = rescan && t > 0 && (!slot_here(x, stride) || x == updated);
         ArgMin nearest = argmin_none();
         ArgMin top = argmin_none_or_inf();
-        for (long long z = first; z < n; z += stride) {
+        long long z = first;
+        if (keep_top && first <= x) z += ((x - first) / stride + 1) * stride;  // the first z > x
+        for (; z < n; z += stride) {
             const long long size_z = size[z];
             if (size_z == 0 || ((merge || rescan) && z == x) || (merge && z == y)) continue;
             if (merge) {
@@ -241,19 +262,34 @@ __global__ void tournament_loop(T* D, long long n, int method, long long* size,
             } else if (rescan && z > x) {
                 argmin_take(nearest, (double)D[x * n + z], z);
             }
-            if (z < n - 1) argmin_take(top, min_dist[z], z);
+            if (!keep_top && z < n - 1) argmin_take(top, min_dist[z], z);
         }
+        // thread 0 publishes the block's candidates (one __syncthreads), keeps its top
+        if (keep_top) {
+            nearest = block_argmin_lead(nearest, argmin_none());
+            if (threadIdx.x == 0) {
+                top = kept;
+                if (updated >= 0 && updated != x && slot_here(updated, stride))
+                    argmin_take(top, updated_bound, updated);
+            }
+        } else {
+            block_argmin_pair_lead(nearest, top, argmin_none(), argmin_none_or_inf());
+        }
+        if (threadIdx.x == 0) kept = top;
         const long long half = (t & 1) * gridDim.x;
-        publish_candidate(block_argmin(nearest), part_value + half, part_index + half);
-        publish_candidate(block_argmin(top, argmin_none_or_inf()), top_value + half,
-                          top_index + half);
+        publish_candidate(nearest, part_value + half, part_index + half);
+        publish_candidate(top, top_value + half, top_index + half);
         grid_sync(barrier);
-        nearest = grid_parts_argmin(part_value + half, part_index + half, argmin_none());
-        top = grid_parts_argmin(top_value + half, top_index + half, argmin_none_or_inf());
+        nearest = argmin_none();
+        top = argmin_none_or_inf();
+        grid_parts_argmin_pair(part_value + half, part_index + half, top_value + half,
+                               top_index + half, nearest, top);
         const unsigned long long overflowed = *(volatile unsigned long long*)over;
         if (lead) overflow[(t + 2) % 3] = ~0ull;  // every block read it two barriers ago
         // the cache entry of the slot this step updated (y merged, or x rescanned)
-        long long updated = -1, updated_neighbor = -1;
+        updated = -1;
+        updated_neighbor = -1;
+        updated_bound = inf;
         long long k_next = k;
         bool stop = false;
         const bool y_owned = y >= first && (y - first) % stride == 0;
@@ -271,29 +307,28 @@ __global__ void tournament_loop(T* D, long long n, int method, long long* size,
                 stop = true;
             } else if (y < n - 1) {
                 updated = y;
-                double bound;
                 if (nearest.index >= 0) {
                     updated_neighbor = nearest.index;
-                    bound = nearest.value;
+                    updated_bound = nearest.value;
                     if (y_owned) {
                         neighbor[y] = nearest.index;
                         min_dist[y] = nearest.value;
                     }
                 } else {  // nothing live above y: its cache stays (nobody writes it now)
                     updated_neighbor = neighbor[y];
-                    bound = min_dist[y];
+                    updated_bound = min_dist[y];
                 }
-                argmin_take(top, bound, y);
+                argmin_take(top, updated_bound, y);
             }
         } else if (rescan) {
             updated = x;
             updated_neighbor = nearest.index;
-            const double bound = nearest.index >= 0 ? nearest.value : inf;
+            updated_bound = nearest.index >= 0 ? nearest.value : inf;
             if (x_owned) {
                 neighbor[x] = nearest.index;
-                min_dist[x] = bound;
+                min_dist[x] = updated_bound;
             }
-            argmin_take(top, bound, x);
+            argmin_take(top, updated_bound, x);
         }
         const long long merged = merge ? y : -1;
         const long long merged_size = size_x + size_y;

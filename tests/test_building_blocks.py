@@ -35,7 +35,8 @@ from gpuhclust.numpy_only._loops import first_minima
 KERNEL = Path(__file__).parent / "sim_kernels" / "building_blocks.cu"
 DTYPES = {"float32": np.float32, "float64": np.float64}
 CTYPES = {np.float32: "float", np.float64: "double"}
-TEMPLATED = ("lance_williams_cases", "merge_into_matrix", "row_argmin", "grid_row_argmin")
+TEMPLATED = ("lance_williams_cases", "merge_into_matrix", "row_argmin", "grid_row_argmin",
+             "grid_pair_argmin")
 SCHEDULES = ("forward", "reverse", "random")
 THREADS = 64
 
@@ -309,6 +310,48 @@ def test_argmin_matches_header_ties_to_lowest_index(blocks, row_name, dtype, sch
         assert ticket[0] == 0
         if expected >= 0:
             assert value[0] == row[expected]
+
+
+def _first_argmin_or_inf(row, start):
+    """argmin_none_or_inf's order: the first minimum, else the first +inf, else none (the
+    largest int64); NaN never enters."""
+    i = _first_argmin(row, start)
+    if i >= 0:
+        return i
+    inf = np.flatnonzero(np.isposinf(row[start:]))
+    return start + int(inf[0]) if inf.size else np.iinfo(np.int64).max
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+@pytest.mark.parametrize("grid, threads", [(4, THREADS), (37, 32)])
+@pytest.mark.parametrize("dtype", DTYPES.values(), ids=DTYPES.keys())
+def test_step_reductions_match_the_tie_rule_in_every_thread(blocks, dtype, grid, threads,
+                                                             schedule):
+    # the one-__syncthreads reductions of tournament_loop (block_argmin_pair_lead,
+    # block_argmin_lead, grid_parts_argmin_pair): the same winners as argmin_take's order, in
+    # every thread of the grid; 37 blocks: more parts than a warp's lanes, and NaN (which never
+    # enters) before the rows, so that the blocks past the 32nd hold the candidates
+    pad = 1050
+    rows = {name: np.concatenate([np.full(pad, np.nan, dtype), row])
+            for name, row in _argmin_rows(dtype).items()}
+    names = sorted(rows)
+    kernel = blocks(schedule).get_function(f"grid_pair_argmin<{CTYPES[dtype]}>")
+    for name_a, name_b in zip(names, names[1:] + names[:1]):
+        a, b = rows[name_a], rows[name_b]
+        for start in (0, pad + 40, pad + 299):
+            index = np.zeros((6, grid * threads), np.int64)
+            value = np.zeros((6, grid * threads))
+            kernel((grid,), (threads,), (a, b, np.int64(start), np.int64(a.size),
+                                        np.zeros(6 * grid), np.zeros(6 * grid, np.int64),
+                                        np.zeros(2, np.uint32), index, value))
+            expected = [(_first_argmin(a, start), a), (_first_argmin_or_inf(b, start), b),
+                        (_first_argmin(a, start), a), (np.iinfo(np.int64).max, None),
+                        (_first_argmin(b, start), b), (_first_argmin_or_inf(a, start), a)]
+            for j, (want, row) in enumerate(expected):
+                where = f"{name_a}/{name_b} from {start}, result {j}"
+                assert (index[j] == want).all(), where
+                found = row[want] if row is not None and 0 <= want < row.size else np.inf
+                assert (value[j] == np.float64(found)).all(), where
 
 
 # -- heap ------------------------------------------------------------------------------------

@@ -176,6 +176,23 @@ def test_tournament_ties_differ_from_the_heap_and_generic_stays_scipys(method):
     assert differ > 0  # the default is not SciPy's heap under another name
 
 
+@pytest.mark.parametrize("method", GENERIC_METHODS)
+def test_tournament_rescans_keep_the_other_blocks_tops(method):
+    # on a rescan step only the block that owns the rescanned slot redoes its part of the
+    # tournament; every other block republishes the top it kept, with the previous step's
+    # updated slot taken in (these seeds fail when it is not): still the CPU's Z, with ties too
+    backend = SimBackend(SimContext(max_blocks=4, loop_threads=32))
+    for X in (blobs(150, 3, seed=2), blobs(150, 3, seed=3), tie_heavy(170, 2, seed=3)):
+        y = ssd.pdist(X)
+        for dtype in (np.float64, np.float32):
+            Z = gpuhclust.linkage(y, method, backend=backend, dtype=dtype)
+            np.testing.assert_array_equal(Z, gpuhclust.linkage(y, method, backend="cpu",
+                                                               dtype=dtype))
+    X = blobs(150, 3, seed=2)
+    np.testing.assert_array_equal(gpuhclust.linkage(X, method, backend=backend),
+                                  sch.linkage(X, method))
+
+
 @pytest.mark.slow  # counting or larger simulations
 def test_tournament_cpu_compaction_keeps_the_gpus_ties():
     # past 512 slots the CPU matrix is compacted: slots are renumbered in order, so "lowest slot"
@@ -200,6 +217,9 @@ def test_tournament_launches_nothing_per_merge():
         assert loop.launches == chunks and c.graph_launches == 0
         assert loop.grid_barriers >= n
         assert {r.grid for r in c.records if r.kernel == "tournament_loop<double>"} == {(4, 1, 1)}
+        # two __syncthreads per step in each block: its candidates to thread 0, the parts'
+        # winners from warp 0 (block_argmin_pair_lead / block_argmin_lead, grid_parts_argmin_pair)
+        assert loop.totals["block_barriers"] == 2 * 4 * loop.grid_barriers
         assert not any(name.startswith("generic_loop") for name in c.kernels)
         # per call: the distances and the first neighbours; per chunk: the loop and one read
         assert c.host_launches == chunks + 2

@@ -2,6 +2,7 @@
 // compare with their Numba counterparts in gpuhclust/cpu (test kernels: the real headers,
 // nothing restated). Compile with -I kernels/ and gpuhclust.cuda._kernels.defines().
 #include "argmin.cuh"
+#include "grid.cuh"
 #include "heap.cuh"
 #include "lance_williams.cuh"
 #include "metrics.cuh"
@@ -69,6 +70,47 @@ __global__ void grid_row_argmin(const T* row, long long lo, long long hi, double
         value[0] = best.value;
     }
     grid_step_done(ticket);
+}
+
+// The reductions of a loop with a grid barrier per step (argmin.cuh, tournament_loop's), in
+// three rounds, each ending with every thread of the grid writing what it got to
+// out_*[(round * 2 + j) * threads_in_grid + thread] (j = 0: a's argmin, 1: b's):
+//   0: every block's argmins of its stride of a[lo:hi) (from argmin_none) and b[lo:hi) (from
+//      argmin_none_or_inf) by block_argmin_pair_lead, published, grid barrier,
+//      grid_parts_argmin_pair;
+//   1: a alone by block_argmin_lead (b's parts stay none_or_inf);
+//   2: round 0 again with a and b's roles swapped (the staging rewritten after a grid barrier).
+// parts: 6 gridDim.x each (three rounds, two candidates); barrier: 2 words, 0.
+template <typename T>
+__global__ void grid_pair_argmin(const T* a, const T* b, long long lo, long long hi,
+                                 double* part_value, long long* part_index,
+                                 unsigned int* barrier, long long* out_index, double* out_value) {
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    const long long me = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    for (int round = 0; round < 3; ++round) {
+        const T* first = round == 2 ? b : a;
+        const T* second = round == 2 ? a : b;
+        ArgMin x = argmin_none();
+        ArgMin y = argmin_none_or_inf();
+        for (long long i = lo + me; i < hi; i += stride) {
+            argmin_take(x, (double)first[i], i);
+            if (round != 1) argmin_take(y, (double)second[i], i);
+        }
+        if (round == 1) x = block_argmin_lead(x, argmin_none());
+        else block_argmin_pair_lead(x, y, argmin_none(), argmin_none_or_inf());
+        double* value = part_value + 2 * round * gridDim.x;
+        long long* index = part_index + 2 * round * gridDim.x;
+        publish_candidate(x, value, index);
+        publish_candidate(y, value + gridDim.x, index + gridDim.x);
+        grid_sync(barrier);
+        x = argmin_none();
+        y = argmin_none_or_inf();
+        grid_parts_argmin_pair(value, index, value + gridDim.x, index + gridDim.x, x, y);
+        out_index[(2 * round) * stride + me] = x.index;
+        out_value[(2 * round) * stride + me] = x.value;
+        out_index[(2 * round + 1) * stride + me] = y.index;
+        out_value[(2 * round + 1) * stride + me] = y.value;
+    }
 }
 
 // One thread: the heap over min_dist[:size] (heap_build), then the operations op[t]:
