@@ -25,7 +25,7 @@ def _gaps_of_query(C32, terms, constants, p, n_q, bounds, out):
         x[k] = C32[k, p]
     dots = np.empty(width, dtype=np.float32)
     unused = np.empty(width, dtype=np.float32)
-    filt.dot_block_pair(C32, x, x, 0, width, dots, unused)
+    filt.dot_block_pair(C32, x, x, np.int64(0), width, dots, unused)  # one compiled variant
     gap = np.empty(1, dtype=np.float32)
     for j in range(width):
         slope, base = filt.line(bounds[j], n_q, terms[0, p], constants)

@@ -387,14 +387,13 @@ def _square_column_block(X, Xt, j0, j1, code, p, aux, weights, vi, out, acc, til
     Block minima (when ``block_min`` has rows): the entries of row i in column block c are all
     stored by the call for the column block ``max(c, i // BLOCK)`` (a tile lies in one block:
     BLOCK is a multiple of SQUARE_TILE), so each ``block_min[i, c]`` has one writer; its
-    minimum is taken over the keys just stored, read back from L1.
+    minimum is taken over the keys once the block's last one is stored (read back from L1 or
+    L2: rows above the block as they are written, the block's rows after each earlier block's
+    last tile and after the block itself).
     """
     minima = block_min.shape[0] > 0
-    c = j0 // BLOCK
     for j in range(j0, j1):
         out[j, j] = np.inf
-        if minima:
-            block_min[j, c] = np.int64(keys[j, j])
     for i0 in range(0, j1 - 1, SQUARE_TILE):  # the last tile holds the block's own triangle
         i1 = min(j1 - 1, i0 + SQUARE_TILE)
         for i in range(i0, i1):
@@ -404,18 +403,17 @@ def _square_column_block(X, Xt, j0, j1, code, p, aux, weights, vi, out, acc, til
                 value = acc[j - start]
                 out[i, j] = value
                 tile[i - i0, j - j0] = value
-            if minima:
-                low = _min_key(keys, i, start, j1)
-                block_min[i, c] = low if i < j0 or low < block_min[i, c] else block_min[i, c]
-        tile_block = i0 // BLOCK
+            if minima and i < j0:  # row i's entries in this block, just stored
+                block_min[i, j0 // BLOCK] = _min_key(keys, i, j0, j1)
         for j in range(max(j0, i0 + 1), j1):
             for i in range(i0, min(i1, j)):  # the tile's rows above the diagonal of column j
                 out[j, i] = tile[i - i0, j - j0]
-            if minima:
-                low = _min_key(keys, j, i0, min(i1, j))
-                first = i0 == tile_block * BLOCK and tile_block != c  # the block's first tile
-                block_min[j, tile_block] = (low if first or low < block_min[j, tile_block]
-                                            else block_min[j, tile_block])
+        if minima and i1 <= j0 and i1 % BLOCK == 0:  # the last tile of an earlier column block
+            for j in range(j0, j1):
+                block_min[j, i1 // BLOCK - 1] = _min_key(keys, j, i1 - BLOCK, i1)
+    if minima:  # the block's own rows, every entry of the block now stored
+        for j in range(j0, j1):
+            block_min[j, j0 // BLOCK] = _min_key(keys, j, j0, j1)
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
