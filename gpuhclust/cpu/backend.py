@@ -75,7 +75,8 @@ class CPUBackend(Backend):
     def matrix_bytes(data: LinkageInput, metric: PreparedMetric | None, dtype) -> int:
         """Memory the matrix engine needs: the square matrix, and SciPy's condensed result
         while the matrix is filled when SciPy computes the metric, or the rows' block minima
-        (1/32 of a float64 matrix) when the compiled metrics do."""
+        of the rounds' first scan (1/32 of a float64 matrix) when the compiled metrics do
+        (counted for every algorithm: the engine is chosen before the algorithm)."""
         n = data.n
         extra = 0
         if data.condensed is None and metric.code is None:
