@@ -79,31 +79,6 @@ __device__ __forceinline__ void warp_argmin_pair(ArgMin& a, ArgMin& b) {
     }
 }
 
-// The argmin of `a` over the (1-D) block, in thread 0 only (the other threads get a partial
-// result): for a candidate that thread 0 alone publishes. `none` as in block_argmin. Every
-// thread must call it; blockDim.x a multiple of 32.
-__device__ ArgMin block_argmin_lead(ArgMin a, ArgMin none) {
-    __shared__ double s_value[32];
-    __shared__ long long s_index[32];
-    const int lane = threadIdx.x & 31;
-    const int warp = threadIdx.x >> 5;
-    a = warp_argmin(a);
-    if (lane == 0) {
-        s_value[warp] = a.value;
-        s_index[warp] = a.index;
-    }
-    __syncthreads();
-    if (warp == 0) {
-        a = none;
-        if (lane < (int)(blockDim.x >> 5)) {
-            a.value = s_value[lane];
-            a.index = s_index[lane];
-        }
-        a = warp_argmin(a);
-    }
-    return a;
-}
-
 // block_argmin_lead for two candidates at once (a from none_a, b from none_b).
 __device__ void block_argmin_pair_lead(ArgMin& a, ArgMin& b, ArgMin none_a, ArgMin none_b) {
     __shared__ double s_value[2][32];

@@ -60,15 +60,16 @@ __device__ __forceinline__ ArgMin warp_argmin(ArgMin a) {
     return a;
 }
 
-// The argmin over the whole (1-D) block, returned to every thread. Every thread of the block
-// must call it; blockDim.x must be a multiple of 32. `none` is what every thread started from
-// (argmin_none() unless the caller lets +inf candidates in, see argmin.cuh).
-__device__ ArgMin block_argmin(ArgMin a, ArgMin none = argmin_none()) {
+// The argmin of `a` over the (1-D) block, in thread 0 only (the other threads get a partial
+// result): for a candidate that thread 0 alone publishes. `none` is what every thread started
+// from (argmin_none() unless the caller lets +inf candidates in, see argmin.cuh). Every thread
+// must call it; blockDim.x a multiple of 32. Its one __syncthreads leaves the staging arrays to
+// warp 0, so a caller must pass another barrier before the next call writes them again.
+__device__ ArgMin block_argmin_lead(ArgMin a, ArgMin none = argmin_none()) {
     __shared__ double s_value[32];
     __shared__ long long s_index[32];
     const int lane = threadIdx.x & 31;
     const int warp = threadIdx.x >> 5;
-    const int nwarps = blockDim.x >> 5;
     a = warp_argmin(a);
     if (lane == 0) {
         s_value[warp] = a.value;
@@ -76,16 +77,26 @@ __device__ ArgMin block_argmin(ArgMin a, ArgMin none = argmin_none()) {
     }
     __syncthreads();
     if (warp == 0) {
-        ArgMin b = none;
-        if (lane < nwarps) {
-            b.value = s_value[lane];
-            b.index = s_index[lane];
+        a = none;
+        if (lane < (int)(blockDim.x >> 5)) {
+            a.value = s_value[lane];
+            a.index = s_index[lane];
         }
-        b = warp_argmin(b);
-        if (lane == 0) {
-            s_value[0] = b.value;
-            s_index[0] = b.index;
-        }
+        a = warp_argmin(a);
+    }
+    return a;
+}
+
+// The argmin over the whole (1-D) block, returned to every thread: block_argmin_lead, then
+// thread 0's result for everyone. Every thread of the block must call it; blockDim.x must be a
+// multiple of 32. `none` as for block_argmin_lead.
+__device__ ArgMin block_argmin(ArgMin a, ArgMin none = argmin_none()) {
+    __shared__ double s_value[1];
+    __shared__ long long s_index[1];
+    a = block_argmin_lead(a, none);
+    if (threadIdx.x == 0) {
+        s_value[0] = a.value;
+        s_index[0] = a.index;
     }
     __syncthreads();
     ArgMin result;

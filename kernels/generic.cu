@@ -180,12 +180,13 @@ __global__ void __launch_bounds__(1024) generic_loop(T* D, long long n, int meth
 // step reductions): the block's candidates reach thread 0 with one __syncthreads, and warp 0
 // reduces the parts and shares the winners with one more. A RESCAN step changes one cache
 // entry, so only the block that owns the rescanned slot redoes its top; the others republish
-// the top they kept (thread 0's registers, valid within a launch). A value that a decision writes after the barrier is written by the thread
-// that owns its slot (slot z belongs to the thread whose grid-stride loop visits z, the one that
-// reads it in the next step), and every block keeps what it needs of it (the merged cluster's
-// size, the updated slot's neighbour and bound) in registers: no block reads another's write
-// before the next barrier. So the candidates alternate between two halves of the parts, and the
-// overflow word between three (the one a step will use is reset two steps ahead).
+// the top they kept (thread 0's registers, valid within a launch). A value that a decision
+// writes after the barrier is written by the thread that owns its slot (slot z belongs to the
+// thread whose grid-stride loop visits z, the one that reads it in the next step), and every
+// block keeps what it needs of it (the merged cluster's size, the updated slot's neighbour and
+// bound) in registers: no block reads another's write before the next barrier. So the
+// candidates alternate between two halves of the parts, and the overflow word between three
+// (the one a step will use is reset two steps ahead).
 //
 // state = [merges done, phase, x, y] (GH_TOURNAMENT_*); *height = the next merge's height;
 // overflow (3 words, ~0 before the first launch): the lowest slot whose update overflowed (~0:

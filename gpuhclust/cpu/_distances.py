@@ -418,7 +418,8 @@ def _square_column_block(X, Xt, j0, j1, code, p, aux, weights, vi, out, acc, til
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
 def _min_key(keys, i, j0, j1):
-    """The smallest of ``keys[i, j0:j1]`` as an int64 (int64's largest when empty)."""
+    """The smallest of ``keys[i, j0:j1]`` as an int64 (int64's largest when empty): as
+    ``_lazy_matrix.min_key`` on row i, indexed rather than sliced (see above)."""
     low = np.iinfo(np.int64).max
     for j in range(j0, j1):
         k = np.int64(keys[i, j])
