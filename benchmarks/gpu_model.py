@@ -227,6 +227,29 @@ def _solve(A: np.ndarray, y: np.ndarray, exact: bool) -> tuple[np.ndarray, float
     return coef, float(rel.max()) if len(rel) else 0.0
 
 
+# Counts that are one block's latency (its barriers, warp operations and dependent reads),
+# summed over the simulated blocks. In a cooperative kernel every block passes them in every
+# step (a grid barrier apart), but the simulator runs it on 1 block at n <= 251, 2 at 501 and 4
+# at 1,001 (the grid grows with the rows): summed, they grow as steps times blocks, and a fit
+# against n would extrapolate them as n^2. They are charged per block and step instead: one
+# block's count per grid barrier at the largest n counted (the most blocks, as on a device,
+# where the reduction over the blocks' parts is longer), times the device's blocks and the
+# grid barriers fitted.
+PER_BLOCK = ("block_barriers", "warp_ops", "serial_reads")
+
+
+def _per_step(per: list, q: str) -> dict:
+    """One block's count `q` per grid barrier, from the largest n counted (`per`: a cooperative
+    kernel's counts per n, ascending; every launch of it has the same grid)."""
+    ratios = [p[q] * p["launches"] / max(p["blocks"], 1) / max(p["grid_barriers"], 1)
+              for p in per if p]
+    ratio = ratios[-1]
+    # how far the smaller n (fewer blocks) are from it, relative to the largest ratio
+    spread = max(abs(r - ratio) for r in ratios) / max(max(ratios), 1e-300)
+    return {"per_grid_step": ratio, "coefficients": {"per grid step": ratio},
+            "per_grid_step_by_n": ratios, "max_rel_residual": spread}
+
+
 def fit(ns, values, names=WORK_BASIS, rounds=None) -> dict:
     """Least squares of `values` on the basis `names` at `ns`.
 
@@ -280,19 +303,24 @@ def estimate(config: Config, runs: list[dict], device: dict,
     fits, kernel_fits = [], {}
     for name in names:
         per = [r["kernels"].get(name) for r in runs]
-        kernel_fits[name] = {}
-        for q in FITTED:
-            # per call, chunk and merge like the launches: the steps of a device loop
-            per_call = q in ("launches", "threads", "grid_barriers")
-            f = fit(ns, [p[q] if p else 0 for p in per], calls if per_call else WORK_BASIS,
-                    measured_rounds if per_call else None)
-            kernel_fits[name][q] = f
-            fits.append({**head, "quantity": f"{name}.{q}", **f})
-        kernel_fits[name]["one_block"] = all(p["one_block"] for p in per if p)
-        kernel_fits[name]["capped"] = per[-1] is not None and per[-1]["capped"]
         # a kernel with grid barriers is launched cooperatively: one block per SM on a device
         # (CupyContext.cooperative_blocks), whatever grid the small simulated n gave it
-        kernel_fits[name]["cooperative"] = any(p["grid_barriers"] > 0 for p in per if p)
+        cooperative = any(p["grid_barriers"] > 0 for p in per if p)
+        kernel_fits[name] = {}
+        for q in FITTED:
+            if cooperative and q in PER_BLOCK:
+                f = _per_step(per, q)
+                fits.append({**head, "quantity": f"{name}.{q} (one block's, per grid step)", **f})
+            else:
+                # per call, chunk and merge like the launches: the steps of a device loop
+                per_call = q in ("launches", "threads", "grid_barriers")
+                f = fit(ns, [p[q] if p else 0 for p in per], calls if per_call else WORK_BASIS,
+                        measured_rounds if per_call else None)
+                fits.append({**head, "quantity": f"{name}.{q}", **f})
+            kernel_fits[name][q] = f
+        kernel_fits[name]["one_block"] = all(p["one_block"] for p in per if p)
+        kernel_fits[name]["capped"] = per[-1] is not None and per[-1]["capped"]
+        kernel_fits[name]["cooperative"] = cooperative
     # counts from before graphs (--counts of an older JSON): every kernel run was a host launch
     call_fits = {q: fit(ns, [r.get(q, r["launches"]) for r in runs], calls, measured_rounds)
                  for q in ("host_syncs", "launches", "host_launches")}
@@ -303,7 +331,8 @@ def estimate(config: Config, runs: list[dict], device: dict,
         kernels, total = {}, 0.0
         rounds = predict_rounds(law, n) if law else None
         for name, kf in kernel_fits.items():
-            value = {q: max(predict(kf[q], n, rounds), 0.0) for q in FITTED}
+            value = {q: max(predict(kf[q], n, rounds), 0.0) for q in FITTED
+                     if not (kf["cooperative"] and q in PER_BLOCK)}
             launches = value["launches"]
             if launches < 0.5:
                 continue
@@ -315,6 +344,9 @@ def estimate(config: Config, runs: list[dict], device: dict,
                 blocks = float(device["max_blocks"])
             else:
                 blocks = min(max(value["blocks"] / launches, 1.0), device["max_blocks"])
+            if kf["cooperative"]:  # one block's per step, and every block pays them
+                for q in PER_BLOCK:
+                    value[q] = kf[q]["per_grid_step"] * value["grid_barriers"] * blocks
             profile = LaunchProfile(
                 blocks=blocks, threads_per_block=value["threads"] / launches,
                 sectors_read=value["sectors_read"] / launches,

@@ -101,6 +101,46 @@ def test_fit_recovers_known_laws():
     assert gpu_model.predict(calls, 10**6) == pytest.approx(2 * (10**6 - 1))
 
 
+def _cooperative_runs(blocks_at):
+    """Counts of a made-up cooperative loop: 3 grid steps per merge, each step 2 __syncthreads
+    and 40 warp operations in every block, 1 dependent read; the simulated grid grows with n
+    (`blocks_at`), so the counts summed over its blocks grow faster than the steps."""
+    runs = []
+    for n in gpu_model.SIZES:
+        steps, blocks, launches = 3 * (n - 1), blocks_at(n), 100
+        counts = dict.fromkeys(gpu_model.FITTED, 0)
+        counts.update(launches=launches, blocks=launches * blocks, threads=launches * 256,
+                      grid_barriers=steps, block_barriers=2 * steps * blocks,
+                      warp_ops=40 * steps * blocks, serial_reads=steps * blocks,
+                      warp_sectors_read=n * n, sectors_read=n * n, thread_accesses=n * n)
+        runs.append({"n": n, "launches": launches, "host_launches": launches, "host_syncs": 1,
+                     "kernels": {"loop": {**counts, "one_block": blocks == 1, "capped": False}}})
+    return runs
+
+
+def test_cooperative_latency_is_one_blocks_per_step():
+    """A cooperative kernel's barriers and warp operations are charged per block and grid step,
+    whatever grid the simulator gave it at each n (not fitted against n as summed counts)."""
+    from gpuhclust._sim.cost_model import H200
+
+    config = gpu_model.Config("median", "matrix", "tournament", "float32", ("float32",))
+    one, _ = gpu_model.estimate(config, _cooperative_runs(lambda n: 1), H200)
+    growing, fits = gpu_model.estimate(config, _cooperative_runs(lambda n: 1 + n // 100), H200)
+    for a, b in zip(one, growing):
+        assert b["seconds"] == pytest.approx(a["seconds"], rel=1e-9)
+        loop = b["kernels"]["loop"]
+        steps = 3 * (b["n"] - 1)
+        assert b["grid_barriers"] == pytest.approx(steps, rel=1e-6)
+        # summed over the device's blocks: 2 per block and step
+        assert loop["block_barriers"] == pytest.approx(2 * steps * H200["sms"], rel=1e-6)
+    ratio, = (f for f in fits if f["quantity"] == "loop.warp_ops (one block's, per grid step)")
+    assert ratio["per_grid_step"] == pytest.approx(40.0)
+    # each grid step costs the barrier and the step's dependent reads on top of the kernels
+    seconds = gpu_model.call_seconds(0.0, 0, 0, 1.0, H200)
+    assert seconds == pytest.approx(H200["grid_barrier"] + H200["grid_step_dependent_accesses"]
+                                    * H200["dependent_access"])
+
+
 def test_round_law_recovers_a_power_law():
     counts = {n: 3.0 * n ** 0.4 for n in (101, 201, 1000, 4000)}
     law = gpu_model.round_law(counts)

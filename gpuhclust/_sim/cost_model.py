@@ -18,7 +18,8 @@ Per launch of a kernel with ``B`` blocks::
 and for a whole linkage call::
 
     seconds = max(host launches * host launch cost, sum of the launch times)
-              + host synchronisations * host sync cost + grid barriers * grid barrier cost
+              + host synchronisations * host sync cost
+              + grid barriers * (grid barrier cost + step's dependent accesses * access latency)
 
 where host launches are the kernels the host launched one by one plus the CUDA graphs it
 launched: a kernel run as a node of a graph pays the device gap (in its launch time above) but no
@@ -47,6 +48,10 @@ Assumptions, all of them:
   streaming; in a one-block loop they alternate with it, so the estimate is a lower bound there.
 - Barriers and warp operations are latency the blocks pay one after another; blocks run
   concurrently (the grids modelled fit in one wave).
+- A grid barrier ends a step of a loop on the device (Prim's, the tournament's): after it every
+  block reads the parts the blocks published and, having taken the step's decision, the row or
+  slot it names, before its next streaming can start. Those ``grid_step_dependent_accesses``
+  reads wait one after another, each ``dependent_access`` (an L2 hit), on top of the barrier.
 - The host issues launches asynchronously: the device's work and the host's launch costs
   overlap until a host synchronisation, which costs ``host_sync`` on top.
 """
@@ -83,6 +88,7 @@ H200 = {
     # Not in design.md's table (assumptions of this model, to be replaced by calibration):
     "dependent_access": 0.25e-6,          # one thread's dependent global access (an L2 hit)
     "ops_per_access": 2.0,                # instructions per counted memory operation
+    "grid_step_dependent_accesses": 2.0,  # dependent reads after each grid barrier (see above)
 }
 
 
@@ -177,6 +183,8 @@ def call_seconds(kernel_seconds: float, host_launches: float, host_syncs: float,
                  grid_barriers: float, device: dict) -> float:
     """A linkage call: the device's work overlapped with the host's launch costs (kernels and
     graphs the host launched; graph nodes cost the device gap only), plus the host
-    synchronisations and grid barriers."""
+    synchronisations, and per grid barrier the barrier and the step's dependent reads."""
+    step = (device["grid_barrier"]
+            + device["grid_step_dependent_accesses"] * device["dependent_access"])
     return (max(host_launches * device["launch_host"], kernel_seconds)
-            + host_syncs * device["host_sync"] + grid_barriers * device["grid_barrier"])
+            + host_syncs * device["host_sync"] + grid_barriers * step)
