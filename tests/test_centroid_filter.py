@@ -132,6 +132,57 @@ def test_filtered_scans_equal_exact_scans(make, d, queries):
         np.testing.assert_array_equal(exact, fast)
 
 
+def _first_scan(Ct, sz, filtered):
+    from gpuhclust.cpu._centroid_rows import nearest_all
+
+    keys = np.empty((Ct.shape[1], KEPT + 1), dtype=np.int64)
+    pos = np.empty((Ct.shape[1], KEPT + 1), dtype=np.int64)
+    nn, w = nearest_all(Ct, sz, (keys, pos), filtered)
+    return nn, w, keys, pos
+
+
+# widths: tiles of BLOCK = 256 positions, the last of 1 (left to the exact tile), 2, or full
+@pytest.mark.parametrize("n", [513, 514, 700, 1024])
+@pytest.mark.parametrize("make, d", [(tie_heavy, 3), (blobs, 16), (blobs, 17), (tie_heavy, 1),
+                                     (_far_from_the_origin, 4), (_tiny, 5),
+                                     (_near_the_coordinate_cap, 3)])
+def test_filtered_first_scan_equals_the_exact_one(make, d, n):
+    # the first scan's tiles through the filter (gpuhclust.cpu._filtered_tiles): every row's
+    # and column's minimum, position and second smallest, hence the kept entries, unchanged;
+    # with sizes other than 1 the tiles stay exact
+    X = make(n, d, n)
+    for sizes_seed in (None, 3):
+        Ct, sz = _state(X, sizes_seed)
+        constants = filt.filter_constants(d, np.abs(Ct).max())
+        exact = _first_scan(Ct, sz, None)
+        fast = _first_scan(Ct, sz, (Ct.astype(np.float32), constants))
+        for a, b in zip(exact, fast):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("make, d, expect", [(blobs, 16, True), (tie_heavy, 3, True),
+                                             (_far_from_the_origin, 4, False)])
+def test_a_filtered_tile_equals_the_exact_tile(make, d, expect):
+    # one tile directly: it is taken through the filter where that pays (not only left to the
+    # exact tile), and its entries are the exact tile's
+    from gpuhclust.cpu._centroid_rows import _tile_pair
+    from gpuhclust.cpu._filtered_tiles import filtered_tile, tile_scratch
+
+    Ct, sz = _state(make(700, d, 5))
+    C32 = Ct.astype(np.float32)
+    constants = filt.filter_constants(d, np.abs(Ct).max())
+    terms = filt.column_terms(C32, sz, Ct.shape[1], constants)
+    parts = [(np.full((700, 3), np.nan), np.full((700, 3), -7, dtype=np.int64),
+              np.full((700, 3), -7, dtype=np.int64)) for _ in range(2)]
+    _tile_pair(Ct, sz, np.int64(0), np.int64(2), *parts[0])
+    ran = filtered_tile(np.ascontiguousarray(Ct.T), C32, terms, constants, 0, 256, 512, 700,
+                        *parts[1], 0, 2, *tile_scratch())
+    assert ran == expect
+    if ran:
+        for exact, fast in zip(*parts):
+            np.testing.assert_array_equal(exact, fast)
+
+
 class _Bar:
     def update(self, k):
         pass

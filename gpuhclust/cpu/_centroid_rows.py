@@ -11,9 +11,11 @@ threads; each item keeps its first minimum, and the chunks are combined in posit
 a strict '<': the lowest position among equal values wins, whatever the chunks and the
 threads.
 
-The first scan computes each pair once (:func:`nearest_all`). Every scan also keeps each
-row's :data:`KEPT` smallest dissimilarities and the next one, the bound (as the matrix rounds
-do, ``_round_rows``; the first scan may keep fewer, with a lower bound); a row asked for whose
+The first scan computes each pair once (:func:`nearest_all`), and where the float32 filter runs
+only the pairs its proof cannot rule out (``_filtered_tiles``: the same minima). Every scan
+also keeps each row's :data:`KEPT` smallest dissimilarities and the next one, the bound (as the
+matrix rounds do, ``_round_rows``; the first scan may keep fewer, with a lower bound); a row
+asked for whose
 smallest kept entry lies below the bound, lowered for the rounding of merged centroids
 (:class:`CentroidKept`), has that entry as its first minimum without a rescan: the same
 answer, so Z is unchanged.
@@ -28,6 +30,7 @@ from ._centroid_filter import (FILTER_MOST, FILTER_NOISE_MAX, FILTER_PAUSE, colu
                                count_through, dot_block_pair, filter_constants, gaps, line,
                                no_filter)
 from ._distances import BLOCK
+from ._filtered_tiles import filtered_tile, tile_scratch
 from ._lazy_matrix import first_at, first_min_key, min_key
 from ._round_rows import KEPT, NO_KEY, KeptEntries, _insert_kept
 from ._vector import WARD, merge_centroids, sq_block, sq_block_pair
@@ -342,10 +345,39 @@ def _tile_pair(Ct, sz, tile_i, tile_j, part_w, part_p, part_k2):
             part_k2[j0 + jj, tile_i] = col_k2[jj]
 
 
+@numba.njit(cache=True, error_model="numpy")
+def _tile_filtered(Ct, sz, X, C32, terms, constants, tile_i, tile_j, part_w, part_p, part_k2,
+                   scratch):
+    """A tile of the first scan through the float32 filter
+    (``_filtered_tiles.filtered_tile``) where it applies: the filter on, two different tiles
+    of at least two positions each, every size 1; False where it did not (or gave up)."""
+    n = Ct.shape[1]
+    i0 = tile_i * BLOCK
+    i1 = min(n, i0 + BLOCK)
+    j0 = tile_j * BLOCK
+    j1 = min(n, j0 + BLOCK)
+    if not (constants[0] > 0 and tile_i < tile_j and i1 - i0 >= 2 and j1 - j0 >= 2):
+        return False
+    for i in range(i0, i1):
+        if sz[i] != 1.0:
+            return False
+    for j in range(j0, j1):
+        if sz[j] != 1.0:
+            return False
+    return filtered_tile(X, C32, terms, constants, i0, i1, j0, j1, part_w, part_p, part_k2,
+                         tile_i, tile_j, *scratch)
+
+
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def _tile_pairs(Ct, sz, tiles_i, tiles_j, part_w, part_p, part_k2):
-    for t in numba.prange(tiles_i.shape[0]):
-        _tile_pair(Ct, sz, tiles_i[t], tiles_j[t], part_w, part_p, part_k2)
+def _tile_pairs(Ct, sz, tiles_i, tiles_j, part_w, part_p, part_k2, X, C32, terms, constants,
+                shares):
+    # the tiles in interleaved shares, one scratch per share
+    for c in numba.prange(shares):
+        scratch = tile_scratch()
+        for t in range(c, tiles_i.shape[0], shares):
+            if not _tile_filtered(Ct, sz, X, C32, terms, constants, tiles_i[t], tiles_j[t],
+                                  part_w, part_p, part_k2, scratch):
+                _tile_pair(Ct, sz, tiles_i[t], tiles_j[t], part_w, part_p, part_k2)
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
@@ -375,20 +407,30 @@ def _combine_tiles(part_w, part_p, part_k2, nn, dist, kept_keys, kept_pos):
         kept_keys[i, KEPT] = min(kept_keys[i, KEPT], bound)
 
 
-def nearest_all(Ct: np.ndarray, sz: np.ndarray, kept=None):
+def nearest_all(Ct: np.ndarray, sz: np.ndarray, kept=None, filtered=None):
     """Nearest centroid (position, -1 when none is finite) and w of every position, all of
     them live: :func:`nearest` for every query, with each pair's w computed once instead of
     twice (w is symmetric bit for bit: ``gpuhclust._centroid_rounds``). `kept`: as for
     :func:`nearest`, except that fewer than KEPT entries may be kept, with a lower bound
-    (:func:`_combine_tiles`)."""
+    (:func:`_combine_tiles`). `filtered`: as for :func:`nearest`; where it is given, the
+    tiles whose sizes are all 1 go through the float32 filter (``_filtered_tiles``), with
+    the same answer."""
     n = Ct.shape[1]
     tiles = -(-n // BLOCK)
     tiles_i, tiles_j = np.triu_indices(tiles)
     part_w = np.empty((n, tiles))
     part_p = np.empty((n, tiles), dtype=np.int64)
     part_k2 = np.empty((n, tiles), dtype=np.int64)
+    if filtered is None or not filtered[1][0] > 0:
+        X = np.empty((0, Ct.shape[0]))
+        C32, terms, constants = no_filter(Ct.shape[0])
+    else:
+        X = np.ascontiguousarray(Ct.T)
+        C32, constants = filtered
+        terms = column_terms(C32, sz, n, constants)
     _tile_pairs(Ct, sz, tiles_i.astype(np.int64), tiles_j.astype(np.int64), part_w, part_p,
-                part_k2)
+                part_k2, X, C32, terms, constants,
+                max(1, min(len(tiles_i), 4 * numba.get_num_threads())))
     nn = np.empty(n, dtype=np.int64)
     dist = np.empty(n)
     if kept is None:
@@ -582,7 +624,7 @@ class CentroidRows:
         self.pairs += n * (n + 1) // 2
         keys = np.empty((n, KEPT + 1), dtype=np.int64)
         pos = np.empty((n, KEPT + 1), dtype=np.int64)
-        nn, dist = nearest_all(self.Ct, self.sz, (keys, pos))
+        nn, dist = nearest_all(self.Ct, self.sz, (keys, pos), self.filtered)
         if self.kept is not None:
             self.kept.record(np.arange(n), keys, self.slots.slots(pos), 0)
         self._keep_filter_if_it_pays(dist)
