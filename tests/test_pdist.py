@@ -97,9 +97,9 @@ def test_bad_minkowski_p(X):
         gpuhclust.pdist(X, "minkowski", p=0)
 
 
-# Sizes on both sides of the square fill's tiles of rows and blocks of columns: one row, a
-# partial tile, one tile and a bit, several blocks with partial ones at the end.
-SQUARE_SIZES = [1, 2, 31, 33, 63, 65, 257, 300, 600]
+# Sizes on both sides of the square fill's tiles of rows and blocks of columns (both 256): one
+# row, a partial tile, one tile and a bit, several blocks with partial ones at the end.
+SQUARE_SIZES = [1, 2, 31, 33, 65, 255, 256, 257, 300, 512, 513, 600]
 # (metric, storage): bit-exact metrics against SciPy, cosine (a few ulps from SciPy) against
 # the condensed kernel, which the square fill must equal bit for bit all the same
 SQUARE_CASES = [("euclidean", np.float64), ("chebyshev", np.float64), ("cosine", np.float64),
