@@ -131,20 +131,20 @@ pairwise_tiles(const double* X, long long n, int d, int metric, double p, const 
     }
 }
 
-// The square working matrix from a condensed float64 matrix y (+inf on the diagonal).
+// The square working matrix from a condensed float64 matrix y (+inf on the diagonal). One block
+// per row (grid-stride), its columns across the threads: no 64-bit division splits a linear
+// index.
 template <typename T>
 __global__ void condensed_to_square(const double* y, long long n, T* D) {
-    const long long total = n * n;
-    for (long long idx = blockIdx.x * (long long)blockDim.x + threadIdx.x; idx < total;
-         idx += (long long)gridDim.x * blockDim.x) {
-        const long long i = idx / n;
-        const long long j = idx - i * n;
-        if (i == j) {
-            D[idx] = (T)gh_inf();
-        } else {
-            const long long a = i < j ? i : j;
-            const long long b = i < j ? j : i;
-            D[idx] = (T)y[n * a - a * (a + 1) / 2 + (b - a - 1)];
+    for (long long i = blockIdx.x; i < n; i += gridDim.x) {
+        for (long long j = threadIdx.x; j < n; j += blockDim.x) {
+            if (i == j) {
+                D[i * n + j] = (T)gh_inf();
+            } else {
+                const long long a = i < j ? i : j;
+                const long long b = i < j ? j : i;
+                D[i * n + j] = (T)y[n * a - a * (a + 1) / 2 + (b - a - 1)];
+            }
         }
     }
 }

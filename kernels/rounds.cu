@@ -111,12 +111,15 @@ __global__ void round_rescan(const T* D, long long n, const int* size, const lon
 
 // The live rows and columns `live[0:m]` (ascending) of the n x n matrix D gathered into the
 // m x m matrix out (another allocation): rows and columns keep their order, so the lowest
-// index among equal distances is the same cluster before and after.
+// index among equal distances is the same cluster before and after. One block per row
+// (grid-stride), its columns across the threads: no 64-bit division splits a linear index.
 template <typename T>
 __global__ void round_gather(const T* D, long long n, const long long* live, long long m,
                              T* out) {
-    for (long long idx = blockIdx.x * (long long)blockDim.x + threadIdx.x; idx < m * m;
-         idx += (long long)gridDim.x * blockDim.x) {
-        out[idx] = D[live[idx / m] * n + live[idx % m]];
+    for (long long r = blockIdx.x; r < m; r += gridDim.x) {
+        const T* row = D + live[r] * n;
+        for (long long c = threadIdx.x; c < m; c += blockDim.x) {
+            out[r * m + c] = row[live[c]];
+        }
     }
 }

@@ -141,7 +141,7 @@ class DeviceRoundRows:
             return  # no room for the smaller copy: keep the wide one
         xp = self.xp
         D = xp.empty((m, m), dtype=self.D.dtype)
-        self._launch(f"round_gather<{self.ctype}>", grid_blocks(self.ctx, m * m), self.D,
+        self._launch(f"round_gather<{self.ctype}>", row_blocks(self.ctx, m), self.D,
                      np.int64(self.width), xp.asarray(live), np.int64(m), D)
         self.D = D
         self.host_size = self.host_size[live]

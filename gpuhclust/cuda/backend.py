@@ -179,7 +179,7 @@ class CudaBackend(Backend):
         if condensed is not None:
             y = self.xp.asarray(np.ascontiguousarray(condensed, dtype=np.float64))
             self._launch("distances", f"condensed_to_square<{ctype}>",
-                         (self._grid_blocks(n * n),), (self.ctx.threads,), y, _i64(n), D)
+                         (row_blocks(self.ctx, n),), (self.ctx.threads,), y, _i64(n), D)
             del y
             return D
         self._pairwise(metric, D, condensed=False)
