@@ -37,6 +37,9 @@ from ._vector import WARD, merge_centroids, sq_block, sq_block_pair
 
 __all__ = ["CentroidRows", "QUERY_TILE"]
 
+#: Tiles of the first scan a share may give up on before it stops trying the filter (when
+#: it gave up more often than not; see :func:`_tile_pairs`).
+FILTER_GIVE_UPS = 2
 #: Queries whose distances one pass over a block of candidates computes.
 QUERY_TILE = 8
 #: Fewer (queries x live centroids) than this: one thread (a parallel region costs more).
@@ -371,13 +374,22 @@ def _tile_filtered(Ct, sz, X, C32, terms, constants, tile_i, tile_j, part_w, par
 @numba.njit(cache=True, error_model="numpy", parallel=True)
 def _tile_pairs(Ct, sz, tiles_i, tiles_j, part_w, part_p, part_k2, X, C32, terms, constants,
                 shares):
-    # the tiles in interleaved shares, one scratch per share
+    # the tiles in interleaved shares, one scratch per share; a share stops trying the filter
+    # once it gave up on FILTER_GIVE_UPS tiles and on more than it finished (the data's
+    # clusters are too tight for float32 there: the tiles cost their attempt and then the
+    # exact tile)
     for c in numba.prange(shares):
         scratch = tile_scratch()
+        done = 0
+        given_up = 0
         for t in range(c, tiles_i.shape[0], shares):
-            if not _tile_filtered(Ct, sz, X, C32, terms, constants, tiles_i[t], tiles_j[t],
-                                  part_w, part_p, part_k2, scratch):
-                _tile_pair(Ct, sz, tiles_i[t], tiles_j[t], part_w, part_p, part_k2)
+            trying = given_up < FILTER_GIVE_UPS or given_up <= done
+            if trying and _tile_filtered(Ct, sz, X, C32, terms, constants, tiles_i[t],
+                                         tiles_j[t], part_w, part_p, part_k2, scratch):
+                done += 1
+                continue
+            given_up += trying
+            _tile_pair(Ct, sz, tiles_i[t], tiles_j[t], part_w, part_p, part_k2)
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)

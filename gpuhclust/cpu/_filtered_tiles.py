@@ -18,7 +18,9 @@ pair the exact tile would rank is computed with the exact tile's arithmetic
 
 A tile where the filter lets more than :data:`HITS_PER_LINE` pairs per row and column through
 on average (clusters tight against their distance from the data's middle, where float32's
-rounding hides the differences) is computed exactly instead.
+rounding hides the differences) is computed exactly instead: the rows give up as soon as their
+average passes it, and the first scan stops trying the filter in a share of its tiles that
+gave up more often than not (``_centroid_rows._tile_pairs``).
 """
 from __future__ import annotations
 
@@ -232,7 +234,7 @@ def filtered_tile(X, C32, terms, constants, i0, i1, j0, j1, part_w, part_p, part
         for jj in range(m):
             count += flags[jj]
         exact += count
-        if exact > budget:
+        if exact > HITS_PER_LINE * (t + 1):  # give up at the first sign, not at the end
             return False
         if count == 2:  # the usual case: a and b alone
             lo, hi = (a, b) if a < b else (b, a)
