@@ -89,11 +89,10 @@ def filter_constants(d: int, largest: float) -> np.ndarray:
 
 
 def filter_bytes(n: int, d: int) -> int:
-    """Memory the filter adds for n centroids in d features: their float32 copy, the column
-    terms (:func:`column_terms`, 12 bytes per position, and its temporaries, up to 52 more
-    while it runs) and, during the first scan, the centroids position-major in float64
-    (``_filtered_tiles``)."""
-    return 4 * n * d + 64 * n + 8 * n * d
+    """Memory the filter adds for n centroids in d features: their float32 copy and the
+    column terms (:func:`column_terms`, 12 bytes per position, and its temporaries, up to 52
+    more while it runs)."""
+    return 4 * n * d + 64 * n
 
 
 def no_filter(d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -57,11 +57,13 @@ FIRST_SCAN_MAX_BYTES = 64 << 20
 KEPT_BYTES_PER_ROW = 160 + 512
 
 
-def first_scan_bytes(n: int) -> int:
-    """Scratch of :func:`nearest_all` on n positions (24 bytes per position and tile), or 0
-    when that passes :data:`FIRST_SCAN_MAX_BYTES` and the first scan is a scan per query."""
+def first_scan_bytes(n: int, d: int = 0) -> int:
+    """Scratch of :func:`nearest_all` on n positions (24 bytes per position and tile) and,
+    for centroids of d features, the filtered tiles' position-major float64 copy of them
+    (``_filtered_tiles``); 0 when the minima pass :data:`FIRST_SCAN_MAX_BYTES` and the first
+    scan is a scan per query."""
     needed = 24 * n * -(-n // BLOCK)
-    return needed if needed <= FIRST_SCAN_MAX_BYTES else 0
+    return needed + 8 * n * d if needed <= FIRST_SCAN_MAX_BYTES else 0
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")

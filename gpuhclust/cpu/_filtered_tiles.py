@@ -8,8 +8,8 @@ the key of the second smallest. Of any two entries of a row, the larger exact w 
 the row's second smallest, so it bounds everything the row needs: the minimum, its ties and
 the second smallest all lie at or below it. Here the tile is first measured in float32 as a
 Gram product (``S32``, the rescans' filter, taken as 0 where rounding makes it negative: that
-only lets more through); each row takes its two smallest ``S32``, computes their exact w, and
-the larger is its bound; the filter's line for that bound rules out, with its proof, every
+only lets more through); each row takes two of its smallest ``S32`` (about the two least:
+any two would do), computes their exact w, and the larger is its bound; the filter's line for that bound rules out, with its proof, every
 column whose exact w lies above it (never those two), and only the rest are computed exactly:
 usually none, and the row's answer is the two. The columns do the same over the rows. Every
 pair the exact tile would rank is computed with the exact tile's arithmetic
@@ -97,11 +97,11 @@ def _rank(key, count):
 
 @numba.njit(cache=True, error_model="numpy")
 def tile_scratch():
-    """Scratch of :func:`filtered_tile` for one thread's tiles: S32 (BLOCK, BLOCK) float32,
-    the dot products and two queries (2, 2 BLOCK) float32, a line's candidates (BLOCK,) int64 and their exact w
-    (float64), the columns' two least order keys and rows and their hit counts, a row of no keys (6, BLOCK) int32,
-    their lines (2, BLOCK) float32, their two exact w (2, BLOCK) float64, flags (BLOCK,)
-    int32."""
+    """Scratch of :func:`filtered_tile` for one thread's tiles: S32 (BLOCK, BLOCK) float32;
+    the dot products and two queries (2, 2 BLOCK) float32; a line's candidates (BLOCK,) int64
+    and their exact w (float64); the columns' two least order keys and rows, their hit counts
+    and a row of no keys (6, BLOCK) int32; their lines (2, BLOCK) float32 and two exact w
+    (2, BLOCK) float64; flags (BLOCK,) int32."""
     S = np.empty((BLOCK, BLOCK), dtype=np.float32)
     acc = np.empty((2, 2 * BLOCK), dtype=np.float32)  # dot products, then two queries
     cand = np.empty(BLOCK, dtype=np.int64)
