@@ -11,10 +11,11 @@ Gram product (``S32``, the rescans' filter, taken as 0 where rounding makes it n
 only lets more through); each row takes two of its smallest ``S32`` (about the two least:
 any two would do), computes their exact w, and the larger is its bound; the filter's line for
 that bound rules out, with its proof, every column whose exact w lies above it (never those
-two), and only the rest are computed exactly: usually none, and the row's answer is the two. The columns do the same over the rows. Every
-pair the exact tile would rank is computed with the exact tile's arithmetic
-(``_vector.sq_block``'s sum in feature order, then times 0.5), so the minima, their positions
-(the lowest among equal w) and the second smallest keys are the exact tile's.
+two), and only the rest are computed exactly: usually none, and the row's answer is the two.
+The columns do the same over the rows. Every pair the exact tile would rank is computed with
+the exact tile's arithmetic (``_vector.sq_block``'s sum in feature order, then times 0.5), so
+the minima, their positions (the lowest among equal w) and the second smallest keys are the
+exact tile's.
 
 A tile where the filter lets more than :data:`HITS_PER_LINE` pairs per row and column through
 on average (clusters tight against their distance from the data's middle, where float32's
