@@ -143,13 +143,15 @@ def _first_scan(Ct, sz, filtered):
 
 # widths: tiles of BLOCK = 256 positions, the last of 1 (left to the exact tile), 2, or full
 @pytest.mark.parametrize("n", [513, 514, 700, 1024])
-@pytest.mark.parametrize("make, d", [(tie_heavy, 3), (blobs, 16), (blobs, 17), (tie_heavy, 1),
-                                     (_far_from_the_origin, 4), (_tiny, 5),
+@pytest.mark.parametrize("make, d", [(tie_heavy, 3), (blobs, 16), (blobs, 17), (blobs, 300),
+                                     (tie_heavy, 1), (_far_from_the_origin, 4), (_tiny, 5),
                                      (_near_the_coordinate_cap, 3)])
 def test_filtered_first_scan_equals_the_exact_one(make, d, n):
     # the first scan's tiles through the filter (gpuhclust.cpu._filtered_tiles): every row's
     # and column's minimum, position and second smallest, hence the kept entries, unchanged;
-    # with sizes other than 1 the tiles stay exact
+    # with sizes other than 1 the tiles stay exact. The filter runs on the first four data
+    # sets (test_a_filtered_tile_equals_the_exact_tile checks that it does), more features
+    # than a tile has positions included; on the others it gives up and the exact tile runs
     X = make(n, d, n)
     for sizes_seed in (None, 3):
         Ct, sz = _state(X, sizes_seed)
@@ -160,7 +162,8 @@ def test_filtered_first_scan_equals_the_exact_one(make, d, n):
             np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("make, d, expect", [(blobs, 16, True), (tie_heavy, 3, True),
+@pytest.mark.parametrize("make, d, expect", [(blobs, 16, True), (blobs, 17, True),
+                                             (tie_heavy, 3, True), (blobs, 300, True),
                                              (_far_from_the_origin, 4, False)])
 def test_a_filtered_tile_equals_the_exact_tile(make, d, expect):
     # one tile directly: it is taken through the filter where that pays (not only left to the
@@ -176,7 +179,7 @@ def test_a_filtered_tile_equals_the_exact_tile(make, d, expect):
               np.full((700, 3), -7, dtype=np.int64)) for _ in range(2)]
     _tile_pair(Ct, sz, np.int64(0), np.int64(2), *parts[0])
     ran = filtered_tile(np.ascontiguousarray(Ct.T), C32, terms, constants, 0, 256, 512, 700,
-                        *parts[1], 0, 2, *tile_scratch())
+                        *parts[1], 0, 2, *tile_scratch(d))
     assert ran == expect
     if ran:
         for exact, fast in zip(*parts):

@@ -354,23 +354,26 @@ def _tile_pair(Ct, sz, tile_i, tile_j, part_w, part_p, part_k2):
 def _tile_filtered(Ct, sz, X, C32, terms, constants, tile_i, tile_j, part_w, part_p, part_k2,
                    scratch):
     """A tile of the first scan through the float32 filter
-    (``_filtered_tiles.filtered_tile``) where it applies: the filter on, two different tiles
-    of at least two positions each, every size 1; False where it did not (or gave up)."""
+    (``_filtered_tiles.filtered_tile``) where it applies (the filter on, two different tiles
+    of at least two positions each, every size 1): 1 where it did, -1 where it gave up, 0
+    where it does not apply."""
     n = Ct.shape[1]
     i0 = tile_i * BLOCK
     i1 = min(n, i0 + BLOCK)
     j0 = tile_j * BLOCK
     j1 = min(n, j0 + BLOCK)
     if not (constants[0] > 0 and tile_i < tile_j and i1 - i0 >= 2 and j1 - j0 >= 2):
-        return False
+        return 0
     for i in range(i0, i1):
         if sz[i] != 1.0:
-            return False
+            return 0
     for j in range(j0, j1):
         if sz[j] != 1.0:
-            return False
-    return filtered_tile(X, C32, terms, constants, i0, i1, j0, j1, part_w, part_p, part_k2,
-                         tile_i, tile_j, *scratch)
+            return 0
+    if filtered_tile(X, C32, terms, constants, i0, i1, j0, j1, part_w, part_p, part_k2,
+                     tile_i, tile_j, *scratch):
+        return 1
+    return -1
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
@@ -381,17 +384,18 @@ def _tile_pairs(Ct, sz, tiles_i, tiles_j, part_w, part_p, part_k2, X, C32, terms
     # clusters are too tight for float32 there: the tiles cost their attempt and then the
     # exact tile)
     for c in numba.prange(shares):
-        scratch = tile_scratch()
+        scratch = tile_scratch(C32.shape[0])
         done = 0
         given_up = 0
         for t in range(c, tiles_i.shape[0], shares):
-            trying = given_up < FILTER_GIVE_UPS or given_up <= done
-            if trying and _tile_filtered(Ct, sz, X, C32, terms, constants, tiles_i[t],
-                                         tiles_j[t], part_w, part_p, part_k2, scratch):
-                done += 1
-                continue
-            given_up += trying
-            _tile_pair(Ct, sz, tiles_i[t], tiles_j[t], part_w, part_p, part_k2)
+            outcome = 0
+            if given_up < FILTER_GIVE_UPS or given_up <= done:
+                outcome = _tile_filtered(Ct, sz, X, C32, terms, constants, tiles_i[t],
+                                         tiles_j[t], part_w, part_p, part_k2, scratch)
+            done += outcome > 0
+            given_up += outcome < 0
+            if outcome <= 0:
+                _tile_pair(Ct, sz, tiles_i[t], tiles_j[t], part_w, part_p, part_k2)
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)

@@ -97,21 +97,23 @@ def _rank(key, count):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def tile_scratch():
-    """Scratch of :func:`filtered_tile` for one thread's tiles: S32 (BLOCK, BLOCK) float32;
-    the dot products and two queries (2, 2 BLOCK) float32; a line's candidates (BLOCK,) int64
+def tile_scratch(d):
+    """Scratch of :func:`filtered_tile` for one thread's tiles of centroids in d features:
+    S32 (BLOCK, BLOCK) float32; the dot products (2, BLOCK) and two queries (2, d) float32;
+    a line's candidates (BLOCK,) int64
     and their exact w (float64); the columns' two least order keys and rows, their hit counts
     and a row of no keys (6, BLOCK) int32; their lines (2, BLOCK) float32 and two exact w
     (2, BLOCK) float64; flags (BLOCK,) int32."""
     S = np.empty((BLOCK, BLOCK), dtype=np.float32)
-    acc = np.empty((2, 2 * BLOCK), dtype=np.float32)  # dot products, then two queries
+    acc = np.empty((2, BLOCK), dtype=np.float32)
+    queries = np.empty((2, max(d, 1)), dtype=np.float32)
     cand = np.empty(BLOCK, dtype=np.int64)
     w = np.empty(BLOCK)
     cols = np.empty((6, BLOCK), dtype=np.int32)
     lines = np.empty((2, BLOCK), dtype=np.float32)
     pair_w = np.empty((2, BLOCK))
     flags = np.empty(BLOCK, dtype=np.int32)
-    return S, acc, cand, w, cols, lines, pair_w, flags
+    return S, acc, queries, cand, w, cols, lines, pair_w, flags
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
@@ -148,7 +150,7 @@ def _candidates(flags, m, cand, a, b, wa, wb, w, X, i, j, column):
 
 @numba.njit(cache=True, error_model="numpy")
 def filtered_tile(X, C32, terms, constants, i0, i1, j0, j1, part_w, part_p, part_k2, tile_i,
-                  tile_j, S, acc, cand, w, cols, lines, pair_w, flags):
+                  tile_j, S, acc, queries, cand, w, cols, lines, pair_w, flags):
     """Rows ``i0:i1`` against columns ``j0:j1`` (disjoint ranges, every size 1, at least two
     of each) of the first scan: ``part_[wp][i, tile_j]``, ``part_k2[i, tile_j]`` for the rows
     and ``part_[wp][j, tile_i]``, ``part_k2[j, tile_i]`` for the columns, as
@@ -170,7 +172,6 @@ def filtered_tile(X, C32, terms, constants, i0, i1, j0, j1, part_w, part_p, part
     zero = np.float32(0.0)
     key = w.view(np.int64)
     d = C32.shape[0]
-    queries = acc[:, BLOCK:]  # two float32 centroids, copied: no views of the shared C32
     # non-negative float32: their bits order as the values (signed integers)
     order = S.view(np.int32)
     least, least_at, next_least, next_at, hits, none = (cols[0], cols[1], cols[2], cols[3],
@@ -184,7 +185,7 @@ def filtered_tile(X, C32, terms, constants, i0, i1, j0, j1, part_w, part_p, part
     # S32 of every pair of the tile, two rows per pass over the columns
     for i in range(i0, i1, 2):
         last = i + 1 >= i1
-        for k in range(d):
+        for k in range(d):  # the pair's float32 centroids, copied: no views of the shared C32
             queries[0, k] = C32[k, i]
             queries[1, k] = C32[k, i if last else i + 1]
         dot_block_pair(C32, queries[0], queries[1], j0, j1, acc[0], acc[1])
