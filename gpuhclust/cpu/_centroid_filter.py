@@ -16,7 +16,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["filter_constants", "column_terms", "dot_block_pair", "line", "gaps",
+__all__ = ["filter_constants", "column_terms", "dot_block_pair", "line", "gap", "gaps",
            "count_through", "no_filter", "filter_bytes", "FILTER_MOST",
            "FILTER_PAUSE", "FILTER_NOISE_MAX"]
 
@@ -202,6 +202,14 @@ def line(bound, n_q, norm_q, constants):
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
+def gap(s32, slope_term, error, base):
+    """One column's float32 squared distance `s32` less its line, the line's terms summed in
+    the order :func:`filter_constants`' rounding margin assumes (`slope_term`: the slope
+    times the column's inverse size); the column passes where this is not positive."""
+    return s32 - ((slope_term + error) + base)
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def gaps(dots, norm_q, norms, inverse_sizes, errors, slope, base, m, out):
     """``out[:m]``: each column's float32 squared distance (from the query's dot product with
     it) less its line; a column passes the filter where that is not positive, i.e. where its
@@ -210,7 +218,7 @@ def gaps(dots, norm_q, norms, inverse_sizes, errors, slope, base, m, out):
     two = np.float32(2.0)
     for jj in range(m):
         s32 = (norm_q + norms[jj]) - two * dots[jj]
-        out[jj] = s32 - ((slope * inverse_sizes[jj] + errors[jj]) + base)
+        out[jj] = gap(s32, slope * inverse_sizes[jj], errors[jj], base)
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")

@@ -15,10 +15,9 @@ The first scan computes each pair once (:func:`nearest_all`), and where the floa
 only the pairs its proof cannot rule out (``_filtered_tiles``: the same minima). Every scan
 also keeps each row's :data:`KEPT` smallest dissimilarities and the next one, the bound (as the
 matrix rounds do, ``_round_rows``; the first scan may keep fewer, with a lower bound); a row
-asked for whose
-smallest kept entry lies below the bound, lowered for the rounding of merged centroids
-(:class:`CentroidKept`), has that entry as its first minimum without a rescan: the same
-answer, so Z is unchanged.
+asked for whose smallest kept entry lies below the bound, lowered for the rounding of merged
+centroids (:class:`CentroidKept`), has that entry as its first minimum without a rescan: the
+same answer, so Z is unchanged.
 """
 from __future__ import annotations
 
@@ -425,6 +424,16 @@ def _combine_tiles(part_w, part_p, part_k2, nn, dist, kept_keys, kept_pos):
         kept_keys[i, KEPT] = min(kept_keys[i, KEPT], bound)
 
 
+def _filter_arrays(sz: np.ndarray, width: int, filtered, d: int):
+    """``(C32, terms, constants)`` for the scans' kernels: the filter's, with its column terms
+    over positions ``[0, width)``, where `filtered` is given and runs, else
+    ``_centroid_filter.no_filter``'s."""
+    if filtered is None or not filtered[1][0] > 0:
+        return no_filter(d)
+    C32, constants = filtered
+    return C32, column_terms(C32, sz, width, constants), constants
+
+
 def nearest_all(Ct: np.ndarray, sz: np.ndarray, kept=None, filtered=None):
     """Nearest centroid (position, -1 when none is finite) and w of every position, all of
     them live: :func:`nearest` for every query, with each pair's w computed once instead of
@@ -439,13 +448,9 @@ def nearest_all(Ct: np.ndarray, sz: np.ndarray, kept=None, filtered=None):
     part_w = np.empty((n, tiles))
     part_p = np.empty((n, tiles), dtype=np.int64)
     part_k2 = np.empty((n, tiles), dtype=np.int64)
-    if filtered is None or not filtered[1][0] > 0:
-        X = np.empty((0, Ct.shape[0]))
-        C32, terms, constants = no_filter(Ct.shape[0])
-    else:
-        X = np.ascontiguousarray(Ct.T)
-        C32, constants = filtered
-        terms = column_terms(C32, sz, n, constants)
+    C32, terms, constants = _filter_arrays(sz, n, filtered, Ct.shape[0])
+    # position-major copy for the filtered tiles' exact pairs (none when the filter is off)
+    X = np.ascontiguousarray(Ct.T) if constants[0] > 0 else np.empty((0, Ct.shape[0]))
     _tile_pairs(Ct, sz, tiles_i.astype(np.int64), tiles_j.astype(np.int64), part_w, part_p,
                 part_k2, X, C32, terms, constants,
                 max(1, min(len(tiles_i), 4 * numba.get_num_threads())))
@@ -489,11 +494,7 @@ def nearest(Ct: np.ndarray, sz: np.ndarray, width: int, queries: np.ndarray, thr
     part_k = np.empty((tiles, nchunks, QUERY_TILE, KEPT + 1), dtype=np.int64)
     part_kp = np.empty((tiles, nchunks, QUERY_TILE, KEPT + 1), dtype=np.int64)
     queries = np.ascontiguousarray(queries, dtype=np.int64)
-    if filtered is None or not filtered[1][0] > 0:
-        C32, terms, constants = no_filter(Ct.shape[0])
-    else:
-        C32, constants = filtered
-        terms = column_terms(C32, sz, width, constants)
+    C32, terms, constants = _filter_arrays(sz, width, filtered, Ct.shape[0])
     args = (Ct, sz, queries, np.int64(width), np.int64(chunk), part_w, part_p, part_k, part_kp,
             C32, terms, constants)
     if threads > 1 and nq * width >= SERIAL_MAX_PAIRS:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ._centroid_filter import FILTER_MOST, dot_block_pair, line
+from ._centroid_filter import FILTER_MOST, dot_block_pair, gap, line
 from ._distances import BLOCK
 from ._round_rows import NO_KEY
 
@@ -100,10 +100,9 @@ def _rank(key, count):
 def tile_scratch(d):
     """Scratch of :func:`filtered_tile` for one thread's tiles of centroids in d features:
     S32 (BLOCK, BLOCK) float32; the dot products (2, BLOCK) and two queries (2, d) float32;
-    a line's candidates (BLOCK,) int64
-    and their exact w (float64); the columns' two least order keys and rows, their hit counts
-    and a row of no keys (6, BLOCK) int32; their lines (2, BLOCK) float32 and two exact w
-    (2, BLOCK) float64; flags (BLOCK,) int32."""
+    a line's candidates (BLOCK,) int64 and their exact w (float64); the columns' two least
+    order keys and rows, their hit counts and a row of no keys (6, BLOCK) int32; their lines
+    (2, BLOCK) float32 and two exact w (2, BLOCK) float64; flags (BLOCK,) int32."""
     S = np.empty((BLOCK, BLOCK), dtype=np.float32)
     acc = np.empty((2, BLOCK), dtype=np.float32)
     queries = np.empty((2, max(d, 1)), dtype=np.float32)
@@ -231,7 +230,7 @@ def filtered_tile(X, C32, terms, constants, i0, i1, j0, j1, part_w, part_p, part
         slope, base = line(max(wa, wb), 1.0, norms[i], constants)
         s_row = S[t]
         for jj in range(m):  # slope times 1 / n_j: every size 1
-            flags[jj] = np.int32((s_row[jj] - ((slope + errors_j[jj]) + base)) <= zero)
+            flags[jj] = np.int32(gap(s_row[jj], slope, errors_j[jj], base) <= zero)
         count = 0
         for jj in range(m):
             count += flags[jj]
@@ -263,7 +262,7 @@ def filtered_tile(X, C32, terms, constants, i0, i1, j0, j1, part_w, part_p, part
         e = errors[i0 + t]
         s_row = S[t]
         for jj in range(m):
-            hits[jj] += np.int32((s_row[jj] - ((slopes[jj] + e) + bases[jj])) <= zero)
+            hits[jj] += np.int32(gap(s_row[jj], slopes[jj], e, bases[jj]) <= zero)
     for jj in range(m):
         exact += hits[jj]
     if exact > budget:
@@ -280,7 +279,7 @@ def filtered_tile(X, C32, terms, constants, i0, i1, j0, j1, part_w, part_p, part
             count = 2
         else:
             for t in range(rows):
-                flags[t] = np.int32((S[t, jj] - ((slopes[jj] + errors[i0 + t]) + bases[jj]))
+                flags[t] = np.int32(gap(S[t, jj], slopes[jj], errors[i0 + t], bases[jj])
                                     <= zero)
             count = _candidates(flags, rows, cand, a, b, pair_w[0, jj], pair_w[1, jj], w, X,
                                 i0, j, True)
