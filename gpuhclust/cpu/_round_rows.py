@@ -9,8 +9,13 @@ A round has two parallel steps, over disjoint rows (no two threads write the sam
    after each; here every pair runs at once, so ward reads the size of column i as it is after the
    entries before k: a cluster merged earlier in the round (``rank[i] < t``) has its new size
    (0 for the one merged away), every other its size before the round. Same operands, same
-   expression (``_lance_williams.lance_williams``): the same values, bit for bit;
-2. the rescans: each row the driver asks for replays the round and finds its first minimum.
+   expression (``_lance_williams.lance_williams``): the same values, bit for bit. The same
+   thread then replays row y through the round's later entries and scans it, while the row it
+   has just written is in cache: the union's rescan (every y is rescanned, its neighbour was
+   x), the very replay and scan the second step would do, as no other pair reads or writes
+   row y;
+2. the rescans: each other row the driver asks for replays the round and finds its first
+   minimum.
 
 Kept entries (non-negative distances, the usual case): a full scan also keeps the row's
 :data:`KEPT` smallest entries (first minima first, as ``first_argmin`` orders them) and the
@@ -84,9 +89,12 @@ def _threads_for(entries: int):
 # inlined function makes, inside a prange loop, to an array reached through a namedtuple
 # (``log.last[i] = ...`` in ``replay``), while a call keeps them.
 @numba.njit(cache=True, error_model="numpy")
-def _merge_pair(D, code, size, size_after, rank, log, k, t):
-    """Log entry k (pair t of its round): row y becomes the union of rows x and y. Returns
-    the first cluster whose distance to the union overflowed, or -1."""
+def _merge_pair(D, keys, nonneg, code, size, size_after, rank, log, k, t, upto, union_size,
+                nn, dist, kept_keys, kept_cols):
+    """Log entry k (pair t of its round): row y becomes the union of rows x and y, then is
+    replayed up to `upto` (the round's end) and rescanned into ``nn[t]``, ``dist[t]`` and the
+    kept lists, as :func:`_rescan_row` would. Returns the first cluster whose distance to the
+    union overflowed, or -1."""
     x = log.a[k]
     y = log.b[k]
     nx = log.na[k]
@@ -97,6 +105,8 @@ def _merge_pair(D, code, size, size_after, rank, log, k, t):
     D[y, x] = np.inf
     D[y, y] = np.inf
     log.last[y] = k + 1
+    nn[t], dist[t] = _rescan_row(D, keys, nonneg, code, union_size, log, upto, y,
+                                 kept_keys[t], kept_cols[t])
     return over
 
 
@@ -106,13 +116,19 @@ def _merge_pair(D, code, size, size_after, rank, log, k, t):
 # analyse everything else in the function (the round's bookkeeping is a few NumPy operations
 # on the host instead).
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def merge_pairs(D, code, size, size_after, rank, log, k0, over):
+def merge_pairs(D, keys, nonneg, code, size, size_after, rank, log, k0, union_size, over, nn,
+                dist, kept_keys, kept_cols):
     """Apply log entries ``k0:k0+len(over)`` (slots) to `D`: ``over[t]`` is the first cluster
-    whose distance to pair t's union overflowed, or -1. `size_after` and `rank` as in the
-    module docstring; the sizes as float64 (see ``_lance_williams.merge_rows``)."""
+    whose distance to pair t's union overflowed, or -1; and rescan each union (row y of pair
+    t, up to date with the whole round) as :func:`rescan_rows` does, into ``nn[t]``,
+    ``dist[t]`` and the kept lists. `size_after` and `rank` as in the module docstring; the
+    sizes as float64 (see ``_lance_williams.merge_rows``); `union_size`: the sizes after the
+    round as int64 (those the rescans replay with)."""
+    k1 = k0 + over.shape[0]
     for t in numba.prange(over.shape[0]):
         pair = np.int64(t)  # prange counts unsigned: one compiled variant, not two
-        over[pair] = _merge_pair(D, code, size, size_after, rank, log, k0 + pair, pair)
+        over[pair] = _merge_pair(D, keys, nonneg, code, size, size_after, rank, log, k0 + pair,
+                                 pair, k1, union_size, nn, dist, kept_keys, kept_cols)
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
@@ -395,11 +411,15 @@ class LocalRows:
         self.rank[a] = self.rank[b] = np.arange(k1 - k0)
         over = np.empty(k1 - k0, dtype=np.int64)
         D, keys = self.work.D, self.work.keys
-        merged = 2 * len(xs) * self.work.width  # rows x and y of every pair
+        merged = 3 * len(xs) * self.work.width  # rows x and y of every pair, and the union's scan
         self.entries_read += merged
+        union_nn = np.empty(k1 - k0, dtype=np.int64)
+        union_dist = np.empty(k1 - k0)
+        union_keys, union_cols = _kept_buffers(k1 - k0)
         with _threads_for(merged):
-            merge_pairs(D, self.code, self.size.astype(np.float64),
-                        size_after.astype(np.float64), self.rank, log, k0, over)
+            merge_pairs(D, keys, self.nonneg, self.code, self.size.astype(np.float64),
+                        size_after.astype(np.float64), self.rank, log, k0, size_after, over,
+                        union_nn, union_dist, union_keys, union_cols)
         self.rank[a] = self.rank[b] = _NOT_MERGED
         self.size = size_after
         bad = np.flatnonzero(over >= 0)
@@ -413,6 +433,12 @@ class LocalRows:
         full = np.ones(len(rescan), dtype=bool)
         if self.kept is not None:
             full = self._settled_by_kept(xs, ys, k1, rescan, found, dist)
+            self.kept.record(ys, union_keys, self._original(union_cols), k1)
+        # the unions were rescanned with their merges: rescan[where] are the ys, pair by pair
+        where = np.searchsorted(rescan, ys)
+        found[where] = self._original(union_nn)
+        dist[where] = union_dist
+        full[where] = False
         rows = rescan[full]
         nn = np.empty(len(rows), dtype=np.int64)
         row_dist = np.empty(len(rows))
