@@ -5,7 +5,8 @@ Subcommands:
 - ``calibrate --out FILE``: microbenchmarks of the cost model's device figures
   (``gpuhclust/_sim/cost_model.py``: launch cost, one-block and full-device bandwidth, the blocks
   needed for full bandwidth, the grid barrier of kernels/grid.cuh in a cooperative launch,
-  scattered sector writes from one SM, host sync, __syncthreads, shuffle, a dependent access,
+  scattered sector writes from one SM, sectors written in part by the whole device (a column
+  write into a matrix beyond L2), host sync, __syncthreads, shuffle, a dependent access,
   FP32/FP64 rates), written
   as the calibration file ``gpu_model.py --calibration`` reads. Each figure is measured on its
   own; one that fails is reported under "errors" and keeps the table's value.
@@ -38,6 +39,8 @@ sys.path.insert(0, str(ROOT))
 STREAM_BYTES = 1 << 30        # the array streamed by the bandwidth tests (1 GiB: beyond L2)
 BANDWIDTH_BLOCKS = (1, 2, 4, 8, 16, 32, 64, 128, 264, 1056)
 REPEAT = 2000                 # launches / syncs averaged over
+COLUMN_BYTES = 2 << 30        # the matrix of the column writes (beyond L2)
+SMS_BLOCKS = 8                # blocks per SM of the device-wide microbenchmarks
 CHECK_N = 10_000              # the check group: Z on the GPU against backend='cpu'
 MATRIX_TARGET = (100_000, 64)  # n, d of the matrix targets (issues 13 and 14)
 VECTOR_TARGET = (1_000_000, 32)  # n, d of the vector engine's targets (issue 14)
@@ -62,6 +65,18 @@ extern "C" __global__ void stream_sum(const float4* x, long long n4, float* out)
 // One block writes one float into each of `count` sectors in a scattered order.
 extern "C" __global__ void scattered_writes(float* x, const int* order, int count) {
     for (int i = threadIdx.x; i < count; i += blockDim.x) x[(long long)order[i] * 8] = 1.f;
+}
+
+// The grid writes one float into each of its rows' sectors in `ncols` columns of a row-major
+// matrix far larger than L2, as a merge writes its column: every sector written in part.
+extern "C" __global__ void column_writes(float* x, long long ld, long long rows, const int* cols,
+                                         int ncols) {
+    for (int c = 0; c < ncols; ++c) {
+        const long long col = cols[c];
+        for (long long r = blockIdx.x * (long long)blockDim.x + threadIdx.x; r < rows;
+             r += (long long)gridDim.x * blockDim.x)
+            x[r * ld + col] = 1.f;
+    }
 }
 
 extern "C" __global__ void syncthreads_loop(int k, float* out) {
@@ -111,6 +126,8 @@ def _plan_calibrate():
         f"blocks_for_full_bandwidth: fewest of {BANDWIDTH_BLOCKS} reaching 90% of the full bandwidth",
         "grid_barrier: 1000 grid_sync() (kernels/grid.cuh) in a cooperative launch of 132 blocks",
         "scattered_sector_writes_per_sm: one block writes 1M floats in distinct sectors, shuffled",
+        f"partial_sector_writes: {SMS_BLOCKS} blocks per SM write one float per row in 64 columns "
+        f"of a {COLUMN_BYTES >> 30} GiB row-major matrix (a merge's column writes)",
         f"host_sync: {REPEAT} reads of one scalar back to the host",
         "block_barrier / warp_op: 10^5 __syncthreads / shuffles in one block",
         "dependent_access: one thread chases 10^5 pointers through a 1 MiB cycle (L2-resident)",
@@ -139,7 +156,8 @@ def calibrate(out: Path) -> dict:
     mod = cp.RawModule(code=MICRO_SOURCE, options=("-std=c++17",),
                        name_expressions=["arith<float>", "arith<double>"])
     k = {name: mod.get_function(name) for name in
-         ("empty", "stream_sum", "scattered_writes", "syncthreads_loop", "shuffle_loop", "chase")}
+         ("empty", "stream_sum", "scattered_writes", "column_writes", "syncthreads_loop",
+          "shuffle_loop", "chase")}
     figures, raw, errors = {}, {}, {}
     sink = cp.zeros(1, cp.float32)
 
@@ -192,6 +210,16 @@ def calibrate(out: Path) -> dict:
         ms = _events_ms(cp, lambda: k["scattered_writes"]((1,), (1024,), (x, order, cp.int32(count))), 3)
         figures["scattered_sector_writes_per_sm"] = count / (ms / 1e3)
 
+    def partial():
+        ld = 1 << 15  # floats per row: 128 KiB rows
+        rows = COLUMN_BYTES // 4 // ld
+        x = cp.zeros(rows * ld, cp.float32)
+        ncols = 64
+        cols = (cp.random.permutation(ld // 8)[:ncols] * 8).astype(cp.int32)  # one sector each
+        ms = _events_ms(cp, lambda: k["column_writes"]((sms * SMS_BLOCKS,), (256,), (
+            x, cp.int64(ld), cp.int64(rows), cols, cp.int32(ncols))), 3)
+        figures["partial_sector_writes"] = rows * ncols / (ms / 1e3)
+
     def host_sync():
         y = cp.ones(1, cp.float64)
         float(y[0])
@@ -224,7 +252,8 @@ def calibrate(out: Path) -> dict:
             figures[key] = 2.0 * iters * blocks * threads / (ms / 1e3)
 
     for name, fn in (("launches", launches), ("bandwidth", bandwidths), ("grid_barrier", grid_barrier),
-                     ("scattered", scattered), ("host_sync", host_sync), ("latencies", latencies),
+                     ("scattered", scattered), ("partial", partial), ("host_sync", host_sync),
+                     ("latencies", latencies),
                      ("rates", rates)):
         measure(name, fn)
     name = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])

@@ -105,7 +105,7 @@ QUICK_ROUND_SIZES = (1000, 2000)
 FITTED = ("launches", "blocks", "threads", "sectors_read", "sectors_written", "warp_sectors_read",
           "warp_sectors_written", "thread_accesses",
           "shared_accesses", "atomics", "shared_atomics", "warp_ops", "block_barriers",
-          "grid_barriers", "serial_accesses", "serial_reads")
+          "grid_barriers", "serial_accesses", "serial_reads", "bytes_written")
 LABEL = "model estimate (H200)"
 
 
@@ -238,6 +238,15 @@ def _solve(A: np.ndarray, y: np.ndarray, exact: bool) -> tuple[np.ndarray, float
 PER_BLOCK = ("block_barriers", "warp_ops", "serial_reads")
 
 
+def partial_sectors(counts: dict) -> float:
+    """Sectors written in part (``cost_model``'s ``partial`` term): the written sectors less
+    the bytes written over 32. Counts from before the simulator's bytes were fitted (an older
+    ``--counts`` JSON without them) count none."""
+    if counts.get("bytes_written") is None:
+        return 0.0
+    return max(counts["sectors_written"] - counts["bytes_written"] / 32.0, 0.0)
+
+
 def _per_step(per: list, q: str) -> dict:
     """One block's count `q` per grid barrier, from the largest n counted (`per`: a cooperative
     kernel's counts per n, ascending; every launch of it has the same grid)."""
@@ -308,6 +317,9 @@ def estimate(config: Config, runs: list[dict], device: dict,
         cooperative = any(p["grid_barriers"] > 0 for p in per if p)
         kernel_fits[name] = {}
         for q in FITTED:
+            if any(p is not None and q not in p for p in per):  # counts from before q was
+                kernel_fits[name][q] = None                      # counted (an older --counts)
+                continue
             if cooperative and q in PER_BLOCK:
                 f = _per_step(per, q)
                 fits.append({**head, "quantity": f"{name}.{q} (one block's, per grid step)", **f})
@@ -332,7 +344,7 @@ def estimate(config: Config, runs: list[dict], device: dict,
         rounds = predict_rounds(law, n) if law else None
         for name, kf in kernel_fits.items():
             value = {q: max(predict(kf[q], n, rounds), 0.0) for q in FITTED
-                     if not (kf["cooperative"] and q in PER_BLOCK)}
+                     if kf[q] is not None and not (kf["cooperative"] and q in PER_BLOCK)}
             launches = value["launches"]
             if launches < 0.5:
                 continue
@@ -357,12 +369,15 @@ def estimate(config: Config, runs: list[dict], device: dict,
                             + value["shared_atomics"]) / launches,
                 warp_ops=value["warp_ops"] / launches,
                 block_barriers=value["block_barriers"] / launches,
-                serial_reads=value["serial_reads"] / launches)
+                serial_reads=value["serial_reads"] / launches,
+                partial_sectors_written=partial_sectors(value) / launches)
             one = launch_seconds(profile, device, config.dtype)
             seconds = launches * one["seconds"]
             total += seconds
             kernels[name] = {"launches": round(launches), "sectors_read": value["sectors_read"],
-                             "sectors_written": value["sectors_written"], "seconds": seconds,
+                             "sectors_written": value["sectors_written"],
+                             "partial_sectors_written": partial_sectors(value),
+                             "seconds": seconds,
                              "dram_bytes": 32.0 * (value["warp_sectors_read"]
                                                    + value["warp_sectors_written"]),
                              "blocks_per_launch": blocks, "bound": one["bound"],

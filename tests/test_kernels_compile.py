@@ -82,3 +82,22 @@ def test_grid_barrier_compiles_for_the_device():
         assert len(nvrtc.getCUBIN(program)) > 0
     finally:
         nvrtc.destroyProgram(program)
+
+
+def test_calibration_microbenchmarks_compile_for_the_device():
+    # benchmarks/gpu_calibrate.py's kernels run only on a lent GPU: a typo there would cost
+    # that session its calibration
+    import sys
+    from pathlib import Path
+
+    from cupy_backends.cuda.libs import nvrtc
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import gpu_calibrate
+
+    program = nvrtc.createProgram(gpu_calibrate.MICRO_SOURCE, "micro.cu", [], [])
+    try:
+        nvrtc.compileProgram(program, ["-std=c++17", "-arch=sm_90"])
+        assert len(nvrtc.getCUBIN(program)) > 0
+    finally:
+        nvrtc.destroyProgram(program)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,8 @@ from gpuhclust._progress import chunk_ends
 from gpuhclust._sim import cost_model
 from gpuhclust.cuda._context import SimContext
 from gpuhclust.cuda.backend import SimBackend
+
+ROOT = Path(__file__).resolve().parent.parent
 
 KERNELS = Path(__file__).parent / "sim_kernels"
 SOURCE = (KERNELS / "counters.cu").read_text()
@@ -222,6 +225,32 @@ def test_one_block_launch_is_bandwidth_bound_at_one_sm():
     assert one["memory"] == pytest.approx(32 * sectors / 50e9)
     wide = cost_model.launch_seconds(cost_model.LaunchProfile(**{**p.__dict__, "blocks": 128}), device, "float32")
     assert wide["memory"] == pytest.approx(32 * sectors / 4.0e12)
+
+
+def test_sectors_written_in_part_cost_the_device_rate():
+    """A column write (4 bytes in each sector, many blocks) is bound by the device's rate for
+    sectors written in part; the same sectors written whole (coalesced rows) are not charged
+    that term at all."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import gpu_model
+
+    device = cost_model.load_device()
+    sectors = 1e8
+    column = {"sectors_written": sectors, "bytes_written": 4 * sectors}
+    rows = {"sectors_written": sectors, "bytes_written": 32 * sectors}
+    assert gpu_model.partial_sectors(column) == pytest.approx(sectors * 7 / 8)
+    assert gpu_model.partial_sectors(rows) == 0.0
+    assert gpu_model.partial_sectors({"sectors_written": sectors}) == 0.0  # bytes not counted
+    base = dict(blocks=1056, threads_per_block=256, sectors_read=0, sectors_written=sectors,
+                dram_sectors_read=0, dram_sectors_written=sectors, memory_ops=32 * sectors,
+                warp_ops=0, block_barriers=0, serial_reads=0)
+    scattered = cost_model.launch_seconds(cost_model.LaunchProfile(
+        **base, partial_sectors_written=gpu_model.partial_sectors(column)), device, "float32")
+    assert scattered["bound"] == "partial"
+    assert scattered["partial"] == pytest.approx(sectors * 7 / 8 / device["partial_sector_writes"])
+    whole = cost_model.launch_seconds(cost_model.LaunchProfile(**base), device, "float32")
+    assert whole["partial"] == 0.0 and whole["bound"] != "partial"
+    assert whole["seconds"] < scattered["seconds"]
 
 
 def test_calibration_file_replaces_figures_and_refuses_unknown_ones(tmp_path):

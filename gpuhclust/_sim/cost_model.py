@@ -9,6 +9,7 @@ Per launch of a kernel with ``B`` blocks::
 
     time = max(DRAM bytes / bandwidth(B),
                written sectors / (scattered sector writes per SM * min(B, SMs)),
+               sectors written in part / partial sector writes of the device,
                instructions / (instruction rate * min(B, SMs) / SMs),
                serial reads per block * dependent access latency)
            + block barriers per block * __syncthreads cost
@@ -34,6 +35,12 @@ Assumptions, all of them:
   to hit L1; beyond that no reuse through L1 or L2 is credited (the matrix rows and the
   observations of the sizes modelled are far larger than L2). The scattered-write term counts
   written sectors per warp instruction (each one an L2 transaction).
+- A sector written only in part (fewer than its 32 bytes, as a merge's column write stores 4
+  or 8 bytes in each of the rows' sectors) costs the device a read of the sector from DRAM
+  and its write back: ``partial_sector_writes`` is the whole device's rate for them (many SMs,
+  a footprint far beyond L2), far below the one-SM scattered rate times the SMs, which is
+  measured into L2. The sectors written in part are the written sectors less the bytes
+  written over 32 (a warp's coalesced full-sector stores count none).
 - bandwidth(B): one block gets one SM's ``one_block_bandwidth``; ``blocks_for_full_bandwidth``
   or more blocks get the device's ``hbm_bandwidth``; in between it grows linearly with B (each
   extra block adds the same share), an interpolation, not a measurement.
@@ -85,6 +92,12 @@ H200 = {
     "block_barrier": 0.03e-6,             # __syncthreads
     "warp_op": 0.005e-6,                  # a shuffle
     "scattered_sector_writes_per_sm": 2e9,
+    # Not in design.md's table: sectors written in part per second, the whole device, beyond L2.
+    # Provisional, from the one H200 profile (docs/gpu.md, session 12): round_merge, complete,
+    # float32, n = 100,000 took 0.329 s for the 6.99e9 sectors the simulator counts it writing
+    # in part (its counts fitted to n = 100,000); benchmarks/gpu_calibrate.py measures the
+    # figure directly, and a calibration file replaces this one.
+    "partial_sector_writes": 2.12e10,
     # Not in design.md's table (assumptions of this model, to be replaced by calibration):
     "dependent_access": 0.25e-6,          # one thread's dependent global access (an L2 hit)
     "ops_per_access": 2.0,                # instructions per counted memory operation
@@ -147,6 +160,7 @@ class LaunchProfile:
     warp_ops: float
     block_barriers: float    # summed over the blocks
     serial_reads: float      # reads made while one thread alone accessed memory, summed over blocks
+    partial_sectors_written: float = 0.0  # written sectors less the bytes written over 32
 
 
 def launch_seconds(p: LaunchProfile, device: dict, dtype: str) -> dict:
@@ -155,9 +169,9 @@ def launch_seconds(p: LaunchProfile, device: dict, dtype: str) -> dict:
     Returns
     -------
     dict
-        ``seconds`` and its parts: ``memory``, ``scattered``, ``compute``, ``serial``,
-        ``latency`` (barriers and warp operations), ``gap``, and ``bound`` (the largest of the
-        first four).
+        ``seconds`` and its parts: ``memory``, ``scattered``, ``partial``, ``compute``,
+        ``serial``, ``latency`` (barriers and warp operations), ``gap``, and ``bound`` (the
+        largest of the first five).
     """
     sms = device["sms"]
     active = min(max(p.blocks, 1.0), sms)
@@ -167,6 +181,7 @@ def launch_seconds(p: LaunchProfile, device: dict, dtype: str) -> dict:
     terms = {
         "memory": bytes_moved / bandwidth(p.blocks, device),
         "scattered": p.sectors_written / (device["scattered_sector_writes_per_sm"] * active),
+        "partial": p.partial_sectors_written / device["partial_sector_writes"],
         "compute": (device["ops_per_access"] * p.memory_ops + 32.0 * p.warp_ops) / rate,
         "serial": p.serial_reads / min(max(p.blocks, 1.0), device["max_blocks"]) * device["dependent_access"],
     }
