@@ -67,16 +67,16 @@ extern "C" __global__ void scattered_writes(float* x, const int* order, int coun
     for (int i = threadIdx.x; i < count; i += blockDim.x) x[(long long)order[i] * 8] = 1.f;
 }
 
-// The grid writes one float into each of its rows' sectors in `ncols` columns of a row-major
-// matrix far larger than L2, as a merge writes its column: every sector written in part.
+// The grid writes one float into each of `ncols` columns of every row of a row-major matrix far
+// larger than L2 (`ld` floats per row, not a power of two, as a matrix of n = 100,003), as a
+// merge writes its column: the lanes of a warp write consecutive rows, so each store is a sector
+// of its own, written in part.
 extern "C" __global__ void column_writes(float* x, long long ld, long long rows, const int* cols,
                                          int ncols) {
-    for (int c = 0; c < ncols; ++c) {
-        const long long col = cols[c];
-        for (long long r = blockIdx.x * (long long)blockDim.x + threadIdx.x; r < rows;
-             r += (long long)gridDim.x * blockDim.x)
-            x[r * ld + col] = 1.f;
-    }
+    const long long total = rows * ncols;
+    for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < total;
+         t += (long long)gridDim.x * blockDim.x)
+        x[(t % rows) * ld + cols[t / rows]] = 1.f;
 }
 
 extern "C" __global__ void syncthreads_loop(int k, float* out) {
@@ -126,8 +126,8 @@ def _plan_calibrate():
         f"blocks_for_full_bandwidth: fewest of {BANDWIDTH_BLOCKS} reaching 90% of the full bandwidth",
         "grid_barrier: 1000 grid_sync() (kernels/grid.cuh) in a cooperative launch of 132 blocks",
         "scattered_sector_writes_per_sm: one block writes 1M floats in distinct sectors, shuffled",
-        f"partial_sector_writes: {SMS_BLOCKS} blocks per SM write one float per row in 64 columns "
-        f"of a {COLUMN_BYTES >> 30} GiB row-major matrix (a merge's column writes)",
+        f"partial_sector_writes: {SMS_BLOCKS} blocks per SM write one float per row in 2048 "
+        f"columns of a {COLUMN_BYTES >> 30} GiB row-major matrix (a merge's column writes), 10 times",
         f"host_sync: {REPEAT} reads of one scalar back to the host",
         "block_barrier / warp_op: 10^5 __syncthreads / shuffles in one block",
         "dependent_access: one thread chases 10^5 pointers through a 1 MiB cycle (L2-resident)",
@@ -211,13 +211,13 @@ def calibrate(out: Path) -> dict:
         figures["scattered_sector_writes_per_sm"] = count / (ms / 1e3)
 
     def partial():
-        ld = 1 << 15  # floats per row: 128 KiB rows
+        ld = 100_003  # floats per row: not a power of two (no partition camping)
         rows = COLUMN_BYTES // 4 // ld
         x = cp.zeros(rows * ld, cp.float32)
-        ncols = 64
+        ncols = 2048  # about 11M sectors, 350 MB of them: far beyond L2
         cols = (cp.random.permutation(ld // 8)[:ncols] * 8).astype(cp.int32)  # one sector each
         ms = _events_ms(cp, lambda: k["column_writes"]((sms * SMS_BLOCKS,), (256,), (
-            x, cp.int64(ld), cp.int64(rows), cols, cp.int32(ncols))), 3)
+            x, cp.int64(ld), cp.int64(rows), cols, cp.int32(ncols))), 10)
         figures["partial_sector_writes"] = rows * ncols / (ms / 1e3)
 
     def host_sync():

@@ -105,7 +105,7 @@ QUICK_ROUND_SIZES = (1000, 2000)
 FITTED = ("launches", "blocks", "threads", "sectors_read", "sectors_written", "warp_sectors_read",
           "warp_sectors_written", "thread_accesses",
           "shared_accesses", "atomics", "shared_atomics", "warp_ops", "block_barriers",
-          "grid_barriers", "serial_accesses", "serial_reads", "bytes_written")
+          "grid_barriers", "serial_accesses", "serial_reads", "warp_partial_sectors_written")
 LABEL = "model estimate (H200)"
 
 
@@ -238,15 +238,6 @@ def _solve(A: np.ndarray, y: np.ndarray, exact: bool) -> tuple[np.ndarray, float
 PER_BLOCK = ("block_barriers", "warp_ops", "serial_reads")
 
 
-def partial_sectors(counts: dict) -> float:
-    """Sectors written in part (``cost_model``'s ``partial`` term): the written sectors less
-    the bytes written over 32. Counts from before the simulator's bytes were fitted (an older
-    ``--counts`` JSON without them) count none."""
-    if counts.get("bytes_written") is None:
-        return 0.0
-    return max(counts["sectors_written"] - counts["bytes_written"] / 32.0, 0.0)
-
-
 def _per_step(per: list, q: str) -> dict:
     """One block's count `q` per grid barrier, from the largest n counted (`per`: a cooperative
     kernel's counts per n, ascending; every launch of it has the same grid)."""
@@ -370,13 +361,13 @@ def estimate(config: Config, runs: list[dict], device: dict,
                 warp_ops=value["warp_ops"] / launches,
                 block_barriers=value["block_barriers"] / launches,
                 serial_reads=value["serial_reads"] / launches,
-                partial_sectors_written=partial_sectors(value) / launches)
+                partial_sectors_written=value.get("warp_partial_sectors_written", 0.0) / launches)
             one = launch_seconds(profile, device, config.dtype)
             seconds = launches * one["seconds"]
             total += seconds
             kernels[name] = {"launches": round(launches), "sectors_read": value["sectors_read"],
                              "sectors_written": value["sectors_written"],
-                             "partial_sectors_written": partial_sectors(value),
+                             "partial_sectors_written": value.get("warp_partial_sectors_written", 0.0),
                              "seconds": seconds,
                              "dram_bytes": 32.0 * (value["warp_sectors_read"]
                                                    + value["warp_sectors_written"]),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ctypes
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +15,6 @@ from gpuhclust._progress import chunk_ends
 from gpuhclust._sim import cost_model
 from gpuhclust.cuda._context import SimContext
 from gpuhclust.cuda.backend import SimBackend
-
-ROOT = Path(__file__).resolve().parent.parent
 
 KERNELS = Path(__file__).parent / "sim_kernels"
 SOURCE = (KERNELS / "counters.cu").read_text()
@@ -227,30 +224,38 @@ def test_one_block_launch_is_bandwidth_bound_at_one_sm():
     assert wide["memory"] == pytest.approx(32 * sectors / 4.0e12)
 
 
-def test_sectors_written_in_part_cost_the_device_rate():
-    """A column write (4 bytes in each sector, many blocks) is bound by the device's rate for
-    sectors written in part; the same sectors written whole (coalesced rows) are not charged
-    that term at all."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import gpu_model
+def test_sectors_written_in_part_are_counted_per_warp():
+    """A column write leaves every sector partly unwritten, in float32 and float64 alike; whole
+    rows (32-byte aligned) and a lane filling its own sector over eight stores leave none."""
+    n = 64
+    cols = _counted("write_cols", (n,), (64,), (np.zeros((n, n), np.float32), np.int32(n)))
+    assert cols["warp_partial_sectors_written"] == cols["warp_sectors_written"] == n * n
+    wide = _counted("write_cols_double", (n,), (64,), (np.zeros((n, n)), np.int32(n)))
+    assert wide["warp_partial_sectors_written"] == n * n
+    rows = _counted("write_rows", (n,), (64,), (np.zeros((n, n), np.float32), np.int32(n)))
+    assert rows["warp_partial_sectors_written"] == 0
+    own = _counted("fill_own_sector", (1,), (32,), (np.zeros(32 * 8, np.float32),))
+    assert own["warp_sectors_written"] == 32 and own["warp_partial_sectors_written"] == 0
+    # rows of 36 floats (144 bytes) start mid-sector: their end sectors are shared by two rows
+    odd = _counted("write_rows", (4,), (64,), (np.zeros((4, 36), np.float32), np.int32(36)))
+    assert 0 < odd["warp_partial_sectors_written"] < odd["warp_sectors_written"]
 
+
+def test_sectors_written_in_part_cost_the_device_rate():
+    """Such sectors are charged at the device's rate for them; the same sectors written whole
+    are not charged that term at all."""
     device = cost_model.load_device()
     sectors = 1e8
-    column = {"sectors_written": sectors, "bytes_written": 4 * sectors}
-    rows = {"sectors_written": sectors, "bytes_written": 32 * sectors}
-    assert gpu_model.partial_sectors(column) == pytest.approx(sectors * 7 / 8)
-    assert gpu_model.partial_sectors(rows) == 0.0
-    assert gpu_model.partial_sectors({"sectors_written": sectors}) == 0.0  # bytes not counted
     base = dict(blocks=1056, threads_per_block=256, sectors_read=0, sectors_written=sectors,
                 dram_sectors_read=0, dram_sectors_written=sectors, memory_ops=32 * sectors,
                 warp_ops=0, block_barriers=0, serial_reads=0)
-    scattered = cost_model.launch_seconds(cost_model.LaunchProfile(
-        **base, partial_sectors_written=gpu_model.partial_sectors(column)), device, "float32")
-    assert scattered["bound"] == "partial"
-    assert scattered["partial"] == pytest.approx(sectors * 7 / 8 / device["partial_sector_writes"])
+    column = cost_model.launch_seconds(cost_model.LaunchProfile(
+        **base, partial_sectors_written=sectors), device, "float32")
+    assert column["bound"] == "partial"
+    assert column["partial"] == pytest.approx(sectors / device["partial_sector_writes"])
     whole = cost_model.launch_seconds(cost_model.LaunchProfile(**base), device, "float32")
     assert whole["partial"] == 0.0 and whole["bound"] != "partial"
-    assert whole["seconds"] < scattered["seconds"]
+    assert whole["seconds"] < column["seconds"]
 
 
 def test_calibration_file_replaces_figures_and_refuses_unknown_ones(tmp_path):

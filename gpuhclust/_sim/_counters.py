@@ -29,7 +29,11 @@ What is counted per launch (``LAUNCH_COUNTERS``, summed over the blocks):
 - ``warp_sectors_read``, ``warp_sectors_written``: distinct sectors each warp touched in each
   such stretch, summed (a lane re-reading the sector it read one instruction earlier costs an
   instruction's sector above, but on a device it hits L1: this is the traffic beyond L1);
-- ``serial_reads``: the reads among ``serial_accesses`` (a store does not wait for memory).
+- ``serial_reads``: the reads among ``serial_accesses`` (a store does not wait for memory);
+- ``warp_partial_sectors_written``: of ``warp_sectors_written``, the sectors whose 32 bytes the
+  warp's stores in that stretch did not all cover (a column write: every one; a coalesced row:
+  none but a misaligned row's ends). On a device such a sector is read from DRAM and written
+  back (``cost_model``'s ``partial`` term).
 """
 from __future__ import annotations
 
@@ -44,7 +48,7 @@ LAUNCH_COUNTERS = ("block_barriers", "grid_barriers", "warp_ops", "atomics", "sh
                    "read_instructions", "write_instructions", "sectors_read", "sectors_written",
                    "bytes_read", "bytes_written", "serial_accesses", "serial_sectors",
                    "shared_accesses", "thread_accesses", "rounds", "warp_sectors_read",
-                   "warp_sectors_written", "serial_reads")
+                   "warp_sectors_written", "serial_reads", "warp_partial_sectors_written")
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,9 @@ Assumptions, all of them:
   or 8 bytes in each of the rows' sectors) costs the device a read of the sector from DRAM
   and its write back: ``partial_sector_writes`` is the whole device's rate for them (many SMs,
   a footprint far beyond L2), far below the one-SM scattered rate times the SMs, which is
-  measured into L2. The sectors written in part are the written sectors less the bytes
-  written over 32 (a warp's coalesced full-sector stores count none).
+  measured into L2. The simulator counts them per warp and stretch of code
+  (``warp_partial_sectors_written``: the sectors whose 32 bytes the warp's stores did not all
+  cover), as a device's L2 merges a warp's stores to a sector before writing it back.
 - bandwidth(B): one block gets one SM's ``one_block_bandwidth``; ``blocks_for_full_bandwidth``
   or more blocks get the device's ``hbm_bandwidth``; in between it grows linearly with B (each
   extra block adds the same share), an interpolation, not a measurement.
@@ -94,10 +95,10 @@ H200 = {
     "scattered_sector_writes_per_sm": 2e9,
     # Not in design.md's table: sectors written in part per second, the whole device, beyond L2.
     # Provisional, from the one H200 profile (docs/gpu.md, session 12): round_merge, complete,
-    # float32, n = 100,000 took 0.329 s for the 6.99e9 sectors the simulator counts it writing
+    # float32, n = 100,000 took 0.329 s for the 4.89e9 sectors the simulator counts it writing
     # in part (its counts fitted to n = 100,000); benchmarks/gpu_calibrate.py measures the
     # figure directly, and a calibration file replaces this one.
-    "partial_sector_writes": 2.12e10,
+    "partial_sector_writes": 1.49e10,
     # Not in design.md's table (assumptions of this model, to be replaced by calibration):
     "dependent_access": 0.25e-6,          # one thread's dependent global access (an L2 hit)
     "ops_per_access": 2.0,                # instructions per counted memory operation
@@ -160,7 +161,7 @@ class LaunchProfile:
     warp_ops: float
     block_barriers: float    # summed over the blocks
     serial_reads: float      # reads made while one thread alone accessed memory, summed over blocks
-    partial_sectors_written: float = 0.0  # written sectors less the bytes written over 32
+    partial_sectors_written: float = 0.0  # of dram_sectors_written, those written in part
 
 
 def launch_seconds(p: LaunchProfile, device: dict, dtype: str) -> dict:

@@ -978,12 +978,15 @@ struct Counters {
     unsigned long long warp_sectors_read;   // distinct sectors each warp read in each round, summed
     unsigned long long warp_sectors_written;  // (what reaches memory when L1 absorbs a warp's re-reads)
     unsigned long long serial_reads;        // the reads among serial_accesses (they wait for memory)
+    unsigned long long warp_partial_sectors_written;  // of warp_sectors_written, those whose 32
+                                                      // bytes the warp did not all write
 };
 
 // An array argument [lo, hi) and what to add to its addresses so that its allocation starts at a
 // 256-byte boundary, as device allocations do (host arrays are only 16-byte aligned).
 struct Range { std::uintptr_t lo, hi, shift; };
-struct Rec { unsigned long long key, sector; };  // key: warp << 33 | is_write << 32 | i
+// key: warp << 33 | is_write << 32 | i; mask: the bytes of the sector the access covers
+struct Rec { unsigned long long key, sector; unsigned mask; };
 
 constexpr int kMaxRanges = 64;
 inline Counters g_c{};
@@ -1013,14 +1016,14 @@ GPUSIM_NOTSAN inline const Range* in_args(std::uintptr_t a) {
     return nullptr;
 }
 
-GPUSIM_NOTSAN inline void push(unsigned long long key, unsigned long long sector) {
+GPUSIM_NOTSAN inline void push(unsigned long long key, unsigned long long sector, unsigned mask) {
     if (g_log_n == g_log_cap) {
         std::size_t cap = g_log_cap ? 2 * g_log_cap : 4096;
         Rec* p = (Rec*)std::realloc(g_log, cap * sizeof(Rec));
         if (!p) std::abort();
         g_log = p; g_log_cap = cap;
     }
-    g_log[g_log_n++] = Rec{key, sector};
+    g_log[g_log_n++] = Rec{key, sector, mask};
 }
 
 GPUSIM_NOTSAN inline void access(const volatile void* p, std::size_t size, int is_write) {
@@ -1039,7 +1042,12 @@ GPUSIM_NOTSAN inline void access(const volatile void* p, std::size_t size, int i
     ++seq;
     ++g_c.thread_accesses;
     (is_write ? g_c.bytes_written : g_c.bytes_read) += size;
-    for (std::uintptr_t s = va >> 5; s <= (va + size - 1) >> 5; ++s) push(key, s);
+    for (std::uintptr_t s = va >> 5; s <= (va + size - 1) >> 5; ++s) {
+        const std::uintptr_t lo = std::max(va, s << 5), hi = std::min(va + size, (s + 1) << 5);
+        const unsigned width = (unsigned)(hi - lo);  // 1..32 bytes of this sector
+        const unsigned bits = width == 32 ? 0xffffffffu : ((1u << width) - 1u);
+        push(key, s, bits << (unsigned)(lo - (s << 5)));
+    }
 }
 
 GPUSIM_NOTSAN inline bool rec_less(const Rec& x, const Rec& y) {
@@ -1066,13 +1074,22 @@ GPUSIM_NOTSAN inline void on_round_end() {
             g_c.serial_sectors += sectors[0] + sectors[1];
             g_c.serial_reads += instr[0];
         }
-        // the same records keyed by warp and direction alone: the sectors each warp touched
+        // the same records keyed by warp and direction alone: the sectors each warp touched,
+        // and of those it wrote, the ones it left partly unwritten (the union of its accesses'
+        // bytes: a device's L2 merges a warp's stores to a sector before it writes it back)
         for (std::size_t i = 0; i < g_log_n; ++i) g_log[i].key &= ~0xffffffffull;
         std::sort(g_log, g_log + g_log_n, rec_less);
+        unsigned covered = 0;
         for (std::size_t i = 0; i < g_log_n; ++i) {
             const Rec& r = g_log[i];
-            if (i == 0 || r.key != g_log[i - 1].key || r.sector != g_log[i - 1].sector)
+            const bool first = i == 0 || r.key != g_log[i - 1].key || r.sector != g_log[i - 1].sector;
+            if (first) {
                 ++((r.key >> 32) & 1u ? g_c.warp_sectors_written : g_c.warp_sectors_read);
+                covered = 0;
+            }
+            covered |= r.mask;
+            const bool last = i + 1 == g_log_n || g_log[i + 1].key != r.key || g_log[i + 1].sector != r.sector;
+            if (last && ((r.key >> 32) & 1u) && covered != 0xffffffffu) ++g_c.warp_partial_sectors_written;
         }
         g_log_n = 0;
         g_busy = false;

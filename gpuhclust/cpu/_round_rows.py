@@ -436,6 +436,9 @@ class LocalRows:
             self.kept.record(ys, union_keys, self._original(union_cols), k1)
         # the unions were rescanned with their merges: rescan[where] are the ys, pair by pair
         where = np.searchsorted(rescan, ys)
+        if not (where < len(rescan)).all() or not np.array_equal(rescan[where], ys):
+            raise RuntimeError(f"{self.name}: a merged cluster is missing from the rows to "
+                               "rescan (the driver asks for every one)")
         found[where] = self._original(union_nn)
         dist[where] = union_dist
         full[where] = False

@@ -53,3 +53,13 @@ extern "C" __global__ void serial_walk(const int* next, int steps, int* out) {
     }
     __syncthreads();
 }
+
+// Each lane fills its own sector (8 floats) over 8 stores: every sector written whole in the end.
+extern "C" __global__ void fill_own_sector(float* x) {
+    for (int k = 0; k < 8; ++k) x[threadIdx.x * 8 + k] = 1.f;
+}
+
+// The column write of write_cols in float64: 8 of each sector's 32 bytes.
+extern "C" __global__ void write_cols_double(double* out, int n) {
+    for (int i = threadIdx.x; i < n; i += blockDim.x) out[(long long)i * n + blockIdx.x] = (double)i;
+}
