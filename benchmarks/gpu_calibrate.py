@@ -131,7 +131,7 @@ def _plan_calibrate():
         f"host_sync: {REPEAT} reads of one scalar back to the host",
         "block_barrier / warp_op: 10^5 __syncthreads / shuffles in one block",
         "dependent_access: one thread chases 10^5 pointers through a 1 MiB cycle (L2-resident)",
-        "fp32_rate / fp64_rate: 2 * 4096 dependent mul/add per thread over 132 * 8 blocks",
+        f"fp32_rate / fp64_rate: 2 * 4096 dependent mul/add per thread over {SMS_BLOCKS} blocks per SM",
     ]
 
 
@@ -243,7 +243,7 @@ def calibrate(out: Path) -> dict:
             cp, lambda: k["chase"]((1,), (1,), (nxt, cp.int32(reps), out))) / 1e3 / reps
 
     def rates():
-        iters, blocks, threads = 4096, sms * 8, 256
+        iters, blocks, threads = 4096, sms * SMS_BLOCKS, 256
         for ctype, key in (("float", "fp32_rate"), ("double", "fp64_rate")):
             fn = mod.get_function(f"arith<{ctype}>")
             dt = cp.float32 if ctype == "float" else cp.float64

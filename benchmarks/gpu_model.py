@@ -350,6 +350,8 @@ def estimate(config: Config, runs: list[dict], device: dict,
             if kf["cooperative"]:  # one block's per step, and every block pays them
                 for q in PER_BLOCK:
                     value[q] = kf[q]["per_grid_step"] * value["grid_barriers"] * blocks
+            # none where the counts predate the count (an older --counts)
+            partial = value.get("warp_partial_sectors_written", 0.0)
             profile = LaunchProfile(
                 blocks=blocks, threads_per_block=value["threads"] / launches,
                 sectors_read=value["sectors_read"] / launches,
@@ -361,13 +363,13 @@ def estimate(config: Config, runs: list[dict], device: dict,
                 warp_ops=value["warp_ops"] / launches,
                 block_barriers=value["block_barriers"] / launches,
                 serial_reads=value["serial_reads"] / launches,
-                partial_sectors_written=value.get("warp_partial_sectors_written", 0.0) / launches)
+                partial_sectors_written=partial / launches)
             one = launch_seconds(profile, device, config.dtype)
             seconds = launches * one["seconds"]
             total += seconds
             kernels[name] = {"launches": round(launches), "sectors_read": value["sectors_read"],
                              "sectors_written": value["sectors_written"],
-                             "partial_sectors_written": value.get("warp_partial_sectors_written", 0.0),
+                             "partial_sectors_written": partial,
                              "seconds": seconds,
                              "dram_bytes": 32.0 * (value["warp_sectors_read"]
                                                    + value["warp_sectors_written"]),
