@@ -1,37 +1,49 @@
 // The local GPU rounds' row store (gpuhclust/cuda/_round_rows.py): the whole square n x n
-// matrix (+inf on the diagonal) on one device, D[i * n + j], every live row kept up to date at
-// merge time, so a rescan reads its row as it is (no replay of the merge log).
+// matrix (+inf on the diagonal) on one device, D[i * n + j]. A merge writes its union's row and
+// nothing else; no row replays the merge log when read.
+//
+// Where a distance lives. mark[j] is the log entry that formed the cluster in slot j (the entry
+// that merged it, as either end; -1 for an observation never merged, and every slot after a
+// gather): for a live slot, its birth. The current distance between live clusters i and j is
+// held by the row of the younger one, the later mark:
+//     d(i, j) = mark[j] > mark[i] ? D[j * n + i] : D[i * n + j]      (held)
+// and by both rows where the marks are equal (only -1: the fill and the gather write both). A
+// merge (x into y at entry k) writes the union's row y in full, so the union, the youngest
+// cluster, owns all its distances; the old entries in column y of the other rows are stale and
+// never read again. So a merge writes one row (whole 32-byte sectors) instead of its row and
+// its column (one sector written in part per live row), and a read of row i gathers the
+// entries of younger clusters down their rows' column i instead.
 //
 // The values are those of the lazy rows (kernels/shard.cu, gpuhclust/cpu/_lazy_matrix.py),
 // bit for bit: there, row j replays log entry k (x merged into y, height h, sizes na and nb) as
 //     row_j[y] = LW(row_j[x], row_j[y], h, na, nb, size of j),   row_j[x] = +inf,
 // and the merge computes row_y[j] = LW(row_x[j], row_y[j], h, na, nb, size of j) from both rows
-// brought up to entry k. The live part of the matrix stays exactly symmetric, so both are the
-// same expression on the same operands: writing the merge's value into column y too is the
-// replay done at once. The replay's +inf in column x is not written: a dead cluster's column is
-// skipped by every reader (its size is 0), which saves the merge one of its two scattered
-// (column) writes per element. The entries of a round merge disjoint pairs and apply in log order;
-// entry k reads the columns of the round's other pairs as the entries before k left them. Only
-// the 2 x 2 block of D between two pairs t < u of the round depends on both entries, and on
-// nothing else of the round: one thread computes it, entry t then entry u, as the replay would.
-// Every other element (pair t, column j outside the round) depends on entry t alone.
+// brought up to entry k: the same expression on the same operands, which the owner rule reads
+// (the matrix of owned distances is the lazy rows' live part, symmetric). The entries of a
+// round merge disjoint pairs and apply in log order; entry k reads the distances of the round's
+// other pairs as the entries before k left them. Only the 2 x 2 block between two pairs t < u of
+// the round depends on both entries, and on nothing else of the round: one thread computes it,
+// entry t then entry u, as the replay would. Every other element (pair t, column j outside the
+// round) depends on entry t alone. The merge reads the round's own clusters' marks as they were
+// before the round (`prior`, saved by round_mark).
 //
-// mark[j] is the log entry that merged cluster j (as either end), -1 before any: entries
-// k0..k0+count-1 are the round being applied, smaller ones past rounds' (so it is never reset).
-// size[j] is cluster j's size (0: dead); a dead cluster's row and column are never read again
-// (the merge and the rescan skip them; the gather leaves them out). Both are 32-bit (n x n
-// elements fit in memory, so n < 2^31): every thread of a merge reads them, and they are half
-// its reads.
+// mark is never reset but by a gather (entries k0..k0+count-1 are the round being applied,
+// smaller ones past rounds'). size[j] is cluster j's size (0: dead); a dead cluster's distances
+// are never read again (the merge and the rescan skip them; the gather leaves them out). Both
+// are 32-bit (n x n elements fit in memory, so n < 2^31): every thread of a merge reads them.
 #include "lance_williams.cuh"
 
 // The round's pairs take their marks and their sizes after the round (the merge reads the
-// round's own sizes from the entries, and only other clusters' from `size`).
-extern "C" __global__ void round_mark(int* mark, int* size, long long k0,
+// round's own sizes from the entries, and only other clusters' from `size`); prior[t] and
+// prior[count + t] keep the marks of xs[t] and ys[t] from before.
+extern "C" __global__ void round_mark(int* mark, int* size, int* prior, long long k0,
                                       const long long* xs, const long long* ys,
                                       const long long* nas, const long long* nbs,
                                       long long count) {
     for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < count;
          t += (long long)gridDim.x * blockDim.x) {
+        prior[t] = mark[xs[t]];
+        prior[count + t] = mark[ys[t]];
         mark[xs[t]] = (int)(k0 + t);
         mark[ys[t]] = (int)(k0 + t);
         size[xs[t]] = 0;
@@ -39,67 +51,100 @@ extern "C" __global__ void round_mark(int* mark, int* size, long long k0,
     }
 }
 
-// The 2 x 2 block between pairs t < u of a round ((x, y) merged at entry t, then (xu, yu)):
-// entry t makes row y's columns xu, yu (a, b, stored as T), entry u combines them into the
-// distance between the two unions, as row y's replay of entry u and row yu's merge both do.
+// The distance between live clusters i and j (marks mark_i, mark_j) from the row that holds it:
+// row i where i is strictly the younger, row j otherwise (on equal marks both rows hold it, so
+// the caller picks the row by the order of the arguments).
 template <typename T>
-__device__ void merge_two_pairs(T* D, long long n, int method, long long x, long long y,
-                                double h, long long na, long long nb, long long xu,
-                                long long yu, double hu, long long nau, long long nbu) {
-    const T a = (T)lance_williams(method, (double)D[x * n + xu], (double)D[y * n + xu], h, na,
-                                  nb, nau);
-    const T b = (T)lance_williams(method, (double)D[x * n + yu], (double)D[y * n + yu], h, na,
-                                  nb, nbu);
-    const T c = (T)lance_williams(method, (double)a, (double)b, hu, nau, nbu, na + nb);
-    D[y * n + yu] = c;
-    D[yu * n + y] = c;
+__device__ __forceinline__ double held(const T* D, long long n, long long i, int mark_i,
+                                       long long j, int mark_j) {
+    return (double)(mark_i > mark_j ? D[i * n + j] : D[j * n + i]);
+}
+
+// The distance between the unions of two pairs of a round, (x1, y1) merged at its entry and
+// then (x2, y2) at a later one (marks from before the round): entry 1 makes the distances from
+// its union to x2 and y2 (a, b, stored as T), entry 2 combines them, as row y1's replay of entry
+// 2 and row y2's merge both do. Which row each operand is read from matters (see round_merge):
+// on equal marks, d(y1, x2) from row x2, d(x1, y2) from row x1, d(y1, y2) from row y2.
+template <typename T>
+__device__ T union_to_union(const T* D, long long n, int method, long long x1, int mx1,
+                            long long y1, int my1, double h1, long long na1, long long nb1,
+                            long long x2, int mx2, long long y2, int my2, double h2,
+                            long long na2, long long nb2) {
+    const T a = (T)lance_williams(method, held(D, n, x1, mx1, x2, mx2),
+                                  held(D, n, y1, my1, x2, mx2), h1, na1, nb1, na2);
+    const T b = (T)lance_williams(method, held(D, n, y2, my2, x1, mx1),
+                                  held(D, n, y1, my1, y2, my2), h1, na1, nb1, nb2);
+    return (T)lance_williams(method, (double)a, (double)b, h2, na2, nb2, na1 + nb1);
 }
 
 // Apply the round's log entries (xs, ys, hs, nas, nbs)[0:count], the first being entry k0,
 // after round_mark. One thread per (pair t, column j): pairs over blockIdx.y, columns over
-// blockIdx.x and the threads, both grid-stride (no 64-bit division splits a linear index). j
-// outside the round gets row y's value in row y and column y; j = y_u of a later pair u of the
-// round takes the 2 x 2 block of pairs t and u; the round's other columns are dead ones.
+// blockIdx.x and the threads, both grid-stride (no 64-bit division splits a linear index).
+// Thread (t, j) writes D[y * n + j] and nothing else, so each row y is written in whole
+// sectors (a warp's consecutive columns) unless a value there must be kept for another thread:
+// - j outside the round: the union's distance to j (its operands held by rows x and y, or by
+//   row j where j is the younger); +inf where j is dead (never read: it keeps the sectors
+//   whole);
+// - j = y_u of an earlier pair u: the distance between the two unions (union_to_union, pair u
+//   first), which row y, the younger union's, holds from now on;
+// - j = x or y itself, x_u of another pair or y_u of a later one: +inf (x and x_u die; row y_u
+//   holds the unions' distance), except where union_to_union of the pairs t and u reads this
+//   element (row y strictly younger than j before the round), which is left as it is.
+// So no thread writes what another reads: rows x and rows outside the round are read only,
+// and of row y, the elements other threads read are the ones left as they are.
 template <typename T>
 __global__ void round_merge(T* D, long long n, int method, const int* size, const int* mark,
-                            long long k0, const long long* xs, const long long* ys,
-                            const double* hs, const long long* nas, const long long* nbs,
-                            long long count) {
+                            const int* prior, long long k0, const long long* xs,
+                            const long long* ys, const double* hs, const long long* nas,
+                            const long long* nbs, long long count) {
     for (long long t = blockIdx.y; t < count; t += gridDim.y) {
+        const long long x = xs[t];
+        const long long y = ys[t];
+        const int mx = prior[t];
+        const int my = prior[count + t];
         for (long long j = blockIdx.x * (long long)blockDim.x + threadIdx.x; j < n;
              j += (long long)gridDim.x * blockDim.x) {
-            const long long x = xs[t];
-            const long long y = ys[t];
-            const long long u = (long long)mark[j] - k0;
+            const int mark_j = mark[j];
+            const long long u = (long long)mark_j - k0;
+            T value = (T)gh_inf();
             if (u >= 0 && u < count) {  // j is one end of a pair of this round
-                // the block of pairs t, u is thread (t, y_u)'s
-                if (j == ys[u] && u > t) {
-                    merge_two_pairs(D, n, method, x, y, hs[t], nas[t], nbs[t], xs[u], j, hs[u],
-                                    nas[u], nbs[u]);
+                if (u != t) {
+                    const bool second = j == ys[u];
+                    if (second && u < t) {
+                        value = union_to_union(D, n, method, xs[u], prior[u], j,
+                                               prior[count + u], hs[u], nas[u], nbs[u], x, mx,
+                                               y, my, hs[t], nas[t], nbs[t]);
+                    } else if (my > (second ? prior[count + u] : prior[u])) {
+                        continue;  // union_to_union of pairs t and u reads it
+                    }
                 }
-                continue;
+            } else {
+                const long long size_j = (long long)size[j];
+                if (size_j != 0) {
+                    value = (T)lance_williams(method, held(D, n, j, mark_j, x, mx),
+                                              held(D, n, j, mark_j, y, my), hs[t], nas[t],
+                                              nbs[t], size_j);
+                }
             }
-            const long long size_j = (long long)size[j];
-            if (size_j == 0) continue;
-            const T value = (T)lance_williams(method, (double)D[x * n + j], (double)D[y * n + j],
-                                              hs[t], nas[t], nbs[t], size_j);
             D[y * n + j] = value;
-            D[j * n + y] = value;
         }
     }
 }
 
 // Rows rows[0:count]: their nearest live neighbour (lowest index among equals, -1 when every
-// live entry is +inf or NaN) and its distance. One block per row, grid-stride; `size` is in
-// L2 for any n whose matrix fits, so skipping the dead columns costs the scan little.
+// live entry is +inf or NaN) and its distance, each distance read where its younger end holds
+// it. One block per row, grid-stride; `size` and `mark` are in L2 for any n whose matrix fits,
+// so skipping the dead columns costs the scan little.
 template <typename T>
-__global__ void round_rescan(const T* D, long long n, const int* size, const long long* rows,
-                             long long count, long long* nn, double* dist) {
+__global__ void round_rescan(const T* D, long long n, const int* size, const int* mark,
+                             const long long* rows, long long count, long long* nn,
+                             double* dist) {
     for (long long t = blockIdx.x; t < count; t += gridDim.x) {
-        const T* row = D + rows[t] * n;
+        const long long r = rows[t];
+        const int mark_r = mark[r];
         ArgMin a = argmin_none();
         for (long long j = threadIdx.x; j < n; j += blockDim.x) {
-            if (size[j] != 0) argmin_take(a, (double)row[j], j);
+            if (size[j] != 0) argmin_take(a, held(D, n, j, mark[j], r, mark_r), j);
         }
         const ArgMin best = block_argmin(a);
         if (threadIdx.x == 0) {
@@ -110,16 +155,20 @@ __global__ void round_rescan(const T* D, long long n, const int* size, const lon
 }
 
 // The live rows and columns `live[0:m]` (ascending) of the n x n matrix D gathered into the
-// m x m matrix out (another allocation): rows and columns keep their order, so the lowest
-// index among equal distances is the same cluster before and after. One block per row
-// (grid-stride), its columns across the threads: no 64-bit division splits a linear index.
+// m x m matrix out (another allocation), each distance read where its younger end holds it and
+// written into both rows (the host then resets every mark to -1): rows and columns keep their
+// order, so the lowest index among equal distances is the same cluster before and after. One
+// block per row (grid-stride), its columns across the threads: no 64-bit division splits a
+// linear index.
 template <typename T>
-__global__ void round_gather(const T* D, long long n, const long long* live, long long m,
-                             T* out) {
+__global__ void round_gather(const T* D, long long n, const int* mark, const long long* live,
+                             long long m, T* out) {
     for (long long r = blockIdx.x; r < m; r += gridDim.x) {
-        const T* row = D + live[r] * n;
+        const long long i = live[r];
+        const int mark_i = mark[i];
         for (long long c = threadIdx.x; c < m; c += blockDim.x) {
-            out[r * m + c] = row[live[c]];
+            const long long j = live[c];
+            out[r * m + c] = (T)held(D, n, j, mark[j], i, mark_i);
         }
     }
 }

@@ -1,19 +1,20 @@
 """The local GPU row store of the rounds driver (``gpuhclust._rounds``: the algorithm, the round
-order and the tie rule are stated there): the whole square matrix on one device, every live row
-kept up to date at merge time by the kernels of ``kernels/rounds.cu``.
+order and the tie rule are stated there): the whole square matrix on one device, updated by the
+kernels of ``kernels/rounds.cu``.
 
 The Dask shards keep their rows lazy (a shard does not hold the other shards' columns, so a row
-replays the merge log when it is read, ``kernels/shard.cu``). Here all columns are at hand: a
-merge writes its row y into column y as well, which is the replay done at once, for every row
-in parallel instead of one serial chain per row when read (the replay's +inf in column x is
-left out: the kernels skip dead clusters' columns by their size). The values are
-the lazy rows' bit for bit (the argument is at the top of ``kernels/rounds.cu``), so Z is the CPU
-rows' and the Dask shards'.
+replays the merge log when it is read, ``kernels/shard.cu``). Here all rows are at hand: a
+merge writes its union's row only, and the distance between two clusters is read from the row of
+the younger one (by the marks, the log entries that formed them), so a merge needs neither a
+replay nor a column write (one 32-byte sector written in part per live row, which the device
+pays as a read and a write of the sector). The values are the lazy rows' bit for bit (the
+argument is at the top of ``kernels/rounds.cu``), so Z is the CPU rows' and the Dask shards'.
 
 A round is three launches and one read back:
 
 1. the round's log entries and the rows to rescan go to the device in one copy;
-   ``round_mark`` marks the round's clusters and sets their sizes after the round;
+   ``round_mark`` marks the round's clusters, keeping their marks from before, and sets their
+   sizes after the round;
 2. ``round_merge`` applies the entries, one thread per (pair, column) over the whole grid:
    elements outside the round's own rows and columns depend on one entry each, and the 2 x 2
    block between two pairs of the round is one thread's, which applies both entries in log
@@ -58,6 +59,7 @@ class DeviceRoundRows:
         self.ctype = STORAGE_TYPES[np.dtype(D.dtype).name]
         self.size = self.xp.ones(n, dtype=np.int32)  # 32-bit: see kernels/rounds.cu
         self.mark = self.xp.full(n, -1, dtype=np.int32)
+        self.prior = self.xp.empty(2 * n, dtype=np.int32)  # a round's marks from before it
         self.original = np.arange(n, dtype=np.int64)  # slot -> driver's row
         self.slot = np.arange(n, dtype=np.int64)  # driver's row -> slot (-1: dead)
         self.host_size = np.ones(n, dtype=np.int64)  # by slot
@@ -73,10 +75,10 @@ class DeviceRoundRows:
 
     @staticmethod
     def state_bytes(n: int) -> int:
-        """Device memory beside the matrix: sizes and marks (n 32-bit each), the buffer of a
-        round's upload (its entries and the rows to rescan, at most 6 n 64-bit) and of its
-        read back (2 n 64-bit)."""
-        return 8 * (6 + 2 + 1) * n
+        """Device memory beside the matrix: sizes and marks (n 32-bit each), the marks a round
+        replaces (2 n 32-bit), the buffer of a round's upload (its entries and the rows to
+        rescan, at most 6 n 64-bit) and of its read back (2 n 64-bit)."""
+        return 8 * (6 + 2 + 2) * n
 
     def _launch(self, name: str, grid, *args) -> None:
         grid = grid if isinstance(grid, tuple) else (grid,)
@@ -109,10 +111,12 @@ class DeviceRoundRows:
             d_xs, d_ys, d_nas, d_nbs = (dev[i * count:(i + 1) * count] for i in range(4))
             d_hs = dev[4 * count:5 * count].view(np.float64)
             width, k0 = np.int64(self.width), np.int64(k0)
-            self._launch("round_mark", grid_blocks(self.ctx, count), self.mark, self.size, k0,
+            self._launch("round_mark", grid_blocks(self.ctx, count), self.mark, self.size,
+                         self.prior, k0,
                          d_xs, d_ys, d_nas, d_nbs, np.int64(count))
             self._launch(f"round_merge<{self.ctype}>", self._merge_grid(count),
-                         self.D, width, self.code, self.size, self.mark, k0, d_xs, d_ys, d_hs,
+                         self.D, width, self.code, self.size, self.mark, self.prior, k0, d_xs,
+                         d_ys, d_hs,
                          d_nas, d_nbs, np.int64(count))
             self.host_size[sy] = np.asarray(nas) + np.asarray(nbs)
             self.host_size[sx] = 0
@@ -125,7 +129,8 @@ class DeviceRoundRows:
             return np.empty(0, dtype=np.int64), np.empty(0)
         found = self.found[:2 * count]  # one read back: neighbours, distances
         self._launch(f"round_rescan<{self.ctype}>", row_blocks(self.ctx, count), self.D,
-                     np.int64(self.width), self.size, rows, np.int64(count), found[:count],
+                     np.int64(self.width), self.size, self.mark, rows, np.int64(count),
+                     found[:count],
                      found[count:].view(np.float64))
         host = self.ctx.asnumpy(found)
         nn = host[:count]
@@ -142,7 +147,7 @@ class DeviceRoundRows:
         xp = self.xp
         D = xp.empty((m, m), dtype=self.D.dtype)
         self._launch(f"round_gather<{self.ctype}>", row_blocks(self.ctx, m), self.D,
-                     np.int64(self.width), xp.asarray(live), np.int64(m), D)
+                     np.int64(self.width), self.mark, xp.asarray(live), np.int64(m), D)
         self.D = D
         self.host_size = self.host_size[live]
         self.size = xp.asarray(self.host_size.astype(np.int32))
