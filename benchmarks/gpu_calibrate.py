@@ -79,6 +79,18 @@ extern "C" __global__ void column_writes(float* x, long long ld, long long rows,
         x[(t % rows) * ld + cols[t / rows]] = 1.f;
 }
 
+// The same columns read instead (the rounds' rescans and merges read a younger cluster's
+// distances down its row's column): each load a sector of its own, fetched whole for 4 bytes.
+extern "C" __global__ void column_reads(const float* x, long long ld, long long rows,
+                                        const int* cols, int ncols, float* out) {
+    const long long total = rows * ncols;
+    float s = 0.f;
+    for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < total;
+         t += (long long)gridDim.x * blockDim.x)
+        s += x[(t % rows) * ld + cols[t / rows]];
+    if (s == -1.f) out[0] = s;  // keeps the loads; never true for the data used
+}
+
 extern "C" __global__ void syncthreads_loop(int k, float* out) {
     __shared__ float s[1024];
     float v = threadIdx.x;
@@ -128,6 +140,8 @@ def _plan_calibrate():
         "scattered_sector_writes_per_sm: one block writes 1M floats in distinct sectors, shuffled",
         f"partial_sector_writes: {SMS_BLOCKS} blocks per SM write one float per row in 2048 "
         f"columns of a {COLUMN_BYTES >> 30} GiB row-major matrix (a merge's column writes), 10 times",
+        f"gathered_sector_reads: the same grid reads one float per row in those columns "
+        "(a rescan's reads down a column), 10 times",
         f"host_sync: {REPEAT} reads of one scalar back to the host",
         "block_barrier / warp_op: 10^5 __syncthreads / shuffles in one block",
         "dependent_access: one thread chases 10^5 pointers through a 1 MiB cycle (L2-resident)",
@@ -156,7 +170,7 @@ def calibrate(out: Path) -> dict:
     mod = cp.RawModule(code=MICRO_SOURCE, options=("-std=c++17",),
                        name_expressions=["arith<float>", "arith<double>"])
     k = {name: mod.get_function(name) for name in
-         ("empty", "stream_sum", "scattered_writes", "column_writes", "syncthreads_loop",
+         ("empty", "stream_sum", "scattered_writes", "column_writes", "column_reads", "syncthreads_loop",
           "shuffle_loop", "chase")}
     figures, raw, errors = {}, {}, {}
     sink = cp.zeros(1, cp.float32)
@@ -219,6 +233,10 @@ def calibrate(out: Path) -> dict:
         ms = _events_ms(cp, lambda: k["column_writes"]((sms * SMS_BLOCKS,), (256,), (
             x, cp.int64(ld), cp.int64(rows), cols, cp.int32(ncols))), 10)
         figures["partial_sector_writes"] = rows * ncols / (ms / 1e3)
+        flag = cp.zeros(1, cp.float32)
+        ms = _events_ms(cp, lambda: k["column_reads"]((sms * SMS_BLOCKS,), (256,), (
+            x, cp.int64(ld), cp.int64(rows), cols, cp.int32(ncols), flag)), 10)
+        figures["gathered_sector_reads"] = rows * ncols / (ms / 1e3)
 
     def host_sync():
         y = cp.ones(1, cp.float64)

@@ -105,7 +105,8 @@ QUICK_ROUND_SIZES = (1000, 2000)
 FITTED = ("launches", "blocks", "threads", "sectors_read", "sectors_written", "warp_sectors_read",
           "warp_sectors_written", "thread_accesses",
           "shared_accesses", "atomics", "shared_atomics", "warp_ops", "block_barriers",
-          "grid_barriers", "serial_accesses", "serial_reads", "warp_partial_sectors_written")
+          "grid_barriers", "serial_accesses", "serial_reads", "warp_partial_sectors_written",
+          "warp_partial_sectors_read")
 LABEL = "model estimate (H200)"
 
 
@@ -352,6 +353,7 @@ def estimate(config: Config, runs: list[dict], device: dict,
                     value[q] = kf[q]["per_grid_step"] * value["grid_barriers"] * blocks
             # none where the counts predate the count (an older --counts)
             partial = value.get("warp_partial_sectors_written", 0.0)
+            gathered = value.get("warp_partial_sectors_read", 0.0)
             profile = LaunchProfile(
                 blocks=blocks, threads_per_block=value["threads"] / launches,
                 sectors_read=value["sectors_read"] / launches,
@@ -363,13 +365,15 @@ def estimate(config: Config, runs: list[dict], device: dict,
                 warp_ops=value["warp_ops"] / launches,
                 block_barriers=value["block_barriers"] / launches,
                 serial_reads=value["serial_reads"] / launches,
-                partial_sectors_written=partial / launches)
+                partial_sectors_written=partial / launches,
+                partial_sectors_read=gathered / launches)
             one = launch_seconds(profile, device, config.dtype)
             seconds = launches * one["seconds"]
             total += seconds
             kernels[name] = {"launches": round(launches), "sectors_read": value["sectors_read"],
                              "sectors_written": value["sectors_written"],
                              "partial_sectors_written": partial,
+                             "partial_sectors_read": gathered,
                              "seconds": seconds,
                              "dram_bytes": 32.0 * (value["warp_sectors_read"]
                                                    + value["warp_sectors_written"]),

@@ -241,6 +241,40 @@ def test_sectors_written_in_part_are_counted_per_warp():
     assert 0 < odd["warp_partial_sectors_written"] < odd["warp_sectors_written"]
 
 
+@pytest.mark.parametrize("stride, gathered", [(1, 0), (2, 2 * 16), (4, 2 * 32), (64, 2 * 32)])
+def test_sectors_read_in_part_by_a_spread_load_are_gathers(stride, gathered):
+    """A strided load leaves each sector it touches partly unused: a gather (stride 1 reads 8
+    whole sectors per warp; stride 2 uses half of each of 16; from 4 up each lane has its own
+    sector). A value broadcast to the warp is one sector per load, not a gather."""
+    threads = 64
+    a = np.arange(threads * 64, dtype=np.float64)
+    c = _counted("read_strided", (1,), (threads,), (a, np.zeros(threads), np.int32(stride)))
+    assert c["warp_partial_sectors_read"] == gathered
+    b = _counted("read_broadcast", (4,), (64,), (a, np.zeros(4 * 64)))
+    assert b["warp_sectors_read"] == 4 * 2 and b["warp_partial_sectors_read"] == 0
+
+
+def test_gathered_sectors_cost_the_device_rate_for_them():
+    """Within the memory term, gathered sectors are charged at the device's rate for them and
+    the launch's other sectors at its bandwidth; gathers cost more than the same sectors
+    streamed."""
+    device = cost_model.load_device()
+    sectors, gathered = 1e8, 4e7
+    base = dict(blocks=1056, threads_per_block=256, sectors_read=sectors, sectors_written=0,
+                dram_sectors_read=sectors, dram_sectors_written=0, memory_ops=sectors,
+                warp_ops=0, block_barriers=0, serial_reads=0)
+    streamed = cost_model.launch_seconds(cost_model.LaunchProfile(**base), device, "float32")
+    mixed = cost_model.launch_seconds(cost_model.LaunchProfile(
+        **base, partial_sectors_read=gathered), device, "float32")
+    assert mixed["memory"] == pytest.approx(32 * (sectors - gathered) / device["hbm_bandwidth"]
+                                            + gathered / device["gathered_sector_reads"])
+    assert mixed["bound"] == "memory" and mixed["memory"] > streamed["memory"]
+    # one block's gathers are no faster than its bandwidth
+    one = cost_model.launch_seconds(cost_model.LaunchProfile(
+        **{**base, "blocks": 1}, partial_sectors_read=gathered), device, "float32")
+    assert one["memory"] == pytest.approx(32 * sectors / device["one_block_bandwidth"])
+
+
 def test_sectors_written_in_part_cost_the_device_rate():
     """Such sectors are charged at the device's rate for them; the same sectors written whole
     are not charged that term at all."""

@@ -33,7 +33,13 @@ What is counted per launch (``LAUNCH_COUNTERS``, summed over the blocks):
 - ``warp_partial_sectors_written``: of ``warp_sectors_written``, the sectors whose 32 bytes the
   warp's stores in that stretch did not all cover (a column write: every one; a coalesced row:
   none but a misaligned row's ends). On a device such a sector is read from DRAM and written
-  back (``cost_model``'s ``partial`` term).
+  back (``cost_model``'s ``partial`` term);
+- ``warp_partial_sectors_read``: of ``warp_sectors_read``, the sectors of whose 32 bytes the
+  warp's loads in that stretch used only some, touched by a load spread over several sectors (a
+  gather down a column: every one; a coalesced row: none but a misaligned row's ends; a value
+  broadcast to the warp, one sector per load: none, as L1 serves it). The device fetches each
+  whole, one DRAM access per sector instead of a stream of them (``cost_model``'s ``gather``
+  term).
 """
 from __future__ import annotations
 
@@ -48,7 +54,8 @@ LAUNCH_COUNTERS = ("block_barriers", "grid_barriers", "warp_ops", "atomics", "sh
                    "read_instructions", "write_instructions", "sectors_read", "sectors_written",
                    "bytes_read", "bytes_written", "serial_accesses", "serial_sectors",
                    "shared_accesses", "thread_accesses", "rounds", "warp_sectors_read",
-                   "warp_sectors_written", "serial_reads", "warp_partial_sectors_written")
+                   "warp_sectors_written", "serial_reads", "warp_partial_sectors_written",
+                   "warp_partial_sectors_read")
 
 
 @dataclass(frozen=True)

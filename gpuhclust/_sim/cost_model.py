@@ -42,6 +42,11 @@ Assumptions, all of them:
   measured into L2. The simulator counts them per warp and stretch of code
   (``warp_partial_sectors_written``: the sectors whose 32 bytes the warp's stores did not all
   cover), as a device's L2 merges a warp's stores to a sector before writing it back.
+- A sector read in part by a load spread over many sectors (a gather down a column, one
+  sector per lane) is fetched whole, one DRAM access of its own rather than part of a stream:
+  such sectors (``warp_partial_sectors_read``) are charged at ``gathered_sector_reads``, the
+  whole device's rate for them, within the memory term (never faster than the launch's
+  bandwidth allows), and the launch's other sectors at its bandwidth.
 - bandwidth(B): one block gets one SM's ``one_block_bandwidth``; ``blocks_for_full_bandwidth``
   or more blocks get the device's ``hbm_bandwidth``; in between it grows linearly with B (each
   extra block adds the same share), an interpolation, not a measurement.
@@ -99,6 +104,11 @@ H200 = {
     # in part (its counts fitted to n = 100,000); benchmarks/gpu_calibrate.py measures the
     # figure directly, and a calibration file replaces this one.
     "partial_sector_writes": 1.49e10,
+    # Not in design.md's table: sectors gathered (read in part, one per lane) per second, the
+    # whole device, beyond L2. Provisional and unmeasured: half the sectors per second of
+    # hbm_bandwidth above (a random sector read opens a DRAM row for 32 bytes);
+    # benchmarks/gpu_calibrate.py measures it (column_reads), and a calibration file replaces it.
+    "gathered_sector_reads": 4.0e12 / 32 / 2,
     # Not in design.md's table (assumptions of this model, to be replaced by calibration):
     "dependent_access": 0.25e-6,          # one thread's dependent global access (an L2 hit)
     "ops_per_access": 2.0,                # instructions per counted memory operation
@@ -162,6 +172,7 @@ class LaunchProfile:
     block_barriers: float    # summed over the blocks
     serial_reads: float      # reads made while one thread alone accessed memory, summed over blocks
     partial_sectors_written: float = 0.0  # of dram_sectors_written, those written in part
+    partial_sectors_read: float = 0.0     # of dram_sectors_read, those gathered (read in part)
 
 
 def launch_seconds(p: LaunchProfile, device: dict, dtype: str) -> dict:
@@ -176,11 +187,13 @@ def launch_seconds(p: LaunchProfile, device: dict, dtype: str) -> dict:
     """
     sms = device["sms"]
     active = min(max(p.blocks, 1.0), sms)
-    bytes_moved = 32.0 * (p.dram_sectors_read + p.dram_sectors_written)
+    streamed = p.dram_sectors_read - p.partial_sectors_read + p.dram_sectors_written
+    launch_bandwidth = bandwidth(p.blocks, device)
+    gather_rate = min(device["gathered_sector_reads"], launch_bandwidth / 32.0)
     rate = device["fp32_rate" if dtype == "float32" else "fp64_rate"] * active / sms
     warps = max(p.threads_per_block / 32.0, 1.0)
     terms = {
-        "memory": bytes_moved / bandwidth(p.blocks, device),
+        "memory": 32.0 * streamed / launch_bandwidth + p.partial_sectors_read / gather_rate,
         "scattered": p.sectors_written / (device["scattered_sector_writes_per_sm"] * active),
         "partial": p.partial_sectors_written / device["partial_sector_writes"],
         "compute": (device["ops_per_access"] * p.memory_ops + 32.0 * p.warp_ops) / rate,

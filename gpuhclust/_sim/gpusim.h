@@ -980,13 +980,16 @@ struct Counters {
     unsigned long long serial_reads;        // the reads among serial_accesses (they wait for memory)
     unsigned long long warp_partial_sectors_written;  // of warp_sectors_written, those whose 32
                                                       // bytes the warp did not all write
+    unsigned long long warp_partial_sectors_read;     // of warp_sectors_read, those of whose 32
+                                                      // bytes the warp read only some (gathers)
 };
 
 // An array argument [lo, hi) and what to add to its addresses so that its allocation starts at a
 // 256-byte boundary, as device allocations do (host arrays are only 16-byte aligned).
 struct Range { std::uintptr_t lo, hi, shift; };
-// key: warp << 33 | is_write << 32 | i; mask: the bytes of the sector the access covers
-struct Rec { unsigned long long key, sector; unsigned mask; };
+// key: warp << 33 | is_write << 32 | i; mask: the bytes of the sector the access covers;
+// spread: the warp instruction touched more than one sector (not a broadcast)
+struct Rec { unsigned long long key, sector; unsigned mask; bool spread; };
 
 constexpr int kMaxRanges = 64;
 inline Counters g_c{};
@@ -1023,7 +1026,7 @@ GPUSIM_NOTSAN inline void push(unsigned long long key, unsigned long long sector
         if (!p) std::abort();
         g_log = p; g_log_cap = cap;
     }
-    g_log[g_log_n++] = Rec{key, sector, mask};
+    g_log[g_log_n++] = Rec{key, sector, mask, false};
 }
 
 GPUSIM_NOTSAN inline void access(const volatile void* p, std::size_t size, int is_write) {
@@ -1061,11 +1064,14 @@ GPUSIM_NOTSAN inline void on_round_end() {
         if (g_many) std::sort(g_log, g_log + g_log_n, rec_less);
         // in a serial round the records of one access are adjacent and its sectors distinct
         unsigned long long instr[2] = {0, 0}, sectors[2] = {0, 0};
-        for (std::size_t i = 0; i < g_log_n; ++i) {
+        for (std::size_t i = 0, start = 0; i < g_log_n; ++i) {
             const Rec& r = g_log[i];
             const int w = (int)((r.key >> 32) & 1u);
-            if (i == 0 || r.key != g_log[i - 1].key) { ++instr[w]; ++sectors[w]; }
-            else if (r.sector != g_log[i - 1].sector) ++sectors[w];
+            if (i == 0 || r.key != g_log[i - 1].key) { ++instr[w]; ++sectors[w]; start = i; }
+            else if (r.sector != g_log[i - 1].sector) {
+                ++sectors[w];
+                for (std::size_t j = start; j <= i; ++j) g_log[j].spread = true;
+            }
         }
         g_c.read_instructions += instr[0]; g_c.write_instructions += instr[1];
         g_c.sectors_read += sectors[0]; g_c.sectors_written += sectors[1];
@@ -1075,21 +1081,31 @@ GPUSIM_NOTSAN inline void on_round_end() {
             g_c.serial_reads += instr[0];
         }
         // the same records keyed by warp and direction alone: the sectors each warp touched,
-        // and of those it wrote, the ones it left partly unwritten (the union of its accesses'
-        // bytes: a device's L2 merges a warp's stores to a sector before it writes it back)
+        // and of those the ones it wrote or read only in part (the union of its accesses'
+        // bytes: a device's L2 merges a warp's stores to a sector before it writes it back, and
+        // a sector read is fetched whole, whatever the warp uses of it)
         for (std::size_t i = 0; i < g_log_n; ++i) g_log[i].key &= ~0xffffffffull;
         std::sort(g_log, g_log + g_log_n, rec_less);
+        // (a read counts as partial only where an instruction spread over several sectors
+        // touched it: a broadcast of one value to the warp is served once, from L1 or L2)
         unsigned covered = 0;
+        bool spread = false;
         for (std::size_t i = 0; i < g_log_n; ++i) {
             const Rec& r = g_log[i];
+            const bool write = (r.key >> 32) & 1u;
             const bool first = i == 0 || r.key != g_log[i - 1].key || r.sector != g_log[i - 1].sector;
             if (first) {
-                ++((r.key >> 32) & 1u ? g_c.warp_sectors_written : g_c.warp_sectors_read);
+                ++(write ? g_c.warp_sectors_written : g_c.warp_sectors_read);
                 covered = 0;
+                spread = false;
             }
             covered |= r.mask;
+            spread = spread || r.spread;
             const bool last = i + 1 == g_log_n || g_log[i + 1].key != r.key || g_log[i + 1].sector != r.sector;
-            if (last && ((r.key >> 32) & 1u) && covered != 0xffffffffu) ++g_c.warp_partial_sectors_written;
+            if (last && covered != 0xffffffffu) {
+                if (write) ++g_c.warp_partial_sectors_written;
+                else if (spread) ++g_c.warp_partial_sectors_read;
+            }
         }
         g_log_n = 0;
         g_busy = false;

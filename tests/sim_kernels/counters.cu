@@ -63,3 +63,8 @@ extern "C" __global__ void fill_own_sector(float* x) {
 extern "C" __global__ void write_cols_double(double* out, int n) {
     for (int i = threadIdx.x; i < n; i += blockDim.x) out[(long long)i * n + blockIdx.x] = (double)i;
 }
+
+// Every thread of block b reads the same element a[b] (a broadcast to the warp) and writes it.
+extern "C" __global__ void read_broadcast(const double* a, double* out) {
+    out[blockIdx.x * blockDim.x + threadIdx.x] = a[blockIdx.x];
+}
