@@ -35,11 +35,11 @@ What is counted per launch (``LAUNCH_COUNTERS``, summed over the blocks):
   none but a misaligned row's ends). On a device such a sector is read from DRAM and written
   back (``cost_model``'s ``partial`` term);
 - ``warp_partial_sectors_read``: of ``warp_sectors_read``, the sectors of whose 32 bytes the
-  warp's loads in that stretch used only some, touched by a load spread over several sectors (a
-  gather down a column: every one; a coalesced row: none but a misaligned row's ends; a value
-  broadcast to the warp, one sector per load: none, as L1 serves it). The device fetches each
-  whole, one DRAM access per sector instead of a stream of them (``cost_model``'s ``gather``
-  term).
+  warp's loads in that stretch used only some, and that a load touched apart from its other
+  sectors (none of them within 4 sectors: a gather down a column, every one; a stretch of a
+  row, even with lanes skipping entries, none; a value broadcast to the warp, none, as L1
+  serves it). The device fetches each whole, one DRAM access
+  per sector instead of a stream of them (``cost_model``'s memory term charges them apart).
 """
 from __future__ import annotations
 

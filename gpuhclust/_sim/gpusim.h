@@ -988,7 +988,8 @@ struct Counters {
 // 256-byte boundary, as device allocations do (host arrays are only 16-byte aligned).
 struct Range { std::uintptr_t lo, hi, shift; };
 // key: warp << 33 | is_write << 32 | i; mask: the bytes of the sector the access covers;
-// spread: the warp instruction touched more than one sector (not a broadcast)
+// spread: the warp instruction touched other sectors, none of them within 4 sectors of this
+// one (a lane's own sector in a gather), not a stretch of a row nor a broadcast
 struct Rec { unsigned long long key, sector; unsigned mask; bool spread; };
 
 constexpr int kMaxRanges = 64;
@@ -1064,13 +1065,25 @@ GPUSIM_NOTSAN inline void on_round_end() {
         if (g_many) std::sort(g_log, g_log + g_log_n, rec_less);
         // in a serial round the records of one access are adjacent and its sectors distinct
         unsigned long long instr[2] = {0, 0}, sectors[2] = {0, 0};
+        unsigned long long distinct = 0;
         for (std::size_t i = 0, start = 0; i < g_log_n; ++i) {
             const Rec& r = g_log[i];
             const int w = (int)((r.key >> 32) & 1u);
-            if (i == 0 || r.key != g_log[i - 1].key) { ++instr[w]; ++sectors[w]; start = i; }
-            else if (r.sector != g_log[i - 1].sector) {
-                ++sectors[w];
-                for (std::size_t j = start; j <= i; ++j) g_log[j].spread = true;
+            if (i == 0 || r.key != g_log[i - 1].key) {
+                ++instr[w]; ++sectors[w]; start = i; distinct = 1;
+            } else if (r.sector != g_log[i - 1].sector) {
+                ++sectors[w]; ++distinct;
+            }
+            // at the instruction's last record: which of its sectors (sorted) stand alone
+            if (i + 1 == g_log_n || g_log[i + 1].key != r.key) {
+                for (std::size_t j = start; j <= i; ++j) {
+                    std::size_t lo = j, hi = j;  // the records of sector g_log[j].sector
+                    while (lo > start && g_log[lo - 1].sector == g_log[j].sector) --lo;
+                    while (hi < i && g_log[hi + 1].sector == g_log[j].sector) ++hi;
+                    const bool far_below = lo == start || g_log[j].sector - g_log[lo - 1].sector > 4;
+                    const bool far_above = hi == i || g_log[hi + 1].sector - g_log[j].sector > 4;
+                    g_log[j].spread = distinct > 1 && far_below && far_above;
+                }
             }
         }
         g_c.read_instructions += instr[0]; g_c.write_instructions += instr[1];
