@@ -31,6 +31,7 @@
 // smaller ones past rounds'). size[j] is cluster j's size (0: dead); a dead cluster's distances
 // are never read again (the merge and the rescan skip them; the gather leaves them out). Both
 // are 32-bit (n x n elements fit in memory, so n < 2^31): every thread of a merge reads them.
+#include "kept.cuh"
 #include "lance_williams.cuh"
 
 // The round's pairs take their marks and their sizes after the round (the merge reads the
@@ -55,9 +56,9 @@ extern "C" __global__ void round_mark(int* mark, int* size, int* prior, long lon
 // row i where i is strictly the younger, row j otherwise (on equal marks both rows hold it, so
 // the caller picks the row by the order of the arguments).
 template <typename T>
-__device__ __forceinline__ double held(const T* D, long long n, long long i, int mark_i,
-                                       long long j, int mark_j) {
-    return (double)(mark_i > mark_j ? D[i * n + j] : D[j * n + i]);
+__device__ __forceinline__ T held(const T* D, long long n, long long i, int mark_i, long long j,
+                                  int mark_j) {
+    return mark_i > mark_j ? D[i * n + j] : D[j * n + i];
 }
 
 // The distance between the unions of two pairs of a round, (x1, y1) merged at its entry and
@@ -70,10 +71,10 @@ __device__ T union_to_union(const T* D, long long n, int method, long long x1, i
                             long long y1, int my1, double h1, long long na1, long long nb1,
                             long long x2, int mx2, long long y2, int my2, double h2,
                             long long na2, long long nb2) {
-    const T a = (T)lance_williams(method, held(D, n, x1, mx1, x2, mx2),
-                                  held(D, n, y1, my1, x2, mx2), h1, na1, nb1, na2);
-    const T b = (T)lance_williams(method, held(D, n, y2, my2, x1, mx1),
-                                  held(D, n, y1, my1, y2, my2), h1, na1, nb1, nb2);
+    const T a = (T)lance_williams(method, (double)held(D, n, x1, mx1, x2, mx2),
+                                  (double)held(D, n, y1, my1, x2, mx2), h1, na1, nb1, na2);
+    const T b = (T)lance_williams(method, (double)held(D, n, y2, my2, x1, mx1),
+                                  (double)held(D, n, y1, my1, y2, my2), h1, na1, nb1, nb2);
     return (T)lance_williams(method, (double)a, (double)b, h2, na2, nb2, na1 + nb1);
 }
 
@@ -121,9 +122,9 @@ __global__ void round_merge(T* D, long long n, int method, const int* size, cons
             } else {
                 const long long size_j = (long long)size[j];
                 if (size_j != 0) {
-                    value = (T)lance_williams(method, held(D, n, j, mark_j, x, mx),
-                                              held(D, n, j, mark_j, y, my), hs[t], nas[t],
-                                              nbs[t], size_j);
+                    value = (T)lance_williams(method, (double)held(D, n, j, mark_j, x, mx),
+                                              (double)held(D, n, j, mark_j, y, my), hs[t],
+                                              nas[t], nbs[t], size_j);
                 }
             }
             D[y * n + j] = value;
@@ -144,13 +145,82 @@ __global__ void round_rescan(const T* D, long long n, const int* size, const int
         const int mark_r = mark[r];
         ArgMin a = argmin_none();
         for (long long j = threadIdx.x; j < n; j += blockDim.x) {
-            if (size[j] != 0) argmin_take(a, held(D, n, j, mark[j], r, mark_r), j);
+            if (size[j] != 0) argmin_take(a, (double)held(D, n, j, mark[j], r, mark_r), j);
         }
         const ArgMin best = block_argmin(a);
         if (threadIdx.x == 0) {
             nn[t] = best.index;
             dist[t] = best.value;  // +inf when index is -1
         }
+    }
+}
+
+// A distance's key for the kept lists (kept.cuh): its bits as a signed integer, as the CPU rows
+// read their storage (gpuhclust/cpu/_lazy_matrix.py, int_keys).
+__device__ __forceinline__ long long distance_key(float v) { return (long long)__float_as_int(v); }
+__device__ __forceinline__ long long distance_key(double v) { return __double_as_longlong(v); }
+
+// round_rescan for rows of non-negative distances, keeping each row's GH_KEPT + 1 smallest
+// entries too (kept.cuh's order, the CPU rows' smallest_keys): list_key/list_pos[t GH_KEPT_LIST +
+// e] for row t. The first entry is the first minimum where its distance is below +inf (`inf_key`,
+// +inf's key in the storage type). One block per row, grid-stride; each warp folds its lanes'
+// entries (in column order) into a list of its own, then thread 0 merges the warps' lists.
+template <typename T>
+__global__ void round_rescan_kept(const T* D, long long n, const int* size, const int* mark,
+                                  const long long* rows, long long count, long long inf_key,
+                                  long long* nn, double* dist, long long* list_key,
+                                  long long* list_pos) {
+    __shared__ long long s_key[32 * GH_KEPT_LIST];
+    __shared__ long long s_pos[32 * GH_KEPT_LIST];
+    const int lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5;
+    const int nwarps = (blockDim.x + 31) >> 5;
+    for (long long t = blockIdx.x; t < count; t += gridDim.x) {
+        const long long r = rows[t];
+        const int mark_r = mark[r];
+        for (int e = threadIdx.x; e < nwarps * GH_KEPT_LIST; e += blockDim.x) {
+            s_key[e] = GH_NO_KEY;
+            s_pos[e] = -1;
+        }
+        __syncthreads();
+        for (long long base = 0; base < n; base += blockDim.x) {  // every lane folds each pass
+            const long long j = base + threadIdx.x;
+            long long key = GH_NO_KEY;
+            if (j < n && size[j] != 0) key = distance_key(held(D, n, j, mark[j], r, mark_r));
+            fold_kept(key, j, s_key + warp * GH_KEPT_LIST, s_pos + warp * GH_KEPT_LIST, lane);
+        }
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            long long key[GH_KEPT_LIST], pos[GH_KEPT_LIST];
+            for (int e = 0; e < GH_KEPT_LIST; ++e) {
+                key[e] = GH_NO_KEY;
+                pos[e] = -1;
+            }
+            for (int w = 0; w < nwarps; ++w) {
+                for (int e = 0; e < GH_KEPT_LIST; ++e) {
+                    kept_insert(key, pos, s_key[w * GH_KEPT_LIST + e], s_pos[w * GH_KEPT_LIST + e]);
+                }
+            }
+            for (int e = 0; e < GH_KEPT_LIST; ++e) {
+                list_key[t * GH_KEPT_LIST + e] = key[e];
+                list_pos[t * GH_KEPT_LIST + e] = pos[e];
+            }
+            const bool found = pos[0] >= 0 && key[0] < inf_key;
+            nn[t] = found ? pos[0] : -1;
+            dist[t] = found ? (double)held(D, n, pos[0], mark[pos[0]], r, mark_r) : gh_inf();
+        }
+        __syncthreads();  // the lists are cleared for the next row only after thread 0 read them
+    }
+}
+
+// The distances between the live clusters a[t] and b[t] (slots), where the younger holds each:
+// the kept lists' entries that follow a round's merges (their clusters merged into unions).
+template <typename T>
+__global__ void round_pairs(const T* D, long long n, const int* mark, const long long* a,
+                            const long long* b, long long count, T* out) {
+    for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < count;
+         t += (long long)gridDim.x * blockDim.x) {
+        out[t] = held(D, n, a[t], mark[a[t]], b[t], mark[b[t]]);
     }
 }
 
@@ -168,7 +238,7 @@ __global__ void round_gather(const T* D, long long n, const int* mark, const lon
         const int mark_i = mark[i];
         for (long long c = threadIdx.x; c < m; c += blockDim.x) {
             const long long j = live[c];
-            out[r * m + c] = (T)held(D, n, j, mark[j], i, mark_i);
+            out[r * m + c] = held(D, n, j, mark[j], i, mark_i);
         }
     }
 }

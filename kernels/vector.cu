@@ -31,6 +31,7 @@
 // host round trip per merge.
 #include "argmin.cuh"
 #include "heap.cuh"
+#include "kept.cuh"
 
 // Squared Euclidean distance between the centroids at positions a and b, features summed in
 // order: the CPU's _sq_block and _pair_sq, bit for bit. (x - y)^2 == (y - x)^2 exactly, so the
@@ -469,93 +470,39 @@ __device__ __forceinline__ void write_query_minima(const double* s_best_value,
     part_index[(q0 + q) * splits + split] = best.index;
 }
 
-// The kept lists of vector_round_nearest (gpuhclust/_rounds.py, KEPT): per query the GH_KEPT + 1
-// smallest candidates in increasing (key, position) order, where a candidate's key is the bits of
-// its w as an int64 (w >= +0, so keys order as values; +inf and NaN above every finite w) and
-// an empty entry is (GH_NO_KEY, -1). The first entry is the first minimum when its key is finite.
-#define GH_VR_LIST (GH_KEPT + 1)
+// The kept lists of vector_round_nearest (kept.cuh): per query the GH_KEPT + 1 smallest
+// candidates in increasing (key, position) order, a candidate's key the bits of its w as an int64
+// (w >= +0, so keys order as values; +inf and NaN above every finite w).
 #define GH_VR_WARPS (GH_VR_THREADS / 32)
-
-// (key a, position pa) before (key b, position pb): the lists' total order.
-__device__ __forceinline__ bool kept_before(long long a, long long pa, long long b, long long pb) {
-    return a < b || (a == b && pa < pb);
-}
-
-// (key, pos) joins the sorted list list_key/list_pos[0:GH_VR_LIST) (one thread's).
-__device__ __forceinline__ void kept_insert(long long* list_key, long long* list_pos,
-                                            long long key, long long pos) {
-    int j = GH_VR_LIST - 1;
-    if (!kept_before(key, pos, list_key[j], list_pos[j])) return;
-    while (j > 0 && kept_before(key, pos, list_key[j - 1], list_pos[j - 1])) {
-        list_key[j] = list_key[j - 1];
-        list_pos[j] = list_pos[j - 1];
-        --j;
-    }
-    list_key[j] = key;
-    list_pos[j] = pos;
-}
 
 // Each warp's list per query starts empty ([warp][query][entry] in shared memory).
 __device__ __forceinline__ void clear_kept_lists(long long* s_key, long long* s_pos, int nwarps) {
-    for (int e = threadIdx.x; e < nwarps * GH_VECTOR_QUERIES * GH_VR_LIST; e += blockDim.x) {
+    for (int e = threadIdx.x; e < nwarps * GH_VECTOR_QUERIES * GH_KEPT_LIST; e += blockDim.x) {
         s_key[e] = GH_NO_KEY;
         s_pos[e] = -1;
     }
 }
 
-// One query's candidate (key, p) of every lane joins its warp's list. A warp's candidates come
-// in increasing position (lanes in order, passes in order), so a strict '<' on keys puts a new
-// entry behind the equal ones, in (key, position) order. The lanes whose key lies below the
-// list's last (usually none, once the list has filled) go in one at a time, lane order: lane e
-// < GH_VR_LIST holds entry e in registers and takes its predecessor's (a shuffle up) when the
-// new key goes before it. Every lane must call it.
-__device__ __forceinline__ void fold_kept(long long key, long long p, long long* list_key,
-                                          long long* list_pos, int lane) {
-    unsigned below = __ballot_sync(GH_FULL_MASK, key < list_key[GH_VR_LIST - 1]);
-    if (below == 0) return;  // the same in every lane
-    long long ek = lane < GH_VR_LIST ? list_key[lane] : GH_NO_KEY;
-    long long ep = lane < GH_VR_LIST ? list_pos[lane] : -1;
-    while (below != 0) {
-        const int src = __ffs((int)below) - 1;
-        below &= below - 1;
-        const long long k = __shfl_sync(GH_FULL_MASK, key, src);
-        const long long kp = __shfl_sync(GH_FULL_MASK, p, src);
-        const long long prev_k = __shfl_up_sync(GH_FULL_MASK, ek, 1);
-        const long long prev_p = __shfl_up_sync(GH_FULL_MASK, ep, 1);
-        if (k < ek) {
-            const bool shifted = lane > 0 && k < prev_k;
-            ek = shifted ? prev_k : k;
-            ep = shifted ? prev_p : kp;
-        }
-    }
-    __syncwarp();  // every lane read the last entry before it is rewritten
-    if (lane < GH_VR_LIST) {
-        list_key[lane] = ek;
-        list_pos[lane] = ep;
-    }
-    __syncwarp();
-}
-
 // After a barrier: thread q < held merges query q's lists over the warps into this block's part
 // (split `split` of `splits`) of query q0 + q: part_key/part_pos[((q0 + q) splits + split)
-// GH_VR_LIST + e].
+// GH_KEPT_LIST + e].
 __device__ __forceinline__ void write_query_lists(const long long* s_key, const long long* s_pos,
                                                   int nwarps, int held, long long q0,
                                                   long long splits, long long split,
                                                   long long* part_key, long long* part_pos) {
     if (threadIdx.x >= held) return;
     const int q = threadIdx.x;
-    long long key[GH_VR_LIST], pos[GH_VR_LIST];
-    for (int e = 0; e < GH_VR_LIST; ++e) {
+    long long key[GH_KEPT_LIST], pos[GH_KEPT_LIST];
+    for (int e = 0; e < GH_KEPT_LIST; ++e) {
         key[e] = GH_NO_KEY;
         pos[e] = -1;
     }
     for (int w = 0; w < nwarps; ++w) {
-        const int at = (w * GH_VECTOR_QUERIES + q) * GH_VR_LIST;
-        for (int e = 0; e < GH_VR_LIST; ++e) kept_insert(key, pos, s_key[at + e], s_pos[at + e]);
+        const int at = (w * GH_VECTOR_QUERIES + q) * GH_KEPT_LIST;
+        for (int e = 0; e < GH_KEPT_LIST; ++e) kept_insert(key, pos, s_key[at + e], s_pos[at + e]);
     }
-    const long long out = ((q0 + q) * splits + split) * GH_VR_LIST;
-    for (int e = 0; e < GH_VR_LIST; ++e) {
+    const long long out = ((q0 + q) * splits + split) * GH_KEPT_LIST;
+    for (int e = 0; e < GH_KEPT_LIST; ++e) {
         part_key[out + e] = key[e];
         part_pos[out + e] = pos[e];
     }
@@ -578,8 +525,8 @@ extern "C" __global__ void vector_round_nearest(const double* C, long long ld, i
     __shared__ double s_query[GH_VECTOR_QUERIES * GH_VR_FEATURES];
     __shared__ long long s_qpos[GH_VECTOR_QUERIES];
     __shared__ double s_size[GH_VECTOR_QUERIES];
-    __shared__ long long s_key[GH_VR_WARPS * GH_VECTOR_QUERIES * GH_VR_LIST];  // [warp][query][entry]
-    __shared__ long long s_pos[GH_VR_WARPS * GH_VECTOR_QUERIES * GH_VR_LIST];
+    __shared__ long long s_key[GH_VR_WARPS * GH_VECTOR_QUERIES * GH_KEPT_LIST];  // [warp][query][entry]
+    __shared__ long long s_pos[GH_VR_WARPS * GH_VECTOR_QUERIES * GH_KEPT_LIST];
     const int lane = threadIdx.x & 31;
     const int warp = threadIdx.x >> 5;
     const int nwarps = blockDim.x >> 5;
@@ -618,7 +565,7 @@ extern "C" __global__ void vector_round_nearest(const double* C, long long ld, i
                     const double size_q = s_size[q];
                     key = __double_as_longlong(acc[q] * (size_q * size_p / (size_q + size_p)));
                 }
-                const int at = (warp * GH_VECTOR_QUERIES + q) * GH_VR_LIST;
+                const int at = (warp * GH_VECTOR_QUERIES + q) * GH_KEPT_LIST;
                 fold_kept(key, p, s_key + at, s_pos + at, lane);
             }
         }
@@ -628,31 +575,31 @@ extern "C" __global__ void vector_round_nearest(const double* C, long long ld, i
 }
 
 // Per query, the splits' lists merged (the lists' order is total, so the result does not depend
-// on the splits): found[0:nq GH_VR_LIST) the keys, found[nq GH_VR_LIST:2 nq GH_VR_LIST) the
-// positions, GH_VR_LIST per query (one read back).
+// on the splits): found[0:nq GH_KEPT_LIST) the keys, found[nq GH_KEPT_LIST:2 nq GH_KEPT_LIST) the
+// positions, GH_KEPT_LIST per query (one read back).
 extern "C" __global__ void vector_round_pick(const long long* part_key,
                                              const long long* part_pos, long long nq,
                                              long long splits, long long* found) {
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < nq;
          i += (long long)gridDim.x * blockDim.x) {
-        long long key[GH_VR_LIST], pos[GH_VR_LIST];
-        for (int e = 0; e < GH_VR_LIST; ++e) {
+        long long key[GH_KEPT_LIST], pos[GH_KEPT_LIST];
+        for (int e = 0; e < GH_KEPT_LIST; ++e) {
             key[e] = GH_NO_KEY;
             pos[e] = -1;
         }
         for (long long s = 0; s < splits; ++s) {
-            const long long at = (i * splits + s) * GH_VR_LIST;
-            for (int e = 0; e < GH_VR_LIST; ++e) {  // a split's list is sorted: stop at the first
-                if (!kept_before(part_key[at + e], part_pos[at + e], key[GH_VR_LIST - 1],
-                                 pos[GH_VR_LIST - 1])) {
+            const long long at = (i * splits + s) * GH_KEPT_LIST;
+            for (int e = 0; e < GH_KEPT_LIST; ++e) {  // a split's list is sorted: stop at the first
+                if (!kept_before(part_key[at + e], part_pos[at + e], key[GH_KEPT_LIST - 1],
+                                 pos[GH_KEPT_LIST - 1])) {
                     break;                          // entry that cannot enter
                 }
                 kept_insert(key, pos, part_key[at + e], part_pos[at + e]);
             }
         }
-        for (int e = 0; e < GH_VR_LIST; ++e) {
-            found[i * GH_VR_LIST + e] = key[e];
-            found[(nq + i) * GH_VR_LIST + e] = pos[e];
+        for (int e = 0; e < GH_KEPT_LIST; ++e) {
+            found[i * GH_KEPT_LIST + e] = key[e];
+            found[(nq + i) * GH_KEPT_LIST + e] = pos[e];
         }
     }
 }

@@ -27,7 +27,7 @@ def compact_narrow(monkeypatch):
 
 
 @pytest.mark.parametrize("method", ROUNDS_METHODS)
-def test_one_host_sync_per_round(method, compact_narrow):
+def test_at_most_two_host_syncs_per_round(method, compact_narrow):
     # condensed input: filling the matrix reads nothing back, so every sync is the rounds'
     y = ssd.pdist(blobs(60, 3, seed=8))
     with _sim.counting() as counts:
@@ -35,11 +35,28 @@ def test_one_host_sync_per_round(method, compact_narrow):
     stats = cuda_backend.last_run
     assert stats["backend"] == "cuda-sim" and stats["merges"] == 59
     assert stats["rounds"] < 30  # several pairs per round: not the chain in disguise
-    # one read for the first scan, one per round (and per full rescan): nothing per merge
-    assert counts.host_syncs == 1 + stats["rounds"] + stats["full_rescans"]
-    # fill, first scan; per round mark, merge, rescan; a gather per compaction
-    assert counts.launches == 2 + 3 * stats["rounds"] + stats["compactions"]
+    # one read for the first scan; per round (and per full rescan) at most two, the kept
+    # entries' distances to the round's unions and the rescans: nothing per merge
+    assert counts.host_syncs <= 1 + 2 * stats["rounds"] + stats["full_rescans"]
+    # fill, first scan; per round mark, merge, pairs, rescan; a gather per compaction
+    assert counts.launches <= 2 + 4 * stats["rounds"] + stats["compactions"]
     assert stats["compactions"] >= 3  # halving from 60 rows
+    assert 0 < stats["settled_by_kept"] and stats["scans_per_merge"] < stats["rescans_per_merge"]
+
+
+@pytest.mark.parametrize("method", ["complete", "average", "weighted"])
+def test_one_host_sync_per_round_without_kept_entries(method, compact_narrow):
+    # a negative distance (accepted by these methods) turns the kept entries off: every row
+    # asked for is rescanned, and the round reads the device once
+    y = ssd.pdist(blobs(60, 3, seed=8))
+    y[5] = -1.0
+    with _sim.counting() as counts:
+        Z = gpuhclust.linkage(y, method, backend=SimBackend(SimContext()))
+    stats = cuda_backend.last_run
+    assert stats["settled_by_kept"] == 0 and stats["rounds"] < 30
+    assert counts.host_syncs == 1 + stats["rounds"] + stats["full_rescans"]
+    assert counts.launches == 2 + 3 * stats["rounds"] + stats["compactions"]
+    assert Z.tobytes() == gpuhclust.linkage(y, method, backend="cpu").tobytes()
 
 
 def test_no_finite_distance_left_is_an_error():
@@ -73,7 +90,8 @@ class _EagerAgainstLazy:
     def __init__(self, backend, D, code):
         self.name = "eager and lazy rows"
         self.ctx, self.code = backend.ctx, code
-        self.eager = DeviceRoundRows(backend, backend.ctx.xp.array(D), code)
+        # with kept entries: the rows they settle must find what the lazy rows' rescans do
+        self.eager = DeviceRoundRows(backend, backend.ctx.xp.array(D), code, nonneg=True)
         self.lazy = DeviceRows.whole(backend, backend.ctx.xp.array(D))  # copies
         self.alive = np.ones(D.shape[0], dtype=bool)
         self.rounds_with_pairs = 0
@@ -122,6 +140,7 @@ def test_owned_distances_equal_the_lazy_rows(sim_or_gpu_backend, method, dtype,
     stats = _rounds.RoundStats()
     _rounds.rnn_rounds(store, len(X), _NoBar(), stats, method, np.dtype(dtype))
     assert store.rounds_with_pairs >= 3 and len(store.widths) >= 3  # compacted twice at least
+    assert store.eager.kept.settled > 0
     # and Z is the CPU rounds' bit for bit
     Z = gpuhclust.linkage(X, method, backend=sim_or_gpu_backend, dtype=dtype)
     assert Z.tobytes() == gpuhclust.linkage(X, method, backend="cpu", dtype=dtype).tobytes()
@@ -158,13 +177,14 @@ class _DeadPoisoned(DeviceRoundRows):
         self._poison()
         return super().run_round(entries, k0, rescan)
 
-    def _rescan(self, rows):
+    def _rescan(self, rows, *args):
         self._poison()
-        return super()._rescan(rows)
+        return super()._rescan(rows, *args)
 
 
+@pytest.mark.parametrize("nonneg", [False, True])
 @pytest.mark.parametrize("method", ROUNDS_METHODS)
-def test_dead_rows_and_columns_are_never_read(simulator, method, monkeypatch):
+def test_dead_rows_and_columns_are_never_read(simulator, method, nonneg, monkeypatch):
     # the merge leaves a dead cluster's column as it was (no +inf written): the merge and the
     # rescan must skip it by its size; without the gather every dead column stays in place
     X = tie_heavy(40, 2, 5)
@@ -174,9 +194,10 @@ def test_dead_rows_and_columns_are_never_read(simulator, method, monkeypatch):
     for store_type in (DeviceRoundRows, _DeadPoisoned):
         backend = SimBackend(SimContext())
         monkeypatch.setattr(backend.ctx, "free_bytes", lambda: 0)
-        store = store_type(backend, D.copy(), METHODS[method].code)
+        store = store_type(backend, D.copy(), METHODS[method].code, nonneg)
         merges[store_type] = _rounds.rnn_rounds(store, len(X), _NoBar(), _rounds.RoundStats(),
                                                 method)
+        assert (store.kept is not None and store.kept.settled > 0) == nonneg
         assert store.compactions == 0
     assert merges[_DeadPoisoned].tobytes() == merges[DeviceRoundRows].tobytes()
 

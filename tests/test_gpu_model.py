@@ -74,13 +74,15 @@ def test_quick_estimates_are_sane(quick):
     rounds = by["average", "matrix", "rounds", "float32", 100_000]
     # every round's merges and rescans spread over the device's blocks: far below the chain
     assert rounds["seconds"] < chain[2]["seconds"] / 5
-    for name in ("round_merge<float>", "round_rescan<float>"):
-        assert rounds["kernels"][name]["blocks_per_launch"] == device["max_blocks"], name
-    # one host sync per round and three launches (mark, merge, rescan): none per merge; the
-    # rounds from the power law fitted to the counts (far fewer than merges)
-    assert rounds["host_syncs"] == pytest.approx(rounds["rounds"], abs=2)
+    assert rounds["kernels"]["round_merge<float>"]["blocks_per_launch"] == device["max_blocks"]
+    # a block per row scanned: the rows the kept entries do not settle, several per round
+    assert rounds["kernels"]["round_rescan_kept<float>"]["blocks_per_launch"] > 8
+    # at most two host syncs per round (the kept entries' distances, the rescans) and four
+    # launches (mark, merge, pairs, rescan): none per merge; the rounds from the power law
+    # fitted to the counts (far fewer than merges)
+    assert rounds["rounds"] < rounds["host_syncs"] <= 2 * rounds["rounds"] + 2
     assert rounds["rounds"] < 100_000 / 20
-    assert rounds["launches"] == pytest.approx(3 * rounds["host_syncs"], rel=0.01)
+    assert rounds["launches"] <= 2 * rounds["host_syncs"] + 3
     law, = (law for law in result["round_laws"] if law["method"] == "average")
     assert law["max_rel_residual"] < 0.25 and 0 < law["b"] < 1
     prim = by["single", "vector", "mst", "float64", 1_000_000]

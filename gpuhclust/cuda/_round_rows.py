@@ -24,17 +24,30 @@ A round is three launches and one read back:
    distances, -1 where no finite distance is left; they come back in one device-to-host
    read: the round's only host sync.
 
+Where the distances are non-negative (the usual case) the rows keep their smallest entries, as
+the CPU rows do (``gpuhclust.cpu._round_rows.KeptEntries``, on the host): a scan
+(``round_rescan_kept``) also returns each row's KEPT smallest entries and the next one, the
+bound; after a round's merges the kept entries whose cluster merged take the union, their
+distances read from the device (``round_pairs``, one launch and one read back), and a row the
+driver asks for whose smallest kept entry lies below its bound has it as its first minimum, the
+answer a scan would give. Only the other rows are scanned: a round is then four launches and
+two reads back, and far fewer rows are read.
+
 No merge waits for the host, and the host holds O(n) (the driver's state).
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .._rounds import KEPT
 from ..cpu._lazy_matrix import COMPACT_MIN_WIDTH  # the CPU rows' rule: narrow ones stay
+from ..cpu._round_rows import KeptEntries
 from ._context import grid_blocks, row_blocks
 from ._kernels import STORAGE_TYPES
 
 __all__ = ["DeviceRoundRows"]
+
+_LIST = KEPT + 1  # a kept list and its bound (kernels/kept.cuh)
 
 
 class DeviceRoundRows:
@@ -49,7 +62,7 @@ class DeviceRoundRows:
     keeps the maps between slots and the driver's row numbers, and the sizes (O(n)).
     """
 
-    def __init__(self, backend, D, code: int):
+    def __init__(self, backend, D, code: int, nonneg: bool = False):
         self.name = f"backend={backend.name!r} (rounds)"
         self.code = np.int32(code)
         self.ctx, self.xp = backend.ctx, backend.ctx.xp
@@ -67,7 +80,11 @@ class DeviceRoundRows:
         # A round's upload and read back go through buffers kept for the run: a round costs
         # the host no allocation (the late rounds are many and small).
         self.upload = self.xp.empty(6 * n, dtype=np.int64)
-        self.found = self.xp.empty(2 * n, dtype=np.int64)
+        self.found = self.xp.empty((2 + 2 * _LIST) * n, dtype=np.int64)
+        #: every row's kept entries (`nonneg`: the distances are non-negative), on the host
+        self.kept = KeptEntries(n, D.dtype) if nonneg else None
+        self.inf_key = np.int64(np.array(np.inf, dtype=D.dtype).view(
+            np.int64 if D.dtype == np.float64 else np.int32))
 
     @property
     def width(self) -> int:
@@ -77,8 +94,10 @@ class DeviceRoundRows:
     def state_bytes(n: int) -> int:
         """Device memory beside the matrix: sizes and marks (n 32-bit each), the marks a round
         replaces (2 n 32-bit), the buffer of a round's upload (its entries and the rows to
-        rescan, at most 6 n 64-bit) and of its read back (2 n 64-bit)."""
-        return 8 * (6 + 2 + 2) * n
+        rescan, at most 6 n 64-bit) and of its read back (neighbours, distances and kept lists,
+        (2 + 2 (KEPT + 1)) n 64-bit), and the kept entries that follow a round's merges (at most
+        KEPT n pairs of 64-bit slots and their distances)."""
+        return 8 * (6 + 2 + 2 * _LIST + 2 + 3 * KEPT) * n
 
     def _launch(self, name: str, grid, *args) -> None:
         grid = grid if isinstance(grid, tuple) else (grid,)
@@ -95,7 +114,7 @@ class DeviceRoundRows:
     def scan_all(self):
         rows = self.upload[:self.n]
         self.ctx.upload(rows, np.arange(self.n, dtype=np.int64))
-        return self._rescan(rows)
+        return self._rescan(rows, np.arange(self.n, dtype=np.int64), 0)
 
     def run_round(self, entries, k0: int, rescan: np.ndarray):
         self._compact_if_due()
@@ -120,22 +139,67 @@ class DeviceRoundRows:
                          d_nas, d_nbs, np.int64(count))
             self.host_size[sy] = np.asarray(nas) + np.asarray(nbs)
             self.host_size[sx] = 0
+        rescan = np.asarray(rescan, dtype=np.int64)
+        if self.kept is None:
+            if count:
+                self.slot[xs] = -1
+            return self._rescan(dev[5 * count:], rescan, k0 + count)
+        found = np.empty(len(rescan), dtype=np.int64)
+        dist = np.empty(len(rescan))
+        follow = self.slot >= 0
+        follow[xs] = False
+        follow[ys] = False
+        if count:
             self.slot[xs] = -1
-        return self._rescan(dev[5 * count:])
+        full = self.kept.settle(xs, ys, follow, rescan, k0 + count, self._distances, found,
+                                dist)
+        if full.any():
+            rows = rescan[full]
+            dev_rows = dev[5 * count:5 * count + len(rows)]
+            self.ctx.upload(dev_rows, self.slot[rows])
+            found[full], dist[full] = self._rescan(dev_rows, rows, k0 + count)
+        return found, dist
 
-    def _rescan(self, rows):
+    def _distances(self, new: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """The distances (storage type) from each cluster of `rows` to the one of `new` (the
+        driver's numbers), read where the younger holds each: one launch, one read back."""
+        count = len(rows)
+        pairs = self.ctx.device_array(np.concatenate([self.slot[rows], self.slot[new]]))
+        out = self.xp.empty(count, dtype=self.D.dtype)
+        self._launch(f"round_pairs<{self.ctype}>", grid_blocks(self.ctx, count), self.D,
+                     np.int64(self.width), self.mark, pairs[:count], pairs[count:],
+                     np.int64(count), out)
+        return self.ctx.asnumpy(out)
+
+    def _rescan(self, rows, driver_rows: np.ndarray, k: int):
+        """Rescan the slots `rows` (on the device; `driver_rows` on the host, the same rows in
+        the driver's numbers), after log entry k - 1: (nearest neighbours, distances), and
+        their kept lists recorded where the rows keep them."""
         count = len(rows)
         if count == 0:
             return np.empty(0, dtype=np.int64), np.empty(0)
-        found = self.found[:2 * count]  # one read back: neighbours, distances
-        self._launch(f"round_rescan<{self.ctype}>", row_blocks(self.ctx, count), self.D,
-                     np.int64(self.width), self.size, self.mark, rows, np.int64(count),
-                     found[:count],
-                     found[count:].view(np.float64))
+        if self.kept is None:
+            found = self.found[:2 * count]  # one read back: neighbours, distances
+            self._launch(f"round_rescan<{self.ctype}>", row_blocks(self.ctx, count), self.D,
+                         np.int64(self.width), self.size, self.mark, rows, np.int64(count),
+                         found[:count], found[count:].view(np.float64))
+        else:  # one read back: neighbours, distances, kept keys and slots
+            found = self.found[:(2 + 2 * _LIST) * count]
+            lists = found[2 * count:]
+            self._launch(f"round_rescan_kept<{self.ctype}>", row_blocks(self.ctx, count),
+                         self.D, np.int64(self.width), self.size, self.mark, rows,
+                         np.int64(count), self.inf_key, found[:count],
+                         found[count:2 * count].view(np.float64), lists[:_LIST * count],
+                         lists[_LIST * count:])
         host = self.ctx.asnumpy(found)
         nn = host[:count]
         rows_found = np.where(nn >= 0, self.original[np.maximum(nn, 0)], -1)
-        return rows_found, host[count:].view(np.float64)
+        if self.kept is not None:
+            keys = host[2 * count:(2 + _LIST) * count].reshape(count, _LIST)
+            pos = host[(2 + _LIST) * count:].reshape(count, _LIST)
+            self.kept.record(driver_rows, keys, np.where(pos >= 0, self.original[
+                np.maximum(pos, 0)], -1), k)
+        return rows_found, host[count:2 * count].view(np.float64)
 
     def _compact_if_due(self) -> None:
         live = np.flatnonzero(self.host_size > 0)

@@ -217,7 +217,12 @@ class CudaBackend(Backend):
                     return self._vector_tournament(metric.X, method, bar)
                 return self._vector(metric.X, method, bar)
             if plan.algorithm == "rounds":  # the store alone holds the matrix (it compacts it)
-                return self._rounds(self.square_matrix(data, metric, plan.dtype), method, bar)
+                # the kept entries need non-negative distances: those of the metrics computed
+                # here, or a condensed input without negative entries
+                nonneg = (not data.has_negative if data.condensed is not None
+                          else metric.code is not None)
+                return self._rounds(self.square_matrix(data, metric, plan.dtype), method, bar,
+                                    nonneg)
             D = self.square_matrix(data, metric, plan.dtype)
             if plan.algorithm == "mst":
                 return self._mst(D, None, n, bar)
@@ -272,19 +277,21 @@ class CudaBackend(Backend):
                           check)
         return self.ctx.asnumpy(merges).reshape(n - 1, 3)
 
-    def _rounds(self, D, method: Method, bar) -> np.ndarray:
+    def _rounds(self, D, method: Method, bar, nonneg: bool) -> np.ndarray:
         n = D.shape[0]
         self._check_fits(DeviceRoundRows.state_bytes(n), "the rounds' sizes and round state",
                          np.float64)
-        store = DeviceRoundRows(self, D, method.code)
+        store = DeviceRoundRows(self, D, method.code, nonneg)
         dtype = D.dtype
         del D  # the store's now: it gathers the live rows into a smaller matrix as they die
         stats = rounds_driver.RoundStats()
         merges = rounds_driver.rnn_rounds(store, n, bar, stats, method.name, dtype)
         last_run.clear()
+        settled = store.kept.settled if store.kept is not None else 0
         last_run.update(asdict(stats), n=n, method=method.name, backend=self.name,
                         rescans_per_merge=stats.rescans_per_merge,
-                        compactions=store.compactions)
+                        compactions=store.compactions, settled_by_kept=settled,
+                        scans_per_merge=(stats.rescans - settled) / max(n - 1, 1))
         return merges
 
     def _nn_chain(self, D, method: Method, bar) -> np.ndarray:
