@@ -161,55 +161,90 @@ __device__ __forceinline__ long long distance_key(float v) { return (long long)_
 __device__ __forceinline__ long long distance_key(double v) { return __double_as_longlong(v); }
 
 // round_rescan for rows of non-negative distances, keeping each row's GH_KEPT + 1 smallest
-// entries too (kept.cuh's order, the CPU rows' smallest_keys): list_key/list_pos[t GH_KEPT_LIST +
-// e] for row t. The first entry is the first minimum where its distance is below +inf (`inf_key`,
-// +inf's key in the storage type). One block per row, grid-stride; each warp folds its lanes'
-// entries (in column order) into a list of its own, then thread 0 merges the warps' lists.
+// entries too (kept.cuh's order, the CPU rows' smallest_keys), in two launches. Here block
+// (s, t) scans split s of row t, the columns [s chunk, (s + 1) chunk), so that a round with few
+// rows to scan still fills the device: each warp folds its lanes' entries (in column order) into
+// a list of its own, then thread 0 merges the warps' lists into the split's,
+// part_key/part_pos[(t splits + s) GH_KEPT_LIST + e]. Splits over blockIdx.x, rows over
+// blockIdx.y, grid-stride.
 template <typename T>
 __global__ void round_rescan_kept(const T* D, long long n, const int* size, const int* mark,
-                                  const long long* rows, long long count, long long inf_key,
-                                  long long* nn, double* dist, long long* list_key,
-                                  long long* list_pos) {
+                                  const long long* rows, long long count, long long splits,
+                                  long long chunk, long long* part_key, long long* part_pos) {
     __shared__ long long s_key[32 * GH_KEPT_LIST];
     __shared__ long long s_pos[32 * GH_KEPT_LIST];
     const int lane = threadIdx.x & 31;
     const int warp = threadIdx.x >> 5;
     const int nwarps = (blockDim.x + 31) >> 5;
-    for (long long t = blockIdx.x; t < count; t += gridDim.x) {
-        const long long r = rows[t];
-        const int mark_r = mark[r];
-        for (int e = threadIdx.x; e < nwarps * GH_KEPT_LIST; e += blockDim.x) {
-            s_key[e] = GH_NO_KEY;
-            s_pos[e] = -1;
-        }
-        __syncthreads();
-        for (long long base = 0; base < n; base += blockDim.x) {  // every lane folds each pass
-            const long long j = base + threadIdx.x;
-            long long key = GH_NO_KEY;
-            if (j < n && size[j] != 0) key = distance_key(held(D, n, j, mark[j], r, mark_r));
-            fold_kept(key, j, s_key + warp * GH_KEPT_LIST, s_pos + warp * GH_KEPT_LIST, lane);
-        }
-        __syncthreads();
-        if (threadIdx.x == 0) {
-            long long key[GH_KEPT_LIST], pos[GH_KEPT_LIST];
-            for (int e = 0; e < GH_KEPT_LIST; ++e) {
-                key[e] = GH_NO_KEY;
-                pos[e] = -1;
+    for (long long t = blockIdx.y; t < count; t += gridDim.y) {
+        for (long long s = blockIdx.x; s < splits; s += gridDim.x) {
+            const long long r = rows[t];
+            const int mark_r = mark[r];
+            const long long lo = s * chunk;
+            const long long hi = lo + chunk < n ? lo + chunk : n;
+            for (int e = threadIdx.x; e < nwarps * GH_KEPT_LIST; e += blockDim.x) {
+                s_key[e] = GH_NO_KEY;
+                s_pos[e] = -1;
             }
-            for (int w = 0; w < nwarps; ++w) {
+            __syncthreads();
+            for (long long base = lo; base < hi; base += blockDim.x) {  // every lane folds
+                const long long j = base + threadIdx.x;
+                long long key = GH_NO_KEY;
+                if (j < hi && size[j] != 0) key = distance_key(held(D, n, j, mark[j], r, mark_r));
+                fold_kept(key, j, s_key + warp * GH_KEPT_LIST, s_pos + warp * GH_KEPT_LIST,
+                          lane);
+            }
+            __syncthreads();
+            if (threadIdx.x == 0) {
+                long long key[GH_KEPT_LIST], pos[GH_KEPT_LIST];
                 for (int e = 0; e < GH_KEPT_LIST; ++e) {
-                    kept_insert(key, pos, s_key[w * GH_KEPT_LIST + e], s_pos[w * GH_KEPT_LIST + e]);
+                    key[e] = GH_NO_KEY;
+                    pos[e] = -1;
+                }
+                for (int w = 0; w < nwarps; ++w) {
+                    for (int e = 0; e < GH_KEPT_LIST; ++e) {
+                        kept_insert(key, pos, s_key[w * GH_KEPT_LIST + e],
+                                    s_pos[w * GH_KEPT_LIST + e]);
+                    }
+                }
+                const long long out = (t * splits + s) * GH_KEPT_LIST;
+                for (int e = 0; e < GH_KEPT_LIST; ++e) {
+                    part_key[out + e] = key[e];
+                    part_pos[out + e] = pos[e];
                 }
             }
-            for (int e = 0; e < GH_KEPT_LIST; ++e) {
-                list_key[t * GH_KEPT_LIST + e] = key[e];
-                list_pos[t * GH_KEPT_LIST + e] = pos[e];
-            }
-            const bool found = pos[0] >= 0 && key[0] < inf_key;
-            nn[t] = found ? pos[0] : -1;
-            dist[t] = found ? (double)held(D, n, pos[0], mark[pos[0]], r, mark_r) : gh_inf();
+            __syncthreads();  // the lists are cleared for the next item after thread 0 read them
         }
-        __syncthreads();  // the lists are cleared for the next row only after thread 0 read them
+    }
+}
+
+// The second launch: thread t merges row t's splits into its list, list_key/list_pos[t
+// GH_KEPT_LIST + e], and its first minimum, the first entry where its distance is below +inf
+// (`inf_key`, +inf's key in the storage type), else -1 (and +inf).
+template <typename T>
+__global__ void round_pick_kept(const T* D, long long n, const int* mark, const long long* rows,
+                                long long count, long long splits, const long long* part_key,
+                                const long long* part_pos, long long inf_key, long long* nn,
+                                double* dist, long long* list_key, long long* list_pos) {
+    for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < count;
+         t += (long long)gridDim.x * blockDim.x) {
+        long long key[GH_KEPT_LIST], pos[GH_KEPT_LIST];
+        for (int e = 0; e < GH_KEPT_LIST; ++e) {
+            key[e] = GH_NO_KEY;
+            pos[e] = -1;
+        }
+        for (long long s = 0; s < splits; ++s) {
+            const long long at = (t * splits + s) * GH_KEPT_LIST;
+            for (int e = 0; e < GH_KEPT_LIST; ++e) kept_insert(key, pos, part_key[at + e], part_pos[at + e]);
+        }
+        for (int e = 0; e < GH_KEPT_LIST; ++e) {
+            list_key[t * GH_KEPT_LIST + e] = key[e];
+            list_pos[t * GH_KEPT_LIST + e] = pos[e];
+        }
+        const long long r = rows[t];
+        const bool found = pos[0] >= 0 && key[0] < inf_key;
+        nn[t] = found ? pos[0] : -1;
+        dist[t] = found ? (double)held(D, n, pos[0], mark[pos[0]], r, mark[r]) : gh_inf();
     }
 }
 

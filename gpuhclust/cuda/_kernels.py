@@ -90,8 +90,8 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
                           "vector_round_merge", "vector_round_nearest", "vector_round_pick",
                           "vector_gather", "vector_pair_w", "vector_tournament_collect",
                           "vector_tournament_pass")),
-    Family("rounds", ("round_merge", "round_rescan", "round_rescan_kept", "round_pairs",
-                      "round_gather"), ("round_mark",)),
+    Family("rounds", ("round_merge", "round_rescan", "round_rescan_kept", "round_pick_kept",
+                      "round_pairs", "round_gather"), ("round_mark",)),
     Family("shard", ("shard_fill_rows", "shard_unpack_condensed", "shard_first_non_finite",
                      "shard_replay", "shard_rescan", "shard_merge", "shard_boruvka")),
 )}

@@ -30,8 +30,9 @@ the CPU rows do (``gpuhclust.cpu._round_rows.KeptEntries``, on the host): a scan
 bound; after a round's merges the kept entries whose cluster merged take the union, their
 distances read from the device (``round_pairs``, one launch and one read back), and a row the
 driver asks for whose smallest kept entry lies below its bound has it as its first minimum, the
-answer a scan would give. Only the other rows are scanned: a round is then four launches and
-two reads back, and far fewer rows are read.
+answer a scan would give. Only the other rows are scanned (each split over several blocks where they are few,
+``round_rescan_kept``, then merged, ``round_pick_kept``): a round is then five launches and two
+reads back, and far fewer rows are read.
 
 No merge waits for the host, and the host holds O(n) (the driver's state).
 """
@@ -91,13 +92,16 @@ class DeviceRoundRows:
         return self.D.shape[0]
 
     @staticmethod
-    def state_bytes(n: int) -> int:
+    def state_bytes(n: int, max_blocks: int) -> int:
         """Device memory beside the matrix: sizes and marks (n 32-bit each), the marks a round
         replaces (2 n 32-bit), the buffer of a round's upload (its entries and the rows to
         rescan, at most 6 n 64-bit) and of its read back (neighbours, distances and kept lists,
-        (2 + 2 (KEPT + 1)) n 64-bit), and the kept entries that follow a round's merges (at most
-        KEPT n pairs of 64-bit slots and their distances)."""
-        return 8 * (6 + 2 + 2 * _LIST + 2 + 3 * KEPT) * n
+        (2 + 2 (KEPT + 1)) n 64-bit), the kept entries that follow a round's merges (at most
+        KEPT n pairs of 64-bit slots and their distances) and the scans' lists per split of a
+        row (2 (KEPT + 1) 64-bit per row, or per block of the device's cap `max_blocks` when
+        fewer rows are scanned, :meth:`_splits`)."""
+        return (8 * (6 + 2 + 2 * _LIST + 2 + 3 * KEPT) * n
+                + 16 * _LIST * max(n, min(max_blocks, n * n)))
 
     def _launch(self, name: str, grid, *args) -> None:
         grid = grid if isinstance(grid, tuple) else (grid,)
@@ -171,6 +175,15 @@ class DeviceRoundRows:
                      np.int64(count), out)
         return self.ctx.asnumpy(out)
 
+    def _splits(self, count: int) -> tuple[int, int]:
+        """round_rescan_kept's splits of each row and columns per split: enough blocks to fill
+        the device's block cap when few rows are scanned, none narrower than a block's pass."""
+        width = self.width
+        splits = max(1, min(self.ctx.max_blocks // max(count, 1),
+                            -(-width // self.ctx.threads)))
+        chunk = -(-width // splits)
+        return -(-width // chunk), chunk
+
     def _rescan(self, rows, driver_rows: np.ndarray, k: int):
         """Rescan the slots `rows` (on the device; `driver_rows` on the host, the same rows in
         the driver's numbers), after log entry k - 1: (nearest neighbours, distances), and
@@ -186,11 +199,18 @@ class DeviceRoundRows:
         else:  # one read back: neighbours, distances, kept keys and slots
             found = self.found[:(2 + 2 * _LIST) * count]
             lists = found[2 * count:]
-            self._launch(f"round_rescan_kept<{self.ctype}>", row_blocks(self.ctx, count),
-                         self.D, np.int64(self.width), self.size, self.mark, rows,
-                         np.int64(count), self.inf_key, found[:count],
-                         found[count:2 * count].view(np.float64), lists[:_LIST * count],
-                         lists[_LIST * count:])
+            splits, chunk = self._splits(count)
+            parts = self.xp.empty(2 * count * splits * _LIST, dtype=np.int64)
+            half = count * splits * _LIST
+            self._launch(f"round_rescan_kept<{self.ctype}>",
+                         (splits, min(count, self.ctx.max_blocks)), self.D,
+                         np.int64(self.width), self.size, self.mark, rows, np.int64(count),
+                         np.int64(splits), np.int64(chunk), parts[:half], parts[half:])
+            self._launch(f"round_pick_kept<{self.ctype}>", grid_blocks(self.ctx, count), self.D,
+                         np.int64(self.width), self.mark, rows, np.int64(count),
+                         np.int64(splits), parts[:half], parts[half:], self.inf_key,
+                         found[:count], found[count:2 * count].view(np.float64),
+                         lists[:_LIST * count], lists[_LIST * count:])
         host = self.ctx.asnumpy(found)
         nn = host[:count]
         rows_found = np.where(nn >= 0, self.original[np.maximum(nn, 0)], -1)

@@ -279,7 +279,8 @@ class CudaBackend(Backend):
 
     def _rounds(self, D, method: Method, bar, nonneg: bool) -> np.ndarray:
         n = D.shape[0]
-        self._check_fits(DeviceRoundRows.state_bytes(n), "the rounds' sizes and round state",
+        self._check_fits(DeviceRoundRows.state_bytes(n, self.ctx.max_blocks),
+                         "the rounds' sizes and round state",
                          np.float64)
         store = DeviceRoundRows(self, D, method.code, nonneg)
         dtype = D.dtype
