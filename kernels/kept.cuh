@@ -61,3 +61,24 @@ __device__ __forceinline__ void fold_kept(long long key, long long p, long long*
     __syncwarp();
 }
 
+
+// `lists` sorted lists stored one after another from src_key/src_pos, merged into key/pos[0:
+// GH_KEPT_LIST) (set here): the GH_KEPT_LIST smallest entries of them all, in the lists' order
+// (a total order, so the result does not depend on how the entries were split into lists).
+__device__ __forceinline__ void merge_kept_lists(const long long* src_key, const long long* src_pos,
+                                                 long long lists, long long* key, long long* pos) {
+    for (int e = 0; e < GH_KEPT_LIST; ++e) {
+        key[e] = GH_NO_KEY;
+        pos[e] = -1;
+    }
+    for (long long l = 0; l < lists; ++l) {
+        const long long at = l * GH_KEPT_LIST;
+        for (int e = 0; e < GH_KEPT_LIST; ++e) {  // a list is sorted: stop at the first entry
+            if (!kept_before(src_key[at + e], src_pos[at + e], key[GH_KEPT_LIST - 1],
+                             pos[GH_KEPT_LIST - 1])) {
+                break;                          // that cannot enter
+            }
+            kept_insert(key, pos, src_key[at + e], src_pos[at + e]);
+        }
+    }
+}

@@ -197,16 +197,7 @@ __global__ void round_rescan_kept(const T* D, long long n, const int* size, cons
             __syncthreads();
             if (threadIdx.x == 0) {
                 long long key[GH_KEPT_LIST], pos[GH_KEPT_LIST];
-                for (int e = 0; e < GH_KEPT_LIST; ++e) {
-                    key[e] = GH_NO_KEY;
-                    pos[e] = -1;
-                }
-                for (int w = 0; w < nwarps; ++w) {
-                    for (int e = 0; e < GH_KEPT_LIST; ++e) {
-                        kept_insert(key, pos, s_key[w * GH_KEPT_LIST + e],
-                                    s_pos[w * GH_KEPT_LIST + e]);
-                    }
-                }
+                merge_kept_lists(s_key, s_pos, nwarps, key, pos);
                 const long long out = (t * splits + s) * GH_KEPT_LIST;
                 for (int e = 0; e < GH_KEPT_LIST; ++e) {
                     part_key[out + e] = key[e];
@@ -229,14 +220,8 @@ __global__ void round_pick_kept(const T* D, long long n, const int* mark, const 
     for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < count;
          t += (long long)gridDim.x * blockDim.x) {
         long long key[GH_KEPT_LIST], pos[GH_KEPT_LIST];
-        for (int e = 0; e < GH_KEPT_LIST; ++e) {
-            key[e] = GH_NO_KEY;
-            pos[e] = -1;
-        }
-        for (long long s = 0; s < splits; ++s) {
-            const long long at = (t * splits + s) * GH_KEPT_LIST;
-            for (int e = 0; e < GH_KEPT_LIST; ++e) kept_insert(key, pos, part_key[at + e], part_pos[at + e]);
-        }
+        merge_kept_lists(part_key + t * splits * GH_KEPT_LIST, part_pos + t * splits * GH_KEPT_LIST,
+                         splits, key, pos);
         for (int e = 0; e < GH_KEPT_LIST; ++e) {
             list_key[t * GH_KEPT_LIST + e] = key[e];
             list_pos[t * GH_KEPT_LIST + e] = pos[e];

@@ -583,20 +583,8 @@ extern "C" __global__ void vector_round_pick(const long long* part_key,
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < nq;
          i += (long long)gridDim.x * blockDim.x) {
         long long key[GH_KEPT_LIST], pos[GH_KEPT_LIST];
-        for (int e = 0; e < GH_KEPT_LIST; ++e) {
-            key[e] = GH_NO_KEY;
-            pos[e] = -1;
-        }
-        for (long long s = 0; s < splits; ++s) {
-            const long long at = (i * splits + s) * GH_KEPT_LIST;
-            for (int e = 0; e < GH_KEPT_LIST; ++e) {  // a split's list is sorted: stop at the first
-                if (!kept_before(part_key[at + e], part_pos[at + e], key[GH_KEPT_LIST - 1],
-                                 pos[GH_KEPT_LIST - 1])) {
-                    break;                          // entry that cannot enter
-                }
-                kept_insert(key, pos, part_key[at + e], part_pos[at + e]);
-            }
-        }
+        merge_kept_lists(part_key + i * splits * GH_KEPT_LIST, part_pos + i * splits * GH_KEPT_LIST,
+                         splits, key, pos);
         for (int e = 0; e < GH_KEPT_LIST; ++e) {
             found[i * GH_KEPT_LIST + e] = key[e];
             found[(nq + i) * GH_KEPT_LIST + e] = pos[e];
