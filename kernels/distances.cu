@@ -143,7 +143,9 @@ __global__ void condensed_to_square(const double* y, long long n, T* D) {
             } else {
                 const long long a = i < j ? i : j;
                 const long long b = i < j ? j : i;
-                D[i * n + j] = (T)y[n * a - a * (a + 1) / 2 + (b - a - 1)];
+                // + 0.0 turns -0.0 into +0.0, as the CPU's expansion does (a -0.0 would sort
+                // before +0.0 in the rounds' integer-keyed lists)
+                D[i * n + j] = (T)(y[n * a - a * (a + 1) / 2 + (b - a - 1)] + 0.0);
             }
         }
     }

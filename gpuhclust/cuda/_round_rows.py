@@ -10,7 +10,7 @@ replay nor a column write (one 32-byte sector written in part per live row, whic
 pays as a read and a write of the sector). The values are the lazy rows' bit for bit (the
 argument is at the top of ``kernels/rounds.cu``), so Z is the CPU rows' and the Dask shards'.
 
-A round is three launches and one read back:
+Without kept entries (below) a round is three launches and one read back:
 
 1. the round's log entries and the rows to rescan go to the device in one copy;
    ``round_mark`` marks the round's clusters, keeping their marks from before, and sets their
@@ -78,8 +78,9 @@ class DeviceRoundRows:
         self.slot = np.arange(n, dtype=np.int64)  # driver's row -> slot (-1: dead)
         self.host_size = np.ones(n, dtype=np.int64)  # by slot
         self.compactions = 0
-        # A round's upload and read back go through buffers kept for the run: a round costs
-        # the host no allocation (the late rounds are many and small).
+        # A round's upload and read back go through buffers kept for the run (the late rounds
+        # are many and small); the kept scans' splits and the followed entries' pairs come
+        # from the device's memory pool.
         self.upload = self.xp.empty(6 * n, dtype=np.int64)
         self.found = self.xp.empty((2 + 2 * _LIST) * n, dtype=np.int64)
         #: every row's kept entries (`nonneg`: the distances are non-negative), on the host
