@@ -62,11 +62,17 @@ __device__ __forceinline__ void fold_kept(long long key, long long p, long long*
 }
 
 
-// `lists` sorted lists stored one after another from src_key/src_pos, merged into key/pos[0:
-// GH_KEPT_LIST) (set here): the GH_KEPT_LIST smallest entries of them all, in the lists' order
-// (a total order, so the result does not depend on how the entries were split into lists).
-__device__ __forceinline__ void merge_kept_lists(const long long* src_key, const long long* src_pos,
-                                                 long long lists, long long* key, long long* pos) {
+// `lists` sorted lists stored one after another from src_key/src_pos, merged: the GH_KEPT_LIST
+// smallest entries of them all, in the lists' order (a total order, so the result does not
+// depend on how the entries were split into lists), written to dst_key/dst_pos[0:GH_KEPT_LIST);
+// returns the first of them.
+struct KeptEntry {
+    long long key, pos;
+};
+__device__ __forceinline__ KeptEntry merge_kept_lists(const long long* src_key,
+                                                      const long long* src_pos, long long lists,
+                                                      long long* dst_key, long long* dst_pos) {
+    long long key[GH_KEPT_LIST], pos[GH_KEPT_LIST];
     for (int e = 0; e < GH_KEPT_LIST; ++e) {
         key[e] = GH_NO_KEY;
         pos[e] = -1;
@@ -81,4 +87,9 @@ __device__ __forceinline__ void merge_kept_lists(const long long* src_key, const
             kept_insert(key, pos, src_key[at + e], src_pos[at + e]);
         }
     }
+    for (int e = 0; e < GH_KEPT_LIST; ++e) {
+        dst_key[e] = key[e];
+        dst_pos[e] = pos[e];
+    }
+    return KeptEntry{key[0], pos[0]};
 }

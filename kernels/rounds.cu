@@ -196,13 +196,8 @@ __global__ void round_rescan_kept(const T* D, long long n, const int* size, cons
             }
             __syncthreads();
             if (threadIdx.x == 0) {
-                long long key[GH_KEPT_LIST], pos[GH_KEPT_LIST];
-                merge_kept_lists(s_key, s_pos, nwarps, key, pos);
                 const long long out = (t * splits + s) * GH_KEPT_LIST;
-                for (int e = 0; e < GH_KEPT_LIST; ++e) {
-                    part_key[out + e] = key[e];
-                    part_pos[out + e] = pos[e];
-                }
+                merge_kept_lists(s_key, s_pos, nwarps, part_key + out, part_pos + out);
             }
             __syncthreads();  // the lists are cleared for the next item after thread 0 read them
         }
@@ -219,17 +214,13 @@ __global__ void round_pick_kept(const T* D, long long n, const int* mark, const 
                                 double* dist, long long* list_key, long long* list_pos) {
     for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < count;
          t += (long long)gridDim.x * blockDim.x) {
-        long long key[GH_KEPT_LIST], pos[GH_KEPT_LIST];
-        merge_kept_lists(part_key + t * splits * GH_KEPT_LIST, part_pos + t * splits * GH_KEPT_LIST,
-                         splits, key, pos);
-        for (int e = 0; e < GH_KEPT_LIST; ++e) {
-            list_key[t * GH_KEPT_LIST + e] = key[e];
-            list_pos[t * GH_KEPT_LIST + e] = pos[e];
-        }
+        const KeptEntry first = merge_kept_lists(
+            part_key + t * splits * GH_KEPT_LIST, part_pos + t * splits * GH_KEPT_LIST, splits,
+            list_key + t * GH_KEPT_LIST, list_pos + t * GH_KEPT_LIST);
         const long long r = rows[t];
-        const bool found = pos[0] >= 0 && key[0] < inf_key;
-        nn[t] = found ? pos[0] : -1;
-        dist[t] = found ? (double)held(D, n, pos[0], mark[pos[0]], r, mark[r]) : gh_inf();
+        const bool found = first.pos >= 0 && first.key < inf_key;
+        nn[t] = found ? first.pos : -1;
+        dist[t] = found ? (double)held(D, n, first.pos, mark[first.pos], r, mark[r]) : gh_inf();
     }
 }
 

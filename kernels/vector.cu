@@ -582,13 +582,8 @@ extern "C" __global__ void vector_round_pick(const long long* part_key,
                                              long long splits, long long* found) {
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < nq;
          i += (long long)gridDim.x * blockDim.x) {
-        long long key[GH_KEPT_LIST], pos[GH_KEPT_LIST];
         merge_kept_lists(part_key + i * splits * GH_KEPT_LIST, part_pos + i * splits * GH_KEPT_LIST,
-                         splits, key, pos);
-        for (int e = 0; e < GH_KEPT_LIST; ++e) {
-            found[i * GH_KEPT_LIST + e] = key[e];
-            found[(nq + i) * GH_KEPT_LIST + e] = pos[e];
-        }
+                         splits, found + i * GH_KEPT_LIST, found + (nq + i) * GH_KEPT_LIST);
     }
 }
 

@@ -38,8 +38,8 @@ What is counted per launch (``LAUNCH_COUNTERS``, summed over the blocks):
   warp's loads in that stretch used only some, and that a load touched apart from its other
   sectors (none of them within 4 sectors: a gather down a column, every one; a stretch of a
   row, even with lanes skipping entries, none; a value broadcast to the warp, none, as L1
-  serves it). The device fetches each whole, one DRAM access
-  per sector instead of a stream of them (``cost_model``'s memory term charges them apart).
+  serves it). The device fetches each whole, one DRAM access per sector instead of a stream of
+  them (``cost_model``'s memory term charges them apart).
 """
 from __future__ import annotations
 

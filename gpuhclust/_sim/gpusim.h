@@ -1074,15 +1074,17 @@ GPUSIM_NOTSAN inline void on_round_end() {
             } else if (r.sector != g_log[i - 1].sector) {
                 ++sectors[w]; ++distinct;
             }
-            // at the instruction's last record: which of its sectors (sorted) stand alone
+            // at the instruction's last record: which of its sectors (sorted) stand alone, one
+            // run of equal sectors at a time
             if (i + 1 == g_log_n || g_log[i + 1].key != r.key) {
-                for (std::size_t j = start; j <= i; ++j) {
-                    std::size_t lo = j, hi = j;  // the records of sector g_log[j].sector
-                    while (lo > start && g_log[lo - 1].sector == g_log[j].sector) --lo;
-                    while (hi < i && g_log[hi + 1].sector == g_log[j].sector) ++hi;
-                    const bool far_below = lo == start || g_log[j].sector - g_log[lo - 1].sector > 4;
-                    const bool far_above = hi == i || g_log[hi + 1].sector - g_log[j].sector > 4;
-                    g_log[j].spread = distinct > 1 && far_below && far_above;
+                for (std::size_t lo = start; lo <= i;) {
+                    std::size_t hi = lo;  // the records of sector g_log[lo].sector: lo..hi
+                    while (hi < i && g_log[hi + 1].sector == g_log[lo].sector) ++hi;
+                    const bool far_below = lo == start || g_log[lo].sector - g_log[lo - 1].sector > 4;
+                    const bool far_above = hi == i || g_log[hi + 1].sector - g_log[lo].sector > 4;
+                    const bool spread = distinct > 1 && far_below && far_above;
+                    for (std::size_t j = lo; j <= hi; ++j) g_log[j].spread = spread;
+                    lo = hi + 1;
                 }
             }
         }

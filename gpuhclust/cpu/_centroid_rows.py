@@ -579,10 +579,8 @@ class CentroidKept(KeptEntries):
         the merges (``union_w(new, rows)``: w from each row to its entry's union, a scan's
         arithmetic) and answer the rows of `rescan` (sizes `rescan_sizes`) they settle, into
         `found`, `dist`; returns the mask of those still to scan."""
-        follow = slots.position >= 0  # x of this round already -1
-        follow[ys] = False
         self.row_size[rescan] = rescan_sizes
-        return self.settle(xs, ys, follow, rescan, k1, union_w, found, dist)
+        return self.settle(xs, ys, slots.position >= 0, rescan, k1, union_w, found, dist)
 
     def _lowered_bound(self, rows, k: int) -> np.ndarray:
         bound = self.bound[rows]

@@ -321,10 +321,14 @@ class KeptEntries:
         self.cols[rows, hit_k] = new
         self.keys[rows, hit_k] = values.view(self.key_type).astype(np.int64)
 
-    def settle(self, xs, ys, follow, rescan, k: int, distances, found, dist) -> np.ndarray:
+    def settle(self, xs, ys, alive, rescan, k: int, distances, found, dist) -> np.ndarray:
         """After a round's merges (log entries up to k - 1): follow them (:meth:`follow_merges`,
-        `follow` marks the rows to follow) and answer the rows of `rescan` the kept entries
-        settle, into `found`, `dist`; returns the mask of those still to scan."""
+        in the rows `alive` marks other than the round's pairs) and answer the rows of `rescan`
+        the kept entries settle, into `found`, `dist`; returns the mask of those still to
+        scan."""
+        follow = alive.copy()
+        follow[xs] = False
+        follow[ys] = False
         self.follow_merges(xs, ys, np.flatnonzero(follow), distances)
         candidates = follow[rescan]
         taken, first, low = self.first_minima(rescan[candidates], k)
@@ -464,11 +468,8 @@ class LocalRows:
     def _settled_by_kept(self, xs, ys, k1, rescan, found, dist) -> np.ndarray:
         """Bring the kept entries up to date after the round's merges and answer the rows of
         `rescan` they settle (into `found`, `dist`); returns the mask of those still to scan."""
-        follow = self.slot >= 0
-        follow[xs] = False
-        follow[ys] = False
         D, slot = self.work.D, self.slot
-        return self.kept.settle(xs, ys, follow, rescan, k1,
+        return self.kept.settle(xs, ys, slot >= 0, rescan, k1,
                                 lambda new, rows: D[slot[new], slot[rows]], found, dist)
 
     def _compact(self, k: int) -> None:

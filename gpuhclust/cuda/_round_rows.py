@@ -85,8 +85,6 @@ class DeviceRoundRows:
         self.found = self.xp.empty((2 + 2 * _LIST) * n, dtype=np.int64)
         #: every row's kept entries (`nonneg`: the distances are non-negative), on the host
         self.kept = KeptEntries(n, D.dtype) if nonneg else None
-        self.inf_key = np.int64(np.array(np.inf, dtype=D.dtype).view(
-            np.int64 if D.dtype == np.float64 else np.int32))
 
     @property
     def width(self) -> int:
@@ -151,12 +149,10 @@ class DeviceRoundRows:
             return self._rescan(dev[5 * count:], rescan, k0 + count)
         found = np.empty(len(rescan), dtype=np.int64)
         dist = np.empty(len(rescan))
-        follow = self.slot >= 0
-        follow[xs] = False
-        follow[ys] = False
+        alive = self.slot >= 0
         if count:
             self.slot[xs] = -1
-        full = self.kept.settle(xs, ys, follow, rescan, k0 + count, self._distances, found,
+        full = self.kept.settle(xs, ys, alive, rescan, k0 + count, self._distances, found,
                                 dist)
         if full.any():
             rows = rescan[full]
@@ -209,7 +205,8 @@ class DeviceRoundRows:
                          np.int64(splits), np.int64(chunk), parts[:half], parts[half:])
             self._launch(f"round_pick_kept<{self.ctype}>", grid_blocks(self.ctx, count), self.D,
                          np.int64(self.width), self.mark, rows, np.int64(count),
-                         np.int64(splits), parts[:half], parts[half:], self.inf_key,
+                         np.int64(splits), parts[:half], parts[half:],
+                         np.int64(self.kept.inf_key),
                          found[:count], found[count:2 * count].view(np.float64),
                          lists[:_LIST * count], lists[_LIST * count:])
         host = self.ctx.asnumpy(found)
