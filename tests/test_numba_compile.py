@@ -77,7 +77,8 @@ def test_kernels_compile_one_variant_per_argument_type():
 
 # The drivers between the host's entry points (``_distances.for_metric``, ``_mst``, the Dask
 # shard) and the kernels that branch on the metric, with the position of their metric code.
-METRIC_DRIVERS = {"_distances": {"block_distances": 0, "_condensed_row": 3, "_square_column_block": 4,
+METRIC_DRIVERS = {"_distances": {"block_distances": 0, "_condensed_rows": 3,
+                                 "_square_column_block": 4, "square_rows": 5,
                                  "_condensed_distances": 1, "_square_from_observations": 1},
                   "_mst": {"_relax_block_range": 4, "_relax_parallel": 4}}
 # Compiled once per method or metric code on purpose (name: the position of the code): the code

@@ -309,21 +309,155 @@ def _block_distances_cols(code, X, i, Ct, auxc, rows, j0, j1, acc, p, aux, weigh
     return block_distances_cols_of_metric
 
 
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _term(metric, x, c):
+    """One feature's term of a pair's sum: cityblock, cosine (the dot product), else the
+    squared difference (euclidean, sqeuclidean)."""
+    if metric == CITYBLOCK:
+        return abs(x - c)
+    if metric == COSINE:
+        return x * c
+    t = x - c
+    return t * t
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _add4(metric, s, x0, x1, x2, x3, c0, c1, c2, c3):
+    """`s` plus four features' terms, added in feature order."""
+    s += _term(metric, x0, c0)
+    s += _term(metric, x1, c1)
+    s += _term(metric, x2, c2)
+    s += _term(metric, x3, c3)
+    return s
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _features(X, i, k, f):
+    """``X[i, k:k+4]`` as four scalars (the first repeated past the `f` that exist)."""
+    x = X[i, k]
+    return (x, X[i, k + 1] if f > 1 else x, X[i, k + 2] if f > 2 else x,
+            X[i, k + 3] if f > 3 else x)
+
+
+#: Rows per call of :func:`block_distances_rows`: each column's features, loaded once, serve
+#: this many rows (the loads, not the arithmetic, bound the one-row loop).
+ROWS = 4
+
+#: The metrics :func:`block_distances_rows` computes :data:`ROWS` rows at a time: their loops
+#: are bound by loads and cheap arithmetic. The others' arithmetic dominates (or has no
+#: vectorised loop): one row at a time.
+GROUPED = (EUCLIDEAN, SQEUCLIDEAN, CITYBLOCK, COSINE)
+
+
+def block_distances_rows(code, X, i, rows, Xt, j0, j1, acc, p, aux, weights, vi):
+    """Distances from each of ``X[i:i+rows]`` (`rows` at most :data:`ROWS`) to ``X[j0:j1]``
+    into ``acc[r, :j1-j0]`` (row ``i + r``): :func:`block_distances` of each row, bit for bit
+    (every pair still sums its features in order, without FMA). For the metrics of
+    :data:`GROUPED` and a whole group of :data:`ROWS` rows, one vectorised loop reads each
+    column's features once for all of them.
+
+    Compiled code only, `code` a constant.
+    """
+    raise TypeError("block_distances_rows runs in compiled code only")
+
+
+@overload(block_distances_rows, prefer_literal=True, jit_options=_JIT)
+def _block_distances_rows(code, X, i, rows, Xt, j0, j1, acc, p, aux, weights, vi):
+    metric = _constant_code(code, "block_distances_rows")
+    grouped = metric in GROUPED
+
+    def block_distances_rows_of_metric(code, X, i, rows, Xt, j0, j1, acc, p, aux, weights,
+                                       vi):
+        if not grouped or rows < ROWS:
+            for r in range(rows):
+                block_distances(metric, X, i + r, Xt, j0, j1, acc[r], p, aux, weights, vi)
+            return
+        m = j1 - j0
+        a0 = acc[0, :m]  # 1-D slices (not 2-D indexing) let LLVM vectorise the loop
+        a1 = acc[1, :m]
+        a2 = acc[2, :m]
+        a3 = acc[3, :m]
+        a0[:] = 0.0
+        a1[:] = 0.0
+        a2[:] = 0.0
+        a3[:] = 0.0
+        d = X.shape[1]
+        k = 0
+        while k < d:  # four features per pass over acc where there are four
+            f = min(4, d - k)
+            x00, x01, x02, x03 = _features(X, i, k, f)
+            x10, x11, x12, x13 = _features(X, i + 1, k, f)
+            x20, x21, x22, x23 = _features(X, i + 2, k, f)
+            x30, x31, x32, x33 = _features(X, i + 3, k, f)
+            c0 = Xt[k, j0:j1]
+            c1 = Xt[k + 1 if f > 1 else k, j0:j1]
+            c2 = Xt[k + 2 if f > 2 else k, j0:j1]
+            c3 = Xt[k + 3 if f > 3 else k, j0:j1]
+            if f == 4:
+                for jj in range(m):
+                    v0 = c0[jj]
+                    v1 = c1[jj]
+                    v2 = c2[jj]
+                    v3 = c3[jj]
+                    a0[jj] = _add4(metric, a0[jj], x00, x01, x02, x03, v0, v1, v2, v3)
+                    a1[jj] = _add4(metric, a1[jj], x10, x11, x12, x13, v0, v1, v2, v3)
+                    a2[jj] = _add4(metric, a2[jj], x20, x21, x22, x23, v0, v1, v2, v3)
+                    a3[jj] = _add4(metric, a3[jj], x30, x31, x32, x33, v0, v1, v2, v3)
+            else:
+                for jj in range(m):
+                    v0 = c0[jj]
+                    a0[jj] += _term(metric, x00, v0)
+                    a1[jj] += _term(metric, x10, v0)
+                    a2[jj] += _term(metric, x20, v0)
+                    a3[jj] += _term(metric, x30, v0)
+                f = 1
+            k += f
+        if metric == EUCLIDEAN:
+            for jj in range(m):
+                a0[jj] = math.sqrt(a0[jj])
+                a1[jj] = math.sqrt(a1[jj])
+                a2[jj] = math.sqrt(a2[jj])
+                a3[jj] = math.sqrt(a3[jj])
+        elif metric == COSINE:
+            ac = aux[j0:j1]
+            for r in range(ROWS):
+                aux_r = aux[i + r]
+                a = acc[r, :m]
+                for jj in range(m):
+                    c = a[jj] / (aux_r * ac[jj])
+                    if abs(c) > 1.0:
+                        c = math.copysign(1.0, c)
+                    a[jj] = 1.0 - c
+
+    return block_distances_rows_of_metric
+
+
 @numba.njit(cache=True, error_model="numpy")
-def _condensed_row(X, Xt, i, code, p, aux, weights, vi, out, acc):
+def _condensed_rows(X, Xt, i, code, p, aux, weights, vi, out, acc):
+    """Rows ``i:i+ROWS`` (fewer at the end) of the condensed matrix: each row's entries
+    within the group one row at a time, then the columns after the group for all its rows."""
     n = X.shape[0]
-    base = row_start(i, n) - i - 1
-    for j0 in range(i + 1, n, BLOCK):
+    rows = min(ROWS, n - i)
+    end = i + rows
+    for r in range(i, end - 1):
+        base = row_start(r, n) - r - 1
+        block_distances(code, X, r, Xt, r + 1, end, acc[0], p, aux, weights, vi)
+        for j in range(r + 1, end):
+            out[base + j] = acc[0, j - r - 1]
+    for j0 in range(end, n, BLOCK):
         j1 = min(n, j0 + BLOCK)
-        block_distances(code, X, i, Xt, j0, j1, acc, p, aux, weights, vi)
-        for j in range(j0, j1):
-            out[base + j] = acc[j - j0]
+        block_distances_rows(code, X, i, rows, Xt, j0, j1, acc, p, aux, weights, vi)
+        for r in range(rows):
+            base = row_start(i + r, n) - i - r - 1
+            for j in range(j0, j1):
+                out[base + j] = acc[r, j - j0]
 
 
 def condensed_distances(X, code, p, aux, weights, vi, out):
     """Fill `out` (length n(n-1)/2, SciPy's order) with the distances between rows of `X`.
 
-    Rows are processed in pairs (t, n-1-t) so that both threads get the same triangle area.
+    Rows go in groups of :data:`ROWS` (:func:`block_distances_rows`), groups in pairs (t,
+    last - t) so that every thread gets the same triangle area.
     """
     for_metric(code).condensed(X, p, aux, weights, vi, out)
 
@@ -332,21 +466,27 @@ def condensed_distances(X, code, p, aux, weights, vi, out):
 def _condensed_distances(X, code, p, aux, weights, vi, out):
     n = X.shape[0]
     Xt = np.ascontiguousarray(X.T)
-    for t in numba.prange((n + 1) // 2):
-        acc = np.empty(BLOCK)
-        _condensed_row(X, Xt, np.int64(t), code, p, aux, weights, vi, out, acc)
-        if n - 1 - t != t:
-            _condensed_row(X, Xt, n - 1 - t, code, p, aux, weights, vi, out, acc)
+    groups = (n + ROWS - 1) // ROWS
+    for t in numba.prange((groups + 1) // 2):
+        acc = np.empty((ROWS, BLOCK))
+        _condensed_rows(X, Xt, np.int64(t) * ROWS, code, p, aux, weights, vi, out, acc)
+        if groups - 1 - t != t:
+            _condensed_rows(X, Xt, (groups - 1 - t) * ROWS, code, p, aux, weights, vi, out,
+                            acc)
 
 
 def square_from_observations(X, code, p, aux, weights, vi, out, block_min=None):
     """Fill the square matrix `out` (n, n) with distances, the diagonal with +inf.
 
-    Each distance is computed once and stored at (i, j) and (j, i) in the same pass: see
-    :func:`_square_column_block`. With `block_min` (int64, (n, :func:`column_blocks`)), also
-    the smallest key (``_lazy_matrix.int_keys``) of each row's :data:`BLOCK` columns ``c *
-    BLOCK:(c + 1) * BLOCK`` into ``block_min[i, c]``, taken while the values are in cache: a
-    first scan that reads only the blocks able to hold a row's smallest entries
+    The metrics of :data:`GROUPED` compute every row whole, :data:`ROWS` rows at a time
+    (:func:`square_rows`): each distance twice, but every store runs along a row, and their
+    arithmetic is cheap. The others compute each distance once and store it at (i, j) and
+    (j, i) in the same pass (:func:`_square_column_block`). The distances are symmetric to
+    the bit either way (each metric's arithmetic is). With `block_min` (int64, (n,
+    :func:`column_blocks`)), also the smallest key (``_lazy_matrix.int_keys``) of each row's
+    :data:`BLOCK` columns ``c * BLOCK:(c + 1) * BLOCK`` into ``block_min[i, c]``, taken while
+    the values are in cache: a first scan that reads only the blocks able to hold a row's
+    smallest entries
     (``_round_rows.smallest_keys_in_blocks``) instead of the whole matrix again.
     """
     if block_min is None:
@@ -429,10 +569,44 @@ def _min_key(keys, i, j0, j1):
     return low
 
 
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _is_grouped(code):
+    return (code == EUCLIDEAN or code == SQEUCLIDEAN or code == CITYBLOCK  # GROUPED
+            or code == COSINE)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def square_rows(X, Xt, i, end, first, code, p, aux, weights, vi, out, acc, keys, block_min):
+    """Rows ``i:min(i+ROWS, end)`` of the square distance matrix of `X`, whole, into rows
+    ``i - first`` on of `out`, +inf on the diagonal; with `block_min` (rows), each row's
+    smallest key per block of columns (as :func:`square_from_observations`), from the values
+    just stored."""
+    n = X.shape[0]
+    rows = min(ROWS, end - i)
+    minima = block_min.shape[0] > 0
+    for j0 in range(0, n, BLOCK):
+        j1 = min(n, j0 + BLOCK)
+        block_distances_rows(code, X, i, rows, Xt, j0, j1, acc, p, aux, weights, vi)
+        for r in range(rows):
+            o = i + r - first
+            for j in range(j0, j1):
+                out[o, j] = acc[r, j - j0]
+            if j0 <= i + r < j1:
+                out[o, i + r] = np.inf
+            if minima:
+                block_min[o, j0 // BLOCK] = _min_key(keys, o, j0, j1)
+
+
 @numba.njit(cache=True, error_model="numpy", parallel=True)
 def _square_from_observations(X, code, p, aux, weights, vi, out, keys, block_min):
     n = X.shape[0]
     Xt = np.ascontiguousarray(X.T)
+    if _is_grouped(code):
+        for g in numba.prange((n + ROWS - 1) // ROWS):
+            acc = np.empty((ROWS, BLOCK))
+            square_rows(X, Xt, np.int64(g) * ROWS, n, np.int64(0), code, p, aux, weights, vi,
+                        out, acc, keys, block_min)
+        return
     blocks = (n + BLOCK - 1) // BLOCK
     # Block b's columns meet about (b + 1/2) BLOCK rows: blocks b and blocks-1-b together are
     # about the same work for every b, so equal shares of pairs are equal shares of work.

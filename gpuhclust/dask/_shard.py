@@ -24,7 +24,7 @@ import functools
 import numba
 import numpy as np
 
-from ..cpu._distances import BLOCK, block_distances, row_start
+from ..cpu._distances import BLOCK, ROWS, row_start, square_rows
 from ..cpu._lazy_matrix import new_merge_log
 from . import _boruvka, _rounds
 
@@ -54,17 +54,11 @@ def _fill_rows_for(code: int):
 @numba.njit(cache=True, error_model="numpy")
 def _fill_rows(X, Xt, r0, code, p, aux, weights, vi, D):
     """Rows ``r0:r0+len(D)`` of the square distance matrix of `X`, diagonal +inf."""
-    n = X.shape[0]
-    acc = np.empty(BLOCK)
-    for i in range(D.shape[0]):
-        r = r0 + i
-        row = D[i]
-        for j0 in range(0, n, BLOCK):
-            j1 = min(n, j0 + BLOCK)
-            block_distances(code, X, r, Xt, j0, j1, acc, p, aux, weights, vi)
-            for j in range(j0, j1):
-                row[j] = acc[j - j0]
-        row[r] = np.inf
+    acc = np.empty((ROWS, BLOCK))
+    no_minima = np.empty((0, 0), dtype=np.int64)
+    end = r0 + D.shape[0]
+    for i in range(r0, end, ROWS):
+        square_rows(X, Xt, i, end, r0, code, p, aux, weights, vi, D, acc, no_minima, no_minima)
 
 
 @numba.njit(cache=True, error_model="numpy")
