@@ -102,8 +102,8 @@ def test_bad_minkowski_p(X):
 SQUARE_SIZES = [1, 2, 31, 33, 65, 255, 256, 257, 300, 512, 513, 600]
 # (metric, storage): bit-exact metrics against SciPy, cosine (a few ulps from SciPy) against
 # the condensed kernel, which the square fill must equal bit for bit all the same
-SQUARE_CASES = [("euclidean", np.float64), ("chebyshev", np.float64), ("cosine", np.float64),
-                ("euclidean", np.float32)]
+SQUARE_CASES = [("euclidean", np.float64), ("cityblock", np.float64), ("chebyshev", np.float64),
+                ("cosine", np.float64), ("euclidean", np.float32)]
 
 
 @pytest.mark.parametrize("metric,dtype", SQUARE_CASES,
@@ -111,8 +111,9 @@ SQUARE_CASES = [("euclidean", np.float64), ("chebyshev", np.float64), ("cosine",
 @pytest.mark.parametrize("n", SQUARE_SIZES)
 def test_square_from_observations_is_squareform(metric, dtype, n):
     """Every entry of the square matrix is the condensed distance of its pair (SciPy's, for the
-    bit-exact metrics), both triangles bit for bit, +inf on the diagonal."""
-    X = np.random.default_rng(n).standard_normal((n, 5))
+    bit-exact metrics), both triangles bit for bit, +inf on the diagonal. 3 to 6 features:
+    the kernels add four features per pass and the rest one at a time."""
+    X = np.random.default_rng(n).standard_normal((n, 3 + n % 4))
     if n > 8:
         X[7] = X[3]  # a zero distance
     prepared = prepare_metric(X, metric, {})
