@@ -97,23 +97,22 @@ def test_bad_minkowski_p(X):
         gpuhclust.pdist(X, "minkowski", p=0)
 
 
-# Sizes on both sides of the square fill's tiles of rows and blocks of columns (both 256): one
-# row, a partial tile, one tile and a bit, several blocks with partial ones at the end.
+# Sizes on both sides of the square fills' blocks of columns and tiles of rows (both 256) and of
+# the whole-row fill's groups of 4 rows: one row, a partial tile, one tile and a bit, several
+# blocks with partial ones at the end.
 SQUARE_SIZES = [1, 2, 31, 33, 65, 255, 256, 257, 300, 512, 513, 600]
 # (metric, storage): bit-exact metrics against SciPy, cosine (a few ulps from SciPy) against
-# the condensed kernel, which the square fill must equal bit for bit all the same
+# the condensed kernel, which the square fill must equal bit for bit all the same; chebyshev
+# takes the tiled fill, the others the whole-row fill
 SQUARE_CASES = [("euclidean", np.float64), ("cityblock", np.float64), ("chebyshev", np.float64),
                 ("cosine", np.float64), ("euclidean", np.float32)]
 
 
-@pytest.mark.parametrize("metric,dtype", SQUARE_CASES,
-                         ids=[f"{m}-{np.dtype(t).name}" for m, t in SQUARE_CASES])
-@pytest.mark.parametrize("n", SQUARE_SIZES)
-def test_square_from_observations_is_squareform(metric, dtype, n):
+def _check_square(metric, dtype, n, d):
     """Every entry of the square matrix is the condensed distance of its pair (SciPy's, for the
-    bit-exact metrics), both triangles bit for bit, +inf on the diagonal. 3 to 6 features:
-    the kernels add four features per pass and the rest one at a time."""
-    X = np.random.default_rng(n).standard_normal((n, 3 + n % 4))
+    bit-exact metrics), both triangles bit for bit, +inf on the diagonal, and the block
+    minima are those of the stored values."""
+    X = np.random.default_rng(n + d).standard_normal((n, d))
     if n > 8:
         X[7] = X[3]  # a zero distance
     prepared = prepare_metric(X, metric, {})
@@ -127,9 +126,46 @@ def test_square_from_observations_is_squareform(metric, dtype, n):
     D = np.full((n, n), -1.0, dtype)  # an invalid distance wherever the fill misses
     block_min = np.empty((n, column_blocks(n)), dtype=np.int64)
     square_from_observations(prepared.X, *prepared.kernel_args, D, block_min)
-    assert_same_bits(D, expected, f"{metric} n={n}")
+    assert_same_bits(D, expected, f"{metric} n={n} d={d}")
     keys = int_keys(expected)
     for c in range(column_blocks(n)):  # each row's smallest key per block of columns
         np.testing.assert_array_equal(block_min[:, c],
                                       keys[:, c * BLOCK:(c + 1) * BLOCK].min(axis=1))
     assert_same_bits(np.tril(D, -1), np.tril(D.T, -1), "lower triangle vs transposed upper")
+
+
+@pytest.mark.parametrize("metric,dtype", SQUARE_CASES,
+                         ids=[f"{m}-{np.dtype(t).name}" for m, t in SQUARE_CASES])
+@pytest.mark.parametrize("n", SQUARE_SIZES)
+def test_square_from_observations_is_squareform(metric, dtype, n):
+    _check_square(metric, dtype, n, 5)
+
+
+# The whole-row fill's kernels add four features per pass and the rest one at a time (storage
+# types as compiled above, but sqeuclidean's: each new one is a compilation of the fill)
+FEATURE_CASES = [("sqeuclidean", np.float64), ("correlation", np.float64),
+                 ("cityblock", np.float64), ("euclidean", np.float32)]
+
+
+@pytest.mark.parametrize("metric,dtype", FEATURE_CASES,
+                         ids=[f"{m}-{np.dtype(t).name}" for m, t in FEATURE_CASES])
+@pytest.mark.parametrize("d", [1, 2, 3, 4, 8])
+@pytest.mark.parametrize("n", [5, 259])
+def test_square_fill_for_any_number_of_features(metric, dtype, d, n):
+    _check_square(metric, dtype, n, d)
+
+
+@pytest.mark.parametrize("r0,r1", [(0, 3), (171, 344), (257, 259), (255, 513)])
+def test_dask_shard_rows_are_the_square_rows(r0, r1):
+    """A Dask shard's rows (any start and length, groups of 4 rows across a block of columns)
+    are those rows of the square matrix, bit for bit."""
+    from gpuhclust.dask._shard import _fill_rows_for
+    n = 515
+    X = np.random.default_rng(3).standard_normal((n, 6))
+    prepared = prepare_metric(X, "euclidean", {})
+    square = np.empty((n, n))
+    square_from_observations(prepared.X, *prepared.kernel_args, square)
+    shard = np.full((r1 - r0, n), -1.0)
+    _fill_rows_for(prepared.code)(prepared.X, np.ascontiguousarray(prepared.X.T), r0,
+                                  *prepared.kernel_args[1:], shard)
+    assert_same_bits(shard, square[r0:r1], f"rows {r0}:{r1}")

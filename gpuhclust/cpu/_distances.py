@@ -3,11 +3,13 @@ match ``scipy.spatial.distance.pdist`` to the last bit (euclidean, sqeuclidean, 
 chebyshev) or to a few ulps (the others).
 
 Every metric is one branch of :func:`pair_distance`; the metric code comes from
-``gpuhclust._metrics``. ``aux`` holds one float per observation (a norm for cosine/correlation),
-``weights`` one per feature (the variances V for seuclidean), ``vi`` the inverse covariance (mahalanobis).
+``gpuhclust._metrics``. ``aux`` holds one float per observation (a norm for
+cosine/correlation), ``weights`` one per feature (the variances V for seuclidean), ``vi`` the
+inverse covariance (mahalanobis).
 
-Each metric compiles on its own: the two functions that branch on the metric
-(:func:`pair_distance`, :func:`block_distances_cols`) are Numba overloads that take the code as
+Each metric compiles on its own: the three functions that branch on the metric
+(:func:`pair_distance`, :func:`block_distances_cols`, :func:`block_distances_rows`) are Numba
+overloads that take the code as
 a compile-time constant (a literal) and compile that metric's branch only, and the drivers above
 them pass the literal on. The host enters through :func:`for_metric`, whose compiled entry points
 hold the code as a constant. (With a run-time code every one of the metrics' loops compiled, and
@@ -343,9 +345,9 @@ def _features(X, i, k, f):
 #: this many rows (the loads, not the arithmetic, bound the one-row loop).
 ROWS = 4
 
-#: The metrics :func:`block_distances_rows` computes :data:`ROWS` rows at a time: their loops
-#: are bound by loads and cheap arithmetic. The others' arithmetic dominates (or has no
-#: vectorised loop): one row at a time.
+#: The metrics :func:`block_distances_rows` computes :data:`ROWS` rows at a time (a sum of one
+#: term per feature, see :func:`_term`); the others one row at a time (:func:`_is_grouped` is
+#: this test in compiled code).
 GROUPED = (EUCLIDEAN, SQEUCLIDEAN, CITYBLOCK, COSINE)
 
 
@@ -482,12 +484,17 @@ def square_from_observations(X, code, p, aux, weights, vi, out, block_min=None):
     (:func:`square_rows`): each distance twice, but every store runs along a row, and their
     arithmetic is cheap. The others compute each distance once and store it at (i, j) and
     (j, i) in the same pass (:func:`_square_column_block`). The distances are symmetric to
-    the bit either way (each metric's arithmetic is). With `block_min` (int64, (n,
-    :func:`column_blocks`)), also the smallest key (``_lazy_matrix.int_keys``) of each row's
-    :data:`BLOCK` columns ``c * BLOCK:(c + 1) * BLOCK`` into ``block_min[i, c]``, taken while
-    the values are in cache: a first scan that reads only the blocks able to hold a row's
-    smallest entries
+    the bit either way (each metric's arithmetic is; but see NaN below).
+
+    With `block_min` (int64, (n, :func:`column_blocks`)), also the smallest key
+    (``_lazy_matrix.int_keys``) of each row's :data:`BLOCK` columns ``c * BLOCK:(c + 1) *
+    BLOCK`` into ``block_min[i, c]``, taken while the values are in cache: a first scan that
+    reads only the blocks able to hold a row's smallest entries
     (``_round_rows.smallest_keys_in_blocks``) instead of the whole matrix again.
+
+    NaN: the symmetry to the bit holds for finite observations. NaN propagates the sign of the
+    first NaN operand, so with NaNs of both signs the triangles of the whole-row fill may
+    differ in NaN's sign bit (the engines refuse non-finite observations before the fill).
     """
     if block_min is None:
         block_min = np.empty((0, 0), dtype=np.int64)
@@ -499,9 +506,9 @@ def column_blocks(n: int) -> int:
     return (n + BLOCK - 1) // BLOCK
 
 
-SQUARE_TILE = 256  # rows per tile of the square fill (see _square_column_block): a whole
-# block, so that each row a tile writes gets 2 KiB at once (fewer pages per store than
-# with tiles of 32 rows; the tile, 0.5 MiB, stays in L2)
+SQUARE_TILE = 256  # rows per tile of the tiled square fill (the metrics outside GROUPED, see
+# _square_column_block): a whole block, so that each row a tile writes gets 2 KiB at once (fewer
+# pages per store than with tiles of 32 rows; the tile, 0.5 MiB, stays in L2)
 assert BLOCK % SQUARE_TILE == 0  # a tile lies in one column block (the block minima)
 # The tile buffer's row length: BLOCK columns plus one cache line, so that a column of the
 # buffer (read for the transposed stores) spans different cache sets instead of a few.
@@ -517,7 +524,7 @@ def _square_column_block(X, Xt, j0, j1, code, p, aux, weights, vi, out, acc, til
     Why tiles: filling the upper triangle row by row and then copying it below the diagonal is a
     second pass over the matrix that walks down its columns, about as costly as the distances.
     Here tiles of SQUARE_TILE rows ``i0:i1`` meet the block, top to bottom: each row's distances
-    (one ``block_distances`` call per row and block, as for the condensed matrix: the same bits)
+    (one ``block_distances`` call per row and block: the bits of the condensed matrix)
     go to ``out[i, j0:j1]`` and into `tile`, which stays in cache; from it ``out[j, i0:i1]`` is
     written for each column j. Every store runs along a row of `out`, each value is stored twice
     while it is in cache, and since the tiles go down in order, each row j of the block is
@@ -571,16 +578,19 @@ def _min_key(keys, i, j0, j1):
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
 def _is_grouped(code):
-    return (code == EUCLIDEAN or code == SQEUCLIDEAN or code == CITYBLOCK  # GROUPED
-            or code == COSINE)
+    return code == EUCLIDEAN or code == SQEUCLIDEAN or code == CITYBLOCK or code == COSINE
+
+
+assert all(_is_grouped.py_func(code) == (code in GROUPED) for code in METRIC_CODES.values())
 
 
 @numba.njit(cache=True, error_model="numpy")
 def square_rows(X, Xt, i, end, first, code, p, aux, weights, vi, out, acc, keys, block_min):
-    """Rows ``i:min(i+ROWS, end)`` of the square distance matrix of `X`, whole, into rows
-    ``i - first`` on of `out`, +inf on the diagonal; with `block_min` (rows), each row's
-    smallest key per block of columns (as :func:`square_from_observations`), from the values
-    just stored."""
+    """Rows ``i:min(i+ROWS, end)`` of the square distance matrix of `X`, whole, into `out`
+    from its row ``i - first`` on, +inf on the diagonal. With `block_min` (rows, indexed as
+    `out`'s), each row's smallest key per block of columns (as
+    :func:`square_from_observations`), read back from the values just stored through `keys`
+    (``_lazy_matrix.int_keys(out)``)."""
     n = X.shape[0]
     rows = min(ROWS, end - i)
     minima = block_min.shape[0] > 0
