@@ -7,6 +7,7 @@ import re
 
 import matplotlib.image
 
+from gpuhclust._compile_notice import _NOTICE
 from gpuhclust.cli import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -33,6 +34,11 @@ def summary_value(out: str, key: str) -> str:
 
 
 def run(capsys, *argv):
+    """(exit code, stdout, stderr) of the command line on `argv`; stderr without the one-off
+    compile notice, which a process prints where its first call compiles (whether a test's
+    call is that one depends on the cache and on the tests before it in the process)."""
     code = main([str(a) for a in argv])
     captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    err = "".join(line for line in captured.err.splitlines(keepends=True)
+                  if line.rstrip("\n") != _NOTICE)
+    return code, captured.out, err
