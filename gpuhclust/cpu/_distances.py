@@ -177,6 +177,56 @@ def _pair_distance(code, X, i, Y, j, p, aux_u, aux_v, weights, vi):
     return pair_distance_of_metric
 
 
+#: Rows per call of :func:`block_distances_rows`: each column's features, loaded once, serve
+#: this many rows (the loads, not the arithmetic, bound the one-row loop).
+ROWS = 4
+
+#: The metrics whose distance is a sum of one term per feature (:func:`_term`), then
+#: :func:`_finish`: :func:`block_distances_rows` computes them :data:`ROWS` rows at a time, the
+#: others one row at a time.
+GROUPED = (EUCLIDEAN, SQEUCLIDEAN, CITYBLOCK, COSINE)
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _term(metric, x, c):
+    """One feature's term of a pair's sum: cityblock, cosine (the dot product), else the
+    squared difference (euclidean, sqeuclidean)."""
+    if metric == CITYBLOCK:
+        return abs(x - c)
+    if metric == COSINE:
+        return x * c
+    t = x - c
+    return t * t
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _add4(metric, s, x0, x1, x2, x3, c0, c1, c2, c3):
+    """`s` plus four features' terms, added in feature order."""
+    s += _term(metric, x0, c0)
+    s += _term(metric, x1, c1)
+    s += _term(metric, x2, c2)
+    s += _term(metric, x3, c3)
+    return s
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _finish(metric, a, aux, i, aux_cols, j0):
+    """The sums `a` of row i against columns ``j0:`` (its terms added) into distances: the root
+    for euclidean, one less the clamped cosine (``aux[i]``, ``aux_cols[j0:]``: the norms of the
+    row and of the columns, read for cosine only: the others may pass empty arrays)."""
+    if metric == EUCLIDEAN:
+        for jj in range(a.shape[0]):
+            a[jj] = math.sqrt(a[jj])
+    elif metric == COSINE:
+        aux_i = aux[i]
+        ac = aux_cols[j0:j0 + a.shape[0]]
+        for jj in range(a.shape[0]):
+            c = a[jj] / (aux_i * ac[jj])
+            if abs(c) > 1.0:
+                c = math.copysign(1.0, c)
+            a[jj] = 1.0 - c
+
+
 BLOCK = 256  # columns per block: the accumulators stay in L1
 
 
@@ -216,8 +266,7 @@ def _block_distances_cols(code, X, i, Ct, auxc, rows, j0, j1, acc, p, aux, weigh
         m = j1 - j0
         d = X.shape[1]
         a = acc[:m]  # 1-D slices (not 2-D indexing) let LLVM vectorise these loops
-        if (metric == EUCLIDEAN or metric == SQEUCLIDEAN or metric == CITYBLOCK
-                or metric == COSINE):
+        if metric in GROUPED:
             a[:] = 0.0
             k = 0
             while k + 4 <= d:  # four features per pass over acc, still summed in feature order
@@ -229,60 +278,16 @@ def _block_distances_cols(code, X, i, Ct, auxc, rows, j0, j1, acc, p, aux, weigh
                 r1 = Ct[k + 1, j0:j1]
                 r2 = Ct[k + 2, j0:j1]
                 r3 = Ct[k + 3, j0:j1]
-                if metric == CITYBLOCK:
-                    for jj in range(m):
-                        s = a[jj]
-                        s += abs(x0 - r0[jj])
-                        s += abs(x1 - r1[jj])
-                        s += abs(x2 - r2[jj])
-                        s += abs(x3 - r3[jj])
-                        a[jj] = s
-                elif metric == COSINE:
-                    for jj in range(m):
-                        s = a[jj]
-                        s += x0 * r0[jj]
-                        s += x1 * r1[jj]
-                        s += x2 * r2[jj]
-                        s += x3 * r3[jj]
-                        a[jj] = s
-                else:
-                    for jj in range(m):
-                        s = a[jj]
-                        t = x0 - r0[jj]
-                        s += t * t
-                        t = x1 - r1[jj]
-                        s += t * t
-                        t = x2 - r2[jj]
-                        s += t * t
-                        t = x3 - r3[jj]
-                        s += t * t
-                        a[jj] = s
+                for jj in range(m):
+                    a[jj] = _add4(metric, a[jj], x0, x1, x2, x3, r0[jj], r1[jj], r2[jj], r3[jj])
                 k += 4
             while k < d:
                 xik = X[i, k]
                 row = Ct[k, j0:j1]
-                if metric == CITYBLOCK:
-                    for jj in range(m):
-                        a[jj] += abs(xik - row[jj])
-                elif metric == COSINE:
-                    for jj in range(m):
-                        a[jj] += xik * row[jj]
-                else:
-                    for jj in range(m):
-                        t = xik - row[jj]
-                        a[jj] += t * t
+                for jj in range(m):
+                    a[jj] += _term(metric, xik, row[jj])
                 k += 1
-            if metric == EUCLIDEAN:
-                for jj in range(m):
-                    a[jj] = math.sqrt(a[jj])
-            elif metric == COSINE:
-                aux_i = aux[i]
-                ac = auxc[j0:j1]
-                for jj in range(m):
-                    c = a[jj] / (aux_i * ac[jj])
-                    if abs(c) > 1.0:
-                        c = math.copysign(1.0, c)
-                    a[jj] = 1.0 - c
+            _finish(metric, a, aux, i, auxc, j0)
         elif metric == SEUCLIDEAN:
             a[:] = 0.0
             for k in range(d):
@@ -309,46 +314,6 @@ def _block_distances_cols(code, X, i, Ct, auxc, rows, j0, j1, acc, p, aux, weigh
                 acc[jj] = pair_distance(metric, X, i, X, j, p, aux[i], aux[j], weights, vi)
 
     return block_distances_cols_of_metric
-
-
-@numba.njit(cache=True, error_model="numpy", inline="always")
-def _term(metric, x, c):
-    """One feature's term of a pair's sum: cityblock, cosine (the dot product), else the
-    squared difference (euclidean, sqeuclidean)."""
-    if metric == CITYBLOCK:
-        return abs(x - c)
-    if metric == COSINE:
-        return x * c
-    t = x - c
-    return t * t
-
-
-@numba.njit(cache=True, error_model="numpy", inline="always")
-def _add4(metric, s, x0, x1, x2, x3, c0, c1, c2, c3):
-    """`s` plus four features' terms, added in feature order."""
-    s += _term(metric, x0, c0)
-    s += _term(metric, x1, c1)
-    s += _term(metric, x2, c2)
-    s += _term(metric, x3, c3)
-    return s
-
-
-@numba.njit(cache=True, error_model="numpy", inline="always")
-def _features(X, i, k, f):
-    """``X[i, k:k+4]`` as four scalars (the first repeated past the `f` that exist)."""
-    x = X[i, k]
-    return (x, X[i, k + 1] if f > 1 else x, X[i, k + 2] if f > 2 else x,
-            X[i, k + 3] if f > 3 else x)
-
-
-#: Rows per call of :func:`block_distances_rows`: each column's features, loaded once, serve
-#: this many rows (the loads, not the arithmetic, bound the one-row loop).
-ROWS = 4
-
-#: The metrics :func:`block_distances_rows` computes :data:`ROWS` rows at a time (a sum of one
-#: term per feature, see :func:`_term`); the others one row at a time (:func:`_is_grouped` is
-#: this test in compiled code).
-GROUPED = (EUCLIDEAN, SQEUCLIDEAN, CITYBLOCK, COSINE)
 
 
 def block_distances_rows(code, X, i, rows, Xt, j0, j1, acc, p, aux, weights, vi):
@@ -385,51 +350,37 @@ def _block_distances_rows(code, X, i, rows, Xt, j0, j1, acc, p, aux, weights, vi
         a3[:] = 0.0
         d = X.shape[1]
         k = 0
-        while k < d:  # four features per pass over acc where there are four
-            f = min(4, d - k)
-            x00, x01, x02, x03 = _features(X, i, k, f)
-            x10, x11, x12, x13 = _features(X, i + 1, k, f)
-            x20, x21, x22, x23 = _features(X, i + 2, k, f)
-            x30, x31, x32, x33 = _features(X, i + 3, k, f)
+        while k + 4 <= d:  # four features per pass over acc, each column's loaded once
             c0 = Xt[k, j0:j1]
-            c1 = Xt[k + 1 if f > 1 else k, j0:j1]
-            c2 = Xt[k + 2 if f > 2 else k, j0:j1]
-            c3 = Xt[k + 3 if f > 3 else k, j0:j1]
-            if f == 4:
-                for jj in range(m):
-                    v0 = c0[jj]
-                    v1 = c1[jj]
-                    v2 = c2[jj]
-                    v3 = c3[jj]
-                    a0[jj] = _add4(metric, a0[jj], x00, x01, x02, x03, v0, v1, v2, v3)
-                    a1[jj] = _add4(metric, a1[jj], x10, x11, x12, x13, v0, v1, v2, v3)
-                    a2[jj] = _add4(metric, a2[jj], x20, x21, x22, x23, v0, v1, v2, v3)
-                    a3[jj] = _add4(metric, a3[jj], x30, x31, x32, x33, v0, v1, v2, v3)
-            else:
-                for jj in range(m):
-                    v0 = c0[jj]
-                    a0[jj] += _term(metric, x00, v0)
-                    a1[jj] += _term(metric, x10, v0)
-                    a2[jj] += _term(metric, x20, v0)
-                    a3[jj] += _term(metric, x30, v0)
-                f = 1
-            k += f
-        if metric == EUCLIDEAN:
+            c1 = Xt[k + 1, j0:j1]
+            c2 = Xt[k + 2, j0:j1]
+            c3 = Xt[k + 3, j0:j1]
+            x00, x01, x02, x03 = X[i, k], X[i, k + 1], X[i, k + 2], X[i, k + 3]
+            x10, x11, x12, x13 = X[i + 1, k], X[i + 1, k + 1], X[i + 1, k + 2], X[i + 1, k + 3]
+            x20, x21, x22, x23 = X[i + 2, k], X[i + 2, k + 1], X[i + 2, k + 2], X[i + 2, k + 3]
+            x30, x31, x32, x33 = X[i + 3, k], X[i + 3, k + 1], X[i + 3, k + 2], X[i + 3, k + 3]
             for jj in range(m):
-                a0[jj] = math.sqrt(a0[jj])
-                a1[jj] = math.sqrt(a1[jj])
-                a2[jj] = math.sqrt(a2[jj])
-                a3[jj] = math.sqrt(a3[jj])
-        elif metric == COSINE:
-            ac = aux[j0:j1]
-            for r in range(ROWS):
-                aux_r = aux[i + r]
-                a = acc[r, :m]
-                for jj in range(m):
-                    c = a[jj] / (aux_r * ac[jj])
-                    if abs(c) > 1.0:
-                        c = math.copysign(1.0, c)
-                    a[jj] = 1.0 - c
+                v0 = c0[jj]
+                v1 = c1[jj]
+                v2 = c2[jj]
+                v3 = c3[jj]
+                a0[jj] = _add4(metric, a0[jj], x00, x01, x02, x03, v0, v1, v2, v3)
+                a1[jj] = _add4(metric, a1[jj], x10, x11, x12, x13, v0, v1, v2, v3)
+                a2[jj] = _add4(metric, a2[jj], x20, x21, x22, x23, v0, v1, v2, v3)
+                a3[jj] = _add4(metric, a3[jj], x30, x31, x32, x33, v0, v1, v2, v3)
+            k += 4
+        while k < d:
+            c0 = Xt[k, j0:j1]
+            x00, x10, x20, x30 = X[i, k], X[i + 1, k], X[i + 2, k], X[i + 3, k]
+            for jj in range(m):
+                v0 = c0[jj]
+                a0[jj] += _term(metric, x00, v0)
+                a1[jj] += _term(metric, x10, v0)
+                a2[jj] += _term(metric, x20, v0)
+                a3[jj] += _term(metric, x30, v0)
+            k += 1
+        for r in range(ROWS):
+            _finish(metric, acc[r, :m], aux, i + r, aux, j0)
 
     return block_distances_rows_of_metric
 
@@ -576,14 +527,6 @@ def _min_key(keys, i, j0, j1):
     return low
 
 
-@numba.njit(cache=True, error_model="numpy", inline="always")
-def _is_grouped(code):
-    return code == EUCLIDEAN or code == SQEUCLIDEAN or code == CITYBLOCK or code == COSINE
-
-
-assert all(_is_grouped.py_func(code) == (code in GROUPED) for code in METRIC_CODES.values())
-
-
 @numba.njit(cache=True, error_model="numpy")
 def square_rows(X, Xt, i, end, first, code, p, aux, weights, vi, out, acc, keys, block_min):
     """Rows ``i:min(i+ROWS, end)`` of the square distance matrix of `X`, whole, into `out`
@@ -611,7 +554,7 @@ def square_rows(X, Xt, i, end, first, code, p, aux, weights, vi, out, acc, keys,
 def _square_from_observations(X, code, p, aux, weights, vi, out, keys, block_min):
     n = X.shape[0]
     Xt = np.ascontiguousarray(X.T)
-    if _is_grouped(code):
+    if code in GROUPED:
         for g in numba.prange((n + ROWS - 1) // ROWS):
             acc = np.empty((ROWS, BLOCK))
             square_rows(X, Xt, np.int64(g) * ROWS, n, np.int64(0), code, p, aux, weights, vi,
