@@ -67,7 +67,7 @@ def compiled_label():
     return _compiled[0]
 
 
-def finalise(raw: np.ndarray, n: int, method: Method) -> np.ndarray:
+def finalise(raw: np.ndarray, n: int, method: Method, squares: bool = False) -> np.ndarray:
     """Turn a backend's raw merges into SciPy's linkage matrix.
 
     Parameters
@@ -79,12 +79,18 @@ def finalise(raw: np.ndarray, n: int, method: Method) -> np.ndarray:
         Number of observations.
     method : Method
         The method table entry.
+    squares : bool
+        The heights are squares (``gpuhclust._plan.keeps_squares``): their roots, taken
+        first, are the heights that are sorted and reported.
 
     Returns
     -------
     Z : ndarray of float64, shape (n-1, 4)
     """
     raw = np.asarray(raw, dtype=np.float64)
+    if squares:
+        raw = raw.copy()
+        raw[:, 2] = np.sqrt(raw[:, 2])
     if not method.sorted_output:
         return np.ascontiguousarray(raw[:, :4])
     order = np.argsort(raw[:, 2], kind="mergesort")

@@ -9,7 +9,7 @@ from scipy.cluster.hierarchy import optimal_leaf_ordering
 from ._backends import get_backend
 from ._methods import get_method
 from ._metrics import canonical_metric, prepare_metric
-from ._plan import ENGINES, check_algorithm, check_client, plan_for
+from ._plan import ENGINES, check_algorithm, check_client, plan_for, run_metric
 from ._validation import LinkageInput, as_array, check_linkage_input
 
 __all__ = ["linkage", "pdist"]
@@ -161,7 +161,10 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
     * The default for complete, average, weighted and ward ('rounds'), on tie-free data: the
       same hierarchy as SciPy, columns 0, 1 and 3 of Z exactly, heights to ~1e-13 relative
       (single and complete bit for bit; average, weighted and ward evaluate Lance-Williams in
-      round order rather than chain order, so they may differ in the last bits).
+      round order rather than chain order, so they may differ in the last bits). Ward from
+      observations with the Euclidean metric in float64 keeps squared distances and takes the
+      heights' roots at the end (docs/exactness.md), so its heights may also differ in the
+      last bits from ward on the same observations' ``pdist``.
     * With ties (equal distances): every row of Z is a valid merge at the current minimum
       distance (the replay invariant), deterministically, by one tie rule: a cluster's nearest
       neighbour is the lowest index among equals, found when the cluster's row is rescanned,
@@ -203,10 +206,10 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
     plan = plan_for(be, data, prepared, method_, work_dtype, engine, algorithm, client)
     _LAST_PLAN.set(plan)
     be = plan.backend
-    raw = be.run(plan, data, prepared, progress)
+    raw = be.run(plan, data, run_metric(plan, prepared), progress)
     from ._finalise import finalise  # Numba: imported with the first linkage
 
-    Z = finalise(raw, data.n, method_)
+    Z = finalise(raw, data.n, method_, squares=plan.squares)
     if optimal_ordering:
         condensed = data.condensed
         if condensed is None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Method", "METHODS", "ALGORITHMS", "get_method"]
+__all__ = ["Method", "METHODS", "ALGORITHMS", "WARD_SQUARED", "get_method"]
 
 #: Centroid, median and ward square their Euclidean operands in the Lance-Williams update: where
 #: the largest operand is below SQRT_TINY (the square root of float64's smallest normal, so a
@@ -29,6 +29,13 @@ __all__ = ["Method", "METHODS", "ALGORITHMS", "get_method"]
 #: scaled operands (``gpuhclust.cpu._lance_williams``, ``gpuhclust.numpy_only``).
 SQRT_TINY = 1.4916681462400413e-154
 DBL_MAX = 1.7976931348623157e308
+
+#: The Lance-Williams code (not one of SciPy's) of ward on *squared* Euclidean distances:
+#: ``((n_i + n_x) t D_xi + (n_i + n_y) t D_yi - n_i t D_xy)`` with ``t = 1 / (n_x + n_y + n_i)``,
+#: ward's radicand without its squares and root (a negative result, which only rounding can
+#: give, is NaN, as the root of one would be). Ward's rounds use it when the plan keeps the
+#: squares (``gpuhclust._plan.keeps_squares``); the heights' roots are taken once, at the end.
+WARD_SQUARED = 7
 
 #: Every algorithm name ``linkage(..., algorithm=...)`` accepts besides None and 'scipy'.
 ALGORITHMS = ("mst", "nn_chain", "generic", "rounds", "tournament")

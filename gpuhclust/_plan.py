@@ -11,18 +11,18 @@ default, :data:`FALLBACK` names what runs instead.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ._backends import Backend, auto_backend_name, get_backend
 from ._engines import choose_engine
-from ._methods import ALGORITHMS, Method
-from ._metrics import PreparedMetric
+from ._methods import ALGORITHMS, WARD_SQUARED, Method
+from ._metrics import METRIC_CODES, PreparedMetric
 from ._validation import LinkageInput
 
 __all__ = ["Plan", "make_plan", "plan_for", "check_client", "check_algorithm", "ENGINES",
-           "FALLBACK", "SMALL_INPUT_N"]
+           "FALLBACK", "SMALL_INPUT_N", "keeps_squares", "run_metric"]
 
 ENGINES = ("auto", "matrix", "vector")
 
@@ -48,7 +48,8 @@ class Plan:
     backend : Backend
         Where it runs.
     method : Method
-        The method table entry.
+        The method table entry; where `squares` holds, ward's entry with the update code
+        ``WARD_SQUARED``, which every backend's Lance-Williams update dispatches on.
     engine : str
         'matrix' (the n x n distance matrix) or 'vector' (from the observations).
     algorithm : str
@@ -61,6 +62,10 @@ class Plan:
         Memory available to it (None where not known on the caller).
     client : object
         The ``distributed.Client`` of a distributed backend (None: the current one).
+    squares : bool
+        The matrix holds squared distances (:func:`keeps_squares`): the backend gets the
+        'sqeuclidean' metric (:func:`run_metric`), and the heights it reports are squares,
+        whose roots the finalisation takes.
     """
 
     backend: Backend
@@ -71,6 +76,7 @@ class Plan:
     needed_bytes: int = 0
     available_bytes: int | None = None
     client: object = None
+    squares: bool = False
 
 
 def check_client(backend: Backend | str, client) -> None:
@@ -138,6 +144,33 @@ def _algorithm(backend: Backend, engine: str, method: Method, algorithm) -> str:
     return chosen
 
 
+def keeps_squares(method: Method, algorithm: str, engine: str, dtype, data: LinkageInput,
+                  metric: PreparedMetric | None) -> bool:
+    """Whether ward's rounds keep squared distances: from observations with the compiled
+    Euclidean metric, float64 storage, the matrix engine.
+
+    Ward's update squares its operands and takes a root (``_lance_williams``); on squares it
+    is one expression less the squares, the root and the scaling that keeps them in range, and
+    the fill skips its roots too. The squares hold what the Euclidean fill computes before its
+    root; the guard on the observations' magnitude (below 1e100, where the metric needs no
+    check for non-finite distances) keeps every square and update far from overflow. Condensed
+    input (its squares could leave float64's range) and float32 storage keep the distances.
+    The same decision for every backend, so Z is the same on all of them.
+    """
+    return (method.name == "ward" and algorithm == "rounds" and engine == "matrix"
+            and np.dtype(dtype) == np.float64 and data.observations is not None
+            and metric is not None and metric.name == "euclidean"
+            and metric.code == METRIC_CODES["euclidean"] and not metric.may_give_non_finite)
+
+
+def run_metric(plan: Plan, metric: PreparedMetric | None) -> PreparedMetric | None:
+    """The metric the plan's backend computes: 'sqeuclidean' on the same observations where
+    the plan keeps squares, else `metric` itself."""
+    if not plan.squares:
+        return metric
+    return PreparedMetric("sqeuclidean", METRIC_CODES["sqeuclidean"], metric.X)
+
+
 def make_plan(backend: Backend, data: LinkageInput, metric: PreparedMetric | None,
               method: Method, dtype, engine: str = "auto", algorithm=None,
               client=None) -> Plan:
@@ -166,8 +199,11 @@ def make_plan(backend: Backend, data: LinkageInput, metric: PreparedMetric | Non
         needed = backend.vector_bytes(*data.observations.shape, method)
     else:
         needed = backend.matrix_bytes(data, metric, dtype)
+    squares = keeps_squares(method, algorithm_, engine_, dtype, data, metric)
+    if squares:
+        method = replace(method, code=WARD_SQUARED)
     return Plan(backend, method, engine_, algorithm_, np.dtype(dtype), needed,
-                backend.available_bytes() if needed else None, client)
+                backend.available_bytes() if needed else None, client, squares)
 
 
 

@@ -13,6 +13,8 @@
 
 // NVRTC has no standard headers: +inf from its bit pattern.
 __device__ __forceinline__ double gh_inf() { return __longlong_as_double(0x7ff0000000000000LL); }
+// A quiet NaN with the sign bit clear (above +inf as an integer key, as on the CPU).
+__device__ __forceinline__ double gh_nan() { return __longlong_as_double(0x7ff8000000000000LL); }
 
 // What stopped a merge loop early, in fault[0] (the same codes as gpuhclust.cpu._lazy_matrix);
 // fault[1:5] are the merge, its two slots and the slot concerned.

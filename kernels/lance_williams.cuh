@@ -54,6 +54,17 @@ __device__ __forceinline__ double lw_squared_method(int method, double d_xi, dou
     return scale * sqrt(q);
 }
 
+// Ward on squared distances (GH_WARD_SQUARED, not one of SciPy's codes: gpuhclust._methods):
+// ward's radicand on the squares themselves, NaN where rounding makes it negative.
+__device__ __forceinline__ double lw_ward_squared(double d_xi, double d_yi, double d_xy,
+                                                  long long size_x, long long size_y,
+                                                  long long size_i) {
+    const double t = 1.0 / (double)(size_x + size_y + size_i);
+    const double q = (double)(size_i + size_x) * t * d_xi + (double)(size_i + size_y) * t * d_yi
+                     - (double)size_i * t * d_xy;
+    return q < 0.0 ? gh_nan() : q;
+}
+
 __device__ __forceinline__ double lance_williams(int method, double d_xi, double d_yi,
                                                  double d_xy, long long size_x,
                                                  long long size_y, long long size_i) {
@@ -68,6 +79,8 @@ __device__ __forceinline__ double lance_williams(int method, double d_xi, double
     case GH_MEDIAN:
     case GH_WARD:
         return lw_squared_method(method, d_xi, d_yi, d_xy, size_x, size_y, size_i);
+    case GH_WARD_SQUARED:
+        return lw_ward_squared(d_xi, d_yi, d_xy, size_x, size_y, size_i);
     default:  // GH_WEIGHTED
         return 0.5 * (d_xi + d_yi);
     }

@@ -4,8 +4,9 @@
 must give the same bits (NaN equal to NaN), so that a difference shows up here rather than
 only in a whole Z.
 
-- Lance-Williams (``_lance_williams.py`` / ``lance_williams.cuh``): every method, both storage
-  types, NaN, +inf, -0.0, tiny and huge operands; the row merge with its overflow report;
+- Lance-Williams (``_lance_williams.py`` / ``lance_williams.cuh``): every method (and ward on
+  squared distances, the rounds' ``WARD_SQUARED``), both storage types, NaN, +inf, -0.0, tiny
+  and huge operands; the row merge with its overflow report;
 - metrics (``_distances.py`` / ``metrics.cuh``): every metric code on random vectors with zero
   rows and repeated rows;
 - argmin (``_lazy_matrix.first_argmin`` / ``argmin.cuh``, ``common.cuh``): ties go to the lowest
@@ -24,6 +25,7 @@ import pytest
 
 from _helpers import METHODS, assert_same_bits
 from gpuhclust._methods import METHODS as METHOD_TABLE
+from gpuhclust._methods import WARD_SQUARED
 from gpuhclust._metrics import METRIC_CODES, prepare_metric
 from gpuhclust.cpu import _heap
 from gpuhclust.cpu._distances import condensed_distances, pair_distance
@@ -39,6 +41,8 @@ TEMPLATED = ("lance_williams_cases", "merge_into_matrix", "row_argmin", "grid_ro
              "grid_pair_argmin")
 SCHEDULES = ("forward", "reverse", "random")
 THREADS = 64
+#: Every Lance-Williams update code: the methods' and ward's on squared distances.
+UPDATE_CODES = {**{m: METHOD_TABLE[m].code for m in METHODS}, "ward_squared": WARD_SQUARED}
 
 
 @pytest.fixture(scope="module")
@@ -87,9 +91,9 @@ def _lance_williams_cases(dtype, seed=0):
 
 
 @pytest.mark.parametrize("dtype", DTYPES.values(), ids=DTYPES.keys())
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", UPDATE_CODES)
 def test_lance_williams_matches_header_bit_for_bit(blocks, method, dtype):
-    code = METHOD_TABLE[method].code
+    code = UPDATE_CODES[method]
     d_xi, d_yi, d_xy, (size_x, size_y, size_i) = _lance_williams_cases(dtype)
     m = d_xi.size
     out = np.zeros(m, dtype)
@@ -100,10 +104,10 @@ def test_lance_williams_matches_header_bit_for_bit(blocks, method, dtype):
     assert_same_bits(out, expected, f"{method} {dtype.__name__}")
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", UPDATE_CODES)
 def test_numpy_update_matches_compiled_bit_for_bit(method):
     """Backend 'numpy''s array update, one element at a time: every branch, huge sizes."""
-    code = METHOD_TABLE[method].code
+    code = UPDATE_CODES[method]
     d_xi, d_yi, d_xy, (size_x, size_y, size_i) = _lance_williams_cases(np.float64)
     got = np.array([update_row(code, d_xi[t:t + 1], d_yi[t:t + 1], d_xy[t], size_x[t],
                                size_y[t], size_i[t:t + 1])[0] for t in range(d_xi.size)])
@@ -140,12 +144,12 @@ def _square(n, dtype, scale, seed=0):
 
 
 @pytest.mark.parametrize("dtype", DTYPES.values(), ids=DTYPES.keys())
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", UPDATE_CODES)
 @pytest.mark.parametrize("scale", SCALES)
 def test_row_merge_matches_merge_into(blocks, method, dtype, scale):
     """merge_rows (a vectorised pass, then a scaled one for the marked entries) gives row y
     and the first overflow as merge_into does."""
-    code = METHOD_TABLE[method].code
+    code = UPDATE_CODES[method]
     n = 150
     D, size = _square(n, dtype, scale)
     x, y = 3, 70
@@ -178,7 +182,7 @@ def _round_sizes(size, x, y, seed=0):
     return size_after, rank, t
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", UPDATE_CODES)
 @pytest.mark.parametrize("scale", SCALES)
 @pytest.mark.parametrize("in_round", [False, True], ids=["merge_rows", "merge_in_round"])
 @pytest.mark.parametrize("sizes_as", [np.int64, np.float64], ids=["int64", "float64"])
@@ -188,7 +192,7 @@ def test_numpy_row_update_matches_merge_rows(method, scale, in_round, sizes_as):
     with ward's sizes as they are after the pairs before t (backend 'numpy' merges a round's
     pairs one by one); merge_rows given the sizes as float64 (as the CPU rounds give them)
     gives the same bits."""
-    code = METHOD_TABLE[method].code
+    code = UPDATE_CODES[method]
     D, size = _square(150, np.float64, scale)
     x, y = 3, 70
     row_y = D[y].copy()

@@ -36,6 +36,31 @@ def test_default_tie_free_is_scipys_hierarchy(method, n, kind):
         assert_same_as_scipy(Z, Z_ref, rtol=1e-13)
 
 
+@pytest.mark.parametrize("case, squares", [
+    ({}, True),
+    ({"dtype": np.float32}, False),             # float32 storage keeps the distances
+    ({"algorithm": "nn_chain"}, False),         # SciPy's algorithm, SciPy's arithmetic
+    ({"engine": "vector"}, False),              # centroids, not a matrix
+    ({"input": "condensed"}, False),            # the squares of given distances may overflow
+    ({"scale": 1e120}, False),                  # far from overflow only below 1e100
+])
+def test_ward_rounds_keep_squares_only_where_planned(case, squares):
+    """Ward's rounds keep squared distances from observations with the Euclidean metric in
+    float64 (``_plan.keeps_squares``): the backend computes 'sqeuclidean' and updates with
+    ``WARD_SQUARED``, the roots are taken at the end; the hierarchy is SciPy's either way."""
+    from gpuhclust._linkage import last_plan
+    from gpuhclust._methods import WARD_SQUARED
+
+    case = dict(case)
+    X = np.random.default_rng(2).standard_normal((300, 4)) * case.pop("scale", 1.0)
+    y = ssd.pdist(X) if case.pop("input", "") == "condensed" else X
+    Z = gpuhclust.linkage(y, "ward", backend="cpu", **case)
+    plan = last_plan()
+    assert plan.squares is squares
+    assert (plan.method.code == WARD_SQUARED) is squares and plan.method.name == "ward"
+    assert_same_as_scipy(Z, sch.linkage(X, "ward"), rtol=1e-6 if "dtype" in case else 1e-13)
+
+
 @pytest.mark.parametrize("method", ROUNDS_METHODS)
 def test_rounds_merge_many_pairs_at_once(method):
     n = 1000
@@ -56,7 +81,10 @@ def test_ties_give_valid_deterministic_merges(method, seed):
     Z = gpuhclust.linkage(y, method)
     assert_valid_merges(Z, y, method)
     np.testing.assert_array_equal(gpuhclust.linkage(y.copy(), method), Z)
-    np.testing.assert_array_equal(gpuhclust.linkage(X, method), Z)  # observations: same Z
+    if method == "ward":  # from observations the rounds keep squares: other roundings
+        assert_valid_merges(gpuhclust.linkage(X, method), y, method)
+    else:
+        np.testing.assert_array_equal(gpuhclust.linkage(X, method), Z)  # observations: same Z
 
 
 @pytest.mark.parametrize("method", ROUNDS_METHODS)
@@ -96,11 +124,14 @@ def test_kept_entries_answer_as_a_scan_would(method, dtype, data, monkeypatch):
     assert _stats()["settled_by_kept"] == 0
 
 
-@pytest.mark.parametrize("method", ROUNDS_METHODS)
+@pytest.mark.parametrize("method", ROUNDS_METHODS + ("ward_squared",))
 def test_an_update_lands_at_most_the_slack_below_its_nearer_part(method):
     # what the kept entries' lowered bound assumes (gpuhclust.cpu._round_rows): parts equal
-    # or a few units apart, at every magnitude; average does land below its parts
-    code = gpuhclust.METHODS[method].code
+    # or a few units apart, at every magnitude; average does land below its parts. Ward on
+    # squares (WARD_SQUARED) too: its operands are squares, with the same order.
+    from gpuhclust._methods import WARD_SQUARED
+
+    code = WARD_SQUARED if method == "ward_squared" else gpuhclust.METHODS[method].code
     rng = np.random.default_rng(1)
     worst = 0.0
     for _ in range(300):
@@ -167,15 +198,27 @@ def test_smallest_keys_in_blocks_is_the_full_scans_list(width, dtype, values):
 
 @pytest.mark.parametrize("method", ROUNDS_METHODS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_first_scan_by_block_minima_gives_the_same_z(method, dtype):
-    """From observations the first scan reads only the blocks its block minima allow; from the
-    condensed distances it reads every row whole: the same Z, ties included."""
+def test_first_scan_by_block_minima_gives_the_same_z(method, dtype, monkeypatch):
+    """From observations the first scan reads only the blocks its block minima allow; without
+    them, and from the condensed distances, it reads every row whole: the same Z, ties
+    included (ward's squares aside: from observations in float64 the rounds keep squares,
+    which its condensed distances are not)."""
+    from gpuhclust._linkage import last_plan
+
     n = (_round_rows.KEPT + 2) * BLOCK
     X = tie_heavy(n, 3, seed=5)
     Z = gpuhclust.linkage(X, method, backend="cpu", dtype=dtype)
+    squares = last_plan().squares
     assert _stats()["entries_read"] > 0
-    Z_condensed = gpuhclust.linkage(ssd.pdist(X), method, backend="cpu", dtype=dtype)
-    np.testing.assert_array_equal(Z, Z_condensed)
+    run_rounds = cpu_backend._run_rounds
+    monkeypatch.setattr(cpu_backend, "_run_rounds",
+                        lambda D, nonneg, method, bar, block_min=None:
+                        run_rounds(D, nonneg, method, bar))
+    np.testing.assert_array_equal(gpuhclust.linkage(X, method, backend="cpu", dtype=dtype), Z)
+    assert _stats()["entries_read"] > n * n  # whole rows this time
+    if not squares:
+        Z_condensed = gpuhclust.linkage(ssd.pdist(X), method, backend="cpu", dtype=dtype)
+        np.testing.assert_array_equal(Z, Z_condensed)
 
 
 @pytest.mark.parametrize("algorithm", ["scipy", "nn_chain"])

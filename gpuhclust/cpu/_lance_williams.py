@@ -9,6 +9,9 @@ expression is evaluated on the operands multiplied by 1/s, s the largest of them
 by s: exact up to rounding, and finite whenever the true distance is. Only then: on ordinary
 magnitudes the unscaled expression, SciPy's, is the one evaluated. ``kernels/lance_williams.cuh``
 is the same arithmetic, branch for branch.
+
+One code is not SciPy's: ``WARD_SQUARED`` (``gpuhclust._methods``), ward on squared distances
+for the rounds, which keep the squares when the plan allows (no squares, no root, no scaling).
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import math
 import numba
 import numpy as np
 
-from .._methods import DBL_MAX, METHODS, SQRT_TINY
+from .._methods import DBL_MAX, METHODS, SQRT_TINY, WARD_SQUARED
 
 # Method codes from the one method table (compile-time constants to Numba).
 SINGLE, COMPLETE, AVERAGE, CENTROID, MEDIAN, WARD, WEIGHTED = (
@@ -51,6 +54,15 @@ def _ward_radicand(d_xi, d_yi, d_xy, size_x, size_y, size_i):
     return ((size_i + size_x) * t * d_xi * d_xi
             + (size_i + size_y) * t * d_yi * d_yi
             - size_i * t * d_xy * d_xy)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _ward_squared(d_xi, d_yi, d_xy, size_x, size_y, size_i):
+    """Ward on squared distances (``_methods.WARD_SQUARED``): :func:`_ward_radicand`'s
+    expression on the squares themselves, NaN where rounding makes it negative."""
+    t = 1.0 / (size_x + size_y + size_i)
+    q = (size_i + size_x) * t * d_xi + (size_i + size_y) * t * d_yi - size_i * t * d_xy
+    return np.nan if q < 0.0 else q
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -105,6 +117,8 @@ def _update(code, d_xi, d_yi, d_xy, size_x, size_y, size_i):
         return (size_x * d_xi + size_y * d_yi) / (size_x + size_y)
     if code == CENTROID or code == MEDIAN or code == WARD:
         return _squared_method(code, d_xi, d_yi, d_xy, size_x, size_y, size_i)
+    if code == WARD_SQUARED:
+        return _ward_squared(d_xi, d_yi, d_xy, size_x, size_y, size_i)
     return 0.5 * (d_xi + d_yi)  # WEIGHTED
 
 
@@ -171,6 +185,21 @@ def _squared_loop(code, row_x, row_y, d_xy, size_x, size_y, sizes, size_after=No
 
 
 @numba.njit(cache=True, error_model="numpy")
+def _ward_squared_loop(row_x, row_y, d_xy, size_x, size_y, sizes, size_after, rank, t):
+    """Ward on squared distances (its sizes as :func:`_third_size` has them): nothing to
+    scale."""
+    suspects = 0
+    dxy = np.float64(d_xy)
+    for i in range(row_y.shape[0]):
+        a = row_x[i]
+        size_i = _third_size(sizes, size_after, rank, t, i)
+        row_y[i] = _ward_squared(np.float64(a), np.float64(row_y[i]), dxy, size_x, size_y,
+                                 size_i)
+        suspects += (row_y[i] == np.inf) & (a < np.inf)
+    return suspects
+
+
+@numba.njit(cache=True, error_model="numpy")
 def _simple_loop(code, row_x, row_y, d_xy, size_x, size_y):
     """Single, complete, average, weighted."""
     suspects = 0
@@ -219,6 +248,9 @@ def merge_rows(code, row_x, row_y, d_xy, size_x, size_y, sizes, x, y, size_after
     elif code == WARD:
         suspects = _squared_loop(WARD, row_x, row_y, d_xy, size_x, size_y, sizes, size_after,
                                  rank, t)
+    elif code == WARD_SQUARED:
+        suspects = _ward_squared_loop(row_x, row_y, d_xy, size_x, size_y, sizes, size_after,
+                                      rank, t)
     else:
         suspects = _simple_loop(WEIGHTED, row_x, row_y, d_xy, size_x, size_y)
     # entries x and y are never reported (row_x[y] is d_xy, row_y[y] the diagonal's +inf: every

@@ -26,7 +26,8 @@ from collections import namedtuple
 import numba
 import numpy as np
 
-from ._lance_williams import AVERAGE, COMPLETE, WARD, WEIGHTED, lance_williams, merge_rows
+from ._lance_williams import (AVERAGE, COMPLETE, WARD, WARD_SQUARED, WEIGHTED, lance_williams,
+                              merge_rows)
 
 #: The merge log, one entry per merge k: slot a merged into slot b at height h, with sizes na
 #: and nb. ``last[i]`` is the first entry row i has not replayed; ``touched[i]`` receives the
@@ -136,6 +137,8 @@ def replay(D, i, upto, log, size_i, code):
         _replay_entries(WEIGHTED, row, log, start, upto, size_i)
     elif code == WARD:
         _replay_entries(WARD, row, log, start, upto, size_i)
+    elif code == WARD_SQUARED:
+        _replay_entries(WARD_SQUARED, row, log, start, upto, size_i)
     else:
         _replay_entries(code, row, log, start, upto, size_i)
     log.last[i] = upto

@@ -59,9 +59,9 @@ __all__ = ["LocalRows"]
 _NOT_MERGED = np.iinfo(np.int64).max
 
 #: Units of float64's roundoff (2**-53) by which one Lance-Williams update of complete,
-#: average, weighted or ward may land below the nearer of its two operands: a few roundings
-#: each (ward's radicand is at least half its positive terms, so its subtraction does not
-#: amplify them), with a wide margin.
+#: average, weighted or ward (on distances, or on squares: ``WARD_SQUARED``) may land below
+#: the nearer of its two operands: a few roundings each (ward's radicand is at least half its
+#: positive terms, so its subtraction does not amplify them), with a wide margin.
 BOUND_SLACK = 64
 
 #: A round that touches fewer matrix entries than this runs on one thread: waking the other

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .._methods import METHODS
+from .._methods import METHODS, WARD_SQUARED
 from .._metrics import METRIC_CODES
 from .._rounds import KEPT, NO_KEY
 
@@ -127,6 +127,7 @@ def source(family: str) -> str:
 def defines() -> dict[str, str]:
     """Macro definitions every kernel is compiled with."""
     out = {f"GH_{m.name.upper()}": str(m.code) for m in METHODS.values()}
+    out["GH_WARD_SQUARED"] = str(WARD_SQUARED)
     out.update({f"GH_{name.upper()}": str(code) for name, code in METRIC_CODES.items()})
     out["GH_TILE"] = str(TILE)
     out["GH_PAIR_TILE"] = str(PAIR_TILE)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._methods import DBL_MAX, METHODS, SQRT_TINY
+from .._methods import DBL_MAX, METHODS, SQRT_TINY, WARD_SQUARED
 
 __all__ = ["update_row"]
 
@@ -52,10 +52,17 @@ def _squared_method(code, d_xi, d_yi, d_xy, size_x, size_y, size_i):
     return out
 
 
+def _ward_squared(d_xi, d_yi, d_xy, size_x, size_y, size_i):
+    t = 1.0 / (size_x + size_y + size_i)
+    q = (size_i + size_x) * t * d_xi + (size_i + size_y) * t * d_yi - size_i * t * d_xy
+    return np.where(q < 0.0, np.nan, q)
+
+
 def update_row(code, d_xi, d_yi, d_xy, size_x, size_y, size_i):
     """Distances from every cluster i to the union of x and y (float64 arrays in, float64 out).
 
-    `size_i` is read by ward only (an int64 array, or a scalar)."""
+    `size_i` is read by ward only (an int64 array, or a scalar); `code` may be
+    ``WARD_SQUARED`` (ward on squared distances)."""
     size_x, size_y = np.int64(size_x), np.int64(size_y)
     d_xy = np.float64(d_xy)
     with np.errstate(all="ignore"):  # inf - inf and sqrt(-tiny) give NaN, as compiled
@@ -67,4 +74,6 @@ def update_row(code, d_xi, d_yi, d_xy, size_x, size_y, size_i):
             return (size_x * d_xi + size_y * d_yi) / (size_x + size_y)
         if code in (CENTROID, MEDIAN, WARD):
             return _squared_method(code, d_xi, d_yi, d_xy, size_x, size_y, size_i)
+        if code == WARD_SQUARED:
+            return _ward_squared(d_xi, d_yi, d_xy, size_x, size_y, size_i)
         return 0.5 * (d_xi + d_yi)  # WEIGHTED

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import MergeOverflowError
-from ._lance_williams import WARD, update_row
+from ._lance_williams import WARD, WARD_SQUARED, update_row
 
 __all__ = ["first_minima", "prim", "EagerRows", "tournament"]
 
@@ -60,7 +60,8 @@ def _merge(D, code, size, x, y, height, method_name, k):
     MergeOverflowError where the compiled ``first_overflow`` reports one."""
     nx, ny = size[x], size[y]
     row_x = D[x]
-    new = update_row(code, row_x, D[y], height, nx, ny, size if code == WARD else 0)
+    sizes = size if code in (WARD, WARD_SQUARED) else 0
+    new = update_row(code, row_x, D[y], height, nx, ny, sizes)
     over = np.flatnonzero((new == np.inf) & (row_x < np.inf))
     over = over[(over != x) & (over != y)]
     if len(over):
