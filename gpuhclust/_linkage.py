@@ -161,10 +161,11 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
     * The default for complete, average, weighted and ward ('rounds'), on tie-free data: the
       same hierarchy as SciPy, columns 0, 1 and 3 of Z exactly, heights to ~1e-13 relative
       (single and complete bit for bit; average, weighted and ward evaluate Lance-Williams in
-      round order rather than chain order, so they may differ in the last bits). Ward from
-      observations with the Euclidean metric in float64 keeps squared distances and takes the
-      heights' roots at the end (docs/exactness.md), so its heights may also differ in the
-      last bits from ward on the same observations' ``pdist``.
+      round order rather than chain order, so they may differ in the last bits). Complete and
+      ward from observations with the Euclidean metric in float64 keep squared distances and
+      take the heights' roots at the end (docs/exactness.md): complete's Z is unchanged, but
+      ward's heights may also differ in the last bits from ward on the same observations'
+      ``pdist``.
     * With ties (equal distances): every row of Z is a valid merge at the current minimum
       distance (the replay invariant), deterministically, by one tie rule: a cluster's nearest
       neighbour is the lowest index among equals, found when the cluster's row is rescanned,

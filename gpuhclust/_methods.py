@@ -33,7 +33,7 @@ DBL_MAX = 1.7976931348623157e308
 #: The Lance-Williams code (not one of SciPy's) of ward on *squared* Euclidean distances:
 #: ``((n_i + n_x) t D_xi + (n_i + n_y) t D_yi - n_i t D_xy)`` with ``t = 1 / (n_x + n_y + n_i)``,
 #: ward's radicand without its squares and root (a negative result, which only rounding can
-#: give, is NaN, as the root of one would be). Ward's rounds use it when the plan keeps the
+#: give, is NaN, as the root of one would be). Ward's rounds use it when the plan keeps
 #: squares (``gpuhclust._plan.keeps_squares``); the heights' roots are taken once, at the end.
 WARD_SQUARED = 7
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from ._backends import Backend, auto_backend_name, get_backend
 from ._engines import choose_engine
-from ._methods import ALGORITHMS, WARD_SQUARED, Method
+from ._methods import ALGORITHMS, METHODS as METHODS_TABLE, WARD_SQUARED, Method
 from ._metrics import METRIC_CODES, PreparedMetric
 from ._validation import LinkageInput
 
@@ -48,8 +48,8 @@ class Plan:
     backend : Backend
         Where it runs.
     method : Method
-        The method table entry; where `squares` holds, ward's entry with the update code
-        ``WARD_SQUARED``, which every backend's Lance-Williams update dispatches on.
+        The method table entry; where `squares` holds, with the update code on squares
+        (:data:`SQUARED_METHODS`), which every backend's Lance-Williams update dispatches on.
     engine : str
         'matrix' (the n x n distance matrix) or 'vector' (from the observations).
     algorithm : str
@@ -144,20 +144,28 @@ def _algorithm(backend: Backend, engine: str, method: Method, algorithm) -> str:
     return chosen
 
 
+#: The methods whose rounds may keep squared distances (:func:`keeps_squares`), and the update
+#: code each then runs (complete's maximum works on squares as it is).
+SQUARED_METHODS = {"complete": METHODS_TABLE["complete"].code, "ward": WARD_SQUARED}
+
+
 def keeps_squares(method: Method, algorithm: str, engine: str, dtype, data: LinkageInput,
                   metric: PreparedMetric | None) -> bool:
-    """Whether ward's rounds keep squared distances: from observations with the compiled
-    Euclidean metric, float64 storage, the matrix engine.
+    """Whether the rounds keep squared distances: complete or ward, from observations with the
+    compiled Euclidean metric, float64 storage, the matrix engine.
 
-    Ward's update squares its operands and takes a root (``_lance_williams``); on squares it
-    is one expression less the squares, the root and the scaling that keeps them in range, and
-    the fill skips its roots too. The squares hold what the Euclidean fill computes before its
-    root; the guard on the observations' magnitude (below 1e100, where the metric needs no
+    The squares are what the Euclidean fill computes before its root, so the fill skips its
+    roots, and the heights' roots, taken at the end, are the very distances it would have
+    stored. Complete's maximum picks the same operand on squares, so its Z is the same bit for
+    bit (where two squares differ but their roots are equal, the rounds see no tie: still a
+    valid merge at the minimum). Ward's update on squares (``WARD_SQUARED``) is its own less
+    the squares, the root and the scaling that keeps them in range (heights to ~1e-15
+    relative). The guard on the observations' magnitude (below 1e100, where the metric needs no
     check for non-finite distances) keeps every square and update far from overflow. Condensed
     input (its squares could leave float64's range) and float32 storage keep the distances.
     The same decision for every backend, so Z is the same on all of them.
     """
-    return (method.name == "ward" and algorithm == "rounds" and engine == "matrix"
+    return (method.name in SQUARED_METHODS and algorithm == "rounds" and engine == "matrix"
             and np.dtype(dtype) == np.float64 and data.observations is not None
             and metric is not None and metric.name == "euclidean"
             and metric.code == METRIC_CODES["euclidean"] and not metric.may_give_non_finite)
@@ -201,7 +209,7 @@ def make_plan(backend: Backend, data: LinkageInput, metric: PreparedMetric | Non
         needed = backend.matrix_bytes(data, metric, dtype)
     squares = keeps_squares(method, algorithm_, engine_, dtype, data, metric)
     if squares:
-        method = replace(method, code=WARD_SQUARED)
+        method = replace(method, code=SQUARED_METHODS[method.name])
     return Plan(backend, method, engine_, algorithm_, np.dtype(dtype), needed,
                 backend.available_bytes() if needed else None, client, squares)
 

@@ -36,29 +36,39 @@ def test_default_tie_free_is_scipys_hierarchy(method, n, kind):
         assert_same_as_scipy(Z, Z_ref, rtol=1e-13)
 
 
+@pytest.mark.parametrize("method", ["complete", "ward"])
 @pytest.mark.parametrize("case, squares", [
     ({}, True),
     ({"dtype": np.float32}, False),             # float32 storage keeps the distances
     ({"algorithm": "nn_chain"}, False),         # SciPy's algorithm, SciPy's arithmetic
-    ({"engine": "vector"}, False),              # centroids, not a matrix
     ({"input": "condensed"}, False),            # the squares of given distances may overflow
     ({"scale": 1e120}, False),                  # far from overflow only below 1e100
 ])
-def test_ward_rounds_keep_squares_only_where_planned(case, squares):
-    """Ward's rounds keep squared distances from observations with the Euclidean metric in
-    float64 (``_plan.keeps_squares``): the backend computes 'sqeuclidean' and updates with
-    ``WARD_SQUARED``, the roots are taken at the end; the hierarchy is SciPy's either way."""
+def test_rounds_keep_squares_only_where_planned(method, case, squares):
+    """Complete's and ward's rounds keep squared distances from observations with the
+    Euclidean metric in float64 (``_plan.keeps_squares``): the backend computes 'sqeuclidean'
+    and updates with the code on squares (``WARD_SQUARED`` for ward), the roots are taken at
+    the end; SciPy's hierarchy either way, complete's heights bit for bit."""
     from gpuhclust._linkage import last_plan
-    from gpuhclust._methods import WARD_SQUARED
+    from gpuhclust._plan import SQUARED_METHODS
 
     case = dict(case)
     X = np.random.default_rng(2).standard_normal((300, 4)) * case.pop("scale", 1.0)
     y = ssd.pdist(X) if case.pop("input", "") == "condensed" else X
-    Z = gpuhclust.linkage(y, "ward", backend="cpu", **case)
+    Z = gpuhclust.linkage(y, method, backend="cpu", **case)
     plan = last_plan()
-    assert plan.squares is squares
-    assert (plan.method.code == WARD_SQUARED) is squares and plan.method.name == "ward"
-    assert_same_as_scipy(Z, sch.linkage(X, "ward"), rtol=1e-6 if "dtype" in case else 1e-13)
+    assert plan.squares is squares and plan.method.name == method
+    code = SQUARED_METHODS[method] if squares else gpuhclust.METHODS[method].code
+    assert plan.method.code == code
+    Z_ref = sch.linkage(X, method)
+    if method == "complete" and "dtype" not in case:
+        np.testing.assert_array_equal(Z, Z_ref)
+    else:
+        assert_same_as_scipy(Z, Z_ref, rtol=1e-6 if "dtype" in case else 1e-13)
+    if "engine" not in case and method == "ward":
+        Zv = gpuhclust.linkage(X, method, backend="cpu", engine="vector")
+        assert not last_plan().squares  # centroids, not a matrix
+        assert_same_as_scipy(Zv, Z_ref, rtol=1e-12)
 
 
 @pytest.mark.parametrize("method", ROUNDS_METHODS)
