@@ -31,8 +31,8 @@ SQRT_TINY = 1.4916681462400413e-154
 DBL_MAX = 1.7976931348623157e308
 
 #: The Lance-Williams code (not one of SciPy's) of ward on *squared* Euclidean distances:
-#: ``((n_i + n_x) t D_xi + (n_i + n_y) t D_yi - n_i t D_xy)`` with ``t = 1 / (n_x + n_y + n_i)``,
-#: ward's radicand without its squares and root (a negative result, which only rounding can
+#: ``((n_i + n_x) D_xi + (n_i + n_y) D_yi - n_i D_xy) / (n_x + n_y + n_i)``, ward's radicand on
+#: the squares, with one division and no root (a negative result, which only rounding can
 #: give, is NaN, as the root of one would be). Ward's rounds use it when the plan keeps
 #: squares (``gpuhclust._plan.keeps_squares``); the heights' roots are taken once, at the end.
 WARD_SQUARED = 7

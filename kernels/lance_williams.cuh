@@ -59,9 +59,9 @@ __device__ __forceinline__ double lw_squared_method(int method, double d_xi, dou
 __device__ __forceinline__ double lw_ward_squared(double d_xi, double d_yi, double d_xy,
                                                   long long size_x, long long size_y,
                                                   long long size_i) {
-    const double t = 1.0 / (double)(size_x + size_y + size_i);
-    const double q = (double)(size_i + size_x) * t * d_xi + (double)(size_i + size_y) * t * d_yi
-                     - (double)size_i * t * d_xy;
+    const double q = ((double)(size_i + size_x) * d_xi + (double)(size_i + size_y) * d_yi
+                      - (double)size_i * d_xy)
+                     / (double)(size_x + size_y + size_i);
     return q < 0.0 ? gh_nan() : q;
 }
 

@@ -53,8 +53,8 @@ def _squared_method(code, d_xi, d_yi, d_xy, size_x, size_y, size_i):
 
 
 def _ward_squared(d_xi, d_yi, d_xy, size_x, size_y, size_i):
-    t = 1.0 / (size_x + size_y + size_i)
-    q = (size_i + size_x) * t * d_xi + (size_i + size_y) * t * d_yi - size_i * t * d_xy
+    q = (((size_i + size_x) * d_xi + (size_i + size_y) * d_yi - size_i * d_xy)
+         / (size_x + size_y + size_i))
     return np.where(q < 0.0, np.nan, q)
 
 
