@@ -10,6 +10,8 @@ process CPU seconds):
   matrix, allocated as the engine allocates its own (``gpuhclust._memory.empty_large``), on
   all threads: the first write of the memory and the distances, as the engine pays them; the
   matrix is then freed as the engine frees it (``release``);
+* ``squares_fresh``: the same with the squared distances ('sqeuclidean'), which the rounds of
+  complete and ward keep from observations (``gpuhclust._plan.keeps_squares``);
 * ``condensed_fresh``: the same for the condensed layout, the one fastcluster and SciPy use
   (n (n - 1) / 2 entries, ``_distances.condensed_distances``);
 * ``first_write`` / ``first_write_condensed``: a fresh matrix of either layout written once
@@ -21,12 +23,13 @@ process CPU seconds):
   (all threads), read from the square matrix and from a condensed one, where half of each
   row runs down a column: what every rescan and merge of a row would pay in that layout
   (``scan_ns_per_entry``);
-* ``loop_<method>``: the merge loop alone on a copy of the matrix, the method's default
-  algorithm;
+* ``loop_<method>``: the merge loop alone on a copy of the matrix (of the squares, for complete
+  and ward, with the update code the plan gives them), the method's default algorithm;
 * ``gpuhclust_<method>``: ``gpuhclust.linkage`` end to end from the observations;
 * ``fastcluster_<method>``, ``scipy_pdist``: the peers, same data, same process.
 
-The floor of the square layout is ``distances_fresh + one_pass``: no engine that keeps the square
+The floor of the square layout is ``distances_fresh + one_pass`` (``squares_fresh + one_pass``
+for complete and ward): no engine that keeps the square
 float64 matrix can beat it. ``fastcluster / floor`` is therefore the best ratio to fastcluster
 the layout allows here, and ``gpuhclust - floor`` is what the engine spends beyond it (freeing
 the matrix included). The condensed layout's floor is ``condensed_fresh + one_pass / 2`` (its
@@ -42,6 +45,7 @@ The JSON goes to benchmarks/results/profile-matrix-n<n>-d<d>-<date>.json (--out:
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import datetime as dt
 import json
 import os
@@ -56,6 +60,7 @@ import scipy.spatial.distance as ssd
 import gpuhclust
 from gpuhclust._memory import empty_large, release_large
 from gpuhclust._methods import get_method
+from gpuhclust._plan import SQUARED_METHODS
 from gpuhclust._metrics import prepare_metric
 from gpuhclust._progress import progress_bar
 from gpuhclust.cpu import _distances, _round_rows
@@ -79,14 +84,20 @@ def _first_write(shape, record):
            {k: t[k] + fill[k] for k in t})
 
 
-def _fresh_distances(prepared, n, record):
+def _fresh_distances(prepared, squares, n, record):
     """The distances into fresh memory in either layout, as the engine (square) or a condensed
     engine would write them, timed into `record`; the square matrix is freed as the engine
-    frees it, and that is timed too ('release')."""
-    def square():
+    frees it, and that is timed too ('release'). And the squared distances into a fresh square
+    matrix, as the rounds of complete and ward write them (`squares`, 'squares_fresh')."""
+    def square(metric=prepared):
         D = empty_large((n, n), np.float64)
-        _distances.square_from_observations(prepared.X, *prepared.kernel_args, D)
+        _distances.square_from_observations(metric.X, *metric.kernel_args, D)
         return D
+
+    held, t = _timed(lambda: [square(squares)])
+    record("squares_fresh", t)
+    release_large(held[0], cpu_backend._threads())
+    held.clear()
 
     def condensed():
         y = empty_large((n * (n - 1) // 2,), np.float64)
@@ -146,6 +157,15 @@ def _row_scans(D, condensed, rows, record):
         raise AssertionError("the two layouts' row minima differ")
 
 
+def _method_as_run(name):
+    """The method table entry as the plan hands it to the rounds from observations (float64,
+    Euclidean): with the update code on squares where they keep squares."""
+    method = get_method(name)
+    if name in SQUARED_METHODS:
+        method = replace(method, code=SQUARED_METHODS[name])
+    return method
+
+
 def _loop(D, method):
     run = {"nn_chain": cpu_backend._run_nn_chain, "rounds": cpu_backend._run_rounds,
            "generic": lambda *a: cpu_backend._run_generic(*a, tournament=False),
@@ -162,9 +182,10 @@ def _median(samples: list[dict]) -> dict:
 def floor_table(phases: dict, methods: list[str]) -> list[dict]:
     """Per method: gpuhclust and fastcluster end to end, the square layout's floor, and the
     ratios (see the module docstring)."""
-    floor = sum(phases[p]["wall_s"] for p in ("distances_fresh", "one_pass"))
     rows = []
     for m in methods:
+        fill = "squares_fresh" if m in SQUARED_METHODS else "distances_fresh"
+        floor = phases[fill]["wall_s"] + phases["one_pass"]["wall_s"]
         ours = phases[f"gpuhclust_{m}"]["wall_s"]
         peer = phases.get(f"fastcluster_{m}", {}).get("wall_s")
         rows.append({"method": m, "gpuhclust_s": ours, "fastcluster_s": peer, "floor_s": floor,
@@ -195,6 +216,7 @@ def main(argv=None) -> dict:
     except ImportError:
         fastcluster = None
     prepared = prepare_metric(X, "euclidean", {})
+    squares = prepare_metric(X, "sqeuclidean", {})
     samples: dict[str, list[dict]] = {}
     scans: dict[str, dict] = {}
     rows = np.random.default_rng(1).integers(0, n, args.scan_rows)
@@ -203,7 +225,7 @@ def main(argv=None) -> dict:
         samples.setdefault(name, []).append(t)
 
     for _ in range(args.repeat):
-        _fresh_distances(prepared, n, record)
+        _fresh_distances(prepared, squares, n, record)
         _first_write((n, n), record)
         _first_write((n * (n - 1) // 2,), record)
         D = empty_large((n, n), np.float64)
@@ -216,8 +238,11 @@ def main(argv=None) -> dict:
         del condensed
         work = np.empty_like(D)
         for m in methods:
-            work[:] = D
-            record(f"loop_{m}", _timed(lambda: _loop(work, get_method(m)))[1])
+            if m in SQUARED_METHODS:  # the squares, as the plan has the rounds keep them
+                _distances.square_from_observations(squares.X, *squares.kernel_args, work)
+            else:
+                work[:] = D
+            record(f"loop_{m}", _timed(lambda: _loop(work, _method_as_run(m)))[1])
         del work, D
         for m in methods:
             record(f"gpuhclust_{m}", _timed(lambda: gpuhclust.linkage(X, m))[1])

@@ -163,14 +163,15 @@ def linkage(y, method="single", metric="euclidean", optimal_ordering=False, *,
       (single and complete bit for bit; average, weighted and ward evaluate Lance-Williams in
       round order rather than chain order, so they may differ in the last bits). Complete and
       ward from observations with the Euclidean metric in float64 keep squared distances and
-      take the heights' roots at the end (docs/exactness.md): complete's Z is unchanged, but
-      ward's heights may also differ in the last bits from ward on the same observations'
-      ``pdist``.
+      take the heights' roots at the end (docs/exactness.md): complete's heights are the same
+      distances and, on tie-free data, its Z the same; ward's heights may differ in the last
+      bits from ward on the same observations' ``pdist``.
     * With ties (equal distances): every row of Z is a valid merge at the current minimum
       distance (the replay invariant), deterministically, by one tie rule: a cluster's nearest
-      neighbour is the lowest index among equals, found when the cluster's row is rescanned,
-      and all pairs of mutual nearest neighbours merge, the merged cluster keeping the higher
-      slot. The rounds run the same arithmetic in the same order everywhere, so Z is the same
+      neighbour is the lowest index among equals (among equal squares, where the rounds keep
+      squares: two equal distances may have squares a unit apart), found when the cluster's
+      row is rescanned, and all pairs of mutual nearest neighbours merge, the merged cluster
+      keeping the higher slot. The rounds run the same arithmetic in the same order everywhere, so Z is the same
       bit for bit on 'cpu' (any number of threads) and 'dask' (any number of workers); among
       tied merges it may differ from SciPy's choice.
 

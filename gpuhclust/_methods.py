@@ -51,7 +51,8 @@ class Method:
         SciPy's name for the method.
     code : int
         SciPy's method code (``scipy.cluster.hierarchy._LINKAGE_METHODS``); the compiled
-        Lance-Williams update dispatches on it.
+        Lance-Williams update dispatches on it. (A plan whose rounds keep squared distances
+        carries ward's entry with :data:`WARD_SQUARED` instead: ``gpuhclust._plan``.)
     scipy_algorithm : str
         The algorithm SciPy uses: ``'mst'``, ``'nn_chain'`` or ``'generic'``
         (``algorithm='scipy'`` is this one).

@@ -156,9 +156,10 @@ def keeps_squares(method: Method, algorithm: str, engine: str, dtype, data: Link
 
     The squares are what the Euclidean fill computes before its root, so the fill skips its
     roots, and the heights' roots, taken at the end, are the very distances it would have
-    stored. Complete's maximum picks the same operand on squares, so its Z is the same bit for
-    bit (where two squares differ but their roots are equal, the rounds see no tie: still a
-    valid merge at the minimum). Ward's update on squares (``WARD_SQUARED``) is its own less
+    stored. Complete's maximum picks the same operand on squares, so on tie-free data its Z is
+    the same bit for bit (where two squares differ but their roots are equal, the rounds see
+    no tie, and may merge in another order than on the distances: still a valid merge at the
+    minimum). Ward's update on squares (``WARD_SQUARED``) is its own less
     the squares, the root and the scaling that keeps them in range (heights to ~1e-15
     relative). The guard on the observations' magnitude (below 1e100, where the metric needs no
     check for non-finite distances) keeps every square and update far from overflow. Condensed

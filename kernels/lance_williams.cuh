@@ -1,6 +1,7 @@
 // Lance-Williams updates, the same expressions in the same order as SciPy's
 // _hierarchy_distance_update.pxi and gpuhclust/cpu/_lance_williams.py (integer sums and products
-// where SciPy has them, float64 arithmetic whatever the storage type). Compiled with
+// where SciPy has them, float64 arithmetic whatever the storage type); GH_WARD_SQUARED, ward on
+// squared distances for the rounds, is gpuhclust's own (gpuhclust/_methods.py). Compiled with
 // --fmad=false, they give the CPU backend's values to the last bit.
 #pragma once
 #include "common.cuh"
