@@ -265,11 +265,14 @@ def main(argv=None) -> dict:
         print(f"{key:24s} wall {value['wall_s']:7.2f} s   cpu {value['cpu_s']:7.2f} s")
     condensed_floor = phases["condensed_fresh"]["wall_s"] + phases["one_pass"]["wall_s"] / 2
     result["condensed_floor_s"] = condensed_floor
-    print(f"\nfloor of the square layout (distances_fresh + one_pass): {table[0]['floor_s']:.2f} s; "
+    one_pass = phases["one_pass"]["wall_s"]
+    print(f"\nfloor of the square layout (distances_fresh + one_pass): "
+          f"{phases['distances_fresh']['wall_s'] + one_pass:.2f} s, of the squares (squares_fresh "
+          f"+ one_pass, complete and ward): {phases['squares_fresh']['wall_s'] + one_pass:.2f} s; "
           f"of the condensed layout: {condensed_floor:.2f} s")
     for row in table:
         peer = row["fastcluster_s"]
-        print(f"{row['method']:9s} gpuhclust {row['gpuhclust_s']:5.2f} s  "
+        print(f"{row['method']:9s} floor {row['floor_s']:5.2f} s  gpuhclust {row['gpuhclust_s']:5.2f} s  "
               + (f"fastcluster {peer:6.2f} s  ratio {row['ratio']:4.1f}x  "
                  f"best at the floor {row['best_ratio_at_floor']:4.1f}x  " if peer else "")
               + f"beyond the floor {row['beyond_floor_s']:5.2f} s")
