@@ -30,7 +30,7 @@ from gpuhclust._metrics import METRIC_CODES, prepare_metric
 from gpuhclust.cpu import _heap
 from gpuhclust.cpu._distances import condensed_distances, pair_distance
 from gpuhclust.cpu._lance_williams import lance_williams, merge_rows
-from gpuhclust.cpu._lazy_matrix import first_argmin, int_keys
+from gpuhclust.cpu._lazy_matrix import first_argmin, int_keys, new_merge_log, replay
 from gpuhclust.numpy_only._lance_williams import update_row
 from gpuhclust.numpy_only._loops import first_minima
 
@@ -207,6 +207,37 @@ def test_numpy_row_update_matches_merge_rows(method, scale, in_round, sizes_as):
     got = update_row(code, D[x], D[y], D[x, y], size[x], size[y], size)
     live = np.flatnonzero((size > 0) & (np.arange(150) != x) & (np.arange(150) != y))
     assert_same_bits(got[live], row_y[live], method)
+
+
+@pytest.mark.parametrize("dtype", DTYPES.values(), ids=DTYPES.keys())
+@pytest.mark.parametrize("method", UPDATE_CODES)
+def test_replay_matches_the_update_entry_by_entry(method, dtype):
+    """The lazy rows' replay (``_lazy_matrix.replay``, with loops of its own for some codes)
+    gives, entry after entry of a merge log, the bits of ``lance_williams`` on the row as it
+    stands: special values, sizes up to 2**40, a row's own size other than 1."""
+    code = UPDATE_CODES[method]
+    rng = np.random.default_rng(3)
+    n, m = 400, 150
+    log = new_merge_log(n)
+    slots = rng.permutation(n)[:2 * m]
+    log.a[:m], log.b[:m] = slots[:m], slots[m:]
+    log.h[:m] = rng.choice(SPECIAL[[3, 5, 7, 8]], size=m) * rng.uniform(0.5, 1.0, m)
+    log.na[:m] = rng.choice(np.array([1, 2, 7, 1000, 2**40]), size=m)
+    log.nb[:m] = rng.choice(np.array([1, 3, 5, 2**40]), size=m)
+    with np.errstate(over="ignore"):  # float32 storage: huge operands become +inf
+        row = np.where(rng.random(n) < 0.1, rng.choice(SPECIAL, size=n),
+                       rng.exponential(size=n) * 10.0 ** rng.integers(-3, 3, n)).astype(dtype)
+    for size_i in (1, 6):
+        expected = row.copy()
+        for t in range(m):
+            a, b = log.a[t], log.b[t]
+            expected[b] = lance_williams(code, expected[a], expected[b], log.h[t], log.na[t],
+                                         log.nb[t], size_i)
+            expected[a] = np.inf
+        D = row[None, :].copy()
+        log.last[0] = 0
+        replay(D, 0, m, log, size_i, code)
+        assert_same_bits(D[0], expected, f"{method} size_i={size_i}")
 
 
 # -- metrics ---------------------------------------------------------------------------------

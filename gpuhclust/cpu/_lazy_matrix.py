@@ -120,6 +120,36 @@ def _replay_entries(code, row, log, start, upto, size_i):
 
 
 @numba.njit(cache=True, error_model="numpy")
+def _replay_average(row, log, start, upto):
+    """:func:`_replay_entries` for average, as :func:`_replay_ward_squared` for ward: each size
+    converted once (their sum is exact in float64), ``lance_williams``' bits."""
+    for t in range(start, upto):
+        a = log.a[t]
+        b = log.b[t]
+        f_a = np.float64(log.na[t])
+        f_b = np.float64(log.nb[t])
+        row[b] = (f_a * np.float64(row[a]) + f_b * np.float64(row[b])) / (f_a + f_b)
+        row[a] = np.inf
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _replay_ward_squared(row, log, start, upto, size_i):
+    """:func:`_replay_entries` for ``WARD_SQUARED``, a loop of its own with each size converted
+    to float64 once, where ``lance_williams`` converts three integer sums per entry: integers
+    below 2**53 add exactly in float64, so these are ``_ward_squared``'s bits (the replay is
+    the lazy rows' inner loop; ``test_building_blocks`` compares the two)."""
+    f_i = np.float64(size_i)
+    for t in range(start, upto):
+        a = log.a[t]
+        b = log.b[t]
+        f_a = np.float64(log.na[t])
+        f_b = np.float64(log.nb[t])
+        q = ((f_i + f_a) * row[a] + (f_i + f_b) * row[b] - f_i * log.h[t]) / (f_a + f_b + f_i)
+        row[b] = np.nan if q < 0.0 else q
+        row[a] = np.inf
+
+
+@numba.njit(cache=True, error_model="numpy")
 def replay(D, i, upto, log, size_i, code):
     """Bring row `i` up to date with log entries ``log.last[i]:upto``; row i's cluster is
     unchanged since then, so `size_i` is its size at every one of those merges."""
@@ -132,13 +162,13 @@ def replay(D, i, upto, log, size_i, code):
     if code == COMPLETE:
         _replay_entries(COMPLETE, row, log, start, upto, size_i)
     elif code == AVERAGE:
-        _replay_entries(AVERAGE, row, log, start, upto, size_i)
+        _replay_average(row, log, start, upto)
     elif code == WEIGHTED:
         _replay_entries(WEIGHTED, row, log, start, upto, size_i)
     elif code == WARD:
         _replay_entries(WARD, row, log, start, upto, size_i)
     elif code == WARD_SQUARED:
-        _replay_entries(WARD_SQUARED, row, log, start, upto, size_i)
+        _replay_ward_squared(row, log, start, upto, size_i)
     else:
         _replay_entries(code, row, log, start, upto, size_i)
     log.last[i] = upto
