@@ -57,6 +57,11 @@ def _ward_radicand(d_xi, d_yi, d_xy, size_x, size_y, size_i):
 
 
 @numba.njit(cache=True, error_model="numpy")
+def _average(d_xi, d_yi, size_x, size_y):
+    return (size_x * d_xi + size_y * d_yi) / (size_x + size_y)
+
+
+@numba.njit(cache=True, error_model="numpy")
 def _ward_squared(d_xi, d_yi, d_xy, size_x, size_y, size_i):
     """Ward on squared distances (``_methods.WARD_SQUARED``): the radicand on the squares
     themselves, divided once (three products fewer than :func:`_ward_radicand`), NaN where
@@ -115,7 +120,7 @@ def _update(code, d_xi, d_yi, d_xy, size_x, size_y, size_i):
     if code == COMPLETE:
         return d_yi if d_yi > d_xi else d_xi
     if code == AVERAGE:
-        return (size_x * d_xi + size_y * d_yi) / (size_x + size_y)
+        return _average(d_xi, d_yi, size_x, size_y)
     if code == CENTROID or code == MEDIAN or code == WARD:
         return _squared_method(code, d_xi, d_yi, d_xy, size_x, size_y, size_i)
     if code == WARD_SQUARED:

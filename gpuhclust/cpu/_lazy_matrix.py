@@ -26,8 +26,8 @@ from collections import namedtuple
 import numba
 import numpy as np
 
-from ._lance_williams import (AVERAGE, COMPLETE, WARD, WARD_SQUARED, WEIGHTED, lance_williams,
-                              merge_rows)
+from ._lance_williams import (AVERAGE, COMPLETE, WARD, WARD_SQUARED, WEIGHTED, _average,
+                              _ward_squared, lance_williams, merge_rows)
 
 #: The merge log, one entry per merge k: slot a merged into slot b at height h, with sizes na
 #: and nb. ``last[i]`` is the first entry row i has not replayed; ``touched[i]`` receives the
@@ -121,31 +121,29 @@ def _replay_entries(code, row, log, start, upto, size_i):
 
 @numba.njit(cache=True, error_model="numpy")
 def _replay_average(row, log, start, upto):
-    """:func:`_replay_entries` for average, as :func:`_replay_ward_squared` for ward: each size
-    converted once (their sum is exact in float64), ``lance_williams``' bits."""
+    """:func:`_replay_entries` for average, as :func:`_replay_ward_squared` for ward: the same
+    update on the sizes as float64 (their sum is exact), ``lance_williams``' bits."""
     for t in range(start, upto):
         a = log.a[t]
         b = log.b[t]
-        f_a = np.float64(log.na[t])
-        f_b = np.float64(log.nb[t])
-        row[b] = (f_a * np.float64(row[a]) + f_b * np.float64(row[b])) / (f_a + f_b)
+        row[b] = _average(np.float64(row[a]), np.float64(row[b]), np.float64(log.na[t]),
+                          np.float64(log.nb[t]))
         row[a] = np.inf
 
 
 @numba.njit(cache=True, error_model="numpy")
 def _replay_ward_squared(row, log, start, upto, size_i):
-    """:func:`_replay_entries` for ``WARD_SQUARED``, a loop of its own with each size converted
-    to float64 once, where ``lance_williams`` converts three integer sums per entry: integers
-    below 2**53 add exactly in float64, so these are ``_ward_squared``'s bits (the replay is
-    the lazy rows' inner loop; ``test_building_blocks`` compares the two)."""
+    """:func:`_replay_entries` for ``WARD_SQUARED``, a loop of its own calling the update with
+    each size converted to float64 once, where ``lance_williams`` converts three integer sums
+    per entry: integers below 2**53 add exactly in float64, so these are ``_ward_squared``'s
+    bits (the replay is the lazy rows' inner loop; ``test_building_blocks`` compares the
+    two)."""
     f_i = np.float64(size_i)
     for t in range(start, upto):
         a = log.a[t]
         b = log.b[t]
-        f_a = np.float64(log.na[t])
-        f_b = np.float64(log.nb[t])
-        q = ((f_i + f_a) * row[a] + (f_i + f_b) * row[b] - f_i * log.h[t]) / (f_a + f_b + f_i)
-        row[b] = np.nan if q < 0.0 else q
+        row[b] = _ward_squared(np.float64(row[a]), np.float64(row[b]), log.h[t],
+                               np.float64(log.na[t]), np.float64(log.nb[t]), f_i)
         row[a] = np.inf
 
 
