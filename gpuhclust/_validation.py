@@ -15,10 +15,14 @@ from scipy.cluster.hierarchy import ClusterWarning
 from ._methods import Method
 
 __all__ = ["DistanceError", "LinkageInput", "MergeOverflowError", "as_array",
-           "check_linkage_input", "condensed_pair", "condensed_row_start", "first_in_chunks", "n_from_condensed"]
+           "check_linkage_input", "condensed_pair", "condensed_row_start", "first_in_chunks",
+           "first_non_finite", "n_from_condensed"]
 
 #: Elements checked at a time: the boolean temporaries of a check stay this small whatever n.
 CHECK_CHUNK = 1 << 20
+#: Elements per chunk of :func:`first_non_finite`: 1 MiB of float64, which stays in a core's
+#: cache between the chunk's two reductions.
+RANGE_CHUNK = 1 << 17
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -169,6 +173,22 @@ def first_in_chunks(a: np.ndarray, bad) -> int:
     return -1
 
 
+def first_non_finite(a: np.ndarray) -> tuple[int, float]:
+    """``(index, least)`` of the 1-D numeric `a`: the index of its first element that is not
+    finite (-1 if none), and its least element (meaningful where all are finite). One pass,
+    :data:`RANGE_CHUNK` elements at a time: each chunk's least and largest (NaN propagates
+    to both, +-inf lies at one end; the second reduction reads the chunk from cache), the
+    chunk searched element by element only where one of them is not finite."""
+    least = np.inf
+    for lo in range(0, a.shape[0], RANGE_CHUNK):
+        chunk = a[lo:lo + RANGE_CHUNK]
+        low, high = chunk.min(), chunk.max()
+        if not (np.isfinite(low) and np.isfinite(high)):
+            return lo + first_bad(~np.isfinite(chunk)), least
+        least = min(least, low)
+    return -1, least
+
+
 def beyond_float32(a: np.ndarray) -> np.ndarray:
     """Where float32 storage turns the (finite) values of `a` into +-inf."""
     if a.dtype.itemsize <= 4 and not np.issubdtype(a.dtype, np.integer):
@@ -196,7 +216,7 @@ def raise_non_finite(value, i: int, j: int):
 def validate_computed(y: np.ndarray, n: int, dtype) -> None:
     """Raise for the first distance of the computed condensed matrix `y` (n observations) that
     is not finite, or with float32 storage beyond float32's range."""
-    idx = first_in_chunks(y, lambda c: ~np.isfinite(c))
+    idx, _ = first_non_finite(y)
     if idx >= 0:
         raise_non_finite(y[idx], *condensed_pair(idx, n))
     if np.dtype(dtype) == np.float32:
@@ -213,13 +233,13 @@ def check_linkage_input(y: np.ndarray, method: Method, metric, dtype=None) -> Li
             raise ValueError("The condensed distance matrix is empty: linkage needs at least "
                              "2 observations (1 distance)")
         n = n_from_condensed(y.size)
-        idx = first_in_chunks(y, lambda c: ~np.isfinite(c))
+        idx, least = first_non_finite(y)
         if idx >= 0:
             i, j = condensed_pair(idx, n)
             raise DistanceError(
                 "The condensed distance matrix must contain only finite values: "
                 f"entry {idx} (observations {i} and {j}) is {y[idx]}.", (i, j), idx)
-        has_negative = bool(y.size and y.min() < 0)
+        has_negative = bool(least < 0)
         if has_negative and method.euclidean_only:  # centroid, median, ward
             idx = first_in_chunks(y, lambda c: c < 0)
             i, j = condensed_pair(idx, n)

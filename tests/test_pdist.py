@@ -9,7 +9,8 @@ import scipy.spatial.distance as ssd
 import gpuhclust
 from _helpers import assert_same_bits
 from gpuhclust._metrics import prepare_metric
-from gpuhclust.cpu._distances import (BLOCK, column_blocks, condensed_distances,
+from gpuhclust.cpu._distances import (BLOCK, CONDENSED_TILE, column_blocks,
+                                      condensed_distances, square_from_condensed,
                                       square_from_observations)
 from gpuhclust.cpu._lazy_matrix import int_keys
 
@@ -126,9 +127,15 @@ def _check_square(metric, dtype, n, d):
     D = np.full((n, n), -1.0, dtype)  # an invalid distance wherever the fill misses
     block_min = np.empty((n, column_blocks(n)), dtype=np.int64)
     square_from_observations(prepared.X, *prepared.kernel_args, D, block_min)
-    assert_same_bits(D, expected, f"{metric} n={n} d={d}")
+    _check_filled(D, block_min, expected, f"{metric} n={n} d={d}")
+
+
+def _check_filled(D, block_min, expected, what):
+    """A square fill's matrix is `expected` bit for bit, and its block minima those of the
+    stored values."""
+    assert_same_bits(D, expected, what)
     keys = int_keys(expected)
-    for c in range(column_blocks(n)):  # each row's smallest key per block of columns
+    for c in range(column_blocks(D.shape[0])):  # each row's smallest key per block of columns
         np.testing.assert_array_equal(block_min[:, c],
                                       keys[:, c * BLOCK:(c + 1) * BLOCK].min(axis=1))
     assert_same_bits(np.tril(D, -1), np.tril(D.T, -1), "lower triangle vs transposed upper")
@@ -139,6 +146,22 @@ def _check_square(metric, dtype, n, d):
 @pytest.mark.parametrize("n", SQUARE_SIZES)
 def test_square_from_observations_is_squareform(metric, dtype, n):
     _check_square(metric, dtype, n, 5)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", SQUARE_SIZES + [CONDENSED_TILE + 1, 2 * BLOCK + CONDENSED_TILE - 1])
+def test_square_from_condensed_is_squareform(dtype, n):
+    """The square matrix expanded from a condensed one (tiles of rows against blocks of
+    columns): squareform's, -0.0 stored as +0.0, +inf on the diagonal, and its block minima."""
+    y = ssd.pdist(np.random.default_rng(n).standard_normal((n, 3)))
+    y[::7] = -0.0
+    expected = ssd.squareform(y + 0.0).astype(dtype)
+    np.fill_diagonal(expected, np.inf)
+    D = np.full((n, n), -1.0, dtype)
+    block_min = np.empty((n, column_blocks(n)), dtype=np.int64)
+    square_from_condensed(y, D, block_min)
+    _check_filled(D, block_min, expected, f"condensed n={n}")
+    assert not np.signbit(D).any()
 
 
 # The whole-row fill's kernels add four features per pass and the rest one at a time (storage

@@ -76,6 +76,24 @@ def test_non_finite_condensed_says_where(bad):
         gpuhclust.linkage(y, "average")
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", [0, 1, "end of a chunk", "start of a chunk", "last"])
+def test_first_non_finite_finds_the_first_one(bad, where):
+    """The chunked range check finds the first non-finite entry wherever it lies (a NaN, or an
+    infinity at either end of its chunk's range), and the least value of finite input."""
+    from gpuhclust._validation import RANGE_CHUNK, first_non_finite
+
+    y = np.random.default_rng(1).random(2 * RANGE_CHUNK + 5) + 1.0
+    y[RANGE_CHUNK + 3] = -2.5
+    assert first_non_finite(y) == (-1, -2.5)
+    at = {"end of a chunk": RANGE_CHUNK - 1, "start of a chunk": RANGE_CHUNK,
+          "last": y.size - 1}.get(where, where)
+    y[at] = bad
+    y[-1] = bad  # a later one does not hide the first
+    assert first_non_finite(y)[0] == at
+    assert first_non_finite(np.arange(5))[0] == -1  # integers are finite
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_non_finite_observations_say_where(bad):
     X = np.random.default_rng(0).random((6, 3))

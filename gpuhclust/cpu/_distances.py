@@ -633,31 +633,54 @@ def first_non_finite_upper(D):
     return -1, -1
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
-def square_from_condensed(y, out):
-    """Expand a condensed matrix into the square `out`, diagonal +inf, -0.0 turned into +0.0."""
-    n = out.shape[0]
-    for i in numba.prange(n):
-        out[i, i] = np.inf
-        base = row_start(i, n) - i - 1
-        for j in range(i + 1, n):
-            out[i, j] = y[base + j] + 0.0
-    mirror_upper(out)
+#: Rows per tile of the square matrix filled from a condensed one (see
+#: :func:`_square_from_condensed`).
+CONDENSED_TILE = 32
+
+
+def square_from_condensed(y, out, block_min=None):
+    """Expand the condensed matrix `y` (float64) into the square `out` (float64 or float32):
+    +inf on the diagonal, -0.0 turned into +0.0. With `block_min` (int64,
+    (n, :func:`column_blocks`)), also each row's smallest key per block of columns, as
+    :func:`square_from_observations` records them."""
+    if block_min is None:
+        block_min = np.empty((0, 0), dtype=np.int64)
+    _square_from_condensed(y, out, int_keys(out), block_min)
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def mirror_upper(out):
-    """Copy the upper triangle of `out` below the diagonal, tile by tile (cache friendly)."""
+def _square_from_condensed(y, out, keys, block_min):
+    """Tiles of CONDENSED_TILE rows ``i0:i1``, each written whole, in parallel.
+
+    Why tiles: row i's entries left of the diagonal lie one per row of `y` (column j < i of row
+    i is ``y[row_start(j) + i - j - 1]``), so filling rows one at a time reads a cache line of
+    `y` per entry; for a tile, column j's entries are ``i1 - i0`` consecutive values of `y`,
+    read at once. Each row is written left to right (the tile's rows side by side below the
+    tile, then each row from its tile to its end), and each block's minimum is taken from the
+    keys just stored, while they are in cache (block c of a row with its last entry)."""
     n = out.shape[0]
-    tile = 64
-    ntiles = (n + tile - 1) // tile
-    for ti in numba.prange(ntiles):
-        i0 = ti * tile
-        i1 = min(n, i0 + tile)
-        for tj in range(ti + 1):
-            j0 = tj * tile
-            j1 = min(n, j0 + tile)
-            # rows i in [i0, i1) get columns j < i from out[j, i]
-            for i in range(i0, i1):
-                for j in range(j0, min(j1, i)):
-                    out[i, j] = out[j, i]
+    minima = block_min.shape[0] > 0
+    blocks = (n + BLOCK - 1) // BLOCK
+    for t in numba.prange((n + CONDENSED_TILE - 1) // CONDENSED_TILE):
+        i0 = np.int64(t) * CONDENSED_TILE
+        i1 = min(n, i0 + CONDENSED_TILE)
+        for j0 in range(0, i0, BLOCK):  # the columns left of the tile
+            j1 = min(i0, j0 + BLOCK)
+            for j in range(j0, j1):
+                base = row_start(j, n) + i0 - j - 1
+                for i in range(i0, i1):
+                    out[i, j] = y[base + i - i0] + 0.0
+            if minima and j1 == j0 + BLOCK:  # a block of columns wholly left of the tile
+                for i in range(i0, i1):
+                    block_min[i, j0 // BLOCK] = _min_key(keys, i, j0, j1)
+        for i in range(i0, i1):
+            for j in range(i0, i):  # the tile's own lower triangle
+                out[i, j] = y[row_start(j, n) + i - j - 1] + 0.0
+            out[i, i] = np.inf
+            base = row_start(i, n) - i - 1
+            for c in range(i0 // BLOCK, blocks):  # the rest of row i, block by block
+                hi = min(n, (c + 1) * BLOCK)
+                for j in range(max(i + 1, c * BLOCK), hi):
+                    out[i, j] = y[base + j] + 0.0
+                if minima:
+                    block_min[i, c] = _min_key(keys, i, c * BLOCK, hi)

@@ -73,40 +73,42 @@ class CPUBackend(Backend):
 
     @staticmethod
     def matrix_bytes(data: LinkageInput, metric: PreparedMetric | None, dtype) -> int:
-        """Memory the matrix engine needs: the square matrix, and SciPy's condensed result
-        while the matrix is filled when SciPy computes the metric, or the rows' block minima
-        of the rounds' first scan (1/32 of a float64 matrix) when the compiled metrics do
-        (counted for every algorithm: the engine is chosen before the algorithm)."""
+        """Memory the matrix engine needs: the square matrix, the rows' block minima of the
+        rounds' first scan (1/32 of a float64 matrix; counted for every algorithm: the engine
+        is chosen before the algorithm), and SciPy's condensed result while the matrix is
+        filled when SciPy computes the metric."""
         n = data.n
-        extra = 0
+        extra = 8 * n * _distances.column_blocks(n)
         if data.condensed is None and metric.code is None:
-            extra = 8 * (n * (n - 1) // 2)  # SciPy's condensed float64 result, freed afterwards
-        elif data.condensed is None:  # the rows' block minima (rounds' first scan)
-            extra = 8 * n * _distances.column_blocks(n)
+            extra += 8 * (n * (n - 1) // 2)  # SciPy's condensed float64 result, freed afterwards
         return np.dtype(dtype).itemsize * n * n + extra
 
     def square_matrix(self, data: LinkageInput, metric: PreparedMetric | None, dtype,
                       block_minima: bool = False):
         """The working matrix: square, +inf on the diagonal. Returns (D, nonneg, block_min):
-        with `block_minima`, where the compiled fill computes them, the block minima of its
-        rows (``_distances.square_from_observations``), else None."""
+        with `block_minima`, the block minima of its rows as the fill records them
+        (``_distances.square_from_observations``, ``square_from_condensed``) where every
+        distance is non-negative (the minima are taken on the bits read as integers), else
+        None."""
         n = data.n
         check_fits(self.matrix_bytes(data, metric, dtype),
                    f"the {n} x {n} {np.dtype(dtype).name} distance matrix",
                    smaller_storage_hint(dtype))
         D = _memory.empty_large((n, n), dtype)
-        if data.condensed is not None:
-            condensed = np.ascontiguousarray(data.condensed, dtype=np.float64)
-            _distances.square_from_condensed(read_only(condensed), D)
-            return D, not data.has_negative, None
-        if metric.code is None:
-            y = ssd.pdist(metric.X, metric.scipy_metric, **metric.scipy_kwargs)
-            validate_computed(y, n, dtype)
-            _distances.square_from_condensed(read_only(y), D)
-            return D, not bool(y.min() < 0), None
         block_min = None
         if block_minima:
             block_min = np.empty((n, _distances.column_blocks(n)), dtype=np.int64)
+        if data.condensed is not None or metric.code is None:
+            if data.condensed is not None:
+                y = np.ascontiguousarray(data.condensed, dtype=np.float64)
+                nonneg = not data.has_negative
+            else:
+                y = ssd.pdist(metric.X, metric.scipy_metric, **metric.scipy_kwargs)
+                validate_computed(y, n, dtype)
+                nonneg = not bool(y.min() < 0)
+            block_min = block_min if nonneg else None
+            _distances.square_from_condensed(read_only(y), D, block_min)
+            return D, nonneg, block_min
         _distances.square_from_observations(metric.X, *metric.kernel_args, D, block_min)
         if metric.may_give_non_finite or D.dtype == np.float32:
             i, j = _distances.first_non_finite_upper(D)
