@@ -1,8 +1,10 @@
 """The contenders of the benchmark suite: what each runs, where it applies, and its data.
 
-Each contender turns observations X (n x d, float64) into a SciPy-style linkage matrix Z.
-Libraries are imported inside the run functions, so that a child process measuring one
-contender loads only that contender's library.
+Each contender turns observations X (n x d, float64) into a SciPy-style linkage matrix Z; those
+that take a condensed distance matrix as SciPy's ``linkage`` does (``Contender.condensed``) get
+``pdist(X, metric)`` instead with ``--input condensed`` (:func:`input_data`; the metric
+argument then does not apply, as in SciPy). Libraries are imported inside the run functions, so
+that a child process measuring one contender loads only that contender's library.
 """
 from __future__ import annotations
 
@@ -21,6 +23,21 @@ SKLEARN_METHODS = ("single", "complete", "average", "ward")
 def make_data(n: int, d: int, seed: int) -> np.ndarray:
     """The benchmark data: standard normal observations, the same for every contender."""
     return np.random.default_rng(seed).standard_normal((n, d))
+
+
+#: What the contenders get (suite.py --input): the observations, or their condensed distance
+#: matrix, computed before the clock starts.
+INPUTS = ("observations", "condensed")
+
+
+def input_data(X: np.ndarray, kind: str, metric: str) -> np.ndarray:
+    """The data a contender runs on: X itself, or its condensed distances under `metric`
+    (SciPy's ``pdist``)."""
+    if kind == "observations":
+        return X
+    import scipy.spatial.distance as ssd
+
+    return ssd.pdist(X, metric)
 
 
 def z_from_children(children: np.ndarray, heights: np.ndarray | None) -> np.ndarray:
@@ -144,6 +161,7 @@ class Contender:
     engine: str = "-"
     dtype: str = "float64"
     heights: bool = True  # False: the library returns no merge heights
+    condensed: bool = True  # takes a condensed distance matrix (--input condensed)
     memory: Callable = lambda n, d: 8 * n * n  # rough peak bytes, for the scaling budget
 
 
@@ -160,10 +178,11 @@ CONTENDERS = {c.name: c for c in [
     Contender("fastcluster", "fastcluster", _fastcluster, _applies_all,
               _installed("fastcluster"), memory=_matrix_bytes(4)),
     Contender("fastcluster-vector", "fastcluster", _fastcluster_vector, _applies_vector,
-              _installed("fastcluster"), memory=_vector_bytes),
-    Contender("sklearn", "scikit-learn", _sklearn, _applies_sklearn, _installed("sklearn")),
+              _installed("fastcluster"), memory=_vector_bytes, condensed=False),
+    Contender("sklearn", "scikit-learn", _sklearn, _applies_sklearn, _installed("sklearn"),
+              condensed=False),
     Contender("cuml", "cuml", _cuml, _applies_cuml, _installed("cuml"), dtype="float32",
-              heights=False, memory=_matrix_bytes(4)),
+              heights=False, memory=_matrix_bytes(4), condensed=False),
     # what a user gets by default; the worker records the engine 'auto' chose
     Contender("gpuhclust-cpu-auto", "gpuhclust", _gpuhclust("cpu", "auto", "float64"),
               _applies_all, _installed("gpuhclust"), "cpu", "auto", "float64"),
@@ -175,7 +194,7 @@ CONTENDERS = {c.name: c for c in [
     # the vector engine stores no distances and computes in float64 whatever dtype says
     Contender("gpuhclust-cpu-vector", "gpuhclust", _gpuhclust("cpu", "vector", "float64"),
               _applies_vector, _installed("gpuhclust"), "cpu", "vector", "float64",
-              memory=_vector_bytes),
+              memory=_vector_bytes, condensed=False),
     Contender("gpuhclust-cuda", "gpuhclust", _gpuhclust("cuda", "matrix", "float64"),
               _applies_all, _cuda_usable, "cuda", "matrix", "float64"),
     Contender("gpuhclust-cuda-f32", "gpuhclust", _gpuhclust("cuda", "matrix", "float32"),

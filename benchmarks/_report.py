@@ -124,7 +124,10 @@ def table(result: dict, n: int | None = None) -> str:
                                                   "fastcluster", "scikit-learn") if v.get(k))
     lines += ["", (
         f"n = {n}, d = {d}, {metric}, seconds (median of {a['repeat']} after a warm-up on "
-        f"{min(n, a['warmup_n'])} points), from observations to Z, each contender in its own "
+        f"{min(n, a['warmup_n'])} points), from "
+        + ("the condensed distances (computed beforehand)" if a.get("input") == "condensed"
+           else "observations")
+        + " to Z, each contender in its own "
         f"process; {result['date'][:10]}; {mach['cpu_model']}, {mach['cores']} cores, "
         f"{mach['memory_bytes'] / 2**30:.0f} GiB; {versions}"
         + (f" (commit {result['gpuhclust_source']['commit']})"

@@ -3,7 +3,8 @@
     python benchmarks/_worker.py '{"contender": "scipy", "n": 2000, "d": 16, ...}'
 
 The child imports the contender's library, makes the data from the seed (nothing big crosses
-the process boundary), then:
+the process boundary; with ``"input": "condensed"`` each call gets the condensed distances of its
+observations, computed before the clock starts), then:
 1. calls the contender once on 64 observations: the import of its compiled code, and for
    gpuhclust Numba's compile or cache load, timed apart (``compile_s``);
 2. warms up on the first ``warmup_n`` observations (not timed into the figures);
@@ -22,7 +23,7 @@ import time
 
 import numpy as np
 
-from _contenders import CONTENDERS, make_data
+from _contenders import CONTENDERS, input_data, make_data
 
 
 def _status_bytes(field: str) -> int:
@@ -67,17 +68,21 @@ def measure(spec: dict) -> dict:
     chosen = _record_engines() if contender.library == "gpuhclust" else []
     n, d, method, metric = spec["n"], spec["d"], spec["method"], spec["metric"]
     X = make_data(n, d, spec["seed"])
+    kind = spec.get("input", "observations")
 
+    data = input_data(X[:min(n, 64)], kind, metric)
     t0 = time.perf_counter()
-    contender.run(X[:min(n, 64)], method, metric)
+    contender.run(data, method, metric)
     compile_s = time.perf_counter() - t0
 
     warmup_n = min(n, spec["warmup_n"])
     warmup_s = None
     if warmup_n >= 2:
+        data = input_data(X[:warmup_n], kind, metric)
         t0 = time.perf_counter()
-        contender.run(X[:warmup_n], method, metric)
+        contender.run(data, method, metric)
         warmup_s = time.perf_counter() - t0
+    data = input_data(X, kind, metric)
 
     exact_peak = _reset_peak()
     times, peaks, rises, Z = [], [], [], None
@@ -87,7 +92,7 @@ def measure(spec: dict) -> dict:
         _reset_peak()
         before = _status_bytes("VmRSS")
         t0 = time.perf_counter()
-        Z = contender.run(X, method, metric)
+        Z = contender.run(data, method, metric)
         times.append(time.perf_counter() - t0)
         peak = (_status_bytes("VmHWM") if exact_peak
                 else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)

@@ -6,6 +6,7 @@
     python benchmarks/suite.py --scaling --repeat 1                # gpuhclust from n=1k to 24 GB
     python benchmarks/suite.py --readme benchmarks/results/peers-n20000-d16-<date>.json
     python benchmarks/suite.py --quick                             # CI: does the suite run?
+    python benchmarks/suite.py --n 20000 --input condensed --methods complete,ward
 
 Contenders (``--contenders``, names or the groups all / peers / gpuhclust): scipy, fastcluster,
 fastcluster-vector, sklearn, cuml, gpuhclust-cpu-auto (the defaults), gpuhclust-cpu (engine
@@ -21,6 +22,11 @@ min(n, --warmup-n) points, then times --repeat calls and reports their median an
 resident memory of a call (the rise of the peak RSS over the RSS just before it). SciPy runs
 first and its Z is the reference every other Z is checked against (benchmarks/_check.py);
 a failing check is shown as a failure, and the exit status is 1.
+
+--input condensed: every call gets ``pdist(X, metric)`` (computed before the clock starts)
+instead of the observations, as ``linkage(y, ...)`` takes it; the contenders that take no
+condensed matrix (the vector engines, scikit-learn, cuML) are left out. Results:
+``<mode>-condensed-n<n>-...``.
 
 --scaling: gpuhclust only (float32 and float64 matrix engine, vector engine), n doubling from
 1000 up to the largest n whose float32 square matrix fits --budget-gb (default: this machine's
@@ -55,7 +61,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from _check import check_z  # noqa: E402
-from _contenders import CONTENDERS, GROUPS, METHODS, make_data  # noqa: E402
+from _contenders import CONTENDERS, GROUPS, INPUTS, METHODS, make_data  # noqa: E402
 import _report  # noqa: E402
 
 GiB = 2**30
@@ -198,12 +204,14 @@ def fits(contender, n, d, budget) -> bool:
     return budget is None or CONTENDERS[contender].memory(n, d) + OVERHEAD <= budget
 
 
-def reference_for(n, d, method, metric, budget, check_max_n):
+def reference_for(n, d, method, metric, budget, check_max_n, kind="observations"):
     """Which contender's Z is the reference: SciPy's, or where SciPy does not fit
-    fastcluster.linkage_vector's; None when neither runs here."""
+    fastcluster.linkage_vector's (from observations only); None when neither runs here."""
     if check_max_n is not None and n > check_max_n:
         return None
     for c in ("scipy", "fastcluster-vector"):
+        if kind == "condensed" and not CONTENDERS[c].condensed:
+            continue
         if applies(c, method, metric) and not CONTENDERS[c].available() and fits(c, n, d,
                                                                                   budget):
             return c
@@ -224,8 +232,9 @@ def measure_all(args, names, log=print) -> tuple[list, list]:
                 for metric in args.metrics:
                     for method in args.methods:
                         ref_name = reference_for(n, d, method, metric, args.budget,
-                                                 args.check_max_n)
-                        order = [c for c in names if applies(c, method, metric)]
+                                                 args.check_max_n, args.input)
+                        order = [c for c in names if applies(c, method, metric)
+                                 and (args.input == "observations" or CONTENDERS[c].condensed)]
                         if ref_name:  # first: the others are checked against its Z
                             order = [ref_name] + [c for c in order if c != ref_name]
                         Z_ref = None
@@ -255,7 +264,7 @@ def one(args, c, n, d, method, metric, tmp, is_reference_only=False) -> dict:
     spec = CONTENDERS[c]
     row = {"contender": c, "library": spec.library, "backend": spec.backend,
            "engine": spec.engine, "dtype": spec.dtype, "n": n, "d": d, "method": method,
-           "metric": metric, "seed": args.seed, "repeat": args.repeat}
+           "metric": metric, "input": args.input, "seed": args.seed, "repeat": args.repeat}
     if not fits(c, n, d, args.budget):
         row.update(status="skipped", median=None, error=(
             f"needs ~{(spec.memory(n, d) + OVERHEAD) / GiB:.1f} GiB, budget "
@@ -265,7 +274,7 @@ def one(args, c, n, d, method, metric, tmp, is_reference_only=False) -> dict:
     repeat = 1 if is_reference_only else args.repeat
     warmup_n = 0 if is_reference_only else args.warmup_n
     res = run_child({"contender": c, "n": n, "d": d, "method": method, "metric": metric,
-                     "seed": args.seed, "repeat": repeat, "warmup_n": warmup_n,
+                     "input": args.input, "seed": args.seed, "repeat": repeat, "warmup_n": warmup_n,
                      "z_out": z_out}, args.timeout, args.source["path"] if args.at else None)
     row.update(res)
     if "error" in res:
@@ -374,6 +383,8 @@ def parse(argv=None):
                     help="warm-up call on min(n, this) points before the timed calls "
                          "(default 6000: every code path of the larger runs; 0: none)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--input", choices=INPUTS, default="observations",
+                    help="what each call gets: the observations, or their condensed distances")
     ap.add_argument("--quick", action="store_true",
                     help="CI: tiny n, two methods, into a temporary directory; also renders "
                          "the README table into a temporary copy")
@@ -454,7 +465,7 @@ def main(argv=None) -> int:
     started, load_before = dt.datetime.now(), machine()["load_average"]
     rows, references = measure_all(args, names)
     ns = sorted(set(args.n))
-    stem = (f"{mode}-n{ns[0]}" + (f"-{ns[-1]}" if len(ns) > 1 else "")
+    stem = (f"{mode}{'-condensed' if args.input == 'condensed' else ''}-n{ns[0]}" + (f"-{ns[-1]}" if len(ns) > 1 else "")
             + f"-d{'-'.join(map(str, args.d))}-{started.date().isoformat()}")
     path = args.out / f"{stem}.json"
     k = 2

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.spatial.distance as ssd
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITE = ROOT / "benchmarks" / "suite.py"
@@ -62,6 +63,33 @@ def test_quick_mode_end_to_end(tmp_path):
     b, a = _region(before), _region(after)
     assert a[0] == b[0] and a[2] == b[2]
     assert "| single |" in a[1] and "| ward |" in a[1] and "yes" in a[1]
+
+
+@pytest.mark.slow
+def test_quick_mode_from_condensed_input(tmp_path):
+    """--input condensed: the contenders that take a condensed matrix, each Z checked against
+    SciPy's from the same distances; the results and the README note say so."""
+    result, path = _run(tmp_path, "--input", "condensed")
+    assert path.name.startswith("quick-condensed-")
+    contenders = {r["contender"] for r in result["rows"]}
+    assert {"fastcluster", "gpuhclust-cpu-auto", "gpuhclust-cpu"} <= contenders
+    assert not contenders & {"fastcluster-vector", "sklearn", "gpuhclust-cpu-vector"}
+    for r in result["rows"]:
+        assert r["input"] == "condensed"
+        assert r["status"] == "ok" and r["check"]["passed"] is True, r
+    assert "from the condensed distances" in (tmp_path / "README.md").read_text()
+
+
+def test_condensed_input_is_pdist_of_the_observations():
+    from _contenders import CONTENDERS, input_data
+
+    X = np.random.default_rng(0).standard_normal((7, 3))
+    assert input_data(X, "observations", "cityblock") is X
+    np.testing.assert_array_equal(input_data(X, "condensed", "cityblock"),
+                                  ssd.pdist(X, "cityblock"))
+    assert suite.reference_for(7, 3, "ward", "euclidean", None, None, "condensed") in (
+        "scipy", None)
+    assert not CONTENDERS["gpuhclust-cpu-vector"].condensed
 
 
 @pytest.mark.slow
