@@ -148,12 +148,14 @@ def test_square_from_observations_is_squareform(metric, dtype, n):
     _check_square(metric, dtype, n, 5)
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("dtype,y_dtype", [(np.float64, np.float64), (np.float32, np.float64),
+                                           (np.float64, np.float32)])
 @pytest.mark.parametrize("n", SQUARE_SIZES + [CONDENSED_TILE + 1, 2 * BLOCK + CONDENSED_TILE - 1])
-def test_square_from_condensed_is_squareform(dtype, n):
+def test_square_from_condensed_is_squareform(dtype, y_dtype, n):
     """The square matrix expanded from a condensed one (tiles of rows against blocks of
-    columns): squareform's, -0.0 stored as +0.0, +inf on the diagonal, and its block minima."""
-    y = ssd.pdist(np.random.default_rng(n).standard_normal((n, 3)))
+    columns; float32 distances as they are): squareform's, -0.0 stored as +0.0, +inf on the
+    diagonal, and its block minima."""
+    y = ssd.pdist(np.random.default_rng(n).standard_normal((n, 3))).astype(y_dtype)
     y[::7] = -0.0
     expected = ssd.squareform(y + 0.0).astype(dtype)
     np.fill_diagonal(expected, np.inf)

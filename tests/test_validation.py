@@ -150,6 +150,21 @@ def test_memory_error_before_allocation(monkeypatch):
         gpuhclust.linkage(X, "average")
 
 
+@pytest.mark.parametrize("dtype,copied", [(np.float64, False), (np.float32, False),
+                                          (np.int64, True), (np.bool_, True)])
+def test_condensed_input_memory_counts_its_float64_copy(dtype, copied):
+    """The CPU fill reads float64 and float32 distances as they are; other types are copied
+    to float64 first, and the plan's memory counts that copy."""
+    from gpuhclust._validation import LinkageInput
+    from gpuhclust.cpu._distances import column_blocks
+    from gpuhclust.cpu.backend import CPUBackend
+
+    n = 100
+    y = np.ones(n * (n - 1) // 2, dtype=dtype)
+    needed = CPUBackend.matrix_bytes(LinkageInput(n, y, None), None, np.float64)
+    assert needed == 8 * n * n + 8 * n * column_blocks(n) + (8 * y.size if copied else 0)
+
+
 def test_single_linkage_from_observations_needs_no_matrix(monkeypatch):
     """Prim's algorithm on the observations allocates O(n) memory only."""
     monkeypatch.setattr(_memory, "available_bytes", lambda: 10_000)

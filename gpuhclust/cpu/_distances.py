@@ -639,8 +639,8 @@ CONDENSED_TILE = 32
 
 
 def square_from_condensed(y, out, block_min=None):
-    """Expand the condensed matrix `y` (float64) into the square `out` (float64 or float32):
-    +inf on the diagonal, -0.0 turned into +0.0. With `block_min` (int64,
+    """Expand the condensed matrix `y` (float64 or float32) into the square `out` (float64 or
+    float32): +inf on the diagonal, -0.0 turned into +0.0. With `block_min` (int64,
     (n, :func:`column_blocks`)), also each row's smallest key per block of columns, as
     :func:`square_from_observations` records them."""
     if block_min is None:

@@ -81,6 +81,8 @@ class CPUBackend(Backend):
         extra = 8 * n * _distances.column_blocks(n)
         if data.condensed is None and metric.code is None:
             extra += 8 * (n * (n - 1) // 2)  # SciPy's condensed float64 result, freed afterwards
+        elif data.condensed is not None and _condensed_for_fill(data.condensed) is None:
+            extra += 8 * data.condensed.shape[0]  # its float64 copy
         return np.dtype(dtype).itemsize * n * n + extra
 
     def square_matrix(self, data: LinkageInput, metric: PreparedMetric | None, dtype,
@@ -100,7 +102,9 @@ class CPUBackend(Backend):
             block_min = np.empty((n, _distances.column_blocks(n)), dtype=np.int64)
         if data.condensed is not None or metric.code is None:
             if data.condensed is not None:
-                y = np.ascontiguousarray(data.condensed, dtype=np.float64)
+                y = _condensed_for_fill(data.condensed)
+                if y is None:
+                    y = np.ascontiguousarray(data.condensed, dtype=np.float64)
                 nonneg = not data.has_negative
             else:
                 y = ssd.pdist(metric.X, metric.scipy_metric, **metric.scipy_kwargs)
@@ -307,6 +311,15 @@ def _run_nn_chain(D, nonneg, method: Method, bar) -> np.ndarray:
             length = state["chain_length"]
             chain[:length] = new_slot[chain[:length]]
     return merges
+
+
+def _condensed_for_fill(y: np.ndarray) -> np.ndarray | None:
+    """`y` as the square fill takes it without a copy (float64 or float32, contiguous: their
+    values are the same in float64), else None (integers and booleans, strided views: a
+    float64 copy)."""
+    if y.dtype in (np.float64, np.float32) and y.flags.c_contiguous:
+        return y
+    return None
 
 
 def _run_rounds(D, nonneg, method: Method, bar, block_min=None) -> np.ndarray:
