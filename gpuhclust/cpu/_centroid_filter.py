@@ -225,7 +225,8 @@ def gaps(dots, norm_q, norms, inverse_sizes, errors, slope, base, m, out):
 def count_through(gap_keys, m):
     """How many of the block's columns pass (``gap_keys[:m]`` at most 0, see :func:`gaps`): a
     loop without branches that vectorises."""
-    through = 0
+    through = np.int32(0)
     for jj in range(m):
-        through += gap_keys[jj] <= 0
-    return through
+        # an int32 sum, eight lanes (Numba would compute it in int64: four)
+        through = np.int32(through + (gap_keys[jj] <= 0))
+    return np.int64(through)

@@ -62,7 +62,9 @@ def _about_least(order, m):
     best = np.int32(_NO_ORDER)
     high = np.int32(-(1 << _POSITION_BITS))
     for jj in range(m):
-        v = (order[jj] & high) | np.int32(jj)
+        # Numba computes int32 bit operations in int64; cast back, the loop is an int32 minimum
+        # on eight lanes (four without the cast)
+        v = np.int32((order[jj] & high) | jj)
         best = v if v < best else best
     return np.int64(best & ((1 << _POSITION_BITS) - 1))
 
@@ -231,9 +233,9 @@ def filtered_tile(X, C32, terms, constants, i0, i1, j0, j1, part_w, part_p, part
         s_row = S[t]
         for jj in range(m):  # slope times 1 / n_j: every size 1
             flags[jj] = np.int32(gap(s_row[jj], slope, errors_j[jj], base) <= zero)
-        count = 0
+        count = np.int32(0)
         for jj in range(m):
-            count += flags[jj]
+            count = np.int32(count + flags[jj])  # an int32 sum (see _about_least)
         exact += count
         if exact > HITS_PER_LINE * (t + 1):  # give up at the first sign, not at the end
             return False
