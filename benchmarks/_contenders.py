@@ -40,6 +40,12 @@ def input_data(X: np.ndarray, kind: str, metric: str) -> np.ndarray:
     return ssd.pdist(X, metric)
 
 
+def input_bytes(n: int, kind: str) -> int:
+    """Memory the input adds beside the observations while a call runs: the condensed float64
+    distances (8 n (n - 1) / 2 bytes), or nothing."""
+    return 8 * (n * (n - 1) // 2) if kind == "condensed" else 0
+
+
 def z_from_children(children: np.ndarray, heights: np.ndarray | None) -> np.ndarray:
     """A SciPy linkage matrix from merge-ordered children (scikit-learn, cuML): ids sorted in
     each row, sizes counted; heights NaN when the library returns none."""

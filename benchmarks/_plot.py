@@ -54,7 +54,9 @@ def plot(result: dict, path) -> None:
     for ax in list(axes.flat)[len(methods):]:
         ax.set_visible(False)
     mach = result["machine"]
-    fig.suptitle(f"gpuhclust benchmark suite ({result['mode']}), {result['date'][:10]}, "
+    source = (", from condensed distances" if result["args"].get("input") == "condensed"
+              else "")
+    fig.suptitle(f"gpuhclust benchmark suite ({result['mode']}{source}), {result['date'][:10]}, "
                  f"{mach['cpu_model']}, {mach['cores']} cores (red x: Z check failed)",
                  fontsize=9)
     fig.tight_layout()

@@ -61,7 +61,8 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from _check import check_z  # noqa: E402
-from _contenders import CONTENDERS, GROUPS, INPUTS, METHODS, make_data  # noqa: E402
+from _contenders import (CONTENDERS, GROUPS, INPUTS, METHODS, input_bytes,  # noqa: E402
+                         make_data)
 import _report  # noqa: E402
 
 GiB = 2**30
@@ -154,10 +155,12 @@ def contenders_from(names) -> list[str]:
     return out
 
 
-def scaling_ns(budget: int, start=1000) -> list[int]:
+def scaling_ns(budget: int, start=1000, kind="observations") -> list[int]:
     """1000, 2000, 4000, ... and the largest n (a multiple of 1000) whose float32 square
-    matrix, with OVERHEAD beside it, fits `budget` bytes."""
-    n_max = int(math.isqrt(max(0, budget - OVERHEAD) // 4)) // 1000 * 1000
+    matrix, with the input (:func:`_contenders.input_bytes`) and OVERHEAD beside it, fits
+    `budget` bytes."""
+    per_entry = 4 + (4 if kind == "condensed" else 0)  # the condensed float64 input: ~4 n**2
+    n_max = int(math.isqrt(max(0, budget - OVERHEAD) // per_entry)) // 1000 * 1000
     ns = []
     n = start
     while n < n_max:
@@ -200,8 +203,9 @@ def run_child(spec: dict, timeout: float, src: str | None = None) -> dict:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-def fits(contender, n, d, budget) -> bool:
-    return budget is None or CONTENDERS[contender].memory(n, d) + OVERHEAD <= budget
+def fits(contender, n, d, budget, kind="observations") -> bool:
+    return budget is None or (CONTENDERS[contender].memory(n, d) + input_bytes(n, kind)
+                              + OVERHEAD <= budget)
 
 
 def reference_for(n, d, method, metric, budget, check_max_n, kind="observations"):
@@ -212,8 +216,8 @@ def reference_for(n, d, method, metric, budget, check_max_n, kind="observations"
     for c in ("scipy", "fastcluster-vector"):
         if kind == "condensed" and not CONTENDERS[c].condensed:
             continue
-        if applies(c, method, metric) and not CONTENDERS[c].available() and fits(c, n, d,
-                                                                                  budget):
+        if applies(c, method, metric) and not CONTENDERS[c].available() and fits(
+                c, n, d, budget, kind):
             return c
     return None
 
@@ -265,7 +269,7 @@ def one(args, c, n, d, method, metric, tmp, is_reference_only=False) -> dict:
     row = {"contender": c, "library": spec.library, "backend": spec.backend,
            "engine": spec.engine, "dtype": spec.dtype, "n": n, "d": d, "method": method,
            "metric": metric, "input": args.input, "seed": args.seed, "repeat": args.repeat}
-    if not fits(c, n, d, args.budget):
+    if not fits(c, n, d, args.budget, args.input):
         row.update(status="skipped", median=None, error=(
             f"needs ~{(spec.memory(n, d) + OVERHEAD) / GiB:.1f} GiB, budget "
             f"{args.budget / GiB:.1f} GiB"))
@@ -428,7 +432,8 @@ def parse(argv=None):
     args.budget = (int(args.budget_gb * GiB) if args.budget_gb is not None
                    else budget_default if args.scaling else None)
     if args.n is None:
-        args.n = scaling_ns(args.budget) if args.scaling else [1000, 2000, 5000, 10000, 20000]
+        args.n = (scaling_ns(args.budget, kind=args.input) if args.scaling
+                  else [1000, 2000, 5000, 10000, 20000])
     return args
 
 

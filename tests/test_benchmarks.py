@@ -150,6 +150,12 @@ def test_scaling_sizes_fit_the_budget():
     assert ns[0] == 1000 and ns[1] == 2000 and ns == sorted(ns)
     assert 4 * ns[-1] ** 2 + suite.OVERHEAD <= 24 * 10**9 - 2 * 2**30
     assert 4 * (ns[-1] + 1000) ** 2 + suite.OVERHEAD > 24 * 10**9 - 2 * 2**30
+    # from condensed input the float64 distances sit beside the matrix
+    budget = 24 * 10**9 - 2 * 2**30
+    n = suite.scaling_ns(budget, kind="condensed")[-1]
+    assert suite.fits("gpuhclust-cpu-f32", n, 16, budget, "condensed")
+    assert not suite.fits("gpuhclust-cpu-f32", n + 1000, 16, budget, "condensed")
+    assert suite.fits("gpuhclust-cpu-f32", n + 1000, 16, budget)
 
 
 def test_snapshot_of_a_commit(tmp_path, monkeypatch):

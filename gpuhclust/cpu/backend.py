@@ -74,9 +74,10 @@ class CPUBackend(Backend):
     @staticmethod
     def matrix_bytes(data: LinkageInput, metric: PreparedMetric | None, dtype) -> int:
         """Memory the matrix engine needs: the square matrix, the rows' block minima of the
-        rounds' first scan (1/32 of a float64 matrix; counted for every algorithm: the engine
-        is chosen before the algorithm), and SciPy's condensed result while the matrix is
-        filled when SciPy computes the metric."""
+        rounds' first scan (8 bytes per row and block of 256 columns, 1/256 of a float64
+        matrix; counted for every algorithm: the engine is chosen before the algorithm), and
+        SciPy's condensed result while the matrix is filled when SciPy computes the metric, or
+        the float64 copy of a condensed input the fill cannot read as it is."""
         n = data.n
         extra = 8 * n * _distances.column_blocks(n)
         if data.condensed is None and metric.code is None:
@@ -97,9 +98,6 @@ class CPUBackend(Backend):
                    f"the {n} x {n} {np.dtype(dtype).name} distance matrix",
                    smaller_storage_hint(dtype))
         D = _memory.empty_large((n, n), dtype)
-        block_min = None
-        if block_minima:
-            block_min = np.empty((n, _distances.column_blocks(n)), dtype=np.int64)
         if data.condensed is not None or metric.code is None:
             if data.condensed is not None:
                 y = _condensed_for_fill(data.condensed)
@@ -110,9 +108,10 @@ class CPUBackend(Backend):
                 y = ssd.pdist(metric.X, metric.scipy_metric, **metric.scipy_kwargs)
                 validate_computed(y, n, dtype)
                 nonneg = not bool(y.min() < 0)
-            block_min = block_min if nonneg else None
+            block_min = _block_minima(n) if block_minima and nonneg else None
             _distances.square_from_condensed(read_only(y), D, block_min)
             return D, nonneg, block_min
+        block_min = _block_minima(n) if block_minima else None
         _distances.square_from_observations(metric.X, *metric.kernel_args, D, block_min)
         if metric.may_give_non_finite or D.dtype == np.float32:
             i, j = _distances.first_non_finite_upper(D)
@@ -311,6 +310,11 @@ def _run_nn_chain(D, nonneg, method: Method, bar) -> np.ndarray:
             length = state["chain_length"]
             chain[:length] = new_slot[chain[:length]]
     return merges
+
+
+def _block_minima(n: int) -> np.ndarray:
+    """Room for the block minima of n rows (``_distances.square_from_observations``)."""
+    return np.empty((n, _distances.column_blocks(n)), dtype=np.int64)
 
 
 def _condensed_for_fill(y: np.ndarray) -> np.ndarray | None:
