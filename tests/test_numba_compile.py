@@ -110,6 +110,7 @@ X = np.random.default_rng(1).normal(size=(700, 3))
 for method in gpuhclust.METHODS:
     gpuhclust.linkage(X, method, backend="cpu")
     gpuhclust.linkage(gpuhclust.pdist(X), method, backend="cpu")
+gpuhclust.linkage(gpuhclust.pdist(X).astype(np.float32), "complete", backend="cpu")
 # enough candidates for the minimum spanning tree's parallel relaxation
 many = np.random.default_rng(2).normal(size=(PARALLEL_MIN + 100, 3))
 gpuhclust.linkage(many, "single", backend="cpu", engine="vector")
