@@ -31,10 +31,10 @@ rounds such drops back up); a row whose entries come closer to the bound than th
 as before. So the answer is the scan's, bit for bit, and most rows whose neighbour merged need
 neither a replay nor a scan.
 
-The first scan of a matrix filled from observations reads only the blocks of columns that can
-hold a row's kept entries, found from the block minima the fill records while the values are in
-cache (:func:`smallest_keys_in_blocks`): the same lists as a full scan, from a fraction of the
-matrix.
+The first scan of a matrix filled from observations or from a condensed matrix (non-negative)
+reads only the blocks of columns that can hold a row's kept entries, found from the block minima
+the fill records while the values are in cache (:func:`smallest_keys_in_blocks`): the same
+lists as a full scan, from a fraction of the matrix.
 
 Slots and rows: the store works in slots of a ``_lazy_matrix.Compactor``, which gathers the live
 rows and columns into a smaller matrix once half the slots are dead, so late rounds scan only live
@@ -368,7 +368,8 @@ class LocalRows:
 
     def __init__(self, D: np.ndarray, nonneg: bool, method, block_min: np.ndarray | None = None):
         n = D.shape[0]
-        #: the fill's block minima (``_distances.square_from_observations``), for the first scan
+        #: the fill's block minima (``_distances.square_from_observations`` or
+        #: ``square_from_condensed``), for the first scan
         self.block_min = np.empty((0, 0), dtype=np.int64) if block_min is None else block_min
         self.work = Compactor(D)
         self.nonneg, self.code, self.method_name = nonneg, method.code, method.name

@@ -313,7 +313,8 @@ def _run_nn_chain(D, nonneg, method: Method, bar) -> np.ndarray:
 
 
 def _block_minima(n: int) -> np.ndarray:
-    """Room for the block minima of n rows (``_distances.square_from_observations``)."""
+    """Room for the block minima of n rows (``_distances.square_from_observations``,
+    ``square_from_condensed``)."""
     return np.empty((n, _distances.column_blocks(n)), dtype=np.int64)
 
 
