@@ -175,8 +175,8 @@ def test_a_filtered_tile_equals_the_exact_tile(make, d, expect):
     C32 = Ct.astype(np.float32)
     constants = filt.filter_constants(d, np.abs(Ct).max())
     terms = filt.column_terms(C32, sz, Ct.shape[1], constants)
-    parts = [(np.full((700, 3), np.nan), np.full((700, 3), -7, dtype=np.int64),
-              np.full((700, 3), -7, dtype=np.int64)) for _ in range(2)]
+    parts = [(np.full((3, 700), np.nan), np.full((3, 700), -7, dtype=np.int64),
+              np.full((3, 700), -7, dtype=np.int64)) for _ in range(2)]  # (tiles, positions)
     _tile_pair(Ct, sz, np.int64(0), np.int64(2), *parts[0])
     ran = filtered_tile(np.ascontiguousarray(Ct.T), C32, terms, constants, 0, 256, 512, 700,
                         *parts[1], 0, 2, *tile_scratch(d))

@@ -297,11 +297,11 @@ def _tile_row(sz, unit, i, tile_i, tile_j, j0, m, vals, col_k, col_p, col_k2, pa
             col_k[jj] = key if better else best
             col_p[jj] = i if better else at
     first = first_min_key(keys, 0, m)
-    part_w[i, tile_j] = vals[first]
-    part_p[i, tile_j] = j0 + first if vals[first] < np.inf else -1
+    part_w[tile_j, i] = vals[first]
+    part_p[tile_j, i] = j0 + first if vals[first] < np.inf else -1
     low = keys[first]
     keys[first] = NO_KEY
-    part_k2[i, tile_j] = min_key(keys, 0, m)  # only its key is needed: no search
+    part_k2[tile_j, i] = min_key(keys, 0, m)  # only its key is needed: no search
     keys[first] = low
 
 
@@ -309,8 +309,8 @@ def _tile_row(sz, unit, i, tile_i, tile_j, j0, m, vals, col_k, col_p, col_k2, pa
 def _tile_pair(Ct, sz, tile_i, tile_j, part_w, part_p, part_k2):
     """Tiles ``tile_i <= tile_j`` of the first scan (:func:`nearest_all`): w for every pair
     (i, j), i in tile_i, j in tile_j, i != j, computed once; the first minimum of each row i
-    over tile_j goes to ``part_[wp][i, tile_j]``, and of each row j over tile_i (in increasing
-    i, a strict '<': the lowest position wins) to ``part_[wp][j, tile_i]``; `part_k2` gets
+    over tile_j goes to ``part_[wp][tile_j, i]``, and of each row j over tile_i (in increasing
+    i, a strict '<': the lowest position wins) to ``part_[wp][tile_i, j]``; `part_k2` gets
     the key of the second smallest (``NO_KEY`` when the tile has no other entry)."""
     n = Ct.shape[1]
     d = Ct.shape[0]
@@ -344,9 +344,9 @@ def _tile_pair(Ct, sz, tile_i, tile_j, part_w, part_p, part_k2):
                       part_w, part_p, part_k2)
     if tile_i < tile_j:
         for jj in range(m):
-            part_w[j0 + jj, tile_i] = col_w[jj]
-            part_p[j0 + jj, tile_i] = col_p[jj] if col_w[jj] < np.inf else -1
-            part_k2[j0 + jj, tile_i] = col_k2[jj]
+            part_w[tile_i, j0 + jj] = col_w[jj]
+            part_p[tile_i, j0 + jj] = col_p[jj] if col_w[jj] < np.inf else -1
+            part_k2[tile_i, j0 + jj] = col_k2[jj]
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -405,22 +405,22 @@ def _combine_tiles(part_w, part_p, part_k2, nn, dist, kept_keys, kept_pos):
     ``smallest_keys``' order), and the bound is lowered to the first one left out. Rows in
     parallel: each writes its own."""
     part_k = part_w.view(np.int64)
-    for i in numba.prange(part_w.shape[0]):
+    for i in numba.prange(part_w.shape[1]):
         best, arg = np.inf, -1
         bound = NO_KEY
-        for c in range(part_w.shape[1]):
-            if part_w[i, c] < best:
-                best = part_w[i, c]
-                arg = part_p[i, c]
-            bound = min(bound, part_k2[i, c])
+        for c in range(part_w.shape[0]):
+            if part_w[c, i] < best:
+                best = part_w[c, i]
+                arg = part_p[c, i]
+            bound = min(bound, part_k2[c, i])
         nn[i] = arg
         dist[i] = best
         kept_keys[i, :] = NO_KEY
         kept_pos[i, :] = -1
-        for c in range(part_w.shape[1]):
-            key = part_k[i, c]
+        for c in range(part_w.shape[0]):
+            key = part_k[c, i]
             if key < bound and key < kept_keys[i, KEPT]:
-                _insert_kept(kept_keys[i], kept_pos[i], key, part_p[i, c])
+                _insert_kept(kept_keys[i], kept_pos[i], key, part_p[c, i])
         kept_keys[i, KEPT] = min(kept_keys[i, KEPT], bound)
 
 
@@ -445,9 +445,11 @@ def nearest_all(Ct: np.ndarray, sz: np.ndarray, kept=None, filtered=None):
     n = Ct.shape[1]
     tiles = -(-n // BLOCK)
     tiles_i, tiles_j = np.triu_indices(tiles)
-    part_w = np.empty((n, tiles))
-    part_p = np.empty((n, tiles), dtype=np.int64)
-    part_k2 = np.empty((n, tiles), dtype=np.int64)
+    # tile-major: a tile's 256 rows (and columns) are contiguous, and no two tiles (nor the
+    # threads that compute them) write the same cache line
+    part_w = np.empty((tiles, n))
+    part_p = np.empty((tiles, n), dtype=np.int64)
+    part_k2 = np.empty((tiles, n), dtype=np.int64)
     C32, terms, constants = _filter_arrays(sz, n, filtered, Ct.shape[0])
     # position-major copy for the filtered tiles' exact pairs (none when the filter is off)
     X = np.ascontiguousarray(Ct.T) if constants[0] > 0 else np.empty((0, Ct.shape[0]))

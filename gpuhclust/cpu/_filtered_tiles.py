@@ -123,9 +123,9 @@ def _answer(w, key, cand, count, part_w, part_p, part_k2, row, tile, offset):
     ``w[:count]`` (`key`: their int64 view) at positions ``offset + cand[:count]``
     (increasing)."""
     first, second = _rank(key, count)
-    part_w[row, tile] = w[first]
-    part_p[row, tile] = offset + cand[first] if w[first] < np.inf else -1
-    part_k2[row, tile] = second
+    part_w[tile, row] = w[first]
+    part_p[tile, row] = offset + cand[first] if w[first] < np.inf else -1
+    part_k2[tile, row] = second
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
@@ -153,8 +153,8 @@ def _candidates(flags, m, cand, a, b, wa, wb, w, X, i, j, column):
 def filtered_tile(X, C32, terms, constants, i0, i1, j0, j1, part_w, part_p, part_k2, tile_i,
                   tile_j, S, acc, queries, cand, w, cols, lines, pair_w, flags):
     """Rows ``i0:i1`` against columns ``j0:j1`` (disjoint ranges, every size 1, at least two
-    of each) of the first scan: ``part_[wp][i, tile_j]``, ``part_k2[i, tile_j]`` for the rows
-    and ``part_[wp][j, tile_i]``, ``part_k2[j, tile_i]`` for the columns, as
+    of each) of the first scan: ``part_[wp][tile_j, i]``, ``part_k2[tile_j, i]`` for the rows
+    and ``part_[wp][tile_i, j]``, ``part_k2[tile_i, j]`` for the columns, as
     ``_centroid_rows._tile_pair`` has them. Returns False, having written nothing that the
     exact tile does not overwrite, where the filter let too many pairs through.
 
