@@ -26,7 +26,7 @@ import numpy as np
 
 from .._centroid_rounds import CentroidSlots
 from ._centroid_filter import (FILTER_MOST, FILTER_NOISE_MAX, FILTER_PAUSE, column_terms,
-                               count_through, dot_block_pair, filter_constants, gaps, line,
+                               count_through, dot_block_quad, filter_constants, gaps, line,
                                no_filter)
 from ._distances import BLOCK
 from ._filtered_tiles import filtered_tile, tile_scratch
@@ -156,7 +156,8 @@ def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p, kept_keys, kept_po
     nq = q1 - q0
     filtering = constants[0] > 0.0
     cq = np.empty((nq, 1, d))  # cq[q]: a (1, d) array, as sq_block takes it
-    cq32 = np.empty((nq + 1, d), dtype=np.float32)
+    quads = -(-nq // 4) * 4  # the queries in fours, the last padded with zeros
+    cq32 = np.empty((quads, d), dtype=np.float32)
     nx = np.empty(nq)
     for q in range(nq):
         p = queries[q0 + q]
@@ -168,9 +169,9 @@ def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p, kept_keys, kept_po
         best_p[q] = -1
         kept_keys[q, :] = NO_KEY
         kept_pos[q, :] = -1
-    cq32[nq, :] = 0.0  # the partner of an odd tile's last query
+    cq32[nq:, :] = 0.0  # the partners of a short tile's last queries
     acc = np.empty((nq, BLOCK))
-    acc32 = np.empty((nq + 1, BLOCK), dtype=np.float32)
+    acc32 = np.empty((quads, BLOCK), dtype=np.float32)
     gap = np.empty(BLOCK, dtype=np.float32)
     gap_keys = gap.view(np.int32)
     vals = np.empty(BLOCK)
@@ -186,8 +187,8 @@ def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p, kept_keys, kept_po
             bounded = bounded and kept_keys[q, KEPT] < finite
         if bounded:
             through_tile = 0
-            for q in range(0, nq, 2):
-                dot_block_pair(C32, cq32[q], cq32[q + 1], b0, b1, acc32[q], acc32[q + 1])
+            for q in range(0, nq, 4):
+                dot_block_quad(C32, cq32[q:q + 4], b0, b1, acc32[q:q + 4])
             for q in range(nq):
                 n_q = nx[q]
                 p = queries[q0 + q]
