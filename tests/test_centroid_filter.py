@@ -190,6 +190,14 @@ def test_a_filtered_tile_equals_the_exact_tile(make, d, expect):
     if ran:
         for exact, fast in zip(*parts):
             np.testing.assert_array_equal(exact, fast)
+        # a tile of a few rows (its products in fours, the last group short; the columns'
+        # updates in pairs, the last single): the rows' entries are those of the exact tile
+        for rows in (6, 7):
+            few = tuple(np.full_like(a, -7) for a in parts[1])
+            assert filtered_tile(np.ascontiguousarray(Ct.T), C32, terms, constants, 0, rows,
+                                 512, 700, *few, 0, 2, *tile_scratch(d))
+            for exact, fast in zip(parts[0], few):
+                np.testing.assert_array_equal(exact[2, :rows], fast[2, :rows])
 
 
 class _Bar:

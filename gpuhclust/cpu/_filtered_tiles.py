@@ -28,7 +28,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ._centroid_filter import FILTER_MOST, dot_block_pair, gap, line
+from ._centroid_filter import FILTER_MOST, dot_block_quad, gap, line
 from ._distances import BLOCK
 from ._round_rows import NO_KEY
 
@@ -101,13 +101,13 @@ def _rank(key, count):
 @numba.njit(cache=True, error_model="numpy")
 def tile_scratch(d):
     """Scratch of :func:`filtered_tile` for one thread's tiles of centroids in d features:
-    S32 (BLOCK, BLOCK) float32; the dot products (2, BLOCK) and two queries (2, d) float32;
+    S32 (BLOCK, BLOCK) float32; the dot products (4, BLOCK) and four queries (4, d) float32;
     a line's candidates (BLOCK,) int64 and their exact w (float64); the columns' two least
     order keys and rows, their hit counts and a row of no keys (6, BLOCK) int32; their lines
     (2, BLOCK) float32 and two exact w (2, BLOCK) float64; flags (BLOCK,) int32."""
     S = np.empty((BLOCK, BLOCK), dtype=np.float32)
-    acc = np.empty((2, BLOCK), dtype=np.float32)
-    queries = np.empty((2, max(d, 1)), dtype=np.float32)
+    acc = np.empty((4, BLOCK), dtype=np.float32)
+    queries = np.empty((4, max(d, 1)), dtype=np.float32)
     cand = np.empty(BLOCK, dtype=np.int64)
     w = np.empty(BLOCK)
     cols = np.empty((6, BLOCK), dtype=np.int32)
@@ -183,25 +183,28 @@ def filtered_tile(X, C32, terms, constants, i0, i1, j0, j1, part_w, part_p, part
     next_least[:m] = _NO_ORDER
     next_at[:m] = 1
     hits[:m] = 0
-    # S32 of every pair of the tile, two rows per pass over the columns
-    for i in range(i0, i1, 2):
-        last = i + 1 >= i1
-        for k in range(d):  # the pair's float32 centroids, copied: no views of the shared C32
-            queries[0, k] = C32[k, i]
-            queries[1, k] = C32[k, i if last else i + 1]
-        dot_block_pair(C32, queries[0], queries[1], j0, j1, acc[0], acc[1])
-        for r in range(1 if last else 2):  # 1-d views: loops over them vectorise
-            n_i = norms[i + r]
-            s_row = S[i + r - i0]
-            dots = acc[r]
-            for jj in range(m):
-                s = (n_i + norms_j[jj]) - two * dots[jj]
-                s_row[jj] = s if s > zero else zero
-        # the columns' two least, updated by the pair's rows in order (a last, single row:
-        # the second is a row of no keys, which changes nothing)
+    # S32 of every pair of the tile, the products four rows per pass over the columns
+    for i in range(i0, i1):
         t = i - i0
+        if t % 4 == 0:
+            for r in range(4):  # float32 centroids, copied: no views of the shared C32
+                src = min(i + r, i1 - 1)  # a short last group repeats its last row
+                for k in range(d):
+                    queries[r, k] = C32[k, src]
+            dot_block_quad(C32, queries, j0, j1, acc)
+        n_i = norms[i]  # 1-d views: the loops over them vectorise
+        s_row = S[t]
+        dots = acc[t % 4]
+        for jj in range(m):
+            s = (n_i + norms_j[jj]) - two * dots[jj]
+            s_row[jj] = s if s > zero else zero
+        if t % 2 == 0 and i + 1 < i1:
+            continue  # the columns take this row with the next
+        # the columns' two least, updated by a pair's rows in order (a last, single row:
+        # the second is a row of no keys, which changes nothing)
+        t -= t % 2
         o_first = order[t]
-        o_second = none if last else order[t + 1]
+        o_second = none if t + 1 >= rows else order[t + 1]
         t0 = np.int32(t)  # the arrays' type: the loop stays in 32-bit lanes
         t1 = np.int32(t + 1)
         for jj in range(m):  # every load before the stores, so that the loop vectorises
