@@ -398,31 +398,45 @@ def _tile_pairs(Ct, sz, tiles_i, tiles_j, part_w, part_p, part_k2, X, C32, terms
                 _tile_pair(Ct, sz, tiles_i[t], tiles_j[t], part_w, part_p, part_k2)
 
 
+#: Rows per share of :func:`_combine_tiles`.
+COMBINE_ROWS = 512
+
+
 @numba.njit(cache=True, error_model="numpy", parallel=True)
 def _combine_tiles(part_w, part_p, part_k2, nn, dist, kept_keys, kept_pos):
     """Per row, the tiles' minima in position order: strict '<', the lowest position wins.
     And kept entries: every other entry of a tile is at least its second smallest, so below
     the least of those (the bound) only tile minima lie; they are kept (up to KEPT, in
-    ``smallest_keys``' order), and the bound is lowered to the first one left out. Rows in
-    parallel: each writes its own."""
+    ``smallest_keys``' order), and the bound is lowered to the first one left out. Shares of
+    rows in parallel, each writing its own; within a share the tiles go in order, each over
+    the share's rows (contiguous in the tile-major parts), so each row still sees its tiles
+    in position order."""
     part_k = part_w.view(np.int64)
-    for i in numba.prange(part_w.shape[1]):
-        best, arg = np.inf, -1
-        bound = NO_KEY
-        for c in range(part_w.shape[0]):
-            if part_w[c, i] < best:
-                best = part_w[c, i]
-                arg = part_p[c, i]
-            bound = min(bound, part_k2[c, i])
-        nn[i] = arg
-        dist[i] = best
-        kept_keys[i, :] = NO_KEY
-        kept_pos[i, :] = -1
-        for c in range(part_w.shape[0]):
-            key = part_k[c, i]
-            if key < bound and key < kept_keys[i, KEPT]:
-                _insert_kept(kept_keys[i], kept_pos[i], key, part_p[c, i])
-        kept_keys[i, KEPT] = min(kept_keys[i, KEPT], bound)
+    tiles, n = part_w.shape
+    for share in numba.prange(-(-n // COMBINE_ROWS)):
+        lo = np.int64(share) * COMBINE_ROWS
+        hi = min(n, lo + COMBINE_ROWS)
+        bound = np.full(hi - lo, NO_KEY, dtype=np.int64)
+        for i in range(lo, hi):
+            dist[i] = np.inf
+            nn[i] = -1
+            kept_keys[i, :] = NO_KEY
+            kept_pos[i, :] = -1
+        for c in range(tiles):  # a select per row: the loop vectorises
+            for i in range(lo, hi):
+                w = part_w[c, i]
+                better = w < dist[i]
+                nn[i] = part_p[c, i] if better else nn[i]
+                dist[i] = w if better else dist[i]
+                b = part_k2[c, i]
+                bound[i - lo] = b if b < bound[i - lo] else bound[i - lo]
+        for c in range(tiles):
+            for i in range(lo, hi):
+                key = part_k[c, i]
+                if key < bound[i - lo] and key < kept_keys[i, KEPT]:
+                    _insert_kept(kept_keys[i], kept_pos[i], key, part_p[c, i])
+        for i in range(lo, hi):
+            kept_keys[i, KEPT] = min(kept_keys[i, KEPT], bound[i - lo])
 
 
 def _filter_arrays(sz: np.ndarray, width: int, filtered, d: int):
