@@ -15,25 +15,22 @@ from _helpers import blobs, tie_heavy
 
 
 @numba.njit(cache=True)
-def _gaps_of_query(C32, terms, constants, p, n_q, bounds, out, quad=False):
+def _gaps_of_query(C32, terms, constants, p, n_q, bounds, out):
     """The filter's gap of every column for query position p, each column against its own
     bound ``bounds[j]`` (as a scan would meet it with that bound); the dot products as the
-    first scan takes them (two queries per pass) or, with `quad`, as the rescans do (four)."""
+    scans take them, four queries per pass (here four copies of the query)."""
     width = C32.shape[1]
     d = C32.shape[0]
     x = np.empty((4, d), dtype=np.float32)
     for k in range(d):
         x[:, k] = C32[k, p]
     dots = np.empty((4, width), dtype=np.float32)
-    if quad:
-        filt.dot_block_quad(C32, x, np.int64(0), width, dots)
-    else:
-        filt.dot_block_pair(C32, x[0], x[1], np.int64(0), width, dots[0], dots[1])
+    filt.dot_block_quad(C32, x, np.int64(0), width, dots)
     gap = np.empty(1, dtype=np.float32)
     for j in range(width):
         slope, base = filt.line(bounds[j], n_q, terms[0, p], constants)
         out[j] = -np.inf
-        for r in range(4 if quad else 2):  # every copy of the query: the largest gap
+        for r in range(4):  # every copy of the query: the largest gap
             filt.gaps(dots[r, j:j + 1], terms[0, p], terms[0, j:j + 1], terms[1, j:j + 1],
                       terms[2, j:j + 1], slope, base, 1, gap)
             out[j] = max(out[j], gap[0])
@@ -72,8 +69,7 @@ def _state(X, sizes_seed=None, largest_size=50):
 @pytest.mark.parametrize("make, d", [(blobs, 16), (blobs, 3), (tie_heavy, 5), (blobs, 37),
                                      (_far_from_the_origin, 8), (_tiny, 16),
                                      (_near_the_coordinate_cap, 4)])
-@pytest.mark.parametrize("quad", [False, True], ids=["pairs", "quads"])
-def test_a_column_at_or_below_the_bound_is_never_ruled_out(make, d, sizes, largest_size, quad):
+def test_a_column_at_or_below_the_bound_is_never_ruled_out(make, d, sizes, largest_size):
     # every column tested against a bound equal to its own exact w, the hardest case: the
     # filter must let it through (gap <= 0), whatever the cancellation or the magnitudes
     X = make(400, d, 3)
@@ -88,7 +84,7 @@ def test_a_column_at_or_below_the_bound_is_never_ruled_out(make, d, sizes, large
         w = np.empty(len(cols))
         pair_dissimilarities(Ct, sz, np.full(len(cols), p), cols, w)
         live = (sz > 0) & (cols != p)
-        _gaps_of_query(C32, terms, constants, p, sz[p], w, out, quad)
+        _gaps_of_query(C32, terms, constants, p, sz[p], w, out)
         assert np.all(out[live] <= 0), (p, np.flatnonzero(live & (out > 0)))
 
 

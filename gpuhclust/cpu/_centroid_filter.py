@@ -16,8 +16,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["filter_constants", "column_terms", "dot_block_pair", "dot_block_quad", "line",
-           "gap", "gaps",
+__all__ = ["filter_constants", "column_terms", "dot_block_quad", "line", "gap", "gaps",
            "count_through", "no_filter", "filter_bytes", "FILTER_MOST",
            "FILTER_PAUSE", "FILTER_NOISE_MAX"]
 
@@ -127,66 +126,13 @@ def column_terms(C32: np.ndarray, sz: np.ndarray, width: int, constants: np.ndar
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
-def dot_block_pair(C32, x, y, b0, b1, acc_x, acc_y):
-    """Dot products of `x` and `y` (float32, shape (d,)) with columns ``b0:b1`` of `C32` into
-    `acc_x` and `acc_y` (fused multiply-adds where the processor has them: the filter's bound
-    holds either way); each column is loaded once for both."""
-    m = b1 - b0
-    d = C32.shape[0]
-    a = acc_x[:m]
-    c = acc_y[:m]
-    a[:] = 0.0
-    c[:] = 0.0
-    k = 0
-    while k + 8 <= d:  # eight features per pass: fewer loads and stores of the sums
-        x0, x1, x2, x3 = x[k], x[k + 1], x[k + 2], x[k + 3]
-        x4, x5, x6, x7 = x[k + 4], x[k + 5], x[k + 6], x[k + 7]
-        y0, y1, y2, y3 = y[k], y[k + 1], y[k + 2], y[k + 3]
-        y4, y5, y6, y7 = y[k + 4], y[k + 5], y[k + 6], y[k + 7]
-        r0 = C32[k, b0:b1]
-        r1 = C32[k + 1, b0:b1]
-        r2 = C32[k + 2, b0:b1]
-        r3 = C32[k + 3, b0:b1]
-        r4 = C32[k + 4, b0:b1]
-        r5 = C32[k + 5, b0:b1]
-        r6 = C32[k + 6, b0:b1]
-        r7 = C32[k + 7, b0:b1]
-        for jj in range(m):
-            v0, v1, v2, v3 = r0[jj], r1[jj], r2[jj], r3[jj]
-            v4, v5, v6, v7 = r4[jj], r5[jj], r6[jj], r7[jj]
-            a[jj] = (a[jj] + x0 * v0 + x1 * v1 + x2 * v2 + x3 * v3
-                     + x4 * v4 + x5 * v5 + x6 * v6 + x7 * v7)
-            c[jj] = (c[jj] + y0 * v0 + y1 * v1 + y2 * v2 + y3 * v3
-                     + y4 * v4 + y5 * v5 + y6 * v6 + y7 * v7)
-        k += 8
-    while k + 4 <= d:
-        x0, x1, x2, x3 = x[k], x[k + 1], x[k + 2], x[k + 3]
-        y0, y1, y2, y3 = y[k], y[k + 1], y[k + 2], y[k + 3]
-        r0 = C32[k, b0:b1]
-        r1 = C32[k + 1, b0:b1]
-        r2 = C32[k + 2, b0:b1]
-        r3 = C32[k + 3, b0:b1]
-        for jj in range(m):
-            v0, v1, v2, v3 = r0[jj], r1[jj], r2[jj], r3[jj]
-            a[jj] = a[jj] + x0 * v0 + x1 * v1 + x2 * v2 + x3 * v3
-            c[jj] = c[jj] + y0 * v0 + y1 * v1 + y2 * v2 + y3 * v3
-        k += 4
-    while k < d:
-        xk = x[k]
-        yk = y[k]
-        row = C32[k, b0:b1]
-        for jj in range(m):
-            a[jj] += xk * row[jj]
-            c[jj] += yk * row[jj]
-        k += 1
-
-
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
 def dot_block_quad(C32, q, b0, b1, acc):
     """Dot products of the four queries ``q[0:4]`` (float32, shape (4, d)) with columns
-    ``b0:b1`` of `C32` into ``acc[0:4, :b1 - b0]``, as :func:`dot_block_pair` (any order of
-    the sums: the filter's bound holds for every one); each column is loaded once for the
-    four, four features per pass (sixteen query values and four sums stay in registers)."""
+    ``b0:b1`` of `C32` into ``acc[0:4, :b1 - b0]`` (fused multiply-adds where the processor
+    has them, the sums in any order: the filter's bound holds for every one); each column is
+    loaded once for the four, four features per pass (sixteen query values and four sums stay
+    in registers). The filter's only product kernel: the rescans' query tiles and the first
+    scan's filtered tiles take their rows four at a time."""
     m = b1 - b0
     d = C32.shape[0]
     a0 = acc[0, :m]
