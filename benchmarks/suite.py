@@ -214,15 +214,17 @@ def reference_for(n, d, method, metric, budget, check_max_n, kind="observations"
     if check_max_n is not None and n > check_max_n:
         return None
     for c in ("scipy", "fastcluster-vector"):
-        if kind == "condensed" and not CONTENDERS[c].condensed:
-            continue
-        if applies(c, method, metric) and not CONTENDERS[c].available() and fits(
+        if applies(c, method, metric, kind) and not CONTENDERS[c].available() and fits(
                 c, n, d, budget, kind):
             return c
     return None
 
 
-def applies(c, method, metric) -> bool:
+def applies(c, method, metric, kind="observations") -> bool:
+    """Whether contender `c` runs `method` under `metric` on input `kind` (a condensed
+    matrix only where it takes one)."""
+    if kind == "condensed" and not CONTENDERS[c].condensed:
+        return False
     return not CONTENDERS[c].applies(method, metric)  # applies() says why not, or ''
 
 
@@ -237,8 +239,7 @@ def measure_all(args, names, log=print) -> tuple[list, list]:
                     for method in args.methods:
                         ref_name = reference_for(n, d, method, metric, args.budget,
                                                  args.check_max_n, args.input)
-                        order = [c for c in names if applies(c, method, metric)
-                                 and (args.input == "observations" or CONTENDERS[c].condensed)]
+                        order = [c for c in names if applies(c, method, metric, args.input)]
                         if ref_name:  # first: the others are checked against its Z
                             order = [ref_name] + [c for c in order if c != ref_name]
                         Z_ref = None
@@ -270,16 +271,17 @@ def one(args, c, n, d, method, metric, tmp, is_reference_only=False) -> dict:
            "engine": spec.engine, "dtype": spec.dtype, "n": n, "d": d, "method": method,
            "metric": metric, "input": args.input, "seed": args.seed, "repeat": args.repeat}
     if not fits(c, n, d, args.budget, args.input):
+        needed = spec.memory(n, d) + input_bytes(n, args.input) + OVERHEAD
         row.update(status="skipped", median=None, error=(
-            f"needs ~{(spec.memory(n, d) + OVERHEAD) / GiB:.1f} GiB, budget "
+            f"needs ~{needed / GiB:.1f} GiB, budget "
             f"{args.budget / GiB:.1f} GiB"))
         return row
     z_out = os.path.join(tmp, f"{c}-{n}-{d}-{metric}-{method}.npy")
     repeat = 1 if is_reference_only else args.repeat
     warmup_n = 0 if is_reference_only else args.warmup_n
     res = run_child({"contender": c, "n": n, "d": d, "method": method, "metric": metric,
-                     "input": args.input, "seed": args.seed, "repeat": repeat, "warmup_n": warmup_n,
-                     "z_out": z_out}, args.timeout, args.source["path"] if args.at else None)
+                     "input": args.input, "seed": args.seed, "repeat": repeat,
+                     "warmup_n": warmup_n, "z_out": z_out}, args.timeout, args.source["path"] if args.at else None)
     row.update(res)
     if "error" in res:
         row.update(status="error", median=None)
@@ -470,7 +472,8 @@ def main(argv=None) -> int:
     started, load_before = dt.datetime.now(), machine()["load_average"]
     rows, references = measure_all(args, names)
     ns = sorted(set(args.n))
-    stem = (f"{mode}{'-condensed' if args.input == 'condensed' else ''}-n{ns[0]}" + (f"-{ns[-1]}" if len(ns) > 1 else "")
+    source = "-condensed" if args.input == "condensed" else ""
+    stem = (f"{mode}{source}-n{ns[0]}" + (f"-{ns[-1]}" if len(ns) > 1 else "")
             + f"-d{'-'.join(map(str, args.d))}-{started.date().isoformat()}")
     path = args.out / f"{stem}.json"
     k = 2
