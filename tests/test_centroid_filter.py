@@ -82,7 +82,7 @@ def test_a_column_at_or_below_the_bound_is_never_ruled_out(make, d, sizes, large
     out = np.empty(len(cols), dtype=np.float32)
     for p in np.flatnonzero(sz > 0)[:40]:
         w = np.empty(len(cols))
-        pair_dissimilarities(Ct, sz, np.full(len(cols), p), cols, w)
+        pair_dissimilarities(Ct.T.copy(), sz, np.full(len(cols), p), cols, w)
         live = (sz > 0) & (cols != p)
         _gaps_of_query(C32, terms, constants, p, sz[p], w, out)
         assert np.all(out[live] <= 0), (p, np.flatnonzero(live & (out > 0)))
@@ -100,7 +100,7 @@ def test_the_filter_rules_out_most_columns_on_ordinary_data():
     through = []
     for p in range(0, 3000, 100):
         w = np.empty(len(cols))
-        pair_dissimilarities(Ct, sz, np.full(len(cols), p), cols, w)
+        pair_dissimilarities(Ct.T.copy(), sz, np.full(len(cols), p), cols, w)
         w[p] = np.inf
         bound = np.sort(w)[KEPT]
         _gaps_of_query(C32, terms, constants, p, 1.0, np.full(len(cols), bound), out)

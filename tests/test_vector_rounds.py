@@ -165,7 +165,8 @@ def _reference_lists(Ct, sz, queries):
     for i, q in enumerate(queries):
         cols = np.array([p for p in range(width) if p != q and sz[p] > 0], dtype=np.int64)
         w = np.empty(len(cols))
-        pair_dissimilarities(Ct, sz, np.full(len(cols), q, dtype=np.int64), cols, w)
+        pair_dissimilarities(Ct.T.copy(), sz, np.full(len(cols), q, dtype=np.int64), cols,
+                             w)
         k = w.view(np.int64)
         order = np.lexsort((cols, k))[:KEPT + 1]
         keys[i, :len(order)] = k[order]
@@ -347,43 +348,85 @@ def test_first_scan_beyond_its_memory_cap_scans_per_query(monkeypatch):
     assert cpu_backend.last_run["pairs"] - pairs == 600 * 600 - 600 * 601 // 2
 
 
+def _far_triangles(seed, d=4, count=3000):
+    """Three centroids (features first) at the corners of an almost equilateral triangle,
+    1e-6 to 1 across, at coordinates ~1e3 (where rounding a union's centroid matters most):
+    `count` of them, each rotated at random."""
+    rng = np.random.default_rng(seed)
+    corners = np.zeros((3, d))
+    corners[1, 0] = 1.0
+    corners[2, :2] = 0.5, np.sqrt(3) / 2
+    for _ in range(count):
+        rotation = np.linalg.qr(rng.normal(size=(d, d)))[0]
+        shape = (corners + 1e-9 * rng.normal(size=(3, d))) @ rotation
+        pts = rng.uniform(-1e3, 1e3, size=d) + 10.0 ** rng.uniform(-6, 0) * shape
+        yield rng, np.ascontiguousarray(pts.T)
+
+
+def _w(Ct, sz, r, c):
+    """w from centroid r to c with a scan's arithmetic."""
+    from gpuhclust.cpu._centroid_rows import pair_dissimilarities
+
+    out = np.empty(1)
+    pair_dissimilarities(Ct.T.copy(), sz, np.array([r]), np.array([c]), out)
+    return out[0]
+
+
 def test_centroid_bound_lowering_covers_merges_far_from_the_origin():
     # a merged pair's union, its centroid rounded, must not come closer to a third cluster
     # than the lowered bound allows. Tight cases: three clusters of one size at the corners of
     # an almost equilateral triangle (there Lance-Williams gives the union exactly the parts'
     # distance), 1e-6 across at coordinates ~1e3, where rounding the centroid moves w by
     # ~1e-7 relative (the delta term)
-    from gpuhclust.cpu._centroid_rows import CentroidKept, pair_dissimilarities
+    from gpuhclust.cpu._centroid_rows import CentroidKept
     from gpuhclust.cpu._vector import WARD, merge_centroids
 
-    rng = np.random.default_rng(0)
-    d, checked = 4, 0
-    corners = np.zeros((3, d))
-    corners[1, 0] = 1.0
-    corners[2, :2] = 0.5, np.sqrt(3) / 2
-    for _ in range(3000):
-        rotation = np.linalg.qr(rng.normal(size=(d, d)))[0]
-        shape = (corners + 1e-9 * rng.normal(size=(3, d))) @ rotation
-        pts = rng.uniform(-1e3, 1e3, size=d) + 10.0 ** rng.uniform(-6, 0) * shape
-        Ct = np.ascontiguousarray(pts.T)
+    checked = 0
+    for rng, Ct in _far_triangles(0):
         sz = np.full(3, float(rng.integers(1, 50)))
-
-        def w(r, c):
-            out = np.empty(1)
-            pair_dissimilarities(Ct, sz, np.array([r]), np.array([c]), out)
-            return out[0]
-
-        w_ra, w_rb, w_ab, w_ba = w(0, 1), w(0, 2), w(1, 2), w(2, 1)
-        if not (w_ab <= w(1, 0) and w_ba <= w(2, 0)):
+        w_ra, w_rb, w_ab, w_ba = (_w(Ct, sz, 0, 1), _w(Ct, sz, 0, 2), _w(Ct, sz, 1, 2),
+                                  _w(Ct, sz, 2, 1))
+        if not (w_ab <= _w(Ct, sz, 1, 0) and w_ba <= _w(Ct, sz, 2, 0)):
             continue  # rounds merge reciprocal nearest neighbours only
-        kept = CentroidKept(3, d, float(np.abs(Ct).max()))
+        kept = CentroidKept(3, Ct.shape[0], float(np.abs(Ct).max()))
         kept.bound[0] = np.float64(min(w_ra, w_rb)).view(np.int64)
         kept.valid[0] = True
         kept.row_size[0] = sz[0]
         lowered = kept._lowered_bound(np.array([0]), 0)[0]  # one merge since the scan
         merge_centroids(Ct, 1, 2, sz[1], sz[2], WARD)
         sz[2], sz[1] = sz[1] + sz[2], 0.0
-        assert np.float64(w(0, 2)).view(np.int64) >= lowered
+        assert np.float64(_w(Ct, sz, 0, 2)).view(np.int64) >= lowered
+        checked += 1
+    assert checked > 500
+
+
+def test_union_bound_covers_every_cluster_outside_its_parts_kept_entries():
+    # a union settled from its parts' kept entries: a cluster r held by neither lies at or
+    # above each part's bound, and the union's w to it must not fall below union_bounds.
+    # Tight cases: r exactly at both bounds, almost equilateral triangles (Lance-Williams then
+    # makes the union's w the weighted sum the bound takes), r of size 1 (the bound's least
+    # case) or any, 1e-6 across at coordinates ~1e3 (the rounding of the union's centroid)
+    from gpuhclust.cpu._centroid_rows import CentroidKept
+    from gpuhclust.cpu._vector import WARD, merge_centroids
+
+    checked = 0
+    for rng, Ct in _far_triangles(1):
+        sz = rng.integers(1, 50, size=3).astype(float)
+        if rng.random() < 0.5:
+            sz[0] = 1.0
+        w_xy = _w(Ct, sz, 1, 2)
+        if not (w_xy <= _w(Ct, sz, 1, 0) and _w(Ct, sz, 2, 1) <= _w(Ct, sz, 2, 0)):
+            continue  # rounds merge reciprocal nearest neighbours only
+        kept = CentroidKept(3, Ct.shape[0], float(np.abs(Ct).max()))
+        for part in (1, 2):  # r just at the part's bound: not among its kept entries
+            kept.bound[part] = np.float64(_w(Ct, sz, part, 0)).view(np.int64)
+            kept.valid[part] = True
+        bound = kept.union_bounds(np.array([1]), np.array([2]), 1, sz[1:2], sz[2:3],
+                                  np.array([w_xy]))[0]
+        assert bound > 0
+        merge_centroids(Ct, 1, 2, sz[1], sz[2], WARD)
+        sz[2], sz[1] = sz[1] + sz[2], 0.0
+        assert np.float64(_w(Ct, sz, 2, 0)).view(np.int64) >= bound
         checked += 1
     assert checked > 500
 
@@ -398,15 +441,18 @@ def _tight_blobs(n, d, seed):
 
 @pytest.mark.parametrize("make", [tie_heavy, _tight_blobs])
 def test_cpu_kept_entries_settle_a_row_as_its_rescan_would(make, monkeypatch):
-    # each row the kept entries settle gets what a rescan of it would return, bit for bit
+    # each row the kept entries settle gets what a rescan of it would return, bit for bit,
+    # the unions among them (settled from their parts' entries) included
     from gpuhclust.cpu import _centroid_rows
 
     settle = _centroid_rows.CentroidRows._settled_by_kept
     checked = []
+    unions = []  # settled from the kept entries of their two parts
 
-    def settle_and_check(self, xs, ys, k1, rescan, found, dist):
-        full = settle(self, xs, ys, k1, rescan, found, dist)
+    def settle_and_check(self, entries, k1, rescan, found, dist):
+        full = settle(self, entries, k1, rescan, found, dist)
         rows = rescan[~full]
+        unions.append(np.count_nonzero(np.isin(rows, entries[1])))
         if len(rows):
             nn, w = _centroid_rows.nearest(self.Ct, self.sz, self.slots.width,
                                            self.slots.positions(rows), 2)
@@ -418,3 +464,4 @@ def test_cpu_kept_entries_settle_a_row_as_its_rescan_would(make, monkeypatch):
     monkeypatch.setattr(_centroid_rows.CentroidRows, "_settled_by_kept", settle_and_check)
     vector(make(600, 3, 8))
     assert sum(checked) > 100
+    assert sum(unions) > 10

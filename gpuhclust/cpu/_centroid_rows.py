@@ -21,6 +21,8 @@ same answer, so Z is unchanged.
 """
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 
@@ -31,7 +33,7 @@ from ._centroid_filter import (FILTER_MOST, FILTER_NOISE_MAX, FILTER_PAUSE, colu
 from ._distances import BLOCK
 from ._filtered_tiles import filtered_tile, tile_scratch
 from ._lazy_matrix import first_at, first_min_key, min_key
-from ._round_rows import KEPT, NO_KEY, KeptEntries, _insert_kept
+from ._round_rows import KEPT, NO_KEY, KeptEntries, _insert_kept, _kept_buffers
 from ._vector import WARD, merge_centroids, sq_block, sq_block_pair
 
 __all__ = ["CentroidRows", "QUERY_TILE"]
@@ -56,13 +58,18 @@ FIRST_SCAN_MAX_BYTES = 64 << 20
 KEPT_BYTES_PER_ROW = 160 + 512
 
 
-def first_scan_bytes(n: int, d: int = 0) -> int:
-    """Scratch of :func:`nearest_all` on n positions (24 bytes per position and tile) and,
-    for centroids of d features, the filtered tiles' position-major float64 copy of them
-    (``_filtered_tiles``); 0 when the minima pass :data:`FIRST_SCAN_MAX_BYTES` and the first
-    scan is a scan per query."""
+def first_scan_bytes(n: int) -> int:
+    """Scratch of :func:`nearest_all` on n positions (24 bytes per position and tile); 0 when
+    the minima pass :data:`FIRST_SCAN_MAX_BYTES` and the first scan is a scan per query."""
     needed = 24 * n * -(-n // BLOCK)
-    return needed + 8 * n * d if needed <= FIRST_SCAN_MAX_BYTES else 0
+    return needed if needed <= FIRST_SCAN_MAX_BYTES else 0
+
+
+def store_bytes(n: int, d: int) -> int:
+    """Memory of a :class:`CentroidRows` beyond the centroids features first: their
+    position-major copy, the kept entries (:data:`KEPT_BYTES_PER_ROW`) and the first scan's
+    scratch (:func:`first_scan_bytes`)."""
+    return 8 * n * d + KEPT_BYTES_PER_ROW * n + first_scan_bytes(n)
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
@@ -449,14 +456,15 @@ def _filter_arrays(sz: np.ndarray, width: int, filtered, d: int):
     return C32, column_terms(C32, sz, width, constants), constants
 
 
-def nearest_all(Ct: np.ndarray, sz: np.ndarray, kept=None, filtered=None):
+def nearest_all(Ct: np.ndarray, sz: np.ndarray, kept=None, filtered=None, X=None):
     """Nearest centroid (position, -1 when none is finite) and w of every position, all of
     them live: :func:`nearest` for every query, with each pair's w computed once instead of
     twice (w is symmetric bit for bit: ``gpuhclust._centroid_rounds``). `kept`: as for
     :func:`nearest`, except that fewer than KEPT entries may be kept, with a lower bound
     (:func:`_combine_tiles`). `filtered`: as for :func:`nearest`; where it is given, the
     tiles whose sizes are all 1 go through the float32 filter (``_filtered_tiles``), with
-    the same answer."""
+    the same answer; `X`: the centroids position-major, as they read them (made here when
+    not given)."""
     n = Ct.shape[1]
     tiles = -(-n // BLOCK)
     tiles_i, tiles_j = np.triu_indices(tiles)
@@ -467,7 +475,10 @@ def nearest_all(Ct: np.ndarray, sz: np.ndarray, kept=None, filtered=None):
     part_k2 = np.empty((tiles, n), dtype=np.int64)
     C32, terms, constants = _filter_arrays(sz, n, filtered, Ct.shape[0])
     # position-major copy for the filtered tiles' exact pairs (none when the filter is off)
-    X = np.ascontiguousarray(Ct.T) if constants[0] > 0 else np.empty((0, Ct.shape[0]))
+    if not constants[0] > 0:
+        X = np.empty((0, Ct.shape[0]))
+    elif X is None:
+        X = np.ascontiguousarray(Ct.T)
     _tile_pairs(Ct, sz, tiles_i.astype(np.int64), tiles_j.astype(np.int64), part_w, part_p,
                 part_k2, X, C32, terms, constants,
                 max(1, min(len(tiles_i), 4 * numba.get_num_threads())))
@@ -481,13 +492,16 @@ def nearest_all(Ct: np.ndarray, sz: np.ndarray, kept=None, filtered=None):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def merge_pairs(Ct, sz, px, py, na, nb, C32):
+def merge_pairs(Ct, sz, px, py, na, nb, C32, X):
     """A round's merges (disjoint pairs): the centroid of y becomes the union's, x dies; and
-    its float32 copy in `C32` when the filter runs (`C32` has columns)."""
+    its position-major copy in `X`, and its float32 copy in `C32` when the filter runs
+    (`C32` has columns)."""
     for t in range(px.shape[0]):
         merge_centroids(Ct, px[t], py[t], na[t], nb[t], WARD)
         sz[py[t]] = na[t] + nb[t]
         sz[px[t]] = 0.0
+        for k in range(Ct.shape[0]):
+            X[py[t], k] = Ct[k, py[t]]
         if C32.shape[1] > 0:
             for k in range(Ct.shape[0]):
                 C32[k, py[t]] = np.float32(Ct[k, py[t]])
@@ -527,20 +541,93 @@ def nearest(Ct: np.ndarray, sz: np.ndarray, width: int, queries: np.ndarray, thr
     return nn, dist
 
 
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _pair_w(X, sz, r, c):
+    """w from the centroid at position r (the query) to the one at c, `X` the centroids
+    position-major: the arithmetic of a scan (``sq_block``, then the size factor), bit for
+    bit."""
+    acc = 0.0
+    for k in range(X.shape[1]):
+        diff = X[r, k] - X[c, k]
+        acc += diff * diff
+    n_q = sz[r]
+    s = sz[c]
+    return acc * (n_q * s / (n_q + s))
+
+
 @numba.njit(cache=True, error_model="numpy")
-def pair_dissimilarities(Ct, sz, rows, cols, out):
+def pair_dissimilarities(X, sz, rows, cols, out):
     """``out[t]`` = w from the centroid at position ``rows[t]`` (the query) to the one at
-    ``cols[t]``: the arithmetic of a scan (``sq_block``, then the size factor), bit for bit."""
+    ``cols[t]`` (:func:`_pair_w`; `X` the centroids position-major)."""
     for t in range(rows.shape[0]):
-        r = rows[t]
-        c = cols[t]
-        acc = 0.0
-        for k in range(Ct.shape[0]):
-            diff = Ct[k, r] - Ct[k, c]
-            acc += diff * diff
-        n_q = sz[r]
-        s = sz[c]
-        out[t] = acc * (n_q * s / (n_q + s))
+        out[t] = _pair_w(X, sz, rows[t], cols[t])
+
+
+@numba.njit(cache=True, error_model="numpy")
+def union_candidates(kept_cols, xs, ys, alive, bound_keys):
+    """The candidates of each union of a round (pair t: x merged into y) whose bound
+    ``bound_keys[t]`` is not negative (:meth:`CentroidKept.union_bounds`): the live clusters
+    that the kept entries of x and y hold, a cluster merged in the round taken as its union, y
+    itself left out; in increasing slot order, without duplicates. Returns (starts, slots):
+    pair t's are ``slots[starts[t]:starts[t + 1]]``."""
+    n = kept_cols.shape[0]
+    union = np.full(n + 1, -1, dtype=np.int64)  # index -1 (no entry) hits the last
+    for t in range(xs.shape[0]):
+        union[xs[t]] = ys[t]
+        union[ys[t]] = ys[t]
+    starts = np.zeros(xs.shape[0] + 1, dtype=np.int64)
+    slots = np.empty(2 * KEPT * xs.shape[0], dtype=np.int64)
+    count = 0
+    for t in range(xs.shape[0]):
+        starts[t] = count
+        if bound_keys[t] < 0:
+            continue
+        x = xs[t]
+        y = ys[t]
+        first = count
+        for e in range(2 * KEPT):
+            c = kept_cols[x, e] if e < KEPT else kept_cols[y, e - KEPT]
+            if union[c] >= 0:
+                c = union[c]
+            if c < 0 or c == y or not alive[c]:
+                continue
+            j = count  # insertion in increasing slot order, without duplicates
+            while j > first and slots[j - 1] > c:
+                j -= 1
+            if j > first and slots[j - 1] == c:
+                continue
+            for m in range(count, j, -1):
+                slots[m] = slots[m - 1]
+            slots[j] = c
+            count += 1
+    starts[xs.shape[0]] = count
+    return starts, slots[:count]
+
+
+@numba.njit(cache=True, error_model="numpy")
+def union_answers(starts, slots, w_keys, bound_keys, taken, found, low, new_keys, new_cols):
+    """From the w (as keys) of each union to its candidates (:func:`union_candidates`): where
+    the least lies below the bound ``bound_keys[t]`` (every other cluster's w lies above it),
+    it is the union's first minimum (``taken[t]``; ``found[t]``, ``low[t]``: the lowest slot
+    among equal w, as a scan's lowest position), and ``new_keys[t]``, ``new_cols[t]`` its kept
+    entries: the candidates' KEPT smallest, and for the bound the lesser of the next one and
+    ``bound_keys[t]``. Returns how many it settles."""
+    settled = 0
+    for t in range(starts.shape[0] - 1):
+        keys = new_keys[t]
+        cols = new_cols[t]
+        keys[:] = NO_KEY
+        cols[:] = -1
+        for i in range(starts[t], starts[t + 1]):  # in slot order: equal keys behind
+            if w_keys[i] < keys[KEPT]:
+                _insert_kept(keys, cols, w_keys[i], slots[i])
+        taken[t] = starts[t + 1] > starts[t] and keys[0] < bound_keys[t]
+        if taken[t]:
+            found[t] = cols[0]
+            low[t] = keys[0]
+            keys[KEPT] = min(keys[KEPT], bound_keys[t])
+            settled += 1
+    return settled
 
 
 class CentroidKept(KeptEntries):
@@ -573,6 +660,10 @@ class CentroidKept(KeptEntries):
     constants carry a factor of 2 (g) and 4 (delta) besides, and the drops they bound are
     rare worst cases of rounding. ``test_vector_rounds`` checks a settled answer against a
     rescan of the same row on tie-heavy data and on clusters far from the origin.
+
+    A round's unions, whose rows are new, are settled from the kept entries of their two
+    parts (:meth:`union_bounds`, :func:`union_candidates`, :func:`union_answers`): the
+    clusters those entries hold are the candidates, and Lance-Williams bounds every other.
     """
 
     def __init__(self, n: int, d: int, max_coordinate: float):
@@ -589,30 +680,142 @@ class CentroidKept(KeptEntries):
         super().record(rows, keys, cols, k)
         self.valid[rows] = True
 
-    def settle_round(self, slots: CentroidSlots, xs, ys, k1: int, rescan, rescan_sizes,
+    def settle_round(self, slots: CentroidSlots, entries, k1: int, rescan, rescan_sizes,
                      union_w, found, dist) -> np.ndarray:
         """As ``_round_rows.LocalRows._settled_by_kept``, for a centroid store after a round's
-        merges (log entries up to k1 - 1; `slots` already updated): the kept entries follow
-        the merges (``union_w(new, rows)``: w from each row to its entry's union, a scan's
-        arithmetic) and answer the rows of `rescan` (sizes `rescan_sizes`) they settle, into
-        `found`, `dist`; returns the mask of those still to scan."""
+        merges (`entries`, the driver's; log entries up to k1 - 1; `slots` already updated):
+        the kept entries follow the merges and answer the rows of `rescan` (sizes
+        `rescan_sizes`) they settle, into `found`, `dist`; so do the kept entries of each
+        pair's two parts for its union (:meth:`union_bounds`). The w they need, from each row
+        to its entry's union and from each union to its candidates, come from one call of
+        ``union_w(new, rows)`` (a scan's arithmetic). Returns the mask of the rows of `rescan`
+        still to scan."""
+        xs, ys, heights, na, nb = entries
+        ys = np.asarray(ys, dtype=np.int64)
         self.row_size[rescan] = rescan_sizes
-        return self.settle(xs, ys, slots.position >= 0, rescan, k1, union_w, found, dist)
+        alive = slots.position >= 0
+        hits = self.merged_entries(xs, ys, alive)
+        bounds = self.union_bounds(xs, ys, k1, na, nb, heights)
+        starts, candidates = union_candidates(self.cols, np.asarray(xs, dtype=np.int64), ys,
+                                              alive, bounds)
+        rows, new = hits[1], hits[3]
+        queries = np.repeat(ys, np.diff(starts))
+        values = (union_w(np.concatenate([new, candidates]), np.concatenate([rows, queries]))
+                  if len(rows) + len(queries) else np.empty(0))
+        full = self.follow_and_answer(hits, values[:len(rows)], rescan, k1, found, dist)
+        if not len(candidates):
+            return full
+        pairs = len(ys)
+        taken = np.empty(pairs, dtype=np.bool_)
+        first = np.empty(pairs, dtype=np.int64)
+        low = np.empty(pairs, dtype=np.int64)
+        keys, cols = _kept_buffers(pairs)
+        self.settled += union_answers(starts, candidates, values[len(rows):].view(np.int64),
+                                      bounds, taken, first, low, keys, cols)
+        if taken.any():
+            # every y is among the rows to rescan (its neighbour was x)
+            where = np.searchsorted(rescan, ys[taken])
+            full[where] = False
+            found[where] = first[taken]
+            dist[where] = low[taken].view(np.float64)
+            self.record(ys[taken], keys[taken], cols[taken], k1)
+        return full
+
+    def union_bounds(self, xs, ys, k: int, na, nb, heights) -> np.ndarray:
+        """For the unions of a round's pairs (x of size `na` merged into y of size `nb` at w
+        `heights`; log entries up to k - 1): a lower bound, as a key (-1 for none), of the w
+        from each union to every live cluster r that neither x's nor y's kept entries hold
+        (:func:`union_candidates`).
+
+        Such an r has ``W(x, r) >= T_x`` and ``W(y, r) >= T_y``, the rows' bounds lowered as
+        for a settle (the union's size for F). Lance-Williams for the exact mean u' of the
+        stored centroids, ``W(u', r) = ((na + n_r) W(x, r) + (nb + n_r) W(y, r) - n_r W(x, y))
+        / (na + nb + n_r)``, is monotone in n_r, so at least the lesser of its values for
+        ``n_r = 1`` and ``n_r -> inf`` (``T_x + T_y - W(x, y)``), with W(x, y) taken from above
+        (the computed w over ``1 - 2 g``). The stored union lies within delta of u' (the class
+        docstring's step), and the computed w is at least ``1 - g`` of W."""
+        out = np.empty(len(xs), dtype=np.int64)
+        _union_bound_keys(self.bound, self.valid, np.asarray(xs, dtype=np.int64),
+                          np.asarray(ys, dtype=np.int64), np.asarray(na, dtype=np.float64),
+                          np.asarray(nb, dtype=np.float64),
+                          np.asarray(heights, dtype=np.float64), self._lowering(k),
+                          self.inf_key, out)
+        return out
 
     def _lowered_bound(self, rows, k: int) -> np.ndarray:
-        bound = self.bound[rows]
-        finite = bound < self.inf_key
-        B = np.where(finite, bound, 0).view(np.float64)
-        merges = np.full(len(rows), 2.0 * (k + 1))  # every merge so far, twice (above)
-        F = self.row_size[rows]
-        g, delta = self.g, self.delta
-        low = B / (1 + g)
-        low = (low * np.exp(merges * np.log1p(-2.01 * g))
-               - merges * (2 * delta * np.sqrt(low * F) + F * delta * delta))
-        low = low * (1 - g)
-        keys = np.where(low > 0, np.maximum(low, 0).view(np.int64), -1)
-        keys = np.where(finite, keys, np.minimum(bound, self.inf_key))
-        return np.where(self.valid[rows], keys, -1)
+        out = np.empty(len(rows), dtype=np.int64)
+        _lowered_keys(self.bound, self.valid, self.row_size, np.asarray(rows, dtype=np.int64),
+                      self._lowering(k), self.inf_key, out)
+        return out
+
+    def _lowering(self, k: int) -> np.ndarray:
+        """``[decay, merges, g, delta]`` of :func:`_true_low` after log entries up to k - 1:
+        every merge so far counted twice (the class docstring)."""
+        merges = 2.0 * (k + 1)
+        decay = math.exp(merges * math.log1p(-2.01 * self.g))
+        return np.array([decay, merges, self.g, self.delta])
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _true_low(bound, valid, F, lowering, inf_key, one):
+    """A lower bound of the exact W from a row (its kept bound the key `bound`, `valid` its
+    kept entries) to every live cluster its kept entries do not hold (F bounds the size
+    factor; `lowering` as :meth:`CentroidKept._lowering` has it; `one` scratch): +inf where
+    they hold every one, -inf where the row has none."""
+    if not valid:
+        return -np.inf
+    if bound >= inf_key:
+        return np.inf
+    decay, merges, g, delta = lowering[0], lowering[1], lowering[2], lowering[3]
+    one.view(np.int64)[0] = bound
+    low = one[0] / (1 + g)
+    return low * decay - merges * (2 * delta * math.sqrt(low * F) + F * delta * delta)
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _as_key(low, inf_key, one):
+    """A lower bound of computed w as a key: -1 where not positive (no bound), `inf_key`
+    where infinite (`one` scratch)."""
+    if low == np.inf:
+        return inf_key
+    if low > 0:
+        one[0] = low
+        return one.view(np.int64)[0]
+    return np.int64(-1)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _lowered_keys(bound, valid, row_size, rows, lowering, inf_key, out):
+    """``out[t]``: the lowered bound of row ``rows[t]`` as a key
+    (:meth:`CentroidKept._lowered_bound`)."""
+    g = lowering[2]
+    one = np.empty(1)
+    for t in range(rows.shape[0]):
+        r = rows[t]
+        low = _true_low(bound[r], valid[r], row_size[r], lowering, inf_key, one)
+        out[t] = _as_key(low * (1 - g), inf_key, one)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _union_bound_keys(bound, valid, xs, ys, na, nb, heights, lowering, inf_key, out):
+    """``out[t]``: :meth:`CentroidKept.union_bounds` of pair t."""
+    g, delta = lowering[2], lowering[3]
+    one = np.empty(1)
+    for t in range(xs.shape[0]):
+        n_u = na[t] + nb[t]
+        tx = _true_low(bound[xs[t]], valid[xs[t]], n_u, lowering, inf_key, one)
+        ty = _true_low(bound[ys[t]], valid[ys[t]], n_u, lowering, inf_key, one)
+        if tx == -np.inf or ty == -np.inf:
+            out[t] = -1
+            continue
+        if tx == np.inf or ty == np.inf:  # one part's entries hold every live cluster
+            out[t] = inf_key
+            continue
+        w_xy = heights[t] / (1 - 2 * g)
+        low = min(((na[t] + 1.0) * tx + (nb[t] + 1.0) * ty - w_xy) / (n_u + 1.0),
+                  tx + ty - w_xy)
+        low -= 2 * delta * math.sqrt(max(low, 0.0) * n_u) + n_u * delta * delta
+        out[t] = _as_key(low * (1 - g), inf_key, one)
 
 
 class CentroidRows:
@@ -624,6 +827,9 @@ class CentroidRows:
     def __init__(self, Ct: np.ndarray, threads: int, kept: bool = True, filtered: bool = True):
         n = Ct.shape[1]
         self.Ct = Ct
+        #: the centroids position-major, for the exact w of single pairs (a centroid in two
+        #: cache lines rather than d) and the first scan's filtered tiles
+        self.X = Ct.T.copy()  # a copy even where Ct.T is contiguous (one feature)
         self.sz = np.ones(n)
         self.slots = CentroidSlots(n)
         self.threads = threads
@@ -658,7 +864,7 @@ class CentroidRows:
         self.pairs += n * (n + 1) // 2
         keys = np.empty((n, KEPT + 1), dtype=np.int64)
         pos = np.empty((n, KEPT + 1), dtype=np.int64)
-        nn, dist = nearest_all(self.Ct, self.sz, (keys, pos), self.filtered)
+        nn, dist = nearest_all(self.Ct, self.sz, (keys, pos), self.filtered, self.X)
         if self.kept is not None:
             self.kept.record(np.arange(n), keys, self.slots.slots(pos), 0)
         self._keep_filter_if_it_pays(dist)
@@ -684,11 +890,12 @@ class CentroidRows:
         xs, ys = entries[0], entries[1]
         k1 = k0 + len(xs)
         if len(xs):
-            merge_pairs(self.Ct, self.sz, *self.slots.merge(entries), self.C32)
+            merge_pairs(self.Ct, self.sz, *self.slots.merge(entries), self.C32, self.X)
         keep = self.slots.compaction()
         if keep is not None:
             w = len(keep)
             self.Ct[:, :w] = self.Ct[:, keep]
+            self.X[:w] = self.X[keep]
             if self.C32.shape[1]:
                 self.C32[:, :w] = self.C32[:, keep]
             self.sz[:w] = self.sz[keep]
@@ -698,19 +905,20 @@ class CentroidRows:
             return self._nearest(rescan, k1)
         found = np.empty(len(rescan), dtype=np.int64)
         dist = np.empty(len(rescan))
-        full = self._settled_by_kept(xs, ys, k1, rescan, found, dist)
+        full = self._settled_by_kept(entries, k1, rescan, found, dist)
         found[full], dist[full] = self._nearest(rescan[full], k1)
         return found, dist
 
-    def _settled_by_kept(self, xs, ys, k1, rescan, found, dist) -> np.ndarray:
+    def _settled_by_kept(self, entries, k1, rescan, found, dist) -> np.ndarray:
         """The kept entries follow the round's merges and answer the rows of `rescan` they
-        settle (:meth:`CentroidKept.settle_round`); returns the mask of the others."""
+        settle, unions included (:meth:`CentroidKept.settle_round`); returns the mask of the
+        others."""
         def union_w(new, rows):
             out = np.empty(len(rows))
-            pair_dissimilarities(self.Ct, self.sz, self.slots.positions(rows),
+            pair_dissimilarities(self.X, self.sz, self.slots.positions(rows),
                                  self.slots.positions(new), out)
             return out
 
-        return self.kept.settle_round(self.slots, xs, ys, k1, rescan,
+        return self.kept.settle_round(self.slots, entries, k1, rescan,
                                       self.sz[self.slots.positions(rescan)], union_w, found,
                                       dist)

@@ -257,26 +257,82 @@ def _kept_buffers(rows: int):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _kept_hits(cols, live_rows, union):
-    """The kept entries of `live_rows` whose cluster merged (``union[col] >= 0``), in row
-    order then entry order: (their rows, entry indices, unions)."""
+def _kept_hits(cols, alive, xs, ys):
+    """After a round whose pairs are (`xs`, `ys`): the rows to follow (`alive` less the pairs'
+    rows, as a mask), and their kept entries whose cluster merged, in row order then entry
+    order: (follow, their rows, entry indices, unions)."""
+    n = cols.shape[0]
+    union = np.full(n + 1, -1, dtype=np.int64)  # index -1 (no entry) hits the last
+    merged = np.zeros(n + 1, dtype=np.bool_)  # small: the lookups of every entry stay in L1
+    follow = alive.copy()
+    for t in range(xs.shape[0]):
+        union[xs[t]] = ys[t]
+        union[ys[t]] = ys[t]
+        merged[xs[t]] = True
+        merged[ys[t]] = True
+        follow[xs[t]] = False
+        follow[ys[t]] = False
+    live = np.empty(n, dtype=np.int64)
+    count = 0
+    for r in range(n):
+        live[count] = r
+        count += follow[r]
     hits = 0
-    for r in live_rows:
+    for r in live[:count]:
         for k in range(cols.shape[1]):
-            hits += union[cols[r, k]] >= 0
-    rows = np.empty(hits, dtype=np.int64)
-    entry = np.empty(hits, dtype=np.int64)
-    new = np.empty(hits, dtype=np.int64)
+            hits += merged[cols[r, k]]
+    # one spare entry: every entry is written, and kept (t advances) where it merged, so that
+    # the loop has no branch to mispredict
+    rows = np.empty(hits + 1, dtype=np.int64)
+    entry = np.empty(hits + 1, dtype=np.int64)
+    new = np.empty(hits + 1, dtype=np.int64)
     t = 0
-    for r in live_rows:
+    for r in live[:count]:
         for k in range(cols.shape[1]):
-            u = union[cols[r, k]]
-            if u >= 0:
-                rows[t] = r
-                entry[t] = k
-                new[t] = u
-                t += 1
-    return rows, entry, new
+            c = cols[r, k]
+            rows[t] = r
+            entry[t] = k
+            new[t] = union[c]
+            t += merged[c]
+            if t == hits:
+                break
+        if t == hits:
+            break
+    rows, entry, new = rows[:hits], entry[:hits], new[:hits]
+    return follow, rows, entry, new
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _settle_rows(cols, keys, rows, entry, new, new_keys, rescan, follow, lowered, inf_key,
+                 taken, first, low):
+    """Entry ``entry[t]`` of row ``rows[t]`` becomes cluster ``new[t]`` with key
+    ``new_keys[t]``; then for each row ``rescan[t]`` that `follow` marks, its least kept key
+    ``low[t]``, the lowest cluster holding it ``first[t]``, and whether that settles the row
+    (``taken[t]``: below its lowered bound ``lowered[t]``, finite, an entry there). Returns
+    how many rows it settles."""
+    for t in range(rows.shape[0]):
+        cols[rows[t], entry[t]] = new[t]
+        keys[rows[t], entry[t]] = new_keys[t]
+    settled = 0
+    for t in range(rescan.shape[0]):
+        r = rescan[t]
+        taken[t] = False
+        if not follow[r]:
+            continue
+        lo = keys[r, 0]
+        at = cols[r, 0]
+        for e in range(1, keys.shape[1]):
+            key = keys[r, e]
+            col = cols[r, e]
+            if key < lo or (key == lo and col < at):
+                lo = key
+                at = col
+        low[t] = lo
+        first[t] = at
+        ok = lo < lowered[t] and lo < inf_key and at >= 0
+        taken[t] = ok
+        settled += ok
+    return settled
 
 
 class KeptEntries:
@@ -306,48 +362,37 @@ class KeptEntries:
         self.bound[rows] = keys[:, KEPT]
         self.scanned_at[rows] = k
 
-    def follow_merges(self, xs, ys, live_rows, distances) -> None:
-        """After a round's merges: entries of x or y become y, with the distance
-        ``distances(new, rows)`` from each row to its entry's union (the very value a scan
-        would compute). `live_rows`: the rows to follow (alive, not merged in the round)."""
-        n = self.cols.shape[0]
-        union = np.full(n + 1, -1, dtype=np.int64)  # index -1 (no entry) hits the last
-        union[xs] = ys
-        union[ys] = ys
-        rows, hit_k, new = _kept_hits(self.cols, live_rows, union)
-        if len(rows) == 0:
-            return
-        values = distances(new, rows)
-        self.cols[rows, hit_k] = new
-        self.keys[rows, hit_k] = values.view(self.key_type).astype(np.int64)
-
     def settle(self, xs, ys, alive, rescan, k: int, distances, found, dist) -> np.ndarray:
-        """After a round's merges (log entries up to k - 1): follow them (:meth:`follow_merges`,
-        in the rows `alive` marks other than the round's pairs) and answer the rows of `rescan`
-        the kept entries settle, into `found`, `dist`; returns the mask of those still to
-        scan."""
-        follow = alive.copy()
-        follow[xs] = False
-        follow[ys] = False
-        self.follow_merges(xs, ys, np.flatnonzero(follow), distances)
-        candidates = follow[rescan]
-        taken, first, low = self.first_minima(rescan[candidates], k)
-        full = np.ones(len(rescan), dtype=bool)
-        where = np.flatnonzero(candidates)[taken]
-        full[where] = False
-        found[where] = first[taken]
-        dist[where] = self.values(low[taken])
-        return full
+        """After a round's merges (log entries up to k - 1): the kept entries of the rows
+        `alive` marks, other than the round's pairs, follow the merges (an entry of x or y
+        becomes y, with the distance ``distances(new, rows)`` from each row to its entry's
+        union: the very value a scan would compute), and answer the rows of `rescan` they
+        settle, into `found`, `dist`; returns the mask of those still to scan."""
+        hits = self.merged_entries(xs, ys, alive)
+        rows, new = hits[1], hits[3]
+        values = distances(new, rows) if len(rows) else np.empty(0, dtype=self.storage)
+        return self.follow_and_answer(hits, values, rescan, k, found, dist)
 
-    def first_minima(self, rows, k: int):
-        """For `rows`: (taken, first minimum, its key) where the kept entries settle it (see
-        the module docstring); `taken` marks those rows."""
-        keys, cols = self.keys[rows], self.cols[rows]
-        low = keys.min(axis=1)
-        first = np.where(keys == low[:, None], cols, np.iinfo(np.int64).max).min(axis=1)
-        taken = (low < self._lowered_bound(rows, k)) & (low < self.inf_key) & (first >= 0)
-        self.settled += int(np.count_nonzero(taken))
-        return taken, first, low
+    def merged_entries(self, xs, ys, alive):
+        """The first half of :meth:`settle`: (the rows to follow as a mask, and the rows,
+        entry indices and unions of their entries whose cluster merged)."""
+        return _kept_hits(self.cols, alive, np.asarray(xs, dtype=np.int64),
+                          np.asarray(ys, dtype=np.int64))
+
+    def follow_and_answer(self, hits, values, rescan, k: int, found, dist) -> np.ndarray:
+        """The second half of :meth:`settle`, given the distances `values` of the entries
+        `hits` (:meth:`merged_entries`) to their unions."""
+        follow, rows, hit_k, new = hits
+        new_keys = values.view(self.key_type).astype(np.int64)
+        taken = np.empty(len(rescan), dtype=np.bool_)
+        first = np.empty(len(rescan), dtype=np.int64)
+        low = np.empty(len(rescan), dtype=np.int64)
+        self.settled += _settle_rows(self.cols, self.keys, rows, hit_k, new, new_keys, rescan,
+                                     follow, self._lowered_bound(rescan, k), self.inf_key,
+                                     taken, first, low)
+        found[taken] = first[taken]
+        dist[taken] = self.values(low[taken])
+        return ~taken
 
     def _lowered_bound(self, rows, k: int) -> np.ndarray:
         bound = self.bound[rows]

@@ -66,9 +66,8 @@ class CPUBackend(Backend):
 
     def vector_bytes(self, n: int, d: int, method: Method) -> int:
         kept = 0
-        if method.name == "ward":  # the rounds' kept entries, first scan's scratch and filter
-            kept = (_centroid_rows.KEPT_BYTES_PER_ROW * n + _centroid_rows.first_scan_bytes(n, d)
-                    + _centroid_filter.filter_bytes(n, d))
+        if method.name == "ward":  # the rounds' store (kept entries, scratch) and filter
+            kept = _centroid_rows.store_bytes(n, d) + _centroid_filter.filter_bytes(n, d)
         return vector_bytes(n, d) + kept
 
     @staticmethod

@@ -11,8 +11,9 @@ A round is two uploads, at most six launches and two reads back:
    sizes to the front of the second buffer, which becomes the current one;
 4. the kept entries (``gpuhclust.cpu._centroid_rows.CentroidKept``, on the host, as on the
    CPU) follow the merges: ``vector_pair_w`` computes w from each row to the union its kept
-   entry merged into, read back (the first sync, when any entry merged); a row they settle has
-   its answer without a rescan, the same answer, so Z is unchanged;
+   entry merged into, and from each union to the clusters its two parts' entries hold, read
+   back (the first sync, when any is needed); a row they settle, a union included, has its
+   answer without a rescan, the same answer, so Z is unchanged;
 5. the other rows go up as queries: ``vector_round_nearest`` computes their nearest neighbours
    and kept lists (the KEPT + 1 smallest w) as tiled products (a tile of queries in shared
    memory, the candidates streamed past it, each read once per tile), over every SM: the
@@ -159,7 +160,7 @@ class DeviceCentroidRows:
             return self._nearest(rescan, k1)
         found = np.empty(len(rescan), dtype=np.int64)
         dist = np.empty(len(rescan))
-        full = self.kept.settle_round(self.slots, xs, ys, k1, rescan, self.size[rescan],
+        full = self.kept.settle_round(self.slots, entries, k1, rescan, self.size[rescan],
                                       self._union_w, found, dist)
         found[full], dist[full] = self._nearest(rescan[full], k1)
         return found, dist
