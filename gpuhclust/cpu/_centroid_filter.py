@@ -16,7 +16,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["filter_constants", "column_terms", "dot_block_quad", "line", "gap", "gaps",
+__all__ = ["filter_constants", "column_terms", "update_column_terms", "column_term", "dot_block_quad", "line", "gap", "gaps",
            "count_through", "no_filter", "filter_bytes", "FILTER_MOST",
            "FILTER_PAUSE", "FILTER_NOISE_MAX"]
 
@@ -101,28 +101,35 @@ def no_filter(d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             np.zeros(3))
 
 
-def _up32(values: np.ndarray) -> np.ndarray:
-    """float64 values (non-negative) as float32 at or above them."""
-    out = values.astype(np.float32)
-    low = out.astype(np.float64) < values
-    out[low] = np.nextafter(out[low], np.float32(np.inf))
-    return out
-
-
 def column_terms(C32: np.ndarray, sz: np.ndarray, width: int, constants: np.ndarray) -> np.ndarray:
     """Per position of ``[0, width)``, in float32: the norm ``N_j`` of its float32 centroid,
     ``1 / n_j`` rounded up (0 for a dead position: the exact scan never keeps one either)
-    and ``k_norm N_j`` raised by :data:`FILTER_SLACK`, rounded up; shape (3, width)."""
+    and ``k_norm N_j`` raised by :data:`FILTER_SLACK`, rounded up; shape (3, width)
+    (:func:`update_column_terms` of every position)."""
     terms = np.empty((3, width), dtype=np.float32)
-    C = C32[:, :width]
-    norms = np.einsum("kj,kj->j", C, C)
-    terms[0] = norms
-    live = sz[:width] > 0
-    inv = np.zeros(width)
-    np.divide(1.0, sz[:width], out=inv, where=live)
-    terms[1] = _up32(inv)
-    terms[2] = _up32(constants[1] * norms.astype(np.float64) * (1 + FILTER_SLACK))
+    update_column_terms(C32, sz, np.arange(width), constants[1], terms)
     return terms
+
+
+@numba.njit(cache=True, error_model="numpy")
+def update_column_terms(C32, sz, positions, k_norm, terms):
+    """:func:`column_terms` of the columns `positions`, into `terms`."""
+    for t in range(positions.shape[0]):
+        column_term(C32, sz, positions[t], k_norm, terms)
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def column_term(C32, sz, j, k_norm, terms):
+    """:func:`column_terms` of column j, into ``terms[:, j]`` (a store keeps them up to date as
+    its centroids merge: the norm is summed here, in feature order, wherever it is computed,
+    so that the filter's S32 and its error term use the same one)."""
+    norm = np.float32(0.0)
+    for k in range(C32.shape[0]):
+        v = C32[k, j]
+        norm += v * v
+    terms[0, j] = norm
+    terms[1, j] = _float32_above(1.0 / sz[j]) if sz[j] > 0 else np.float32(0.0)
+    terms[2, j] = _float32_above(k_norm * np.float64(norm) * (1 + FILTER_SLACK))
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath={"contract"})

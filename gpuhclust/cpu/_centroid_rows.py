@@ -27,9 +27,9 @@ import numba
 import numpy as np
 
 from .._centroid_rounds import CentroidSlots
-from ._centroid_filter import (FILTER_MOST, FILTER_NOISE_MAX, FILTER_PAUSE, column_terms,
-                               count_through, dot_block_quad, filter_constants, gaps, line,
-                               no_filter)
+from ._centroid_filter import (FILTER_MOST, FILTER_NOISE_MAX, FILTER_PAUSE, column_term,
+                               column_terms, count_through, dot_block_quad, filter_constants,
+                               gaps, line, no_filter)
 from ._distances import BLOCK
 from ._filtered_tiles import filtered_tile, tile_scratch
 from ._lazy_matrix import first_at, first_min_key, min_key
@@ -448,10 +448,12 @@ def _combine_tiles(part_w, part_p, part_k2, nn, dist, kept_keys, kept_pos):
 
 def _filter_arrays(sz: np.ndarray, width: int, filtered, d: int):
     """``(C32, terms, constants)`` for the scans' kernels: the filter's, with its column terms
-    over positions ``[0, width)``, where `filtered` is given and runs, else
-    ``_centroid_filter.no_filter``'s."""
+    over positions ``[0, width)`` (those `filtered` holds, a store's, or computed here), where
+    `filtered` is given and runs, else ``_centroid_filter.no_filter``'s."""
     if filtered is None or not filtered[1][0] > 0:
         return no_filter(d)
+    if len(filtered) > 2:
+        return filtered[0], filtered[2], filtered[1]
     C32, constants = filtered
     return C32, column_terms(C32, sz, width, constants), constants
 
@@ -492,19 +494,45 @@ def nearest_all(Ct: np.ndarray, sz: np.ndarray, kept=None, filtered=None, X=None
 
 
 @numba.njit(cache=True, error_model="numpy")
-def merge_pairs(Ct, sz, px, py, na, nb, C32, X):
+def merge_pairs(Ct, sz, px, py, na, nb, X, C32, terms, k_norm):
     """A round's merges (disjoint pairs): the centroid of y becomes the union's, x dies; and
-    its position-major copy in `X`, and its float32 copy in `C32` when the filter runs
-    (`C32` has columns)."""
+    its position-major copy in `X`, and, when the filter runs (`C32` has columns), its float32
+    copy in `C32` and the column terms of both in `terms`."""
     for t in range(px.shape[0]):
-        merge_centroids(Ct, px[t], py[t], na[t], nb[t], WARD)
-        sz[py[t]] = na[t] + nb[t]
-        sz[px[t]] = 0.0
+        x = px[t]
+        y = py[t]
+        merge_centroids(Ct, x, y, na[t], nb[t], WARD)
+        sz[y] = na[t] + nb[t]
+        sz[x] = 0.0
         for k in range(Ct.shape[0]):
-            X[py[t], k] = Ct[k, py[t]]
+            X[y, k] = Ct[k, y]
         if C32.shape[1] > 0:
             for k in range(Ct.shape[0]):
-                C32[k, py[t]] = np.float32(Ct[k, py[t]])
+                C32[k, y] = np.float32(Ct[k, y])
+            column_term(C32, sz, y, k_norm, terms)
+            column_term(C32, sz, x, k_norm, terms)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def gather_front(keep, Ct, X, sz, C32, terms):
+    """The positions `keep` (ascending) to the front of every array, in place (position i
+    takes ``keep[i]`` >= i: each source is read before anything is written over it); the
+    sizes after them become 0. `C32` and `terms` when they have columns."""
+    filtered = C32.shape[1] > 0
+    for i in range(keep.shape[0]):
+        p = keep[i]
+        if p == i:
+            continue
+        for k in range(Ct.shape[0]):
+            Ct[k, i] = Ct[k, p]
+            X[i, k] = X[p, k]
+        sz[i] = sz[p]
+        if filtered:
+            for k in range(C32.shape[0]):
+                C32[k, i] = C32[k, p]
+            for k in range(3):
+                terms[k, i] = terms[k, p]
+    sz[keep.shape[0]:] = 0.0
 
 
 def nearest(Ct: np.ndarray, sz: np.ndarray, width: int, queries: np.ndarray, threads: int,
@@ -514,7 +542,9 @@ def nearest(Ct: np.ndarray, sz: np.ndarray, width: int, queries: np.ndarray, thr
     of shape ``(len(queries), KEPT + 1)`` to receive each query's smallest entries (the keys
     of w, ``_round_rows.smallest_keys``' order; the last column is the bound's). `filtered`:
     None, or ``(C32, constants)``: the centroids rounded to float32 and
-    ``_centroid_filter.filter_constants`` (the same answer, computed faster)."""
+    ``_centroid_filter.filter_constants`` (the same answer, computed faster), with a third
+    item where the caller keeps the column terms (``_centroid_filter.column_terms``) of every
+    position up to date."""
     nq = len(queries)
     tiles = -(-nq // QUERY_TILE)
     # enough items for every thread; the results do not depend on the chunks
@@ -839,11 +869,16 @@ class CentroidRows:
         largest = float(np.abs(Ct).max()) if Ct.size else 0.0
         if kept:
             self.kept = CentroidKept(n, Ct.shape[0], largest)
-        #: the float32 filter of the rescans (``_centroid_filter``): its constants and the
-        #: centroids rounded to float32 (no columns when it does not run)
+        #: the float32 filter of the rescans (``_centroid_filter``): the centroids rounded to
+        #: float32, its constants and the column terms, kept up to date (no columns when it
+        #: does not run)
         constants = filter_constants(Ct.shape[0], largest) if filtered else np.zeros(3)
-        self.C32 = Ct.astype(np.float32) if constants[0] > 0 else no_filter(Ct.shape[0])[0]
-        self.filtered = (self.C32, constants)
+        if constants[0] > 0:
+            self.C32 = Ct.astype(np.float32)
+            self.terms = column_terms(self.C32, self.sz, n, constants)
+        else:
+            self.C32, self.terms, constants = no_filter(Ct.shape[0])
+        self.filtered = (self.C32, constants, self.terms)
 
     def _nearest(self, slots: np.ndarray, k: int = 0):
         self.pairs += len(slots) * self.slots.width
@@ -877,29 +912,24 @@ class CentroidRows:
         there it would let whole clusters through, and only cost. (Duplicates, at distance 0,
         say nothing about that; with nothing but duplicates it stays on: it rules out every
         other point.)"""
-        C32, constants = self.filtered
+        constants = self.filtered[1]
         positive = dist[np.isfinite(dist) & (dist > 0)]
         if not constants[0] > 0 or not len(positive):
             return
-        noise = constants[1] * 2 * float(np.median(np.einsum("kj,kj->j", C32, C32)))
+        noise = constants[1] * 2 * float(np.median(self.terms[0]))
         if not noise < FILTER_NOISE_MAX * 2 * float(np.median(positive)):
-            self.C32 = no_filter(self.Ct.shape[0])[0]
-            self.filtered = (self.C32, np.zeros(3))
+            self.C32, self.terms, constants = no_filter(self.Ct.shape[0])
+            self.filtered = (self.C32, constants, self.terms)
 
     def run_round(self, entries, k0: int, rescan: np.ndarray):
         xs, ys = entries[0], entries[1]
         k1 = k0 + len(xs)
         if len(xs):
-            merge_pairs(self.Ct, self.sz, *self.slots.merge(entries), self.C32, self.X)
+            merge_pairs(self.Ct, self.sz, *self.slots.merge(entries), self.X, self.C32,
+                        self.terms, self.filtered[1][1])
         keep = self.slots.compaction()
         if keep is not None:
-            w = len(keep)
-            self.Ct[:, :w] = self.Ct[:, keep]
-            self.X[:w] = self.X[keep]
-            if self.C32.shape[1]:
-                self.C32[:, :w] = self.C32[:, keep]
-            self.sz[:w] = self.sz[keep]
-            self.sz[w:] = 0.0
+            gather_front(keep, self.Ct, self.X, self.sz, self.C32, self.terms)
             self.compactions += 1
         if self.kept is None:
             return self._nearest(rescan, k1)
