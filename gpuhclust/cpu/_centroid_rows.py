@@ -45,6 +45,8 @@ FILTER_GIVE_UPS = 2
 QUERY_TILE = 8
 #: Fewer (queries x live centroids) than this: one thread (a parallel region costs more).
 SERIAL_MAX_PAIRS = 1 << 16
+#: The fewest pairs of a share of :func:`pair_dissimilarities` (fewer run on one thread).
+PAIRS_PER_SHARE = 512
 #: The fewest candidate columns a chunk of a work item takes.
 MIN_CHUNK = 4 * BLOCK
 #: The most memory the first scan's per-tile minima (:func:`nearest_all`, 24 bytes per position
@@ -585,12 +587,29 @@ def _pair_w(X, sz, r, c):
     return acc * (n_q * s / (n_q + s))
 
 
-@numba.njit(cache=True, error_model="numpy")
-def pair_dissimilarities(X, sz, rows, cols, out):
+def pair_dissimilarities(X, sz, rows, cols, out, position=None, threads: int = 1):
     """``out[t]`` = w from the centroid at position ``rows[t]`` (the query) to the one at
-    ``cols[t]`` (:func:`_pair_w`; `X` the centroids position-major)."""
-    for t in range(rows.shape[0]):
-        out[t] = _pair_w(X, sz, rows[t], cols[t])
+    ``cols[t]`` (:func:`_pair_w`; `X` the centroids position-major). With `position` (slot
+    -> position), `rows` and `cols` are slots. Shares of :data:`PAIRS_PER_SHARE` pairs or
+    more go to `threads` threads."""
+    count = len(rows)
+    shares = max(1, min(count // PAIRS_PER_SHARE, 2 * threads)) if threads > 1 else 1
+    if position is None:
+        position = np.empty(0, dtype=np.int64)
+    _pair_dissimilarities(X, sz, np.asarray(rows, dtype=np.int64),
+                          np.asarray(cols, dtype=np.int64), out, position, shares)
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _pair_dissimilarities(X, sz, rows, cols, out, position, shares):
+    count = rows.shape[0]
+    slots = position.shape[0] > 0
+    for part in numba.prange(shares):
+        p = np.int64(part)
+        for t in range(p * count // shares, (p + 1) * count // shares):
+            r = position[rows[t]] if slots else rows[t]
+            c = position[cols[t]] if slots else cols[t]
+            out[t] = _pair_w(X, sz, r, c)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -945,8 +964,8 @@ class CentroidRows:
         others."""
         def union_w(new, rows):
             out = np.empty(len(rows))
-            pair_dissimilarities(self.X, self.sz, self.slots.positions(rows),
-                                 self.slots.positions(new), out)
+            pair_dissimilarities(self.X, self.sz, rows, new, out, self.slots.position,
+                                 self.threads)
             return out
 
         return self.kept.settle_round(self.slots, entries, k1, rescan,

@@ -335,6 +335,18 @@ def _settle_rows(cols, keys, rows, entry, new, new_keys, rescan, follow, lowered
     return settled
 
 
+@numba.njit(cache=True, error_model="numpy")
+def _record(kept_keys, kept_cols, bound, scanned_at, rows, keys, cols, k):
+    """:meth:`KeptEntries.record`."""
+    for t in range(rows.shape[0]):
+        r = rows[t]
+        for e in range(KEPT):
+            kept_keys[r, e] = keys[t, e]
+            kept_cols[r, e] = cols[t, e]
+        bound[r] = keys[t, KEPT]
+        scanned_at[r] = k
+
+
 class KeptEntries:
     """Every row's :data:`KEPT` smallest entries and bound from its last full scan, kept up to
     date from round to round, in original row numbers (see the module docstring)."""
@@ -357,10 +369,8 @@ class KeptEntries:
     def record(self, rows, keys, cols, k: int) -> None:
         """Rows `rows` were scanned after log entry k - 1: their smallest entries (original
         numbers, -1 for none) and, in the last column, their bound."""
-        self.keys[rows] = keys[:, :KEPT]
-        self.cols[rows] = cols[:, :KEPT]
-        self.bound[rows] = keys[:, KEPT]
-        self.scanned_at[rows] = k
+        _record(self.keys, self.cols, self.bound, self.scanned_at,
+                np.asarray(rows, dtype=np.int64), keys, cols, k)
 
     def settle(self, xs, ys, alive, rescan, k: int, distances, found, dist) -> np.ndarray:
         """After a round's merges (log entries up to k - 1): the kept entries of the rows
