@@ -104,7 +104,8 @@ def tile_scratch(d):
     S32 (BLOCK, BLOCK) float32; the dot products (4, BLOCK) and four queries (4, d) float32;
     a line's candidates (BLOCK,) int64 and their exact w (float64); the columns' two least
     order keys and rows, their hit counts and a row of no keys (6, BLOCK) int32; their lines
-    (2, BLOCK) float32 and two exact w (2, BLOCK) float64; flags (BLOCK,) int32."""
+    (2, BLOCK) float32 and two exact w (2, BLOCK) float64; flags (BLOCK,) int32; the rows'
+    two least positions (2, BLOCK) int64 and their exact w (2, BLOCK) float64."""
     S = np.empty((BLOCK, BLOCK), dtype=np.float32)
     acc = np.empty((4, BLOCK), dtype=np.float32)
     queries = np.empty((4, max(d, 1)), dtype=np.float32)
@@ -114,7 +115,9 @@ def tile_scratch(d):
     lines = np.empty((2, BLOCK), dtype=np.float32)
     pair_w = np.empty((2, BLOCK))
     flags = np.empty(BLOCK, dtype=np.int32)
-    return S, acc, queries, cand, w, cols, lines, pair_w, flags
+    row_least = np.empty((2, BLOCK), dtype=np.int64)
+    row_w = np.empty((2, BLOCK))
+    return S, acc, queries, cand, w, cols, lines, pair_w, flags, row_least, row_w
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
@@ -151,7 +154,8 @@ def _candidates(flags, m, cand, a, b, wa, wb, w, X, i, j, column):
 
 @numba.njit(cache=True, error_model="numpy")
 def filtered_tile(X, C32, terms, constants, i0, i1, j0, j1, part_w, part_p, part_k2, tile_i,
-                  tile_j, S, acc, queries, cand, w, cols, lines, pair_w, flags):
+                  tile_j, S, acc, queries, cand, w, cols, lines, pair_w, flags, row_least,
+                  row_w):
     """Rows ``i0:i1`` against columns ``j0:j1`` (disjoint ranges, every size 1, at least two
     of each) of the first scan: ``part_[wp][tile_j, i]``, ``part_k2[tile_j, i]`` for the rows
     and ``part_[wp][tile_i, j]``, ``part_k2[tile_i, j]`` for the columns, as
@@ -226,19 +230,42 @@ def filtered_tile(X, C32, terms, constants, i0, i1, j0, j1, part_w, part_p, part
             next_at[jj] = at if below else (t1 if under else following_at)
             least[jj] = o if below else low
             least_at[jj] = t1 if below else at
-    # the rows: a bound from their two least S32, and what the filter lets through
+    # each row's and each column's bound from its two least S32, their exact w computed in
+    # loops of their own (each w is a chain of d dependent additions, and only there do the
+    # chains of several rows or columns overlap), and their lines
+    for t in range(rows):
+        row_least[0, t], row_least[1, t] = _two_least(order[t], m)
+    for t in range(rows):
+        row_w[0, t] = _exact_w(X, i0 + t, j0 + row_least[0, t])
+        row_w[1, t] = _exact_w(X, i0 + t, j0 + row_least[1, t])
+    for jj in range(m):
+        a = least_at[jj]
+        next_at[jj] = next_at[jj] if next_at[jj] != a else (1 if a == 0 else 0)
+    for jj in range(m):
+        pair_w[0, jj] = _exact_w(X, i0 + least_at[jj], j0 + jj)
+        pair_w[1, jj] = _exact_w(X, i0 + next_at[jj], j0 + jj)
+    for jj in range(m):
+        slope, base = line(max(pair_w[0, jj], pair_w[1, jj]), 1.0, norms[j0 + jj], constants)
+        lines[0, jj] = slope
+        lines[1, jj] = base
+    slopes = lines[0]
+    bases = lines[1]
+    # one pass over S: what each row's line lets through, answered row by row, and what each
+    # column's line lets through, counted
     for i in range(i0, i1):
         t = i - i0
-        a, b = _two_least(order[t], m)
-        wa = _exact_w(X, i, j0 + a)
-        wb = _exact_w(X, i, j0 + b)
+        a, b = row_least[0, t], row_least[1, t]
+        wa, wb = row_w[0, t], row_w[1, t]
         slope, base = line(max(wa, wb), 1.0, norms[i], constants)
         s_row = S[t]
-        for jj in range(m):  # slope times 1 / n_j: every size 1
-            flags[jj] = np.int32(gap(s_row[jj], slope, errors_j[jj], base) <= zero)
+        e = errors[i]
         count = np.int32(0)
-        for jj in range(m):
-            count = np.int32(count + flags[jj])  # an int32 sum (see _about_least)
+        for jj in range(m):  # slope times 1 / n_j: every size 1
+            s = s_row[jj]
+            through = np.int32(gap(s, slope, errors_j[jj], base) <= zero)
+            flags[jj] = through
+            count = np.int32(count + through)  # an int32 sum (see _about_least)
+            hits[jj] += np.int32(gap(s, slopes[jj], e, bases[jj]) <= zero)
         exact += count
         if exact > HITS_PER_LINE * (t + 1):  # give up at the first sign, not at the end
             return False
@@ -249,25 +276,6 @@ def filtered_tile(X, C32, terms, constants, i0, i1, j0, j1, part_w, part_p, part
         else:
             count = _candidates(flags, m, cand, a, b, wa, wb, w, X, i, j0, False)
         _answer(w, key, cand, count, part_w, part_p, part_k2, i, tile_j, j0)
-    # the columns, the same way over the rows: their bounds and lines
-    for jj in range(m):
-        j = j0 + jj
-        a = least_at[jj]
-        b = next_at[jj] if next_at[jj] != a else (1 if a == 0 else 0)
-        least_at[jj] = a
-        next_at[jj] = b
-        pair_w[0, jj] = _exact_w(X, i0 + a, j)
-        pair_w[1, jj] = _exact_w(X, i0 + b, j)
-        slope, base = line(max(pair_w[0, jj], pair_w[1, jj]), 1.0, norms[j], constants)
-        lines[0, jj] = slope
-        lines[1, jj] = base
-    slopes = lines[0]
-    bases = lines[1]
-    for t in range(rows):
-        e = errors[i0 + t]
-        s_row = S[t]
-        for jj in range(m):
-            hits[jj] += np.int32(gap(s_row[jj], slopes[jj], e, bases[jj]) <= zero)
     for jj in range(m):
         exact += hits[jj]
     if exact > budget:
