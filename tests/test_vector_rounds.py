@@ -288,6 +288,54 @@ def test_cpu_nearest_over_candidate_chunks_takes_the_first_minimum(queries):
         assert nn[i] == np.argmin(ref) and w[i] == ref.min()
 
 
+@pytest.mark.parametrize("filtered", [False, True], ids=["exact", "filtered"])
+@pytest.mark.parametrize("queries", [3, 40])
+def test_cpu_nearest_seeded_with_known_entries_answers_as_without(queries, filtered):
+    # seeds (entries a query is known to have, with a scan's keys; some twice, some of dead
+    # clusters, some missing) start the kept entries and the minimum: the same first minimum
+    # (the lowest position among equal w, the seeds lying anywhere) and the same kept keys.
+    # Integer coordinates: many exact ties; few queries split the candidates in chunks
+    from gpuhclust._rounds import KEPT, NO_KEY
+    from gpuhclust.cpu._centroid_filter import filter_constants
+    from gpuhclust.cpu._centroid_rows import nearest
+
+    rng = np.random.default_rng(queries)
+    width, d = 3000, 4
+    Ct = rng.integers(0, 5, size=(d, width)).astype(np.float64)
+    sz = rng.integers(1, 3, size=width).astype(np.float64)
+    sz[rng.choice(width, 300, replace=False)] = 0.0  # dead positions
+    position = np.where(sz > 0, np.arange(width), -1)  # slot = position here
+    q = np.sort(rng.choice(np.flatnonzero(sz), queries, replace=False))
+    filt = None
+    if filtered:
+        filt = (Ct.astype(np.float32), filter_constants(d, float(np.abs(Ct).max())))
+    keys, pos = (np.empty((queries, KEPT + 1), dtype=np.int64) for _ in range(2))
+    nn, w = nearest(Ct, sz, width, q, 2, (keys, pos), filt)
+    seed_keys = np.full((width, KEPT), NO_KEY, dtype=np.int64)
+    seed_cols = np.full((width, KEPT), -1, dtype=np.int64)
+    tied = 0
+    for i, p in enumerate(q):
+        ref = ((Ct - Ct[:, [p]]) ** 2).sum(axis=0) * (sz[p] * sz / (sz[p] + sz))
+        ref[p] = np.inf
+        cols = rng.choice(np.flatnonzero(np.arange(width) != p), KEPT)  # dead ones, twice
+        ties = np.flatnonzero((ref == ref[nn[i]]) & (sz > 0))
+        cols[0] = ties[-1]  # an equal minimum further on where there is one: nn[i] is first
+        seed_cols[p] = np.where(rng.random(KEPT) < 0.8, cols, -1)
+        seed_cols[p, 0] = cols[0]
+        tied += len(ties) > 1
+        seed_keys[p] = np.where(seed_cols[p] >= 0, ref[cols].view(np.int64), NO_KEY)
+    seeded_keys, seeded_pos = (np.empty((queries, KEPT + 1), dtype=np.int64) for _ in range(2))
+    nn_s, w_s = nearest(Ct, sz, width, q, 2, (seeded_keys, seeded_pos), filt,
+                        (seed_keys, seed_cols, position, q))
+    np.testing.assert_array_equal(nn_s, nn)
+    np.testing.assert_array_equal(w_s, w)
+    np.testing.assert_array_equal(seeded_keys, keys)  # keys in order; ties may swap positions
+    for i in range(queries):
+        for key in np.unique(keys[i][keys[i] < keys[i, KEPT]]):
+            assert set(seeded_pos[i][seeded_keys[i] == key]) == set(pos[i][keys[i] == key])
+    assert tied > 0
+
+
 @pytest.mark.parametrize("d", [3, 6])
 @pytest.mark.parametrize("unit", [True, False], ids=["sizes-1", "sizes-1-to-4"])
 @pytest.mark.parametrize("width", [1, 2, 300, 700])

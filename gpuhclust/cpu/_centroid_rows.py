@@ -75,8 +75,17 @@ def store_bytes(n: int, d: int) -> int:
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
+def _seeded(seeds, j):
+    """Whether position j is among the query's seeds (``seeds``: positions, -1 for none)."""
+    for e in range(seeds.shape[0]):
+        if seeds[e] == j:
+            return True
+    return False
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _exact_candidates(Ct, sz, cq, n_q, own, b0, m, through, gap_keys, best_w, best_p, kept_keys,
-                      kept_pos, one):
+                      kept_pos, one, seeds):
     """The `through` columns of the block at `b0` that the filter lets through (``gap_keys``
     at most 0, see ``_centroid_filter.gaps``), in position order, taken as the exact scan takes
     them: w with a scan's arithmetic (``sq_block``'s sum in feature order, then the size
@@ -103,15 +112,16 @@ def _exact_candidates(Ct, sz, cq, n_q, own, b0, m, through, gap_keys, best_w, be
             w = np.inf
         one[0] = w
         key = one.view(np.int64)[0]
-        if key < best_w.view(np.int64)[0]:  # w >= 0: the integer order is the float order
+        best = best_w.view(np.int64)[0]  # w >= 0: the integer order is the float order
+        if key < best or (key == best and j < best_p[0]):  # (a seed may lie further on)
             best_w[0] = w
             best_p[0] = j
-        if key < kept_keys[KEPT]:
+        if key < kept_keys[KEPT] and not _seeded(seeds, j):
             _insert_kept(kept_keys, kept_pos, key, j)
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
-def _take_block(a, sz, n_q, own, b0, m, vals, best_w, best_p, kept_keys, kept_pos):
+def _take_block(a, sz, n_q, own, b0, m, vals, best_w, best_p, kept_keys, kept_pos, seeds):
     """A query's exact squared distances `a` to the block at `b0` (``sq_block``'s): w into
     `vals` (+inf where the column is dead or the query itself, position `own` of the block),
     a loop without branches that vectorises; the block's minimum, found on the same bits read
@@ -127,20 +137,54 @@ def _take_block(a, sz, n_q, own, b0, m, vals, best_w, best_p, kept_keys, kept_po
         vals[own] = np.inf
     low = min_key(keys, 0, m)
     # the search for its first position only where the block improves on the minimum so far
-    # (a few blocks per query)
-    if low < best_w.view(np.int64)[0]:
+    # (a few blocks per query), or ties it (a seed may lie further on)
+    best = best_w.view(np.int64)[0]
+    if low <= best:
         first = first_at(keys, 0, low)
-        best_w[0] = vals[first]
-        best_p[0] = b0 + first
+        if low < best or b0 + first < best_p[0]:
+            best_w[0] = vals[first]
+            best_p[0] = b0 + first
     if low < kept_keys[KEPT]:
         for jj in range(m):
-            if keys[jj] < kept_keys[KEPT]:
+            if keys[jj] < kept_keys[KEPT] and not _seeded(seeds, b0 + jj):
                 _insert_kept(kept_keys, kept_pos, keys[jj], b0 + jj)
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _seed(keys, cols, position, j0, j1, best_w, best_p, kept_keys, kept_pos, seeds, order):
+    """A query's seeds (``keys``, ``cols``: its entries, slots) in ``j0:j1`` into its kept
+    entries and minimum in position order, each once (see :func:`_nearest`), and their
+    positions into `seeds` (`order`: scratch)."""
+    count = 0
+    for e in range(cols.shape[0]):
+        if cols[e] < 0 or position[cols[e]] < 0:
+            continue
+        j = position[cols[e]]
+        if j < j0 or j >= j1:
+            continue
+        at = count  # insertion by position, without duplicates
+        while at > 0 and seeds[at - 1] > j:
+            at -= 1
+        if at > 0 and seeds[at - 1] == j:
+            continue
+        for m in range(count, at, -1):
+            seeds[m] = seeds[m - 1]
+            order[m] = order[m - 1]
+        seeds[at] = j
+        order[at] = e
+        count += 1
+    for i in range(count):
+        key = keys[order[i]]
+        if key < kept_keys[KEPT]:
+            _insert_kept(kept_keys, kept_pos, key, seeds[i])
+        if key < best_w.view(np.int64)[0]:
+            best_w.view(np.int64)[0] = key
+            best_p[0] = seeds[i]
 
 
 @numba.njit(cache=True, error_model="numpy")
 def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p, kept_keys, kept_pos, C32, terms,
-             constants):
+             constants, seed_keys, seed_cols, position, query_slots):
     """For the query positions ``queries[q0:q1]``: the first minimum of w over the live
     positions ``j0:j1`` other than the query itself, into ``best_w[:q1-q0]``,
     ``best_p[:q1-q0]`` (+inf and -1 when none is finite).
@@ -160,7 +204,14 @@ def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p, kept_keys, kept_po
     above the bound, so neither the minimum nor the kept entries would take them. The answer
     is the same, bit for bit. A query whose bound is still loose has the block computed
     exactly as a whole; where that is the tile's usual case (clusters whose spread is tiny
-    against their distance from the origin), the filter pauses for FILTER_PAUSE blocks."""
+    against their distance from the origin), the filter pauses for FILTER_PAUSE blocks.
+
+    Seeds (`query_slots` empty where there are none): the query of slot ``query_slots[q0 +
+    q]`` has entries known before the scan, ``seed_keys[s]``, ``seed_cols[s]`` (slots, -1 for
+    none; `position` maps a slot to its position, -1 once merged away), their keys exactly
+    those a scan computes. Those in ``j0:j1`` start its kept entries and minimum, so that the
+    filter has a bound from the first block on, and the scan does not take them again; the
+    answer is the same (the minimum's ties broken by position)."""
     d = Ct.shape[0]
     nq = q1 - q0
     filtering = constants[0] > 0.0
@@ -168,6 +219,9 @@ def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p, kept_keys, kept_po
     quads = -(-nq // 4) * 4  # the queries in fours, the last padded with zeros
     cq32 = np.empty((quads, d), dtype=np.float32)
     nx = np.empty(nq)
+    seeded = query_slots.shape[0] > 0
+    seeds = np.full((nq, KEPT), -1, dtype=np.int64)  # those in the range, for _seeded
+    seed_order = np.empty(KEPT, dtype=np.int64)
     for q in range(nq):
         p = queries[q0 + q]
         nx[q] = sz[p]
@@ -178,6 +232,10 @@ def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p, kept_keys, kept_po
         best_p[q] = -1
         kept_keys[q, :] = NO_KEY
         kept_pos[q, :] = -1
+        if seeded:
+            s = query_slots[q0 + q]
+            _seed(seed_keys[s], seed_cols[s], position, j0, j1, best_w[q:q + 1],
+                  best_p[q:q + 1], kept_keys[q], kept_pos[q], seeds[q], seed_order)
     cq32[nq:, :] = 0.0  # the partners of a short tile's last queries
     acc = np.empty((nq, BLOCK))
     acc32 = np.empty((quads, BLOCK), dtype=np.float32)
@@ -213,11 +271,11 @@ def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p, kept_keys, kept_po
                 if through > FILTER_MOST:  # a loose bound yet: the whole block, exactly
                     sq_block(Ct, cq[q], b0, b1, acc[q])
                     _take_block(acc[q], sz, n_q, p - b0, b0, m, vals, best_w[q:q + 1],
-                                best_p[q:q + 1], kept_keys[q], kept_pos[q])
+                                best_p[q:q + 1], kept_keys[q], kept_pos[q], seeds[q])
                     continue
                 _exact_candidates(Ct, sz, cq[q, 0], n_q, p - b0, b0, m, through, gap_keys,
                                   best_w[q:q + 1], best_p[q:q + 1], kept_keys[q], kept_pos[q],
-                                  one)
+                                  one, seeds[q])
             if through_tile > FILTER_MOST * nq:  # the filter does not pay here: pause it
                 resume = b1 + FILTER_PAUSE * BLOCK
             continue
@@ -228,35 +286,35 @@ def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p, kept_keys, kept_po
             sq_block(Ct, cq[nq - 1], b0, b1, acc[nq - 1])
         for q in range(nq):
             _take_block(acc[q], sz, nx[q], queries[q0 + q] - b0, b0, m, vals, best_w[q:q + 1],
-                        best_p[q:q + 1], kept_keys[q], kept_pos[q])
+                        best_p[q:q + 1], kept_keys[q], kept_pos[q], seeds[q])
 
 
 @numba.njit(cache=True, error_model="numpy")
 def _item(Ct, sz, queries, width, chunk, t, part_w, part_p, part_k, part_kp, C32, terms,
-          constants):
+          constants, seed_keys, seed_cols, position, query_slots):
     nchunks = part_w.shape[1]
     tile, c = t // nchunks, t % nchunks
     q0 = tile * QUERY_TILE
     q1 = min(queries.shape[0], q0 + QUERY_TILE)
     _nearest(Ct, sz, queries, q0, q1, min(width, c * chunk), min(width, (c + 1) * chunk),
              part_w[tile, c], part_p[tile, c], part_k[tile, c], part_kp[tile, c], C32, terms,
-             constants)
+             constants, seed_keys, seed_cols, position, query_slots)
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
 def _items_parallel(Ct, sz, queries, width, chunk, part_w, part_p, part_k, part_kp, C32,
-                    terms, constants):
+                    terms, constants, seed_keys, seed_cols, position, query_slots):
     for t in numba.prange(part_w.shape[0] * part_w.shape[1]):
         _item(Ct, sz, queries, width, chunk, np.int64(t), part_w, part_p, part_k, part_kp, C32,
-              terms, constants)
+              terms, constants, seed_keys, seed_cols, position, query_slots)
 
 
 @numba.njit(cache=True, error_model="numpy")
 def _items_serial(Ct, sz, queries, width, chunk, part_w, part_p, part_k, part_kp, C32, terms,
-                  constants):
+                  constants, seed_keys, seed_cols, position, query_slots):
     for t in range(part_w.shape[0] * part_w.shape[1]):
         _item(Ct, sz, queries, width, chunk, np.int64(t), part_w, part_p, part_k, part_kp, C32,
-              terms, constants)
+              terms, constants, seed_keys, seed_cols, position, query_slots)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -538,7 +596,7 @@ def gather_front(keep, Ct, X, sz, C32, terms):
 
 
 def nearest(Ct: np.ndarray, sz: np.ndarray, width: int, queries: np.ndarray, threads: int,
-            kept=None, filtered=None):
+            kept=None, filtered=None, seeds=None):
     """Nearest live centroid (position, -1 when none is finite) and w for each query position
     (any order), over positions ``[0, width)``. `kept`: None, or ``(keys, positions)`` arrays
     of shape ``(len(queries), KEPT + 1)`` to receive each query's smallest entries (the keys
@@ -546,7 +604,10 @@ def nearest(Ct: np.ndarray, sz: np.ndarray, width: int, queries: np.ndarray, thr
     None, or ``(C32, constants)``: the centroids rounded to float32 and
     ``_centroid_filter.filter_constants`` (the same answer, computed faster), with a third
     item where the caller keeps the column terms (``_centroid_filter.column_terms``) of every
-    position up to date."""
+    position up to date. `seeds`: None, or ``(keys, slots, position, query_slots)``: entries
+    of each query known before the scan (see :func:`_nearest`): the query of slot
+    ``query_slots[q]`` has ``keys[s]``, ``slots[s]`` (slots, -1 for none; `position` maps a
+    slot to its position, -1 once merged away)."""
     nq = len(queries)
     tiles = -(-nq // QUERY_TILE)
     # enough items for every thread; the results do not depend on the chunks
@@ -558,8 +619,12 @@ def nearest(Ct: np.ndarray, sz: np.ndarray, width: int, queries: np.ndarray, thr
     part_kp = np.empty((tiles, nchunks, QUERY_TILE, KEPT + 1), dtype=np.int64)
     queries = np.ascontiguousarray(queries, dtype=np.int64)
     C32, terms, constants = _filter_arrays(sz, width, filtered, Ct.shape[0])
+    if seeds is None:
+        none = np.empty(0, dtype=np.int64)
+        seeds = (np.empty((0, KEPT), dtype=np.int64), np.empty((0, KEPT), dtype=np.int64),
+                 none, none)
     args = (Ct, sz, queries, np.int64(width), np.int64(chunk), part_w, part_p, part_k, part_kp,
-            C32, terms, constants)
+            C32, terms, constants, *seeds)
     if threads > 1 and nq * width >= SERIAL_MAX_PAIRS:
         _items_parallel(*args)
     else:
@@ -752,8 +817,6 @@ class CentroidKept(KeptEntries):
         values = (union_w(np.concatenate([new, candidates]), np.concatenate([rows, queries]))
                   if len(rows) + len(queries) else np.empty(0))
         full = self.follow_and_answer(hits, values[:len(rows)], rescan, k1, found, dist)
-        if not len(candidates):
-            return full
         pairs = len(ys)
         taken = np.empty(pairs, dtype=np.bool_)
         first = np.empty(pairs, dtype=np.int64)
@@ -761,6 +824,10 @@ class CentroidKept(KeptEntries):
         keys, cols = _kept_buffers(pairs)
         self.settled += union_answers(starts, candidates, values[len(rows):].view(np.int64),
                                       bounds, taken, first, low, keys, cols)
+        # the unions left to scan keep their candidates' entries (not valid as kept entries:
+        # no bound), the seeds of their scans (``_nearest``); the others are settled
+        self.keys[ys] = keys[:, :KEPT]
+        self.cols[ys] = cols[:, :KEPT]
         if taken.any():
             # every y is among the rows to rescan (its neighbour was x)
             where = np.searchsorted(rescan, ys[taken])
@@ -899,12 +966,16 @@ class CentroidRows:
             self.C32, self.terms, constants = no_filter(Ct.shape[0])
         self.filtered = (self.C32, constants, self.terms)
 
-    def _nearest(self, slots: np.ndarray, k: int = 0):
+    def _nearest(self, slots: np.ndarray, k: int = 0, seeded: bool = False):
         self.pairs += len(slots) * self.slots.width
         keys = np.empty((len(slots), KEPT + 1), dtype=np.int64)
         pos = np.empty((len(slots), KEPT + 1), dtype=np.int64)
+        seeds = None
+        if seeded and self.kept is not None:
+            seeds = (self.kept.keys, self.kept.cols, self.slots.position,
+                     np.asarray(slots, dtype=np.int64))
         nn, dist = nearest(self.Ct, self.sz, self.slots.width, self.slots.positions(slots),
-                           self.threads, (keys, pos), self.filtered)
+                           self.threads, (keys, pos), self.filtered, seeds)
         if self.kept is not None:
             self.kept.record(slots, keys, self.slots.slots(pos), k)
         return self.slots.slots(nn), dist
@@ -955,7 +1026,7 @@ class CentroidRows:
         found = np.empty(len(rescan), dtype=np.int64)
         dist = np.empty(len(rescan))
         full = self._settled_by_kept(entries, k1, rescan, found, dist)
-        found[full], dist[full] = self._nearest(rescan[full], k1)
+        found[full], dist[full] = self._nearest(rescan[full], k1, seeded=True)
         return found, dist
 
     def _settled_by_kept(self, entries, k1, rescan, found, dist) -> np.ndarray:
