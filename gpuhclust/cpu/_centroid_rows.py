@@ -246,6 +246,10 @@ def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p, kept_keys, kept_po
     one[0] = np.inf
     finite = one.view(np.int64)[0]
     resume = j0  # the first block where the filter may run
+    # each query's line, and the bound it was drawn for (redrawn when the bound moves)
+    line_bound = np.full(nq, -1, dtype=np.int64)
+    line_slope = np.empty(nq, dtype=np.float32)
+    line_base = np.empty(nq, dtype=np.float32)
     for b0 in range(j0, j1, BLOCK):
         b1 = min(j1, b0 + BLOCK)
         m = b1 - b0
@@ -260,10 +264,12 @@ def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p, kept_keys, kept_po
                 n_q = nx[q]
                 p = queries[q0 + q]
                 norm_q = terms[0, p]
-                one.view(np.int64)[0] = kept_keys[q, KEPT]
-                slope, base = line(one[0], n_q, norm_q, constants)
-                gaps(acc32[q], norm_q, terms[0, b0:b1], terms[1, b0:b1], terms[2, b0:b1], slope,
-                     base, m, gap)
+                if kept_keys[q, KEPT] != line_bound[q]:
+                    line_bound[q] = kept_keys[q, KEPT]
+                    one.view(np.int64)[0] = kept_keys[q, KEPT]
+                    line_slope[q], line_base[q] = line(one[0], n_q, norm_q, constants)
+                gaps(acc32[q], norm_q, terms[0, b0:b1], terms[1, b0:b1], terms[2, b0:b1],
+                     line_slope[q], line_base[q], m, gap)
                 through = count_through(gap_keys, m)
                 through_tile += through
                 if through == 0:
