@@ -479,6 +479,26 @@ def test_union_bound_covers_every_cluster_outside_its_parts_kept_entries():
     assert checked > 500
 
 
+def test_union_bound_is_open_where_a_part_kept_every_finite_entry_but_not_every_cluster():
+    # a part whose bound is +inf (the clusters it does not hold lie at +inf: w overflowed)
+    # bounds nothing for the union, whose w to them may be finite; a part that held every
+    # live cluster (no bound at all) leaves no other cluster to bound
+    from gpuhclust._rounds import NO_KEY
+    from gpuhclust.cpu._centroid_rows import CentroidKept
+
+    kept = CentroidKept(3, 2, 1.0)
+    kept.valid[:] = True
+    kept.bound[1] = np.float64(2.0).view(np.int64)
+    sizes, heights = np.array([1.0]), np.array([0.5])
+    for bound, expected in ((kept.inf_key, -1), (NO_KEY, kept.inf_key)):
+        kept.bound[2] = bound
+        got = kept.union_bounds(np.array([1]), np.array([2]), 1, sizes, sizes, heights)[0]
+        assert got == expected
+    kept.bound[2] = np.float64(3.0).view(np.int64)
+    finite = kept.union_bounds(np.array([1]), np.array([2]), 1, sizes, sizes, heights)[0]
+    assert 0 < finite < kept.inf_key
+
+
 def _tight_blobs(n, d, seed):
     # three blobs of standard deviation 1e-4 about 5 apart: centroids close to each other
     # compared with their coordinates, where rounding them matters most

@@ -16,9 +16,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["filter_constants", "column_terms", "update_column_terms", "column_term", "dot_block_quad", "line", "gap", "gaps",
-           "count_through", "no_filter", "filter_bytes", "FILTER_MOST",
-           "FILTER_PAUSE", "FILTER_NOISE_MAX"]
+__all__ = ["filter_constants", "column_terms", "update_column_terms", "column_term",
+           "dot_block_quad", "line", "gap", "gaps", "count_through", "no_filter", "filter_bytes",
+           "FILTER_MOST", "FILTER_PAUSE", "FILTER_NOISE_MAX"]
 
 #: Largest centroid coordinate (after ``_engines.centroid_frame``'s shift) for which the filter
 #: runs: its squares and sums then stay far inside float32's range.

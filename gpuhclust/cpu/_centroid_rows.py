@@ -125,9 +125,10 @@ def _take_block(a, sz, n_q, own, b0, m, vals, best_w, best_p, kept_keys, kept_po
     """A query's exact squared distances `a` to the block at `b0` (``sq_block``'s): w into
     `vals` (+inf where the column is dead or the query itself, position `own` of the block),
     a loop without branches that vectorises; the block's minimum, found on the same bits read
-    as integers (w >= 0, see ``_lazy_matrix.first_argmin``), replaces ``best_w[0]`` only when
-    strictly smaller, with its first position; the kept entries take the block's smaller
-    ones in position order."""
+    as integers (w >= 0, see ``_lazy_matrix.first_argmin``), replaces ``best_w[0]`` when
+    smaller, or equal at a lower position (a seed may lie further on: `seeds`, the query's
+    seeded positions, -1 for none), with its first position; the kept entries take the
+    block's smaller ones in position order, the seeds excepted."""
     keys = vals.view(np.int64)
     for jj in range(m):
         s = sz[b0 + jj]
@@ -139,7 +140,7 @@ def _take_block(a, sz, n_q, own, b0, m, vals, best_w, best_p, kept_keys, kept_po
     # the search for its first position only where the block improves on the minimum so far
     # (a few blocks per query), or ties it (a seed may lie further on)
     best = best_w.view(np.int64)[0]
-    if low <= best:
+    if low < best or (low == best and seeds[0] >= 0):
         first = first_at(keys, 0, low)
         if low < best or b0 + first < best_p[0]:
             best_w[0] = vals[first]
@@ -210,8 +211,11 @@ def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p, kept_keys, kept_po
     q]`` has entries known before the scan, ``seed_keys[s]``, ``seed_cols[s]`` (slots, -1 for
     none; `position` maps a slot to its position, -1 once merged away), their keys exactly
     those a scan computes. Those in ``j0:j1`` start its kept entries and minimum, so that the
-    filter has a bound from the first block on, and the scan does not take them again; the
-    answer is the same (the minimum's ties broken by position)."""
+    bound the filter draws after the first block is the tighter (KEPT seeds leave the bound
+    itself open), and the scan does not take them again. The same minimum (its ties broken by
+    position wherever the seed lies) and the same kept keys; among entries whose key equals
+    the bound, which ones are kept may differ from an unseeded scan, and with the chunks
+    (the thread count): harmless, as kept entries settle a row only below their bound."""
     d = Ct.shape[0]
     nq = q1 - q0
     filtering = constants[0] > 0.0
@@ -930,8 +934,14 @@ def _union_bound_keys(bound, valid, xs, ys, na, nb, heights, lowering, inf_key, 
         if tx == -np.inf or ty == -np.inf:
             out[t] = -1
             continue
-        if tx == np.inf or ty == np.inf:  # one part's entries hold every live cluster
+        if bound[xs[t]] == NO_KEY or bound[ys[t]] == NO_KEY:
+            # one part's entries hold every live cluster: there is no other
             out[t] = inf_key
+            continue
+        if tx == np.inf or ty == np.inf:
+            # a part's bound is +inf: the clusters it does not hold lie at +inf from it (w
+            # overflowed) but may not from the union; no bound
+            out[t] = -1
             continue
         w_xy = heights[t] / (1 - 2 * g)
         low = min(((na[t] + 1.0) * tx + (nb[t] + 1.0) * ty - w_xy) / (n_u + 1.0),
