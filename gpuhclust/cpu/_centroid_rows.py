@@ -33,7 +33,8 @@ from ._centroid_filter import (FILTER_MOST, FILTER_NOISE_MAX, FILTER_PAUSE, colu
 from ._distances import BLOCK
 from ._filtered_tiles import filtered_tile, tile_scratch
 from ._lazy_matrix import first_at, first_min_key, min_key
-from ._round_rows import KEPT, NO_KEY, KeptEntries, _insert_kept, _kept_buffers
+from ._round_rows import (KEPT, NO_KEY, KeptEntries, _insert_kept, _kept_buffers,
+                          insert_unique)
 from ._vector import WARD, merge_centroids, sq_block, sq_block_pair
 
 __all__ = ["CentroidRows", "QUERY_TILE"]
@@ -152,30 +153,22 @@ def _take_block(a, sz, n_q, own, b0, m, vals, best_w, best_p, kept_keys, kept_po
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
-def _seed(keys, cols, position, j0, j1, best_w, best_p, kept_keys, kept_pos, seeds, order):
+def _seed(keys, cols, position, j0, j1, best_w, best_p, kept_keys, kept_pos, seeds):
     """A query's seeds (``keys``, ``cols``: its entries, slots) in ``j0:j1`` into its kept
     entries and minimum in position order, each once (see :func:`_nearest`), and their
-    positions into `seeds` (`order`: scratch)."""
+    positions into `seeds`."""
     count = 0
     for e in range(cols.shape[0]):
         if cols[e] < 0 or position[cols[e]] < 0:
             continue
         j = position[cols[e]]
-        if j < j0 or j >= j1:
-            continue
-        at = count  # insertion by position, without duplicates
-        while at > 0 and seeds[at - 1] > j:
-            at -= 1
-        if at > 0 and seeds[at - 1] == j:
-            continue
-        for m in range(count, at, -1):
-            seeds[m] = seeds[m - 1]
-            order[m] = order[m - 1]
-        seeds[at] = j
-        order[at] = e
-        count += 1
+        if j0 <= j < j1:
+            count += insert_unique(seeds, 0, count, j)
     for i in range(count):
-        key = keys[order[i]]
+        e = 0  # the seed's entry (a duplicate has the same key)
+        while cols[e] < 0 or position[cols[e]] != seeds[i]:
+            e += 1
+        key = keys[e]
         if key < kept_keys[KEPT]:
             _insert_kept(kept_keys, kept_pos, key, seeds[i])
         if key < best_w.view(np.int64)[0]:
@@ -225,7 +218,6 @@ def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p, kept_keys, kept_po
     nx = np.empty(nq)
     seeded = query_slots.shape[0] > 0
     seeds = np.full((nq, KEPT), -1, dtype=np.int64)  # those in the range, for _seeded
-    seed_order = np.empty(KEPT, dtype=np.int64)
     for q in range(nq):
         p = queries[q0 + q]
         nx[q] = sz[p]
@@ -239,7 +231,7 @@ def _nearest(Ct, sz, queries, q0, q1, j0, j1, best_w, best_p, kept_keys, kept_po
         if seeded:
             s = query_slots[q0 + q]
             _seed(seed_keys[s], seed_cols[s], position, j0, j1, best_w[q:q + 1],
-                  best_p[q:q + 1], kept_keys[q], kept_pos[q], seeds[q], seed_order)
+                  best_p[q:q + 1], kept_keys[q], kept_pos[q], seeds[q])
     cq32[nq:, :] = 0.0  # the partners of a short tile's last queries
     acc = np.empty((nq, BLOCK))
     acc32 = np.empty((quads, BLOCK), dtype=np.float32)
@@ -688,17 +680,13 @@ def _pair_dissimilarities(X, sz, rows, cols, out, position, shares):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def union_candidates(kept_cols, xs, ys, alive, bound_keys):
+def union_candidates(kept_cols, xs, ys, union, alive, bound_keys):
     """The candidates of each union of a round (pair t: x merged into y) whose bound
     ``bound_keys[t]`` is not negative (:meth:`CentroidKept.union_bounds`): the live clusters
-    that the kept entries of x and y hold, a cluster merged in the round taken as its union, y
-    itself left out; in increasing slot order, without duplicates. Returns (starts, slots):
-    pair t's are ``slots[starts[t]:starts[t + 1]]``."""
-    n = kept_cols.shape[0]
-    union = np.full(n + 1, -1, dtype=np.int64)  # index -1 (no entry) hits the last
-    for t in range(xs.shape[0]):
-        union[xs[t]] = ys[t]
-        union[ys[t]] = ys[t]
+    that the kept entries of x and y hold, a cluster merged in the round taken as its union
+    (`union`, ``_round_rows.MergedEntries``'), y itself left out; in increasing slot order,
+    without duplicates. Returns (starts, slots): pair t's are
+    ``slots[starts[t]:starts[t + 1]]``."""
     starts = np.zeros(xs.shape[0] + 1, dtype=np.int64)
     slots = np.empty(2 * KEPT * xs.shape[0], dtype=np.int64)
     count = 0
@@ -713,17 +701,8 @@ def union_candidates(kept_cols, xs, ys, alive, bound_keys):
             c = kept_cols[x, e] if e < KEPT else kept_cols[y, e - KEPT]
             if union[c] >= 0:
                 c = union[c]
-            if c < 0 or c == y or not alive[c]:
-                continue
-            j = count  # insertion in increasing slot order, without duplicates
-            while j > first and slots[j - 1] > c:
-                j -= 1
-            if j > first and slots[j - 1] == c:
-                continue
-            for m in range(count, j, -1):
-                slots[m] = slots[m - 1]
-            slots[j] = c
-            count += 1
+            if c >= 0 and c != y and alive[c]:
+                count += insert_unique(slots, first, count, c)
     starts[xs.shape[0]] = count
     return starts, slots[:count]
 
@@ -821,18 +800,19 @@ class CentroidKept(KeptEntries):
         hits = self.merged_entries(xs, ys, alive)
         bounds = self.union_bounds(xs, ys, k1, na, nb, heights)
         starts, candidates = union_candidates(self.cols, np.asarray(xs, dtype=np.int64), ys,
-                                              alive, bounds)
-        rows, new = hits[1], hits[3]
+                                              hits.union, alive, bounds)
+        followed = len(hits.rows)
         queries = np.repeat(ys, np.diff(starts))
-        values = (union_w(np.concatenate([new, candidates]), np.concatenate([rows, queries]))
-                  if len(rows) + len(queries) else np.empty(0))
-        full = self.follow_and_answer(hits, values[:len(rows)], rescan, k1, found, dist)
+        values = (union_w(np.concatenate([hits.new, candidates]),
+                          np.concatenate([hits.rows, queries]))
+                  if followed + len(queries) else np.empty(0))
+        full = self.follow_and_answer(hits, values[:followed], rescan, k1, found, dist)
         pairs = len(ys)
         taken = np.empty(pairs, dtype=np.bool_)
         first = np.empty(pairs, dtype=np.int64)
         low = np.empty(pairs, dtype=np.int64)
         keys, cols = _kept_buffers(pairs)
-        self.settled += union_answers(starts, candidates, values[len(rows):].view(np.int64),
+        self.settled += union_answers(starts, candidates, values[followed:].view(np.int64),
                                       bounds, taken, first, low, keys, cols)
         # the unions left to scan keep their candidates' entries (not valid as kept entries:
         # no bound), the seeds of their scans (``_nearest``); the others are settled

@@ -44,6 +44,7 @@ and the driver sees original row numbers only.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -141,6 +142,21 @@ def _insert_kept(kept_keys, kept_cols, key, col):
         j -= 1
     kept_keys[j] = key
     kept_cols[j] = col
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def insert_unique(values, lo, hi, value):
+    """Insert `value` into ``values[lo:hi]`` (ascending, room at `hi`) unless it is there;
+    returns whether it was inserted."""
+    at = hi
+    while at > lo and values[at - 1] > value:
+        at -= 1
+    if at > lo and values[at - 1] == value:
+        return False
+    for m in range(hi, at, -1):
+        values[m] = values[m - 1]
+    values[at] = value
+    return True
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
@@ -258,9 +274,7 @@ def _kept_buffers(rows: int):
 
 @numba.njit(cache=True, error_model="numpy")
 def _kept_hits(cols, alive, xs, ys):
-    """After a round whose pairs are (`xs`, `ys`): the rows to follow (`alive` less the pairs'
-    rows, as a mask), and their kept entries whose cluster merged, in row order then entry
-    order: (follow, their rows, entry indices, unions)."""
+    """After a round whose pairs are (`xs`, `ys`): :class:`MergedEntries`."""
     n = cols.shape[0]
     union = np.full(n + 1, -1, dtype=np.int64)  # index -1 (no entry) hits the last
     merged = np.zeros(n + 1, dtype=np.bool_)  # small: the lookups of every entry stay in L1
@@ -294,12 +308,18 @@ def _kept_hits(cols, alive, xs, ys):
             entry[t] = k
             new[t] = union[c]
             t += merged[c]
-            if t == hits:
-                break
-        if t == hits:
-            break
-    rows, entry, new = rows[:hits], entry[:hits], new[:hits]
-    return follow, rows, entry, new
+    return follow, union, rows[:hits], entry[:hits], new[:hits]
+
+
+class MergedEntries(NamedTuple):
+    """What a round's merges did to the kept entries (``_kept_hits``)."""
+
+    follow: np.ndarray  # the rows to follow: alive, not in the round's pairs (a mask)
+    union: np.ndarray   # cluster -> the union it merged into in the round, else -1 (n + 1:
+    #                     index -1, no entry, hits the last)
+    rows: np.ndarray    # the followed rows' entries whose cluster merged: row,
+    entry: np.ndarray   # entry index,
+    new: np.ndarray     # and union, in row order then entry order
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -379,27 +399,26 @@ class KeptEntries:
         union: the very value a scan would compute), and answer the rows of `rescan` they
         settle, into `found`, `dist`; returns the mask of those still to scan."""
         hits = self.merged_entries(xs, ys, alive)
-        rows, new = hits[1], hits[3]
-        values = distances(new, rows) if len(rows) else np.empty(0, dtype=self.storage)
+        values = (distances(hits.new, hits.rows) if len(hits.rows)
+                  else np.empty(0, dtype=self.storage))
         return self.follow_and_answer(hits, values, rescan, k, found, dist)
 
-    def merged_entries(self, xs, ys, alive):
-        """The first half of :meth:`settle`: (the rows to follow as a mask, and the rows,
-        entry indices and unions of their entries whose cluster merged)."""
-        return _kept_hits(self.cols, alive, np.asarray(xs, dtype=np.int64),
-                          np.asarray(ys, dtype=np.int64))
+    def merged_entries(self, xs, ys, alive) -> MergedEntries:
+        """The first half of :meth:`settle`."""
+        return MergedEntries(*_kept_hits(self.cols, alive, np.asarray(xs, dtype=np.int64),
+                                         np.asarray(ys, dtype=np.int64)))
 
     def follow_and_answer(self, hits, values, rescan, k: int, found, dist) -> np.ndarray:
         """The second half of :meth:`settle`, given the distances `values` of the entries
         `hits` (:meth:`merged_entries`) to their unions."""
-        follow, rows, hit_k, new = hits
         new_keys = values.view(self.key_type).astype(np.int64)
         taken = np.empty(len(rescan), dtype=np.bool_)
         first = np.empty(len(rescan), dtype=np.int64)
         low = np.empty(len(rescan), dtype=np.int64)
-        self.settled += _settle_rows(self.cols, self.keys, rows, hit_k, new, new_keys, rescan,
-                                     follow, self._lowered_bound(rescan, k), self.inf_key,
-                                     taken, first, low)
+        self.settled += _settle_rows(self.cols, self.keys, hits.rows, hits.entry, hits.new,
+                                     new_keys, rescan, hits.follow,
+                                     self._lowered_bound(rescan, k), self.inf_key, taken, first,
+                                     low)
         found[taken] = first[taken]
         dist[taken] = self.values(low[taken])
         return ~taken
