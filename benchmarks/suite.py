@@ -2,6 +2,8 @@
 
     python benchmarks/suite.py --n 20000 --d 16 --repeat 3        # the peers, all methods
     python benchmarks/suite.py --n 20000 --at HEAD                 # gpuhclust as committed
+    python benchmarks/suite.py --n 20000 --methods ward --contenders gpuhclust-cpu,fastcluster \
+        --alternate 3 --repeat 2                                   # two contenders, taking turns
     python benchmarks/suite.py --n 2000,5000 --methods single,ward --contenders scipy,gpuhclust
     python benchmarks/suite.py --scaling --repeat 1                # gpuhclust from n=1k to 24 GB
     python benchmarks/suite.py --readme benchmarks/results/peers-n20000-d16-<date>.json
@@ -19,7 +21,10 @@ For each d, n, metric and method every contender runs, then the next: each measu
 fresh child process (benchmarks/_worker.py) that makes the data from the seed, times a call on
 64 points apart (imports, Numba compile or cache load: ``compile_s``), warms up on
 min(n, --warmup-n) points, then times --repeat calls and reports their median and the peak
-resident memory of a call (the rise of the peak RSS over the RSS just before it). SciPy runs
+resident memory of a call (the rise of the peak RSS over the RSS just before it). With
+--alternate K each contender runs K such children, the contenders taking turns, so that a
+slow spell of the machine falls on all of them: its figure is the median of all K x --repeat
+timed calls (each child's median is kept as ``child_medians``). SciPy runs
 first and its Z is the reference every other Z is checked against (benchmarks/_check.py);
 a failing check is shown as a failure, and the exit status is 1.
 
@@ -49,6 +54,7 @@ import math
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -242,10 +248,19 @@ def measure_all(args, names, log=print) -> tuple[list, list]:
                         order = [c for c in names if applies(c, method, metric, args.input)]
                         if ref_name:  # first: the others are checked against its Z
                             order = [ref_name] + [c for c in order if c != ref_name]
+                        children = {c: [] for c in order}
+                        for turn in range(args.alternate):
+                            for c in order:
+                                if turn and c not in names:
+                                    continue  # a reference only runs once
+                                children[c].append(one(args, c, n, d, method, metric, tmp,
+                                                       is_reference_only=c not in names))
+                                if args.alternate > 1 and c in names:
+                                    log(f"  turn {turn + 1}/{args.alternate} {c}: "
+                                        f"{_times(children[c][-1])}")
                         Z_ref = None
                         for c in order:
-                            row = one(args, c, n, d, method, metric, tmp,
-                                      is_reference_only=c not in names)
+                            row = pooled(children[c])
                             z = row.pop("_Z", None)
                             if c == ref_name:
                                 Z_ref = z
@@ -289,6 +304,38 @@ def one(args, c, n, d, method, metric, tmp, is_reference_only=False) -> dict:
     row["error"] = None
     row["_Z"] = np.load(z_out)
     return row
+
+
+def pooled(children: list[dict]) -> dict:
+    """One row from the children (``--alternate``) of a contender at one setting: the timed
+    calls of all of them, their median, and each child's median; the first failure if one
+    failed. Compile and warm-up times are the children's medians, the peaks their maxima,
+    the Z the last child's."""
+    if len(children) == 1:
+        return children[0]
+    failed = [r for r in children if r.get("median") is None]
+    if failed:
+        for r in children:
+            r.pop("_Z", None)
+        return failed[0]
+    row = dict(children[-1])
+    for r in children[:-1]:
+        r.pop("_Z", None)
+    times = [t for r in children for t in r["times"]]
+    row.update(times=times, median=statistics.median(times),
+               child_medians=[r["median"] for r in children],
+               compile_s=statistics.median(r["compile_s"] for r in children),
+               peak_rss_bytes=max(r["peak_rss_bytes"] for r in children),
+               peak_rise_bytes=max(r["peak_rise_bytes"] for r in children))
+    warmups = [r["warmup_s"] for r in children if r.get("warmup_s") is not None]
+    row["warmup_s"] = statistics.median(warmups) if warmups else None
+    return row
+
+
+def _times(r) -> str:
+    if r.get("median") is None:
+        return f"{r.get('status')}: {r.get('error')}"
+    return " ".join(f"{t:.3f}" for t in r["times"]) + " s"
 
 
 def _mib(b):
@@ -385,6 +432,10 @@ def parse(argv=None):
                     help="names or groups (all, peers, gpuhclust); default all "
                          "(--scaling: " + ",".join(SCALING_CONTENDERS) + ")")
     ap.add_argument("--repeat", type=int, default=3, help="timed calls per figure (median)")
+    ap.add_argument("--alternate", type=int, default=1, metavar="K",
+                    help="K children per contender and setting, the contenders taking turns "
+                         "(a, b, a, b, ...); the median is over all K x --repeat timed calls "
+                         "(default 1)")
     ap.add_argument("--warmup-n", type=int, default=6000,
                     help="warm-up call on min(n, this) points before the timed calls "
                          "(default 6000: every code path of the larger runs; 0: none)")
@@ -427,6 +478,8 @@ def parse(argv=None):
         args.contenders = args.contenders or preset.get("contenders")
     if args.contenders is None:
         args.contenders = list(SCALING_CONTENDERS) if args.scaling else ["all"]
+    if args.alternate < 1:
+        ap.error("--alternate must be at least 1")
     for m in args.methods:
         if m not in METHODS:
             ap.error(f"unknown method {m!r}")

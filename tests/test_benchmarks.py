@@ -80,6 +80,44 @@ def test_quick_mode_from_condensed_input(tmp_path):
     assert "from the condensed distances" in (tmp_path / "README.md").read_text()
 
 
+@pytest.mark.slow
+def test_quick_mode_alternates_the_contenders(tmp_path):
+    """--alternate 2: two children per contender, in turns; each row pools their calls."""
+    res = subprocess.run([sys.executable, str(SUITE), "--quick", "--out", str(tmp_path),
+                          "--contenders", "gpuhclust-cpu,fastcluster", "--alternate", "2"],
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    (path,) = tmp_path.glob("*.json")
+    result = json.loads(path.read_text())
+    turns = [line.split()[:3] for line in res.stdout.splitlines()
+             if line.lstrip().startswith("turn ")]
+    # per method: gpuhclust, fastcluster, gpuhclust, fastcluster
+    assert [t[1:] for t in turns[:4]] == [["1/2", "gpuhclust-cpu:"], ["1/2", "fastcluster:"],
+                                          ["2/2", "gpuhclust-cpu:"], ["2/2", "fastcluster:"]]
+    for r in result["rows"]:
+        assert r["status"] == "ok" and r["check"]["passed"] is True, r
+        assert len(r["times"]) == 2 * r["repeat"] and len(r["child_medians"]) == 2
+        assert r["median"] == np.median(r["times"])
+
+
+def test_pooled_rows():
+    a = {"times": [3.0], "median": 3.0, "compile_s": 1.0, "warmup_s": 0.5,
+         "peak_rss_bytes": 10, "peak_rise_bytes": 4, "_Z": "first"}
+    b = {"times": [1.0], "median": 1.0, "compile_s": 2.0, "warmup_s": None,
+         "peak_rss_bytes": 30, "peak_rise_bytes": 2, "_Z": "last"}
+    c = {"times": [2.0, 5.0], "median": 3.5, "compile_s": 3.0, "warmup_s": 1.5,
+         "peak_rss_bytes": 20, "peak_rise_bytes": 6, "_Z": "last"}
+    row = suite.pooled([a, b, c])
+    assert row["times"] == [3.0, 1.0, 2.0, 5.0] and row["median"] == 2.5
+    assert row["child_medians"] == [3.0, 1.0, 3.5] and row["compile_s"] == 2.0
+    assert row["warmup_s"] == 1.0 and row["peak_rss_bytes"] == 30
+    assert row["peak_rise_bytes"] == 6 and row["_Z"] == "last"
+    assert "_Z" not in a and "_Z" not in b
+    failed = {"median": None, "status": "error", "error": "boom"}
+    assert suite.pooled([dict(a), failed, dict(c)]) is failed
+    assert suite.pooled([a]) is a
+
+
 def test_condensed_input_is_pdist_of_the_observations():
     from _contenders import CONTENDERS, input_data
 
