@@ -60,9 +60,10 @@ def compiled_label():
     if not _compiled:
         import numba
 
-        from . import _compile_notice
+        from . import _compile_notice, _numba_cache
 
         _compile_notice.install()
+        _numba_cache.install()
         _compiled.append(numba.njit(cache=True, error_model="numpy")(label))
     return _compiled[0]
 
