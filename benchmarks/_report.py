@@ -122,8 +122,12 @@ def table(result: dict, n: int | None = None) -> str:
                  if r["contender"].startswith("gpuhclust") and r.get("compile_s") is not None]
     versions = ", ".join(f"{k} {v[k]}" for k in ("gpuhclust", "numpy", "scipy", "numba",
                                                   "fastcluster", "scikit-learn") if v.get(k))
+    turns = a.get("alternate", 1)
+    timed = (f"median of {turns * a['repeat']}: {turns} processes per contender taking turns, "
+             f"{a['repeat']} call{'s' * (a['repeat'] != 1)} each" if turns > 1
+             else f"median of {a['repeat']}")
     lines += ["", (
-        f"n = {n}, d = {d}, {metric}, seconds (median of {a['repeat']} after a warm-up on "
+        f"n = {n}, d = {d}, {metric}, seconds ({timed} after a warm-up on "
         f"{min(n, a['warmup_n'])} points), from "
         + ("the condensed distances (computed beforehand)" if a.get("input") == "condensed"
            else "observations")

@@ -98,6 +98,8 @@ def test_quick_mode_alternates_the_contenders(tmp_path):
         assert r["status"] == "ok" and r["check"]["passed"] is True, r
         assert len(r["times"]) == 2 * r["repeat"] and len(r["child_medians"]) == 2
         assert r["median"] == np.median(r["times"])
+    readme = (tmp_path / "README.md").read_text()
+    assert "median of 2: 2 processes per contender taking turns, 1 call each" in readme
 
 
 def test_pooled_rows():
