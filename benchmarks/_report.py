@@ -83,6 +83,16 @@ def _vector(r, fc):
     return f"{_s(r['median'])} ({_ratio(fc['median'] if _ok(fc) else None, r['median'])})"
 
 
+def _timed(r) -> str:
+    """How a row's figure was taken: the median of its timed calls, and in how many
+    processes taking turns (``suite.py --alternate``)."""
+    calls = len(r["times"])
+    processes = r.get("processes") or len(r.get("child_medians") or ()) or 1
+    return (f"median of {calls} call{'s' * (calls != 1)}"
+            + (f" in {processes} processes per contender taking turns" if processes > 1
+               else ""))
+
+
 def table(result: dict, n: int | None = None) -> str:
     """The Markdown table (per method) and its footnote for the rows at one n."""
     n, d, metric, rows = _pick(result, n)
@@ -122,12 +132,11 @@ def table(result: dict, n: int | None = None) -> str:
                  if r["contender"].startswith("gpuhclust") and r.get("compile_s") is not None]
     versions = ", ".join(f"{k} {v[k]}" for k in ("gpuhclust", "numpy", "scipy", "numba",
                                                   "fastcluster", "scikit-learn") if v.get(k))
-    turns = a.get("alternate", 1)
-    timed = (f"median of {turns * a['repeat']}: {turns} processes per contender taking turns, "
-             f"{a['repeat']} call{'s' * (a['repeat'] != 1)} each" if turns > 1
-             else f"median of {a['repeat']}")
+    ways = sorted({_timed(r) for r in rows if _ok(r)})
+    timed = ("; ".join(ways) + (" (by row: see the note)" if len(ways) > 1 else "")
+             if ways else f"median of {a['repeat']}")
     lines += ["", (
-        f"n = {n}, d = {d}, {metric}, seconds ({timed} after a warm-up on "
+        f"n = {n}, d = {d}, {metric}, seconds ({timed}; each process after a warm-up on "
         f"{min(n, a['warmup_n'])} points), from "
         + ("the condensed distances (computed beforehand)" if a.get("input") == "condensed"
            else "observations")

@@ -251,28 +251,32 @@ def measure_all(args, names, log=print) -> tuple[list, list]:
                         children = {c: [] for c in order}
                         for turn in range(args.alternate):
                             for c in order:
-                                if turn and c not in names:
-                                    continue  # a reference only runs once
-                                children[c].append(one(args, c, n, d, method, metric, tmp,
-                                                       is_reference_only=c not in names))
+                                done = children[c]
+                                if done and (c not in names or done[-1].get("median") is None):
+                                    continue  # a reference runs once; a failure ends the turns
+                                done.append(one(args, c, n, d, method, metric, tmp,
+                                                is_reference_only=c not in names))
                                 if args.alternate > 1 and c in names:
                                     log(f"  turn {turn + 1}/{args.alternate} {c}: "
-                                        f"{_times(children[c][-1])}")
+                                        f"{_times(done[-1])}")
                         Z_ref = None
                         for c in order:
+                            zs = [z for z in (r.pop("_Z", None) for r in children[c])
+                                  if z is not None]
                             row = pooled(children[c])
-                            z = row.pop("_Z", None)
-                            if c == ref_name:
-                                Z_ref = z
+                            if c == ref_name and zs:
+                                Z_ref = zs[0]
                             if c not in names:
                                 references.append(row)
                                 continue
                             spec = CONTENDERS[c]
-                            if z is not None:
-                                row["check"] = check_z(
-                                    z, Z_ref, dtype=spec.dtype, heights=spec.heights,
-                                    method=method, reference=ref_name, X=X, metric=metric,
-                                    replay_max_n=args.replay_max_n)
+                            checks = [check_z(z, Z_ref, dtype=spec.dtype, heights=spec.heights,
+                                              method=method, reference=ref_name, X=X,
+                                              metric=metric, replay_max_n=args.replay_max_n)
+                                      for z in zs]  # every process's Z, not the last only
+                            if checks:
+                                row["check"] = next(
+                                    (ch for ch in checks if ch["passed"] is False), checks[-1])
                                 row["status"] = {True: "ok", False: "check failed",
                                                  None: "unchecked"}[row["check"]["passed"]]
                             rows.append(row)
@@ -308,21 +312,17 @@ def one(args, c, n, d, method, metric, tmp, is_reference_only=False) -> dict:
 
 def pooled(children: list[dict]) -> dict:
     """One row from the children (``--alternate``) of a contender at one setting: the timed
-    calls of all of them, their median, and each child's median; the first failure if one
-    failed. Compile and warm-up times are the children's medians, the peaks their maxima,
-    the Z the last child's."""
+    calls of all of them, their median, each child's median and their number (``processes``);
+    the first failure if one failed. Compile and warm-up times are the children's medians,
+    the peaks their maxima."""
     if len(children) == 1:
         return children[0]
     failed = [r for r in children if r.get("median") is None]
     if failed:
-        for r in children:
-            r.pop("_Z", None)
         return failed[0]
     row = dict(children[-1])
-    for r in children[:-1]:
-        r.pop("_Z", None)
     times = [t for r in children for t in r["times"]]
-    row.update(times=times, median=statistics.median(times),
+    row.update(times=times, median=statistics.median(times), processes=len(children),
                child_medians=[r["median"] for r in children],
                compile_s=statistics.median(r["compile_s"] for r in children),
                peak_rss_bytes=max(r["peak_rss_bytes"] for r in children),

@@ -14,14 +14,16 @@ directories (``NUMBA_CACHE_DIR``, the package's ``__pycache__``, the user-wide c
 Numba's order), but the stamp of a module is a hash over its source and the source of every
 gpuhclust module it imports, transitively (each file's content hashed, as Numba hashes its
 own). Which modules a module imports is read from every import statement in it, those inside
-functions included (a kernel factory's import may reach a closure, which Numba freezes into
-the code): more than its kernels need, so a change invalidates at worst a few caches too
-many, never one too few (an import statement is parsed on its own, and one that does not
-parse so is read as words). A file that cannot be read counts as importing nothing (it cannot
-be imported either); should the stamp itself fail, the kernel gets a stamp that
-matches no cache, so it is compiled, never loaded stale. Functions outside gpuhclust keep
-Numba's own locators. ``NUMBA_CACHE_LOCATOR_CLASSES`` replaces every locator, these
-included: :func:`install` warns when it is set.
+functions and blocks included (a kernel factory's import may reach a closure, which Numba
+freezes into the code): more than its kernels need, so an edit may have kernels compiled again
+that did not need it, but never leaves one stale. A package's ``__init__`` counts where a name
+is imported from it, not where only its submodules are. Only the import statements are parsed,
+each on its own (so a file with newer syntax behind a version check is read too); one that does
+not parse alone is read as words. A file that cannot be read counts as importing nothing (it
+cannot be imported either). Should the stamp itself fail, the kernel gets a stamp that matches
+no cache: it is compiled, never loaded stale. Functions outside gpuhclust keep Numba's own
+locators. ``NUMBA_CACHE_LOCATOR_CLASSES`` replaces every locator, these included:
+:func:`install` warns when it is set.
 """
 from __future__ import annotations
 
@@ -50,38 +52,62 @@ def _module_file(base: str, dotted: str) -> str | None:
     return None
 
 
-# the first line of an import statement (the statements alone are parsed: a whole module's
-# syntax tree would cost more than the rest of the stamp)
-_STATEMENT = re.compile(r"^[ \t]*(?:from[ \t]+[.\w]+[ \t]+import\b|import[ \t]+[\w.])", re.M)
-
-
 def _imports(path: str):
     """(module, level, imported names) of every import statement in `path`, those inside
-    functions included; nothing where the file cannot be read."""
+    functions, classes and blocks included; nothing where the file cannot be read.
+
+    Only the import statements are parsed, each on its own (a whole module's syntax tree costs
+    several times as much, and a file with newer syntax behind a version check would not
+    parse): an import statement holds no string, so dropping comments leaves its text whole.
+    """
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8", errors="replace") as f:
             text = f.read()
-    except (OSError, ValueError):  # ValueError: not UTF-8
+    except OSError:
         return
     for match in _STATEMENT.finditer(text):
-        start = end = match.start()
-        statement = ""
-        while end < len(text) and (not statement or statement.count("(") > statement.count(")")
-                                   or statement.rstrip().endswith("\\")):
-            end = text.find("\n", end + 1)
-            end = len(text) if end < 0 else end
-            statement = text[start:end]
+        statement = _statement_at(text, match.start("statement"))
         try:
             tree = ast.parse(textwrap.dedent(statement).strip())
-        except (SyntaxError, ValueError):  # a docstring's line, or a comment's parenthesis
+        except (SyntaxError, ValueError):  # a docstring's line, say
             yield from _names_in(statement)
             continue
-        for node in tree.body:
-            if isinstance(node, ast.ImportFrom):
-                yield node.module or "", node.level, tuple(a.name for a in node.names)
-            elif isinstance(node, ast.Import):
-                for alias in node.names:
-                    yield alias.name, 0, ()
+        yield from _statement_imports(tree.body)
+
+
+# the first line of an import statement: at the start of a line, or after a block's colon or
+# a semicolon on it (`except ImportError: from . import _x`)
+_STATEMENT = re.compile(r"^[ \t]*(?:[^#\n]*?[:;][ \t]*)?(?P<statement>from[ \t]+[.\w]+[ \t]+"
+                        r"import\b|import[ \t]+[\w.])", re.M)
+
+
+def _statement_at(text: str, start: int) -> str:
+    """The import statement from `start` on, without its comments: its lines while a
+    parenthesis is open or a line ends in a backslash."""
+    statement = ""
+    while True:
+        end = text.find("\n", start)
+        code = text[start:end if end >= 0 else len(text)].split("#", 1)[0]
+        statement += code + "\n"
+        if end < 0 or (statement.count("(") <= statement.count(")")
+                       and not code.rstrip().endswith("\\")):
+            return statement
+        start = end + 1
+
+
+def _statement_imports(statements):
+    """(module, level, imported names) of the import statements among `statements` (and
+    those nested in them)."""
+    statements = list(statements)
+    while statements:
+        node = statements.pop()
+        if isinstance(node, ast.ImportFrom):
+            yield node.module or "", node.level, tuple(a.name for a in node.names)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, 0, ()
+        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+            statements.extend(getattr(node, field, ()))
 
 
 def _names_in(statement: str):
@@ -109,10 +135,13 @@ def _direct_imports(path: str, package: str, st_mtime: float, st_size: int) -> f
             base = os.path.dirname(package)
         else:
             continue
-        found.add(_module_file(base, name))
-        # `from . import _x` and `from .pkg import _x` import the submodule _x
+        # `from . import _x` and `from .pkg import _x` import the submodule _x; the package's
+        # own `__init__` counts only for a name that is not a submodule
         sub_base = os.path.join(base, *name.split(".")) if name else base
-        found.update(_module_file(sub_base, alias) for alias in names if alias != "*")
+        subs = [_module_file(sub_base, alias) if alias != "*" else None for alias in names]
+        found.update(subs)
+        if not subs or None in subs or not os.path.isdir(sub_base):
+            found.add(_module_file(base, name))
     return frozenset(os.path.realpath(p) for p in found if p is not None and _within(p, package))
 
 
@@ -122,15 +151,24 @@ def _within(path: str, root: str) -> bool:
 
 
 def imported_modules(path) -> list[str]:
-    """The source files of `path` and of every module of the package it imports,
-    transitively (sorted)."""
+    """The source files a module's cached kernels may depend on.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A source file of the package.
+
+    Returns
+    -------
+    list of str
+        `path` and every module of the package it imports, transitively (real paths, sorted).
+    """
     start = os.path.realpath(path)
     seen = {start}
     todo = [start]
     while todo:
         current = todo.pop()
-        st = os.stat(current)
-        for dep in _direct_imports(current, PACKAGE, st.st_mtime, st.st_size):
+        for dep in _direct_imports(current, PACKAGE, *_stat(current)):
             if dep not in seen:
                 seen.add(dep)
                 todo.append(dep)
@@ -149,8 +187,15 @@ _stamps: dict = {}
 
 
 def source_stamp(path) -> bytes:
-    """The cache stamp of a module of the package: a hash over the sources of
-    :func:`imported_modules`."""
+    """The cache stamp of `path`, a source file of the package (as for
+    :func:`imported_modules`).
+
+    Returns
+    -------
+    bytes
+        A SHA-256 digest over the contents and package-relative names of
+        ``imported_modules(path)``: it changes when any of them does.
+    """
     key = (os.path.realpath(path), PACKAGE)
     known = _stamps.get(key)
     if known is not None:
@@ -194,18 +239,29 @@ class _PackageStamp:
             return os.urandom(16)  # matches no index: compiled, never stale
 
 
-_LOCATORS = tuple(
-    type(f"Package{base.__name__}", (_PackageStamp, base), {})
-    for base in (caching.UserProvidedCacheLocator, caching.InTreeCacheLocator,
-                 caching.UserWideCacheLocator))
+try:
+    _LOCATORS = tuple(
+        type(f"Package{base.__name__}", (_PackageStamp, base), {})
+        for base in (caching.UserProvidedCacheLocator, caching.InTreeCacheLocator,
+                     caching.UserWideCacheLocator))
+except AttributeError:  # a Numba without these classes: its own locators stay
+    _LOCATORS = ()
 
 
 def install() -> bool:
-    """Put the package's locators in front of Numba's (once); returns whether they are in
-    place. Call it before the modules whose kernels it concerns are imported: Numba picks a
-    function's locator when the function is decorated."""
-    classes = getattr(caching.CacheImpl, "_locator_classes", None)
-    if not isinstance(classes, list):  # another Numba: keep its own behaviour
+    """Put the package's locators in front of Numba's, once.
+
+    Call it before the modules whose kernels it concerns are imported: Numba picks a
+    function's locator when the function is decorated.
+
+    Returns
+    -------
+    bool
+        Whether the locators are in place (False with a Numba whose locators this module does
+        not know: its own behaviour then stays).
+    """
+    classes = getattr(getattr(caching, "CacheImpl", None), "_locator_classes", None)
+    if not _LOCATORS or not isinstance(classes, list):
         return False
     if classes[:len(_LOCATORS)] != list(_LOCATORS):
         classes[:0] = _LOCATORS

@@ -99,25 +99,57 @@ def test_quick_mode_alternates_the_contenders(tmp_path):
         assert len(r["times"]) == 2 * r["repeat"] and len(r["child_medians"]) == 2
         assert r["median"] == np.median(r["times"])
     readme = (tmp_path / "README.md").read_text()
-    assert "median of 2: 2 processes per contender taking turns, 1 call each" in readme
+    assert "median of 2 calls in 2 processes per contender taking turns" in readme
 
 
 def test_pooled_rows():
     a = {"times": [3.0], "median": 3.0, "compile_s": 1.0, "warmup_s": 0.5,
-         "peak_rss_bytes": 10, "peak_rise_bytes": 4, "_Z": "first"}
+         "peak_rss_bytes": 10, "peak_rise_bytes": 4}
     b = {"times": [1.0], "median": 1.0, "compile_s": 2.0, "warmup_s": None,
-         "peak_rss_bytes": 30, "peak_rise_bytes": 2, "_Z": "last"}
+         "peak_rss_bytes": 30, "peak_rise_bytes": 2}
     c = {"times": [2.0, 5.0], "median": 3.5, "compile_s": 3.0, "warmup_s": 1.5,
-         "peak_rss_bytes": 20, "peak_rise_bytes": 6, "_Z": "last"}
+         "peak_rss_bytes": 20, "peak_rise_bytes": 6}
     row = suite.pooled([a, b, c])
     assert row["times"] == [3.0, 1.0, 2.0, 5.0] and row["median"] == 2.5
-    assert row["child_medians"] == [3.0, 1.0, 3.5] and row["compile_s"] == 2.0
-    assert row["warmup_s"] == 1.0 and row["peak_rss_bytes"] == 30
-    assert row["peak_rise_bytes"] == 6 and row["_Z"] == "last"
-    assert "_Z" not in a and "_Z" not in b
+    assert row["child_medians"] == [3.0, 1.0, 3.5] and row["processes"] == 3
+    assert row["compile_s"] == 2.0 and row["warmup_s"] == 1.0
+    assert row["peak_rss_bytes"] == 30 and row["peak_rise_bytes"] == 6
     failed = {"median": None, "status": "error", "error": "boom"}
     assert suite.pooled([dict(a), failed, dict(c)]) is failed
     assert suite.pooled([a]) is a
+
+
+def test_a_failed_process_ends_its_contenders_turns(tmp_path, monkeypatch):
+    """--alternate: after a failure a contender gets no more turns; every process's Z is
+    checked (one that differs fails the row), not the last one's only."""
+    calls = []
+    Z = np.array([[0.0, 1.0, 1.0, 2.0]])
+
+    def one(args, c, n, d, method, metric, tmp, is_reference_only=False):
+        calls.append(c)
+        turn = calls.count(c)
+        if c == "fastcluster" and turn == 1:
+            return {"contender": c, "status": "error", "median": None, "error": "boom"}
+        z = Z.copy()
+        if c == "gpuhclust-cpu" and turn == 1:
+            z[0, 2] = 1.5  # the first process's Z differs; the later ones agree
+        return {"contender": c, "times": [1.0], "median": 1.0, "compile_s": 0.1,
+                "warmup_s": 0.1, "peak_rss_bytes": 1, "peak_rise_bytes": 1, "_Z": z,
+                "n": n, "d": d, "method": method, "metric": metric}
+
+    monkeypatch.setattr(suite, "one", one)
+    monkeypatch.setattr(suite, "reference_for", lambda *a, **k: "scipy")
+    monkeypatch.setattr(suite, "_line", lambda r: "")
+    args = suite.parse(["--n", "2", "--methods", "single", "--alternate", "3",
+                        "--contenders", "gpuhclust-cpu,fastcluster"])
+    rows, references = suite.measure_all(args, ["gpuhclust-cpu", "fastcluster"],
+                                         log=lambda *a: None)
+    assert calls.count("scipy") == 1 and calls.count("fastcluster") == 1
+    assert calls.count("gpuhclust-cpu") == 3
+    by = {r["contender"]: r for r in rows}
+    assert by["fastcluster"]["status"] == "error"
+    assert by["gpuhclust-cpu"]["processes"] == 3
+    assert by["gpuhclust-cpu"]["status"] == "check failed"
 
 
 def test_condensed_input_is_pdist_of_the_observations():

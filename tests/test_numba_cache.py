@@ -40,6 +40,13 @@ MODULES = {
             return M
         """,
     "f.py": "from .a import N\nfrom .broken import X\n",
+    # a name from the package's __init__ (not a submodule): the __init__ counts
+    "h.py": "from . import X\n",
+    # newer syntax behind a version check: the file is read line by line
+    "k.py": "import sys\nif sys.version_info >= (9, 0): from .c import M\ntype T = int\n",
+    # a comment's parenthesis in a parenthesised list; imports after a block's colon
+    "m.py": ("from . import (  # see f)\n    c,\n)\ntry: from .a import N\n"
+             "except ImportError: from . import d\n"),
     # a comment's parenthesis: the statement does not parse alone, its words still count
     "g.py": "from .c import (M,  # the (first\n                 M as M2)\n",
     "broken.py": "def (:\n",
@@ -65,11 +72,14 @@ def test_imported_modules_follow_the_imports_transitively(package):
     names = lambda path: [os.path.basename(p)
                           for p in _numba_cache.imported_modules(package / path)]
     assert names("b.py") == ["a.py", "b.py"]
-    assert names("d.py") == ["__init__.py", "a.py", "b.py", "d.py"]
+    assert names("d.py") == ["a.py", "b.py", "d.py"]  # b is a submodule: no __init__
+    assert names("h.py") == ["__init__.py", "h.py"]
+    assert names("k.py") == ["c.py", "k.py"]
     assert names("c.py") == ["c.py"]
     assert names("e.py") == ["c.py", "e.py"]
     assert names("f.py") == ["a.py", "broken.py", "f.py"]
     assert names("g.py") == ["c.py", "g.py"]
+    assert names("m.py") == ["a.py", "b.py", "c.py", "d.py", "m.py"]
 
 
 def test_the_stamp_moves_with_an_imported_module_only(package):

@@ -23,11 +23,11 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .. import _numba_cache
+from .._numba_cache import install
 
 __all__ = ["boruvka_rounds", "scan_rows", "cheapest_per_component", "first_per_group"]
 
-_numba_cache.install()  # before the kernels are defined (see gpuhclust._numba_cache)
+install()  # before the kernels are defined (see gpuhclust._numba_cache)
 
 
 @numba.njit(cache=True, error_model="numpy")
