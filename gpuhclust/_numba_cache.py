@@ -181,11 +181,6 @@ def _file_digest(path: str, st_mtime: float, st_size: int) -> bytes:
         return hashlib.sha256(f.read()).digest()
 
 
-# a module's stamp, and the stats of the files it covers: the many kernels of one module share
-# it while none of those files changes
-_stamps: dict = {}
-
-
 def source_stamp(path) -> bytes:
     """The cache stamp of `path`, a source file of the package (as for
     :func:`imported_modules`).
@@ -196,22 +191,11 @@ def source_stamp(path) -> bytes:
         A SHA-256 digest over the contents and package-relative names of
         ``imported_modules(path)``: it changes when any of them does.
     """
-    key = (os.path.realpath(path), PACKAGE)
-    known = _stamps.get(key)
-    if known is not None:
-        stamp, stats = known
-        if all(_stat(f) == st for f, st in stats):
-            return stamp
     digest = hashlib.sha256()
-    stats = []
     for module in imported_modules(path):
-        st = _stat(module)
-        stats.append((module, st))
         digest.update(os.path.relpath(module, os.path.dirname(PACKAGE)).encode())
-        digest.update(_file_digest(module, *st))
-    stamp = digest.digest()
-    _stamps[key] = stamp, tuple(stats)
-    return stamp
+        digest.update(_file_digest(module, *_stat(module)))
+    return digest.digest()
 
 
 def _stat(path: str):
